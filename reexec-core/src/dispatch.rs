@@ -1,0 +1,163 @@
+//! `argv[0]` → entry → exit status.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitCode;
+
+use crate::registry::{self, Entry};
+
+/// The environment variable that [`Command`](crate::Command) sets to the entry name, so
+/// that a child started for a name this binary lacks can tell it was re-executed and
+/// must not fall into `main`. Dispatch removes it before the entry runs.
+pub(crate) const ENTRY_ENV: &str = "REEXEC_ENTRY";
+
+/// Exit status of a re-executed child whose `argv[0]` names no entry of this binary.
+pub const EXIT_UNKNOWN_ENTRY: u8 = 121;
+
+/// Exit status of a binary in which two entries share one name; it refuses to run at all.
+pub const EXIT_DUPLICATE_ENTRY: u8 = 122;
+
+/// Exit status of an entry that panicked, as for `main`.
+pub const EXIT_PANIC: u8 = 101;
+
+/// What the start of this process asks for.
+enum Role {
+    /// Not re-executed: run `main`.
+    Main,
+    /// Re-executed into this entry.
+    Entry(&'static Entry),
+    /// Re-executed by [`Command`](crate::Command) under a name this binary does not have.
+    Unknown(OsString),
+}
+
+/// Runs the entry that `argv[0]` names, if any, and says with what status the process
+/// must end. `None` means: go on into `main`.
+///
+/// Must run before the program starts threads: it edits the environment.
+#[doc(hidden)]
+pub fn dispatch_status() -> Option<ExitCode> {
+    if let Some(duplicate) = registry::find_duplicate() {
+        eprintln!(
+            "reexec: the entry name {:?} is registered twice, at {}:{} and at {}:{}; \
+             rename one of them (every entry needs a name of its own)",
+            duplicate.first.name(),
+            duplicate.first.file(),
+            duplicate.first.line(),
+            duplicate.second.file(),
+            duplicate.second.line(),
+        );
+        return Some(ExitCode::from(EXIT_DUPLICATE_ENTRY));
+    }
+    match role() {
+        Role::Main => None,
+        Role::Entry(entry) => Some(run_entry(entry)),
+        Role::Unknown(name) => {
+            let mut known: Vec<&str> = registry::entries().map(Entry::name).collect();
+            known.sort_unstable();
+            eprintln!(
+                "reexec: this process was re-executed to run the entry {:?}, but this binary \
+                 registers no entry by that name (it has: {}); check the name given to \
+                 reexec::Command::new, and that the crate defining the entry is linked in",
+                name,
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") },
+            );
+            Some(ExitCode::from(EXIT_UNKNOWN_ENTRY))
+        }
+    }
+}
+
+fn role() -> Role {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = basename(&argv0);
+    let marker = std::env::var_os(ENTRY_ENV);
+    if marker.is_some() {
+        // SAFETY: dispatch runs before `main`'s body, so no other thread of ours reads the
+        // environment now; this is the documented contract of `dispatch`.
+        unsafe { std::env::remove_var(ENTRY_ENV) };
+    }
+    if let Some(entry) = name.to_str().and_then(registry::lookup) {
+        return Role::Entry(entry);
+    }
+    match marker {
+        // The marker is trusted only when it agrees with argv[0]: an inherited leftover
+        // from some ancestor must not stop an ordinary start of the binary.
+        Some(marker) if marker == name => Role::Unknown(marker),
+        _ => Role::Main,
+    }
+}
+
+fn basename(path: &OsStr) -> &OsStr {
+    let bytes = path.as_bytes();
+    match bytes.iter().rposition(|&byte| byte == b'/') {
+        Some(slash) => OsStr::from_bytes(&bytes[slash + 1..]),
+        None => path,
+    }
+}
+
+fn run_entry(entry: &Entry) -> ExitCode {
+    // The panic hook has printed the message by the time unwinding reaches us; what is
+    // left is to end like a panicking `main` does.
+    panic::catch_unwind(AssertUnwindSafe(|| entry.run())).unwrap_or(ExitCode::from(EXIT_PANIC))
+}
+
+/// Runs the entry named by `argv[0]` and exits with its status; returns when this process
+/// was not re-executed into an entry.
+///
+/// [`main!`](crate::main) calls this for you. Call it yourself first thing in `main` when
+/// you write `main` by hand, before the program starts any thread or runtime:
+///
+/// ```
+/// #[reexec::entry("child")]
+/// fn child() {
+///     println!("hello from the child");
+/// }
+///
+/// fn main() {
+///     reexec::dispatch();
+///     // Only the original process gets here.
+/// }
+/// ```
+///
+/// A binary with two entries of one name never gets past this call: it prints both
+/// definitions and exits with [`EXIT_DUPLICATE_ENTRY`].
+pub fn dispatch() {
+    if let Some(code) = dispatch_status() {
+        exit(code);
+    }
+}
+
+/// Ends the process with `code`, flushing standard output as returning from `main` would.
+fn exit(code: ExitCode) -> ! {
+    let _ = std::io::stdout().flush();
+    std::process::exit(exit_status_number(code))
+}
+
+/// `ExitCode` hides its number on stable Rust; it does compare, and there are only 256.
+fn exit_status_number(code: ExitCode) -> i32 {
+    (0..=u8::MAX)
+        .find(|&number| ExitCode::from(number) == code)
+        .map_or(1, i32::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basename_takes_the_last_component() {
+        assert_eq!(basename(OsStr::new("/proc/self/exe")), "exe");
+        assert_eq!(basename(OsStr::new("nsInitialisation")), "nsInitialisation");
+        assert_eq!(basename(OsStr::new("dir/")), "");
+    }
+
+    #[test]
+    fn exit_status_numbers_round_trip() {
+        for number in [0u8, 1, 7, 101, 255] {
+            assert_eq!(exit_status_number(ExitCode::from(number)), i32::from(number));
+        }
+        assert_eq!(exit_status_number(ExitCode::SUCCESS), 0);
+        assert_eq!(exit_status_number(ExitCode::FAILURE), 1);
+    }
+}

@@ -1,0 +1,164 @@
+//! The one error type of the crate.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+
+/// A step of starting or handling a child, named in every [`Error::Os`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// Creating the pipes that carry stdio and the child's setup errors.
+    CreatePipe,
+    /// Opening `/dev/null` for [`Stdio::null`](crate::Stdio::null).
+    OpenDevNull,
+    /// Duplicating a descriptor handed to the child as stdio.
+    DuplicateStdio,
+    /// `clone(2)`: creating the child.
+    Clone,
+    /// Arming the parent-death signal in the child (`prctl(PR_SET_PDEATHSIG)`).
+    SetDeathSignal,
+    /// Resetting the child's signal dispositions and mask.
+    ResetSignals,
+    /// Installing stdin, stdout and stderr in the child (`dup2`).
+    InstallStdio,
+    /// Changing to the working directory given with [`Command::current_dir`](crate::Command::current_dir).
+    ChangeDirectory,
+    /// `execve(2)` of `/proc/self/exe`.
+    Exec,
+    /// Reading the child's setup report.
+    ReadSetupReport,
+    /// `waitpid(2)` on the child.
+    Wait,
+    /// Sending a signal to the child.
+    Kill,
+    /// Reading the child's piped output.
+    ReadOutput,
+    /// Writing to the child's piped stdin.
+    WriteInput,
+}
+
+impl Step {
+    pub(crate) const ALL: [Step; 14] = [
+        Step::CreatePipe,
+        Step::OpenDevNull,
+        Step::DuplicateStdio,
+        Step::Clone,
+        Step::SetDeathSignal,
+        Step::ResetSignals,
+        Step::InstallStdio,
+        Step::ChangeDirectory,
+        Step::Exec,
+        Step::ReadSetupReport,
+        Step::Wait,
+        Step::Kill,
+        Step::ReadOutput,
+        Step::WriteInput,
+    ];
+
+    /// The number that travels from child to parent when a child-side step fails.
+    pub(crate) fn code(self) -> u32 {
+        Step::ALL.iter().position(|&step| step == self).map_or(u32::MAX, |index| index as u32)
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<Step> {
+        Step::ALL.get(code as usize).copied()
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::CreatePipe => "creating a pipe",
+            Step::OpenDevNull => "opening /dev/null",
+            Step::DuplicateStdio => "duplicating a stdio descriptor",
+            Step::Clone => "clone(2) of the child",
+            Step::SetDeathSignal => "arming the parent-death signal in the child",
+            Step::ResetSignals => "resetting signal handling in the child",
+            Step::InstallStdio => "installing stdin/stdout/stderr in the child",
+            Step::ChangeDirectory => "changing to the working directory in the child",
+            Step::Exec => "execve(/proc/self/exe) in the child",
+            Step::ReadSetupReport => "reading the child's setup report",
+            Step::Wait => "waiting for the child",
+            Step::Kill => "signalling the child",
+            Step::ReadOutput => "reading the child's output",
+            Step::WriteInput => "writing the child's input",
+        })
+    }
+}
+
+/// Everything that can go wrong when starting or handling a re-executed child.
+///
+/// ```
+/// let error = reexec::Command::new("no/slashes").spawn().unwrap_err();
+/// assert!(matches!(error, reexec::Error::InvalidInput { .. }));
+/// println!("{error}");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call failed; `step` says which part of the work it was.
+    #[error("{step} failed: {source}")]
+    Os {
+        /// What was being done.
+        step: Step,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
+    /// An argument given to the [`Command`](crate::Command) can't be passed to a process.
+    #[error("invalid {what} {value:?}: {why}")]
+    InvalidInput {
+        /// Which argument: "entry name", "argument", "environment variable name", …
+        what: &'static str,
+        /// The value as given.
+        value: OsString,
+        /// What is wrong with it and what to do.
+        why: &'static str,
+    },
+}
+
+impl Error {
+    pub(crate) fn os(step: Step, source: io::Error) -> Error {
+        Error::Os { step, source }
+    }
+
+    /// The step that failed, when a system call failed.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Error::Os { step, .. } => Some(*step),
+            Error::InvalidInput { .. } => None,
+        }
+    }
+
+    /// The operating-system error number, when a system call failed.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Os { source, .. } => source.raw_os_error(),
+            Error::InvalidInput { .. } => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(error: Error) -> io::Error {
+        let kind = match &error {
+            Error::Os { source, .. } => source.kind(),
+            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_codes_round_trip() {
+        for step in Step::ALL {
+            assert_eq!(Step::from_code(step.code()), Some(step));
+        }
+        assert_eq!(Step::from_code(u32::MAX), None);
+    }
+}

@@ -1,0 +1,301 @@
+//! The unsafe core: `clone(2)` and everything the child does before `execve(2)`.
+//!
+//! The parent may have any number of threads, some holding locks (the allocator's among
+//! them) at the moment of the clone. Such locks are never released in the child, so the
+//! child may only make async-signal-safe calls — raw system calls through libc — on data
+//! prepared in full before the clone: no allocation, no locks, no formatting, no panics.
+//! `ChildPlan` holds that data; `child_main` is all the code the child runs.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
+use std::ptr;
+
+use crate::error::Step;
+
+/// What the child is to do, prepared by the parent before the clone.
+pub(crate) struct ChildPlan<'a> {
+    pub(crate) exe: &'a CStr,
+    /// NULL-terminated `argv`, pointing into strings the parent keeps alive.
+    pub(crate) argv: &'a [*const c_char],
+    /// NULL-terminated `envp`, likewise.
+    pub(crate) envp: &'a [*const c_char],
+    pub(crate) cwd: Option<&'a CStr>,
+    /// The descriptor to install as fd 0, 1 and 2; `None` keeps the parent's.
+    pub(crate) stdio: [Option<RawFd>; 3],
+    /// The signal the child gets when its parent dies; 0 for none.
+    pub(crate) death_signal: c_int,
+    /// The parent's pid, to catch a parent that died before the death signal was armed.
+    pub(crate) parent_pid: libc::pid_t,
+    /// Write end of the close-on-exec pipe on which a failed child reports `(step, errno)`.
+    pub(crate) report_fd: RawFd,
+}
+
+/// The exit status of a child whose setup failed; the parent learns the real cause from
+/// the report pipe and never shows this number to users.
+const SETUP_FAILED: c_int = 127;
+
+/// Room for the child's stack. It runs a handful of system calls, no Rust formatting.
+const CHILD_STACK_SIZE: usize = 64 * 1024;
+
+/// Starts the child described by `plan` and returns its pid.
+pub(crate) fn spawn(plan: &ChildPlan<'_>) -> io::Result<libc::pid_t> {
+    debug_assert_eq!(plan.argv.last(), Some(&ptr::null()));
+    debug_assert_eq!(plan.envp.last(), Some(&ptr::null()));
+    let stack = ChildStack::new(CHILD_STACK_SIZE)?;
+    let blocked = SignalsBlocked::all()?;
+    // SAFETY: `child_entry` receives a pointer to `plan`, which outlives the call: without
+    // CLONE_VM the child works on its own copy of this address space, and the parent
+    // returns from here only after clone(2) has made that copy. The stack is a fresh
+    // mapping of CHILD_STACK_SIZE bytes and clone gets its top, as the ABI wants.
+    let pid = unsafe {
+        libc::clone(
+            child_entry,
+            stack.top(),
+            libc::SIGCHLD,
+            plan as *const ChildPlan<'_> as *mut c_void,
+        )
+    };
+    let clone_error = io::Error::last_os_error();
+    drop(blocked);
+    if pid < 0 {
+        return Err(clone_error);
+    }
+    Ok(pid)
+}
+
+extern "C" fn child_entry(plan: *mut c_void) -> c_int {
+    // SAFETY: `spawn` passes a pointer to a live `ChildPlan`, copied into this child's own
+    // address space by clone(2).
+    let plan = unsafe { &*(plan as *const ChildPlan<'_>) };
+    // SAFETY: we are the freshly cloned child, the one caller `child_main` allows.
+    unsafe { child_main(plan) }
+}
+
+/// The child's whole life before `execve`.
+///
+/// # Safety
+/// Only in a child just created by `clone(2)` without `CLONE_VM`, with every signal blocked.
+unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
+    // SAFETY (all blocks below): each is a plain system call through libc on descriptors
+    // and NUL-terminated strings that `plan` keeps valid; none allocates or takes a lock,
+    // which is what async-signal safety after clone asks.
+    if plan.death_signal != 0 {
+        // SAFETY: see above.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, plan.death_signal as libc::c_ulong) } != 0 {
+            fail(plan, Step::SetDeathSignal);
+        }
+        // The parent may have died before the signal was armed; then nobody sends it.
+        // SAFETY: see above.
+        if unsafe { libc::getppid() } != plan.parent_pid {
+            // SAFETY: see above.
+            unsafe { libc::_exit(SETUP_FAILED) };
+        }
+    }
+
+    if reset_signals().is_err() {
+        fail(plan, Step::ResetSignals);
+    }
+
+    if install_stdio(&plan.stdio).is_err() {
+        fail(plan, Step::InstallStdio);
+    }
+
+    if let Some(cwd) = plan.cwd {
+        // SAFETY: see above.
+        if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+            fail(plan, Step::ChangeDirectory);
+        }
+    }
+
+    // SAFETY: see above; `argv` and `envp` are NULL-terminated arrays of C strings.
+    unsafe { libc::execve(plan.exe.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+    fail(plan, Step::Exec)
+}
+
+/// `waitpid(2)` on our own child: its raw status, or `None` if `nohang` and it still runs.
+pub(crate) fn wait(pid: libc::pid_t, nohang: bool) -> io::Result<Option<c_int>> {
+    let mut status: c_int = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    // SAFETY: waitpid writes one int into a valid local.
+    let result = unsafe { libc::waitpid(pid, &mut status, flags) };
+    match result {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        _ => Ok(Some(status)),
+    }
+}
+
+/// Sends `(step, errno)` to the parent and ends the child.
+fn fail(plan: &ChildPlan<'_>, step: Step) -> ! {
+    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let report = encode_report(step, errno);
+    // SAFETY: writes a stack buffer to a descriptor the plan owns, then leaves without
+    // running anything of Rust's exit path; both are async-signal-safe.
+    unsafe {
+        libc::write(plan.report_fd, report.as_ptr() as *const c_void, report.len());
+        libc::_exit(SETUP_FAILED)
+    }
+}
+
+pub(crate) const REPORT_LEN: usize = 8;
+
+pub(crate) fn encode_report(step: Step, errno: i32) -> [u8; REPORT_LEN] {
+    let mut report = [0; REPORT_LEN];
+    report[..4].copy_from_slice(&step.code().to_ne_bytes());
+    report[4..].copy_from_slice(&errno.to_ne_bytes());
+    report
+}
+
+pub(crate) fn decode_report(report: [u8; REPORT_LEN]) -> (Option<Step>, i32) {
+    let [s0, s1, s2, s3, e0, e1, e2, e3] = report;
+    (
+        Step::from_code(u32::from_ne_bytes([s0, s1, s2, s3])),
+        i32::from_ne_bytes([e0, e1, e2, e3]),
+    )
+}
+
+/// Puts every handled signal back to its default action and unblocks all signals, so the
+/// new program starts as a freshly executed one would, and no handler of the parent's
+/// runs in the child before `execve`. SIGPIPE goes back to default too, as
+/// `std::process::Command` does: Rust programs ignore it.
+fn reset_signals() -> Result<(), ()> {
+    // 1 to 64 are all of Linux's signals; SIGRTMAX() would be a libc call, not a constant.
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: queries the disposition into a zeroed local.
+        if unsafe { libc::sigaction(signal, ptr::null(), old.as_mut_ptr()) } != 0 {
+            // Signals glibc reserves for itself answer EINVAL; they need no reset.
+            continue;
+        }
+        // SAFETY: sigaction filled `old`, or it was zeroed: both are valid values.
+        let handler = unsafe { old.assume_init() }.sa_sigaction;
+        let must_reset = handler != libc::SIG_DFL && (handler != libc::SIG_IGN || signal == libc::SIGPIPE);
+        if must_reset {
+            // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask and no flags.
+            let default = unsafe { MaybeUninit::<libc::sigaction>::zeroed().assume_init() };
+            // SAFETY: installs the default action from a valid local.
+            if unsafe { libc::sigaction(signal, &default, ptr::null_mut()) } != 0 {
+                return Err(());
+            }
+        }
+    }
+    let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set; sigprocmask reads it.
+    let unblocked = unsafe {
+        libc::sigemptyset(empty.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), ptr::null_mut())
+    };
+    if unblocked != 0 { Err(()) } else { Ok(()) }
+}
+
+/// Makes the given descriptors fds 0, 1 and 2.
+fn install_stdio(stdio: &[Option<RawFd>; 3]) -> Result<(), ()> {
+    // A source that is itself one of 0..2 could be overwritten by an earlier dup2: move
+    // every such source out of the way first.
+    let mut sources = *stdio;
+    for source in sources.iter_mut().flatten() {
+        if *source <= 2 {
+            // SAFETY: duplicates a descriptor the plan owns; async-signal-safe.
+            let moved = unsafe { libc::fcntl(*source, libc::F_DUPFD_CLOEXEC, 3) };
+            if moved < 0 {
+                return Err(());
+            }
+            *source = moved;
+        }
+    }
+    for (target, source) in (0..).zip(sources) {
+        if let Some(source) = source {
+            // SAFETY: dup2 between descriptors the plan owns; the copy at `target` is
+            // not close-on-exec, which is what the new program needs.
+            if unsafe { libc::dup2(source, target) } < 0 {
+                return Err(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A private anonymous mapping used as the child's stack, unmapped on drop.
+struct ChildStack {
+    base: *mut c_void,
+    size: usize,
+}
+
+impl ChildStack {
+    fn new(size: usize) -> io::Result<ChildStack> {
+        // SAFETY: asks for a fresh anonymous mapping; no existing memory is touched.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ChildStack { base, size })
+    }
+
+    /// The highest address: stacks grow down on every platform we support.
+    fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of the mapping, which `add` allows.
+        unsafe { self.base.cast::<u8>().add(self.size).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `new` made, which nothing else refers to.
+        unsafe { libc::munmap(self.base, self.size) };
+    }
+}
+
+/// Blocks every signal in this thread until dropped, so that no handler runs in the child
+/// between clone and the moment it resets the dispositions.
+struct SignalsBlocked {
+    previous: libc::sigset_t,
+}
+
+impl SignalsBlocked {
+    fn all() -> io::Result<SignalsBlocked> {
+        let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+        let mut previous = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigfillset initialises `all`; pthread_sigmask reads it and fills `previous`.
+        let result = unsafe {
+            libc::sigfillset(all.as_mut_ptr());
+            libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr())
+        };
+        if result != 0 {
+            return Err(io::Error::from_raw_os_error(result));
+        }
+        // SAFETY: pthread_sigmask succeeded, so it wrote `previous`.
+        Ok(SignalsBlocked { previous: unsafe { previous.assume_init() } })
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `all` in this same thread.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, ptr::null_mut()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_round_trip() {
+        let report = encode_report(Step::ChangeDirectory, libc::ENOENT);
+        assert_eq!(decode_report(report), (Some(Step::ChangeDirectory), libc::ENOENT));
+    }
+}

@@ -1,0 +1,232 @@
+//! A binary that re-executes itself through `reexec` in the ways the tests ask for, and
+//! prints what it saw as `key=value` lines.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reexec::{Command, Stdio};
+
+#[reexec::entry("exit-zero")]
+fn exit_zero() {}
+
+#[reexec::entry("exit-seven")]
+fn exit_seven() -> ExitCode {
+    ExitCode::from(7)
+}
+
+#[reexec::entry("fail-with-err")]
+fn fail_with_err() -> Result<(), String> {
+    Err("deliberate failure".to_owned())
+}
+
+#[reexec::entry("panics")]
+fn panics() {
+    panic!("deliberate panic in an entry");
+}
+
+#[reexec::entry("never-returns")]
+fn never_returns() -> ! {
+    std::process::exit(9)
+}
+
+/// Named after the function: the attribute has no name.
+#[reexec::entry]
+fn default_named() -> ExitCode {
+    ExitCode::from(3)
+}
+
+#[reexec::entry("echo-args-env")]
+fn echo_args_env() {
+    for arg in std::env::args_os().skip(1) {
+        println!("arg={}", arg.to_string_lossy());
+    }
+    println!("argv0={}", std::env::args().next().unwrap_or_default());
+    for (key, value) in std::env::vars_os() {
+        println!("env={}={}", key.to_string_lossy(), value.to_string_lossy());
+    }
+    println!("cwd={}", std::env::current_dir().unwrap().display());
+}
+
+#[reexec::entry("cat")]
+fn cat() -> std::io::Result<()> {
+    let mut input = Vec::new();
+    std::io::stdin().read_to_end(&mut input)?;
+    std::io::stdout().write_all(&input)?;
+    eprint!("stderr-of-cat");
+    Ok(())
+}
+
+#[reexec::entry("sleeper")]
+fn sleeper() -> ExitCode {
+    std::thread::sleep(Duration::from_secs(30));
+    // Reaching this means no signal came.
+    ExitCode::from(33)
+}
+
+#[reexec::entry("list-fds")]
+fn list_fds() {
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    // read_dir holds one descriptor of its own while listing.
+    println!("fds={}", fds.join(","));
+}
+
+/// Prints how the child ended: `code=N` or `signal=N`.
+fn print_status(status: std::process::ExitStatus) {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => println!("code={code}"),
+        (None, Some(signal)) => println!("signal={signal}"),
+        (None, None) => println!("status={status:?}"),
+    }
+}
+
+fn count_main_run() {
+    if let Some(path) = std::env::var_os("PROBE_MAIN_COUNT") {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        writeln!(file, "main {}", std::process::id()).unwrap();
+    }
+}
+
+reexec::main! {
+    fn main() -> Result<(), reexec::Error> {
+        count_main_run();
+        reexec_entry_lib::link();
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mode = args.first().map(String::as_str).unwrap_or("");
+        match mode {
+            "status" => print_status(Command::new(&args[1]).args(&args[2..]).status()?),
+            "output" => {
+                let output = Command::new(&args[1]).args(&args[2..]).output()?;
+                print_status(output.status);
+                println!("stdout={}", String::from_utf8_lossy(&output.stdout).escape_debug());
+                println!("stderr={}", String::from_utf8_lossy(&output.stderr).escape_debug());
+            }
+            "env-args-cwd" => {
+                let output = Command::new("echo-args-env")
+                    .args(["two words", "ünïcode", ""])
+                    .env("PROBE_SET", "set-value")
+                    .env_remove("PROBE_REMOVED")
+                    .current_dir("/tmp")
+                    .output()?;
+                print_status(output.status);
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            "env-clear" => {
+                let output = Command::new("echo-args-env").env_clear().env("ONLY", "this").output()?;
+                print_status(output.status);
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            "piped" => {
+                let mut child = Command::new("cat")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()?;
+                child.stdin.as_mut().unwrap().write_all(b"through the pipe").unwrap();
+                let output = child.wait_with_output()?;
+                print_status(output.status);
+                println!("stdout={}", String::from_utf8_lossy(&output.stdout));
+                println!("stderr={}", String::from_utf8_lossy(&output.stderr));
+            }
+            "large-output" => {
+                // More than a pipe holds on both streams at once: needs concurrent reading.
+                let size = 1 << 20;
+                let mut child = Command::new("cat")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()?;
+                let mut stdin = child.stdin.take().unwrap();
+                let writer = std::thread::spawn(move || stdin.write_all(&vec![b'x'; size]));
+                let output = child.wait_with_output()?;
+                writer.join().unwrap().unwrap();
+                print_status(output.status);
+                println!("stdout_len={}", output.stdout.len());
+            }
+            "kill" => {
+                let mut child = Command::new("sleeper").spawn()?;
+                println!("running={}", child.try_wait()?.is_none());
+                child.kill()?;
+                print_status(child.wait()?);
+                println!("after_wait={:?}", child.try_wait()?.map(|status| status.success()));
+                child.kill()?;
+            }
+            "missing-cwd" => {
+                let error = Command::new("exit-zero").current_dir("/definitely/not/here").spawn().unwrap_err();
+                println!("step={:?}", error.step());
+                println!("errno={:?}", error.raw_os_error());
+                println!("error={error}");
+            }
+            "invalid" => {
+                for error in [
+                    Command::new("").spawn().unwrap_err(),
+                    Command::new("a/b").spawn().unwrap_err(),
+                    Command::new("exit-zero").arg("nul\0byte").spawn().unwrap_err(),
+                    Command::new("exit-zero").env("KEY=WITH=EQUALS", "v").spawn().unwrap_err(),
+                    Command::new("exit-zero").death_signal(Some(0)).spawn().unwrap_err(),
+                ] {
+                    println!("error={error}");
+                }
+            }
+            "fds" => {
+                let output = Command::new("list-fds").output()?;
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            "replaced" => {
+                // Delete our own file and put something else at its path: /proc/self/exe
+                // still names the running binary.
+                let exe = std::env::current_exe().unwrap();
+                std::fs::remove_file(&exe).unwrap();
+                std::fs::write(&exe, b"#!/bin/sh\necho replaced-binary-ran\nexit 99\n").unwrap();
+                let output = Command::new("exit-seven").output()?;
+                print_status(output.status);
+                println!("stdout={}", String::from_utf8_lossy(&output.stdout).escape_debug());
+            }
+            "spawn-sleeper-and-wait" => {
+                let death_signal = args.get(1).map(|signal| signal.parse().unwrap());
+                let child = Command::new("sleeper").death_signal(death_signal).spawn()?;
+                println!("child={}", child.id());
+                std::io::stdout().flush().unwrap();
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            "orphan-harness" => orphan_harness(args.get(1).cloned()),
+            other => {
+                eprintln!("probe: unknown mode {other:?}");
+                std::process::exit(2);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Becomes the reaper of orphans, starts `spawn-sleeper-and-wait` as a plain process,
+/// SIGKILLs it once it has spawned its sleeper entry, and reports how the orphaned sleeper
+/// ended.
+fn orphan_harness(death_signal: Option<String>) {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::Pid;
+    use std::io::BufRead;
+
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let mut middle = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("spawn-sleeper-and-wait")
+        .args(death_signal)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(middle.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let sleeper: i32 = line.trim().strip_prefix("child=").unwrap().parse().unwrap();
+    middle.kill().unwrap();
+    middle.wait().unwrap();
+    match waitpid(Pid::from_raw(sleeper), None).unwrap() {
+        WaitStatus::Signaled(_, signal, _) => println!("orphan_signal={}", signal as i32),
+        WaitStatus::Exited(_, code) => println!("orphan_code={code}"),
+        other => println!("orphan_other={other:?}"),
+    }
+}
