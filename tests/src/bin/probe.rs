@@ -66,13 +66,33 @@ fn sleeper() -> ExitCode {
 
 #[reexec::entry("list-fds")]
 fn list_fds() {
-    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+    println!("fds={}", open_fds(false).join(","));
+}
+
+/// This process's open descriptors, sorted, without the one that lists them; with
+/// `inheritable_only`, only those without close-on-exec.
+fn open_fds(inheritable_only: bool) -> Vec<String> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    use std::os::fd::BorrowedFd;
+
+    let mut fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|entry| {
+            let entry = entry.unwrap();
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let listing_itself = target.starts_with("/proc") && target.ends_with("fd");
+            (!listing_itself).then(|| entry.file_name().to_string_lossy().parse().unwrap())
+        })
+        .filter(|&fd| {
+            // SAFETY: the descriptor was open a moment ago and nothing in this
+            // single-threaded probe closes it meanwhile; F_GETFD only reads its flags.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            let flags = fcntl(fd, FcntlArg::F_GETFD).unwrap();
+            !inheritable_only || !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC)
+        })
         .collect();
     fds.sort();
-    // read_dir holds one descriptor of its own while listing.
-    println!("fds={}", fds.join(","));
+    fds.iter().map(i32::to_string).collect()
 }
 
 /// Prints how the child ended: `code=N` or `signal=N`.
@@ -174,6 +194,10 @@ reexec::main! {
                 }
             }
             "fds" => {
+                let inherited_stdio = ["0", "1", "2"].map(String::from);
+                let mut expected: Vec<String> = open_fds(true);
+                expected.retain(|fd| !inherited_stdio.contains(fd));
+                println!("parent_inheritable={}", expected.join(","));
                 let output = Command::new("list-fds").output()?;
                 print!("{}", String::from_utf8_lossy(&output.stdout));
             }
@@ -188,8 +212,17 @@ reexec::main! {
                 println!("stdout={}", String::from_utf8_lossy(&output.stdout).escape_debug());
             }
             "spawn-sleeper-and-wait" => {
-                let death_signal = args.get(1).map(|signal| signal.parse().unwrap());
-                let child = Command::new("sleeper").death_signal(death_signal).spawn()?;
+                let mut command = Command::new("sleeper");
+                match args.get(1).map(String::as_str) {
+                    None => {}
+                    Some("off") => {
+                        command.death_signal(None);
+                    }
+                    Some(signal) => {
+                        command.death_signal(Some(signal.parse().unwrap()));
+                    }
+                }
+                let child = command.spawn()?;
                 println!("child={}", child.id());
                 std::io::stdout().flush().unwrap();
                 std::thread::sleep(Duration::from_secs(60));
@@ -224,7 +257,15 @@ fn orphan_harness(death_signal: Option<String>) {
     let sleeper: i32 = line.trim().strip_prefix("child=").unwrap().parse().unwrap();
     middle.kill().unwrap();
     middle.wait().unwrap();
-    match waitpid(Pid::from_raw(sleeper), None).unwrap() {
+    std::thread::sleep(Duration::from_millis(300));
+    let sleeper = Pid::from_raw(sleeper);
+    let mut ended = waitpid(sleeper, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).unwrap();
+    if ended == WaitStatus::StillAlive {
+        println!("orphan_alive_after_300ms=true");
+        nix::sys::signal::kill(sleeper, nix::sys::signal::Signal::SIGKILL).unwrap();
+        ended = waitpid(sleeper, None).unwrap();
+    }
+    match ended {
         WaitStatus::Signaled(_, signal, _) => println!("orphan_signal={}", signal as i32),
         WaitStatus::Exited(_, code) => println!("orphan_code={code}"),
         other => println!("orphan_other={other:?}"),

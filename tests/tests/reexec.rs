@@ -1,0 +1,232 @@
+//! Real re-execution: each test runs a probe binary that spawns its own entries.
+
+use std::os::unix::fs::symlink;
+use std::process::{Command, Output};
+
+use reexec_tests::{TempDir, describe, field, fields};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_probe");
+
+fn probe(args: &[&str]) -> Output {
+    Command::new(PROBE).args(args).output().expect("the probe binary runs")
+}
+
+fn child_status(args: &[&str]) -> (Option<String>, Output) {
+    let output = probe(args);
+    assert!(output.status.success(), "{}", describe(&output));
+    (field(&output, "code").map(str::to_owned), output)
+}
+
+#[test]
+fn entries_exit_with_their_status() {
+    for (entry, code) in [
+        ("exit-zero", "0"),
+        ("exit-seven", "7"),
+        ("fail-with-err", "1"),
+        ("panics", "101"),
+        ("never-returns", "9"),
+        ("default_named", "3"),
+    ] {
+        let (status, output) = child_status(&["status", entry]);
+        assert_eq!(status.as_deref(), Some(code), "entry {entry}: {}", describe(&output));
+    }
+}
+
+#[test]
+fn err_and_panic_messages_reach_stderr() {
+    let output = probe(&["output", "fail-with-err"]);
+    assert_eq!(field(&output, "stderr"), Some(r#"Error: \"deliberate failure\"\n"#), "{}", describe(&output));
+
+    let output = probe(&["output", "panics"]);
+    let stderr = field(&output, "stderr").unwrap();
+    assert!(stderr.contains("deliberate panic in an entry"), "{}", describe(&output));
+}
+
+#[test]
+fn arguments_environment_and_directory_reach_the_entry() {
+    let output = Command::new(PROBE)
+        .arg("env-args-cwd")
+        .env("PROBE_REMOVED", "should not arrive")
+        .env("PROBE_KEPT", "inherited")
+        .output()
+        .unwrap();
+    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_eq!(fields(&output, "arg"), ["two words", "ünïcode", ""]);
+    assert_eq!(field(&output, "argv0"), Some("echo-args-env"));
+    assert_eq!(field(&output, "cwd"), Some("/tmp"));
+    let env = fields(&output, "env");
+    assert!(env.contains(&"PROBE_SET=set-value"), "{env:?}");
+    assert!(env.contains(&"PROBE_KEPT=inherited"), "{env:?}");
+    assert!(!env.iter().any(|var| var.starts_with("PROBE_REMOVED=")), "{env:?}");
+    assert!(
+        !env.iter().any(|var| var.starts_with("REEXEC_ENTRY=")),
+        "the dispatch marker must not reach the entry: {env:?}"
+    );
+}
+
+#[test]
+fn env_clear_leaves_only_what_was_set() {
+    let output = probe(&["env-clear"]);
+    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_eq!(fields(&output, "env"), ["ONLY=this"]);
+}
+
+#[test]
+fn piped_stdin_stdout_and_stderr() {
+    let output = probe(&["piped"]);
+    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_eq!(field(&output, "stdout"), Some("through the pipe"));
+    assert_eq!(field(&output, "stderr"), Some("stderr-of-cat"));
+}
+
+#[test]
+fn output_larger_than_a_pipe_does_not_deadlock() {
+    let output = probe(&["large-output"]);
+    assert_eq!(field(&output, "stdout_len"), Some("1048576"), "{}", describe(&output));
+}
+
+#[test]
+fn kill_try_wait_and_wait() {
+    let output = probe(&["kill"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(field(&output, "running"), Some("true"));
+    assert_eq!(field(&output, "signal"), Some("9"));
+    assert_eq!(field(&output, "after_wait"), Some("Some(false)"));
+}
+
+#[test]
+fn a_child_side_failure_names_its_step_and_errno() {
+    let output = probe(&["missing-cwd"]);
+    assert_eq!(field(&output, "step"), Some("Some(ChangeDirectory)"), "{}", describe(&output));
+    assert_eq!(field(&output, "errno"), Some("Some(2)"));
+}
+
+#[test]
+fn invalid_input_is_refused_with_a_reason() {
+    let output = probe(&["invalid"]);
+    let errors = fields(&output, "error");
+    assert_eq!(errors.len(), 5, "{}", describe(&output));
+    assert!(errors[0].contains("can't be empty"));
+    assert!(errors[1].contains("can't contain '/'"));
+    assert!(errors[2].contains("NUL byte"));
+    assert!(errors[3].contains("can't contain '='"));
+    assert!(errors[4].contains("numbered 1 to 64"));
+}
+
+#[test]
+fn the_entry_sees_only_stdio_and_inherited_descriptors() {
+    let output = probe(&["fds"]);
+    let inherited = field(&output, "parent_inheritable").unwrap();
+    let expected: Vec<&str> = ["0", "1", "2"]
+        .into_iter()
+        .chain(inherited.split(',').filter(|fd| !fd.is_empty()))
+        .collect();
+    let mut seen: Vec<&str> = field(&output, "fds").unwrap().split(',').collect();
+    let mut expected_sorted = expected.clone();
+    seen.sort();
+    expected_sorted.sort();
+    assert_eq!(seen, expected_sorted, "{}", describe(&output));
+}
+
+#[test]
+fn an_entry_in_another_crate_is_found() {
+    let output = probe(&["output", "from-another-crate", "x"]);
+    assert_eq!(field(&output, "code"), Some("42"), "{}", describe(&output));
+    assert!(field(&output, "stdout").unwrap().contains("entry from reexec-entry-lib"));
+}
+
+#[test]
+fn an_unknown_entry_exits_with_its_code_and_never_runs_main() {
+    let dir = TempDir::new("main-count");
+    let count = dir.path().join("count");
+    let output = Command::new(PROBE)
+        .args(["output", "no-such-entry"])
+        .env("PROBE_MAIN_COUNT", &count)
+        .output()
+        .unwrap();
+    assert_eq!(
+        field(&output, "code"),
+        Some(reexec::EXIT_UNKNOWN_ENTRY.to_string().as_str()),
+        "{}",
+        describe(&output)
+    );
+    let stderr = field(&output, "stderr").unwrap();
+    assert!(stderr.contains(r#"entry \"no-such-entry\""#), "{stderr}");
+    assert!(stderr.contains("exit-seven") && stderr.contains("from-another-crate"), "{stderr}");
+    let runs = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(runs.lines().count(), 1, "main ran more than once:\n{runs}");
+}
+
+#[test]
+fn started_normally_under_any_name_the_binary_runs_main() {
+    let dir = TempDir::new("names");
+    let count = dir.path().join("count");
+    // A name that is no entry: main runs, and its own spawns work.
+    let plain = dir.path().join("no-such-entry");
+    symlink(PROBE, &plain).unwrap();
+    let output = Command::new(&plain)
+        .args(["status", "exit-seven"])
+        .env("PROBE_MAIN_COUNT", &count)
+        .output()
+        .unwrap();
+    assert_eq!(field(&output, "code"), Some("7"), "{}", describe(&output));
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
+
+    // An inherited marker that disagrees with argv[0] does not stop main either.
+    let output = Command::new(PROBE)
+        .args(["status", "exit-zero"])
+        .env("REEXEC_ENTRY", "some-other-name")
+        .output()
+        .unwrap();
+    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+
+    // A registered name dispatches, as Go's reexec does for argv[0].
+    let entry_named = dir.path().join("exit-seven");
+    symlink(PROBE, &entry_named).unwrap();
+    let status = Command::new(&entry_named).status().unwrap();
+    assert_eq!(status.code(), Some(7));
+}
+
+#[test]
+fn duplicate_entry_names_are_refused_before_anything_runs() {
+    let output = Command::new(env!("CARGO_BIN_EXE_probe-duplicates")).output().unwrap();
+    assert_eq!(output.status.code(), Some(i32::from(reexec::EXIT_DUPLICATE_ENTRY)));
+    assert!(output.stdout.is_empty(), "main ran: {}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(r#""twice""#), "{stderr}");
+    assert!(
+        stderr.contains("probe-duplicates.rs:3") && stderr.contains("probe-duplicates.rs:7"),
+        "both definitions must be named: {stderr}"
+    );
+}
+
+#[test]
+fn dispatch_runs_before_the_tokio_runtime_starts() {
+    let output = Command::new(env!("CARGO_BIN_EXE_probe-tokio")).output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let main_threads: usize = field(&output, "main_threads").unwrap().parse().unwrap();
+    assert!(main_threads > 1, "the runtime should have started workers: {}", describe(&output));
+    assert_eq!(field(&output, "entry_threads"), Some("1"), "{}", describe(&output));
+}
+
+#[test]
+fn the_binary_replaced_on_disk_still_re_executes_itself() {
+    let dir = TempDir::new("replaced");
+    let copy = dir.path().join("probe-copy");
+    std::fs::copy(PROBE, &copy).unwrap();
+    let output = Command::new(&copy).arg("replaced").output().unwrap();
+    assert_eq!(field(&output, "code"), Some("7"), "{}", describe(&output));
+    assert_eq!(field(&output, "stdout"), Some(""), "the replacement ran: {}", describe(&output));
+}
+
+#[test]
+fn a_parent_killed_with_sigkill_sends_the_death_signal() {
+    let output = probe(&["orphan-harness"]);
+    assert_eq!(field(&output, "orphan_signal"), Some("15"), "{}", describe(&output));
+
+    let output = probe(&["orphan-harness", "10"]);
+    assert_eq!(field(&output, "orphan_signal"), Some("10"), "a chosen signal: {}", describe(&output));
+
+    let output = probe(&["orphan-harness", "off"]);
+    assert_eq!(field(&output, "orphan_alive_after_300ms"), Some("true"), "turned off: {}", describe(&output));
+}
