@@ -1,0 +1,4 @@
+#[reexec::entry("child")]
+async fn child() {}
+
+fn main() {}

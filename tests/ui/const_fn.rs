@@ -1,0 +1,4 @@
+#[reexec::entry("child")]
+const fn child() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry("child", crate)]
+fn child() {}
+
+fn main() {}

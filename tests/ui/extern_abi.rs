@@ -1,0 +1,4 @@
+#[reexec::entry("child")]
+extern "C" fn child() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[reexec::entry("child")]
+fn child<const N: usize>() {
+    println!("{N}");
+}
+
+fn main() {}

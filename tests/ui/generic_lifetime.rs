@@ -1,0 +1,6 @@
+#[reexec::entry("child")]
+fn child<'a>() -> Option<&'a str> {
+    None
+}
+
+fn main() {}

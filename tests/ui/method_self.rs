@@ -1,0 +1,10 @@
+struct Server;
+
+impl Server {
+    #[reexec::entry("serve")]
+    fn serve(&self) {}
+}
+
+fn main() {
+    Server.serve();
+}

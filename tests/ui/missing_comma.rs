@@ -1,0 +1,4 @@
+#[reexec::entry("child" crate = reexec)]
+fn child() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry("..")]
+fn dotdot() {}
+
+fn main() {}

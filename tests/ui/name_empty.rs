@@ -1,0 +1,4 @@
+#[reexec::entry("")]
+fn child() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry(1)]
+fn child() {}
+
+fn main() {}

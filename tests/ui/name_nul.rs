@@ -1,0 +1,4 @@
+#[reexec::entry("a\0b")]
+fn child() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry("bin/child")]
+fn child() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry("child")]
+static CHILD: fn() = main;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry("child")]
+struct Child;
+
+fn main() {}

@@ -1,0 +1,8 @@
+struct Status;
+
+#[reexec::entry("child")]
+fn child() -> Status {
+    Status
+}
+
+fn main() {}

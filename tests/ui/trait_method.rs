@@ -1,0 +1,6 @@
+trait Service {
+    #[reexec::entry("serve")]
+    fn serve();
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry("child", "kid")]
+fn child() {}
+
+fn main() {}

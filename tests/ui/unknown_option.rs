@@ -1,0 +1,4 @@
+#[reexec::entry("child", foo = 1)]
+fn child() {}
+
+fn main() {}

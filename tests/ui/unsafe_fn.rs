@@ -1,0 +1,4 @@
+#[reexec::entry("child")]
+unsafe fn child() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[reexec::entry("child")]
+fn child(_: ...) {}
+
+fn main() {}

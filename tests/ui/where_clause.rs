@@ -1,0 +1,8 @@
+#[reexec::entry("child")]
+fn child()
+where
+    String: Clone,
+{
+}
+
+fn main() {}
