@@ -19,7 +19,8 @@ use nix::unistd::Pid;
 
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
-use crate::sys::{self, ChildPlan, REPORT_LEN};
+use crate::namespaces::{IdMap, Namespaces, map_file_text};
+use crate::sys::{self, ChildPlan, REPORT_LEN, SyncPipe};
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
 /// file on disk was replaced or deleted.
@@ -136,6 +137,10 @@ pub struct Command {
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
     death_signal: Option<i32>,
+    namespaces: Namespaces,
+    uid_maps: Vec<IdMap>,
+    gid_maps: Vec<IdMap>,
+    allow_setgroups: bool,
 }
 
 /// What a method of [`Command`] uses for stdio the caller left unset.
@@ -159,6 +164,10 @@ impl Command {
             stdout: None,
             stderr: None,
             death_signal: Some(libc::SIGTERM),
+            namespaces: Namespaces::NONE,
+            uid_maps: Vec::new(),
+            gid_maps: Vec::new(),
+            allow_setgroups: false,
         }
     }
 
@@ -174,13 +183,15 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
+        self.args
+            .extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
         self
     }
 
     /// Sets an environment variable for the child.
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
-        self.env.insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
+        self.env
+            .insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
         self
     }
 
@@ -245,6 +256,80 @@ impl Command {
         self
     }
 
+    /// Creates the child in new `namespaces`; the child is itself PID 1 of a new PID
+    /// namespace. Replaces any set given before.
+    ///
+    /// ```no_run
+    /// use reexec::{Command, Namespaces};
+    ///
+    /// #[reexec::entry("inside")]
+    /// fn inside() {}
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         // Unprivileged: a user namespace with root mapped to the caller owns the rest.
+    ///         let status = Command::new("inside")
+    ///             .namespaces(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS)
+    ///             .map_root_to_caller()
+    ///             .status()?;
+    ///         assert!(status.success());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn namespaces(&mut self, namespaces: Namespaces) -> &mut Command {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// Adds a range to the uid map of the new user namespace. The parent writes the map
+    /// while the child waits, before the child runs anything of its own.
+    ///
+    /// An unprivileged caller may map only its own uid, with a count of 1; root may map
+    /// any ranges.
+    pub fn uid_map(&mut self, map: IdMap) -> &mut Command {
+        self.uid_maps.push(map);
+        self
+    }
+
+    /// Adds several ranges to the uid map.
+    pub fn uid_maps(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Command {
+        self.uid_maps.extend(maps);
+        self
+    }
+
+    /// Adds a range to the gid map of the new user namespace. See [`uid_map`](Self::uid_map).
+    pub fn gid_map(&mut self, map: IdMap) -> &mut Command {
+        self.gid_maps.push(map);
+        self
+    }
+
+    /// Adds several ranges to the gid map.
+    pub fn gid_maps(&mut self, maps: impl IntoIterator<Item = IdMap>) -> &mut Command {
+        self.gid_maps.extend(maps);
+        self
+    }
+
+    /// Adds a user namespace in which root is the caller: uid 0 maps to the caller's
+    /// effective uid and gid 0 to its effective gid, one id each. This is what the Go
+    /// series' `ns-process` does, and it works without privilege.
+    pub fn map_root_to_caller(&mut self) -> &mut Command {
+        self.namespaces |= Namespaces::USER;
+        self.uid_maps = vec![IdMap::new(0, nix::unistd::geteuid().as_raw(), 1)];
+        self.gid_maps = vec![IdMap::new(0, nix::unistd::getegid().as_raw(), 1)];
+        self
+    }
+
+    /// Keeps `setgroups(2)` allowed in the new user namespace. By default the parent
+    /// writes `deny` to `/proc/PID/setgroups` before the gid map, which the kernel
+    /// requires of an unprivileged caller, and which stops a process inside from
+    /// dropping supplementary groups to get around a group's denial. Allowing it works
+    /// only for a caller privileged in its own user namespace.
+    pub fn allow_setgroups(&mut self, allow: bool) -> &mut Command {
+        self.allow_setgroups = allow;
+        self
+    }
+
     /// The entry name this command starts.
     pub fn get_name(&self) -> &OsStr {
         &self.name
@@ -282,15 +367,25 @@ impl Command {
                 return Err(Error::InvalidInput {
                     what: "death signal",
                     value: signal.to_string().into(),
-                    why: "signals are numbered 1 to 64; pass None to turn the death signal off",
+                    why: "signals are numbered 1 to 64; pass None to turn the death signal off"
+                        .into(),
                 });
             }
         };
+
+        let maps = self.validated_maps()?;
 
         let stdin = prepare_stdio(self.stdin.as_ref(), default, Direction::Input)?;
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
         let (report_read, report_write) = cloexec_pipe()?;
+        // With namespaces the child waits until the parent has written its maps; the
+        // same pipe's end-of-file tells a PID 1 child that its parent died early.
+        let sync = if self.namespaces.is_empty() {
+            None
+        } else {
+            Some(cloexec_pipe()?)
+        };
 
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
@@ -303,12 +398,35 @@ impl Command {
             death_signal,
             parent_pid: std::process::id() as libc::pid_t,
             report_fd: report_write.as_raw_fd(),
+            clone_flags: self.namespaces.clone_flags(),
+            wait_for_parent: sync.as_ref().map(|(read, write)| SyncPipe {
+                read: read.as_raw_fd(),
+                write: write.as_raw_fd(),
+            }),
+            unshare_time: self.namespaces.contains(Namespaces::TIME),
+            // As PID 1 the child would drop the death signal until the entry's dispatch
+            // installs a handler; blocked, it waits for that (see sys::arm_death_signal_as_pid1).
+            keep_blocked: if self.namespaces.contains(Namespaces::PID) {
+                death_signal
+            } else {
+                0
+            },
         };
-        let pid = sys::spawn(&plan).map_err(|error| Error::os(Step::Clone, error))?;
+        let pid = sys::spawn(&plan).map_err(|error| self.clone_error(error))?;
         let pid = Pid::from_raw(pid);
         // The parent's copies of the child's ends must close, or the child's output pipes
         // never report end-of-file and the report pipe never tells us exec happened.
         drop((report_write, stdin.child, stdout.child, stderr.child));
+
+        if let Some((sync_read, sync_write)) = sync {
+            drop(sync_read);
+            if let Err(error) = self.release_child(pid, &maps, sync_write) {
+                // The child is still waiting on the pipe: nothing of it has run yet.
+                let _ = signal::kill(pid, Signal::SIGKILL);
+                wait_blocking(pid)?;
+                return Err(error);
+            }
+        }
 
         if let Some(error) = read_setup_report(report_read, pid)? {
             return Err(error);
@@ -322,11 +440,76 @@ impl Command {
         })
     }
 
+    /// The uid_map and gid_map texts, checked before anything is created.
+    fn validated_maps(&self) -> Result<Maps, Error> {
+        let has_maps = !self.uid_maps.is_empty() || !self.gid_maps.is_empty();
+        if has_maps && !self.namespaces.contains(Namespaces::USER) {
+            return Err(Error::InvalidInput {
+                what: "id maps",
+                value: format!("{:?} {:?}", self.uid_maps, self.gid_maps).into(),
+                why: "uid and gid maps apply to a new user namespace: add Namespaces::USER".into(),
+            });
+        }
+        let text = |what, maps: &[IdMap]| {
+            map_file_text(maps).map_err(|why| Error::InvalidInput {
+                what,
+                value: format!("{maps:?}").into(),
+                why,
+            })
+        };
+        Ok(Maps {
+            uid: text("uid map", &self.uid_maps)?,
+            gid: text("gid map", &self.gid_maps)?,
+        })
+    }
+
+    /// The parent's part while the child waits: setgroups, uid_map, gid_map; then lets
+    /// the child go on by writing one byte.
+    fn release_child(&self, pid: Pid, maps: &Maps, go: OwnedFd) -> Result<(), Error> {
+        let proc_file = |name: &str| format!("/proc/{pid}/{name}");
+        if self.namespaces.contains(Namespaces::USER) {
+            if !maps.gid.is_empty() && !self.allow_setgroups {
+                write_proc_file(&proc_file("setgroups"), "deny", Step::WriteSetgroups)?;
+            }
+            if !maps.uid.is_empty() {
+                write_proc_file(&proc_file("uid_map"), &maps.uid, Step::WriteUidMap)?;
+            }
+            if !maps.gid.is_empty() {
+                write_proc_file(&proc_file("gid_map"), &maps.gid, Step::WriteGidMap)?;
+            }
+        }
+        let mut go = File::from(go);
+        loop {
+            match io::Write::write(&mut go, &[1]) {
+                Ok(1) => return Ok(()),
+                Ok(_) => {
+                    return Err(Error::os(
+                        Step::ReleaseChild,
+                        io::ErrorKind::WriteZero.into(),
+                    ));
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(Error::os(Step::ReleaseChild, error)),
+            }
+        }
+    }
+
+    fn clone_error(&self, error: io::Error) -> Error {
+        if self.namespaces.is_empty() {
+            return Error::os(Step::Clone, error);
+        }
+        Error::Namespaces {
+            namespaces: self.namespaces,
+            hint: crate::diagnose::namespace_refusal(self.namespaces, &error),
+            source: error,
+        }
+    }
+
     fn validated_name(&self) -> Result<CString, Error> {
-        let invalid = |why| Error::InvalidInput {
+        let invalid = |why: &str| Error::InvalidInput {
             what: "entry name",
             value: self.name.clone(),
-            why,
+            why: why.into(),
         };
         let bytes = self.name.as_bytes();
         if bytes.is_empty() {
@@ -361,7 +544,7 @@ impl Command {
                 return Err(Error::InvalidInput {
                     what: "environment variable name",
                     value: key.clone(),
-                    why: "a variable name must be non-empty and can't contain '='",
+                    why: "a variable name must be non-empty and can't contain '='".into(),
                 });
             }
             match value {
@@ -369,7 +552,10 @@ impl Command {
                 None => vars.remove(key),
             };
         }
-        vars.insert(ENTRY_ENV.into(), OsString::from_vec(name.as_bytes().to_vec()));
+        vars.insert(
+            ENTRY_ENV.into(),
+            OsString::from_vec(name.as_bytes().to_vec()),
+        );
         vars.into_iter()
             .map(|(key, value)| {
                 let mut pair = key.into_vec();
@@ -381,16 +567,42 @@ impl Command {
     }
 }
 
+/// The texts for `/proc/PID/uid_map` and `gid_map`; empty for no map.
+struct Maps {
+    uid: String,
+    gid: String,
+}
+
+/// Writes a `/proc/PID/` control file in one write(2), as the kernel requires.
+fn write_proc_file(path: &str, text: &str, step: Step) -> Result<(), Error> {
+    let refused = |source: io::Error| Error::IdMap {
+        step,
+        map: text.to_owned(),
+        hint: crate::diagnose::map_refusal(step, &source),
+        source,
+    };
+    let mut file = File::options().write(true).open(path).map_err(refused)?;
+    match io::Write::write(&mut file, text.as_bytes()) {
+        Ok(written) if written == text.len() => Ok(()),
+        Ok(_) => Err(refused(io::ErrorKind::WriteZero.into())),
+        Err(error) => Err(refused(error)),
+    }
+}
+
 fn c_string(what: &'static str, value: &OsStr) -> Result<CString, Error> {
     CString::new(value.as_bytes()).map_err(|_| Error::InvalidInput {
         what,
         value: value.to_owned(),
-        why: "it contains a NUL byte, which no process argument can carry",
+        why: "it contains a NUL byte, which no process argument can carry".into(),
     })
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
-    strings.iter().map(|string| string.as_ptr()).chain([ptr::null()]).collect()
+    strings
+        .iter()
+        .map(|string| string.as_ptr())
+        .chain([ptr::null()])
+        .collect()
 }
 
 fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
@@ -427,26 +639,41 @@ fn prepare_stdio(
         (None, StdioDefault::Capture, Direction::Output) => &StdioKind::Piped,
     };
     Ok(match kind {
-        StdioKind::Inherit => PreparedStdio { child: None, parent: None },
+        StdioKind::Inherit => PreparedStdio {
+            child: None,
+            parent: None,
+        },
         StdioKind::Null => {
             let null = File::options()
                 .read(true)
                 .write(true)
                 .open("/dev/null")
                 .map_err(|error| Error::os(Step::OpenDevNull, error))?;
-            PreparedStdio { child: Some(null.into()), parent: None }
+            PreparedStdio {
+                child: Some(null.into()),
+                parent: None,
+            }
         }
         StdioKind::Piped => {
             let (read, write) = cloexec_pipe()?;
             match direction {
-                Direction::Input => PreparedStdio { child: Some(read), parent: Some(write) },
-                Direction::Output => PreparedStdio { child: Some(write), parent: Some(read) },
+                Direction::Input => PreparedStdio {
+                    child: Some(read),
+                    parent: Some(write),
+                },
+                Direction::Output => PreparedStdio {
+                    child: Some(write),
+                    parent: Some(read),
+                },
             }
         }
         // A close-on-exec copy: the user's descriptor may lack the flag, and the child
         // must see it only as 0, 1 or 2.
         StdioKind::Fd(fd) => PreparedStdio {
-            child: Some(fd.try_clone().map_err(|error| Error::os(Step::DuplicateStdio, error))?),
+            child: Some(
+                fd.try_clone()
+                    .map_err(|error| Error::os(Step::DuplicateStdio, error))?,
+            ),
             parent: None,
         },
     })
@@ -480,7 +707,10 @@ fn read_setup_report(report: OwnedFd, pid: Pid) -> Result<Option<Error>, Error> 
             wait_blocking(pid)?;
             Err(Error::os(
                 Step::ReadSetupReport,
-                io::Error::new(io::ErrorKind::UnexpectedEof, "the child's setup report was cut short"),
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the child's setup report was cut short",
+                ),
             ))
         }
     }
@@ -561,7 +791,8 @@ impl Child {
         if self.status.is_some() {
             return Ok(());
         }
-        let signal = Signal::try_from(signal).map_err(|errno| Error::os(Step::Kill, errno.into()))?;
+        let signal =
+            Signal::try_from(signal).map_err(|errno| Error::os(Step::Kill, errno.into()))?;
         signal::kill(self.pid, signal).map_err(|errno| Error::os(Step::Kill, errno.into()))
     }
 
@@ -571,7 +802,11 @@ impl Child {
         let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take())
             .map_err(|error| Error::os(Step::ReadOutput, error))?;
         let status = self.wait()?;
-        Ok(Output { status, stdout, stderr })
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
     }
 }
 
@@ -604,7 +839,10 @@ fn read_both(
             let err_ready = stderr.is_some() && ready.next().unwrap_or(false);
             (out_ready, err_ready)
         };
-        for (ready, source, sink) in [(out_ready, &mut stdout, &mut out), (err_ready, &mut stderr, &mut err)] {
+        for (ready, source, sink) in [
+            (out_ready, &mut stdout, &mut out),
+            (err_ready, &mut stderr, &mut err),
+        ] {
             if !ready {
                 continue;
             }

@@ -52,7 +52,10 @@ pub fn dispatch_status() -> Option<ExitCode> {
     }
     match role() {
         Role::Main => None,
-        Role::Entry(entry) => Some(run_entry(entry)),
+        Role::Entry(entry) => {
+            crate::sys::arm_death_signal_as_pid1();
+            Some(run_entry(entry))
+        }
         Role::Unknown(name) => {
             let mut known: Vec<&str> = registry::entries().map(Entry::name).collect();
             known.sort_unstable();
@@ -61,7 +64,11 @@ pub fn dispatch_status() -> Option<ExitCode> {
                  registers no entry by that name (it has: {}); check the name given to \
                  reexec::Command::new, and that the crate defining the entry is linked in",
                 name,
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") },
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
             );
             Some(ExitCode::from(EXIT_UNKNOWN_ENTRY))
         }
@@ -155,7 +162,10 @@ mod tests {
     #[test]
     fn exit_status_numbers_round_trip() {
         for number in [0u8, 1, 7, 101, 255] {
-            assert_eq!(exit_status_number(ExitCode::from(number)), i32::from(number));
+            assert_eq!(
+                exit_status_number(ExitCode::from(number)),
+                i32::from(number)
+            );
         }
         assert_eq!(exit_status_number(ExitCode::SUCCESS), 0);
         assert_eq!(exit_status_number(ExitCode::FAILURE), 1);

@@ -4,6 +4,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io;
 
+use crate::namespaces::Namespaces;
+
 /// A step of starting or handling a child, named in every [`Error::Os`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -16,6 +18,16 @@ pub enum Step {
     DuplicateStdio,
     /// `clone(2)`: creating the child.
     Clone,
+    /// Writing `deny` to the child's `/proc/PID/setgroups`.
+    WriteSetgroups,
+    /// Writing the child's `/proc/PID/uid_map`.
+    WriteUidMap,
+    /// Writing the child's `/proc/PID/gid_map`.
+    WriteGidMap,
+    /// Telling the waiting child to go on.
+    ReleaseChild,
+    /// Entering a new time namespace in the child (`unshare(CLONE_NEWTIME)`).
+    EnterTimeNamespace,
     /// Arming the parent-death signal in the child (`prctl(PR_SET_PDEATHSIG)`).
     SetDeathSignal,
     /// Resetting the child's signal dispositions and mask.
@@ -39,11 +51,16 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 14] = [
+    pub(crate) const ALL: [Step; 19] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
         Step::Clone,
+        Step::WriteSetgroups,
+        Step::WriteUidMap,
+        Step::WriteGidMap,
+        Step::ReleaseChild,
+        Step::EnterTimeNamespace,
         Step::SetDeathSignal,
         Step::ResetSignals,
         Step::InstallStdio,
@@ -58,7 +75,10 @@ impl Step {
 
     /// The number that travels from child to parent when a child-side step fails.
     pub(crate) fn code(self) -> u32 {
-        Step::ALL.iter().position(|&step| step == self).map_or(u32::MAX, |index| index as u32)
+        Step::ALL
+            .iter()
+            .position(|&step| step == self)
+            .map_or(u32::MAX, |index| index as u32)
     }
 
     pub(crate) fn from_code(code: u32) -> Option<Step> {
@@ -73,6 +93,11 @@ impl fmt::Display for Step {
             Step::OpenDevNull => "opening /dev/null",
             Step::DuplicateStdio => "duplicating a stdio descriptor",
             Step::Clone => "clone(2) of the child",
+            Step::WriteSetgroups => "writing \"deny\" to the child's /proc/PID/setgroups",
+            Step::WriteUidMap => "writing the child's /proc/PID/uid_map",
+            Step::WriteGidMap => "writing the child's /proc/PID/gid_map",
+            Step::ReleaseChild => "telling the child to go on",
+            Step::EnterTimeNamespace => "entering a new time namespace in the child",
             Step::SetDeathSignal => "arming the parent-death signal in the child",
             Step::ResetSignals => "resetting signal handling in the child",
             Step::InstallStdio => "installing stdin/stdout/stderr in the child",
@@ -106,6 +131,30 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The kernel refused to create the namespaces; `hint` says what to look at.
+    #[error("creating namespaces ({namespaces}) failed: {source}; {hint}")]
+    Namespaces {
+        /// The namespaces asked for.
+        namespaces: Namespaces,
+        /// What clone(2) said.
+        #[source]
+        source: io::Error,
+        /// The likely cause on this machine and the setting to look at.
+        hint: String,
+    },
+    /// Writing an id map was refused; `hint` says what the caller may map.
+    #[error("{step} with {map:?} failed: {source}; {hint}")]
+    IdMap {
+        /// [`Step::WriteUidMap`], [`Step::WriteGidMap`] or [`Step::WriteSetgroups`].
+        step: Step,
+        /// The text that was written.
+        map: String,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+        /// What the caller may map, and how to get more.
+        hint: String,
+    },
     /// An argument given to the [`Command`](crate::Command) can't be passed to a process.
     #[error("invalid {what} {value:?}: {why}")]
     InvalidInput {
@@ -114,7 +163,7 @@ pub enum Error {
         /// The value as given.
         value: OsString,
         /// What is wrong with it and what to do.
-        why: &'static str,
+        why: String,
     },
 }
 
@@ -126,7 +175,8 @@ impl Error {
     /// The step that failed, when a system call failed.
     pub fn step(&self) -> Option<Step> {
         match self {
-            Error::Os { step, .. } => Some(*step),
+            Error::Os { step, .. } | Error::IdMap { step, .. } => Some(*step),
+            Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
         }
     }
@@ -134,7 +184,9 @@ impl Error {
     /// The operating-system error number, when a system call failed.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Os { source, .. } => source.raw_os_error(),
+            Error::Os { source, .. }
+            | Error::Namespaces { source, .. }
+            | Error::IdMap { source, .. } => source.raw_os_error(),
             Error::InvalidInput { .. } => None,
         }
     }
@@ -143,7 +195,9 @@ impl Error {
 impl From<Error> for io::Error {
     fn from(error: Error) -> io::Error {
         let kind = match &error {
-            Error::Os { source, .. } => source.kind(),
+            Error::Os { source, .. }
+            | Error::Namespaces { source, .. }
+            | Error::IdMap { source, .. } => source.kind(),
             Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, error)

@@ -45,14 +45,17 @@
 extern crate self as reexec;
 
 mod command;
+mod diagnose;
 mod dispatch;
 mod error;
+mod namespaces;
 mod registry;
 mod sys;
 
 pub use command::{Child, Command, Stdio};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
 pub use error::{Error, Step};
+pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
 
 /// Registers a function as an entry that [`Command`] can start by name.

@@ -30,6 +30,22 @@ pub(crate) struct ChildPlan<'a> {
     pub(crate) parent_pid: libc::pid_t,
     /// Write end of the close-on-exec pipe on which a failed child reports `(step, errno)`.
     pub(crate) report_fd: RawFd,
+    /// `CLONE_NEW*` flags for clone(2).
+    pub(crate) clone_flags: c_int,
+    /// The pipe on which the child waits for the parent to finish its part (id maps);
+    /// `None` when there is nothing to wait for.
+    pub(crate) wait_for_parent: Option<SyncPipe>,
+    /// Enter a new time namespace with unshare(2) before execve: clone(2) can't.
+    pub(crate) unshare_time: bool,
+    /// A signal left blocked across execve; see `arm_death_signal_as_pid1`. 0 for none.
+    pub(crate) keep_blocked: c_int,
+}
+
+/// Both ends of the parent-to-child "go on" pipe, as the child sees them.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncPipe {
+    pub(crate) read: RawFd,
+    pub(crate) write: RawFd,
 }
 
 /// The exit status of a child whose setup failed; the parent learns the real cause from
@@ -53,7 +69,7 @@ pub(crate) fn spawn(plan: &ChildPlan<'_>) -> io::Result<libc::pid_t> {
         libc::clone(
             child_entry,
             stack.top(),
-            libc::SIGCHLD,
+            plan.clone_flags | libc::SIGCHLD,
             plan as *const ChildPlan<'_> as *mut c_void,
         )
     };
@@ -87,14 +103,44 @@ unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
             fail(plan, Step::SetDeathSignal);
         }
         // The parent may have died before the signal was armed; then nobody sends it.
+        // getppid() says so, except in a new PID namespace where it is always 0: there
+        // the end-of-file on the sync pipe below tells instead.
         // SAFETY: see above.
-        if unsafe { libc::getppid() } != plan.parent_pid {
+        if plan.wait_for_parent.is_none() && unsafe { libc::getppid() } != plan.parent_pid {
             // SAFETY: see above.
             unsafe { libc::_exit(SETUP_FAILED) };
         }
     }
 
-    if reset_signals().is_err() {
+    if let Some(sync) = plan.wait_for_parent {
+        // Our copy of the write end must go, or a dead parent would never give us EOF.
+        // SAFETY: see above.
+        unsafe { libc::close(sync.write) };
+        let mut go = 0u8;
+        loop {
+            // SAFETY: see above; reads one byte into a local. Signals are blocked, but a
+            // stop/continue can still interrupt the read.
+            let read = unsafe { libc::read(sync.read, (&mut go as *mut u8).cast(), 1) };
+            if read == 1 {
+                break;
+            }
+            if read < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            // End of file: the parent died or gave up on us; it reports on its side.
+            // SAFETY: see above.
+            unsafe { libc::_exit(SETUP_FAILED) };
+        }
+    }
+
+    if plan.unshare_time {
+        // SAFETY: see above.
+        if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
+            fail(plan, Step::EnterTimeNamespace);
+        }
+    }
+
+    if reset_signals(plan.keep_blocked).is_err() {
         fail(plan, Step::ResetSignals);
     }
 
@@ -112,6 +158,55 @@ unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
     // SAFETY: see above; `argv` and `envp` are NULL-terminated arrays of C strings.
     unsafe { libc::execve(plan.exe.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
     fail(plan, Step::Exec)
+}
+
+/// Makes the parent-death signal end this process when it is PID 1 of a PID namespace.
+///
+/// The kernel delivers to a namespace's PID 1 only the signals it has a handler for
+/// (SIGKILL aside), so a death signal such as SIGTERM would be dropped and the child
+/// would outlive its parent. Blocked signals are never dropped, though: the spawner
+/// leaves the death signal blocked across execve, and here, before the entry runs, a
+/// handler that exits with 128 + the signal goes in and the signal is unblocked — a
+/// parent that died meanwhile is noticed now. An entry that installs its own handler
+/// replaces this one.
+pub(crate) fn arm_death_signal_as_pid1() {
+    // SAFETY: getpid and prctl(PR_GET_PDEATHSIG) only read this process's state into a
+    // local int.
+    let (pid, signal) = unsafe {
+        let mut signal: c_int = 0;
+        let pid = libc::getpid();
+        let got = libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut c_int);
+        (pid, if got == 0 { signal } else { 0 })
+    };
+    if pid != 1 || signal <= 0 || signal == libc::SIGKILL || signal == libc::SIGSTOP {
+        return;
+    }
+    let mut current = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: queries the disposition into a zeroed local.
+    let queried = unsafe { libc::sigaction(signal, ptr::null(), current.as_mut_ptr()) } == 0;
+    // SAFETY: sigaction filled `current` when it succeeded.
+    if queried && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_DFL {
+        extern "C" fn exit_on_death_signal(signal: c_int) {
+            // SAFETY: _exit is async-signal-safe and ends the process at once.
+            unsafe { libc::_exit(128 + signal) };
+        }
+        // SAFETY: a zeroed sigaction is valid; we set only its handler, a plain
+        // extern "C" function that does nothing but _exit.
+        unsafe {
+            let mut action = MaybeUninit::<libc::sigaction>::zeroed().assume_init();
+            action.sa_sigaction =
+                exit_on_death_signal as extern "C" fn(c_int) as libc::sighandler_t;
+            libc::sigaction(signal, &action, ptr::null_mut());
+        }
+    }
+    let mut unblock = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: the set is initialised by sigemptyset before sigaddset and pthread_sigmask
+    // read it; only this one signal is unblocked, in the one thread there is.
+    unsafe {
+        libc::sigemptyset(unblock.as_mut_ptr());
+        libc::sigaddset(unblock.as_mut_ptr(), signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, unblock.as_ptr(), ptr::null_mut());
+    }
 }
 
 /// `waitpid(2)` on our own child: its raw status, or `None` if `nohang` and it still runs.
@@ -134,7 +229,11 @@ fn fail(plan: &ChildPlan<'_>, step: Step) -> ! {
     // SAFETY: writes a stack buffer to a descriptor the plan owns, then leaves without
     // running anything of Rust's exit path; both are async-signal-safe.
     unsafe {
-        libc::write(plan.report_fd, report.as_ptr() as *const c_void, report.len());
+        libc::write(
+            plan.report_fd,
+            report.as_ptr() as *const c_void,
+            report.len(),
+        );
         libc::_exit(SETUP_FAILED)
     }
 }
@@ -156,11 +255,11 @@ pub(crate) fn decode_report(report: [u8; REPORT_LEN]) -> (Option<Step>, i32) {
     )
 }
 
-/// Puts every handled signal back to its default action and unblocks all signals, so the
-/// new program starts as a freshly executed one would, and no handler of the parent's
-/// runs in the child before `execve`. SIGPIPE goes back to default too, as
-/// `std::process::Command` does: Rust programs ignore it.
-fn reset_signals() -> Result<(), ()> {
+/// Puts every handled signal back to its default action and unblocks all signals but
+/// `keep_blocked`, so the new program starts as a freshly executed one would, and no
+/// handler of the parent's runs in the child before `execve`. SIGPIPE goes back to
+/// default too, as `std::process::Command` does: Rust programs ignore it.
+fn reset_signals(keep_blocked: c_int) -> Result<(), ()> {
     // 1 to 64 are all of Linux's signals; SIGRTMAX() would be a libc call, not a constant.
     for signal in 1..=64 {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
@@ -174,7 +273,8 @@ fn reset_signals() -> Result<(), ()> {
         }
         // SAFETY: sigaction filled `old`, or it was zeroed: both are valid values.
         let handler = unsafe { old.assume_init() }.sa_sigaction;
-        let must_reset = handler != libc::SIG_DFL && (handler != libc::SIG_IGN || signal == libc::SIGPIPE);
+        let must_reset =
+            handler != libc::SIG_DFL && (handler != libc::SIG_IGN || signal == libc::SIGPIPE);
         if must_reset {
             // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask and no flags.
             let default = unsafe { MaybeUninit::<libc::sigaction>::zeroed().assume_init() };
@@ -184,11 +284,14 @@ fn reset_signals() -> Result<(), ()> {
             }
         }
     }
-    let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set; sigprocmask reads it.
+    let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set; sigaddset and sigprocmask use it.
     let unblocked = unsafe {
-        libc::sigemptyset(empty.as_mut_ptr());
-        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), ptr::null_mut())
+        libc::sigemptyset(mask.as_mut_ptr());
+        if keep_blocked != 0 {
+            libc::sigaddset(mask.as_mut_ptr(), keep_blocked);
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, mask.as_ptr(), ptr::null_mut())
     };
     if unblocked != 0 { Err(()) } else { Ok(()) }
 }
@@ -278,7 +381,9 @@ impl SignalsBlocked {
             return Err(io::Error::from_raw_os_error(result));
         }
         // SAFETY: pthread_sigmask succeeded, so it wrote `previous`.
-        Ok(SignalsBlocked { previous: unsafe { previous.assume_init() } })
+        Ok(SignalsBlocked {
+            previous: unsafe { previous.assume_init() },
+        })
     }
 }
 
@@ -296,6 +401,9 @@ mod tests {
     #[test]
     fn reports_round_trip() {
         let report = encode_report(Step::ChangeDirectory, libc::ENOENT);
-        assert_eq!(decode_report(report), (Some(Step::ChangeDirectory), libc::ENOENT));
+        assert_eq!(
+            decode_report(report),
+            (Some(Step::ChangeDirectory), libc::ENOENT)
+        );
     }
 }

@@ -14,7 +14,8 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("reexec-{label}-{}-{unique}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("reexec-{label}-{}-{unique}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
@@ -34,7 +35,9 @@ impl Drop for TempDir {
 /// The value of the first `key=value` line of a probe's stdout.
 pub fn field<'a>(output: &'a Output, key: &str) -> Option<&'a str> {
     let stdout = std::str::from_utf8(&output.stdout).ok()?;
-    stdout.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// Every value of `key=value` lines of a probe's stdout, in order.
@@ -54,4 +57,168 @@ pub fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// This process's open descriptors, sorted, without the one that lists them; with
+/// `inheritable_only`, only those without close-on-exec.
+pub fn open_fds(inheritable_only: bool) -> Vec<String> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    use std::os::fd::BorrowedFd;
+
+    let mut fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.unwrap();
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let listing_itself = target.starts_with("/proc") && target.ends_with("fd");
+            (!listing_itself).then(|| entry.file_name().to_string_lossy().parse().unwrap())
+        })
+        .filter(|&fd| {
+            // SAFETY: F_GETFD only reads flags; should the descriptor have been closed
+            // since it was listed, fcntl answers EBADF and it is left out.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            match fcntl(fd, FcntlArg::F_GETFD) {
+                Ok(flags) => {
+                    !inheritable_only
+                        || !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC)
+                }
+                Err(_) => false,
+            }
+        })
+        .collect();
+    fds.sort();
+    fds.iter().map(i32::to_string).collect()
+}
+
+/// Prints how the child ended: `code=N` or `signal=N`.
+pub fn print_status(status: std::process::ExitStatus) {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => println!("code={code}"),
+        (None, Some(signal)) => println!("signal={signal}"),
+        (None, None) => println!("status={status:?}"),
+    }
+}
+
+/// Becomes the reaper of orphans, starts this binary with `middle_args` as a plain process,
+/// SIGKILLs it once it has spawned its sleeper entry, and reports how the orphaned sleeper
+/// ended. The middle process must print `child=PID` of a sleeping entry, then wait.
+pub fn orphan_harness(middle_args: &[&str]) {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::Pid;
+    use std::io::BufRead;
+
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let mut middle = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(middle_args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(middle.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let sleeper: i32 = line.trim().strip_prefix("child=").unwrap().parse().unwrap();
+    middle.kill().unwrap();
+    middle.wait().unwrap();
+    // A signalled orphan becomes a zombie within milliseconds; one that survived a
+    // second is taken as not signalled.
+    let is_zombie = || {
+        std::fs::read_to_string(format!("/proc/{sleeper}/stat"))
+            .map_or(true, |stat| stat.contains(") Z "))
+    };
+    for _ in 0..50 {
+        if is_zombie() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sleeper = Pid::from_raw(sleeper);
+    let mut ended = waitpid(sleeper, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).unwrap();
+    if ended == WaitStatus::StillAlive {
+        println!("orphan_survived=true");
+        nix::sys::signal::kill(sleeper, nix::sys::signal::Signal::SIGKILL).unwrap();
+        ended = waitpid(sleeper, None).unwrap();
+    }
+    match ended {
+        WaitStatus::Signaled(_, signal, _) => println!("orphan_signal={}", signal as i32),
+        WaitStatus::Exited(_, code) => println!("orphan_code={code}"),
+        other => println!("orphan_other={other:?}"),
+    }
+}
+
+/// Runs `command` to completion, killing it (by its pid) if it takes longer than
+/// `timeout`; a test that hangs then fails instead of blocking CI.
+pub fn output_with_timeout(
+    command: &mut std::process::Command,
+    timeout: std::time::Duration,
+) -> Output {
+    use std::process::Stdio;
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (finished, wait) = std::sync::mpsc::channel();
+    let watchdog = std::thread::spawn(move || {
+        if wait.recv_timeout(timeout).is_err() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            eprintln!("killed pid {pid} after {timeout:?}");
+        }
+    });
+    let output = child.wait_with_output().unwrap();
+    let _ = finished.send(());
+    watchdog.join().unwrap();
+    output
+}
+
+/// How a test runs a probe without privilege, or why it can't.
+#[derive(Debug)]
+pub enum Unprivileged {
+    /// Run the probe's copy at this path through `setpriv` as uid and gid 65534.
+    Setpriv(TempDir, PathBuf),
+    /// The tests already run without privilege: run the probe as it is.
+    AlreadyUnprivileged,
+}
+
+impl Unprivileged {
+    /// Prepares to run `probe` as uid/gid 65534, or says why not (the test prints it and
+    /// skips that half).
+    pub fn prepare(probe: &str) -> Result<Unprivileged, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Ok(Unprivileged::AlreadyUnprivileged);
+        }
+        if !Path::new("/usr/bin/setpriv").exists() && !Path::new("/bin/setpriv").exists() {
+            return Err("setpriv(1) is missing (Debian package util-linux)".into());
+        }
+        // The build directory may not be readable by uid 65534: run a world-readable copy.
+        let dir = TempDir::new("unprivileged");
+        let copy = dir.path().join(Path::new(probe).file_name().unwrap());
+        std::fs::copy(probe, &copy).unwrap();
+        Ok(Unprivileged::Setpriv(dir, copy))
+    }
+
+    /// A command that runs the probe without privilege with `args`.
+    pub fn command(&self, probe: &str, args: &[&str]) -> std::process::Command {
+        match self {
+            Unprivileged::Setpriv(_, copy) => {
+                let mut command = std::process::Command::new("setpriv");
+                command
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(copy)
+                    .args(args)
+                    .current_dir("/");
+                command
+            }
+            Unprivileged::AlreadyUnprivileged => {
+                let mut command = std::process::Command::new(probe);
+                command.args(args);
+                command
+            }
+        }
+    }
 }

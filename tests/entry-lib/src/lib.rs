@@ -5,7 +5,10 @@ use std::process::ExitCode;
 /// Exits with 42 and prints who it is, so a test can tell it ran.
 #[reexec::entry("from-another-crate")]
 fn from_another_crate() -> ExitCode {
-    println!("entry from reexec-entry-lib, args {:?}", std::env::args().skip(1).collect::<Vec<_>>());
+    println!(
+        "entry from reexec-entry-lib, args {:?}",
+        std::env::args().skip(1).collect::<Vec<_>>()
+    );
     ExitCode::from(42)
 }
 

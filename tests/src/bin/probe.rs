@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use reexec::{Command, Stdio};
+use reexec_tests::{open_fds, print_status};
 
 #[reexec::entry("exit-zero")]
 fn exit_zero() {}
@@ -69,45 +70,13 @@ fn list_fds() {
     println!("fds={}", open_fds(false).join(","));
 }
 
-/// This process's open descriptors, sorted, without the one that lists them; with
-/// `inheritable_only`, only those without close-on-exec.
-fn open_fds(inheritable_only: bool) -> Vec<String> {
-    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-    use std::os::fd::BorrowedFd;
-
-    let mut fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|entry| {
-            let entry = entry.unwrap();
-            let target = std::fs::read_link(entry.path()).ok()?;
-            let listing_itself = target.starts_with("/proc") && target.ends_with("fd");
-            (!listing_itself).then(|| entry.file_name().to_string_lossy().parse().unwrap())
-        })
-        .filter(|&fd| {
-            // SAFETY: the descriptor was open a moment ago and nothing in this
-            // single-threaded probe closes it meanwhile; F_GETFD only reads its flags.
-            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-            let flags = fcntl(fd, FcntlArg::F_GETFD).unwrap();
-            !inheritable_only || !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC)
-        })
-        .collect();
-    fds.sort();
-    fds.iter().map(i32::to_string).collect()
-}
-
-/// Prints how the child ended: `code=N` or `signal=N`.
-fn print_status(status: std::process::ExitStatus) {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => println!("code={code}"),
-        (None, Some(signal)) => println!("signal={signal}"),
-        (None, None) => println!("status={status:?}"),
-    }
-}
-
 fn count_main_run() {
     if let Some(path) = std::env::var_os("PROBE_MAIN_COUNT") {
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
         writeln!(file, "main {}", std::process::id()).unwrap();
     }
 }
@@ -227,47 +196,15 @@ reexec::main! {
                 std::io::stdout().flush().unwrap();
                 std::thread::sleep(Duration::from_secs(60));
             }
-            "orphan-harness" => orphan_harness(args.get(1).cloned()),
+            "orphan-harness" => {
+                let middle: Vec<&str> = ["spawn-sleeper-and-wait"].into_iter().chain(args.get(1).map(String::as_str)).collect();
+                reexec_tests::orphan_harness(&middle);
+            }
             other => {
                 eprintln!("probe: unknown mode {other:?}");
                 std::process::exit(2);
             }
         }
         Ok(())
-    }
-}
-
-/// Becomes the reaper of orphans, starts `spawn-sleeper-and-wait` as a plain process,
-/// SIGKILLs it once it has spawned its sleeper entry, and reports how the orphaned sleeper
-/// ended.
-fn orphan_harness(death_signal: Option<String>) {
-    use nix::sys::wait::{WaitStatus, waitpid};
-    use nix::unistd::Pid;
-    use std::io::BufRead;
-
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut middle = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("spawn-sleeper-and-wait")
-        .args(death_signal)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(middle.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let sleeper: i32 = line.trim().strip_prefix("child=").unwrap().parse().unwrap();
-    middle.kill().unwrap();
-    middle.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let sleeper = Pid::from_raw(sleeper);
-    let mut ended = waitpid(sleeper, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).unwrap();
-    if ended == WaitStatus::StillAlive {
-        println!("orphan_alive_after_300ms=true");
-        nix::sys::signal::kill(sleeper, nix::sys::signal::Signal::SIGKILL).unwrap();
-        ended = waitpid(sleeper, None).unwrap();
-    }
-    match ended {
-        WaitStatus::Signaled(_, signal, _) => println!("orphan_signal={}", signal as i32),
-        WaitStatus::Exited(_, code) => println!("orphan_code={code}"),
-        other => println!("orphan_other={other:?}"),
     }
 }

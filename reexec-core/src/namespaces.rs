@@ -1,0 +1,275 @@
+//! Which Linux namespaces a child gets, and how ids map into a new user namespace.
+
+use std::fmt;
+use std::ops::{BitOr, BitOrAssign};
+
+/// A set of Linux namespaces to create for a child; combine them with `|`.
+///
+/// ```
+/// use reexec::Namespaces;
+///
+/// let set = Namespaces::USER | Namespaces::MOUNT | Namespaces::PID;
+/// assert!(set.contains(Namespaces::PID));
+/// assert!(!set.contains(Namespaces::NET));
+/// assert_eq!(set.to_string(), "user, mount, pid");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Namespaces(u32);
+
+/// The namespaces in the order they are listed: the user namespace first, because it is
+/// created first and owns all the others (youki and runc order them the same way).
+const ORDERED: [(Namespaces, &str); 8] = [
+    (Namespaces::USER, "user"),
+    (Namespaces::MOUNT, "mount"),
+    (Namespaces::UTS, "uts"),
+    (Namespaces::IPC, "ipc"),
+    (Namespaces::PID, "pid"),
+    (Namespaces::NET, "net"),
+    (Namespaces::CGROUP, "cgroup"),
+    (Namespaces::TIME, "time"),
+];
+
+impl Namespaces {
+    /// No new namespace.
+    pub const NONE: Namespaces = Namespaces(0);
+    /// A user namespace (`CLONE_NEWUSER`): ids of its own, with the maps given by
+    /// [`Command::uid_map`](crate::Command::uid_map) and
+    /// [`gid_map`](crate::Command::gid_map). Lets an unprivileged caller create all others.
+    pub const USER: Namespaces = Namespaces(libc::CLONE_NEWUSER as u32);
+    /// A mount namespace (`CLONE_NEWNS`): a copy of the mount table of its own.
+    pub const MOUNT: Namespaces = Namespaces(libc::CLONE_NEWNS as u32);
+    /// A UTS namespace (`CLONE_NEWUTS`): hostname and domain name of its own.
+    pub const UTS: Namespaces = Namespaces(libc::CLONE_NEWUTS as u32);
+    /// An IPC namespace (`CLONE_NEWIPC`): System V IPC and POSIX message queues of its own.
+    pub const IPC: Namespaces = Namespaces(libc::CLONE_NEWIPC as u32);
+    /// A PID namespace (`CLONE_NEWPID`): the child is its PID 1.
+    pub const PID: Namespaces = Namespaces(libc::CLONE_NEWPID as u32);
+    /// A network namespace (`CLONE_NEWNET`): only a loopback device, down.
+    pub const NET: Namespaces = Namespaces(libc::CLONE_NEWNET as u32);
+    /// A cgroup namespace (`CLONE_NEWCGROUP`): its cgroup becomes the root it sees.
+    pub const CGROUP: Namespaces = Namespaces(libc::CLONE_NEWCGROUP as u32);
+    /// A time namespace (`CLONE_NEWTIME`, Linux 5.6): monotonic and boot-time clocks of
+    /// its own. The child enters it with `unshare(2)` just before `execve`, so the entry
+    /// runs inside it.
+    pub const TIME: Namespaces = Namespaces(libc::CLONE_NEWTIME as u32);
+
+    /// Every namespace the seed's `ns-process` creates: mount, UTS, IPC, PID, network
+    /// and user.
+    pub const SEED: Namespaces = Namespaces(
+        Namespaces::USER.0
+            | Namespaces::MOUNT.0
+            | Namespaces::UTS.0
+            | Namespaces::IPC.0
+            | Namespaces::PID.0
+            | Namespaces::NET.0,
+    );
+
+    /// Whether every namespace of `other` is in `self`.
+    pub const fn contains(self, other: Namespaces) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `self` without the namespaces of `other`.
+    pub const fn without(self, other: Namespaces) -> Namespaces {
+        Namespaces(self.0 & !other.0)
+    }
+
+    /// The namespaces of the set one by one, user namespace first.
+    pub fn iter(self) -> impl Iterator<Item = Namespaces> {
+        ORDERED
+            .into_iter()
+            .map(|(namespace, _)| namespace)
+            .filter(move |&namespace| self.contains(namespace))
+    }
+
+    /// The short name of a single namespace, as in `/proc/self/ns/`: `"user"`, `"mnt"`…
+    /// `None` for a set of several or none.
+    pub fn proc_name(self) -> Option<&'static str> {
+        Some(match self {
+            Namespaces::USER => "user",
+            Namespaces::MOUNT => "mnt",
+            Namespaces::UTS => "uts",
+            Namespaces::IPC => "ipc",
+            Namespaces::PID => "pid",
+            Namespaces::NET => "net",
+            Namespaces::CGROUP => "cgroup",
+            Namespaces::TIME => "time",
+            _ => return None,
+        })
+    }
+
+    /// The flags for `clone(2)`: all but the time namespace, which clone can't take.
+    pub(crate) fn clone_flags(self) -> libc::c_int {
+        self.without(Namespaces::TIME).0 as libc::c_int
+    }
+}
+
+impl BitOr for Namespaces {
+    type Output = Namespaces;
+    fn bitor(self, other: Namespaces) -> Namespaces {
+        Namespaces(self.0 | other.0)
+    }
+}
+
+impl BitOrAssign for Namespaces {
+    fn bitor_assign(&mut self, other: Namespaces) {
+        self.0 |= other.0;
+    }
+}
+
+impl fmt::Display for Namespaces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        let mut first = true;
+        for (namespace, name) in ORDERED {
+            if self.contains(namespace) {
+                if !first {
+                    f.write_str(", ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Namespaces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Namespaces({self})")
+    }
+}
+
+/// One range of an id map: `count` ids starting at `inside` in the new user namespace
+/// are the ids starting at `outside` in the caller's.
+///
+/// ```
+/// use reexec::IdMap;
+///
+/// // Root inside is uid 1000 outside.
+/// let map = IdMap::new(0, 1000, 1);
+/// assert_eq!(map.to_string(), "0 1000 1");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IdMap {
+    /// First id inside the new user namespace.
+    pub inside: u32,
+    /// First id in the caller's user namespace.
+    pub outside: u32,
+    /// How many consecutive ids.
+    pub count: u32,
+}
+
+impl IdMap {
+    /// A range of `count` ids from `inside` (new namespace) to `outside` (the caller's).
+    pub const fn new(inside: u32, outside: u32, count: u32) -> IdMap {
+        IdMap {
+            inside,
+            outside,
+            count,
+        }
+    }
+}
+
+impl fmt::Display for IdMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.inside, self.outside, self.count)
+    }
+}
+
+/// The most lines `/proc/PID/uid_map` accepts (Linux 4.15 and later).
+const MAX_MAP_LINES: usize = 340;
+
+/// The text written to `uid_map` or `gid_map`, or why the ranges can't be written.
+pub(crate) fn map_file_text(maps: &[IdMap]) -> Result<String, String> {
+    if maps.len() > MAX_MAP_LINES {
+        return Err(format!(
+            "the kernel accepts at most {MAX_MAP_LINES} ranges, got {}",
+            maps.len()
+        ));
+    }
+    for (index, map) in maps.iter().enumerate() {
+        let end = |start: u32| u64::from(start) + u64::from(map.count);
+        if map.count == 0 {
+            return Err(format!("the range {map} maps no id (count 0)"));
+        }
+        if end(map.inside) > u64::from(u32::MAX) || end(map.outside) > u64::from(u32::MAX) {
+            return Err(format!(
+                "the range {map} runs past the largest id, 4294967294"
+            ));
+        }
+        for other in &maps[..index] {
+            let overlap = |a: u32, b: u32| {
+                a < b.saturating_add(other.count) && b < a.saturating_add(map.count)
+            };
+            if overlap(map.inside, other.inside) {
+                return Err(format!("the ranges {other} and {map} overlap inside"));
+            }
+            if overlap(map.outside, other.outside) {
+                return Err(format!("the ranges {other} and {map} overlap outside"));
+            }
+        }
+    }
+    Ok(maps.iter().map(|map| format!("{map}\n")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_lists_user_first() {
+        let set = Namespaces::PID | Namespaces::USER | Namespaces::NET;
+        assert_eq!(set.to_string(), "user, pid, net");
+        assert_eq!(Namespaces::NONE.to_string(), "none");
+        assert_eq!(set.iter().count(), 3);
+    }
+
+    #[test]
+    fn time_is_not_a_clone_flag() {
+        assert_eq!(
+            (Namespaces::TIME | Namespaces::UTS).clone_flags(),
+            libc::CLONE_NEWUTS
+        );
+    }
+
+    #[test]
+    fn map_text_and_its_checks() {
+        assert_eq!(
+            map_file_text(&[IdMap::new(0, 1000, 1), IdMap::new(1, 100_000, 65536)]).unwrap(),
+            "0 1000 1\n1 100000 65536\n"
+        );
+        assert!(
+            map_file_text(&[IdMap::new(0, 0, 0)])
+                .unwrap_err()
+                .contains("count 0")
+        );
+        assert!(
+            map_file_text(&[IdMap::new(0, 0, 10), IdMap::new(5, 100, 1)])
+                .unwrap_err()
+                .contains("overlap inside")
+        );
+        assert!(
+            map_file_text(&[IdMap::new(0, 0, 10), IdMap::new(50, 9, 1)])
+                .unwrap_err()
+                .contains("overlap outside")
+        );
+        assert!(
+            map_file_text(&[IdMap::new(u32::MAX, 0, 2)])
+                .unwrap_err()
+                .contains("largest id")
+        );
+        assert!(
+            map_file_text(&vec![IdMap::new(0, 0, 1); 341])
+                .unwrap_err()
+                .contains("at most 340")
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! Namespaced re-execution: spawns entries in new namespaces and prints what each side
+//! sees as `key=value` lines.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use reexec::{Command, IdMap, Namespaces};
+use reexec_tests::{open_fds, print_status};
+
+const NAMESPACE_FILES: [&str; 8] = ["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"];
+
+fn print_namespaces(prefix: &str) {
+    for name in NAMESPACE_FILES {
+        if let Ok(metadata) = std::fs::metadata(format!("/proc/self/ns/{name}")) {
+            println!("{prefix}ns_{name}={}", metadata.ino());
+        }
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Prints everything a test may compare: namespaces, ids, maps, pid, hostname, links.
+#[reexec::entry("ns-report")]
+fn ns_report() -> Result<(), String> {
+    print_namespaces("");
+    println!("pid={}", std::process::id());
+    println!(
+        "uid={} gid={}",
+        nix::unistd::getuid(),
+        nix::unistd::getgid()
+    );
+    for (key, file) in [
+        ("uid_map", "uid_map"),
+        ("gid_map", "gid_map"),
+        ("setgroups", "setgroups"),
+    ] {
+        let text = std::fs::read_to_string(format!("/proc/self/{file}")).unwrap_or_default();
+        for line in text.lines() {
+            println!(
+                "{key}={}",
+                line.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+        }
+    }
+    let devices = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+    let names: Vec<&str> = devices
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split(':').next())
+        .map(str::trim)
+        .collect();
+    println!("net_devices={}", names.join(","));
+    if let Some(name) = std::env::args().nth(1) {
+        nix::unistd::sethostname(&name).map_err(|errno| format!("sethostname: {errno}"))?;
+    }
+    println!("hostname={}", hostname());
+    Ok(())
+}
+
+#[reexec::entry("exit-seven")]
+fn exit_seven() -> ExitCode {
+    ExitCode::from(7)
+}
+
+#[reexec::entry("sleeper")]
+fn sleeper() -> ExitCode {
+    std::thread::sleep(Duration::from_secs(30));
+    ExitCode::from(33)
+}
+
+fn parse_namespaces(list: &str) -> Namespaces {
+    let mut set = Namespaces::NONE;
+    for name in list
+        .split(',')
+        .filter(|name| !name.is_empty() && *name != "none")
+    {
+        set |= match name {
+            "user" => Namespaces::USER,
+            "mount" => Namespaces::MOUNT,
+            "uts" => Namespaces::UTS,
+            "ipc" => Namespaces::IPC,
+            "pid" => Namespaces::PID,
+            "net" => Namespaces::NET,
+            "cgroup" => Namespaces::CGROUP,
+            "time" => Namespaces::TIME,
+            "seed" => Namespaces::SEED,
+            other => panic!("unknown namespace {other}"),
+        };
+    }
+    set
+}
+
+/// `ns NAMESPACES MAPS [ARGS…]`: runs ns-report; MAPS is `none`, `root` (root to the
+/// caller) or `multi` (two ranges each, for root callers).
+fn namespaced(namespaces: &str, maps: &str) -> Command {
+    let mut command = Command::new("ns-report");
+    command.namespaces(parse_namespaces(namespaces));
+    match maps {
+        "none" => {}
+        "root" => {
+            command.map_root_to_caller();
+        }
+        "multi" => {
+            command
+                .uid_maps([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 200_000, 10)])
+                .gid_maps([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 200_000, 10)]);
+        }
+        "own-uid-as-5" => {
+            command.uid_map(IdMap::new(5, nix::unistd::geteuid().as_raw(), 1));
+        }
+        "foreign" => {
+            // Ids an unprivileged caller does not own.
+            command
+                .uid_map(IdMap::new(0, 0, 1))
+                .gid_map(IdMap::new(0, 0, 1));
+        }
+        other => panic!("unknown map mode {other}"),
+    }
+    command
+}
+
+fn report_error(error: &reexec::Error) {
+    println!("error_step={:?}", error.step());
+    println!("error_errno={:?}", error.raw_os_error());
+    println!("error={error}");
+}
+
+/// Spawns from many threads at once, mixed plain and namespaced, while other threads
+/// allocate and hold a lock across spawn calls; then checks fds and children.
+fn stress(threads: usize, per_thread: usize) {
+    let fds_before = open_fds(false);
+    let done = Arc::new(AtomicBool::new(false));
+    let lock = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let allocators: Vec<_> = (0..2)
+        .map(|seed| {
+            let (done, lock) = (Arc::clone(&done), Arc::clone(&lock));
+            std::thread::spawn(move || {
+                let mut round = seed;
+                while !done.load(Ordering::Relaxed) {
+                    let mut held = lock.lock().unwrap();
+                    held.push(vec![round as u8; 1 + round % 4096]);
+                    if held.len() > 64 {
+                        held.clear();
+                    }
+                    drop(held);
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+    let wrong = Arc::new(AtomicUsize::new(0));
+    let spawners: Vec<_> = (0..threads)
+        .map(|thread| {
+            let (wrong, lock) = (Arc::clone(&wrong), Arc::clone(&lock));
+            std::thread::spawn(move || {
+                for round in 0..per_thread {
+                    let mut command = Command::new("exit-seven");
+                    if (thread + round) % 2 == 0 {
+                        command.namespaces(Namespaces::SEED).map_root_to_caller();
+                    }
+                    // Half the spawns happen while holding a lock other threads want.
+                    let guard = (round % 2 == 0).then(|| lock.lock().unwrap());
+                    let status = command.status();
+                    drop(guard);
+                    if status.map(|status| status.code()).ok() != Some(Some(7)) {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for spawner in spawners {
+        spawner.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    for allocator in allocators {
+        allocator.join().unwrap();
+    }
+    println!("spawns={}", threads * per_thread);
+    println!("wrong_statuses={}", wrong.load(Ordering::Relaxed));
+    println!("fds_same={}", fds_before == open_fds(false));
+    let leftover = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+    println!(
+        "children_left={}",
+        !matches!(leftover, Err(nix::errno::Errno::ECHILD))
+    );
+}
+
+reexec::main! {
+    fn main() -> Result<(), reexec::Error> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match args.as_slice() {
+            ["ns", namespaces, maps, rest @ ..] => {
+                print_namespaces("parent_");
+                println!("parent_hostname={}", hostname());
+                match namespaced(namespaces, maps).args(rest).output() {
+                    Ok(output) => {
+                        print_status(output.status);
+                        print!("{}", String::from_utf8_lossy(&output.stdout));
+                        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+                    }
+                    Err(error) => report_error(&error),
+                }
+                println!("parent_hostname_after={}", hostname());
+            }
+            ["replaced"] => {
+                let exe = std::env::current_exe().unwrap();
+                std::fs::remove_file(&exe).unwrap();
+                std::fs::write(&exe, b"#!/bin/sh\nexit 99\n").unwrap();
+                let output = namespaced("seed", "root").output()?;
+                print_status(output.status);
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            ["e2big"] => {
+                let huge = "x".repeat(200 * 1024);
+                let error = namespaced("seed", "root").arg(huge).spawn().unwrap_err();
+                report_error(&error);
+            }
+            ["invalid-maps"] => {
+                for error in [
+                    Command::new("ns-report").uid_map(IdMap::new(0, 0, 1)).spawn().unwrap_err(),
+                    Command::new("ns-report")
+                        .namespaces(Namespaces::USER)
+                        .uid_maps([IdMap::new(0, 0, 10), IdMap::new(5, 100, 1)])
+                        .spawn()
+                        .unwrap_err(),
+                ] {
+                    println!("error={error}");
+                }
+            }
+            ["stress", threads, per_thread] => stress(threads.parse().unwrap(), per_thread.parse().unwrap()),
+            ["orphan-harness"] => reexec_tests::orphan_harness(&["spawn-sleeper-and-wait"]),
+            ["spawn-sleeper-and-wait"] => {
+                let child = Command::new("sleeper")
+                    .namespaces(Namespaces::SEED)
+                    .map_root_to_caller()
+                    .spawn()?;
+                println!("child={}", child.id());
+                std::io::stdout().flush().unwrap();
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            other => {
+                eprintln!("probe-ns: unknown mode {other:?}");
+                std::process::exit(2);
+            }
+        }
+        Ok(())
+    }
+}
