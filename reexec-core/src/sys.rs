@@ -381,9 +381,8 @@ impl SignalsBlocked {
             return Err(io::Error::from_raw_os_error(result));
         }
         // SAFETY: pthread_sigmask succeeded, so it wrote `previous`.
-        Ok(SignalsBlocked {
-            previous: unsafe { previous.assume_init() },
-        })
+        let previous = unsafe { previous.assume_init() };
+        Ok(SignalsBlocked { previous })
     }
 }
 
