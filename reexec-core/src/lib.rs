@@ -38,11 +38,19 @@
 //! toolchain, a call such as `my_entries::init()` or a `pub static` does — and its
 //! entries are linked.
 //!
+//! Doctests of edition 2024 are merged into one binary: entry names must then be unique
+//! across all the doctests of a crate, or the bundle refuses to run (status 122).
+//!
 //! [linkme]: https://docs.rs/linkme
 
 #![doc(test(attr(deny(warnings))))]
 
 extern crate self as reexec;
+
+// The README's examples are compiled and run as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 mod command;
 mod diagnose;
@@ -108,7 +116,7 @@ pub use reexec_macros::entry;
 ///
 /// With a runtime, the attribute goes inside:
 ///
-/// ```ignore
+/// ```no_run
 /// reexec::main! {
 ///     #[tokio::main]
 ///     async fn main() -> std::io::Result<()> {

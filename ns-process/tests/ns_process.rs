@@ -1,0 +1,196 @@
+//! ns-process end to end: the real binary, real namespaces, as root and as uid 65534.
+
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use reexec_tests::{TempDir, Unprivileged, describe, output_with_timeout};
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs ns-process with `args` as the test's user and, when possible, as uid 65534.
+fn as_root_and_unprivileged(args: &[&str], check: impl Fn(&str, &Output)) {
+    let label = if is_root() { "root" } else { "unprivileged" };
+    check(
+        label,
+        &output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT),
+    );
+    if !is_root() {
+        println!("skipped the second run: the tests run unprivileged already");
+        return;
+    }
+    match Unprivileged::prepare(NS_PROCESS) {
+        Ok(unprivileged) => check(
+            "uid 65534",
+            &output_with_timeout(&mut unprivileged.command(NS_PROCESS, args), TIMEOUT),
+        ),
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+    }
+}
+
+#[test]
+fn the_command_runs_as_root_in_a_new_pid_namespace() {
+    as_root_and_unprivileged(&["--", "sh", "-c", "id; echo pid=$$"], |label, output| {
+        let text = stdout(output);
+        assert!(output.status.success(), "{label}: {}", describe(output));
+        assert!(text.contains("uid=0(root) gid=0(root)"), "{label}: {text}");
+        // PID 1 is ns-process's init; the command is the next process.
+        assert!(text.contains("pid=2\n"), "{label}: {text}");
+    });
+}
+
+#[test]
+fn all_six_namespaces_differ_from_the_callers() {
+    let script =
+        "for n in user mnt uts ipc pid net; do echo $n=$(stat -L -c %i /proc/self/ns/$n); done";
+    as_root_and_unprivileged(&["--", "sh", "-c", script], |label, output| {
+        let text = stdout(output);
+        assert!(output.status.success(), "{label}: {}", describe(output));
+        for name in ["user", "mnt", "uts", "ipc", "pid", "net"] {
+            let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
+                .unwrap()
+                .ino();
+            let inside = text
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("{label}: no {name} in {text}"));
+            assert_ne!(
+                inside,
+                ours.to_string(),
+                "{label}: the {name} namespace is the caller's"
+            );
+        }
+    });
+}
+
+#[test]
+fn exit_statuses_follow_the_command() {
+    as_root_and_unprivileged(&["--", "sh", "-c", "exit 3"], |label, output| {
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{label}: {}",
+            describe(output)
+        );
+    });
+    as_root_and_unprivileged(&["--", "sh", "-c", "kill -TERM $$"], |label, output| {
+        assert_eq!(
+            output.status.code(),
+            Some(128 + 15),
+            "{label}: {}",
+            describe(output)
+        );
+    });
+    as_root_and_unprivileged(&["--", "/definitely/not/a/command"], |label, output| {
+        assert_eq!(
+            output.status.code(),
+            Some(127),
+            "{label}: {}",
+            describe(output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("not found"),
+            "{label}"
+        );
+    });
+    as_root_and_unprivileged(&["--", "/etc/hostname"], |label, output| {
+        assert_eq!(
+            output.status.code(),
+            Some(126),
+            "{label}: {}",
+            describe(output)
+        );
+    });
+}
+
+#[test]
+fn bad_arguments_exit_125_with_usage() {
+    for args in [&["surprise"][..], &["--"][..]] {
+        let output = Command::new(NS_PROCESS).args(args).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(125),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("usage: ns-process"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn an_interactive_shell_in_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = TempDir::new("tmux");
+    let tmux = |args: &[&str]| {
+        let output = Command::new("tmux")
+            .arg("-S")
+            .arg(dir.path().join("socket"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let done = dir.path().join("done");
+    let shell_command = format!("{NS_PROCESS}; echo $? > {}", done.display());
+    tmux(&["new-session", "-d", "-x", "120", "-y", "30", &shell_command]);
+    let screen_shows = |needle: &str| {
+        for _ in 0..100 {
+            if tmux(&["capture-pane", "-p"]).contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(
+        screen_shows("-[ns-process]- #"),
+        "no prompt: {}",
+        tmux(&["capture-pane", "-p"])
+    );
+    tmux(&["send-keys", "echo pid-is-$$; id -u", "Enter"]);
+    assert!(
+        screen_shows("pid-is-2"),
+        "{}",
+        tmux(&["capture-pane", "-p"])
+    );
+    // Ctrl-C reaches the shell's foreground job, and the shell lives on.
+    tmux(&["send-keys", "sleep 100", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux(&["send-keys", "C-c"]);
+    tmux(&["send-keys", "echo still-here", "Enter"]);
+    assert!(
+        screen_shows("still-here\n"),
+        "{}",
+        tmux(&["capture-pane", "-p"])
+    );
+    tmux(&["send-keys", "exit 4", "Enter"]);
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = std::fs::read_to_string(&done).unwrap_or_default();
+        if !status.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux(&["kill-server"]);
+    assert_eq!(
+        status.trim(),
+        "4",
+        "the shell's exit status must come through"
+    );
+}
