@@ -32,11 +32,12 @@
 //! # Entries in other crates
 //!
 //! Entries live in a [linkme] distributed slice, so an entry defined in a library crate
-//! is found as long as that crate is linked into the binary. A crate that the binary
-//! depends on but never names can be dropped by the linker, its entries with it. Name
-//! something of it from the binary — `use my_entries as _;` does not suffice on every
-//! toolchain, a call such as `my_entries::init()` or a `pub static` does — and its
-//! entries are linked.
+//! is found as long as that crate is linked into the binary. rustc leaves out a
+//! dependency that the binary never names, and its entries with it (linkme#36): name
+//! the crate somewhere in the binary — `use my_entries as _;` is enough — and all its
+//! entries are linked, those in private modules too (the workspace's tests check both,
+//! in debug and release builds, with GNU ld). A missing entry shows up as exit status
+//! [`EXIT_UNKNOWN_ENTRY`] with a message listing the entries the binary does have.
 //!
 //! Doctests of edition 2024 are merged into one binary: entry names must then be unique
 //! across all the doctests of a crate, or the bundle refuses to run (status 122).

@@ -1,4 +1,5 @@
-//! Entries defined in a library, to prove that a binary depending on it finds them.
+//! Entries defined in a library, to prove that a binary depending on it finds them when it
+//! only names the crate (`use reexec_entry_lib as _;`).
 
 use std::process::ExitCode;
 
@@ -12,6 +13,12 @@ fn from_another_crate() -> ExitCode {
     ExitCode::from(42)
 }
 
-/// Something for the binary to name, so the linker keeps this crate's object file and its
-/// entries (see "Entries in other crates" in the `reexec` docs).
-pub fn link() {}
+/// A private module nothing outside uses: the case rust-lang/rust#47384 once dropped.
+mod nested {
+    use std::process::ExitCode;
+
+    #[reexec::entry("nested-in-another-crate")]
+    fn nested_in_another_crate() -> ExitCode {
+        ExitCode::from(43)
+    }
+}

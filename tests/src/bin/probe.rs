@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use reexec::{Command, Stdio};
+// Naming the crate is all it takes for its entries to be linked in.
+use reexec_entry_lib as _;
 use reexec_tests::{open_fds, print_status};
 
 #[reexec::entry("exit-zero")]
@@ -84,7 +86,6 @@ fn count_main_run() {
 reexec::main! {
     fn main() -> Result<(), reexec::Error> {
         count_main_run();
-        reexec_entry_lib::link();
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mode = args.first().map(String::as_str).unwrap_or("");
         match mode {
