@@ -292,3 +292,52 @@ fn the_death_signal_reaches_a_pid_1_child_whose_parent_was_sigkilled() {
         );
     });
 }
+
+#[test]
+fn setgroups_can_stay_allowed_for_a_privileged_caller_only() {
+    as_root_and_unprivileged(&["ns", "user", "root-allow-setgroups"], |label, output| {
+        if label == "root" {
+            assert_eq!(
+                field(output, "setgroups"),
+                Some("allow"),
+                "{label}: {}",
+                describe(output)
+            );
+        } else {
+            assert_eq!(
+                field(output, "error_step"),
+                Some("Some(WriteGidMap)"),
+                "{label}: {}",
+                describe(output)
+            );
+            assert!(
+                field(output, "error").unwrap().contains("setgroups denied"),
+                "{label}: {}",
+                describe(output)
+            );
+        }
+    });
+}
+
+#[test]
+fn disabled_user_namespaces_are_named_in_the_error() {
+    if Command::new("unshare").arg("--version").output().is_err() {
+        println!("skipped: unshare(1) is missing (Debian package util-linux)");
+        return;
+    }
+    // The limit is per user namespace: set it to 0 in one of our own, never the host's.
+    let script =
+        format!("echo 0 > /proc/sys/user/max_user_namespaces && exec {PROBE} ns user root");
+    let output = output_with_timeout(
+        Command::new("unshare").args(["-Ur", "sh", "-c", &script]),
+        TIMEOUT,
+    );
+    assert_eq!(
+        field(&output, "error_step"),
+        Some("Some(Clone)"),
+        "{}",
+        describe(&output)
+    );
+    let error = field(&output, "error").unwrap();
+    assert!(error.contains("user.max_user_namespaces is 0"), "{error}");
+}

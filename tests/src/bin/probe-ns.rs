@@ -109,6 +109,9 @@ fn namespaced(namespaces: &str, maps: &str) -> Command {
         "root" => {
             command.map_root_to_caller();
         }
+        "root-allow-setgroups" => {
+            command.map_root_to_caller().allow_setgroups(true);
+        }
         "multi" => {
             command
                 .uid_maps([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 200_000, 10)])
