@@ -32,12 +32,49 @@ enum Role {
     Unknown(OsString),
 }
 
+/// Who runs the dispatch, which says how much of std's runtime is set up already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// `main!` or [`dispatch`]: std's `lang_start` has run.
+    Main,
+    /// The `early-dispatch` constructor: `lang_start` has not run yet.
+    #[cfg_attr(not(feature = "early-dispatch"), allow(dead_code))]
+    BeforeMain,
+}
+
 /// Runs the entry that `argv[0]` names, if any, and says with what status the process
 /// must end. `None` means: go on into `main`.
 ///
 /// Must run before the program starts threads: it edits the environment.
 #[doc(hidden)]
 pub fn dispatch_status() -> Option<ExitCode> {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    dispatch_as(&argv0, Caller::Main)
+}
+
+/// The constructor's dispatch: ends a process that was re-executed — into its entry, or
+/// with status 121 or 122 as `main!` would — and returns in any other, for `main` to run.
+#[cfg(feature = "early-dispatch")]
+pub(crate) fn dispatch_before_main(argv0: &OsStr) {
+    // Unwinding out of the constructor would abort with a message about a foreign frame;
+    // a panic here ends the process the way a panicking `main` does instead.
+    match panic::catch_unwind(|| dispatch_as(argv0, Caller::BeforeMain)) {
+        Ok(None) => {}
+        Ok(Some(code)) => exit(code),
+        Err(_) => exit(ExitCode::from(EXIT_PANIC)),
+    }
+}
+
+/// The one dispatch behind [`main!`](crate::main), [`dispatch`] and the `early-dispatch`
+/// constructor, for a process whose `argv[0]` is `argv0`.
+fn dispatch_as(argv0: &OsStr, caller: Caller) -> Option<ExitCode> {
+    let role = role(argv0);
+    if caller == Caller::BeforeMain && matches!(role, Role::Main) {
+        // Not a re-executed child: every start of the binary pays no more than the lookup
+        // above. Duplicates are left to `main!`, if the binary has it, which runs this
+        // whole dispatch itself; a test harness runs, and only its children refuse.
+        return None;
+    }
     if let Some(duplicate) = registry::find_duplicate() {
         eprintln!(
             "reexec: the entry name {:?} is registered twice, at {}:{} and at {}:{}; \
@@ -50,9 +87,25 @@ pub fn dispatch_status() -> Option<ExitCode> {
         );
         return Some(ExitCode::from(EXIT_DUPLICATE_ENTRY));
     }
-    match role() {
+    match role {
         Role::Main => None,
         Role::Entry(entry) => {
+            // The entry reads its arguments with `std::env::args`. Before `main`, those
+            // come from std's own constructor, which every linker we know orders before
+            // ours; should one not, the entry would see no arguments at all — refuse
+            // rather than run it on the wrong input.
+            if std::env::args_os().next().as_deref() != Some(argv0) {
+                eprintln!(
+                    "reexec: cannot run the entry {:?}: std::env::args() is not set up yet \
+                     where reexec's early dispatch runs (this linker ordered the \
+                     .init_array constructors unusually); use reexec::main! instead",
+                    entry.name(),
+                );
+                return Some(ExitCode::FAILURE);
+            }
+            if caller == Caller::BeforeMain {
+                crate::sys::ignore_sigpipe_as_std_does();
+            }
             crate::sys::arm_death_signal_as_pid1();
             Some(run_entry(entry))
         }
@@ -75,14 +128,12 @@ pub fn dispatch_status() -> Option<ExitCode> {
     }
 }
 
-fn role() -> Role {
-    let argv0 = std::env::args_os().next().unwrap_or_default();
-    let name = basename(&argv0);
+fn role(argv0: &OsStr) -> Role {
+    let name = basename(argv0);
     let marker = std::env::var_os(ENTRY_ENV);
     if marker.is_some() {
-        // SAFETY: dispatch runs before `main`'s body, so no other thread of ours reads the
-        // environment now; this is the documented contract of `dispatch`.
-        unsafe { std::env::remove_var(ENTRY_ENV) };
+        // The entry, or `main`, must not see it, nor pass it on to what they start.
+        crate::sys::remove_env_var_single_threaded(ENTRY_ENV);
     }
     if let Some(entry) = name.to_str().and_then(registry::lookup) {
         return Role::Entry(entry);

@@ -42,6 +42,80 @@
 //! Doctests of edition 2024 are merged into one binary: entry names must then be unique
 //! across all the doctests of a crate, or the bundle refuses to run (status 122).
 //!
+//! # Entries in tests
+//!
+//! With the `early-dispatch` feature, entries defined in a crate's unit tests
+//! (`#[cfg(test)] mod tests`) and integration tests (`tests/*.rs`) can be started from
+//! ordinary `#[test]` functions, under `cargo test` and `cargo nextest run` alike — with
+//! no `harness = false`, no `main` of your own and no dummy test:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! reexec = { version = "0.1", features = ["early-dispatch"] }
+//! ```
+//!
+//! ```rust,no_run,test_harness
+//! #[reexec::entry("greet-from-a-test")]
+//! fn greet() {
+//!     println!("hello {}", std::env::args().nth(1).unwrap_or_default());
+//! }
+//!
+//! #[test]
+//! fn the_entry_greets() {
+//!     let output = reexec::Command::new("greet-from-a-test")
+//!         .arg("--exact")
+//!         .output()
+//!         .unwrap();
+//!     assert_eq!(output.stdout, b"hello --exact\n");
+//! }
+//! ```
+//!
+//! **How it works.** The feature places a function in the ELF `.init_array` section, which
+//! glibc calls with `argc`, `argv` and `envp` before `main` — so before libtest parses a
+//! single flag. It reads `argv[0]` from those arguments and does what [`main!`] does: when
+//! `argv[0]` names an entry, or [`Command`] marked the process as re-executed, it runs the
+//! entry (or reports an unknown name, status [`EXIT_UNKNOWN_ENTRY`], or two entries of one
+//! name, [`EXIT_DUPLICATE_ENTRY`]) and exits with its status, flushing stdout. In any
+//! other process it returns, and the harness, or `main`, runs as if nothing happened. A
+//! child's arguments are its entry's and never the harness's, so test filters, `--exact`,
+//! `--test-threads`, `--nocapture`, `--include-ignored` and flags libtest adds later
+//! neither reach nor break it. A binary that also has [`main!`] finds nothing left to do
+//! in a child; in any other process `main!` dispatches as it always does.
+//!
+//! **What it costs.** Every start of every binary that links `reexec` with the feature
+//! on makes one function call, one `getenv`, and compares the last component of `argv[0]`
+//! with the entry names; it allocates and prints nothing. Cargo unifies features, so
+//! during `cargo test` that is every binary of the package that links `reexec` (ones
+//! using [`main!`] included, harmlessly); `cargo build` and `cargo run` leave the feature
+//! off.
+//!
+//! **What is set up that early.** glibc is up: the environment, `malloc`, thread-locals
+//! and threads work. So do `std::env::args()` — std stores them from its own
+//! `.init_array` function, which GNU ld, gold and lld all order before ours (should a
+//! linker ever not, the child refuses with a message instead of running the entry without
+//! its arguments) — stdout and stderr, and panics: a panicking entry exits with
+//! [`EXIT_PANIC`] as under `main!`, and a write to a closed pipe is an `EPIPE` error as
+//! under `main`. What std's `main` start-up does is not done: there is no stack-overflow
+//! handler (an entry that overflows its stack dies of `SIGSEGV` with no message), the
+//! thread is not named `main` (a panic reports `thread '<unnamed>'`), and closed
+//! descriptors 0–2 are not reopened on `/dev/null`. Constructors ordered after ours —
+//! `.init_array` functions of crates and C libraries linked after `reexec` — have not run
+//! in the child, and a `#[global_allocator]` must work without them.
+//!
+//! **Limits.**
+//! - Linux with glibc only. musl calls `.init_array`
+//!   functions without arguments and std learns its arguments only in `main` there, so
+//!   the feature does not compile for other targets: enable it under
+//!   `[target.'cfg(target_env = "gnu")'.dev-dependencies]` if you also build for musl.
+//! - Entries belong to a binary: a unit-test binary has the crate's entries, test-only
+//!   ones included; each `tests/*.rs` file is a binary of its own, with its own entries
+//!   and those of the crates it links (see above).
+//! - In a test binary with two entries of one name the harness runs, and every child
+//!   exits with [`EXIT_DUPLICATE_ENTRY`], naming both definitions.
+//! - libtest runs tests on threads of its own, and the kernel ties the death signal to
+//!   the spawning thread: a child that must outlive the test that spawned it needs
+//!   [`Command::death_signal(None)`](Command::death_signal).
+//!
 //! [linkme]: https://docs.rs/linkme
 
 #![doc(test(attr(deny(warnings))))]

@@ -393,6 +393,87 @@ impl Drop for SignalsBlocked {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The dispatch's unsafe parts: its one environment change, and the `early-dispatch`
+// constructor that runs it before `main`. Nothing here is used by the spawner above.
+// ---------------------------------------------------------------------------------------
+
+/// Removes `key` from the environment, for the dispatch alone.
+///
+/// The dispatch runs while the process has a single thread: in the `early-dispatch`
+/// constructor, before `main`; or first thing in `main`, through `main!` or `dispatch()`,
+/// whose documented contract that is. Nothing else may call this.
+pub(crate) fn remove_env_var_single_threaded(key: &str) {
+    // SAFETY: changing the environment is unsound only while another thread reads or
+    // writes it. The dispatch runs before this process has a second thread (see above):
+    // before `main` only glibc's and other constructors have run, and std starts no
+    // thread of its own before `main`.
+    unsafe { std::env::remove_var(key) };
+}
+
+/// Makes a write to a closed pipe fail with `EPIPE` instead of killing the process, as
+/// std's runtime arranges just before `main`: an entry run before `main` would otherwise
+/// die of `SIGPIPE` where the same entry under `main!` gets an error.
+pub(crate) fn ignore_sigpipe_as_std_does() {
+    // SAFETY: installs SIG_IGN, which runs no code of ours; the process is still
+    // single-threaded (see `remove_env_var_single_threaded`), so nothing races the change.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+// musl calls `.init_array` functions with no arguments and std only learns its arguments
+// in `main` there, so an entry could not read them: refuse to build rather than let a
+// child fall into the test harness.
+#[cfg(all(
+    feature = "early-dispatch",
+    not(all(target_os = "linux", target_env = "gnu"))
+))]
+compile_error!(
+    "reexec's `early-dispatch` feature needs Linux with glibc (target_env = \"gnu\"): \
+     elsewhere nothing hands a constructor its argv; enable the feature only under \
+     [target.'cfg(target_env = \"gnu\")'.dev-dependencies], or use reexec::main!"
+);
+
+/// glibc calls every function pointer in `.init_array` with `argc`, `argv` and `envp`
+/// before `main` — before the libtest harness starts, too. The section has no priority
+/// suffix on purpose: GNU ld, gold, lld and mold all place the plain `.init_array` after
+/// every `.init_array.NNNNN`, hence after std's own constructor (`.init_array.00099`),
+/// which stores argv for `std::env::args`, and after every constructor that asked for a
+/// priority.
+#[cfg(all(feature = "early-dispatch", target_os = "linux", target_env = "gnu"))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static EARLY_DISPATCH: extern "C" fn(
+    std::ffi::c_int,
+    *const *const std::ffi::c_char,
+    *const *const std::ffi::c_char,
+) = early_dispatch;
+
+/// Dispatches on `argv[0]` as read from our own arguments: std's `args()` is not to be
+/// trusted this early, and the dispatch checks it before an entry runs.
+#[cfg(all(feature = "early-dispatch", target_os = "linux", target_env = "gnu"))]
+extern "C" fn early_dispatch(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+    _envp: *const *const std::ffi::c_char,
+) {
+    use std::os::unix::ffi::OsStrExt;
+
+    // Linux ≥ 5.18 turns an empty argv into `[""]`; older kernels may pass none at all.
+    if argc < 1 || argv.is_null() {
+        return;
+    }
+    // SAFETY: glibc hands over the argv the kernel built: `argc` (≥ 1, checked) valid
+    // pointers followed by NULL, so reading the first is in bounds.
+    let argv0 = unsafe { *argv };
+    if argv0.is_null() {
+        return;
+    }
+    // SAFETY: a non-NULL argv element is a NUL-terminated string that lives, unchanged,
+    // for the whole process (nothing has run yet that could rewrite it).
+    let argv0 = unsafe { std::ffi::CStr::from_ptr(argv0) };
+    crate::dispatch::dispatch_before_main(std::ffi::OsStr::from_bytes(argv0.to_bytes()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
