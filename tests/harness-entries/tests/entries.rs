@@ -1,0 +1,195 @@
+//! Entries defined in an integration test, spawned from its `#[test]`s: this file is its
+//! own test binary, with its own entries, and no `main` or `harness = false` anywhere.
+
+use std::process::{ExitCode, Output};
+
+use reexec::{Command, Namespaces};
+use reexec_harness_entries::{
+    describe, effective_ids, harness_lines, is_inner_run, run_test_binary,
+    run_test_binary_unprivileged,
+};
+
+#[reexec::entry("it-shout")]
+fn it_shout() {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    println!("{}", words.join(" ").to_uppercase());
+}
+
+/// Registered under the function's own name: `it_count_args`.
+#[reexec::entry]
+fn it_count_args() -> ExitCode {
+    ExitCode::from(u8::try_from(std::env::args().count()).unwrap_or(255))
+}
+
+/// Starts `it-shout` itself and reports what it said: a child that spawns a child.
+#[reexec::entry("it-relay")]
+fn it_relay() -> Result<(), reexec::Error> {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let inner = Command::new("it-shout").args(&words).output()?;
+    print!("relayed {}", String::from_utf8_lossy(&inner.stdout));
+    Ok(())
+}
+
+/// Sees itself as root and PID 1 in its namespaces, and sets a hostname only it sees.
+#[reexec::entry("it-ns")]
+fn it_ns() -> std::io::Result<()> {
+    let (uid, gid) = effective_ids();
+    let map = std::fs::read_to_string("/proc/self/gid_map")?;
+    let map: Vec<&str> = map.split_whitespace().collect();
+    println!("uid={uid} gid={gid} pid={}", std::process::id());
+    println!("gid_map={}", map.join(" "));
+    // /proc/self/ns links name the namespaces; the parent compares them with its own.
+    for name in ["user", "pid", "uts"] {
+        println!(
+            "{name}={}",
+            std::fs::read_link(format!("/proc/self/ns/{name}"))?.display()
+        );
+    }
+    Ok(())
+}
+
+fn stdout(output: &Output) -> &str {
+    std::str::from_utf8(&output.stdout).unwrap()
+}
+
+#[test]
+fn an_entry_of_an_integration_test_runs_alone() {
+    let output = Command::new("it-shout")
+        .args(["quiet", "--nocapture", "--exact"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout(&output), "QUIET --NOCAPTURE --EXACT\n");
+    assert!(output.stderr.is_empty(), "{}", describe(&output));
+}
+
+#[test]
+fn an_entry_named_after_its_function() {
+    let status = Command::new("it_count_args")
+        .args(["a", "b", "c"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(4), "argv[0] and three arguments");
+}
+
+#[test]
+fn an_entry_relays_what_another_entry_printed() {
+    let output = Command::new("it-relay")
+        .args(["from", "--test-threads=1"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout(&output), "relayed FROM --TEST-THREADS=1\n");
+}
+
+#[test]
+fn entries_of_the_unit_tests_are_not_in_this_binary() {
+    let output = Command::new("unit-echo").output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(i32::from(reexec::EXIT_UNKNOWN_ENTRY)),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        harness_lines(stdout(&output)).is_empty(),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn parallel_children_from_parallel_tests_one() {
+    for word in ["a", "b", "c", "d"] {
+        let output = Command::new("it-shout").arg(word).output().unwrap();
+        assert_eq!(stdout(&output), format!("{}\n", word.to_uppercase()));
+    }
+}
+
+#[test]
+fn parallel_children_from_parallel_tests_two() {
+    for word in ["e", "f", "g", "h"] {
+        let output = Command::new("it-relay").arg(word).output().unwrap();
+        assert_eq!(
+            stdout(&output),
+            format!("relayed {}\n", word.to_uppercase())
+        );
+    }
+}
+
+#[test]
+fn an_entry_in_new_user_pid_and_uts_namespaces() {
+    let (uid, gid) = effective_ids();
+    let output = Command::new("it-ns")
+        .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::UTS)
+        .map_root_to_caller()
+        .output()
+        .unwrap_or_else(|error| panic!("as uid {uid}: {error}"));
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!("uid=0 gid=0 pid=1\ngid_map=0 {gid} 1\n")),
+        "as uid {uid} gid {gid}: {text}"
+    );
+    for name in ["user", "pid", "uts"] {
+        let ours = std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap();
+        let theirs = format!("{name}={}", ours.display());
+        assert!(
+            !text.contains(&theirs),
+            "the {name} namespace is not new: {text}"
+        );
+    }
+}
+
+#[test]
+fn namespaced_entries_of_an_integration_test_work_unprivileged() {
+    if is_inner_run() {
+        println!("skipped: this is the inner run");
+        return;
+    }
+    let args = ["--exact", "an_entry_in_new_user_pid_and_uts_namespaces"];
+    match run_test_binary_unprivileged(&args) {
+        Ok(output) => {
+            assert!(output.status.success(), "uid 65534: {}", describe(&output));
+            assert!(
+                stdout(&output).contains("test result: ok. 1 passed"),
+                "uid 65534: {}",
+                describe(&output)
+            );
+        }
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+    }
+}
+
+#[test]
+fn this_binary_under_libtest_flags_and_filters() {
+    if is_inner_run() {
+        println!("skipped: this is the inner run");
+        return;
+    }
+    let runs: [&[&str]; 3] = [
+        &["parallel_children", "--test-threads=2", "--nocapture"],
+        &[
+            "--exact",
+            "an_entry_of_an_integration_test_runs_alone",
+            "--include-ignored",
+        ],
+        &[
+            "relay",
+            "--skip",
+            "unprivileged",
+            "--quiet",
+            "--test-threads=1",
+        ],
+    ];
+    for args in runs {
+        let output = run_test_binary(args);
+        let context = format!("{args:?}: {}", describe(&output));
+        assert!(output.status.success(), "{context}");
+        let running = stdout(&output)
+            .lines()
+            .filter(|line| line.starts_with("running "))
+            .count();
+        assert_eq!(running, 1, "one harness, the parent's: {context}");
+    }
+}
