@@ -1,12 +1,20 @@
 //! `nsInitialisation`: what runs inside the new namespaces, as their PID 1.
 
-use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitCode, ExitStatus};
+use std::process::ExitCode;
+
+use clap::Parser;
+use nix::unistd::Pid;
+
+use crate::cli::Options;
+use crate::{EXIT_OWN_FAILURE, setup, signals, terminal};
 
 /// The entry's name, as in the Go series.
 pub(crate) const ENTRY: &str = "nsInitialisation";
+
+/// Tells the init that the parent held the terminal's foreground; the parent adds it in
+/// front of the user's own arguments. Inside, the parent's group can't be seen to compare.
+pub(crate) const TAKE_TERMINAL: &str = "--internal-take-terminal";
 
 const SHELL: &str = "/bin/sh";
 const PROMPT: &str = "-[ns-process]- # ";
@@ -18,40 +26,61 @@ const EXIT_NOT_FOUND: u8 = 127;
 
 #[reexec::entry("nsInitialisation")]
 fn ns_initialisation() -> ExitCode {
-    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if args.is_empty() {
-        args.push(SHELL.into());
+    let mut args: Vec<_> = std::env::args_os().collect();
+    let take_terminal = args.get(1).is_some_and(|arg| arg == TAKE_TERMINAL);
+    if take_terminal {
+        args.remove(1);
     }
-    let program = args.remove(0);
-    let mut command = std::process::Command::new(&program);
-    command
-        .args(&args)
-        .env_clear()
-        .env("PS1", PROMPT)
-        .env("PATH", DEFAULT_PATH);
-    if let Some(term) = std::env::var_os("TERM") {
-        command.env("TERM", term);
-    }
-    crate::terminal::take_foreground_inside();
-    match command.status() {
-        Ok(status) => ExitCode::from(exit_status_byte(status)),
+    // The parent parsed and checked these very arguments already.
+    let options = match Options::try_parse_from(args) {
+        Ok(options) => options,
         Err(error) => {
-            let (code, why) = match error.kind() {
-                io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found"),
-                io::ErrorKind::PermissionDenied => (EXIT_CANNOT_EXECUTE, "not executable"),
-                _ => (EXIT_CANNOT_EXECUTE, "could not be started"),
-            };
-            eprintln!("ns-process: {}: {why}: {error}", program.to_string_lossy());
-            ExitCode::from(code)
+            eprintln!("ns-process: init: {error}");
+            return ExitCode::from(EXIT_OWN_FAILURE);
         }
+    };
+    if let Err(error) = setup::prepare(&options) {
+        eprintln!("ns-process: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
+    match run(&options, take_terminal) {
+        Ok(code) | Err(code) => ExitCode::from(code),
     }
 }
 
-/// A shell's view of how a process ended: its code, or 128 + the signal that ended it.
-pub(crate) fn exit_status_byte(status: ExitStatus) -> u8 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code as u8,
-        (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
-        (None, None) => 1,
+/// Starts the command and stays its PID 1 until it ends.
+fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
+    let blocked = signals::Blocked::now().map_err(|errno| {
+        eprintln!("ns-process: blocking signals in the init: {}", errno.desc());
+        EXIT_OWN_FAILURE
+    })?;
+    let (program, args) = match options.command.split_first() {
+        Some((program, args)) => (program.clone(), args),
+        None => (SHELL.into(), &[][..]),
+    };
+    let mut command = std::process::Command::new(&program);
+    command.args(args).env_clear().env("PATH", DEFAULT_PATH).env("HOME", "/root").env("PS1", PROMPT);
+    if let Some(term) = std::env::var_os("TERM") {
+        command.env("TERM", term);
     }
+    command.envs(options.env.iter().map(|(key, value)| (key, value)));
+    terminal::prepare_command(&mut command, take_terminal);
+    if options.verbose {
+        eprintln!("ns-process: running {}", program.to_string_lossy());
+    }
+    let child = command.spawn().map_err(|error| {
+        let (code, why) = match error.kind() {
+            io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found"),
+            io::ErrorKind::PermissionDenied => (EXIT_CANNOT_EXECUTE, "not executable"),
+            _ => (EXIT_CANNOT_EXECUTE, "could not be started"),
+        };
+        eprintln!("ns-process: {}: {why}: {error}", program.to_string_lossy());
+        code
+    })?;
+    // Reaped by the supervisor's waitpid(-1), never through std's Child.
+    let main = Pid::from_raw(child.id() as i32);
+    signals::supervise_as_init(main, &blocked).map_err(|errno| {
+        eprintln!("ns-process: init: waiting for the command: {}", errno.desc());
+        EXIT_OWN_FAILURE
+    })
 }

@@ -2,81 +2,79 @@
 //! namespaces, with root mapped to the caller.
 //!
 //! The parent starts the entry `nsInitialisation` through [`reexec::Command`]; the entry
-//! runs inside the namespaces, before anything the user asked for, and starts the
-//! command.
+//! runs inside the namespaces as their PID 1, sets them up, starts the command and stays
+//! its init. See `ns-process --help`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+use clap::Parser;
+
+mod cli;
 mod init;
+mod net;
+mod setup;
+mod signals;
 mod terminal;
 
 /// Exit status when ns-process itself fails, as `docker run` and `podman` use.
 const EXIT_OWN_FAILURE: u8 = 125;
 
-const USAGE: &str = "\
-usage: ns-process [-- COMMAND [ARG...]]
-
-Runs /bin/sh (or COMMAND) in new mount, UTS, IPC, PID, network and user namespaces,
-as root mapped to your own user.
-
-exit status: the command's; 128+N if a signal N ended it; 125 if ns-process failed;
-126 if COMMAND can't be executed; 127 if COMMAND was not found.";
-
-/// What the command line asks for.
-enum Request {
-    Run(Vec<OsString>),
-    Help,
-}
-
-fn parse(args: Vec<OsString>) -> Result<Request, String> {
-    let mut args = args.into_iter();
-    match args.next() {
-        None => Ok(Request::Run(Vec::new())),
-        Some(first) if first == "--" => {
-            let command: Vec<OsString> = args.collect();
-            if command.is_empty() {
-                return Err("`--` must be followed by a command".into());
-            }
-            Ok(Request::Run(command))
-        }
-        Some(first) if first == "-h" || first == "--help" => Ok(Request::Help),
-        Some(other) => Err(format!(
-            "unexpected argument {:?}; put the command after `--`, as in `ns-process -- {}`",
-            other,
-            other.to_string_lossy()
-        )),
-    }
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ns-process: {message}");
+    ExitCode::from(EXIT_OWN_FAILURE)
 }
 
 reexec::main! {
     fn main() -> ExitCode {
-        let command = match parse(std::env::args_os().skip(1).collect()) {
-            Ok(Request::Run(command)) => command,
-            Ok(Request::Help) => {
-                println!("{USAGE}");
+        let options = match cli::Options::try_parse() {
+            Ok(options) => options,
+            Err(error) if !error.use_stderr() => {
+                // --help and --version.
+                let _ = error.print();
                 return ExitCode::SUCCESS;
             }
-            Err(message) => {
-                eprintln!("ns-process: {message}\n\n{USAGE}");
+            Err(error) => {
+                let _ = error.print();
                 return ExitCode::from(EXIT_OWN_FAILURE);
             }
         };
+        if let Err(message) = options.validate() {
+            return fail(message);
+        }
+        let namespaces = options.namespaces();
+        if options.verbose {
+            eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
+        }
+
         let foreground = terminal::foreground_group();
-        let status = reexec::Command::new(init::ENTRY)
-            .namespaces(reexec::Namespaces::SEED)
-            .map_root_to_caller()
-            .args(command)
-            .status();
+        let mut args: Vec<OsString> = Vec::new();
+        if foreground.is_some() {
+            args.push(init::TAKE_TERMINAL.into());
+        }
+        args.extend(std::env::args_os().skip(1));
+
+        // Blocked before the start, so that none sent in between is lost.
+        let blocked = match signals::Blocked::now() {
+            Ok(blocked) => blocked,
+            Err(errno) => return fail(format!("blocking signals: {}", errno.desc())),
+        };
+        let mut command = reexec::Command::new(init::ENTRY);
+        // If ns-process dies, its init dies at once, and the kernel ends everything in the
+        // PID namespace with it.
+        command.namespaces(namespaces).args(args).death_signal(Some(nix::libc::SIGKILL));
+        if namespaces.contains(reexec::Namespaces::USER) {
+            command.map_root_to_caller();
+        }
+        let status = command.spawn().map_err(|error| error.to_string()).and_then(|mut child| {
+            signals::supervise_child(&mut child, &blocked)
+        });
         if let Some(group) = foreground {
             let _ = terminal::set_foreground(group);
         }
         match status {
-            Ok(status) => ExitCode::from(init::exit_status_byte(status)),
-            Err(error) => {
-                eprintln!("ns-process: {error}");
-                ExitCode::from(EXIT_OWN_FAILURE)
-            }
+            Ok(code) => ExitCode::from(code),
+            Err(message) => fail(message),
         }
     }
 }

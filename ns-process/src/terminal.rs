@@ -1,32 +1,31 @@
-//! Handing the terminal's foreground to the namespace and back.
+//! How the command starts: with no signal blocked, and owning the terminal's foreground.
 //!
 //! An interactive shell restores, when it exits, the foreground process group it found
-//! when it started. If that group is the parent's, it lives outside the new PID
-//! namespace, the shell can't name it ("Cannot set tty process group (No such process)")
-//! and exits with an error. So the init makes a process group of its own, inside, and
-//! makes it the foreground before starting the shell; the parent takes the foreground
-//! back when it is done. Ctrl-C then reaches the shell, not ns-process.
+//! at its start. Were that the parent's group, which lives outside the new PID namespace,
+//! the shell could not name it ("Cannot set tty process group (No such process)") and
+//! would exit with an error. So the command gets a process group of its own, inside,
+//! which it makes the foreground before it execs; the parent takes the foreground back
+//! when all is done. Ctrl-C then reaches the command, and neither ns-process nor its init.
 
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 
 use nix::sys::signal::{SigSet, Signal};
-use nix::unistd::{Pid, getpgrp, setpgid, tcgetpgrp, tcsetpgrp};
+use nix::unistd::{Pid, getpgrp, tcgetpgrp, tcsetpgrp};
 
-/// The foreground process group of the terminal on stdin, if stdin is a terminal whose
-/// foreground is our group.
+/// Our process group, if stdin is a terminal whose foreground it is.
 pub(crate) fn foreground_group() -> Option<Pid> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return None;
     }
-    tcgetpgrp(stdin.as_fd())
-        .ok()
-        .filter(|&group| group == getpgrp())
+    tcgetpgrp(stdin.as_fd()).ok().filter(|&group| group == getpgrp())
 }
 
-/// Makes `group` the terminal's foreground. A process outside the foreground gets
-/// SIGTTOU for trying, unless it blocks the signal, as here.
+/// Makes `group` the foreground of the terminal on stdin. A background process that
+/// tries gets SIGTTOU unless it blocks the signal, as here; blocking and tcsetpgrp are
+/// both async-signal-safe, which `in_foreground_group` relies on.
 pub(crate) fn set_foreground(group: Pid) -> nix::Result<()> {
     let mut ttou = SigSet::empty();
     ttou.add(Signal::SIGTTOU);
@@ -36,13 +35,23 @@ pub(crate) fn set_foreground(group: Pid) -> nix::Result<()> {
     result
 }
 
-/// In the init: a process group of its own, made the foreground if the parent's group
-/// had it.
-pub(crate) fn take_foreground_inside() {
-    if foreground_group().is_none() {
-        return;
+/// Prepares the command's start: no signal blocked (the init blocks the ones it waits
+/// for, and std keeps a blocked mask across exec), and with `take_terminal` a process
+/// group of its own made the terminal's foreground.
+pub(crate) fn prepare_command(command: &mut std::process::Command, take_terminal: bool) {
+    if take_terminal {
+        command.process_group(0);
     }
-    if setpgid(Pid::from_raw(0), Pid::from_raw(0)).is_ok() {
-        let _ = set_foreground(getpgrp());
+    // SAFETY: the closure runs in the forked child before exec; it makes only
+    // async-signal-safe calls (pthread_sigmask, getpgrp, and tcsetpgrp, an ioctl) on
+    // stack values and allocates nothing, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            SigSet::all().thread_unblock()?;
+            if take_terminal {
+                set_foreground(getpgrp())?;
+            }
+            Ok(())
+        });
     }
 }

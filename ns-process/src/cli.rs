@@ -1,0 +1,221 @@
+//! The command line, and the checks made on it before anything is created.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+
+/// The hostname the namespace gets unless `--hostname` says otherwise.
+pub(crate) const DEFAULT_HOSTNAME: &str = "ns-process";
+
+/// Run a shell, or any command, in new Linux namespaces as root mapped to your own user.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ns-process",
+    version,
+    about,
+    after_help = "\
+Examples:
+  ns-process                                   a shell in new namespaces: -[ns-process]- #
+  ns-process -- id                             uid=0(root) gid=0(root) …
+  ns-process --hostname box -- hostname        box
+  scripts/make-rootfs /tmp/ns-process/rootfs   build a busybox root filesystem, then:
+  ns-process --rootfs /tmp/ns-process/rootfs   a shell pivoted into it
+  ns-process --share net -- ip link            keep the caller's network namespace
+
+Exit status: the command's; 128+N when signal N ended it; 125 when ns-process itself
+fails (bad input, setup); 126 when COMMAND can't be executed; 127 when it is not found."
+)]
+pub(crate) struct Options {
+    /// Hostname inside the new UTS namespace.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_HOSTNAME)]
+    pub(crate) hostname: String,
+
+    /// Pivot into this root filesystem (build one with scripts/make-rootfs).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) rootfs: Option<PathBuf>,
+
+    /// Keep the caller's namespace of this kind instead of creating one (repeatable).
+    #[arg(long, value_name = "NAMESPACE", value_enum)]
+    pub(crate) share: Vec<Shareable>,
+
+    /// Network: `none` is a new namespace with only `lo` up; `host` keeps the caller's.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = NetMode::None)]
+    pub(crate) net: NetMode,
+
+    /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
+    /// with PATH, TERM, HOME and PS1 only.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub(crate) env: Vec<(String, String)>,
+
+    /// Print each setup step as it happens.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+
+    /// The command and its arguments (default: /bin/sh).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<OsString>,
+}
+
+/// A namespace that `--share` can leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Shareable {
+    /// The mount namespace (then no private /proc and no --rootfs).
+    Mount,
+    /// The UTS namespace (then no --hostname).
+    Uts,
+    /// The IPC namespace.
+    Ipc,
+    /// The PID namespace (then no private /proc).
+    Pid,
+    /// The network namespace (the same as --net host).
+    Net,
+    /// The user namespace: needs root, and nothing is mapped.
+    User,
+}
+
+/// How the command is networked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NetMode {
+    /// A new network namespace with only the loopback device, up.
+    None,
+    /// The caller's network namespace.
+    Host,
+}
+
+fn parse_env(pair: &str) -> Result<(String, String), String> {
+    let (key, value) = pair
+        .split_once('=')
+        .ok_or_else(|| format!("{pair:?} has no '='; write KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("{pair:?} has an empty name; write KEY=VALUE"));
+    }
+    if pair.contains('\0') {
+        return Err(format!("{pair:?} contains a NUL byte"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+impl Options {
+    /// Whether the caller's namespace of this kind is kept.
+    pub(crate) fn shares(&self, kind: Shareable) -> bool {
+        self.share.contains(&kind) || (kind == Shareable::Net && self.net == NetMode::Host)
+    }
+
+    /// The namespaces to create.
+    pub(crate) fn namespaces(&self) -> reexec::Namespaces {
+        use reexec::Namespaces;
+        [
+            (Shareable::User, Namespaces::USER),
+            (Shareable::Mount, Namespaces::MOUNT),
+            (Shareable::Uts, Namespaces::UTS),
+            (Shareable::Ipc, Namespaces::IPC),
+            (Shareable::Pid, Namespaces::PID),
+            (Shareable::Net, Namespaces::NET),
+        ]
+        .into_iter()
+        .filter(|&(kind, _)| !self.shares(kind))
+        .fold(Namespaces::NONE, |set, (_, namespace)| set | namespace)
+    }
+
+    /// Whether the user asked for a hostname (and did not just get the default).
+    fn hostname_given(&self) -> bool {
+        self.hostname != DEFAULT_HOSTNAME
+    }
+
+    /// Every check that can be made before anything is created; the message says what is
+    /// wrong and what to do.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        check_hostname(&self.hostname)?;
+        if self.shares(Shareable::Uts) && self.hostname_given() {
+            return Err("--hostname needs a UTS namespace of its own; drop --share uts".into());
+        }
+        if let Some(rootfs) = &self.rootfs {
+            if self.shares(Shareable::Mount) {
+                return Err("--rootfs needs a mount namespace of its own; drop --share mount".into());
+            }
+            check_rootfs(rootfs, self.command.is_empty())?;
+        }
+        Ok(())
+    }
+}
+
+/// A hostname the kernel takes and resolvers accept: 1 to 64 bytes of letters, digits,
+/// '-' and '.', in labels that neither start nor end with '-'.
+fn check_hostname(name: &str) -> Result<(), String> {
+    let invalid = |why: &str| Err(format!("invalid --hostname {name:?}: {why}"));
+    if name.is_empty() {
+        return invalid("it is empty");
+    }
+    if name.len() > 64 {
+        return invalid("it is longer than 64 bytes, the kernel's limit");
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
+        return invalid(&format!("{bad:?} is not allowed; use letters, digits, '-' and '.'"));
+    }
+    if name.split('.').any(|label| label.is_empty() || label.starts_with('-') || label.ends_with('-')) {
+        return invalid("each dot-separated part must be non-empty and not start or end with '-'");
+    }
+    Ok(())
+}
+
+fn how_to_build_rootfs(dir: &Path) -> String {
+    format!("build one with: scripts/make-rootfs {}", dir.display())
+}
+
+fn check_rootfs(rootfs: &Path, needs_shell: bool) -> Result<(), String> {
+    let metadata = std::fs::metadata(rootfs).map_err(|error| {
+        format!(
+            "--rootfs {}: {error}; {}",
+            rootfs.display(),
+            how_to_build_rootfs(rootfs)
+        )
+    })?;
+    if !metadata.is_dir() {
+        return Err(format!(
+            "--rootfs {} is not a directory; {}",
+            rootfs.display(),
+            how_to_build_rootfs(rootfs)
+        ));
+    }
+    // A symlink such as bin/sh -> /bin/busybox points into the rootfs once pivoted, so
+    // only its presence counts here.
+    if needs_shell && std::fs::symlink_metadata(rootfs.join("bin/sh")).is_err() {
+        return Err(format!(
+            "--rootfs {} has no /bin/sh to run; give a command after `--`, or {}",
+            rootfs.display(),
+            how_to_build_rootfs(rootfs)
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        for good in ["ns-process", "a", "box-1.example", &"x".repeat(64)] {
+            assert!(check_hostname(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-lead", "trail-", "a..b", "under_score", "sp ace", &"x".repeat(65)] {
+            assert!(check_hostname(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_pairs() {
+        assert_eq!(parse_env("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert!(parse_env("novalue").is_err());
+        assert!(parse_env("=x").is_err());
+    }
+
+    #[test]
+    fn shared_namespaces_are_left_out() {
+        let options = Options::parse_from(["ns-process", "--share", "ipc", "--net", "host"]);
+        let set = options.namespaces();
+        assert!(!set.contains(reexec::Namespaces::IPC) && !set.contains(reexec::Namespaces::NET));
+        assert!(set.contains(reexec::Namespaces::PID));
+    }
+}
