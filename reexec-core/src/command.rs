@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces, map_file_text};
-use crate::sys::{self, ChildPlan, REPORT_LEN, SyncPipe};
+use crate::sys::{self, ChildPlan, Handshake, SpawnError, SyncPipe};
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
 /// file on disk was replaced or deleted.
@@ -378,13 +378,31 @@ impl Command {
         let stdin = prepare_stdio(self.stdin.as_ref(), default, Direction::Input)?;
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
-        let (report_read, report_write) = cloexec_pipe()?;
-        // With namespaces the child waits until the parent has written its maps; the
-        // same pipe's end-of-file tells a PID 1 child that its parent died early.
-        let sync = if self.namespaces.is_empty() {
-            None
+        // The parent writes id maps while the child waits on a pipe. Without maps the
+        // child needs nothing from the parent, except — as PID 1 of a new PID namespace,
+        // where getppid() is 0 — a pipe whose writer tells it the parent is still there.
+        let has_parent_part = self.namespaces.contains(Namespaces::USER)
+            && !(maps.uid.is_empty() && maps.gid.is_empty());
+        let sync = if has_parent_part {
+            Some(pipe(OFlag::O_CLOEXEC)?)
+        } else if death_signal != 0 && self.namespaces.contains(Namespaces::PID) {
+            Some(pipe(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?)
         } else {
-            Some(cloexec_pipe()?)
+            None
+        };
+        let handshake = match &sync {
+            None => Handshake::None,
+            Some((read, write)) => {
+                let pipe = SyncPipe {
+                    read: read.as_raw_fd(),
+                    write: write.as_raw_fd(),
+                };
+                if has_parent_part {
+                    Handshake::WaitForParent(pipe)
+                } else {
+                    Handshake::ParentAlive(pipe)
+                }
+            }
         };
 
         let argv_ptrs = null_terminated(&argv);
@@ -397,12 +415,8 @@ impl Command {
             stdio: [stdin.child_fd(), stdout.child_fd(), stderr.child_fd()],
             death_signal,
             parent_pid: std::process::id() as libc::pid_t,
-            report_fd: report_write.as_raw_fd(),
             clone_flags: self.namespaces.clone_flags(),
-            wait_for_parent: sync.as_ref().map(|(read, write)| SyncPipe {
-                read: read.as_raw_fd(),
-                write: write.as_raw_fd(),
-            }),
+            handshake,
             unshare_time: self.namespaces.contains(Namespaces::TIME),
             // As PID 1 the child would drop the death signal until the entry's dispatch
             // installs a handler; blocked, it waits for that (see sys::arm_death_signal_as_pid1).
@@ -412,25 +426,29 @@ impl Command {
                 0
             },
         };
-        let pid = sys::spawn(&plan).map_err(|error| self.clone_error(error))?;
-        let pid = Pid::from_raw(pid);
-        // The parent's copies of the child's ends must close, or the child's output pipes
-        // never report end-of-file and the report pipe never tells us exec happened.
-        drop((report_write, stdin.child, stdout.child, stderr.child));
-
-        if let Some((sync_read, sync_write)) = sync {
-            drop(sync_read);
-            if let Err(error) = self.release_child(pid, &maps, sync_write) {
-                // The child is still waiting on the pipe: nothing of it has run yet.
-                let _ = signal::kill(pid, Signal::SIGKILL);
-                wait_blocking(pid)?;
-                return Err(error);
+        // `spawn` returns once the child has exec'd (or failed, and was reaped).
+        // The read end stays open here until the clone has given the child its copy.
+        let (sync_read, mut go) =
+            sync.map_or((None, None), |(read, write)| (Some(read), Some(write)));
+        let spawned = sys::spawn(&plan, |pid| {
+            let go = go
+                .take()
+                .ok_or_else(|| Error::os(Step::ReleaseChild, io::ErrorKind::NotConnected.into()))?;
+            self.release_child(Pid::from_raw(pid), &maps, go)
+        });
+        let pid = match spawned {
+            Ok(pid) => Pid::from_raw(pid),
+            Err(SpawnError::Clone(error)) => return Err(self.clone_error(error)),
+            Err(SpawnError::Parent(error)) => return Err(error),
+            Err(SpawnError::Child(step, errno)) => {
+                return Err(Error::os(step, io::Error::from_raw_os_error(errno)));
             }
-        }
+            Err(SpawnError::Os(step, error)) => return Err(Error::os(step, error)),
+        };
+        // The parent's copies of the child's ends must close, or the child's output pipes
+        // never report end-of-file.
+        drop((sync_read, stdin.child, stdout.child, stderr.child));
 
-        if let Some(error) = read_setup_report(report_read, pid)? {
-            return Err(error);
-        }
         Ok(Child {
             pid,
             status: None,
@@ -606,7 +624,11 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 }
 
 fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|errno| Error::os(Step::CreatePipe, errno.into()))
+    pipe(OFlag::O_CLOEXEC)
+}
+
+fn pipe(flags: OFlag) -> Result<(OwnedFd, OwnedFd), Error> {
+    nix::unistd::pipe2(flags).map_err(|errno| Error::os(Step::CreatePipe, errno.into()))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -677,43 +699,6 @@ fn prepare_stdio(
             parent: None,
         },
     })
-}
-
-/// Waits for the child to exec (end-of-file) or to report a failed setup step.
-fn read_setup_report(report: OwnedFd, pid: Pid) -> Result<Option<Error>, Error> {
-    let mut report = File::from(report);
-    let mut buffer = [0u8; REPORT_LEN];
-    let mut filled = 0;
-    while filled < REPORT_LEN {
-        match report.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(Error::os(Step::ReadSetupReport, error)),
-        }
-    }
-    match filled {
-        0 => Ok(None),
-        REPORT_LEN => {
-            // The child exits right after reporting; reap it so no zombie stays behind.
-            wait_blocking(pid)?;
-            let (step, errno) = sys::decode_report(buffer);
-            Ok(Some(Error::os(
-                step.unwrap_or(Step::ReadSetupReport),
-                io::Error::from_raw_os_error(errno),
-            )))
-        }
-        _ => {
-            wait_blocking(pid)?;
-            Err(Error::os(
-                Step::ReadSetupReport,
-                io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the child's setup report was cut short",
-                ),
-            ))
-        }
-    }
 }
 
 fn wait_blocking(pid: Pid) -> Result<ExitStatus, Error> {

@@ -1,16 +1,54 @@
 //! The unsafe core: `clone(2)` and everything the child does before `execve(2)`.
 //!
-//! The parent may have any number of threads, some holding locks (the allocator's among
-//! them) at the moment of the clone. Such locks are never released in the child, so the
-//! child may only make async-signal-safe calls — raw system calls through libc — on data
-//! prepared in full before the clone: no allocation, no locks, no formatting, no panics.
-//! `ChildPlan` holds that data; `child_main` is all the code the child runs.
+//! # How the child is started
+//!
+//! The child shares the parent's memory (`CLONE_VM`) instead of getting a copy of it. A
+//! fork-style clone copies the page tables of the whole parent — a cost that grows with
+//! the parent's resident memory, about 90 ms per spawn from a parent of 2 GiB — and then
+//! makes both processes fault on every page they write until the child execs. As glibc's
+//! and musl's `posix_spawn` do:
+//!
+//! - When the parent has nothing to do before the child execs, the clone also takes
+//!   `CLONE_VFORK`: the calling thread sleeps inside clone(2) until the child has called
+//!   execve or ended, so the two never run at once.
+//! - When the parent must act while the child waits — writing the id maps of a new user
+//!   namespace — `CLONE_VFORK` would deadlock: the parent would wait for an exec that
+//!   waits for the parent. The clone then takes `CLONE_VM` alone; the child waits on a
+//!   pipe, the parent does its part and lets it go, and [`spawn`] returns only once the
+//!   child has exec'd or ended (end-of-file on a close-on-exec pipe). Go's `syscall`
+//!   package gives up its vfork path here and copies the page tables; we don't.
+//!
+//! # What sharing memory asks of the child
+//!
+//! - It writes no memory the parent uses: only its own stack — a fresh mapping with a
+//!   guard page below it, so an overflow faults instead of writing over the parent's
+//!   data — and the one report word the parent reads after the child is done.
+//! - It makes raw system calls only (module `raw`), never libc's wrappers: those store
+//!   an error in `errno`, which lives in the thread-local storage of the thread that
+//!   called clone. The child runs on that thread's TLS (clone gives it no other), and in
+//!   the `CLONE_VM`-alone case that thread runs at the same time and may be reading its
+//!   own `errno` after a failed call of its own. The raw calls return `-errno` instead and
+//!   touch no TLS; nothing else in the child does either.
+//! - As after any clone of a process that may have threads, it allocates nothing, takes
+//!   no lock, formats nothing and cannot panic: another thread may have held the
+//!   allocator's lock at the moment of the clone.
+//! - No handler of the parent's may run in it: every signal is blocked in the calling
+//!   thread around the clone, so the child starts with all of them blocked, and it puts
+//!   every handled signal back to its default before it unblocks any. A handler running
+//!   in the child would run on the parent's memory.
+//! - Everything it reads — the [`ChildPlan`], the strings the plan points into, its stack —
+//!   stays alive until it has exec'd or ended: [`spawn`] returns only then, and when it must
+//!   leave early (the parent's part failed or panicked) it kills and reaps the child first.
+//!   execve(2) drops the shared memory before it closes close-on-exec descriptors, and
+//!   exit(2) before it closes any, so end-of-file on the report pipe means the child is done
+//!   with our memory.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Step;
 
@@ -28,136 +66,537 @@ pub(crate) struct ChildPlan<'a> {
     pub(crate) death_signal: c_int,
     /// The parent's pid, to catch a parent that died before the death signal was armed.
     pub(crate) parent_pid: libc::pid_t,
-    /// Write end of the close-on-exec pipe on which a failed child reports `(step, errno)`.
-    pub(crate) report_fd: RawFd,
     /// `CLONE_NEW*` flags for clone(2).
     pub(crate) clone_flags: c_int,
-    /// The pipe on which the child waits for the parent to finish its part (id maps);
-    /// `None` when there is nothing to wait for.
-    pub(crate) wait_for_parent: Option<SyncPipe>,
+    /// What passes between parent and child before the child goes on.
+    pub(crate) handshake: Handshake,
     /// Enter a new time namespace with unshare(2) before execve: clone(2) can't.
     pub(crate) unshare_time: bool,
     /// A signal left blocked across execve; see `arm_death_signal_as_pid1`. 0 for none.
     pub(crate) keep_blocked: c_int,
 }
 
-/// Both ends of the parent-to-child "go on" pipe, as the child sees them.
+/// What passes between parent and child between the clone and the child's own setup.
+#[derive(Clone, Copy)]
+pub(crate) enum Handshake {
+    /// Nothing: the child starts with `CLONE_VFORK`, and, when it has a death signal,
+    /// checks with getppid(2) that its parent did not die before the signal was armed.
+    None,
+    /// The child starts with `CLONE_VFORK` in a new PID namespace, where getppid(2) is
+    /// always 0: it checks instead that the parent still holds the write end of this
+    /// pipe, whose read end must be non-blocking (end-of-file: the parent is gone).
+    ParentAlive(SyncPipe),
+    /// The parent has a part to play while the child waits (id maps): the child starts
+    /// with `CLONE_VM` alone and waits for one byte on this pipe; end-of-file means the
+    /// parent died or gave up on it.
+    WaitForParent(SyncPipe),
+}
+
+/// Both ends of a parent-to-child pipe, as the child sees them.
 #[derive(Clone, Copy)]
 pub(crate) struct SyncPipe {
     pub(crate) read: RawFd,
     pub(crate) write: RawFd,
 }
 
+/// Why [`spawn`] failed. In every case no child is left running or unreaped.
+#[derive(Debug)]
+pub(crate) enum SpawnError<E> {
+    /// clone(2) failed: there never was a child.
+    Clone(io::Error),
+    /// The parent's part failed; the child was killed and reaped.
+    Parent(E),
+    /// A step of the child's setup failed with this errno; the child was reaped.
+    Child(Step, i32),
+    /// Waiting for the child failed.
+    Os(Step, io::Error),
+}
+
 /// The exit status of a child whose setup failed; the parent learns the real cause from
-/// the report pipe and never shows this number to users.
+/// the report and never shows this number to users.
 const SETUP_FAILED: c_int = 127;
 
-/// Room for the child's stack. It runs a handful of system calls, no Rust formatting.
+/// Room for the child's stack. It runs a few dozen raw system calls and no formatting;
+/// a debug build's frames take a few KiB of this. The guard page comes on top.
 const CHILD_STACK_SIZE: usize = 64 * 1024;
 
-/// Starts the child described by `plan` and returns its pid.
-pub(crate) fn spawn(plan: &ChildPlan<'_>) -> io::Result<libc::pid_t> {
+/// What `child_entry` receives: the plan, and the word the child reports a failed step
+/// in. Both live in `spawn`'s frame, which outlasts the child's use of them.
+struct Shared<'p> {
+    plan: &'p ChildPlan<'p>,
+    /// 0 while nothing failed; else `encode_report(step, errno)`.
+    report: AtomicU64,
+}
+
+/// Starts the child described by `plan` and returns its pid once the child has called
+/// execve — or ended, which the caller learns from its status.
+///
+/// With [`Handshake::WaitForParent`], `parent_part` runs while the child waits, and must
+/// end by writing the byte that lets it go; with any other handshake it is not called.
+pub(crate) fn spawn<E>(
+    plan: &ChildPlan<'_>,
+    parent_part: impl FnOnce(libc::pid_t) -> Result<(), E>,
+) -> Result<libc::pid_t, SpawnError<E>> {
     debug_assert_eq!(plan.argv.last(), Some(&ptr::null()));
     debug_assert_eq!(plan.envp.last(), Some(&ptr::null()));
-    let stack = ChildStack::new(CHILD_STACK_SIZE)?;
-    let blocked = SignalsBlocked::all()?;
-    // SAFETY: `child_entry` receives a pointer to `plan`, which outlives the call: without
-    // CLONE_VM the child works on its own copy of this address space, and the parent
-    // returns from here only after clone(2) has made that copy. The stack is a fresh
-    // mapping of CHILD_STACK_SIZE bytes and clone gets its top, as the ABI wants.
+    let stack = ChildStack::new(CHILD_STACK_SIZE).map_err(SpawnError::Clone)?;
+    let waits = matches!(plan.handshake, Handshake::WaitForParent(_));
+    // Without CLONE_VFORK we learn that the child is done with our memory from the
+    // end-of-file of this pipe; the child only ever holds its (close-on-exec) write end.
+    let done = if waits {
+        Some(cloexec_pipe().map_err(|error| SpawnError::Os(Step::CreatePipe, error))?)
+    } else {
+        None
+    };
+    let shared = Shared {
+        plan,
+        report: AtomicU64::new(0),
+    };
+    let share_memory = if waits {
+        libc::CLONE_VM
+    } else {
+        libc::CLONE_VM | libc::CLONE_VFORK
+    };
+    let blocked = SignalsBlocked::all().map_err(SpawnError::Clone)?;
+    // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame; this
+    // function returns only after the child has exec'd or ended (see the module docs),
+    // and the child only reads the plan and stores to the atomic report. The stack is a
+    // fresh mapping, clone gets its top as the ABI wants, and nothing else uses it.
     let pid = unsafe {
         libc::clone(
             child_entry,
             stack.top(),
-            plan.clone_flags | libc::SIGCHLD,
-            plan as *const ChildPlan<'_> as *mut c_void,
+            plan.clone_flags | share_memory | libc::SIGCHLD,
+            &shared as *const Shared<'_> as *mut c_void,
         )
     };
-    let clone_error = io::Error::last_os_error();
+    // Read errno only when clone(2) failed: then no child ever ran, and errno is ours.
+    let clone_error = (pid < 0).then(io::Error::last_os_error);
     drop(blocked);
-    if pid < 0 {
-        return Err(clone_error);
+    if let Some(error) = clone_error {
+        return Err(SpawnError::Clone(error));
     }
-    Ok(pid)
+
+    // From here until the child is known to be done, leaving this frame early — an error
+    // below, a panic in `parent_part` — must first make sure it is.
+    let mut reaper = ReapOnDrop { pid: Some(pid) };
+    if let Some((done_read, done_write)) = done {
+        drop(done_write);
+        parent_part(pid).map_err(SpawnError::Parent)?;
+        wait_for_eof(&done_read).map_err(|error| SpawnError::Os(Step::ReadSetupReport, error))?;
+    }
+    // The child has exec'd or ended: CLONE_VFORK returned, or the pipe said so.
+    let report = shared.report.load(Ordering::Acquire);
+    if report == 0 {
+        reaper.pid = None;
+        drop(stack);
+        return Ok(pid);
+    }
+    // The child reported a failed step and exits right after: reap it.
+    reaper.pid = None;
+    reap(pid).map_err(|error| SpawnError::Os(Step::Wait, error))?;
+    let (step, errno) = decode_report(report);
+    Err(SpawnError::Child(
+        step.unwrap_or(Step::ReadSetupReport),
+        errno,
+    ))
 }
 
-extern "C" fn child_entry(plan: *mut c_void) -> c_int {
-    // SAFETY: `spawn` passes a pointer to a live `ChildPlan`, copied into this child's own
-    // address space by clone(2).
-    let plan = unsafe { &*(plan as *const ChildPlan<'_>) };
-    // SAFETY: we are the freshly cloned child, the one caller `child_main` allows.
-    unsafe { child_main(plan) }
+/// Kills and reaps the child when dropped with `pid` still set: the way out of `spawn`
+/// for errors and panics while the child may still be using the parent's memory.
+struct ReapOnDrop {
+    pid: Option<libc::pid_t>,
 }
 
-/// The child's whole life before `execve`.
-///
-/// # Safety
-/// Only in a child just created by `clone(2)` without `CLONE_VM`, with every signal blocked.
-unsafe fn child_main(plan: &ChildPlan<'_>) -> ! {
-    // SAFETY (all blocks below): each is a plain system call through libc on descriptors
-    // and NUL-terminated strings that `plan` keeps valid; none allocates or takes a lock,
-    // which is what async-signal safety after clone asks.
+impl Drop for ReapOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            // SAFETY: kill(2) on our own child, which is not reaped yet, so the pid can't
+            // have been reused.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Once waitpid has reaped it (or found it auto-reaped, ECHILD), the child's
+            // task is gone and with it any use of our memory.
+            let _ = reap(pid);
+        }
+    }
+}
+
+/// Waits for `pid` to end and reaps it, retrying when interrupted.
+fn reap(pid: libc::pid_t) -> io::Result<c_int> {
+    loop {
+        match wait(pid, false) {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Reads `fd` until end-of-file, which comes when every write end is closed.
+fn wait_for_eof(fd: &std::os::fd::OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reads at most one byte into a local, from a descriptor we own.
+        let read = unsafe { libc::read(fd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
+        match read {
+            0 => return Ok(()),
+            // The child never writes here; a byte would be a stray writer's: ignore it.
+            1 => {}
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+fn cloexec_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+extern "C" fn child_entry(shared: *mut c_void) -> c_int {
+    // SAFETY: `spawn` passes a pointer to its live `Shared`, which stays valid until this
+    // child has exec'd or ended; the child only reads it and stores to the atomic.
+    let shared = unsafe { &*(shared as *const Shared<'_>) };
+    child_main(shared)
+}
+
+/// The child's whole life before `execve`: raw system calls on data prepared by the
+/// parent (see the module docs for why nothing else).
+fn child_main(shared: &Shared<'_>) -> ! {
+    let plan = shared.plan;
+    let fail = |step: Step, errno: i32| -> ! {
+        shared
+            .report
+            .store(encode_report(step, errno), Ordering::Release);
+        raw::exit(SETUP_FAILED)
+    };
+
     if plan.death_signal != 0 {
-        // SAFETY: see above.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, plan.death_signal as libc::c_ulong) } != 0 {
-            fail(plan, Step::SetDeathSignal);
+        if let Err(errno) = raw::set_death_signal(plan.death_signal) {
+            fail(Step::SetDeathSignal, errno);
         }
         // The parent may have died before the signal was armed; then nobody sends it.
         // getppid() says so, except in a new PID namespace where it is always 0: there
-        // the end-of-file on the sync pipe below tells instead.
-        // SAFETY: see above.
-        if plan.wait_for_parent.is_none() && unsafe { libc::getppid() } != plan.parent_pid {
-            // SAFETY: see above.
-            unsafe { libc::_exit(SETUP_FAILED) };
+        // the end-of-file on the pipe below tells instead.
+        if matches!(plan.handshake, Handshake::None) && raw::getppid() != plan.parent_pid {
+            raw::exit(SETUP_FAILED);
         }
     }
 
-    if let Some(sync) = plan.wait_for_parent {
-        // Our copy of the write end must go, or a dead parent would never give us EOF.
-        // SAFETY: see above.
-        unsafe { libc::close(sync.write) };
-        let mut go = 0u8;
-        loop {
-            // SAFETY: see above; reads one byte into a local. Signals are blocked, but a
-            // stop/continue can still interrupt the read.
-            let read = unsafe { libc::read(sync.read, (&mut go as *mut u8).cast(), 1) };
-            if read == 1 {
-                break;
+    match plan.handshake {
+        Handshake::None => {}
+        Handshake::ParentAlive(sync) => {
+            // Our copy of the write end must go, or it would answer for the parent.
+            raw::close(sync.write);
+            let mut byte = 0u8;
+            loop {
+                match raw::read(sync.read, &mut byte) {
+                    // The parent still holds the write end (the read end is non-blocking).
+                    Err(libc::EAGAIN) => break,
+                    Err(libc::EINTR) => {}
+                    // End-of-file: the parent is gone. A byte: nobody writes one.
+                    Ok(_) => raw::exit(SETUP_FAILED),
+                    Err(errno) => fail(Step::SetDeathSignal, errno),
+                }
             }
-            if read < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+        }
+        Handshake::WaitForParent(sync) => {
+            // Our copy of the write end must go, or a dead parent would never give us EOF.
+            raw::close(sync.write);
+            let mut go = 0u8;
+            loop {
+                match raw::read(sync.read, &mut go) {
+                    Ok(1) => break,
+                    // Signals are blocked, but a stop and continue can interrupt the read.
+                    Err(libc::EINTR) => {}
+                    // End-of-file: the parent died or gave up on us; it reports on its side.
+                    _ => raw::exit(SETUP_FAILED),
+                }
             }
-            // End of file: the parent died or gave up on us; it reports on its side.
-            // SAFETY: see above.
-            unsafe { libc::_exit(SETUP_FAILED) };
         }
     }
 
     if plan.unshare_time {
-        // SAFETY: see above.
-        if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
-            fail(plan, Step::EnterTimeNamespace);
+        if let Err(errno) = raw::unshare(libc::CLONE_NEWTIME) {
+            fail(Step::EnterTimeNamespace, errno);
         }
     }
 
-    if reset_signals(plan.keep_blocked).is_err() {
-        fail(plan, Step::ResetSignals);
+    if let Err(errno) = reset_signals(plan.keep_blocked) {
+        fail(Step::ResetSignals, errno);
     }
 
-    if install_stdio(&plan.stdio).is_err() {
-        fail(plan, Step::InstallStdio);
+    if let Err(errno) = install_stdio(&plan.stdio) {
+        fail(Step::InstallStdio, errno);
     }
 
     if let Some(cwd) = plan.cwd {
-        // SAFETY: see above.
-        if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
-            fail(plan, Step::ChangeDirectory);
+        if let Err(errno) = raw::chdir(cwd) {
+            fail(Step::ChangeDirectory, errno);
         }
     }
 
-    // SAFETY: see above; `argv` and `envp` are NULL-terminated arrays of C strings.
-    unsafe { libc::execve(plan.exe.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
-    fail(plan, Step::Exec)
+    let errno = raw::execve(plan.exe, plan.argv, plan.envp);
+    fail(Step::Exec, errno)
+}
+
+/// Puts every handled signal back to its default action and unblocks all signals but
+/// `keep_blocked`, so the new program starts as a freshly executed one would, and no
+/// handler of the parent's runs in the child before `execve`. SIGPIPE goes back to
+/// default too, as `std::process::Command` does: Rust programs ignore it.
+fn reset_signals(keep_blocked: c_int) -> Result<(), i32> {
+    // 1 to 64 are all of Linux's signals; SIGRTMAX() would be a libc call, not a constant.
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        let handler = raw::signal_handler(signal)?;
+        let must_reset =
+            handler != libc::SIG_DFL && (handler != libc::SIG_IGN || signal == libc::SIGPIPE);
+        if must_reset {
+            raw::set_default_action(signal)?;
+        }
+    }
+    let mask = match keep_blocked {
+        1..=64 => 1u64 << (keep_blocked - 1),
+        _ => 0,
+    };
+    raw::set_signal_mask(mask)
+}
+
+/// Makes the given descriptors fds 0, 1 and 2.
+fn install_stdio(stdio: &[Option<RawFd>; 3]) -> Result<(), i32> {
+    // A source that is itself one of 0..2 could be overwritten by an earlier dup: move
+    // every such source out of the way first.
+    let mut sources = *stdio;
+    for source in sources.iter_mut().flatten() {
+        if *source <= 2 {
+            *source = raw::dup_above(*source, 3)?;
+        }
+    }
+    for (target, source) in (0..).zip(sources) {
+        if let Some(source) = source {
+            // The copy at `target` is not close-on-exec, which the new program needs.
+            // `source` is 3 or above by now, so never equal to `target`.
+            raw::dup_onto(source, target)?;
+        }
+    }
+    Ok(())
+}
+
+/// System calls made directly, without libc's wrappers: they return `-errno` and never
+/// touch `errno` or anything else in thread-local storage (see the module docs). The
+/// wrappers are safe: each passes only numbers, or pointers taken from references that
+/// live as long as the call.
+mod raw {
+    use std::ffi::{CStr, c_char, c_int, c_long};
+
+    /// A raw system call with up to four arguments; the kernel's return value as is.
+    ///
+    /// # Safety
+    /// `number` and its arguments must form a valid system call whose pointers are valid
+    /// for what that call reads and writes.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+        let ret: isize;
+        // SAFETY: the x86_64 Linux system-call convention: number in rax, arguments in
+        // rdi, rsi, rdx, r10, result in rax; the kernel clobbers rcx and r11 and nothing
+        // else, and uses no stack of ours. The caller vouches for the arguments.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") number as isize => ret,
+                in("rdi") a,
+                in("rsi") b,
+                in("rdx") c,
+                in("r10") d,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// See the x86_64 version.
+    ///
+    /// # Safety
+    /// As for the x86_64 version.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+        let ret: isize;
+        // SAFETY: the aarch64 Linux system-call convention: number in x8, arguments in
+        // x0 to x3, result in x0; `svc 0` clobbers nothing else and uses no stack of
+        // ours. The caller vouches for the arguments.
+        unsafe {
+            std::arch::asm!(
+                "svc 0",
+                in("x8") number,
+                inlateout("x0") a => ret,
+                in("x1") b,
+                in("x2") c,
+                in("x3") d,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    compile_error!(
+        "reexec supports x86_64 and aarch64: its child makes raw system calls (see sys.rs); \
+         another architecture needs its own `syscall4` there"
+    );
+
+    /// The kernel's `-errno` convention: -4095..=-1 are errors.
+    fn result(ret: isize) -> Result<usize, i32> {
+        if (-4095..0).contains(&ret) {
+            Err(-ret as i32)
+        } else {
+            Ok(ret as usize)
+        }
+    }
+
+    /// [`syscall4`] with the result decoded.
+    ///
+    /// # Safety
+    /// As for [`syscall4`].
+    unsafe fn call(number: c_long, a: usize, b: usize, c: usize, d: usize) -> Result<usize, i32> {
+        // SAFETY: passed on to our caller.
+        result(unsafe { syscall4(number, a, b, c, d) })
+    }
+
+    /// The kernel's `struct sigaction`, the same on x86_64 and aarch64 (not libc's).
+    #[repr(C)]
+    #[derive(Default)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+
+    /// The size of the kernel's signal set: 64 signals.
+    const SIGSET_SIZE: usize = 8;
+
+    pub(super) fn signal_handler(signal: c_int) -> Result<usize, i32> {
+        let mut old = KernelSigaction::default();
+        let old_ptr = &mut old as *mut KernelSigaction as usize;
+        // SAFETY: rt_sigaction(2) querying only: the kernel writes one kernel-layout
+        // sigaction into `old`, a live local of that layout.
+        unsafe {
+            call(
+                libc::SYS_rt_sigaction,
+                signal as usize,
+                0,
+                old_ptr,
+                SIGSET_SIZE,
+            )
+        }?;
+        Ok(old.handler)
+    }
+
+    pub(super) fn set_default_action(signal: c_int) -> Result<(), i32> {
+        // All zero: SIG_DFL, no flags, empty mask.
+        let default = KernelSigaction::default();
+        let new_ptr = &default as *const KernelSigaction as usize;
+        // SAFETY: rt_sigaction(2) reads one kernel-layout sigaction from a live local.
+        unsafe {
+            call(
+                libc::SYS_rt_sigaction,
+                signal as usize,
+                new_ptr,
+                0,
+                SIGSET_SIZE,
+            )
+        }
+        .map(drop)
+    }
+
+    pub(super) fn set_signal_mask(mask: u64) -> Result<(), i32> {
+        let mask_ptr = &mask as *const u64 as usize;
+        let how = libc::SIG_SETMASK as usize;
+        // SAFETY: rt_sigprocmask(2) reads an 8-byte set from a live local.
+        unsafe { call(libc::SYS_rt_sigprocmask, how, mask_ptr, 0, SIGSET_SIZE) }.map(drop)
+    }
+
+    pub(super) fn set_death_signal(signal: c_int) -> Result<(), i32> {
+        let option = libc::PR_SET_PDEATHSIG as usize;
+        // SAFETY: prctl(PR_SET_PDEATHSIG) takes a number and touches no memory of ours.
+        unsafe { call(libc::SYS_prctl, option, signal as usize, 0, 0) }.map(drop)
+    }
+
+    pub(super) fn getppid() -> libc::pid_t {
+        // SAFETY: getppid(2) takes nothing and touches no memory of ours.
+        unsafe { call(libc::SYS_getppid, 0, 0, 0, 0) }.map_or(-1, |pid| pid as libc::pid_t)
+    }
+
+    pub(super) fn close(fd: c_int) {
+        // SAFETY: close(2) takes a number and touches no memory of ours.
+        let _ = unsafe { call(libc::SYS_close, fd as usize, 0, 0, 0) };
+    }
+
+    /// Reads at most one byte.
+    pub(super) fn read(fd: c_int, byte: &mut u8) -> Result<usize, i32> {
+        // SAFETY: read(2) of at most one byte into `byte`, a live exclusive reference.
+        unsafe { call(libc::SYS_read, fd as usize, byte as *mut u8 as usize, 1, 0) }
+    }
+
+    pub(super) fn unshare(flags: c_int) -> Result<(), i32> {
+        // SAFETY: unshare(2) takes flags and touches no memory of ours.
+        unsafe { call(libc::SYS_unshare, flags as usize, 0, 0, 0) }.map(drop)
+    }
+
+    /// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`.
+    pub(super) fn dup_above(fd: c_int, lowest: c_int) -> Result<c_int, i32> {
+        let command = libc::F_DUPFD_CLOEXEC as usize;
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes numbers and touches no memory of ours.
+        unsafe { call(libc::SYS_fcntl, fd as usize, command, lowest as usize, 0) }
+            .map(|fd| fd as c_int)
+    }
+
+    /// `dup3(source, target, 0)`: aarch64 has no dup2. `source` must differ from `target`.
+    pub(super) fn dup_onto(source: c_int, target: c_int) -> Result<(), i32> {
+        // SAFETY: dup3(2) takes numbers and touches no memory of ours.
+        unsafe { call(libc::SYS_dup3, source as usize, target as usize, 0, 0) }.map(drop)
+    }
+
+    pub(super) fn chdir(dir: &CStr) -> Result<(), i32> {
+        // SAFETY: chdir(2) reads a NUL-terminated string that `dir` keeps alive.
+        unsafe { call(libc::SYS_chdir, dir.as_ptr() as usize, 0, 0, 0) }.map(drop)
+    }
+
+    /// Returns only on failure, with the errno.
+    pub(super) fn execve(exe: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> i32 {
+        let (exe, argv, envp) = (exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        // SAFETY: execve(2) reads a NUL-terminated path and two NULL-terminated arrays of
+        // NUL-terminated strings (`spawn` checks the NULLs), all kept alive by the plan.
+        match unsafe {
+            call(
+                libc::SYS_execve,
+                exe as usize,
+                argv as usize,
+                envp as usize,
+                0,
+            )
+        } {
+            Err(errno) => errno,
+            Ok(_) => 0,
+        }
+    }
+
+    /// Ends the process at once, running nothing of Rust's or libc's exit path.
+    pub(super) fn exit(status: c_int) -> ! {
+        loop {
+            // SAFETY: exit_group(2) takes a number and does not return.
+            let _ = unsafe { call(libc::SYS_exit_group, status as usize, 0, 0, 0) };
+        }
+    }
 }
 
 /// Makes the parent-death signal end this process when it is PID 1 of a PID namespace.
@@ -222,120 +661,39 @@ pub(crate) fn wait(pid: libc::pid_t, nohang: bool) -> io::Result<Option<c_int>> 
     }
 }
 
-/// Sends `(step, errno)` to the parent and ends the child.
-fn fail(plan: &ChildPlan<'_>, step: Step) -> ! {
-    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    let report = encode_report(step, errno);
-    // SAFETY: writes a stack buffer to a descriptor the plan owns, then leaves without
-    // running anything of Rust's exit path; both are async-signal-safe.
-    unsafe {
-        libc::write(
-            plan.report_fd,
-            report.as_ptr() as *const c_void,
-            report.len(),
-        );
-        libc::_exit(SETUP_FAILED)
-    }
+/// The report word of a failed step: never 0, which means "nothing failed".
+fn encode_report(step: Step, errno: i32) -> u64 {
+    1 << 63 | u64::from(step.code() & 0x7fff_ffff) << 32 | u64::from(errno as u32)
 }
 
-pub(crate) const REPORT_LEN: usize = 8;
-
-pub(crate) fn encode_report(step: Step, errno: i32) -> [u8; REPORT_LEN] {
-    let mut report = [0; REPORT_LEN];
-    report[..4].copy_from_slice(&step.code().to_ne_bytes());
-    report[4..].copy_from_slice(&errno.to_ne_bytes());
-    report
-}
-
-pub(crate) fn decode_report(report: [u8; REPORT_LEN]) -> (Option<Step>, i32) {
-    let [s0, s1, s2, s3, e0, e1, e2, e3] = report;
+fn decode_report(report: u64) -> (Option<Step>, i32) {
     (
-        Step::from_code(u32::from_ne_bytes([s0, s1, s2, s3])),
-        i32::from_ne_bytes([e0, e1, e2, e3]),
+        Step::from_code((report >> 32) as u32 & 0x7fff_ffff),
+        report as u32 as i32,
     )
 }
 
-/// Puts every handled signal back to its default action and unblocks all signals but
-/// `keep_blocked`, so the new program starts as a freshly executed one would, and no
-/// handler of the parent's runs in the child before `execve`. SIGPIPE goes back to
-/// default too, as `std::process::Command` does: Rust programs ignore it.
-fn reset_signals(keep_blocked: c_int) -> Result<(), ()> {
-    // 1 to 64 are all of Linux's signals; SIGRTMAX() would be a libc call, not a constant.
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
-        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
-        // SAFETY: queries the disposition into a zeroed local.
-        if unsafe { libc::sigaction(signal, ptr::null(), old.as_mut_ptr()) } != 0 {
-            // Signals glibc reserves for itself answer EINVAL; they need no reset.
-            continue;
-        }
-        // SAFETY: sigaction filled `old`, or it was zeroed: both are valid values.
-        let handler = unsafe { old.assume_init() }.sa_sigaction;
-        let must_reset =
-            handler != libc::SIG_DFL && (handler != libc::SIG_IGN || signal == libc::SIGPIPE);
-        if must_reset {
-            // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask and no flags.
-            let default = unsafe { MaybeUninit::<libc::sigaction>::zeroed().assume_init() };
-            // SAFETY: installs the default action from a valid local.
-            if unsafe { libc::sigaction(signal, &default, ptr::null_mut()) } != 0 {
-                return Err(());
-            }
-        }
-    }
-    let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set; sigaddset and sigprocmask use it.
-    let unblocked = unsafe {
-        libc::sigemptyset(mask.as_mut_ptr());
-        if keep_blocked != 0 {
-            libc::sigaddset(mask.as_mut_ptr(), keep_blocked);
-        }
-        libc::sigprocmask(libc::SIG_SETMASK, mask.as_ptr(), ptr::null_mut())
-    };
-    if unblocked != 0 { Err(()) } else { Ok(()) }
-}
-
-/// Makes the given descriptors fds 0, 1 and 2.
-fn install_stdio(stdio: &[Option<RawFd>; 3]) -> Result<(), ()> {
-    // A source that is itself one of 0..2 could be overwritten by an earlier dup2: move
-    // every such source out of the way first.
-    let mut sources = *stdio;
-    for source in sources.iter_mut().flatten() {
-        if *source <= 2 {
-            // SAFETY: duplicates a descriptor the plan owns; async-signal-safe.
-            let moved = unsafe { libc::fcntl(*source, libc::F_DUPFD_CLOEXEC, 3) };
-            if moved < 0 {
-                return Err(());
-            }
-            *source = moved;
-        }
-    }
-    for (target, source) in (0..).zip(sources) {
-        if let Some(source) = source {
-            // SAFETY: dup2 between descriptors the plan owns; the copy at `target` is
-            // not close-on-exec, which is what the new program needs.
-            if unsafe { libc::dup2(source, target) } < 0 {
-                return Err(());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A private anonymous mapping used as the child's stack, unmapped on drop.
+/// A private anonymous mapping used as the child's stack, with an inaccessible guard
+/// page below it, unmapped on drop. Sharing our memory, a child that overflowed its stack
+/// would otherwise write over whatever the parent has mapped below.
 struct ChildStack {
     base: *mut c_void,
-    size: usize,
+    len: usize,
 }
 
 impl ChildStack {
     fn new(size: usize) -> io::Result<ChildStack> {
+        // SAFETY: sysconf only reads a value the C library knows.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            page if page > 0 => page as usize,
+            _ => 4096,
+        };
+        let len = size.next_multiple_of(page) + page;
         // SAFETY: asks for a fresh anonymous mapping; no existing memory is touched.
         let base = unsafe {
             libc::mmap(
                 ptr::null_mut(),
-                size,
+                len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
                 -1,
@@ -345,20 +703,26 @@ impl ChildStack {
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(ChildStack { base, size })
+        let stack = ChildStack { base, len };
+        // SAFETY: makes the lowest page of our own fresh mapping inaccessible.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
     }
 
     /// The highest address: stacks grow down on every platform we support.
     fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of the mapping, which `add` allows.
-        unsafe { self.base.cast::<u8>().add(self.size).cast() }
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
     }
 }
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `new` made, which nothing else refers to.
-        unsafe { libc::munmap(self.base, self.size) };
+        // SAFETY: unmaps exactly the mapping `new` made; `spawn` drops the stack only
+        // once the child that ran on it has exec'd or ended.
+        unsafe { libc::munmap(self.base, self.len) };
     }
 }
 
@@ -480,10 +844,37 @@ mod tests {
 
     #[test]
     fn reports_round_trip() {
-        let report = encode_report(Step::ChangeDirectory, libc::ENOENT);
-        assert_eq!(
-            decode_report(report),
-            (Some(Step::ChangeDirectory), libc::ENOENT)
-        );
+        for (step, errno) in [
+            (Step::ChangeDirectory, libc::ENOENT),
+            (Step::ALL[0], 0),
+            (Step::Exec, libc::E2BIG),
+        ] {
+            let report = encode_report(step, errno);
+            assert_ne!(report, 0, "0 means no report");
+            assert_eq!(decode_report(report), (Some(step), errno));
+        }
+    }
+
+    #[test]
+    fn raw_calls_report_errno_without_touching_it() {
+        // SAFETY: sets this thread's errno, which nothing else reads now.
+        unsafe { *libc::__errno_location() = 0 };
+        assert_eq!(raw::dup_above(-1, 3), Err(libc::EBADF));
+        assert_eq!(raw::chdir(c"/nonexistent/reexec"), Err(libc::ENOENT));
+        // SAFETY: reads this thread's errno.
+        assert_eq!(unsafe { *libc::__errno_location() }, 0);
+    }
+
+    #[test]
+    fn raw_signal_calls_see_what_libc_sees() {
+        for signal in [libc::SIGPIPE, libc::SIGSEGV, libc::SIGTERM, libc::SIGKILL] {
+            let mut action = MaybeUninit::<libc::sigaction>::zeroed();
+            // SAFETY: queries the disposition into a zeroed local.
+            let queried = unsafe { libc::sigaction(signal, ptr::null(), action.as_mut_ptr()) };
+            assert_eq!(queried, 0);
+            // SAFETY: sigaction filled it.
+            let handler = unsafe { action.assume_init() }.sa_sigaction;
+            assert_eq!(raw::signal_handler(signal), Ok(handler), "signal {signal}");
+        }
     }
 }
