@@ -1,0 +1,523 @@
+//! `reexec-bench`: what a re-exec and a namespaced spawn cost, each against a baseline
+//! measured in the same run (issue 6). `scripts/bench` builds it with the binaries it
+//! compares against and runs it; `BENCHMARKS.md` explains every row of its table.
+//!
+//! The binary measures itself: `reexec::Command` re-executes this very program, so the
+//! baseline, `std::process::Command`, runs this program too, with a flag that exits at once.
+
+mod spawns;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use spawns::{EXIT_NOW, Kind, fail};
+use stats::{Samples, field};
+
+const USAGE: &str = "\
+usage: reexec-bench [--quick | --once KIND [COUNT]]
+
+Prints one Markdown table: each figure with the baseline measured in the same run and
+their ratio. --quick runs a few samples of everything (a smoke test, not figures).
+--once KIND [COUNT] spawns COUNT children of one KIND (std, plain, ns, ns-no-net) and
+nothing else, for profilers.";
+
+reexec::main! {
+    fn main() -> ExitCode {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        match args.first().map(String::as_str) {
+            Some(EXIT_NOW) => ExitCode::SUCCESS,
+            None => run(false),
+            Some("--quick") => run(true),
+            // For profilers: `strace -f reexec-bench --once plain` shows one spawn alone.
+            Some("--once") => {
+                let kind = args.get(1).and_then(|name| Kind::parse(name));
+                let kind = kind.unwrap_or_else(|| fail("--once takes std, plain, ns or ns-no-net"));
+                let count = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+                for _ in 0..count {
+                    kind.run_once();
+                }
+                ExitCode::SUCCESS
+            }
+            Some(_) => {
+                eprintln!("{USAGE}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+/// How much of everything to measure.
+struct Plan {
+    /// Rounds of each spawn worker; each round spawns every kind a few times.
+    spawn_rounds: usize,
+    /// Workers per resident size, alternated 16 MiB, 2 GiB, 16 MiB, …
+    spawn_workers: usize,
+    /// How long each threads worker spawns.
+    threads_millis: usize,
+    /// Repeats of each threads measurement.
+    threads_repeats: usize,
+    /// Runs of `ns-process -- true` and of `unshare` each.
+    tool_runs: usize,
+    /// Process starts of each dispatch binary.
+    dispatch_starts: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                spawn_rounds: 1,
+                spawn_workers: 1,
+                threads_millis: 100,
+                threads_repeats: 1,
+                tool_runs: 4,
+                dispatch_starts: 4,
+            }
+        } else {
+            Plan {
+                spawn_rounds: 6,
+                spawn_workers: 2,
+                threads_millis: 1200,
+                threads_repeats: 3,
+                tool_runs: 60,
+                dispatch_starts: 100,
+            }
+        }
+    }
+}
+
+fn run(quick: bool) -> ExitCode {
+    let started = Instant::now();
+    let plan = Plan::new(quick);
+    let mut table = Table::default();
+
+    progress("spawns from a parent of 16 MiB and of 2 GiB resident (items 1, 2, 3)");
+    spawn_rows(&plan, &mut table);
+    progress("spawns per second from 1, 2 and 8 threads (item 4)");
+    thread_rows(&plan, &mut table);
+    progress("dispatch with 1 and 10,000 entries (item 5)");
+    dispatch_rows(&plan, &mut table);
+    progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
+    tool_rows(&plan, &mut table);
+
+    println!("{}", machine_line());
+    println!();
+    table.print();
+    println!();
+    println!(
+        "took {:.0} s{}",
+        started.elapsed().as_secs_f64(),
+        if quick {
+            " (--quick: too few samples to quote)"
+        } else {
+            ""
+        }
+    );
+    ExitCode::SUCCESS
+}
+
+fn progress(what: &str) {
+    eprintln!("reexec-bench: {what}…");
+}
+
+/// Runs this binary's `bench-worker` entry with `args`; its standard output.
+fn worker(args: &[String]) -> String {
+    let output = reexec::Command::new("bench-worker")
+        .args(args)
+        .stderr(reexec::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|error| fail(&format!("starting a worker: {error}")));
+    if !output.status.success() {
+        fail(&format!("worker {args:?} ended with {}", output.status));
+    }
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Items 1, 2 and 3: every kind of spawn from workers of 16 MiB and 2 GiB resident,
+/// alternated so that both sizes see the same machine.
+fn spawn_rows(plan: &Plan, table: &mut Table) {
+    const SIZES: [usize; 2] = [16, 2048];
+    let mut samples = [(); 2].map(|()| [(); 4].map(|()| Samples::default()));
+    let mut rss_kib = [0usize; 2];
+    for _ in 0..plan.spawn_workers {
+        for (size, mib) in SIZES.into_iter().enumerate() {
+            let out = worker(&[
+                "spawn".into(),
+                mib.to_string(),
+                plan.spawn_rounds.to_string(),
+            ]);
+            for line in out.lines() {
+                let kind = field(line, "kind").and_then(Kind::parse);
+                let list = field(line, "samples");
+                if let (Some(kind), Some(list)) = (kind, list) {
+                    let index = Kind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
+                    samples[size][index].extend(&Samples::decode(list));
+                    rss_kib[size] = field(line, "rss_kib")
+                        .and_then(|kib| kib.parse().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    let [small, big] = &samples;
+    let [std_small, plain_small, ns_small, nonet_small] = small;
+    let [std_big, plain_big, ns_big, nonet_big] = big;
+    let small_label = format!("{} MiB", rss_kib[0] >> 10);
+    let big_label = format!("{} MiB", rss_kib[1] >> 10);
+
+    table.timed(
+        "1",
+        "`std::process::Command`, this binary with a flag that exits at once",
+        std_small,
+        None,
+    );
+    table.timed(
+        "1",
+        "`reexec::Command` into an entry that returns at once",
+        plain_small,
+        Some(Ratio::new(std_small, "1 std", Target::AtMost(1.05))),
+    );
+    table.timed(
+        "2",
+        "… in new user (root mapped), mount, UTS, IPC, PID, net namespaces; sets the hostname",
+        ns_small,
+        Some(Ratio::new(plain_small, "1 reexec", Target::None)),
+    );
+    table.timed(
+        "2",
+        "… the same without the network namespace",
+        nonet_small,
+        Some(Ratio::new(plain_small, "1 reexec", Target::None)),
+    );
+    for (what, big, small) in [
+        ("std", std_big, std_small),
+        ("plain", plain_big, plain_small),
+        ("namespaced", ns_big, ns_small),
+        ("namespaced, no net", nonet_big, nonet_small),
+    ] {
+        let target = if what == "std" {
+            Target::None
+        } else {
+            Target::AtMost(1.10)
+        };
+        table.timed(
+            "3",
+            &format!("{what} spawn from a parent of {big_label} resident"),
+            big,
+            Some(Ratio::new(small, &format!("same at {small_label}"), target)),
+        );
+    }
+}
+
+/// Item 4: spawns per second from 1, 2 and 8 threads at once, each thread waiting for
+/// its own children; the median of a few repeats.
+fn thread_rows(plan: &Plan, table: &mut Table) {
+    for threads in [1usize, 2, 8] {
+        let mut rates = [Vec::new(), Vec::new(), Vec::new()];
+        let kinds = [Kind::Std, Kind::Plain, Kind::Ns];
+        for _ in 0..plan.threads_repeats {
+            for (rate, kind) in rates.iter_mut().zip(kinds) {
+                let out = worker(&[
+                    "threads".into(),
+                    threads.to_string(),
+                    kind.name().into(),
+                    plan.threads_millis.to_string(),
+                ]);
+                let spawns: f64 = field(&out, "spawns")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0.0);
+                let nanos: f64 = field(&out, "nanos")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(f64::NAN);
+                rate.push(spawns / (nanos / 1e9));
+            }
+        }
+        let [std_rate, plain_rate, ns_rate] = rates.map(|mut rate| {
+            rate.sort_by(f64::total_cmp);
+            rate[rate.len() / 2]
+        });
+        let label = if threads == 1 { "thread" } else { "threads" };
+        table.rate(
+            "4",
+            &format!("`std::process::Command` from {threads} {label}"),
+            std_rate,
+            None,
+        );
+        table.rate(
+            "4",
+            &format!("`reexec::Command`, no namespaces, from {threads} {label}"),
+            plain_rate,
+            Some((std_rate, format!("4 std, {threads} {label}"))),
+        );
+        table.rate(
+            "4",
+            &format!("`reexec::Command`, namespaced (item 2), from {threads} {label}"),
+            ns_rate,
+            Some((plain_rate, format!("4 reexec, {threads} {label}"))),
+        );
+    }
+}
+
+/// A binary built next to this one, if it is there.
+fn sibling(name: &str) -> Option<PathBuf> {
+    let path = std::env::current_exe().ok()?.with_file_name(name);
+    path.exists().then_some(path)
+}
+
+/// Item 5: the first call of `reexec::dispatch()`, finding no entry, in a binary with
+/// one entry and in one with 10,000 — timed inside each start — and the whole start.
+fn dispatch_rows(plan: &Plan, table: &mut Table) {
+    let (Some(one), Some(many)) = (sibling("dispatch-one"), sibling("dispatch-many")) else {
+        table.missing("5", "dispatch-one and dispatch-many");
+        return;
+    };
+    let start = |binary: &PathBuf, first_call: &mut Samples| {
+        let output = std::process::Command::new(binary)
+            .arg("--report")
+            .output()
+            .unwrap_or_else(|error| fail(&format!("{}: {error}", binary.display())));
+        let text = String::from_utf8_lossy(&output.stdout);
+        match field(&text, "first_call_ns").and_then(|ns| ns.parse().ok()) {
+            Some(ns) if output.status.success() => first_call.0.push(ns),
+            _ => fail(&format!("{}: no figure in {text:?}", binary.display())),
+        }
+    };
+    let [mut one_call, mut many_call, mut one_start, mut many_start] =
+        [(); 4].map(|()| Samples::default());
+    start(&one, &mut one_call);
+    start(&many, &mut many_call);
+    for _ in 0..plan.dispatch_starts {
+        one_start.time(|| start(&one, &mut one_call));
+        many_start.time(|| start(&many, &mut many_call));
+    }
+    table.nanos(
+        "5",
+        "first `reexec::dispatch()` of a start, finding no entry, 1 entry registered",
+        &one_call,
+        Some(Ratio::fixed(1000.0, "1 µs", Target::Below(1.0))),
+    );
+    table.nanos(
+        "5",
+        "… 10,000 entries registered",
+        &many_call,
+        Some(Ratio::new(&one_call, "1 entry", Target::None)),
+    );
+    table.timed(
+        "5",
+        "whole start and exit of the 1-entry binary",
+        &one_start,
+        None,
+    );
+    table.timed(
+        "5",
+        "whole start and exit of the 10,000-entry binary",
+        &many_start,
+        Some(Ratio::new(&one_start, "1 entry", Target::None)),
+    );
+}
+
+/// Item 6: `ns-process -- true` against `unshare -Urmunpif --mount-proc true`, which
+/// create the same namespaces, interleaved.
+fn tool_rows(plan: &Plan, table: &mut Table) {
+    let Some(ns_process) = sibling("ns-process") else {
+        table.missing("6", "ns-process");
+        return;
+    };
+    let run = |program: &std::path::Path, args: &[&str]| {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|error| fail(&format!("{}: {error}", program.display())));
+        if !output.status.success() {
+            fail(&format!(
+                "{} {args:?} ended with {}: {}",
+                program.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    };
+    let unshare = std::path::Path::new("unshare");
+    let unshare_args = ["-Urmunpif", "--mount-proc", "true"];
+    let ours_args = ["--", "true"];
+    run(unshare, &unshare_args);
+    run(&ns_process, &ours_args);
+    let mut theirs = Samples::default();
+    let mut ours = Samples::default();
+    for _ in 0..plan.tool_runs {
+        theirs.time(|| run(unshare, &unshare_args));
+        ours.time(|| run(&ns_process, &ours_args));
+    }
+    table.timed("6", "`unshare -Urmunpif --mount-proc true`", &theirs, None);
+    table.timed(
+        "6",
+        "`ns-process -- true`",
+        &ours,
+        Some(Ratio::new(&theirs, "6 unshare", Target::Below(1.0))),
+    );
+}
+
+fn machine_line() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = read("/proc/loadavg");
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    let kernel = read("/proc/sys/kernel/osrelease");
+    format!(
+        "machine: {cpus} CPUs, Linux {}, load average {} at the end of the run",
+        kernel.trim(),
+        load.join(" ")
+    )
+}
+
+/// What a row's ratio must be for its target to be met.
+#[derive(Clone, Copy)]
+enum Target {
+    None,
+    AtMost(f64),
+    Below(f64),
+}
+
+/// A row's figure divided by its baseline's.
+struct Ratio {
+    baseline: f64,
+    against: String,
+    target: Target,
+}
+
+impl Ratio {
+    fn new(baseline: &Samples, against: &str, target: Target) -> Ratio {
+        Ratio::fixed(baseline.median(), against, target)
+    }
+
+    fn fixed(baseline: f64, against: &str, target: Target) -> Ratio {
+        Ratio {
+            baseline,
+            against: against.into(),
+            target,
+        }
+    }
+}
+
+/// The rows printed at the end, as a Markdown table.
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 7]>,
+}
+
+impl Table {
+    fn timed(&mut self, item: &str, what: &str, samples: &Samples, ratio: Option<Ratio>) {
+        let micros = |ns: f64| format!("{:.0} µs", ns / 1e3);
+        let spread = format!(
+            "{:.0}–{:.0}",
+            samples.quantile(0.25) / 1e3,
+            samples.quantile(0.75) / 1e3
+        );
+        let median = samples.median();
+        self.push(
+            item,
+            what,
+            format!("{} (n={})", micros(median), samples.0.len()),
+            format!("{} / {spread}", micros(samples.min())),
+            median,
+            ratio,
+        );
+    }
+
+    fn nanos(&mut self, item: &str, what: &str, samples: &Samples, ratio: Option<Ratio>) {
+        let nanos = |ns: f64| {
+            if ns >= 10_000.0 {
+                format!("{:.1} µs", ns / 1e3)
+            } else {
+                format!("{ns:.0} ns")
+            }
+        };
+        let median = samples.median();
+        self.push(
+            item,
+            what,
+            format!("{} (n={})", nanos(median), samples.0.len()),
+            format!(
+                "{} / {}–{}",
+                nanos(samples.min()),
+                nanos(samples.quantile(0.25)),
+                nanos(samples.quantile(0.75))
+            ),
+            median,
+            ratio,
+        );
+    }
+
+    /// A rate, where more is better: the ratio printed is baseline time over ours.
+    fn rate(&mut self, item: &str, what: &str, per_second: f64, baseline: Option<(f64, String)>) {
+        let ratio = baseline.map(|(baseline, against)| Ratio {
+            baseline: 1.0 / baseline,
+            against,
+            target: Target::None,
+        });
+        self.push(
+            item,
+            what,
+            format!("{per_second:.0} /s"),
+            "median of repeats".into(),
+            1.0 / per_second,
+            ratio,
+        );
+    }
+
+    fn missing(&mut self, item: &str, binaries: &str) {
+        self.rows.push([
+            item.into(),
+            format!("not measured: {binaries} not built (scripts/bench builds them)"),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+
+    fn push(
+        &mut self,
+        item: &str,
+        what: &str,
+        figure: String,
+        spread: String,
+        value: f64,
+        ratio: Option<Ratio>,
+    ) {
+        let (ratio_text, against, target) = match ratio {
+            None => (String::new(), String::new(), String::new()),
+            Some(ratio) => {
+                let value = value / ratio.baseline;
+                let verdict = |met: bool| if met { "met" } else { "**missed**" };
+                let target = match ratio.target {
+                    Target::None => String::new(),
+                    Target::AtMost(limit) => format!("≤ {limit:.2}: {}", verdict(value <= limit)),
+                    Target::Below(limit) => format!("< {limit:.2}: {}", verdict(value < limit)),
+                };
+                (format!("{value:.3}"), ratio.against, target)
+            }
+        };
+        self.rows.push([
+            item.into(),
+            what.into(),
+            figure,
+            spread,
+            ratio_text,
+            against,
+            target,
+        ]);
+    }
+
+    fn print(&self) {
+        println!("| # | what | median | min / p25–p75 (µs) | ratio | against | target |");
+        println!("|---|---|---:|---:|---:|---|---|");
+        for row in &self.rows {
+            println!("| {} |", row.join(" | "));
+        }
+    }
+}
