@@ -132,7 +132,9 @@ impl Options {
         }
         if let Some(rootfs) = &self.rootfs {
             if self.shares(Shareable::Mount) {
-                return Err("--rootfs needs a mount namespace of its own; drop --share mount".into());
+                return Err(
+                    "--rootfs needs a mount namespace of its own; drop --share mount".into(),
+                );
             }
             check_rootfs(rootfs, self.command.is_empty())?;
         }
@@ -150,10 +152,18 @@ fn check_hostname(name: &str) -> Result<(), String> {
     if name.len() > 64 {
         return invalid("it is longer than 64 bytes, the kernel's limit");
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
-        return invalid(&format!("{bad:?} is not allowed; use letters, digits, '-' and '.'"));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return invalid(&format!(
+            "{bad:?} is not allowed; use letters, digits, '-' and '.'"
+        ));
     }
-    if name.split('.').any(|label| label.is_empty() || label.starts_with('-') || label.ends_with('-')) {
+    if name
+        .split('.')
+        .any(|label| label.is_empty() || label.starts_with('-') || label.ends_with('-'))
+    {
         return invalid("each dot-separated part must be non-empty and not start or end with '-'");
     }
     Ok(())
@@ -199,7 +209,15 @@ mod tests {
         for good in ["ns-process", "a", "box-1.example", &"x".repeat(64)] {
             assert!(check_hostname(good).is_ok(), "{good}");
         }
-        for bad in ["", "-lead", "trail-", "a..b", "under_score", "sp ace", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "-lead",
+            "trail-",
+            "a..b",
+            "under_score",
+            "sp ace",
+            &"x".repeat(65),
+        ] {
             assert!(check_hostname(bad).is_err(), "{bad}");
         }
     }

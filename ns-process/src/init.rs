@@ -59,7 +59,12 @@ fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
         None => (SHELL.into(), &[][..]),
     };
     let mut command = std::process::Command::new(&program);
-    command.args(args).env_clear().env("PATH", DEFAULT_PATH).env("HOME", "/root").env("PS1", PROMPT);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", DEFAULT_PATH)
+        .env("HOME", "/root")
+        .env("PS1", PROMPT);
     if let Some(term) = std::env::var_os("TERM") {
         command.env("TERM", term);
     }
@@ -80,7 +85,10 @@ fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
     // Reaped by the supervisor's waitpid(-1), never through std's Child.
     let main = Pid::from_raw(child.id() as i32);
     signals::supervise_as_init(main, &blocked).map_err(|errno| {
-        eprintln!("ns-process: init: waiting for the command: {}", errno.desc());
+        eprintln!(
+            "ns-process: init: waiting for the command: {}",
+            errno.desc()
+        );
         EXIT_OWN_FAILURE
     })
 }

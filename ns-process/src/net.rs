@@ -12,8 +12,8 @@ fn with_netlink<T>(
         .build()
         .map_err(|error| format!("starting the netlink runtime: {error}"))?;
     runtime.block_on(async {
-        let (connection, handle, _) =
-            rtnetlink::new_connection().map_err(|error| format!("opening a netlink socket: {error}"))?;
+        let (connection, handle, _) = rtnetlink::new_connection()
+            .map_err(|error| format!("opening a netlink socket: {error}"))?;
         let connection = tokio::spawn(connection);
         let result = work(handle).await.map_err(|error| error.to_string());
         connection.abort();
@@ -24,7 +24,11 @@ fn with_netlink<T>(
 /// Sets the link `name` up (`ip link set NAME up`).
 pub(crate) fn set_up(name: &str) -> Result<(), String> {
     with_netlink(async |handle| {
-        handle.link().set(LinkUnspec::new_with_name(name).up().build()).execute().await
+        handle
+            .link()
+            .set(LinkUnspec::new_with_name(name).up().build())
+            .execute()
+            .await
     })
     .map_err(|error| format!("setting {name} up: {error}"))
 }

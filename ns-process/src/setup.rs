@@ -29,7 +29,11 @@ struct Steps {
 }
 
 impl Steps {
-    fn run(&self, step: impl Into<String>, work: impl FnOnce() -> Result<(), String>) -> Result<(), SetupError> {
+    fn run(
+        &self,
+        step: impl Into<String>,
+        work: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), SetupError> {
         let step = step.into();
         if self.verbose {
             eprintln!("ns-process: {step}");
@@ -50,38 +54,66 @@ fn describe(call: &str, path: &Path, errno: nix::Error) -> String {
 
 /// Everything between the clone and the command, in the order the series does it.
 pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
-    let steps = Steps { verbose: options.verbose };
+    let steps = Steps {
+        verbose: options.verbose,
+    };
     let own_mounts = !options.shares(Shareable::Mount);
 
     if own_mounts {
         // Without this, mounts made below would propagate back to the host's namespace
         // wherever / is a shared mount (systemd makes it one): mount_namespaces(7).
         steps.run("making every mount private", || {
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-                .map_err(|errno| describe("mount MS_REC|MS_PRIVATE", Path::new("/"), errno))
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(|errno| describe("mount MS_REC|MS_PRIVATE", Path::new("/"), errno))
         })?;
     } else {
-        steps.skip("making mounts private", "the mount namespace is shared (--share mount)");
+        steps.skip(
+            "making mounts private",
+            "the mount namespace is shared (--share mount)",
+        );
     }
 
     if !options.shares(Shareable::Uts) {
-        steps.run(format!("setting the hostname to {}", options.hostname), || {
-            sethostname(&options.hostname).map_err(|errno| format!("sethostname: {}", errno.desc()))
-        })?;
+        steps.run(
+            format!("setting the hostname to {}", options.hostname),
+            || {
+                sethostname(&options.hostname)
+                    .map_err(|errno| format!("sethostname: {}", errno.desc()))
+            },
+        )?;
     }
 
-    let proc_dir = options.rootfs.as_ref().map_or_else(|| PathBuf::from("/proc"), |rootfs| rootfs.join("proc"));
+    let proc_dir = options
+        .rootfs
+        .as_ref()
+        .map_or_else(|| PathBuf::from("/proc"), |rootfs| rootfs.join("proc"));
     if !own_mounts {
         steps.skip("mounting /proc", "the mount namespace is shared");
     } else if options.shares(Shareable::Pid) {
-        steps.skip("mounting /proc", "the PID namespace is shared (--share pid)");
+        steps.skip(
+            "mounting /proc",
+            "the PID namespace is shared (--share pid)",
+        );
     } else {
-        steps.run(format!("mounting a new proc on {}", proc_dir.display()), || mount_proc(&proc_dir))?;
+        steps.run(
+            format!("mounting a new proc on {}", proc_dir.display()),
+            || mount_proc(&proc_dir),
+        )?;
     }
 
     if let Some(rootfs) = &options.rootfs {
-        steps.run(format!("populating {}/dev", rootfs.display()), || populate_dev(rootfs))?;
-        steps.run(format!("pivoting into {}", rootfs.display()), || pivot_into(rootfs))?;
+        steps.run(format!("populating {}/dev", rootfs.display()), || {
+            populate_dev(rootfs)
+        })?;
+        steps.run(format!("pivoting into {}", rootfs.display()), || {
+            pivot_into(rootfs)
+        })?;
     }
 
     if !options.shares(Shareable::Net) {
@@ -92,10 +124,12 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
 
 fn mount_proc(target: &Path) -> Result<(), String> {
     if !target.is_dir() {
-        std::fs::create_dir(target).map_err(|error| format!("creating {}: {error}", target.display()))?;
+        std::fs::create_dir(target)
+            .map_err(|error| format!("creating {}: {error}", target.display()))?;
     }
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), target, Some("proc"), flags, None::<&str>).map_err(|errno| describe("mount proc", target, errno))
+    mount(Some("proc"), target, Some("proc"), flags, None::<&str>)
+        .map_err(|errno| describe("mount proc", target, errno))
 }
 
 /// The device nodes a shell and most tools expect, bound from the host onto a fresh
@@ -105,22 +139,39 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 fn populate_dev(rootfs: &Path) -> Result<(), String> {
     let dev = rootfs.join("dev");
     if !dev.is_dir() {
-        return Err(format!("{} is missing: create it, or rebuild the rootfs with scripts/make-rootfs", dev.display()));
+        return Err(format!(
+            "{} is missing: create it, or rebuild the rootfs with scripts/make-rootfs",
+            dev.display()
+        ));
     }
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
-    mount(Some("tmpfs"), &dev, Some("tmpfs"), flags, Some("mode=0755")).map_err(|errno| describe("mount tmpfs", &dev, errno))?;
+    mount(Some("tmpfs"), &dev, Some("tmpfs"), flags, Some("mode=0755"))
+        .map_err(|errno| describe("mount tmpfs", &dev, errno))?;
     for device in DEVICES {
         let host = Path::new("/dev").join(device);
         if !host.exists() {
             continue;
         }
         let node = dev.join(device);
-        std::fs::File::create(&node).map_err(|error| format!("creating {}: {error}", node.display()))?;
-        mount(Some(&host), &node, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|errno| describe("bind mount", &node, errno))?;
+        std::fs::File::create(&node)
+            .map_err(|error| format!("creating {}: {error}", node.display()))?;
+        mount(
+            Some(&host),
+            &node,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|errno| describe("bind mount", &node, errno))?;
     }
-    for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
-        std::os::unix::fs::symlink(target, dev.join(link)).map_err(|error| format!("linking /dev/{link}: {error}"))?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(link))
+            .map_err(|error| format!("linking /dev/{link}: {error}"))?;
     }
     Ok(())
 }
@@ -133,10 +184,17 @@ fn populate_dev(rootfs: &Path) -> Result<(), String> {
 /// the caller can't write works too, and no `/.pivot_root` can be left behind.
 fn pivot_into(rootfs: &Path) -> Result<(), String> {
     // pivot_root needs the new root to be a mount point.
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|errno| describe("bind mount", rootfs, errno))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|errno| describe("bind mount", rootfs, errno))?;
     chdir(rootfs).map_err(|errno| describe("chdir", rootfs, errno))?;
     pivot_root(".", ".").map_err(|errno| describe("pivot_root", rootfs, errno))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|errno| describe("umount2 MNT_DETACH (old root)", Path::new("."), errno))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|errno| describe("umount2 MNT_DETACH (old root)", Path::new("."), errno))?;
     chdir("/").map_err(|errno| describe("chdir", Path::new("/"), errno))
 }

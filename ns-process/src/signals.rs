@@ -92,7 +92,9 @@ pub(crate) fn supervise_child(child: &mut reexec::Child, blocked: &Blocked) -> R
                 (None, None) => 1,
             });
         }
-        let signal = blocked.wait().map_err(|errno| format!("waiting for signals: {}", errno.desc()))?;
+        let signal = blocked
+            .wait()
+            .map_err(|errno| format!("waiting for signals: {}", errno.desc()))?;
         if signal != Signal::SIGCHLD {
             // A child that already ended is reaped at the top of the loop.
             let _ = child.signal(signal as i32);

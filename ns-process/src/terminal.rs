@@ -20,7 +20,9 @@ pub(crate) fn foreground_group() -> Option<Pid> {
     if !stdin.is_terminal() {
         return None;
     }
-    tcgetpgrp(stdin.as_fd()).ok().filter(|&group| group == getpgrp())
+    tcgetpgrp(stdin.as_fd())
+        .ok()
+        .filter(|&group| group == getpgrp())
 }
 
 /// Makes `group` the foreground of the terminal on stdin. A background process that

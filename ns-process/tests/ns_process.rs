@@ -106,7 +106,12 @@ fn exit_statuses_follow_the_command() {
     let data = dir.path().join("data");
     std::fs::write(&data, "not a program\n").unwrap();
     as_root_and_unprivileged(&["--", data.to_str().unwrap()], |label, output| {
-        assert_eq!(output.status.code(), Some(126), "{label}: {}", describe(output));
+        assert_eq!(
+            output.status.code(),
+            Some(126),
+            "{label}: {}",
+            describe(output)
+        );
     });
 }
 
@@ -164,6 +169,12 @@ fn an_interactive_shell_in_a_terminal() {
     tmux(&["send-keys", "echo pid-is-$$; id -u", "Enter"]);
     assert!(
         screen_shows("pid-is-2"),
+        "{}",
+        tmux(&["capture-pane", "-p"])
+    );
+    tmux(&["send-keys", "hostname", "Enter"]);
+    assert!(
+        screen_shows("\nns-process\n"),
         "{}",
         tmux(&["capture-pane", "-p"])
     );

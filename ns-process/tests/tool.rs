@@ -1,0 +1,360 @@
+//! ns-process as a tool: the series' own checks (tags 4.0 – 6.0), the init's duties, and
+//! every bad input. Real namespaces, real mounts, as root and as uid 65534.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use reexec_tests::{TempDir, Unprivileged, describe, output_with_timeout};
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A busybox root filesystem built once per test run by the project's own script, in
+/// Cargo's temporary directory for tests; `Err` says why there is none.
+fn rootfs() -> Result<&'static Path, String> {
+    static ROOTFS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ROOTFS
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-rootfs");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-rootfs");
+            let output = Command::new("bash")
+                .arg(script)
+                .arg(&dir)
+                .output()
+                .map_err(|error| error.to_string())?;
+            if output.status.success() {
+                Ok(dir)
+            } else {
+                Err(format!("scripts/make-rootfs failed: {}", stderr(&output)))
+            }
+        })
+        .as_ref()
+        .map(PathBuf::as_path)
+        .map_err(Clone::clone)
+}
+
+/// Runs ns-process with `args` as the test's user and, when possible, as uid 65534.
+fn as_root_and_unprivileged(args: &[&str], check: impl Fn(&str, &Output)) {
+    let label = if is_root() { "root" } else { "unprivileged" };
+    check(
+        label,
+        &output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT),
+    );
+    if !is_root() {
+        println!("skipped the second run: the tests run unprivileged already");
+        return;
+    }
+    match Unprivileged::prepare(NS_PROCESS) {
+        Ok(unprivileged) => check(
+            "uid 65534",
+            &output_with_timeout(&mut unprivileged.command(NS_PROCESS, args), TIMEOUT),
+        ),
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+    }
+}
+
+fn mount_table() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+#[test]
+fn hostname_proc_and_loopback_are_set_up() {
+    let host = nix::unistd::gethostname()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let before = mount_table();
+    as_root_and_unprivileged(
+        &["--", "sh", "-c", "hostname; mount; ip -o link show lo"],
+        |label, output| {
+            let text = stdout(output);
+            assert!(output.status.success(), "{label}: {}", describe(output));
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some("ns-process"), "{label}: {text}");
+            assert_ne!(host, "ns-process");
+            assert!(text.contains("proc on /proc type proc"), "{label}: {text}");
+            assert!(
+                text.contains("state UNKNOWN") || text.contains(",UP"),
+                "lo must be up: {label}: {text}"
+            );
+        },
+    );
+    as_root_and_unprivileged(
+        &["--hostname", "box-1.test", "--", "hostname"],
+        |label, output| {
+            assert_eq!(
+                stdout(output),
+                "box-1.test\n",
+                "{label}: {}",
+                describe(output)
+            );
+        },
+    );
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn a_rootfs_is_pivoted_into_and_nothing_leaks() {
+    let rootfs = match rootfs() {
+        Ok(rootfs) => rootfs,
+        Err(reason) => {
+            println!("skipped: no root filesystem: {reason}");
+            return;
+        }
+    };
+    let before = mount_table();
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let script = "cat /etc/ns-process-rootfs; ls -d /.pivot_root 2>&1; mount; hostname; echo > /dev/null && echo dev-null-works";
+    as_root_and_unprivileged(
+        &["--rootfs", rootfs_arg, "--", "/bin/sh", "-c", script],
+        |label, output| {
+            let text = stdout(output);
+            assert!(output.status.success(), "{label}: {}", describe(output));
+            assert!(
+                text.starts_with("ns-process-rootfs\n"),
+                "a file of the rootfs is visible: {label}: {text}"
+            );
+            assert!(
+                text.contains("/.pivot_root: No such file or directory"),
+                "{label}: {text}"
+            );
+            assert!(text.contains("proc on /proc type proc"), "{label}: {text}");
+            assert!(text.contains("\nns-process\n"), "{label}: {text}");
+            assert!(text.contains("dev-null-works"), "{label}: {text}");
+            assert!(
+                !text.contains("/work"),
+                "the host's mounts must be gone: {label}: {text}"
+            );
+        },
+    );
+    assert!(!rootfs.join(".pivot_root").exists());
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn the_init_reaps_orphans() {
+    // An orphan re-parented to the init ends while the command still runs: it must not
+    // stay a zombie.
+    let script = "(sleep 0.2 &); sleep 0.8; cat /proc/[0-9]*/stat | cut -d' ' -f1-3";
+    as_root_and_unprivileged(&["--", "sh", "-c", script], |label, output| {
+        let text = stdout(output);
+        assert!(output.status.success(), "{label}: {}", describe(output));
+        assert!(
+            !text.lines().any(|line| line.ends_with(" Z")),
+            "a zombie remains: {label}: {text}"
+        );
+    });
+    // A command that leaves a background child behind: ns-process ends with it.
+    let started = Instant::now();
+    as_root_and_unprivileged(&["--", "sh", "-c", "sleep 30 & exit 5"], |label, output| {
+        assert_eq!(
+            output.status.code(),
+            Some(5),
+            "{label}: {}",
+            describe(output)
+        );
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "ns-process waited for the orphan"
+    );
+}
+
+/// Starts ns-process running `script` in `sh`, waits for its first line, sends `signal`
+/// to ns-process itself, and returns the exit code.
+fn code_after_signal(script: &str, signal: nix::sys::signal::Signal) -> Option<i32> {
+    let mut child = Command::new(NS_PROCESS)
+        .args(["--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("ns-process did not end after {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn signals_sent_to_ns_process_reach_the_command() {
+    use nix::sys::signal::Signal;
+    assert_eq!(
+        code_after_signal("echo ready; exec sleep 30", Signal::SIGTERM),
+        Some(128 + 15)
+    );
+    assert_eq!(
+        code_after_signal("echo ready; exec sleep 30", Signal::SIGINT),
+        Some(128 + 2)
+    );
+    assert_eq!(
+        code_after_signal("echo ready; exec sleep 30", Signal::SIGHUP),
+        Some(128 + 1)
+    );
+    let trapping = "trap 'exit 7' USR1; echo ready; sleep 30 & wait";
+    assert_eq!(code_after_signal(trapping, Signal::SIGUSR1), Some(7));
+    let trapping = "trap 'exit 8' USR2; echo ready; sleep 30 & wait";
+    assert_eq!(code_after_signal(trapping, Signal::SIGUSR2), Some(8));
+}
+
+fn assert_refused(args: &[&str], expected: &str) {
+    let before = mount_table();
+    let output = output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT);
+    assert_eq!(
+        output.status.code(),
+        Some(125),
+        "{args:?}: {}",
+        describe(&output)
+    );
+    assert!(
+        stderr(&output).contains(expected),
+        "{args:?}: expected {expected:?} in: {}",
+        describe(&output)
+    );
+    assert_eq!(before, mount_table(), "{args:?} left a mount behind");
+}
+
+#[test]
+fn bad_input_is_refused_with_125_and_a_reason() {
+    let dir = TempDir::new("bad-input");
+    let empty = dir.path().join("empty-rootfs");
+    std::fs::create_dir(&empty).unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let missing = dir.path().join("missing");
+
+    assert_refused(
+        &["--rootfs", missing.to_str().unwrap()],
+        "scripts/make-rootfs",
+    );
+    assert_refused(&["--rootfs", file.to_str().unwrap()], "is not a directory");
+    assert_refused(&["--rootfs", empty.to_str().unwrap()], "has no /bin/sh");
+    assert_refused(&["--hostname", &"x".repeat(65)], "longer than 64 bytes");
+    assert_refused(&["--hostname", "under_score"], "'_' is not allowed");
+    assert_refused(
+        &["--hostname=-lead"],
+        "must be non-empty and not start or end with '-'",
+    );
+    assert_refused(&["--share", "uts", "--hostname", "x"], "drop --share uts");
+    assert_refused(&["--share", "mount", "--rootfs", "/"], "drop --share mount");
+    assert_refused(&["--env", "NOEQUALS"], "write KEY=VALUE");
+    assert_refused(
+        &["--no-such-option"],
+        "unexpected argument '--no-such-option'",
+    );
+    assert_refused(&["--net", "nowhere"], "invalid value 'nowhere'");
+}
+
+#[test]
+fn unavailable_user_namespaces_are_refused_with_the_setting_to_look_at() {
+    // The limit is per user namespace: set it to 0 in one of our own, never the host's.
+    let script =
+        format!("echo 0 > /proc/sys/user/max_user_namespaces && exec {NS_PROCESS} -- true");
+    let output = output_with_timeout(
+        Command::new("unshare").args(["-Ur", "sh", "-c", &script]),
+        TIMEOUT,
+    );
+    assert_eq!(output.status.code(), Some(125), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("user.max_user_namespaces"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn the_environment_starts_clean() {
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS)
+            .args(["--env", "GREETING=hello world", "--", "env"])
+            .env("SECRET_OF_THE_CALLER", "must not leak")
+            .env("TERM", "xterm-test"),
+        TIMEOUT,
+    );
+    let mut vars: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    vars.sort();
+    assert_eq!(
+        vars,
+        [
+            "GREETING=hello world",
+            "HOME=/root",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PS1=-[ns-process]- # ",
+            "TERM=xterm-test",
+        ],
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn shared_namespaces_stay_the_callers() {
+    use std::os::unix::fs::MetadataExt;
+    let ours = |name: &str| {
+        std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .unwrap()
+            .ino()
+            .to_string()
+    };
+    let script = "for n in ipc net uts; do echo $(stat -L -c %i /proc/self/ns/$n); done";
+    as_root_and_unprivileged(
+        &["--share", "ipc", "--net", "host", "--", "sh", "-c", script],
+        |label, output| {
+            let text = stdout(output);
+            let inodes: Vec<&str> = text.lines().collect();
+            assert_eq!(inodes.len(), 3, "{label}: {}", describe(output));
+            assert_eq!(inodes[0], ours("ipc"), "{label}");
+            assert_eq!(inodes[1], ours("net"), "{label}");
+            assert_ne!(inodes[2], ours("uts"), "{label}");
+        },
+    );
+}
+
+#[test]
+fn verbose_prints_each_step() {
+    let output = output_with_timeout(Command::new(NS_PROCESS).args(["-v", "--", "true"]), TIMEOUT);
+    let text = stderr(&output);
+    let steps = [
+        "making every mount private",
+        "setting the hostname",
+        "mounting a new proc",
+        "bringing lo up",
+        "running true",
+    ];
+    let mut at = 0;
+    for step in steps {
+        let found = text[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step:?} missing or out of order in:\n{text}"));
+        at += found;
+    }
+}
