@@ -141,6 +141,18 @@ pub struct Command {
     uid_maps: Vec<IdMap>,
     gid_maps: Vec<IdMap>,
     allow_setgroups: bool,
+    parent_setup: Option<ParentSetup>,
+}
+
+/// The hook of [`Command::parent_setup`].
+type ParentSetupHook = dyn FnMut(u32) -> io::Result<()> + Send;
+
+struct ParentSetup(Box<ParentSetupHook>);
+
+impl std::fmt::Debug for ParentSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParentSetup(..)")
+    }
 }
 
 /// What a method of [`Command`] uses for stdio the caller left unset.
@@ -168,6 +180,7 @@ impl Command {
             uid_maps: Vec::new(),
             gid_maps: Vec::new(),
             allow_setgroups: false,
+            parent_setup: None,
         }
     }
 
@@ -330,6 +343,42 @@ impl Command {
         self
     }
 
+    /// Runs `setup` in the parent once the child exists — in its new namespaces, with its
+    /// id maps written — and before the child runs anything of its own; the child waits
+    /// for it, with no polling. `setup` gets the child's pid, as seen from the parent.
+    ///
+    /// This is where the parent does what only it can do for the child, such as moving
+    /// a network device into the child's network namespace. An error ends the child
+    /// before it ran and comes back from `spawn` as [`Step::ParentSetup`].
+    ///
+    /// ```no_run
+    /// use reexec::{Command, Namespaces};
+    ///
+    /// #[reexec::entry("configured")]
+    /// fn configured() {}
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         Command::new("configured")
+    ///             .namespaces(Namespaces::USER | Namespaces::NET)
+    ///             .map_root_to_caller()
+    ///             .parent_setup(|pid| {
+    ///                 println!("child {pid} waits until this returns");
+    ///                 Ok(())
+    ///             })
+    ///             .status()?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn parent_setup<F>(&mut self, setup: F) -> &mut Command
+    where
+        F: FnMut(u32) -> io::Result<()> + Send + 'static,
+    {
+        self.parent_setup = Some(ParentSetup(Box::new(setup)));
+        self
+    }
+
     /// The entry name this command starts.
     pub fn get_name(&self) -> &OsStr {
         &self.name
@@ -381,8 +430,9 @@ impl Command {
         // The parent writes id maps while the child waits on a pipe. Without maps the
         // child needs nothing from the parent, except — as PID 1 of a new PID namespace,
         // where getppid() is 0 — a pipe whose writer tells it the parent is still there.
-        let has_parent_part = self.namespaces.contains(Namespaces::USER)
-            && !(maps.uid.is_empty() && maps.gid.is_empty());
+        let has_parent_part = self.parent_setup.is_some()
+            || (self.namespaces.contains(Namespaces::USER)
+                && !(maps.uid.is_empty() && maps.gid.is_empty()));
         let sync = if has_parent_part {
             Some(pipe(OFlag::O_CLOEXEC)?)
         } else if death_signal != 0 && self.namespaces.contains(Namespaces::PID) {
@@ -430,12 +480,14 @@ impl Command {
         // The read end stays open here until the clone has given the child its copy.
         let (sync_read, mut go) =
             sync.map_or((None, None), |(read, write)| (Some(read), Some(write)));
+        let mut parent_setup = self.parent_setup.take();
         let spawned = sys::spawn(&plan, |pid| {
             let go = go
                 .take()
                 .ok_or_else(|| Error::os(Step::ReleaseChild, io::ErrorKind::NotConnected.into()))?;
-            self.release_child(Pid::from_raw(pid), &maps, go)
+            self.release_child(Pid::from_raw(pid), &maps, parent_setup.as_mut(), go)
         });
+        self.parent_setup = parent_setup;
         let pid = match spawned {
             Ok(pid) => Pid::from_raw(pid),
             Err(SpawnError::Clone(error)) => return Err(self.clone_error(error)),
@@ -481,9 +533,15 @@ impl Command {
         })
     }
 
-    /// The parent's part while the child waits: setgroups, uid_map, gid_map; then lets
-    /// the child go on by writing one byte.
-    fn release_child(&self, pid: Pid, maps: &Maps, go: OwnedFd) -> Result<(), Error> {
+    /// The parent's part while the child waits: setgroups, uid_map, gid_map, the caller's
+    /// setup; then lets the child go on by writing one byte.
+    fn release_child(
+        &self,
+        pid: Pid,
+        maps: &Maps,
+        parent_setup: Option<&mut ParentSetup>,
+        go: OwnedFd,
+    ) -> Result<(), Error> {
         let proc_file = |name: &str| format!("/proc/{pid}/{name}");
         if self.namespaces.contains(Namespaces::USER) {
             if !maps.gid.is_empty() && !self.allow_setgroups {
@@ -495,6 +553,9 @@ impl Command {
             if !maps.gid.is_empty() {
                 write_proc_file(&proc_file("gid_map"), &maps.gid, Step::WriteGidMap)?;
             }
+        }
+        if let Some(ParentSetup(setup)) = parent_setup {
+            setup(pid.as_raw() as u32).map_err(|error| Error::os(Step::ParentSetup, error))?;
         }
         let mut go = File::from(go);
         loop {

@@ -26,6 +26,8 @@ pub enum Step {
     WriteGidMap,
     /// Telling the waiting child to go on.
     ReleaseChild,
+    /// The hook given to [`Command::parent_setup`](crate::Command::parent_setup).
+    ParentSetup,
     /// Entering a new time namespace in the child (`unshare(CLONE_NEWTIME)`).
     EnterTimeNamespace,
     /// Arming the parent-death signal in the child (`prctl(PR_SET_PDEATHSIG)`).
@@ -51,7 +53,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 19] = [
+    pub(crate) const ALL: [Step; 20] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -60,6 +62,7 @@ impl Step {
         Step::WriteUidMap,
         Step::WriteGidMap,
         Step::ReleaseChild,
+        Step::ParentSetup,
         Step::EnterTimeNamespace,
         Step::SetDeathSignal,
         Step::ResetSignals,
@@ -97,6 +100,7 @@ impl fmt::Display for Step {
             Step::WriteUidMap => "writing the child's /proc/PID/uid_map",
             Step::WriteGidMap => "writing the child's /proc/PID/gid_map",
             Step::ReleaseChild => "telling the child to go on",
+            Step::ParentSetup => "the parent's setup for the child (Command::parent_setup)",
             Step::EnterTimeNamespace => "entering a new time namespace in the child",
             Step::SetDeathSignal => "arming the parent-death signal in the child",
             Step::ResetSignals => "resetting signal handling in the child",

@@ -341,3 +341,52 @@ fn disabled_user_namespaces_are_named_in_the_error() {
     let error = field(&output, "error").unwrap();
     assert!(error.contains("user.max_user_namespaces is 0"), "{error}");
 }
+
+#[test]
+fn the_parent_setup_hook_runs_before_the_child_and_can_stop_it() {
+    let dir = reexec_tests::TempDir::new("parent-setup");
+    let marker = dir.path().join("hook");
+    let marker = marker.to_str().unwrap();
+    let output = output_with_timeout(
+        Command::new(PROBE).args(["parent-setup", marker, "ok"]),
+        TIMEOUT,
+    );
+    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_eq!(
+        field(&output, "hook_ran_before_entry"),
+        Some("true"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(field(&output, "entry_ran"), Some("true"));
+
+    std::fs::remove_file(marker).unwrap();
+    std::fs::remove_file(format!("{marker}.entry")).unwrap();
+    let output = output_with_timeout(
+        Command::new(PROBE).args(["parent-setup", marker, "fail"]),
+        TIMEOUT,
+    );
+    assert_eq!(
+        field(&output, "error_step"),
+        Some("Some(ParentSetup)"),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        field(&output, "error")
+            .unwrap()
+            .contains("the hook refuses"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(
+        field(&output, "entry_ran"),
+        Some("false"),
+        "the child ran after a failed hook"
+    );
+    assert_eq!(
+        field(&output, "children_left"),
+        Some("false"),
+        "a zombie was left"
+    );
+}

@@ -66,6 +66,17 @@ fn ns_report() -> Result<(), String> {
     Ok(())
 }
 
+/// Reports whether the parent's setup hook ran before this entry did.
+#[reexec::entry("after-parent-setup")]
+fn after_parent_setup() {
+    let marker = std::env::args().nth(1).unwrap();
+    println!(
+        "hook_ran_before_entry={}",
+        std::path::Path::new(&marker).exists()
+    );
+    std::fs::write(format!("{marker}.entry"), "").unwrap();
+}
+
 #[reexec::entry("exit-seven")]
 fn exit_seven() -> ExitCode {
     ExitCode::from(7)
@@ -223,6 +234,33 @@ reexec::main! {
                 let output = namespaced("seed", "root").output()?;
                 print_status(output.status);
                 print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            ["parent-setup", marker, outcome] => {
+                let marker = marker.to_string();
+                let fail = *outcome == "fail";
+                let hook_marker = marker.clone();
+                let result = Command::new("after-parent-setup")
+                    .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::NET)
+                    .map_root_to_caller()
+                    .arg(&marker)
+                    .parent_setup(move |pid| {
+                        std::fs::write(&hook_marker, pid.to_string())?;
+                        if fail {
+                            return Err(std::io::Error::other("the hook refuses"));
+                        }
+                        Ok(())
+                    })
+                    .output();
+                match result {
+                    Ok(output) => {
+                        print_status(output.status);
+                        print!("{}", String::from_utf8_lossy(&output.stdout));
+                    }
+                    Err(error) => report_error(&error),
+                }
+                println!("entry_ran={}", std::path::Path::new(&format!("{marker}.entry")).exists());
+                let leftover = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+                println!("children_left={}", !matches!(leftover, Err(nix::errno::Errno::ECHILD)));
             }
             ["e2big"] => {
                 let huge = "x".repeat(200 * 1024);
