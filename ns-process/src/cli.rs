@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 
+use crate::net::{MAX_BRIDGE_NAME, Subnet};
+
 /// The hostname the namespace gets unless `--hostname` says otherwise.
 pub(crate) const DEFAULT_HOSTNAME: &str = "ns-process";
 
@@ -39,9 +41,27 @@ pub(crate) struct Options {
     #[arg(long, value_name = "NAMESPACE", value_enum)]
     pub(crate) share: Vec<Shareable>,
 
-    /// Network: `none` is a new namespace with only `lo` up; `host` keeps the caller's.
+    /// Network: `none` is a new namespace with only `lo` up; `host` keeps the caller's;
+    /// `bridge` adds a veth pair to a bridge on the host (needs root or CAP_NET_ADMIN).
     #[arg(long, value_name = "MODE", value_enum, default_value_t = NetMode::None)]
     pub(crate) net: NetMode,
+
+    /// With --net bridge: the bridge's name; created if missing.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
+    pub(crate) bridge: String,
+
+    /// With --net bridge: the bridge's subnet; the bridge takes the first address, each
+    /// ns-process the first free one after it.
+    #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET, value_parser = Subnet::parse)]
+    pub(crate) subnet: Subnet,
+
+    /// Set by ns-process for its init: the terminal's foreground is to be taken.
+    #[arg(long, hide = true)]
+    pub(crate) internal_take_terminal: bool,
+
+    /// Set by ns-process for its init: ADDRESS/PREFIX,GATEWAY of veth1.
+    #[arg(long, hide = true, value_name = "CONFIG")]
+    pub(crate) internal_net: Option<String>,
 
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
     /// with PATH, TERM, HOME and PS1 only.
@@ -81,7 +101,13 @@ pub(crate) enum NetMode {
     None,
     /// The caller's network namespace.
     Host,
+    /// A new network namespace joined to a bridge on the host by a veth pair.
+    Bridge,
 }
+
+/// The series' bridge and subnet (tag 5.0, netsetgo).
+pub(crate) const DEFAULT_BRIDGE: &str = "brg0";
+pub(crate) const DEFAULT_SUBNET: &str = "10.10.10.0/24";
 
 fn parse_env(pair: &str) -> Result<(String, String), String> {
     let (key, value) = pair
@@ -126,7 +152,16 @@ impl Options {
     /// Every check that can be made before anything is created; the message says what is
     /// wrong and what to do.
     pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.internal_take_terminal || self.internal_net.is_some() {
+            return Err("--internal-* options are for ns-process's own init".into());
+        }
         check_hostname(&self.hostname)?;
+        check_bridge_name(&self.bridge)?;
+        if self.net == NetMode::Bridge && self.share.contains(&Shareable::Net) {
+            return Err(
+                "--net bridge needs a network namespace of its own; drop --share net".into(),
+            );
+        }
         if self.shares(Shareable::Uts) && self.hostname_given() {
             return Err("--hostname needs a UTS namespace of its own; drop --share uts".into());
         }
@@ -167,6 +202,22 @@ fn check_hostname(name: &str) -> Result<(), String> {
         return invalid("each dot-separated part must be non-empty and not start or end with '-'");
     }
     Ok(())
+}
+
+fn check_bridge_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_BRIDGE_NAME
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid --bridge {name:?}: use 1 to {MAX_BRIDGE_NAME} letters, digits or '_' \
+             (the veth pairs are named after it, within the kernel's 15 bytes)"
+        ))
+    }
 }
 
 fn how_to_build_rootfs(dir: &Path) -> String {

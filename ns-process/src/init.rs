@@ -12,10 +12,6 @@ use crate::{EXIT_OWN_FAILURE, setup, signals, terminal};
 /// The entry's name, as in the Go series.
 pub(crate) const ENTRY: &str = "nsInitialisation";
 
-/// Tells the init that the parent held the terminal's foreground; the parent adds it in
-/// front of the user's own arguments. Inside, the parent's group can't be seen to compare.
-pub(crate) const TAKE_TERMINAL: &str = "--internal-take-terminal";
-
 const SHELL: &str = "/bin/sh";
 const PROMPT: &str = "-[ns-process]- # ";
 /// What the command finds programs with: the environment starts clean.
@@ -26,13 +22,8 @@ const EXIT_NOT_FOUND: u8 = 127;
 
 #[reexec::entry("nsInitialisation")]
 fn ns_initialisation() -> ExitCode {
-    let mut args: Vec<_> = std::env::args_os().collect();
-    let take_terminal = args.get(1).is_some_and(|arg| arg == TAKE_TERMINAL);
-    if take_terminal {
-        args.remove(1);
-    }
-    // The parent parsed and checked these very arguments already.
-    let options = match Options::try_parse_from(args) {
+    // The parent parsed and checked these very arguments, and added its internal ones.
+    let options = match Options::try_parse() {
         Ok(options) => options,
         Err(error) => {
             eprintln!("ns-process: init: {error}");
@@ -43,7 +34,7 @@ fn ns_initialisation() -> ExitCode {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
-    match run(&options, take_terminal) {
+    match run(&options, options.internal_take_terminal) {
         Ok(code) | Err(code) => ExitCode::from(code),
     }
 }

@@ -119,6 +119,12 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
     if !options.shares(Shareable::Net) {
         steps.run("bringing lo up", || crate::net::set_up("lo"))?;
     }
+    if let Some(config) = &options.internal_net {
+        steps.run(
+            format!("configuring {} as {config}", crate::net::INSIDE_NAME),
+            || crate::net::configure_inside(config),
+        )?;
+    }
     Ok(())
 }
 
