@@ -612,6 +612,19 @@ impl Command {
     }
 
     fn envp(&self, name: &CString) -> Result<Vec<CString>, Error> {
+        let name = OsStr::from_bytes(name.as_bytes());
+        if !self.env_clear && self.env.is_empty() {
+            // The common case, with no changes to merge: our environment as it is, less a
+            // marker inherited from an ancestor, plus ours — no map to build.
+            let mut envp = Vec::new();
+            for (key, value) in std::env::vars_os() {
+                if key != ENTRY_ENV {
+                    envp.push(env_pair(&key, &value)?);
+                }
+            }
+            envp.push(env_pair(OsStr::new(ENTRY_ENV), name)?);
+            return Ok(envp);
+        }
         let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
         } else {
@@ -631,17 +644,9 @@ impl Command {
                 None => vars.remove(key),
             };
         }
-        vars.insert(
-            ENTRY_ENV.into(),
-            OsString::from_vec(name.as_bytes().to_vec()),
-        );
-        vars.into_iter()
-            .map(|(key, value)| {
-                let mut pair = key.into_vec();
-                pair.push(b'=');
-                pair.extend_from_slice(value.as_bytes());
-                c_string("environment variable", OsStr::from_bytes(&pair))
-            })
+        vars.insert(ENTRY_ENV.into(), name.to_owned());
+        vars.iter()
+            .map(|(key, value)| env_pair(key, value))
             .collect()
     }
 }
@@ -666,6 +671,19 @@ fn write_proc_file(path: &str, text: &str, step: Step) -> Result<(), Error> {
         Ok(_) => Err(refused(io::ErrorKind::WriteZero.into())),
         Err(error) => Err(refused(error)),
     }
+}
+
+/// `KEY=VALUE`, as `envp` holds it.
+fn env_pair(key: &OsStr, value: &OsStr) -> Result<CString, Error> {
+    let mut pair = Vec::with_capacity(key.len() + 1 + value.len());
+    pair.extend_from_slice(key.as_bytes());
+    pair.push(b'=');
+    pair.extend_from_slice(value.as_bytes());
+    CString::new(pair).map_err(|error| Error::InvalidInput {
+        what: "environment variable",
+        value: OsString::from_vec(error.into_vec()),
+        why: "it contains a NUL byte, which no process argument can carry".into(),
+    })
 }
 
 fn c_string(what: &'static str, value: &OsStr) -> Result<CString, Error> {

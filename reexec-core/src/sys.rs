@@ -43,6 +43,7 @@
 //!   exit(2) before it closes any, so end-of-file on the report pipe means the child is done
 //!   with our memory.
 
+use std::cell::Cell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::mem::MaybeUninit;
@@ -139,7 +140,7 @@ pub(crate) fn spawn<E>(
 ) -> Result<libc::pid_t, SpawnError<E>> {
     debug_assert_eq!(plan.argv.last(), Some(&ptr::null()));
     debug_assert_eq!(plan.envp.last(), Some(&ptr::null()));
-    let stack = ChildStack::new(CHILD_STACK_SIZE).map_err(SpawnError::Clone)?;
+    let stack = ChildStack::take().map_err(SpawnError::Clone)?;
     let waits = matches!(plan.handshake, Handshake::WaitForParent(_));
     // Without CLONE_VFORK we learn that the child is done with our memory from the
     // end-of-file of this pipe; the child only ever holds its (close-on-exec) write end.
@@ -187,13 +188,12 @@ pub(crate) fn spawn<E>(
     }
     // The child has exec'd or ended: CLONE_VFORK returned, or the pipe said so.
     let report = shared.report.load(Ordering::Acquire);
+    reaper.pid = None;
+    stack.keep();
     if report == 0 {
-        reaper.pid = None;
-        drop(stack);
         return Ok(pid);
     }
     // The child reported a failed step and exits right after: reap it.
-    reaper.pid = None;
     reap(pid).map_err(|error| SpawnError::Os(Step::Wait, error))?;
     let (step, errno) = decode_report(report);
     Err(SpawnError::Child(
@@ -681,7 +681,29 @@ struct ChildStack {
     len: usize,
 }
 
+thread_local! {
+    /// The calling thread's child stack, kept from one spawn to the next: a spawn then
+    /// makes no mmap, mprotect and munmap calls, whose page-table lock and TLB flushes
+    /// every thread of the process would feel. A spawn takes it out while its child
+    /// runs, so a spawn nested in another on the same thread would map one of its own.
+    static SPARE_STACK: Cell<Option<ChildStack>> = const { Cell::new(None) };
+}
+
 impl ChildStack {
+    /// This thread's spare stack, or a new one.
+    fn take() -> io::Result<ChildStack> {
+        match SPARE_STACK.try_with(Cell::take) {
+            Ok(Some(stack)) => Ok(stack),
+            _ => ChildStack::new(CHILD_STACK_SIZE),
+        }
+    }
+
+    /// Keeps the stack for this thread's next spawn; only once no child runs on it.
+    fn keep(self) {
+        // A thread that is ending has no spare any more: the stack is then unmapped.
+        let _ = SPARE_STACK.try_with(|spare| spare.set(Some(self)));
+    }
+
     fn new(size: usize) -> io::Result<ChildStack> {
         // SAFETY: sysconf only reads a value the C library knows.
         let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
@@ -720,8 +742,8 @@ impl ChildStack {
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `new` made; `spawn` drops the stack only
-        // once the child that ran on it has exec'd or ended.
+        // SAFETY: unmaps exactly the mapping `new` made; `spawn` drops or keeps the
+        // stack only once the child that ran on it has exec'd or ended.
         unsafe { libc::munmap(self.base, self.len) };
     }
 }
