@@ -273,34 +273,45 @@ fn dispatch_rows(plan: &Plan, table: &mut Table) {
         table.missing("5", "dispatch-one and dispatch-many");
         return;
     };
-    let start = |binary: &PathBuf, first_call: &mut Samples| {
+    // The first call's nanoseconds and page faults, from each start.
+    let start = |binary: &PathBuf, first_call: &mut Samples, faults: &mut Samples| {
         let output = std::process::Command::new(binary)
             .arg("--report")
             .output()
             .unwrap_or_else(|error| fail(&format!("{}: {error}", binary.display())));
         let text = String::from_utf8_lossy(&output.stdout);
-        match field(&text, "first_call_ns").and_then(|ns| ns.parse().ok()) {
-            Some(ns) if output.status.success() => first_call.0.push(ns),
+        let number = |key| field(&text, key).and_then(|n| n.parse().ok());
+        match (number("first_call_ns"), number("faults")) {
+            (Some(ns), Some(count)) if output.status.success() => {
+                first_call.0.push(ns);
+                faults.0.push(count);
+            }
             _ => fail(&format!("{}: no figure in {text:?}", binary.display())),
         }
     };
-    let [mut one_call, mut many_call, mut one_start, mut many_start] =
+    let [mut one_call, mut many_call, mut one_faults, mut many_faults] =
         [(); 4].map(|()| Samples::default());
-    start(&one, &mut one_call);
-    start(&many, &mut many_call);
+    let [mut one_start, mut many_start] = [(); 2].map(|()| Samples::default());
     for _ in 0..plan.dispatch_starts {
-        one_start.time(|| start(&one, &mut one_call));
-        many_start.time(|| start(&many, &mut many_call));
+        one_start.time(|| start(&one, &mut one_call, &mut one_faults));
+        many_start.time(|| start(&many, &mut many_call, &mut many_faults));
     }
     table.nanos(
         "5",
-        "first `reexec::dispatch()` of a start, finding no entry, 1 entry registered",
+        &format!(
+            "first `reexec::dispatch()` of a start, finding no entry, 1 entry registered \
+             ({:.0} page faults)",
+            one_faults.median()
+        ),
         &one_call,
         Some(Ratio::fixed(1000.0, "1 µs", Target::Below(1.0))),
     );
     table.nanos(
         "5",
-        "… 10,000 entries registered",
+        &format!(
+            "… 10,000 entries registered ({:.0} page faults)",
+            many_faults.median()
+        ),
         &many_call,
         Some(Ratio::new(&one_call, "1 entry", Target::None)),
     );
