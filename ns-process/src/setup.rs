@@ -125,6 +125,12 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             || crate::net::configure_inside(config),
         )?;
     }
+    // Nothing the command runs may gain privileges through set-user-ID binaries or file
+    // capabilities: what is root here stays only as powerful as the namespaces allow.
+    steps.run("setting no_new_privs", || {
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|errno| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", errno.desc()))
+    })?;
     Ok(())
 }
 

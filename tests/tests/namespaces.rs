@@ -390,3 +390,58 @@ fn the_parent_setup_hook_runs_before_the_child_and_can_stop_it() {
         "a zombie was left"
     );
 }
+
+#[test]
+fn setgroups_allowed_sheds_a_group_and_denied_does_not() {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root() {
+        println!(
+            "skipped: giving a process a supplementary group, and allowing setgroups, need root"
+        );
+        return;
+    }
+    // Readable by others, not by group 4242, owned by someone unmapped: only shedding
+    // the group lets a member read it.
+    let dir = reexec_tests::TempDir::new("shed-groups");
+    let file = dir.path().join("denied-to-group");
+    std::fs::write(&file, "secret").unwrap();
+    nix::unistd::chown(&file, Some(1234.into()), Some(4242.into())).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o604)).unwrap();
+    let run = |policy: &str| {
+        output_with_timeout(
+            Command::new("setpriv").arg("--groups=4242").args([
+                PROBE,
+                "shed-groups",
+                file.to_str().unwrap(),
+                policy,
+            ]),
+            TIMEOUT,
+        )
+    };
+    let allowed = run("allow");
+    assert_eq!(
+        field(&allowed, "setgroups"),
+        Some("Ok(())"),
+        "{}",
+        describe(&allowed)
+    );
+    assert_eq!(
+        field(&allowed, "read"),
+        Some(r#"Ok("secret")"#),
+        "{}",
+        describe(&allowed)
+    );
+    let denied = run("deny");
+    assert_eq!(
+        field(&denied, "setgroups"),
+        Some(r#"Err("Operation not permitted")"#),
+        "{}",
+        describe(&denied)
+    );
+    assert_eq!(
+        field(&denied, "read"),
+        Some("Err(PermissionDenied)"),
+        "{}",
+        describe(&denied)
+    );
+}

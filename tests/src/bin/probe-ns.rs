@@ -77,6 +77,20 @@ fn after_parent_setup() {
     std::fs::write(format!("{marker}.entry"), "").unwrap();
 }
 
+/// Drops every supplementary group, then reads the file named by the first argument.
+#[reexec::entry("shed-groups")]
+fn shed_groups() {
+    let file = std::env::args().nth(1).unwrap();
+    println!(
+        "setgroups={:?}",
+        nix::unistd::setgroups(&[]).map_err(|errno| errno.desc())
+    );
+    println!(
+        "read={:?}",
+        std::fs::read_to_string(file).map_err(|error| error.kind())
+    );
+}
+
 #[reexec::entry("exit-seven")]
 fn exit_seven() -> ExitCode {
     ExitCode::from(7)
@@ -261,6 +275,16 @@ reexec::main! {
                 println!("entry_ran={}", std::path::Path::new(&format!("{marker}.entry")).exists());
                 let leftover = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
                 println!("children_left={}", !matches!(leftover, Err(nix::errno::Errno::ECHILD)));
+            }
+            ["shed-groups", file, policy] => {
+                let output = Command::new("shed-groups")
+                    .namespaces(Namespaces::USER)
+                    .map_root_to_caller()
+                    .allow_setgroups(*policy == "allow")
+                    .arg(file)
+                    .output()?;
+                print_status(output.status);
+                print!("{}", String::from_utf8_lossy(&output.stdout));
             }
             ["e2big"] => {
                 let huge = "x".repeat(200 * 1024);

@@ -1,0 +1,255 @@
+//! What the command inside ns-process can't do, and what a killed ns-process leaves
+//! behind: nothing. Host resources a test tries to touch are always stand-ins it made
+//! itself (a network or mount namespace of its own), never the machine's.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reexec_tests::{TempDir, Unprivileged, describe, output_with_timeout};
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn run_sh_in(unshare_flags: &[&str], script: &str) -> Output {
+    let script = format!("NS_PROCESS={NS_PROCESS}; {script}");
+    output_with_timeout(
+        Command::new("unshare")
+            .args(unshare_flags)
+            .args(["sh", "-c", &script]),
+        TIMEOUT,
+    )
+}
+
+#[test]
+fn the_command_has_no_capability_over_the_callers_namespaces() {
+    if !is_root() {
+        println!("skipped: the stand-in host namespaces are made with root's unshare");
+        return;
+    }
+    // A network namespace owned by the caller's user namespace stands in for the host's:
+    // the caller may add a link there, the command inside ns-process (sharing it) may not.
+    let output = run_sh_in(
+        &["--net"],
+        r#"ip link add caller0 type veth peer name caller1 && echo caller-may
+           $NS_PROCESS --net host -- ip link add inside0 type veth peer name inside1 2>&1 || echo inside-refused
+           ip -o link | cut -d: -f2 | tr -d '\n'; echo"#,
+    );
+    let out = stdout(&output);
+    assert!(
+        out.contains("caller-may"),
+        "the stand-in must allow the caller: {}",
+        describe(&output)
+    );
+    assert!(
+        out.contains("Operation not permitted") && out.contains("inside-refused"),
+        "{}",
+        describe(&output)
+    );
+    assert!(!out.contains("inside0"), "{out}");
+
+    // Likewise a mount namespace of the test's own, shared with the command.
+    let output = run_sh_in(
+        &["--mount", "--propagation", "private"],
+        r#"mount -t tmpfs caller /mnt && umount /mnt && echo caller-may
+           $NS_PROCESS --share mount -- mount -t tmpfs inside /mnt 2>&1 || echo inside-refused"#,
+    );
+    let out = stdout(&output);
+    assert!(out.contains("caller-may"), "{}", describe(&output));
+    assert!(out.contains("inside-refused"), "{}", describe(&output));
+}
+
+#[test]
+fn the_command_runs_with_no_new_privs() {
+    let check = |label: &str, output: &Output| {
+        assert!(
+            stdout(output).contains("NoNewPrivs:\t1"),
+            "{label}: {}",
+            describe(output)
+        );
+    };
+    let args = ["--", "grep", "NoNewPrivs", "/proc/self/status"];
+    check(
+        "caller",
+        &output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT),
+    );
+    match Unprivileged::prepare(NS_PROCESS) {
+        Ok(unprivileged) => check(
+            "uid 65534",
+            &output_with_timeout(&mut unprivileged.command(NS_PROCESS, &args), TIMEOUT),
+        ),
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+    }
+}
+
+#[test]
+fn supplementary_groups_cannot_be_dropped_to_get_around_a_denial() {
+    if !is_root() {
+        println!("skipped: giving a process a supplementary group needs root");
+        return;
+    }
+    // Owned by someone else, readable by others but not by group 4242: a member of 4242 is
+    // denied, and "others" would let it in if it could shed the group. Neither the owner
+    // nor the group is mapped inside, so no capability there overrides the denial.
+    let dir = TempDir::new("setgroups");
+    let secret = dir.path().join("denied-to-group");
+    std::fs::write(&secret, "secret\n").unwrap();
+    nix::unistd::chown(&secret, Some(1234.into()), Some(4242.into())).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o604)).unwrap();
+    let secret = secret.to_str().unwrap();
+    let as_member = |args: &[&str]| {
+        output_with_timeout(
+            Command::new("setpriv")
+                .arg("--groups=4242")
+                .args(args)
+                .current_dir("/"),
+            TIMEOUT,
+        )
+    };
+
+    // That the stand-in works — a root-run user namespace with setgroups allowed does
+    // shed the group and read the file — is shown by the reexec tests'
+    // `setgroups_allowed_sheds_a_group_and_denied_does_not`.
+    let script = format!(
+        "cat /proc/self/setgroups; cat {secret} 2>&1; setpriv --clear-groups cat {secret} 2>&1; echo done"
+    );
+    let inside = as_member(&[NS_PROCESS, "--", "sh", "-c", &script]);
+    let out = stdout(&inside);
+    assert!(out.starts_with("deny\n"), "{}", describe(&inside));
+    assert!(
+        !out.contains("secret\n"),
+        "the group's denial was bypassed: {}",
+        describe(&inside)
+    );
+    assert!(
+        out.contains("Permission denied"),
+        "reading must be denied: {}",
+        describe(&inside)
+    );
+    assert!(
+        out.contains("setgroups failed"),
+        "shedding the group must fail: {}",
+        describe(&inside)
+    );
+    assert!(out.contains("done"), "{}", describe(&inside));
+}
+
+fn sha_of(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn nothing_inside_can_open_the_ns_process_binary_for_writing() {
+    // The CVE-2019-5736 pattern: through the init's /proc/PID/exe (PID 1 inside), whose
+    // /proc/self/exe it is, directly or by reopening an fd, as root-run ns-process too.
+    let dir = TempDir::new("cve-2019-5736");
+    let binary = dir.path().join("ns-process");
+    std::fs::copy(NS_PROCESS, &binary).unwrap();
+    let binary = binary.to_str().unwrap();
+    let before = sha_of(binary);
+    let script = r#"
+        for target in /proc/1/exe; do
+          (exec 3>>"$target") 2>/dev/null && echo "opened $target for appending"
+          (exec 3<>"$target") 2>/dev/null && echo "opened $target for reading and writing"
+          (exec 3<"$target" && exec 4>>/proc/self/fd/3) 2>/dev/null && echo "reopened $target for writing"
+          echo overwritten 2>/dev/null > "$target" && echo "truncated $target"
+        done
+        echo tried"#;
+    let output = output_with_timeout(
+        Command::new(binary).args(["--", "sh", "-c", script]),
+        TIMEOUT,
+    );
+    let out = stdout(&output);
+    assert!(out.contains("tried"), "{}", describe(&output));
+    assert!(
+        !out.contains("opened") && !out.contains("truncated"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(before, sha_of(binary), "the binary changed");
+}
+
+/// Every descendant of `pid`, from the kernel's children lists.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(parent) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+            {
+                found.push(child);
+                queue.push(child);
+            }
+        }
+    }
+    found
+}
+
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+#[test]
+fn a_sigkilled_ns_process_leaves_no_process_and_no_mount_behind() {
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut child = Command::new(NS_PROCESS)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "sleep 100 & (sleep 100 &) ; echo ready; wait",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let inside = descendants(child.id());
+    assert!(
+        inside.len() >= 4,
+        "init, sh and two sleeps expected, found {inside:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while inside.iter().any(|&pid| is_running(pid)) {
+        if Instant::now() > deadline {
+            let alive: Vec<u32> = inside
+                .iter()
+                .copied()
+                .filter(|&pid| is_running(pid))
+                .collect();
+            for &pid in &alive {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            panic!("processes outlived ns-process: {alive:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        mounts_before,
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+    );
+}
