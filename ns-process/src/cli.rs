@@ -287,4 +287,52 @@ mod tests {
         assert!(!set.contains(reexec::Namespaces::IPC) && !set.contains(reexec::Namespaces::NET));
         assert!(set.contains(reexec::Namespaces::PID));
     }
+
+    fn is_valid_hostname(name: &str) -> bool {
+        (1..=64).contains(&name.len())
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+            })
+    }
+
+    fn token() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("--".to_owned()),
+            Just("--hostname".to_owned()),
+            Just("--rootfs".to_owned()),
+            Just("--share".to_owned()),
+            Just("--net".to_owned()),
+            Just("--bridge".to_owned()),
+            Just("--subnet".to_owned()),
+            Just("--env".to_owned()),
+            Just("-v".to_owned()),
+            Just("bridge".to_owned()),
+            Just("net".to_owned()),
+            "[a-z0-9./=_-]{0,12}",
+            "\\PC{0,16}",
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostnames_are_accepted_exactly_when_valid(name in "[a-z.-]{0,6}|\\PC{0,70}") {
+            proptest::prop_assert_eq!(check_hostname(&name).is_ok(), is_valid_hostname(&name), "{:?}", name);
+        }
+
+        #[test]
+        fn any_command_line_is_parsed_and_checked_without_panicking(
+            args in proptest::collection::vec(token(), 0..8)
+        ) {
+            if let Ok(options) = Options::try_parse_from(std::iter::once("ns-process".to_owned()).chain(args)) {
+                let _ = options.validate();
+                let _ = options.namespaces();
+            }
+        }
+    }
 }

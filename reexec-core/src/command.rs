@@ -594,6 +594,9 @@ impl Command {
         if bytes.is_empty() {
             return Err(invalid("an entry name can't be empty"));
         }
+        if bytes == b"." || bytes == b".." {
+            return Err(invalid("an entry name can't be '.' or '..'"));
+        }
         if bytes.contains(&b'/') {
             return Err(invalid(
                 "an entry name can't contain '/': the child finds its entry by the last component of argv[0]",
@@ -921,4 +924,22 @@ fn read_both(
         }
     }
     Ok((out, err))
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn entry_names_are_checked_like_the_attribute_checks_them(
+            name in proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'.'), Just(0u8), any::<u8>()], 0..6)
+        ) {
+            let valid = !name.is_empty() && !name.contains(&b'/') && !name.contains(&0)
+                && name != b"." && name != b"..";
+            let command = Command::new(OsStr::from_bytes(&name));
+            prop_assert_eq!(command.validated_name().is_ok(), valid, "{:?}", name);
+        }
+    }
 }

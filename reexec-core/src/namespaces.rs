@@ -272,4 +272,49 @@ mod tests {
                 .contains("at most 340")
         );
     }
+
+    /// An independent statement of the kernel's rules for a map.
+    fn is_valid(maps: &[IdMap]) -> bool {
+        let ends_ok = |map: &IdMap| {
+            u64::from(map.inside) + u64::from(map.count) <= u64::from(u32::MAX)
+                && u64::from(map.outside) + u64::from(map.count) <= u64::from(u32::MAX)
+        };
+        let disjoint = |a: u32, b: u32, a_len: u32, b_len: u32| {
+            u64::from(a) + u64::from(a_len) <= u64::from(b)
+                || u64::from(b) + u64::from(b_len) <= u64::from(a)
+        };
+        maps.len() <= 340
+            && maps.iter().all(|map| map.count > 0 && ends_ok(map))
+            && maps.iter().enumerate().all(|(i, a)| {
+                maps[..i].iter().all(|b| {
+                    disjoint(a.inside, b.inside, a.count, b.count)
+                        && disjoint(a.outside, b.outside, a.count, b.count)
+                })
+            })
+    }
+
+    fn small_or_any() -> impl proptest::strategy::Strategy<Value = u32> {
+        use proptest::prelude::*;
+        prop_oneof![0u32..64, any::<u32>(), (u32::MAX - 64)..=u32::MAX]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn map_text_is_written_exactly_for_valid_maps(
+            ranges in proptest::collection::vec((small_or_any(), small_or_any(), 0u32..80), 0..6)
+        ) {
+            let maps: Vec<IdMap> = ranges.into_iter().map(|(inside, outside, count)| IdMap::new(inside, outside, count)).collect();
+            match map_file_text(&maps) {
+                Ok(text) => {
+                    proptest::prop_assert!(is_valid(&maps), "accepted {:?}", maps);
+                    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+                    let expected: Vec<String> = maps.iter().map(ToString::to_string).collect();
+                    proptest::prop_assert_eq!(lines, expected);
+                }
+                Err(why) => {
+                    proptest::prop_assert!(!is_valid(&maps), "refused {:?}: {}", maps, why);
+                }
+            }
+        }
+    }
 }

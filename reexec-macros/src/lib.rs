@@ -462,3 +462,34 @@ fn is_never(ty: &Type) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Bounded property tests of what parses outside input: the attribute's arguments.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn is_valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && !name.contains('/')
+            && !name.contains('\0')
+            && name != "."
+            && name != ".."
+    }
+
+    proptest! {
+        #[test]
+        fn a_name_is_accepted_exactly_when_argv0_can_carry_and_match_it(name in "\\PC{0,12}|[./\0a]{0,3}") {
+            let literal = LitStr::new(&name, Span::call_site());
+            let expanded = expand(quote!(#literal), quote!(fn child() {}));
+            prop_assert_eq!(expanded.is_ok(), is_valid_name(&name), "{:?}", name);
+        }
+
+        #[test]
+        fn arbitrary_attribute_arguments_never_panic(text in "\\PC{0,40}") {
+            if let Ok(tokens) = text.parse::<TokenStream2>() {
+                let _ = expand(tokens, quote!(fn child() {}));
+            }
+        }
+    }
+}

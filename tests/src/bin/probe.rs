@@ -159,6 +159,12 @@ reexec::main! {
                     Command::new("exit-zero").arg("nul\0byte").spawn().unwrap_err(),
                     Command::new("exit-zero").env("KEY=WITH=EQUALS", "v").spawn().unwrap_err(),
                     Command::new("exit-zero").death_signal(Some(0)).spawn().unwrap_err(),
+                    Command::new("..").spawn().unwrap_err(),
+                    Command::new("nul\0name").spawn().unwrap_err(),
+                    Command::new("exit-zero").env("KEY", "nul\0value").spawn().unwrap_err(),
+                    Command::new("exit-zero").env("", "empty-name").spawn().unwrap_err(),
+                    Command::new("exit-zero").current_dir("/tmp/nul\0dir").spawn().unwrap_err(),
+                    Command::new("exit-zero").death_signal(Some(65)).spawn().unwrap_err(),
                 ] {
                     println!("error={error}");
                 }
