@@ -77,11 +77,11 @@ impl Plan {
             }
         } else {
             Plan {
-                spawn_rounds: 6,
-                spawn_workers: 2,
-                threads_millis: 1200,
-                threads_repeats: 3,
-                tool_runs: 60,
+                spawn_rounds: 8,
+                spawn_workers: 3,
+                threads_millis: 1000,
+                threads_repeats: 5,
+                tool_runs: 80,
                 dispatch_starts: 100,
             }
         }
@@ -315,6 +315,24 @@ fn dispatch_rows(plan: &Plan, table: &mut Table) {
         &many_call,
         Some(Ratio::new(&one_call, "1 entry", Target::None)),
     );
+    let instructions = [&one, &many].map(callgrind_dispatch_instructions);
+    match instructions {
+        [Some(one_count), Some(many_count)] => {
+            table.count(
+                "5",
+                "instructions of that call, 1 entry (callgrind)",
+                one_count,
+                None,
+            );
+            table.count(
+                "5",
+                "instructions of that call, 10,000 entries (callgrind)",
+                many_count,
+                Some(Ratio::fixed(one_count as f64, "1 entry", Target::None)),
+            );
+        }
+        _ => table.missing("5", "instruction counts: valgrind"),
+    }
     table.timed(
         "5",
         "whole start and exit of the 1-entry binary",
@@ -327,6 +345,29 @@ fn dispatch_rows(plan: &Plan, table: &mut Table) {
         &many_start,
         Some(Ratio::new(&one_start, "1 entry", Target::None)),
     );
+}
+
+/// The instructions `reexec::dispatch()` runs in one start of `binary`, as callgrind
+/// counts them: a figure that, unlike nanoseconds, the machine's caches and neighbours
+/// don't change. `None` without valgrind.
+fn callgrind_dispatch_instructions(binary: &PathBuf) -> Option<u64> {
+    let output = std::process::Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--toggle-collect=reexec::dispatch::dispatch",
+        ])
+        .arg(binary)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stderr);
+    let line = text.lines().find(|line| line.contains("Collected :"))?;
+    line.rsplit(':')
+        .next()?
+        .trim()
+        .replace(',', "")
+        .parse()
+        .ok()
 }
 
 /// Item 6: `ns-process -- true` against `unshare -Urmunpif --mount-proc true`, which
@@ -458,6 +499,17 @@ impl Table {
                 nanos(samples.quantile(0.75))
             ),
             median,
+            ratio,
+        );
+    }
+
+    fn count(&mut self, item: &str, what: &str, count: u64, ratio: Option<Ratio>) {
+        self.push(
+            item,
+            what,
+            format!("{count} instructions"),
+            "exact".into(),
+            count as f64,
             ratio,
         );
     }
