@@ -1,6 +1,7 @@
 //! The parent's side of `--net bridge`: who may do it, and cleaning up.
 
 use std::io;
+use std::sync::{Arc, Mutex};
 
 use crate::cli::Options;
 use crate::net::{self, Lease};
@@ -18,8 +19,8 @@ fn has_net_admin() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
-/// Sets up the bridge and claims an address, or says why not.
-pub(crate) fn claim(options: &Options) -> Result<Lease, String> {
+/// Before anything is created: may we, and is the bridge there.
+pub(crate) fn prepare(options: &Options) -> Result<(), String> {
     if !has_net_admin() {
         return Err(format!(
             "--net bridge needs root or CAP_NET_ADMIN in this network namespace: it creates \
@@ -27,20 +28,39 @@ pub(crate) fn claim(options: &Options) -> Result<Lease, String> {
             options.bridge
         ));
     }
-    net::claim(&options.bridge, options.subnet).map_err(|error| format!("--net bridge: {error}"))
+    net::ensure_bridge(&options.bridge, options.subnet)
+        .map_err(|error| format!("--net bridge: {error}"))
 }
 
-/// The parent_setup hook: the child's end goes into its network namespace.
-pub(crate) fn hand_over(lease: &Lease, pid: u32) -> io::Result<()> {
-    net::hand_over(lease, pid).map_err(io::Error::other)
+/// The lease taken for the child, once the parent_setup hook has run.
+pub(crate) type Shared = Arc<Mutex<Option<Lease>>>;
+
+/// The parent_setup hook: the child's end of a new pair is born in its namespace.
+pub(crate) fn attach(
+    options: &Options,
+    lease: &Shared,
+) -> impl FnMut(u32) -> io::Result<()> + Send + 'static {
+    let (bridge, subnet, lease) = (options.bridge.clone(), options.subnet, Arc::clone(lease));
+    move |pid| {
+        let taken = net::attach(&bridge, subnet, pid).map_err(io::Error::other)?;
+        *lease
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(taken);
+        Ok(())
+    }
 }
 
 /// Once the child is gone, its host-side link goes too. The kernel removes the pair when
-/// the child's network namespace dies, but it does so asynchronously; deleting it here
-/// means it is gone when ns-process exits. A pair that never reached the child is
-/// removed the same way.
-pub(crate) fn release(lease: &Lease) {
-    if let Err(error) = net::release(lease) {
-        eprintln!("ns-process: removing {}: {error}", lease.host_side);
+/// the child's network namespace dies, but asynchronously; deleting it here means it is
+/// gone by the time ns-process exits.
+pub(crate) fn release(lease: &Shared) {
+    let taken = lease
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    if let Some(lease) = taken {
+        if let Err(error) = net::release(&lease) {
+            eprintln!("ns-process: removing {}: {error}", lease.host_side);
+        }
     }
 }

@@ -59,10 +59,6 @@ pub(crate) struct Options {
     #[arg(long, hide = true)]
     pub(crate) internal_take_terminal: bool,
 
-    /// Set by ns-process for its init: ADDRESS/PREFIX,GATEWAY of veth1.
-    #[arg(long, hide = true, value_name = "CONFIG")]
-    pub(crate) internal_net: Option<String>,
-
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
     /// with PATH, TERM, HOME and PS1 only.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
@@ -152,7 +148,7 @@ impl Options {
     /// Every check that can be made before anything is created; the message says what is
     /// wrong and what to do.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.internal_take_terminal || self.internal_net.is_some() {
+        if self.internal_take_terminal {
             return Err("--internal-* options are for ns-process's own init".into());
         }
         check_hostname(&self.hostname)?;

@@ -48,23 +48,17 @@ reexec::main! {
             eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
         }
 
-        let lease = match options.net {
-            cli::NetMode::Bridge => match bridge::claim(&options) {
-                Ok(lease) => Some(lease),
-                Err(message) => return fail(message),
-            },
-            _ => None,
-        };
+        if options.net == cli::NetMode::Bridge {
+            if let Err(message) = bridge::prepare(&options) {
+                return fail(message);
+            }
+        }
 
         // Internal options go first: the user's command after `--` must stay last.
         let foreground = terminal::foreground_group();
         let mut args: Vec<OsString> = Vec::new();
         if foreground.is_some() {
             args.push("--internal-take-terminal".into());
-        }
-        if let Some(lease) = &lease {
-            args.push("--internal-net".into());
-            args.push(lease.inside_config().into());
         }
         args.extend(std::env::args_os().skip(1));
 
@@ -80,16 +74,15 @@ reexec::main! {
         if namespaces.contains(reexec::Namespaces::USER) {
             command.map_root_to_caller();
         }
-        if let Some(lease) = lease.clone() {
-            // The child waits while its end of the pair moves into its namespace.
-            command.parent_setup(move |pid| bridge::hand_over(&lease, pid));
+        let lease = bridge::Shared::default();
+        if options.net == cli::NetMode::Bridge {
+            // The child waits while its end of a new pair is born in its namespace.
+            command.parent_setup(bridge::attach(&options, &lease));
         }
         let status = command.spawn().map_err(|error| error.to_string()).and_then(|mut child| {
             signals::supervise_child(&mut child, &blocked)
         });
-        if let Some(lease) = &lease {
-            bridge::release(lease);
-        }
+        bridge::release(&lease);
         if let Some(group) = foreground {
             let _ = terminal::set_foreground(group);
         }

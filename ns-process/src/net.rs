@@ -2,16 +2,21 @@
 //!
 //! `--net bridge` reproduces the series' netsetgo without a setuid helper: the parent,
 //! privileged in its own network namespace, makes sure the bridge exists with the
-//! gateway address, claims an address by creating a veth pair named after it, and hands
-//! the peer to the child's network namespace while the child waits; the child then sets
-//! the address and the default route on its side.
+//! gateway address; then, while the child waits, it claims an address by creating a veth
+//! pair whose host side is named after it and whose peer is created directly in the
+//! child's network namespace, with the address written into its MAC; the child reads it
+//! back and sets the address and default route on its side.
+//!
+//! Creating the pair with its peer already in the child's namespace leaves no moment at
+//! which both ends sit on the host: if ns-process is killed, the pair goes with the
+//! child's namespace.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::link::LinkAttribute;
-use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
+use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 /// The name the child's end of the pair has inside, as in the series.
 pub(crate) const INSIDE_NAME: &str = "veth1";
@@ -116,6 +121,10 @@ impl Subnet {
         self.host(1)
     }
 
+    fn contains(self, address: Ipv4Addr) -> bool {
+        u32::from(address) & self.mask() == u32::from(self.network)
+    }
+
     /// Host numbers a child may get: all but the network, the gateway and broadcast.
     fn child_hosts(self) -> std::ops::RangeInclusive<u32> {
         2..=(!self.mask() - 1)
@@ -132,30 +141,31 @@ impl fmt::Display for Subnet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lease {
     pub(crate) host_side: String,
-    pub(crate) peer: String,
     pub(crate) address: Ipv4Addr,
-    pub(crate) prefix: u8,
-    pub(crate) gateway: Ipv4Addr,
 }
 
-impl Lease {
-    /// What the parent passes to the init: `ADDRESS/PREFIX,GATEWAY`.
-    pub(crate) fn inside_config(&self) -> String {
-        format!("{}/{},{}", self.address, self.prefix, self.gateway)
+/// The longest bridge name that leaves room for `-NNNNN` in the kernel's 15 bytes of an
+/// interface name.
+pub(crate) const MAX_BRIDGE_NAME: usize = 9;
+
+/// A locally administered unicast MAC that carries an IPv4 address, as Docker's do.
+fn mac_for(address: Ipv4Addr) -> Vec<u8> {
+    let [a, b, c, d] = address.octets();
+    vec![0x02, 0x00, a, b, c, d]
+}
+
+fn address_in(mac: &[u8]) -> Option<Ipv4Addr> {
+    match mac {
+        [0x02, 0x00, a, b, c, d] => Some(Ipv4Addr::new(*a, *b, *c, *d)),
+        _ => None,
     }
 }
 
-/// The longest bridge name that leaves room for `-NNN` and a peer's `p` in the kernel's
-/// 15 bytes of an interface name.
-pub(crate) const MAX_BRIDGE_NAME: usize = 10;
-
-/// Makes sure the bridge exists, up, with the gateway address (all idempotent, and safe
-/// against a second ns-process doing the same), then claims the first free address by
-/// creating a veth pair whose host side is named after it: creating a link is atomic,
-/// so two instances can never get the same address.
-pub(crate) fn claim(bridge: &str, subnet: Subnet) -> Result<Lease, String> {
+/// Makes sure the bridge exists, up, with the gateway address. All of it is idempotent
+/// and safe against another ns-process doing the same at the same time.
+pub(crate) fn ensure_bridge(bridge: &str, subnet: Subnet) -> Result<(), String> {
     with_netlink(async |handle| {
-        let bridge_index = match link_index(&handle, bridge).await? {
+        let index = match link_index(&handle, bridge).await? {
             Some(index) => index,
             None => {
                 match handle
@@ -177,7 +187,7 @@ pub(crate) fn claim(bridge: &str, subnet: Subnet) -> Result<Lease, String> {
         };
         match handle
             .address()
-            .add(bridge_index, subnet.gateway().into(), subnet.prefix)
+            .add(index, subnet.gateway().into(), subnet.prefix)
             .execute()
             .await
         {
@@ -190,17 +200,31 @@ pub(crate) fn claim(bridge: &str, subnet: Subnet) -> Result<Lease, String> {
                 ));
             }
         }
-        set_up_link(&handle, bridge).await?;
+        set_up_link(&handle, bridge).await
+    })
+}
 
+/// Claims the first free address for the child `pid`: creates a veth pair whose host
+/// side, named after the address, joins the bridge, and whose peer is born in the
+/// child's network namespace as [`INSIDE_NAME`] with the address in its MAC. Creating a
+/// link is atomic, so two instances can never claim the same address.
+pub(crate) fn attach(bridge: &str, subnet: Subnet, pid: u32) -> Result<Lease, String> {
+    with_netlink(async |handle| {
+        let bridge_index = link_index(&handle, bridge)
+            .await?
+            .ok_or_else(|| format!("bridge {bridge} is gone"))?;
         for number in subnet.child_hosts() {
             let host_side = format!("{bridge}-{number}");
-            let peer = format!("{host_side}p");
-            match handle
-                .link()
-                .add(LinkVeth::new(&host_side, &peer).build())
-                .execute()
-                .await
-            {
+            let address = subnet.host(number);
+            let peer = LinkUnspec::new_with_name(INSIDE_NAME)
+                .address(mac_for(address))
+                .setns_by_pid(pid)
+                .build();
+            let pair = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                .name(host_side.clone())
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+                .build();
+            match handle.link().add(pair).execute().await {
                 Ok(()) => {}
                 Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => continue,
                 Err(error) => {
@@ -224,13 +248,7 @@ pub(crate) fn claim(bridge: &str, subnet: Subnet) -> Result<Lease, String> {
                     error,
                 ));
             }
-            return Ok(Lease {
-                host_side,
-                peer,
-                address: subnet.host(number),
-                prefix: subnet.prefix,
-                gateway: subnet.gateway(),
-            });
+            return Ok(Lease { host_side, address });
         }
         Err(format!("no free address left in {subnet} on {bridge}"))
     })
@@ -238,77 +256,58 @@ pub(crate) fn claim(bridge: &str, subnet: Subnet) -> Result<Lease, String> {
 
 async fn delete_link(handle: &rtnetlink::Handle, name: &str) -> Result<(), String> {
     if let Some(index) = link_index(handle, name).await? {
-        handle
-            .link()
-            .del(index)
-            .execute()
-            .await
-            .map_err(|error| describe(&format!("deleting {name}"), error))?;
+        match handle.link().del(index).execute().await {
+            Ok(()) => {}
+            // Gone meanwhile, with the child's namespace.
+            Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => {}
+            Err(error) => return Err(describe(&format!("deleting {name}"), error)),
+        }
     }
     Ok(())
 }
 
-/// Moves the lease's peer into the network namespace of process `pid`, named
-/// [`INSIDE_NAME`] there.
-pub(crate) fn hand_over(lease: &Lease, pid: u32) -> Result<(), String> {
-    with_netlink(async |handle| {
-        let index = link_index(&handle, &lease.peer)
-            .await?
-            .ok_or_else(|| format!("{} is gone", lease.peer))?;
-        handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(index)
-                    .setns_by_pid(pid)
-                    .append_extra_attribute(LinkAttribute::IfName(INSIDE_NAME.into()))
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|error| {
-                describe(
-                    &format!("moving {} into the child's namespace", lease.peer),
-                    error,
-                )
-            })
-    })
-}
-
-/// Removes the pair when the child never got it; deleting one end deletes both.
+/// Removes the pair, if the kernel has not already; deleting one end deletes both.
 pub(crate) fn release(lease: &Lease) -> Result<(), String> {
     with_netlink(async |handle| delete_link(&handle, &lease.host_side).await)
 }
 
-/// Inside: address and default route on [`INSIDE_NAME`], from the parent's
-/// `ADDRESS/PREFIX,GATEWAY`.
-pub(crate) fn configure_inside(config: &str) -> Result<(), String> {
-    let parse = || -> Option<(Ipv4Addr, u8, Ipv4Addr)> {
-        let (cidr, gateway) = config.split_once(',')?;
-        let (address, prefix) = cidr.split_once('/')?;
-        Some((
-            address.parse().ok()?,
-            prefix.parse().ok()?,
-            gateway.parse().ok()?,
-        ))
-    };
-    let (address, prefix, gateway) =
-        parse().ok_or_else(|| format!("malformed network configuration {config:?}"))?;
+/// Inside: the address the parent put into [`INSIDE_NAME`]'s MAC, and a default route
+/// through the bridge.
+pub(crate) fn configure_inside(subnet: Subnet) -> Result<(), String> {
     with_netlink(async |handle| {
-        let index = link_index(&handle, INSIDE_NAME)
-            .await?
-            .ok_or_else(|| format!("{INSIDE_NAME} never arrived in this namespace"))?;
+        let mut links = handle
+            .link()
+            .get()
+            .match_name(INSIDE_NAME.to_owned())
+            .execute();
+        let link = match links.try_next().await {
+            Ok(Some(link)) => link,
+            Ok(None) => return Err(format!("{INSIDE_NAME} never arrived in this namespace")),
+            Err(error) => return Err(describe(&format!("looking up {INSIDE_NAME}"), error)),
+        };
+        let address = link
+            .attributes
+            .iter()
+            .find_map(|attribute| match attribute {
+                LinkAttribute::Address(mac) => address_in(mac),
+                _ => None,
+            })
+            .filter(|&address| subnet.contains(address))
+            .ok_or_else(|| format!("{INSIDE_NAME} carries no address of {subnet} in its MAC"))?;
+        let index = link.header.index;
         handle
             .address()
-            .add(index, address.into(), prefix)
+            .add(index, address.into(), subnet.prefix)
             .execute()
             .await
             .map_err(|error| {
                 describe(
-                    &format!("adding {address}/{prefix} to {INSIDE_NAME}"),
+                    &format!("adding {address}/{} to {INSIDE_NAME}", subnet.prefix),
                     error,
                 )
             })?;
         set_up_link(&handle, INSIDE_NAME).await?;
+        let gateway = subnet.gateway();
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gateway)
             .build();
@@ -347,5 +346,15 @@ mod tests {
                 .contains("16 to 30")
         );
         assert!(Subnet::parse("nonsense/24").unwrap_err().contains("IPv4"));
+        assert!(subnet.contains(Ipv4Addr::new(10, 10, 10, 200)));
+        assert!(!subnet.contains(Ipv4Addr::new(10, 10, 11, 2)));
+    }
+
+    #[test]
+    fn addresses_travel_in_macs() {
+        let address = Ipv4Addr::new(10, 10, 10, 7);
+        assert_eq!(mac_for(address), [0x02, 0x00, 10, 10, 10, 7]);
+        assert_eq!(address_in(&mac_for(address)), Some(address));
+        assert_eq!(address_in(&[0x52, 0x54, 0, 0, 0, 1]), None);
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
-use crate::cli::{Options, Shareable};
+use crate::cli::{NetMode, Options, Shareable};
 
 /// A setup step that failed.
 #[derive(Debug)]
@@ -119,10 +119,14 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
     if !options.shares(Shareable::Net) {
         steps.run("bringing lo up", || crate::net::set_up("lo"))?;
     }
-    if let Some(config) = &options.internal_net {
+    if options.net == NetMode::Bridge {
         steps.run(
-            format!("configuring {} as {config}", crate::net::INSIDE_NAME),
-            || crate::net::configure_inside(config),
+            format!(
+                "configuring {} in {}",
+                crate::net::INSIDE_NAME,
+                options.subnet
+            ),
+            || crate::net::configure_inside(options.subnet),
         )?;
     }
     // Nothing the command runs may gain privileges through set-user-ID binaries or file

@@ -139,7 +139,7 @@ fn killing_ns_process_removes_the_host_side() {
     let output = in_fake_host(
         r#"$NS_PROCESS --net bridge -- sleep 30 &
            pid=$!
-           for i in $(seq 50); do ip -o link | grep -q 'brg0-2@' && break; sleep 0.1; done
+           for i in $(seq 50); do ip -o link | grep -q 'brg0-2@if' && break; sleep 0.1; done
            echo before: $(ip -o link | cut -d: -f2)
            kill -KILL $pid
            for i in $(seq 100); do ip -o link | grep -q 'brg0-' || break; sleep 0.05; done
@@ -147,7 +147,7 @@ fn killing_ns_process_removes_the_host_side() {
     );
     let out = text(&output);
     assert!(
-        out.contains("before: lo brg0 brg0-2@"),
+        out.contains("before: lo brg0 brg0-2@if"),
         "{}",
         describe(&output)
     );
@@ -204,4 +204,30 @@ fn bad_bridge_options_are_refused() {
             describe(&output)
         );
     }
+}
+
+#[test]
+fn killed_at_any_point_of_its_start_ns_process_leaves_no_link_behind() {
+    if !have("unshare", &["--version"]) {
+        return;
+    }
+    // SIGKILL at delays spread over the start: before the bridge, around the clone, while
+    // the pair is created, after the command started.
+    let output = in_fake_host(
+        r#"for delay in 0 0.001 0.002 0.003 0.005 0.008 0.012 0.02 0.03 0.05 0.08 0.12; do
+             $NS_PROCESS --net bridge -- sleep 30 &
+             pid=$!
+             sleep $delay
+             kill -KILL $pid
+             wait $pid 2>/dev/null || true
+           done
+           for i in $(seq 100); do ip -o link | grep -q 'brg0-' || break; sleep 0.05; done
+           echo after: $(ip -o link | cut -d: -f2)"#,
+    );
+    let out = text(&output);
+    assert!(
+        out.contains("after: lo brg0\n") || out.contains("after: lo\n"),
+        "{}",
+        describe(&output)
+    );
 }
