@@ -127,6 +127,9 @@ struct Shared<'p> {
     plan: &'p ChildPlan<'p>,
     /// 0 while nothing failed; else `encode_report(step, errno)`.
     report: AtomicU64,
+    /// The write end of the pipe whose end-of-file tells the parent we are done with its
+    /// memory, which a waiting child must keep; -1 without one.
+    done_write: RawFd,
 }
 
 /// Starts the child described by `plan` and returns its pid once the child has called
@@ -152,6 +155,9 @@ pub(crate) fn spawn<E>(
     let shared = Shared {
         plan,
         report: AtomicU64::new(0),
+        done_write: done
+            .as_ref()
+            .map_or(-1, |(_, write)| std::os::fd::AsRawFd::as_raw_fd(write)),
     };
     let share_memory = if waits {
         libc::CLONE_VM
@@ -308,6 +314,9 @@ fn child_main(shared: &Shared<'_>) -> ! {
         Handshake::WaitForParent(sync) => {
             // Our copy of the write end must go, or a dead parent would never give us EOF.
             raw::close(sync.write);
+            // And so must everything else of the parent's that we don't need.
+            let [stdin, stdout, stderr] = plan.stdio.map(|fd| fd.unwrap_or(-1));
+            close_unneeded(&[sync.read, shared.done_write, stdin, stdout, stderr]);
             let mut go = 0u8;
             loop {
                 match raw::read(sync.read, &mut go) {
@@ -343,6 +352,72 @@ fn child_main(shared: &Shared<'_>) -> ! {
 
     let errno = raw::execve(plan.exe, plan.argv, plan.envp);
     fail(Step::Exec, errno)
+}
+
+/// Closes every close-on-exec descriptor but those in `keep`: what a child does before it
+/// waits for its parent.
+///
+/// The clone gave the child a copy of every descriptor the parent had, those of spawns
+/// that other threads have in flight included. execve closes them all (they are
+/// close-on-exec), but a waiting child would keep them open for as long as its parent
+/// takes. Then another spawn sees no end-of-file on its child's stdout, nor on the pipe
+/// that says its child has exec'd — a hook that needs a lock held by a thread in such a
+/// spawn deadlocks the two — and two children started at once can each hold the write end
+/// of the pipe the other waits on, so that when their parent dies neither sees
+/// end-of-file and both wait forever, every signal blocked. Descriptors without
+/// close-on-exec stay: the new program inherits them.
+///
+/// Without a readable /proc/self/fd it closes nothing: execve of /proc/self/exe, through
+/// the same /proc, would fail anyway.
+fn close_unneeded(keep: &[RawFd]) {
+    let Ok(dir) = raw::open(
+        c"/proc/self/fd",
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    ) else {
+        return;
+    };
+    let mut records = [0u8; 1024];
+    // getdents64 goes on from where it stopped; closing entries already listed is fine.
+    while let Ok(length) = raw::getdents64(dir, &mut records) {
+        if length == 0 {
+            break;
+        }
+        let mut offset = 0;
+        // Each record: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), d_name.
+        while let Some(&[low, high]) = records.get(offset + 16..offset + 18) {
+            let record_length = usize::from(u16::from_ne_bytes([low, high]));
+            let Some(name) = records.get(offset + 19..offset + record_length) else {
+                break;
+            };
+            if let Some(fd) = parse_fd(name)
+                && fd != dir
+                && !keep.contains(&fd)
+                && raw::fd_flags(fd).is_ok_and(|flags| flags & libc::FD_CLOEXEC != 0)
+            {
+                raw::close(fd);
+            }
+            offset += record_length;
+            if offset >= length {
+                break;
+            }
+        }
+    }
+    raw::close(dir);
+}
+
+/// The number a NUL-terminated entry name of /proc/self/fd stands for; `None` for `.`,
+/// `..` and anything else.
+fn parse_fd(name: &[u8]) -> Option<RawFd> {
+    let mut fd: RawFd = 0;
+    let mut digits = 0;
+    for &byte in name.iter().take_while(|&&byte| byte != 0) {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        fd = fd.checked_mul(10)?.checked_add(RawFd::from(byte - b'0'))?;
+        digits += 1;
+    }
+    (digits > 0).then_some(fd)
 }
 
 /// Puts every handled signal back to its default action and unblocks all signals but
@@ -539,6 +614,28 @@ mod raw {
     pub(super) fn close(fd: c_int) {
         // SAFETY: close(2) takes a number and touches no memory of ours.
         let _ = unsafe { call(libc::SYS_close, fd as usize, 0, 0, 0) };
+    }
+
+    /// `openat(AT_FDCWD, path, flags)`.
+    pub(super) fn open(path: &CStr, flags: c_int) -> Result<c_int, i32> {
+        let (at_cwd, path) = (libc::AT_FDCWD as usize, path.as_ptr() as usize);
+        // SAFETY: openat(2) reads a NUL-terminated string that `path` keeps alive.
+        unsafe { call(libc::SYS_openat, at_cwd, path, flags as usize, 0) }.map(|fd| fd as c_int)
+    }
+
+    /// Fills `buffer` with directory records of `fd`; 0 at the end of the directory.
+    pub(super) fn getdents64(fd: c_int, buffer: &mut [u8]) -> Result<usize, i32> {
+        let (pointer, length) = (buffer.as_mut_ptr() as usize, buffer.len());
+        // SAFETY: getdents64(2) writes at most `length` bytes into `buffer`, a live
+        // exclusive slice.
+        unsafe { call(libc::SYS_getdents64, fd as usize, pointer, length, 0) }
+    }
+
+    /// `fcntl(fd, F_GETFD)`: the descriptor's flags.
+    pub(super) fn fd_flags(fd: c_int) -> Result<c_int, i32> {
+        let command = libc::F_GETFD as usize;
+        // SAFETY: fcntl(F_GETFD) takes numbers and touches no memory of ours.
+        unsafe { call(libc::SYS_fcntl, fd as usize, command, 0, 0) }.map(|flags| flags as c_int)
     }
 
     /// Reads at most one byte.
@@ -885,6 +982,45 @@ mod tests {
         assert_eq!(raw::chdir(c"/nonexistent/reexec"), Err(libc::ENOENT));
         // SAFETY: reads this thread's errno.
         assert_eq!(unsafe { *libc::__errno_location() }, 0);
+    }
+
+    #[test]
+    fn descriptor_names_parse() {
+        assert_eq!(parse_fd(b"0\0"), Some(0));
+        assert_eq!(parse_fd(b"1234\0\0\0"), Some(1234));
+        assert_eq!(parse_fd(b".\0"), None);
+        assert_eq!(parse_fd(b"..\0"), None);
+        assert_eq!(parse_fd(b"\0"), None);
+        assert_eq!(
+            parse_fd(b"99999999999\0"),
+            None,
+            "too large for a descriptor"
+        );
+    }
+
+    #[test]
+    fn close_unneeded_keeps_what_is_kept_and_what_is_inherited() {
+        use std::os::fd::AsRawFd;
+        // In a forked child, so that closing touches none of the test harness's descriptors.
+        let (kept, _kept_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (closed, _closed_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (inherited, _inherited_write) = nix::unistd::pipe().unwrap();
+        let fds = [kept.as_raw_fd(), closed.as_raw_fd(), inherited.as_raw_fd()];
+        // SAFETY: the child makes raw system calls only (as the spawned child does) and
+        // ends with exit_group.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            close_unneeded(&[fds[0]]);
+            let open = |fd| raw::fd_flags(fd).is_ok();
+            let status = match (open(fds[0]), open(fds[1]), open(fds[2])) {
+                (true, false, true) => 0,
+                _ => 1,
+            };
+            raw::exit(status);
+        }
+        let status = wait(pid, false).unwrap().unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     }
 
     #[test]
