@@ -4,15 +4,15 @@
 //!
 //! The child shares the parent's memory (`CLONE_VM`) instead of getting a copy of it. A
 //! fork-style clone copies the page tables of the whole parent — a cost that grows with
-//! the parent's resident memory, about 90 ms per spawn from a parent of 2 GiB — and then
-//! makes both processes fault on every page they write until the child execs. As glibc's
-//! and musl's `posix_spawn` do:
+//! the parent's resident memory, 50 ms and more per spawn from a parent of 2 GiB against
+//! about 1 ms now (BENCHMARKS.md, item 3) — and then makes both processes fault on every
+//! page they write until the child execs. As glibc's and musl's `posix_spawn` do:
 //!
 //! - When the parent has nothing to do before the child execs, the clone also takes
 //!   `CLONE_VFORK`: the calling thread sleeps inside clone(2) until the child has called
 //!   execve or ended, so the two never run at once.
 //! - When the parent must act while the child waits — writing the id maps of a new user
-//!   namespace — `CLONE_VFORK` would deadlock: the parent would wait for an exec that
+//!   namespace, running a `parent_setup` hook — `CLONE_VFORK` would deadlock: the parent would wait for an exec that
 //!   waits for the parent. The clone then takes `CLONE_VM` alone; the child waits on a
 //!   pipe, the parent does its part and lets it go, and [`spawn`] returns only once the
 //!   child has exec'd or ended (end-of-file on a close-on-exec pipe). Go's `syscall`
@@ -20,9 +20,10 @@
 //!
 //! # What sharing memory asks of the child
 //!
-//! - It writes no memory the parent uses: only its own stack — a fresh mapping with a
-//!   guard page below it, so an overflow faults instead of writing over the parent's
-//!   data — and the one report word the parent reads after the child is done.
+//! - It writes no memory the parent uses: only its own stack — a mapping of its own, kept
+//!   by the calling thread for its next spawn, with a guard page below it so that an
+//!   overflow faults instead of writing over the parent's data — and the one report word
+//!   the parent reads after the child is done.
 //! - It makes raw system calls only (module `raw`), never libc's wrappers: those store
 //!   an error in `errno`, which lives in the thread-local storage of the thread that
 //!   called clone. The child runs on that thread's TLS (clone gives it no other), and in
@@ -40,8 +41,8 @@
 //!   stays alive until it has exec'd or ended: [`spawn`] returns only then, and when it must
 //!   leave early (the parent's part failed or panicked) it kills and reaps the child first.
 //!   execve(2) drops the shared memory before it closes close-on-exec descriptors, and
-//!   exit(2) before it closes any, so end-of-file on the report pipe means the child is done
-//!   with our memory.
+//!   exit(2) before it closes any, so end-of-file on a pipe whose write end only the child
+//!   holds means the child is done with our memory.
 
 use std::cell::Cell;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -130,6 +131,9 @@ struct Shared<'p> {
     /// The write end of the pipe whose end-of-file tells the parent we are done with its
     /// memory, which a waiting child must keep; -1 without one.
     done_write: RawFd,
+    /// The parent's pid as /proc numbers it, for a child in a new PID namespace to find
+    /// its parent there (see `parent_is_gone`); 0 when not needed or unknown.
+    parent_in_proc: libc::pid_t,
 }
 
 /// Starts the child described by `plan` and returns its pid once the child has called
@@ -158,6 +162,11 @@ pub(crate) fn spawn<E>(
         done_write: done
             .as_ref()
             .map_or(-1, |(_, write)| std::os::fd::AsRawFd::as_raw_fd(write)),
+        parent_in_proc: if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
+            pid_in_proc()
+        } else {
+            0
+        },
     };
     let share_memory = if waits {
         libc::CLONE_VM
@@ -287,17 +296,21 @@ fn child_main(shared: &Shared<'_>) -> ! {
             fail(Step::SetDeathSignal, errno);
         }
         // The parent may have died before the signal was armed; then nobody sends it.
-        // getppid() says so, except in a new PID namespace where it is always 0: there
-        // the end-of-file on the pipe below tells instead.
-        if matches!(plan.handshake, Handshake::None) && raw::getppid() != plan.parent_pid {
-            raw::exit(SETUP_FAILED);
+        // Whatever the handshake: a parent may let a waiting child go and die before the
+        // child got here, leaving the byte that releases it in the pipe.
+        match parent_is_gone(shared) {
+            Ok(false) => {}
+            Ok(true) => raw::exit(SETUP_FAILED),
+            Err(errno) => fail(Step::SetDeathSignal, errno),
         }
     }
 
     match plan.handshake {
         Handshake::None => {}
         Handshake::ParentAlive(sync) => {
-            // Our copy of the write end must go, or it would answer for the parent.
+            // Our copy of the write end must go, or it would answer for the parent. (So
+            // could a copy in a child another thread spawned meanwhile: `parent_is_gone`,
+            // above, is the check that can't be fooled; this one is older and cheap.)
             raw::close(sync.write);
             let mut byte = 0u8;
             loop {
@@ -354,6 +367,53 @@ fn child_main(shared: &Shared<'_>) -> ! {
     fail(Step::Exec, errno)
 }
 
+/// Whether the process that spawned this child has died, asked once the death signal is
+/// armed: a parent that died before can no longer send it.
+///
+/// getppid(2) answers, except in a new PID namespace, where it is always 0. There /proc
+/// answers: the child's /proc is still the parent's (a new mount namespace starts as a
+/// copy, with the same proc mount), where the parent looked up its own number before the
+/// clone. Either way the child's parent changes when the parent dies: the child is handed
+/// to a reaper.
+fn parent_is_gone(shared: &Shared<'_>) -> Result<bool, i32> {
+    let plan = shared.plan;
+    if plan.clone_flags & libc::CLONE_NEWPID == 0 {
+        return Ok(raw::getppid() != plan.parent_pid);
+    }
+    if shared.parent_in_proc <= 0 {
+        // /proc did not list the parent: execve of /proc/self/exe fails on its own.
+        return Ok(false);
+    }
+    Ok(parent_in_proc()? != shared.parent_in_proc)
+}
+
+/// Our parent's pid as /proc numbers it: the fourth field of /proc/self/stat.
+fn parent_in_proc() -> Result<libc::pid_t, i32> {
+    let fd = raw::open(c"/proc/self/stat", libc::O_RDONLY | libc::O_CLOEXEC)?;
+    let mut stat = [0u8; 512];
+    let read = raw::read_into(fd, &mut stat);
+    raw::close(fd);
+    let stat = stat.get(..read?).unwrap_or_default();
+    // "PID (NAME) STATE PPID …", where NAME may hold anything, ')' too: it ends at the last.
+    let after_name = match stat.iter().rposition(|&byte| byte == b')') {
+        Some(close) => stat.get(close + 1..).unwrap_or_default(),
+        None => return Err(libc::EINVAL),
+    };
+    let mut fields = after_name
+        .split(|&byte| byte == b' ')
+        .filter(|field| !field.is_empty());
+    let _state = fields.next();
+    fields.next().and_then(parse_decimal).ok_or(libc::EINVAL)
+}
+
+/// This process's pid as its /proc numbers it; 0 when /proc does not list it.
+fn pid_in_proc() -> libc::pid_t {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|link| link.to_str()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Closes every close-on-exec descriptor but those in `keep`: what a child does before it
 /// waits for its parent.
 ///
@@ -389,7 +449,7 @@ fn close_unneeded(keep: &[RawFd]) {
             let Some(name) = records.get(offset + 19..offset + record_length) else {
                 break;
             };
-            if let Some(fd) = parse_fd(name)
+            if let Some(fd) = parse_decimal(name)
                 && fd != dir
                 && !keep.contains(&fd)
                 && raw::fd_flags(fd).is_ok_and(|flags| flags & libc::FD_CLOEXEC != 0)
@@ -405,19 +465,21 @@ fn close_unneeded(keep: &[RawFd]) {
     raw::close(dir);
 }
 
-/// The number a NUL-terminated entry name of /proc/self/fd stands for; `None` for `.`,
-/// `..` and anything else.
-fn parse_fd(name: &[u8]) -> Option<RawFd> {
-    let mut fd: RawFd = 0;
+/// The number that `text`, up to a NUL if any, writes in decimal: an entry name of
+/// /proc/self/fd, a field of /proc/self/stat. `None` for `.`, `..` and anything else.
+fn parse_decimal(text: &[u8]) -> Option<c_int> {
+    let mut number: c_int = 0;
     let mut digits = 0;
-    for &byte in name.iter().take_while(|&&byte| byte != 0) {
+    for &byte in text.iter().take_while(|&&byte| byte != 0) {
         if !byte.is_ascii_digit() {
             return None;
         }
-        fd = fd.checked_mul(10)?.checked_add(RawFd::from(byte - b'0'))?;
+        number = number
+            .checked_mul(10)?
+            .checked_add(c_int::from(byte - b'0'))?;
         digits += 1;
     }
-    (digits > 0).then_some(fd)
+    (digits > 0).then_some(number)
 }
 
 /// Puts every handled signal back to its default action and unblocks all signals but
@@ -636,6 +698,14 @@ mod raw {
         let command = libc::F_GETFD as usize;
         // SAFETY: fcntl(F_GETFD) takes numbers and touches no memory of ours.
         unsafe { call(libc::SYS_fcntl, fd as usize, command, 0, 0) }.map(|flags| flags as c_int)
+    }
+
+    /// Reads at most `buffer.len()` bytes.
+    pub(super) fn read_into(fd: c_int, buffer: &mut [u8]) -> Result<usize, i32> {
+        let (pointer, length) = (buffer.as_mut_ptr() as usize, buffer.len());
+        // SAFETY: read(2) writes at most `length` bytes into `buffer`, a live exclusive
+        // slice.
+        unsafe { call(libc::SYS_read, fd as usize, pointer, length, 0) }
     }
 
     /// Reads at most one byte.
@@ -959,6 +1029,8 @@ extern "C" fn early_dispatch(
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
     use super::*;
 
     #[test]
@@ -974,28 +1046,141 @@ mod tests {
         }
     }
 
-    #[test]
-    fn raw_calls_report_errno_without_touching_it() {
-        // SAFETY: sets this thread's errno, which nothing else reads now.
-        unsafe { *libc::__errno_location() = 0 };
-        assert_eq!(raw::dup_above(-1, 3), Err(libc::EBADF));
-        assert_eq!(raw::chdir(c"/nonexistent/reexec"), Err(libc::ENOENT));
+    fn errno() -> i32 {
         // SAFETY: reads this thread's errno.
-        assert_eq!(unsafe { *libc::__errno_location() }, 0);
+        unsafe { *libc::__errno_location() }
+    }
+
+    fn set_errno(value: i32) {
+        // SAFETY: sets this thread's errno, which nothing else reads now.
+        unsafe { *libc::__errno_location() = value };
+    }
+
+    /// A plan that execs `exe` with no arguments and an empty environment.
+    fn plan<'a>(exe: &'a CStr, argv: &'a [*const c_char], handshake: Handshake) -> ChildPlan<'a> {
+        const ENVP: [*const c_char; 1] = [ptr::null()];
+        ChildPlan {
+            exe,
+            argv,
+            envp: &ENVP,
+            cwd: None,
+            stdio: [None; 3],
+            death_signal: 0,
+            parent_pid: std::process::id() as libc::pid_t,
+            clone_flags: 0,
+            handshake,
+            unshare_time: false,
+            keep_blocked: 0,
+        }
+    }
+
+    /// Whether `pid` is gone and reaped: waitpid finds no such child.
+    fn reaped(pid: libc::pid_t) -> bool {
+        wait(pid, true).is_err_and(|error| error.raw_os_error() == Some(libc::ECHILD))
     }
 
     #[test]
-    fn descriptor_names_parse() {
-        assert_eq!(parse_fd(b"0\0"), Some(0));
-        assert_eq!(parse_fd(b"1234\0\0\0"), Some(1234));
-        assert_eq!(parse_fd(b".\0"), None);
-        assert_eq!(parse_fd(b"..\0"), None);
-        assert_eq!(parse_fd(b"\0"), None);
+    fn a_child_that_execs_comes_back_as_its_pid() {
+        let argv = [c"true".as_ptr(), ptr::null()];
+        let pid = spawn(&plan(c"/bin/true", &argv, Handshake::None), |_| {
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        let status = reap(pid).unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+
+    #[test]
+    fn a_failed_exec_is_reported_and_leaves_the_parents_errno_alone() {
+        // The child runs on this thread's TLS: libc's wrappers would store ENOENT there.
+        let argv = [c"missing".as_ptr(), ptr::null()];
+        set_errno(0);
+        let result = spawn(
+            &plan(c"/nonexistent/reexec-sys-test", &argv, Handshake::None),
+            |_| Ok::<(), ()>(()),
+        );
+        assert_eq!(errno(), 0);
+        assert!(
+            matches!(result, Err(SpawnError::Child(Step::Exec, libc::ENOENT))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_waiting_child_goes_on_once_released() {
+        let (read, write) = cloexec_pipe().unwrap();
+        let handshake = Handshake::WaitForParent(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let argv = [c"true".as_ptr(), ptr::null()];
+        let mut go = Some(std::fs::File::from(write));
+        let pid = spawn(&plan(c"/bin/true", &argv, handshake), |_| {
+            std::io::Write::write_all(&mut go.take().unwrap(), &[1])
+        })
+        .unwrap();
+        let status = reap(pid).unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+
+    #[test]
+    fn a_failing_or_panicking_parent_part_kills_and_reaps_the_waiting_child() {
+        let (read, write) = cloexec_pipe().unwrap();
+        let handshake = Handshake::WaitForParent(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let argv = [c"true".as_ptr(), ptr::null()];
+        let plan = plan(c"/bin/true", &argv, handshake);
+
+        let mut child = 0;
+        let result = spawn(&plan, |pid| {
+            child = pid;
+            Err("no")
+        });
+        assert!(matches!(result, Err(SpawnError::Parent("no"))));
+        assert!(reaped(child), "child {child} left behind");
+
+        let child = std::cell::Cell::new(0);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            spawn(&plan, |pid| -> Result<(), ()> {
+                child.set(pid);
+                panic!("the parent's part panics");
+            })
+        }));
+        assert!(unwound.is_err());
+        assert!(reaped(child.get()), "child {} left behind", child.get());
+        drop((read, write));
+    }
+
+    #[test]
+    fn raw_calls_report_errno_without_touching_it() {
+        set_errno(0);
+        assert_eq!(raw::dup_above(-1, 3), Err(libc::EBADF));
+        assert_eq!(raw::chdir(c"/nonexistent/reexec"), Err(libc::ENOENT));
+        assert_eq!(errno(), 0);
+    }
+
+    #[test]
+    fn decimals_parse() {
+        assert_eq!(parse_decimal(b"0\0"), Some(0));
+        assert_eq!(parse_decimal(b"1234\0\0\0"), Some(1234));
+        assert_eq!(parse_decimal(b"4321"), Some(4321));
+        assert_eq!(parse_decimal(b".\0"), None);
+        assert_eq!(parse_decimal(b"..\0"), None);
+        assert_eq!(parse_decimal(b"\0"), None);
         assert_eq!(
-            parse_fd(b"99999999999\0"),
+            parse_decimal(b"99999999999\0"),
             None,
             "too large for a descriptor"
         );
+    }
+
+    #[test]
+    fn the_parent_in_proc_is_the_parent() {
+        // Here, in no new PID namespace, /proc and getppid agree.
+        assert_eq!(parent_in_proc(), Ok(nix::unistd::getppid().as_raw()));
+        assert_eq!(pid_in_proc(), std::process::id() as libc::pid_t);
     }
 
     #[test]
