@@ -12,11 +12,12 @@
 //!   `CLONE_VFORK`: the calling thread sleeps inside clone(2) until the child has called
 //!   execve or ended, so the two never run at once.
 //! - When the parent must act while the child waits — writing the id maps of a new user
-//!   namespace, running a `parent_setup` hook — `CLONE_VFORK` would deadlock: the parent would wait for an exec that
-//!   waits for the parent. The clone then takes `CLONE_VM` alone; the child waits on a
-//!   pipe, the parent does its part and lets it go, and [`spawn`] returns only once the
-//!   child has exec'd or ended (end-of-file on a close-on-exec pipe). Go's `syscall`
-//!   package gives up its vfork path here and copies the page tables; we don't.
+//!   namespace, running a `parent_setup` hook — `CLONE_VFORK` would deadlock: the parent
+//!   would wait for an exec that waits for the parent. The clone then takes `CLONE_VM`
+//!   alone; the child waits on a pipe, the parent does its part and lets it go, and
+//!   [`spawn`] returns only once the child has exec'd or ended (end-of-file on a
+//!   close-on-exec pipe). Go's `syscall` package gives up its vfork path here and copies
+//!   the page tables; we don't.
 //!
 //! # What sharing memory asks of the child
 //!
