@@ -189,6 +189,27 @@ fn an_interactive_shell_in_a_terminal() {
         "{}",
         tmux(&["capture-pane", "-p"])
     );
+    // Job control: a job stopped with Ctrl-Z is listed, resumed in the background, and
+    // brought back to the foreground.
+    tmux(&[
+        "send-keys",
+        "sh -c 'sleep 0.5; echo job-$((6 * 7))-done'",
+        "Enter",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    tmux(&["send-keys", "C-z"]);
+    assert!(screen_shows("Stopped"), "{}", tmux(&["capture-pane", "-p"]));
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        !tmux(&["capture-pane", "-p"]).contains("job-42-done"),
+        "the stopped job ran on"
+    );
+    tmux(&["send-keys", "fg", "Enter"]);
+    assert!(
+        screen_shows("job-42-done"),
+        "{}",
+        tmux(&["capture-pane", "-p"])
+    );
     tmux(&["send-keys", "exit 4", "Enter"]);
     let mut status = String::new();
     for _ in 0..100 {
