@@ -52,7 +52,8 @@ reexec::main! {
 struct Plan {
     /// Rounds of each spawn worker; each round spawns every kind a few times.
     spawn_rounds: usize,
-    /// Workers per resident size, alternated 16 MiB, 2 GiB, 16 MiB, …
+    /// Workers per resident size, alternated 16 MiB, 2 GiB, 16 MiB, … : many short ones,
+    /// so that both sizes see the same machine.
     spawn_workers: usize,
     /// How long each threads worker spawns.
     threads_millis: usize,
@@ -77,8 +78,8 @@ impl Plan {
             }
         } else {
             Plan {
-                spawn_rounds: 8,
-                spawn_workers: 3,
+                spawn_rounds: 4,
+                spawn_workers: 6,
                 threads_millis: 1000,
                 threads_repeats: 5,
                 tool_runs: 80,
@@ -89,6 +90,7 @@ impl Plan {
 }
 
 fn run(quick: bool) -> ExitCode {
+    let idle = idle_percent();
     let started = Instant::now();
     let plan = Plan::new(quick);
     let mut table = Table::default();
@@ -103,6 +105,14 @@ fn run(quick: bool) -> ExitCode {
     tool_rows(&plan, &mut table);
 
     println!("{}", machine_line());
+    println!(
+        "idle before the run: {idle:.0} % of CPU time over one second{}",
+        if idle < 80.0 {
+            " — the machine was busy: figures are not to be quoted"
+        } else {
+            ""
+        }
+    );
     println!();
     table.print();
     println!();
@@ -410,6 +420,30 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
         &ours,
         Some(Ratio::new(&theirs, "6 unshare", Target::Below(1.0))),
     );
+}
+
+/// The share of CPU time the whole machine spent idle over one second, from `/proc/stat`:
+/// other work on the machine skews every figure, so the table says how quiet it was.
+fn idle_percent() -> f64 {
+    let sample = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let times: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        Some((times.get(3)? + times.get(4)?, times.iter().sum()))
+    };
+    let before = sample();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    match (before, sample()) {
+        (Some((idle0, total0)), Some((idle1, total1))) if total1 > total0 => {
+            100.0 * (idle1 - idle0) as f64 / (total1 - total0) as f64
+        }
+        _ => f64::NAN,
+    }
 }
 
 fn machine_line() -> String {
