@@ -50,11 +50,9 @@ reexec::main! {
 
 /// How much of everything to measure.
 struct Plan {
-    /// Rounds of each spawn worker; each round spawns every kind a few times.
+    /// Rounds of spawns; each round spawns every kind a few times in each of the two
+    /// workers.
     spawn_rounds: usize,
-    /// Workers per resident size, alternated 16 MiB, 2 GiB, 16 MiB, … : many short ones,
-    /// so that both sizes see the same machine.
-    spawn_workers: usize,
     /// How long each threads worker spawns.
     threads_millis: usize,
     /// Repeats of each threads measurement.
@@ -70,7 +68,6 @@ impl Plan {
         if quick {
             Plan {
                 spawn_rounds: 1,
-                spawn_workers: 1,
                 threads_millis: 100,
                 threads_repeats: 1,
                 tool_runs: 4,
@@ -78,8 +75,7 @@ impl Plan {
             }
         } else {
             Plan {
-                spawn_rounds: 4,
-                spawn_workers: 6,
+                spawn_rounds: 24,
                 threads_millis: 1000,
                 threads_repeats: 5,
                 tool_runs: 80,
@@ -145,29 +141,69 @@ fn worker(args: &[String]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Items 1, 2 and 3: every kind of spawn from workers of 16 MiB and 2 GiB resident,
-/// alternated so that both sizes see the same machine.
+/// Items 1, 2 and 3: every kind of spawn from two workers alive at once, one of 16 MiB
+/// and one of 2 GiB resident, taking turns round by round.
 fn spawn_rows(plan: &Plan, table: &mut Table) {
+    use std::io::{BufRead, BufReader, Write};
+
     const SIZES: [usize; 2] = [16, 2048];
+    let mut workers: Vec<_> = SIZES
+        .into_iter()
+        .map(|mib| {
+            let mut child = reexec::Command::new("bench-worker")
+                .args(["spawn".to_owned(), mib.to_string()])
+                .stdin(reexec::Stdio::piped())
+                .stdout(reexec::Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|error| fail(&format!("starting a worker: {error}")));
+            let input = child
+                .stdin
+                .take()
+                .unwrap_or_else(|| fail("no worker stdin"));
+            let output = child
+                .stdout
+                .take()
+                .unwrap_or_else(|| fail("no worker stdout"));
+            (child, input, BufReader::new(output))
+        })
+        .collect();
+    let expect = |reader: &mut BufReader<std::process::ChildStdout>, word: &str| {
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() || line.trim() != word {
+            fail(&format!("a worker said {line:?} instead of {word:?}"));
+        }
+    };
+    for (_, _, output) in &mut workers {
+        expect(output, "ready");
+    }
+    for round in 0..plan.spawn_rounds {
+        // Which size goes first turns too.
+        for turn in 0..workers.len() {
+            let (_, input, output) = &mut workers[(round + turn) % SIZES.len()];
+            if writeln!(input, "round {round}").is_err() {
+                fail("a worker stopped listening");
+            }
+            expect(output, "done");
+        }
+    }
     let mut samples = [(); 2].map(|()| [(); 4].map(|()| Samples::default()));
     let mut rss_kib = [0usize; 2];
-    for _ in 0..plan.spawn_workers {
-        for (size, mib) in SIZES.into_iter().enumerate() {
-            let out = worker(&[
-                "spawn".into(),
-                mib.to_string(),
-                plan.spawn_rounds.to_string(),
-            ]);
-            for line in out.lines() {
-                let kind = field(line, "kind").and_then(Kind::parse);
-                let list = field(line, "samples");
-                if let (Some(kind), Some(list)) = (kind, list) {
-                    let index = Kind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-                    samples[size][index].extend(&Samples::decode(list));
-                    rss_kib[size] = field(line, "rss_kib")
-                        .and_then(|kib| kib.parse().ok())
-                        .unwrap_or(0);
-                }
+    for (size, (mut child, input, mut output)) in workers.into_iter().enumerate() {
+        drop(input);
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut output, &mut text);
+        if !child.wait().is_ok_and(|status| status.success()) {
+            fail("a spawn worker failed");
+        }
+        for line in text.lines() {
+            let kind = field(line, "kind").and_then(Kind::parse);
+            let list = field(line, "samples");
+            if let (Some(kind), Some(list)) = (kind, list) {
+                let index = Kind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
+                samples[size][index].extend(&Samples::decode(list));
+                rss_kib[size] = field(line, "rss_kib")
+                    .and_then(|kib| kib.parse().ok())
+                    .unwrap_or(0);
             }
         }
     }

@@ -91,7 +91,7 @@ impl Kind {
         }
     }
 
-    /// How many spawns of this kind one round of [`spawn_worker`] makes: the namespaced
+    /// How many spawns of this kind one round of `spawn_worker` makes: the namespaced
     /// ones take several times longer.
     fn per_round(self) -> usize {
         match self {
@@ -106,13 +106,13 @@ pub(crate) fn fail(message: &str) -> ! {
     std::process::exit(2)
 }
 
-/// `bench-worker spawn MIB ROUNDS` and `bench-worker threads N KIND MILLIS`.
+/// `bench-worker spawn MIB` and `bench-worker threads N KIND MILLIS`.
 #[reexec::entry("bench-worker")]
 fn worker() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["spawn", mib, rounds] => spawn_worker(number(mib), number(rounds)),
+        ["spawn", mib] => spawn_worker(number(mib)),
         ["threads", threads, kind, millis] => {
             let kind = Kind::parse(kind).unwrap_or_else(|| fail("unknown kind"));
             threads_worker(number(threads), kind, number(millis))
@@ -127,18 +127,30 @@ fn number(text: &str) -> usize {
         .unwrap_or_else(|_| fail(&format!("not a number: {text}")))
 }
 
-/// Grows to `mib` MiB resident, then times every [`Kind`] in `rounds` interleaved rounds
-/// (the order turns each round, so drift of the machine hits every kind alike). Prints
-/// one line per kind: `kind=… rss_kib=… n=… samples=…`.
-fn spawn_worker(mib: usize, rounds: usize) {
+/// Grows to `mib` MiB resident, says `ready`, then runs one round for each `round N`
+/// line on its standard input — every [`Kind`] a few times, in an order that turns with
+/// N, so that drift of the machine hits every kind alike — and answers `done`. At `end`
+/// (or end-of-file) prints one line per kind: `kind=… rss_kib=… n=… samples=…`.
+///
+/// The orchestrator keeps a worker of each size alive and hands the rounds out to them
+/// in turn, so that both sizes are measured on the same machine, at the same time.
+fn spawn_worker(mib: usize) {
+    use std::io::BufRead;
+
     let _ballast = Ballast::resident(mib << 20);
     let rss_kib = resident_kib();
     // Warm up: the binary's pages, the kernel's caches.
     for kind in Kind::ALL {
         kind.run_once();
     }
+    println!("ready");
     let mut samples = [(); 4].map(|()| Samples::default());
-    for round in 0..rounds {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let Some(round) = line.strip_prefix("round ") else {
+            break;
+        };
+        let round = number(round);
         for offset in 0..Kind::ALL.len() {
             let index = (round + offset) % Kind::ALL.len();
             let kind = Kind::ALL[index];
@@ -146,6 +158,7 @@ fn spawn_worker(mib: usize, rounds: usize) {
                 samples[index].time(|| kind.run_once());
             }
         }
+        println!("done");
     }
     for (kind, samples) in Kind::ALL.into_iter().zip(&samples) {
         println!(
