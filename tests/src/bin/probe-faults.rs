@@ -576,6 +576,35 @@ fn read_is_interrupted() -> bool {
     reader.join().unwrap() == Err(nix::errno::Errno::EINTR)
 }
 
+/// Sleeps until `deadline`, however often signals interrupt it. `std::thread::sleep`
+/// does not, under a storm: it restarts a relative sleep with the time the kernel says
+/// is left, which includes the timer slack (50 µs), so a thread interrupted every few
+/// microseconds is owed more after each interruption than before it, and sleeps for ever.
+fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    let mut until = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into a live local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut until) };
+    let left = deadline.saturating_duration_since(now);
+    let nanos = until.tv_nsec as u64 + u64::from(left.subsec_nanos());
+    until.tv_sec += (left.as_secs() + nanos / 1_000_000_000) as libc::time_t;
+    until.tv_nsec = (nanos % 1_000_000_000) as libc::c_long;
+    // An absolute deadline: each restart after EINTR asks for the same moment.
+    // SAFETY: clock_nanosleep reads one timespec from a live local; no remainder.
+    while unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &until,
+            std::ptr::null_mut(),
+        )
+    } == libc::EINTR
+    {}
+}
+
 fn tgkill(tid: i32, signal: i32) {
     // SAFETY: tgkill(2) takes numbers; it signals only a thread of this process (the
     // thread group is ours), and a tid that ended meanwhile gives ESRCH, ignored.
@@ -631,7 +660,7 @@ fn eintr(threads: usize, per_thread: usize) {
                     let kind = KINDS[(thread + round) % KINDS.len()];
                     let hook: HookExtra = Arc::new(|_pid| {
                         // A hook that sleeps is a hook that gets interrupted.
-                        std::thread::sleep(Duration::from_micros(200));
+                        sleep_until(Instant::now() + Duration::from_micros(200));
                         Ok(())
                     });
                     let tag = format!("t{thread}r{round}");
