@@ -139,17 +139,9 @@ fn an_interactive_shell_in_a_terminal() {
         println!("skipped: tmux is not installed");
         return;
     }
-    let dir = TempDir::new("tmux");
-    let tmux = |args: &[&str]| {
-        let output = Command::new("tmux")
-            .arg("-S")
-            .arg(dir.path().join("socket"))
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    let done = dir.path().join("done");
+    let server = TmuxServer(TempDir::new("tmux"));
+    let tmux = |args: &[&str]| server.run(args);
+    let done = server.0.path().join("done");
     let shell_command = format!("{NS_PROCESS}; echo $? > {}", done.display());
     tmux(&["new-session", "-d", "-x", "120", "-y", "30", &shell_command]);
     let screen_shows = |needle: &str| {
@@ -219,10 +211,31 @@ fn an_interactive_shell_in_a_terminal() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    tmux(&["kill-server"]);
     assert_eq!(
         status.trim(),
         "4",
         "the shell's exit status must come through"
     );
+}
+
+/// A tmux server on a socket of the test's own, killed when the test ends — also when
+/// an assertion fails, so no server, shell or ns-process outlives the test.
+struct TmuxServer(TempDir);
+
+impl TmuxServer {
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux")
+            .arg("-S")
+            .arg(self.0.path().join("socket"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
 }
