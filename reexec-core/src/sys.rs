@@ -1154,6 +1154,67 @@ mod tests {
         drop((read, write));
     }
 
+    /// A pipe for [`Handshake::ParentAlive`]: close-on-exec, the read end non-blocking.
+    fn liveness_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+        use nix::fcntl::OFlag;
+        nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap()
+    }
+
+    fn exit_code(status: c_int) -> Option<c_int> {
+        libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
+    }
+
+    #[test]
+    fn a_vfork_child_checks_its_parent_holds_the_liveness_pipe() {
+        let argv = [c"true".as_ptr(), ptr::null()];
+
+        // The parent holds the write end: the child goes on and execs.
+        let (read, write) = liveness_pipe();
+        let handshake = Handshake::ParentAlive(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let mut alive = plan(c"/bin/true", &argv, handshake);
+        alive.death_signal = libc::SIGTERM;
+        let pid = spawn(&alive, |_| Ok::<(), ()>(())).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+
+        // Nobody holds it, as when the parent died before the death signal was armed:
+        // the child stops before exec, with the status no exec'd program gives here.
+        let (read, write) = liveness_pipe();
+        let handshake = Handshake::ParentAlive(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        drop(write);
+        let mut gone = plan(c"/bin/true", &argv, handshake);
+        gone.death_signal = libc::SIGTERM;
+        let pid = spawn(&gone, |_| Ok::<(), ()>(())).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
+    }
+
+    #[test]
+    fn a_vfork_child_in_a_new_pid_namespace_execs() {
+        // SAFETY: geteuid only reads this process's credentials.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: a PID namespace without a user namespace needs root");
+            return;
+        }
+        let (read, write) = liveness_pipe();
+        let handshake = Handshake::ParentAlive(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let argv = [c"true".as_ptr(), ptr::null()];
+        let mut plan = plan(c"/bin/true", &argv, handshake);
+        plan.clone_flags = libc::CLONE_NEWPID;
+        plan.death_signal = libc::SIGTERM;
+        plan.keep_blocked = libc::SIGTERM;
+        let pid = spawn(&plan, |_| Ok::<(), ()>(())).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+        drop((read, write));
+    }
+
     #[test]
     fn raw_calls_report_errno_without_touching_it() {
         set_errno(0);
