@@ -5,14 +5,10 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use reexec_tests::{Unprivileged, describe, output_with_timeout};
+use reexec_tests::{Unprivileged, describe, is_root, output_with_timeout};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
 
 fn have(tool: &str, args: &[&str]) -> bool {
     let present = Command::new(tool)

@@ -1,118 +1,120 @@
 //! ns-process end to end: the real binary, real namespaces, as root and as uid 65534.
 
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use reexec_tests::{TempDir, Unprivileged, describe, output_with_timeout};
+use reexec_tests::{TempDir, as_root_and_unprivileged, describe, stdout_text};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Runs ns-process with `args` as the test's user and, when possible, as uid 65534.
-fn as_root_and_unprivileged(args: &[&str], check: impl Fn(&str, &Output)) {
-    let label = if is_root() { "root" } else { "unprivileged" };
-    check(
-        label,
-        &output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT),
-    );
-    if !is_root() {
-        println!("skipped the second run: the tests run unprivileged already");
-        return;
-    }
-    match Unprivileged::prepare(NS_PROCESS) {
-        Ok(unprivileged) => check(
-            "uid 65534",
-            &output_with_timeout(&mut unprivileged.command(NS_PROCESS, args), TIMEOUT),
-        ),
-        Err(reason) => println!("skipped the unprivileged run: {reason}"),
-    }
-}
-
 #[test]
 fn the_command_runs_as_root_in_a_new_pid_namespace() {
-    as_root_and_unprivileged(&["--", "sh", "-c", "id; echo pid=$$"], |label, output| {
-        let text = stdout(output);
-        assert!(output.status.success(), "{label}: {}", describe(output));
-        assert!(text.contains("uid=0(root) gid=0(root)"), "{label}: {text}");
-        // PID 1 is ns-process's init; the command is the next process.
-        assert!(text.contains("pid=2\n"), "{label}: {text}");
-    });
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "sh", "-c", "id; echo pid=$$"],
+        |label, output| {
+            let text = stdout_text(output);
+            assert!(output.status.success(), "{label}: {}", describe(output));
+            assert!(text.contains("uid=0(root) gid=0(root)"), "{label}: {text}");
+            // PID 1 is ns-process's init; the command is the next process.
+            assert!(text.contains("pid=2\n"), "{label}: {text}");
+        },
+    );
 }
 
 #[test]
 fn all_six_namespaces_differ_from_the_callers() {
     let script =
         "for n in user mnt uts ipc pid net; do echo $n=$(stat -L -c %i /proc/self/ns/$n); done";
-    as_root_and_unprivileged(&["--", "sh", "-c", script], |label, output| {
-        let text = stdout(output);
-        assert!(output.status.success(), "{label}: {}", describe(output));
-        for name in ["user", "mnt", "uts", "ipc", "pid", "net"] {
-            let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
-                .unwrap()
-                .ino();
-            let inside = text
-                .lines()
-                .find_map(|line| line.strip_prefix(&format!("{name}=")))
-                .unwrap_or_else(|| panic!("{label}: no {name} in {text}"));
-            assert_ne!(
-                inside,
-                ours.to_string(),
-                "{label}: the {name} namespace is the caller's"
-            );
-        }
-    });
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "sh", "-c", script],
+        |label, output| {
+            let text = stdout_text(output);
+            assert!(output.status.success(), "{label}: {}", describe(output));
+            for name in ["user", "mnt", "uts", "ipc", "pid", "net"] {
+                let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
+                    .unwrap()
+                    .ino();
+                let inside = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix(&format!("{name}=")))
+                    .unwrap_or_else(|| panic!("{label}: no {name} in {text}"));
+                assert_ne!(
+                    inside,
+                    ours.to_string(),
+                    "{label}: the {name} namespace is the caller's"
+                );
+            }
+        },
+    );
 }
 
 #[test]
 fn exit_statuses_follow_the_command() {
-    as_root_and_unprivileged(&["--", "sh", "-c", "exit 3"], |label, output| {
-        assert_eq!(
-            output.status.code(),
-            Some(3),
-            "{label}: {}",
-            describe(output)
-        );
-    });
-    as_root_and_unprivileged(&["--", "sh", "-c", "kill -TERM $$"], |label, output| {
-        assert_eq!(
-            output.status.code(),
-            Some(128 + 15),
-            "{label}: {}",
-            describe(output)
-        );
-    });
-    as_root_and_unprivileged(&["--", "/definitely/not/a/command"], |label, output| {
-        assert_eq!(
-            output.status.code(),
-            Some(127),
-            "{label}: {}",
-            describe(output)
-        );
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains("not found"),
-            "{label}"
-        );
-    });
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "sh", "-c", "exit 3"],
+        |label, output| {
+            assert_eq!(
+                output.status.code(),
+                Some(3),
+                "{label}: {}",
+                describe(output)
+            );
+        },
+    );
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "sh", "-c", "kill -TERM $$"],
+        |label, output| {
+            assert_eq!(
+                output.status.code(),
+                Some(128 + 15),
+                "{label}: {}",
+                describe(output)
+            );
+        },
+    );
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "/definitely/not/a/command"],
+        |label, output| {
+            assert_eq!(
+                output.status.code(),
+                Some(127),
+                "{label}: {}",
+                describe(output)
+            );
+            assert!(
+                String::from_utf8_lossy(&output.stderr).contains("not found"),
+                "{label}"
+            );
+        },
+    );
     let dir = TempDir::new("not-executable");
     let data = dir.path().join("data");
     std::fs::write(&data, "not a program\n").unwrap();
-    as_root_and_unprivileged(&["--", data.to_str().unwrap()], |label, output| {
-        assert_eq!(
-            output.status.code(),
-            Some(126),
-            "{label}: {}",
-            describe(output)
-        );
-    });
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", data.to_str().unwrap()],
+        |label, output| {
+            assert_eq!(
+                output.status.code(),
+                Some(126),
+                "{label}: {}",
+                describe(output)
+            );
+        },
+    );
 }
 
 #[test]

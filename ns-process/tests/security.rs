@@ -7,18 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use reexec_tests::{TempDir, Unprivileged, describe, output_with_timeout};
+use reexec_tests::{TempDir, Unprivileged, describe, is_root, output_with_timeout, stdout_text};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 fn run_sh_in(unshare_flags: &[&str], script: &str) -> Output {
     let script = format!("NS_PROCESS={NS_PROCESS}; {script}");
@@ -44,7 +36,7 @@ fn the_command_has_no_capability_over_the_callers_namespaces() {
            $NS_PROCESS --net host -- ip link add inside0 type veth peer name inside1 2>&1 || echo inside-refused
            ip -o link | cut -d: -f2 | tr -d '\n'; echo"#,
     );
-    let out = stdout(&output);
+    let out = stdout_text(&output);
     assert!(
         out.contains("caller-may"),
         "the stand-in must allow the caller: {}",
@@ -63,7 +55,7 @@ fn the_command_has_no_capability_over_the_callers_namespaces() {
         r#"mount -t tmpfs caller /mnt && umount /mnt && echo caller-may
            $NS_PROCESS --share mount -- mount -t tmpfs inside /mnt 2>&1 || echo inside-refused"#,
     );
-    let out = stdout(&output);
+    let out = stdout_text(&output);
     assert!(out.contains("caller-may"), "{}", describe(&output));
     assert!(out.contains("inside-refused"), "{}", describe(&output));
 }
@@ -72,7 +64,7 @@ fn the_command_has_no_capability_over_the_callers_namespaces() {
 fn the_command_runs_with_no_new_privs() {
     let check = |label: &str, output: &Output| {
         assert!(
-            stdout(output).contains("NoNewPrivs:\t1"),
+            stdout_text(output).contains("NoNewPrivs:\t1"),
             "{label}: {}",
             describe(output)
         );
@@ -123,7 +115,7 @@ fn supplementary_groups_cannot_be_dropped_to_get_around_a_denial() {
         "cat /proc/self/setgroups; cat {secret} 2>&1; setpriv --clear-groups cat {secret} 2>&1; echo done"
     );
     let inside = as_member(&[NS_PROCESS, "--", "sh", "-c", &script]);
-    let out = stdout(&inside);
+    let out = stdout_text(&inside);
     assert!(out.starts_with("deny\n"), "{}", describe(&inside));
     assert!(
         !out.contains("secret\n"),
@@ -168,7 +160,7 @@ fn nothing_inside_can_open_the_ns_process_binary_for_writing() {
         Command::new(binary).args(["--", "sh", "-c", script]),
         TIMEOUT,
     );
-    let out = stdout(&output);
+    let out = stdout_text(&output);
     assert!(out.contains("tried"), "{}", describe(&output));
     assert!(
         !out.contains("opened") && !out.contains("truncated"),

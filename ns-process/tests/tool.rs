@@ -3,26 +3,16 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use reexec_tests::{TempDir, Unprivileged, describe, output_with_timeout};
+use reexec_tests::{
+    TempDir, as_root_and_unprivileged, describe, output_with_timeout, stderr_text, stdout_text,
+};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// A busybox root filesystem built once per test run by the project's own script, in
 /// Cargo's temporary directory for tests; `Err` says why there is none.
@@ -40,32 +30,15 @@ fn rootfs() -> Result<&'static Path, String> {
             if output.status.success() {
                 Ok(dir)
             } else {
-                Err(format!("scripts/make-rootfs failed: {}", stderr(&output)))
+                Err(format!(
+                    "scripts/make-rootfs failed: {}",
+                    stderr_text(&output)
+                ))
             }
         })
         .as_ref()
         .map(PathBuf::as_path)
         .map_err(Clone::clone)
-}
-
-/// Runs ns-process with `args` as the test's user and, when possible, as uid 65534.
-fn as_root_and_unprivileged(args: &[&str], check: impl Fn(&str, &Output)) {
-    let label = if is_root() { "root" } else { "unprivileged" };
-    check(
-        label,
-        &output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT),
-    );
-    if !is_root() {
-        println!("skipped the second run: the tests run unprivileged already");
-        return;
-    }
-    match Unprivileged::prepare(NS_PROCESS) {
-        Ok(unprivileged) => check(
-            "uid 65534",
-            &output_with_timeout(&mut unprivileged.command(NS_PROCESS, args), TIMEOUT),
-        ),
-        Err(reason) => println!("skipped the unprivileged run: {reason}"),
-    }
 }
 
 fn mount_table() -> String {
@@ -80,9 +53,11 @@ fn hostname_proc_and_loopback_are_set_up() {
         .into_owned();
     let before = mount_table();
     as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
         &["--", "sh", "-c", "hostname; mount; ip -o link show lo"],
         |label, output| {
-            let text = stdout(output);
+            let text = stdout_text(output);
             assert!(output.status.success(), "{label}: {}", describe(output));
             let mut lines = text.lines();
             assert_eq!(lines.next(), Some("ns-process"), "{label}: {text}");
@@ -95,10 +70,12 @@ fn hostname_proc_and_loopback_are_set_up() {
         },
     );
     as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
         &["--hostname", "box-1.test", "--", "hostname"],
         |label, output| {
             assert_eq!(
-                stdout(output),
+                stdout_text(output),
                 "box-1.test\n",
                 "{label}: {}",
                 describe(output)
@@ -121,9 +98,11 @@ fn a_rootfs_is_pivoted_into_and_nothing_leaks() {
     let rootfs_arg = rootfs.to_str().unwrap();
     let script = "cat /etc/ns-process-rootfs; ls -d /.pivot_root 2>&1; mount; hostname; echo > /dev/null && echo dev-null-works";
     as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
         &["--rootfs", rootfs_arg, "--", "/bin/sh", "-c", script],
         |label, output| {
-            let text = stdout(output);
+            let text = stdout_text(output);
             assert!(output.status.success(), "{label}: {}", describe(output));
             assert!(
                 text.starts_with("ns-process-rootfs\n"),
@@ -151,24 +130,34 @@ fn the_init_reaps_orphans() {
     // An orphan re-parented to the init ends while the command still runs: it must not
     // stay a zombie.
     let script = "(sleep 0.2 &); sleep 0.8; cat /proc/[0-9]*/stat | cut -d' ' -f1-3";
-    as_root_and_unprivileged(&["--", "sh", "-c", script], |label, output| {
-        let text = stdout(output);
-        assert!(output.status.success(), "{label}: {}", describe(output));
-        assert!(
-            !text.lines().any(|line| line.ends_with(" Z")),
-            "a zombie remains: {label}: {text}"
-        );
-    });
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "sh", "-c", script],
+        |label, output| {
+            let text = stdout_text(output);
+            assert!(output.status.success(), "{label}: {}", describe(output));
+            assert!(
+                !text.lines().any(|line| line.ends_with(" Z")),
+                "a zombie remains: {label}: {text}"
+            );
+        },
+    );
     // A command that leaves a background child behind: ns-process ends with it.
     let started = Instant::now();
-    as_root_and_unprivileged(&["--", "sh", "-c", "sleep 30 & exit 5"], |label, output| {
-        assert_eq!(
-            output.status.code(),
-            Some(5),
-            "{label}: {}",
-            describe(output)
-        );
-    });
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "sh", "-c", "sleep 30 & exit 5"],
+        |label, output| {
+            assert_eq!(
+                output.status.code(),
+                Some(5),
+                "{label}: {}",
+                describe(output)
+            );
+        },
+    );
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "ns-process waited for the orphan"
@@ -233,7 +222,7 @@ fn assert_refused(args: &[&str], expected: &str) {
         describe(&output)
     );
     assert!(
-        stderr(&output).contains(expected),
+        stderr_text(&output).contains(expected),
         "{args:?}: expected {expected:?} in: {}",
         describe(&output)
     );
@@ -282,7 +271,7 @@ fn unavailable_user_namespaces_are_refused_with_the_setting_to_look_at() {
     );
     assert_eq!(output.status.code(), Some(125), "{}", describe(&output));
     assert!(
-        stderr(&output).contains("user.max_user_namespaces"),
+        stderr_text(&output).contains("user.max_user_namespaces"),
         "{}",
         describe(&output)
     );
@@ -327,9 +316,11 @@ fn shared_namespaces_stay_the_callers() {
     };
     let script = "for n in ipc net uts; do echo $(stat -L -c %i /proc/self/ns/$n); done";
     as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
         &["--share", "ipc", "--net", "host", "--", "sh", "-c", script],
         |label, output| {
-            let text = stdout(output);
+            let text = stdout_text(output);
             let inodes: Vec<&str> = text.lines().collect();
             assert_eq!(inodes.len(), 3, "{label}: {}", describe(output));
             assert_eq!(inodes[0], ours("ipc"), "{label}");
@@ -342,7 +333,7 @@ fn shared_namespaces_stay_the_callers() {
 #[test]
 fn verbose_prints_each_step() {
     let output = output_with_timeout(Command::new(NS_PROCESS).args(["-v", "--", "true"]), TIMEOUT);
-    let text = stderr(&output);
+    let text = stderr_text(&output);
     let steps = [
         "making every mount private",
         "setting the hostname",

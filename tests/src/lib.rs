@@ -154,11 +154,19 @@ pub fn output_with_timeout(
     timeout: std::time::Duration,
 ) -> Output {
     use std::process::Stdio;
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // A binary the test just copied can be briefly "busy": a child forked meanwhile by
+    // another test's thread holds a copy of the writing descriptor until it execs.
+    let mut attempts = 0;
+    let child = loop {
+        match command.spawn() {
+            Err(error) if error.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other.unwrap(),
+        }
+    };
     let pid = child.id();
     let (finished, wait) = std::sync::mpsc::channel();
     let watchdog = std::thread::spawn(move || {
@@ -220,5 +228,48 @@ impl Unprivileged {
                 command
             }
         }
+    }
+}
+
+/// Whether the tests run as root (as they do in CI).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A process's stdout as text.
+pub fn stdout_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A process's stderr as text.
+pub fn stderr_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs `program` with `args` as the test's own user and, when that is root and running
+/// without privilege works here, once more as uid and gid 65534; `check` gets each output
+/// with a label: "root", "unprivileged" (the tests' own user isn't root) or "uid 65534".
+/// A run that can't happen is skipped with the reason printed.
+pub fn as_root_and_unprivileged(
+    program: &str,
+    timeout: std::time::Duration,
+    args: &[&str],
+    check: impl Fn(&str, &Output),
+) {
+    let label = if is_root() { "root" } else { "unprivileged" };
+    check(
+        label,
+        &output_with_timeout(std::process::Command::new(program).args(args), timeout),
+    );
+    if !is_root() {
+        println!("skipped the second run: the tests run unprivileged already");
+        return;
+    }
+    match Unprivileged::prepare(program) {
+        Ok(unprivileged) => check(
+            "uid 65534",
+            &output_with_timeout(&mut unprivileged.command(program, args), timeout),
+        ),
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
     }
 }

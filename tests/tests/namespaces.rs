@@ -1,36 +1,14 @@
 //! Namespaced re-execution, for real: as root and as uid/gid 65534.
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use reexec_tests::{Unprivileged, describe, field, fields, output_with_timeout};
+use reexec_tests::{
+    Unprivileged, as_root_and_unprivileged, describe, field, fields, is_root, output_with_timeout,
+};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe-ns");
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// Runs the probe as the test's own user (root in CI) and, when that works here, as uid
-/// and gid 65534; `check` gets each output with a label.
-fn as_root_and_unprivileged(args: &[&str], check: impl Fn(&str, &Output)) {
-    let mut command = Command::new(PROBE);
-    command.args(args);
-    let label = if is_root() { "root" } else { "unprivileged" };
-    check(label, &output_with_timeout(&mut command, TIMEOUT));
-    if !is_root() {
-        println!("skipped the second run: the tests run unprivileged already");
-        return;
-    }
-    match Unprivileged::prepare(PROBE) {
-        Ok(unprivileged) => {
-            let mut command = unprivileged.command(PROBE, args);
-            check("uid 65534", &output_with_timeout(&mut command, TIMEOUT));
-        }
-        Err(reason) => println!("skipped the unprivileged run: {reason}"),
-    }
-}
 
 fn caller_ids(label: &str) -> (u32, u32) {
     if label == "uid 65534" {
@@ -58,75 +36,85 @@ fn every_namespace_is_new_and_ids_map_to_root() {
     } else {
         "seed,cgroup"
     };
-    as_root_and_unprivileged(&["ns", list, "root", "inside-host"], |label, output| {
-        let context = format!("{label}: {}", describe(output));
-        assert_eq!(field(output, "code"), Some("0"), "{context}");
-        let names: &[&str] = if list.ends_with("time") {
-            &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"]
-        } else {
-            &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup"]
-        };
-        for name in names {
-            let inside = field(output, &format!("ns_{name}"));
-            let outside = field(output, &format!("parent_ns_{name}"));
-            assert!(inside.is_some() && outside.is_some(), "{name}: {context}");
-            assert_ne!(
-                inside, outside,
-                "the {name} namespace is not new: {context}"
+    as_root_and_unprivileged(
+        PROBE,
+        TIMEOUT,
+        &["ns", list, "root", "inside-host"],
+        |label, output| {
+            let context = format!("{label}: {}", describe(output));
+            assert_eq!(field(output, "code"), Some("0"), "{context}");
+            let names: &[&str] = if list.ends_with("time") {
+                &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"]
+            } else {
+                &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup"]
+            };
+            for name in names {
+                let inside = field(output, &format!("ns_{name}"));
+                let outside = field(output, &format!("parent_ns_{name}"));
+                assert!(inside.is_some() && outside.is_some(), "{name}: {context}");
+                assert_ne!(
+                    inside, outside,
+                    "the {name} namespace is not new: {context}"
+                );
+            }
+            let (uid, gid) = caller_ids(label);
+            assert_eq!(
+                field(output, "pid"),
+                Some("1"),
+                "PID 1 of its namespace: {context}"
             );
-        }
-        let (uid, gid) = caller_ids(label);
-        assert_eq!(
-            field(output, "pid"),
-            Some("1"),
-            "PID 1 of its namespace: {context}"
-        );
-        assert_eq!(fields(output, "uid"), ["0 gid=0"], "{context}");
-        assert_eq!(
-            fields(output, "uid_map"),
-            [format!("0 {uid} 1")],
-            "{context}"
-        );
-        assert_eq!(
-            fields(output, "gid_map"),
-            [format!("0 {gid} 1")],
-            "{context}"
-        );
-        assert_eq!(field(output, "setgroups"), Some("deny"), "{context}");
-        assert_eq!(
-            field(output, "net_devices"),
-            Some("lo"),
-            "only loopback: {context}"
-        );
-        assert_eq!(field(output, "hostname"), Some("inside-host"), "{context}");
-        assert_eq!(
-            field(output, "parent_hostname_after"),
-            field(output, "parent_hostname"),
-            "the hostname set inside leaked out: {context}"
-        );
-    });
+            assert_eq!(fields(output, "uid"), ["0 gid=0"], "{context}");
+            assert_eq!(
+                fields(output, "uid_map"),
+                [format!("0 {uid} 1")],
+                "{context}"
+            );
+            assert_eq!(
+                fields(output, "gid_map"),
+                [format!("0 {gid} 1")],
+                "{context}"
+            );
+            assert_eq!(field(output, "setgroups"), Some("deny"), "{context}");
+            assert_eq!(
+                field(output, "net_devices"),
+                Some("lo"),
+                "only loopback: {context}"
+            );
+            assert_eq!(field(output, "hostname"), Some("inside-host"), "{context}");
+            assert_eq!(
+                field(output, "parent_hostname_after"),
+                field(output, "parent_hostname"),
+                "the hostname set inside leaked out: {context}"
+            );
+        },
+    );
 }
 
 #[test]
 fn only_the_namespaces_asked_for_are_new() {
-    as_root_and_unprivileged(&["ns", "user,uts", "root"], |label, output| {
-        let context = format!("{label}: {}", describe(output));
-        for name in ["user", "uts"] {
-            assert_ne!(
-                field(output, &format!("ns_{name}")),
-                field(output, &format!("parent_ns_{name}")),
-                "{context}"
-            );
-        }
-        for name in ["mnt", "ipc", "pid", "net"] {
-            assert_eq!(
-                field(output, &format!("ns_{name}")),
-                field(output, &format!("parent_ns_{name}")),
-                "{context}"
-            );
-        }
-        assert_ne!(field(output, "pid"), Some("1"), "{context}");
-    });
+    as_root_and_unprivileged(
+        PROBE,
+        TIMEOUT,
+        &["ns", "user,uts", "root"],
+        |label, output| {
+            let context = format!("{label}: {}", describe(output));
+            for name in ["user", "uts"] {
+                assert_ne!(
+                    field(output, &format!("ns_{name}")),
+                    field(output, &format!("parent_ns_{name}")),
+                    "{context}"
+                );
+            }
+            for name in ["mnt", "ipc", "pid", "net"] {
+                assert_eq!(
+                    field(output, &format!("ns_{name}")),
+                    field(output, &format!("parent_ns_{name}")),
+                    "{context}"
+                );
+            }
+            assert_ne!(field(output, "pid"), Some("1"), "{context}");
+        },
+    );
 }
 
 #[test]
@@ -223,7 +211,7 @@ fn without_a_user_namespace_an_unprivileged_caller_gets_a_clear_refusal() {
 
 #[test]
 fn an_exec_failure_comes_back_as_an_error() {
-    as_root_and_unprivileged(&["e2big"], |label, output| {
+    as_root_and_unprivileged(PROBE, TIMEOUT, &["e2big"], |label, output| {
         assert_eq!(
             field(output, "error_step"),
             Some("Some(Exec)"),
@@ -263,7 +251,7 @@ fn a_replaced_binary_still_starts_namespaced_children() {
 
 #[test]
 fn eight_threads_spawn_namespaced_children_while_others_allocate() {
-    as_root_and_unprivileged(&["stress", "8", "25"], |label, output| {
+    as_root_and_unprivileged(PROBE, TIMEOUT, &["stress", "8", "25"], |label, output| {
         let context = format!("{label}: {}", describe(output));
         assert_eq!(field(output, "spawns"), Some("200"), "{context}");
         assert_eq!(field(output, "wrong_statuses"), Some("0"), "{context}");
@@ -282,7 +270,7 @@ fn eight_threads_spawn_namespaced_children_while_others_allocate() {
 
 #[test]
 fn the_death_signal_reaches_a_pid_1_child_whose_parent_was_sigkilled() {
-    as_root_and_unprivileged(&["orphan-harness"], |label, output| {
+    as_root_and_unprivileged(PROBE, TIMEOUT, &["orphan-harness"], |label, output| {
         // PID 1 ends through the handler dispatch installs: 128 + SIGTERM.
         assert_eq!(
             field(output, "orphan_code"),
@@ -295,28 +283,33 @@ fn the_death_signal_reaches_a_pid_1_child_whose_parent_was_sigkilled() {
 
 #[test]
 fn setgroups_can_stay_allowed_for_a_privileged_caller_only() {
-    as_root_and_unprivileged(&["ns", "user", "root-allow-setgroups"], |label, output| {
-        if label == "root" {
-            assert_eq!(
-                field(output, "setgroups"),
-                Some("allow"),
-                "{label}: {}",
-                describe(output)
-            );
-        } else {
-            assert_eq!(
-                field(output, "error_step"),
-                Some("Some(WriteGidMap)"),
-                "{label}: {}",
-                describe(output)
-            );
-            assert!(
-                field(output, "error").unwrap().contains("setgroups denied"),
-                "{label}: {}",
-                describe(output)
-            );
-        }
-    });
+    as_root_and_unprivileged(
+        PROBE,
+        TIMEOUT,
+        &["ns", "user", "root-allow-setgroups"],
+        |label, output| {
+            if label == "root" {
+                assert_eq!(
+                    field(output, "setgroups"),
+                    Some("allow"),
+                    "{label}: {}",
+                    describe(output)
+                );
+            } else {
+                assert_eq!(
+                    field(output, "error_step"),
+                    Some("Some(WriteGidMap)"),
+                    "{label}: {}",
+                    describe(output)
+                );
+                assert!(
+                    field(output, "error").unwrap().contains("setgroups denied"),
+                    "{label}: {}",
+                    describe(output)
+                );
+            }
+        },
+    );
 }
 
 #[test]
