@@ -145,7 +145,7 @@ fn nothing_inside_can_open_the_ns_process_binary_for_writing() {
     // /proc/self/exe it is, directly or by reopening an fd, as root-run ns-process too.
     let dir = TempDir::new("cve-2019-5736");
     let binary = dir.path().join("ns-process");
-    std::fs::copy(NS_PROCESS, &binary).unwrap();
+    reexec_tests::copy_executable(std::path::Path::new(NS_PROCESS), &binary);
     let binary = binary.to_str().unwrap();
     let before = sha_of(binary);
     let script = r#"

@@ -206,7 +206,7 @@ impl Unprivileged {
         // The build directory may not be readable by uid 65534: run a world-readable copy.
         let dir = TempDir::new("unprivileged");
         let copy = dir.path().join(Path::new(probe).file_name().unwrap());
-        std::fs::copy(probe, &copy).unwrap();
+        copy_executable(Path::new(probe), &copy);
         Ok(Unprivileged::Setpriv(dir, copy))
     }
 
@@ -272,4 +272,21 @@ pub fn as_root_and_unprivileged(
         ),
         Err(reason) => println!("skipped the unprivileged run: {reason}"),
     }
+}
+
+/// Copies an executable in a separate `cp` process. Copied in this process, the file's
+/// writing descriptor could be inherited by a child that another test's thread forks at
+/// that moment, and executing the copy would fail with ETXTBSY until that child execs.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp {} {} failed",
+        from.display(),
+        to.display()
+    );
 }

@@ -243,7 +243,7 @@ fn impossible_maps_are_refused_before_anything_starts() {
 fn a_replaced_binary_still_starts_namespaced_children() {
     let dir = reexec_tests::TempDir::new("replaced-ns");
     let copy = dir.path().join("probe-ns-copy");
-    std::fs::copy(PROBE, &copy).unwrap();
+    reexec_tests::copy_executable(std::path::Path::new(PROBE), &copy);
     let output = output_with_timeout(Command::new(&copy).arg("replaced"), TIMEOUT);
     assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
     assert_eq!(field(&output, "pid"), Some("1"), "{}", describe(&output));

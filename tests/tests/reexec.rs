@@ -280,7 +280,7 @@ fn dispatch_runs_before_the_tokio_runtime_starts() {
 fn the_binary_replaced_on_disk_still_re_executes_itself() {
     let dir = TempDir::new("replaced");
     let copy = dir.path().join("probe-copy");
-    std::fs::copy(PROBE, &copy).unwrap();
+    reexec_tests::copy_executable(std::path::Path::new(PROBE), &copy);
     let output = Command::new(&copy).arg("replaced").output().unwrap();
     assert_eq!(field(&output, "code"), Some("7"), "{}", describe(&output));
     assert_eq!(
