@@ -187,18 +187,7 @@ fn bad_bridge_options_are_refused() {
             "drop --share net",
         ),
     ] {
-        let output = Command::new(NS_PROCESS).args(args).output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(125),
-            "{args:?}: {}",
-            describe(&output)
-        );
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains(expected),
-            "{args:?}: {}",
-            describe(&output)
-        );
+        reexec_tests::assert_refused(NS_PROCESS, args, 125, expected);
     }
 }
 

@@ -120,18 +120,7 @@ fn exit_statuses_follow_the_command() {
 #[test]
 fn bad_arguments_exit_125_with_usage() {
     for args in [&["surprise"][..], &["--bogus"][..], &["--net", "bogus"][..]] {
-        let output = Command::new(NS_PROCESS).args(args).output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(125),
-            "{args:?}: {}",
-            describe(&output)
-        );
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains("try '--help'"),
-            "{args:?}: {}",
-            describe(&output)
-        );
+        reexec_tests::assert_refused(NS_PROCESS, args, 125, "try '--help'");
     }
 }
 

@@ -213,20 +213,7 @@ fn signals_sent_to_ns_process_reach_the_command() {
 }
 
 fn assert_refused(args: &[&str], expected: &str) {
-    let before = mount_table();
-    let output = output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT);
-    assert_eq!(
-        output.status.code(),
-        Some(125),
-        "{args:?}: {}",
-        describe(&output)
-    );
-    assert!(
-        stderr_text(&output).contains(expected),
-        "{args:?}: expected {expected:?} in: {}",
-        describe(&output)
-    );
-    assert_eq!(before, mount_table(), "{args:?} left a mount behind");
+    reexec_tests::assert_refused(NS_PROCESS, args, 125, expected);
 }
 
 #[test]

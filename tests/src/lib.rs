@@ -290,3 +290,26 @@ pub fn copy_executable(from: &Path, to: &Path) {
         to.display()
     );
 }
+
+/// Runs `program` with `args` and checks it was refused: exit status `code`, `expected`
+/// in its stderr, and this process's mount table the same as before.
+pub fn assert_refused(program: &str, args: &[&str], code: i32, expected: &str) {
+    let mount_table = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let before = mount_table();
+    let output = output_with_timeout(
+        std::process::Command::new(program).args(args),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{args:?}: {}",
+        describe(&output)
+    );
+    assert!(
+        stderr_text(&output).contains(expected),
+        "{args:?}: expected {expected:?} in: {}",
+        describe(&output)
+    );
+    assert_eq!(before, mount_table(), "{args:?} left a mount behind");
+}
