@@ -7,10 +7,12 @@
 //! public here are the helpers both kinds of tests share: running the test binary itself
 //! with libtest's flags, as the current user and without privilege.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// Status, stdout and stderr of a run, for assertion messages.
+pub use reexec_tests::describe;
+use reexec_tests::{Unprivileged, output_with_timeout};
 
 /// Set in the environment of a test binary started by [`run_test_binary`]: the tests that
 /// run the binary again check it (see [`is_inner_run`]) and skip, or every run would start
@@ -42,8 +44,11 @@ pub fn is_inner_run() -> bool {
 pub fn run_test_binary(args: &[&str]) -> Output {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     let mut command = Command::new(exe);
-    command.args(args).env(INNER_RUN_ENV, "1");
-    output_within(&mut command, TIMEOUT)
+    command
+        .args(args)
+        .env(INNER_RUN_ENV, "1")
+        .stdin(Stdio::null());
+    output_with_timeout(&mut command, TIMEOUT)
 }
 
 /// Runs the running test binary again with `args` as uid and gid 65534, through
@@ -56,26 +61,19 @@ pub fn run_test_binary(args: &[&str]) -> Output {
 /// }
 /// ```
 pub fn run_test_binary_unprivileged(args: &[&str]) -> Result<Output, String> {
-    let (uid, _) = effective_ids();
-    if uid != 0 {
-        return Err(format!(
-            "the tests run as uid {uid} already, unprivileged: the ordinary run covers it"
-        ));
+    let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+    let exe = exe.to_str().ok_or("the test binary's path is not UTF-8")?;
+    match Unprivileged::prepare(exe)? {
+        Unprivileged::AlreadyUnprivileged => Err(format!(
+            "the tests run as uid {} already, unprivileged: the ordinary run covers it",
+            effective_ids().0
+        )),
+        unprivileged => {
+            let mut command = unprivileged.command(exe, args);
+            command.env(INNER_RUN_ENV, "1").stdin(Stdio::null());
+            Ok(output_with_timeout(&mut command, TIMEOUT))
+        }
     }
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|path| Path::new(path).exists())
-        .ok_or("setpriv(1) is missing (Debian package util-linux)")?;
-    // The build directory may be closed to uid 65534: run a world-readable copy.
-    let copy = WorldReadableCopy::new(&std::env::current_exe().map_err(|e| e.to_string())?)?;
-    let mut command = Command::new(setpriv);
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&copy.file)
-        .args(args)
-        .env(INNER_RUN_ENV, "1")
-        .current_dir("/");
-    Ok(output_within(&mut command, TIMEOUT))
 }
 
 /// The lines of `text` that libtest writes: `running N tests`, `test NAME ... ok`,
@@ -100,21 +98,6 @@ pub fn harness_lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Status, stdout and stderr of a run, for assertion messages.
-///
-/// ```
-/// let output = std::process::Command::new("true").output().unwrap();
-/// assert!(reexec_harness_entries::describe(&output).starts_with("status"));
-/// ```
-pub fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// This process's effective uid and gid, read from `/proc/self/status` (so that the
 /// tests need no crate beyond reexec).
 ///
@@ -133,90 +116,6 @@ pub fn effective_ids() -> (u32, u32) {
             .unwrap_or_else(|| panic!("no {key} line in /proc/self/status"))
     };
     (effective("Uid:"), effective("Gid:"))
-}
-
-/// Runs `command` to completion with stdout and stderr captured, killing it if it takes
-/// longer than `timeout`: a hung child then fails its test instead of blocking CI.
-fn output_within(command: &mut Command, timeout: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    // Both pipes are drained at once, or a child filling one would block forever.
-    let readers = [
-        child.stdout.take().map(drain),
-        child.stderr.take().map(drain),
-    ];
-    let started = Instant::now();
-    let status: ExitStatus = loop {
-        if let Some(status) = child.try_wait().expect("waitpid on our own child") {
-            break status;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            eprintln!("killed pid {} after {timeout:?}", child.id());
-            break child.wait().expect("waitpid on our own child");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let [stdout, stderr] = readers.map(|reader| {
-        reader.map_or_else(Vec::new, |reader| reader.join().expect("the reader ends"))
-    });
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
-}
-
-/// A copy of a file that any user may read and run, in a directory of its own under the
-/// system's temporary directory; both are removed on drop.
-struct WorldReadableCopy {
-    dir: PathBuf,
-    file: PathBuf,
-}
-
-impl WorldReadableCopy {
-    fn new(original: &Path) -> Result<WorldReadableCopy, String> {
-        use std::os::unix::fs::PermissionsExt;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "reexec-harness-entries-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = dir.join(
-            original
-                .file_name()
-                .ok_or("the test binary has no file name")?,
-        );
-        let copy = WorldReadableCopy { dir, file };
-        let world = std::fs::Permissions::from_mode(0o755);
-        std::fs::create_dir_all(&copy.dir)
-            .and_then(|()| std::fs::set_permissions(&copy.dir, world.clone()))
-            .and_then(|()| std::fs::copy(original, &copy.file))
-            .and_then(|_| std::fs::set_permissions(&copy.file, world))
-            .map_err(|error| format!("copying {} for uid 65534: {error}", original.display()))?;
-        Ok(copy)
-    }
-}
-
-impl Drop for WorldReadableCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[cfg(test)]
