@@ -2,9 +2,8 @@
 //! behind: nothing. Host resources a test tries to touch are always stand-ins it made
 //! itself (a network or mount namespace of its own), never the machine's.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use reexec_tests::{TempDir, Unprivileged, describe, is_root, output_with_timeout, stdout_text};
@@ -200,21 +199,12 @@ fn is_running(pid: u32) -> bool {
 #[test]
 fn a_sigkilled_ns_process_leaves_no_process_and_no_mount_behind() {
     let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mut child = Command::new(NS_PROCESS)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "sleep 100 & (sleep 100 &) ; echo ready; wait",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    let mut child = reexec_tests::spawn_until_ready(Command::new(NS_PROCESS).args([
+        "--",
+        "sh",
+        "-c",
+        "sleep 100 & (sleep 100 &) ; echo ready; wait",
+    ]));
     let inside = descendants(child.id());
     assert!(
         inside.len() >= 4,

@@ -1,9 +1,8 @@
 //! ns-process as a tool: the series' own checks (tags 4.0 – 6.0), the init's duties, and
 //! every bad input. Real namespaces, real mounts, as root and as uid 65534.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -167,16 +166,8 @@ fn the_init_reaps_orphans() {
 /// Starts ns-process running `script` in `sh`, waits for its first line, sends `signal`
 /// to ns-process itself, and returns the exit code.
 fn code_after_signal(script: &str, signal: nix::sys::signal::Signal) -> Option<i32> {
-    let mut child = Command::new(NS_PROCESS)
-        .args(["--", "sh", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    let mut child =
+        reexec_tests::spawn_until_ready(Command::new(NS_PROCESS).args(["--", "sh", "-c", script]));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let deadline = Instant::now() + TIMEOUT;
     loop {

@@ -313,3 +313,19 @@ pub fn assert_refused(program: &str, args: &[&str], code: i32, expected: &str) {
     );
     assert_eq!(before, mount_table(), "{args:?} left a mount behind");
 }
+
+/// Starts `command` with stdout piped and waits until its first line, which must be
+/// `ready`: the moment a test may act on a command that is up and running.
+pub fn spawn_until_ready(command: &mut std::process::Command) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n", "the command's first line");
+    child
+}
