@@ -1,10 +1,16 @@
-//! The parent's side of `--net bridge`: who may do it, and cleaning up.
+//! The parent's side of `--net bridge`: who may do it, the lock that runs sharing a
+//! bridge take, and taking back what a start that failed added to the host.
 
+use std::ffi::OsString;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::cli::Options;
-use crate::net::{self, Lease};
+use crate::net::{self, Added, Lease, TakenBack};
+use crate::started;
 
 /// CAP_NET_ADMIN's bit in the capability sets of /proc/self/status.
 const CAP_NET_ADMIN: u32 = 12;
@@ -19,8 +25,69 @@ fn has_net_admin() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
-/// Before anything is created: may we, and is the bridge there.
-pub(crate) fn prepare(options: &Options) -> Result<(), String> {
+/// How long a run waits for another to finish with the bridge; the lock is held only
+/// for a few netlink calls and a clone.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// One bridge's lock among the ns-process runs of one network namespace: held from
+/// making the bridge ready until the child's pair is attached to it, and while a failed
+/// start decides whether to take its changes back. So a run that finds no port on the
+/// bridge knows no other run is between seeing the bridge ready and attaching to it.
+///
+/// It is an abstract unix socket name, which belongs to the network namespace, needs
+/// no file anyone must be allowed to write, and is let go by the kernel when its holder
+/// dies however it dies.
+struct BridgeLock {
+    _socket: UnixDatagram,
+}
+
+impl BridgeLock {
+    fn take(bridge: &str) -> Result<BridgeLock, String> {
+        let name = format!("ns-process/bridge/{bridge}");
+        let address = SocketAddr::from_abstract_name(name.as_bytes())
+            .map_err(|error| format!("the lock's name @{name}: {error}"))?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match UnixDatagram::bind_addr(&address) {
+                Ok(socket) => return Ok(BridgeLock { _socket: socket }),
+                Err(error)
+                    if error.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
+                    return Err(format!(
+                        "waited {}s for the lock @{name} of this network namespace, which \
+                         ns-process runs on bridge {bridge} take while they change it; find \
+                         its holder with `ss -xap | grep {name}`, or try again",
+                        LOCK_WAIT.as_secs()
+                    ));
+                }
+                Err(error) => return Err(format!("binding the lock @{name}: {error}")),
+            }
+        }
+    }
+}
+
+fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `--net bridge` for one run: the bridge made ready, the child's lease on it, and what
+/// to take back if the command never starts. Dropped once the init has ended (or before
+/// it ever started), it releases the lease and, unless the command started, takes back
+/// what this run added.
+pub(crate) struct Network {
+    added: Added,
+    lock: Arc<Mutex<Option<BridgeLock>>>,
+    lease: Arc<Mutex<Option<Lease>>>,
+    started: started::Pipe,
+    verbose: bool,
+}
+
+/// Before the child exists: may we, and make the bridge ready, holding its lock.
+pub(crate) fn prepare(options: &Options) -> Result<Network, String> {
+    let fail = |error: String| format!("--net bridge: {error}");
     if !has_net_admin() {
         return Err(format!(
             "--net bridge needs root or CAP_NET_ADMIN in this network namespace: it creates \
@@ -28,39 +95,86 @@ pub(crate) fn prepare(options: &Options) -> Result<(), String> {
             options.bridge
         ));
     }
-    net::ensure_bridge(&options.bridge, options.subnet)
-        .map_err(|error| format!("--net bridge: {error}"))
+    let started = started::Pipe::new().map_err(fail)?;
+    let lock = BridgeLock::take(&options.bridge).map_err(fail)?;
+    let added = net::ensure_bridge(&options.bridge, options.subnet).map_err(fail)?;
+    if options.verbose && !added.is_nothing() {
+        eprintln!("ns-process: added {added}");
+    }
+    Ok(Network {
+        added,
+        lock: Arc::new(Mutex::new(Some(lock))),
+        lease: Arc::default(),
+        started,
+        verbose: options.verbose,
+    })
 }
 
-/// The lease taken for the child, once the parent_setup hook has run.
-pub(crate) type Shared = Arc<Mutex<Option<Lease>>>;
+impl Network {
+    /// The init's internal arguments, to go before the user's.
+    pub(crate) fn init_args(&self) -> Vec<OsString> {
+        self.started.init_args()
+    }
 
-/// The parent_setup hook: the child's end of a new pair is born in its namespace.
-pub(crate) fn attach(
-    options: &Options,
-    lease: &Shared,
-) -> impl FnMut(u32) -> io::Result<()> + Send + 'static {
-    let (bridge, subnet, lease) = (options.bridge.clone(), options.subnet, Arc::clone(lease));
-    move |pid| {
-        let taken = net::attach(&bridge, subnet, pid).map_err(io::Error::other)?;
-        *lease
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(taken);
+    /// Sets the child up to report its start, and to wait while its end of a new pair
+    /// is born in its network namespace; the bridge's lock goes once the pair is there.
+    pub(crate) fn give_to(
+        &mut self,
+        options: &Options,
+        command: &mut reexec::Command,
+    ) -> Result<(), String> {
+        self.started.give_to_init()?;
+        let (bridge, subnet) = (options.bridge.clone(), options.subnet);
+        let (lease, lock) = (Arc::clone(&self.lease), Arc::clone(&self.lock));
+        command.parent_setup(move |pid| {
+            let taken = net::attach(&bridge, subnet, pid);
+            unpoisoned(&lock).take();
+            *unpoisoned(&lease) = Some(taken.map_err(io::Error::other)?);
+            Ok(())
+        });
         Ok(())
     }
 }
 
-/// Once the child is gone, its host-side link goes too. The kernel removes the pair when
-/// the child's network namespace dies, but asynchronously; deleting it here means it is
-/// gone by the time ns-process exits.
-pub(crate) fn release(lease: &Shared) {
-    let taken = lease
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    if let Some(lease) = taken {
-        if let Err(error) = net::release(&lease) {
-            eprintln!("ns-process: removing {}: {error}", lease.host_side);
+impl Drop for Network {
+    fn drop(&mut self) {
+        // The host side of the pair goes first: the kernel removes it with the child's
+        // network namespace, but asynchronously, and it must not count as a port below.
+        let taken = unpoisoned(&self.lease).take();
+        if let Some(lease) = taken {
+            if let Err(error) = net::release(&lease) {
+                eprintln!("ns-process: removing {}: {error}", lease.host_side);
+            }
         }
+        if self.added.is_nothing() || self.started.command_started() {
+            return;
+        }
+        let held = unpoisoned(&self.lock).take();
+        let lock = match held.map_or_else(|| BridgeLock::take(self.added.bridge()), Ok) {
+            Ok(lock) => lock,
+            Err(error) => {
+                eprintln!(
+                    "ns-process: the command never started, and {} stays: {error}",
+                    self.added
+                );
+                return;
+            }
+        };
+        match net::take_back(&self.added) {
+            Ok(TakenBack::All) if self.verbose => {
+                eprintln!("ns-process: the command never started; took back {}", self.added);
+            }
+            Ok(TakenBack::KeptInUse(port)) if self.verbose => eprintln!(
+                "ns-process: the command never started; {} stays, {port} is on {} now",
+                self.added,
+                self.added.bridge()
+            ),
+            Ok(_) => {}
+            Err(error) => eprintln!(
+                "ns-process: the command never started, and taking back {} failed: {error}",
+                self.added
+            ),
+        }
+        drop(lock);
     }
 }

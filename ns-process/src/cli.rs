@@ -59,6 +59,10 @@ pub(crate) struct Options {
     #[arg(long, hide = true)]
     pub(crate) internal_take_terminal: bool,
 
+    /// Set by ns-process for its init: where to report that the command started.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub(crate) internal_started_fd: Option<i32>,
+
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
     /// with PATH, TERM, HOME and PS1 only.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
@@ -148,7 +152,7 @@ impl Options {
     /// Every check that can be made before anything is created; the message says what is
     /// wrong and what to do.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.internal_take_terminal {
+        if self.internal_take_terminal || self.internal_started_fd.is_some() {
             return Err("--internal-* options are for ns-process's own init".into());
         }
         check_hostname(&self.hostname)?;

@@ -7,7 +7,7 @@ use clap::Parser;
 use nix::unistd::Pid;
 
 use crate::cli::Options;
-use crate::{EXIT_OWN_FAILURE, setup, signals, terminal};
+use crate::{EXIT_OWN_FAILURE, setup, signals, started, terminal};
 
 /// The entry's name, as in the Go series.
 pub(crate) const ENTRY: &str = "nsInitialisation";
@@ -30,17 +30,19 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
+    // First, so that nothing the init starts inherits the parent's pipe.
+    let started = started::Report::take(options.internal_started_fd);
     if let Err(error) = setup::prepare(&options) {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
-    match run(&options, options.internal_take_terminal) {
+    match run(&options, options.internal_take_terminal, started) {
         Ok(code) | Err(code) => ExitCode::from(code),
     }
 }
 
 /// Starts the command and stays its PID 1 until it ends.
-fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
+fn run(options: &Options, take_terminal: bool, started: started::Report) -> Result<u8, u8> {
     let blocked = signals::Blocked::now().map_err(|errno| {
         eprintln!("ns-process: blocking signals in the init: {}", errno.desc());
         EXIT_OWN_FAILURE
@@ -73,6 +75,7 @@ fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
         eprintln!("ns-process: {}: {why}: {error}", program.to_string_lossy());
         code
     })?;
+    started.command_started();
     // Reaped by the supervisor's waitpid(-1), never through std's Child.
     let main = Pid::from_raw(child.id() as i32);
     signals::supervise_as_init(main, &blocked).map_err(|errno| {

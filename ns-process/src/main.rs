@@ -16,6 +16,7 @@ mod init;
 mod net;
 mod setup;
 mod signals;
+mod started;
 mod terminal;
 
 /// Exit status when ns-process itself fails, as `docker run` and `podman` use.
@@ -48,9 +49,12 @@ reexec::main! {
             eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
         }
 
+        // Dropped before the command started, it takes back what it added to the host.
+        let mut network = None;
         if options.net == cli::NetMode::Bridge {
-            if let Err(message) = bridge::prepare(&options) {
-                return fail(message);
+            match bridge::prepare(&options) {
+                Ok(prepared) => network = Some(prepared),
+                Err(message) => return fail(message),
             }
         }
 
@@ -59,6 +63,9 @@ reexec::main! {
         let mut args: Vec<OsString> = Vec::new();
         if foreground.is_some() {
             args.push("--internal-take-terminal".into());
+        }
+        if let Some(network) = &network {
+            args.extend(network.init_args());
         }
         args.extend(std::env::args_os().skip(1));
 
@@ -74,15 +81,17 @@ reexec::main! {
         if namespaces.contains(reexec::Namespaces::USER) {
             command.map_root_to_caller();
         }
-        let lease = bridge::Shared::default();
-        if options.net == cli::NetMode::Bridge {
-            // The child waits while its end of a new pair is born in its namespace.
-            command.parent_setup(bridge::attach(&options, &lease));
+        if let Some(network) = &mut network {
+            if let Err(message) = network.give_to(&options, &mut command) {
+                return fail(message);
+            }
         }
         let status = command.spawn().map_err(|error| error.to_string()).and_then(|mut child| {
             signals::supervise_child(&mut child, &blocked)
         });
-        bridge::release(&lease);
+        // The init has ended: its pair goes, and if the command never started, whatever
+        // this run added to the host for it.
+        drop(network);
         if let Some(group) = foreground {
             let _ = terminal::set_foreground(group);
         }

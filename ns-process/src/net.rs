@@ -15,7 +15,11 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 /// The name the child's end of the pair has inside, as in the series.
@@ -55,13 +59,85 @@ fn describe(what: &str, error: rtnetlink::Error) -> String {
     }
 }
 
-async fn link_index(handle: &rtnetlink::Handle, name: &str) -> Result<Option<u32>, String> {
+async fn find_link(handle: &rtnetlink::Handle, name: &str) -> Result<Option<LinkMessage>, String> {
     let mut links = handle.link().get().match_name(name.to_owned()).execute();
     match links.try_next().await {
-        Ok(link) => Ok(link.map(|link| link.header.index)),
+        Ok(link) => Ok(link),
         Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => Ok(None),
         Err(error) => Err(describe(&format!("looking up {name}"), error)),
     }
+}
+
+async fn link_index(handle: &rtnetlink::Handle, name: &str) -> Result<Option<u32>, String> {
+    Ok(find_link(handle, name).await?.map(|link| link.header.index))
+}
+
+/// The link's kind (IFLA_INFO_KIND: "bridge", "veth", …); a network card has none.
+fn kind_of(link: &LinkMessage) -> Option<&InfoKind> {
+    link.attributes.iter().find_map(|attribute| match attribute {
+        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|info| match info {
+            LinkInfo::Kind(kind) => Some(kind),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// The IPv4 addresses on the link `index`, each with its prefix length and the message
+/// that deletes it.
+async fn ipv4_addresses(
+    handle: &rtnetlink::Handle,
+    index: u32,
+    name: &str,
+) -> Result<Vec<(Ipv4Addr, u8, AddressMessage)>, String> {
+    let messages: Vec<AddressMessage> = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|error| describe(&format!("listing the addresses of {name}"), error))?;
+    Ok(messages
+        .into_iter()
+        .filter(|message| message.header.family == AddressFamily::Inet)
+        .filter_map(|message| {
+            let address = message.attributes.iter().find_map(|attribute| match attribute {
+                AddressAttribute::Local(std::net::IpAddr::V4(address)) => Some(*address),
+                _ => None,
+            })?;
+            Some((address, message.header.prefix_len, message))
+        })
+        .collect())
+}
+
+/// The links on the bridge `bridge_index` (whose controller it is): index and name.
+async fn ports_of(
+    handle: &rtnetlink::Handle,
+    bridge_index: u32,
+) -> Result<Vec<(u32, String)>, String> {
+    let links: Vec<LinkMessage> = handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|error| describe("listing the links", error))?;
+    Ok(links
+        .iter()
+        .filter(|link| {
+            link.attributes
+                .contains(&LinkAttribute::Controller(bridge_index))
+        })
+        .map(|link| {
+            let index = link.header.index;
+            let name = link.attributes.iter().find_map(|attribute| match attribute {
+                LinkAttribute::IfName(name) => Some(name.clone()),
+                _ => None,
+            });
+            (index, name.unwrap_or_else(|| format!("link {index}")))
+        })
+        .collect())
 }
 
 async fn set_up_link(handle: &rtnetlink::Handle, name: &str) -> Result<(), String> {
@@ -108,8 +184,22 @@ impl Subnet {
         Ok(subnet)
     }
 
+    /// The subnet `address/prefix` is in, for any prefix length an interface may carry.
+    fn of(address: Ipv4Addr, prefix: u8) -> Subnet {
+        let prefix = prefix.min(32);
+        let subnet = Subnet {
+            network: address,
+            prefix,
+        };
+        Subnet {
+            network: Ipv4Addr::from(u32::from(address) & subnet.mask()),
+            prefix,
+        }
+    }
+
     fn mask(self) -> u32 {
-        u32::MAX << (32 - self.prefix)
+        // A shift by 32, for /0, would overflow.
+        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
     }
 
     fn host(self, number: u32) -> Ipv4Addr {
@@ -161,37 +251,177 @@ fn address_in(mac: &[u8]) -> Option<Ipv4Addr> {
     }
 }
 
-/// Makes sure the bridge exists, up, with the gateway address. All of it is idempotent
-/// and safe against another ns-process doing the same at the same time.
-pub(crate) fn ensure_bridge(bridge: &str, subnet: Subnet) -> Result<(), String> {
+/// What one run added to the host for its bridge, so that a start that fails can take
+/// it back. A successful start keeps it: the bridge serves the next runs too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Added {
+    bridge: String,
+    /// The bridge's index, so that a bridge of the same name made later by someone else
+    /// is never taken for ours.
+    index: Option<u32>,
+    /// The bridge itself was created by this run.
+    created: bool,
+    /// This run added the gateway address of this subnet (and with it its route).
+    gateway: Option<Subnet>,
+    /// This run set the bridge up.
+    set_up: bool,
+    /// The links already on the bridge when this run found it. Interface indices are
+    /// not reused the way names are, so a port not among them is a newcomer.
+    ports_before: Vec<u32>,
+}
+
+impl Added {
+    fn nothing(bridge: &str) -> Added {
+        Added {
+            bridge: bridge.to_owned(),
+            index: None,
+            created: false,
+            gateway: None,
+            set_up: false,
+            ports_before: Vec::new(),
+        }
+    }
+
+    /// The bridge's name.
+    pub(crate) fn bridge(&self) -> &str {
+        &self.bridge
+    }
+
+    /// Whether this run changed the host at all.
+    pub(crate) fn is_nothing(&self) -> bool {
+        !self.created && self.gateway.is_none() && !self.set_up
+    }
+}
+
+impl fmt::Display for Added {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if self.created {
+            parts.push(format!("bridge {}", self.bridge));
+        }
+        if let Some(subnet) = self.gateway {
+            parts.push(format!(
+                "{}/{} on {}",
+                subnet.gateway(),
+                subnet.prefix,
+                self.bridge
+            ));
+        }
+        if self.set_up {
+            parts.push(format!("{} up", self.bridge));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// Why a bridge named by `--bridge` can't serve: it is not a bridge.
+fn check_is_bridge(name: &str, link: &LinkMessage) -> Result<(), String> {
+    let what = match kind_of(link) {
+        Some(InfoKind::Bridge) => return Ok(()),
+        Some(kind) => format!("a {kind} link"),
+        None => "a device with no link kind (such as a network card)".to_owned(),
+    };
+    Err(format!(
+        "--bridge {name} is {what}, not a bridge, and ns-process would put the gateway \
+         address on it; give the name of a bridge, or a name no link has yet and \
+         ns-process creates the bridge"
+    ))
+}
+
+/// Refuses a bridge that carries an IPv4 address other than `subnet`'s gateway: it
+/// serves another subnet (or another host in this one), and a second gateway address
+/// would join two networks on one bridge. Returns whether the gateway is there.
+fn check_serves(
+    bridge: &str,
+    subnet: Subnet,
+    addresses: &[(Ipv4Addr, u8, AddressMessage)],
+) -> Result<bool, String> {
+    let gateway = subnet.gateway();
+    let mut has_gateway = false;
+    for &(address, prefix, _) in addresses {
+        let theirs = Subnet::of(address, prefix);
+        if theirs != subnet {
+            return Err(format!(
+                "--bridge {bridge} already serves {theirs} (it has {address}/{prefix}), not \
+                 the asked --subnet {subnet}; give --subnet {theirs} to join it, or another \
+                 --bridge for {subnet}"
+            ));
+        }
+        if address != gateway {
+            return Err(format!(
+                "--bridge {bridge} has {address}/{prefix}, not the gateway {gateway}/{prefix} \
+                 of --subnet {subnet} that ns-process routes through; remove that address \
+                 from {bridge}, or give another --bridge"
+            ));
+        }
+        has_gateway = true;
+    }
+    Ok(has_gateway)
+}
+
+/// Makes sure the bridge exists, is a bridge, serves `subnet` and is up; returns what
+/// this run added. A refusal comes before any change; a failure after one takes back
+/// what this run added before it returns.
+///
+/// Another ns-process may do the same at the same time on the same bridge: the caller
+/// holds the bridge's lock (see `bridge.rs`), and every step also tolerates a bridge or
+/// address that appeared meanwhile.
+pub(crate) fn ensure_bridge(bridge: &str, subnet: Subnet) -> Result<Added, String> {
     with_netlink(async |handle| {
-        let index = match link_index(&handle, bridge).await? {
-            Some(index) => index,
-            None => {
-                match handle
-                    .link()
-                    .add(LinkBridge::new(bridge).build())
-                    .execute()
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => {}
-                    Err(error) => {
-                        return Err(describe(&format!("creating bridge {bridge}"), error));
-                    }
+        let mut added = Added::nothing(bridge);
+        match ensure(&handle, bridge, subnet, &mut added).await {
+            Ok(()) => Ok(added),
+            Err(error) => match take_back_with(&handle, &added).await {
+                Ok(_) => Err(error),
+                Err(undo) => Err(format!("{error}; then taking back {added}: {undo}")),
+            },
+        }
+    })
+}
+
+async fn ensure(
+    handle: &rtnetlink::Handle,
+    bridge: &str,
+    subnet: Subnet,
+    added: &mut Added,
+) -> Result<(), String> {
+    let link = match find_link(handle, bridge).await? {
+        Some(link) => link,
+        None => {
+            match handle
+                .link()
+                .add(LinkBridge::new(bridge).build())
+                .execute()
+                .await
+            {
+                Ok(()) => added.created = true,
+                Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => {}
+                Err(error) => {
+                    return Err(describe(&format!("creating bridge {bridge}"), error));
                 }
-                link_index(&handle, bridge)
-                    .await?
-                    .ok_or_else(|| format!("bridge {bridge} vanished right after it was created"))?
             }
-        };
+            find_link(handle, bridge)
+                .await?
+                .ok_or_else(|| format!("bridge {bridge} vanished right after it was created"))?
+        }
+    };
+    let index = link.header.index;
+    added.index = Some(index);
+    check_is_bridge(bridge, &link)?;
+    added.ports_before = ports_of(handle, index)
+        .await?
+        .into_iter()
+        .map(|(index, _)| index)
+        .collect();
+    let addresses = ipv4_addresses(handle, index, bridge).await?;
+    if !check_serves(bridge, subnet, &addresses)? {
         match handle
             .address()
             .add(index, subnet.gateway().into(), subnet.prefix)
             .execute()
             .await
         {
-            Ok(()) => {}
+            Ok(()) => added.gateway = Some(subnet),
             Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => {}
             Err(error) => {
                 return Err(describe(
@@ -200,8 +430,91 @@ pub(crate) fn ensure_bridge(bridge: &str, subnet: Subnet) -> Result<(), String> 
                 ));
             }
         }
-        set_up_link(&handle, bridge).await
-    })
+    }
+    if !link.header.flags.contains(LinkFlags::Up) {
+        set_up_link(handle, bridge).await?;
+        added.set_up = true;
+    }
+    Ok(())
+}
+
+/// What became of a run's changes to the host when its start failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TakenBack {
+    /// All of it is gone (or was gone already).
+    All,
+    /// A link joined the bridge after this run made it ready, `.0`: another ns-process
+    /// (or someone) uses it now, so it stays as it is.
+    KeptInUse(String),
+}
+
+/// Takes back what `added` records, unless the bridge is in use by then: a link that
+/// joined it after this run made it ready is another ns-process's (or someone's) and
+/// needs the bridge, its address and its being up. Links that were on it before are no
+/// reason to keep anything: the host had them without what this run added. The caller
+/// holds the bridge's lock, so no ns-process is between making the bridge ready and
+/// attaching to it.
+pub(crate) fn take_back(added: &Added) -> Result<TakenBack, String> {
+    with_netlink(async |handle| take_back_with(&handle, added).await)
+}
+
+async fn take_back_with(handle: &rtnetlink::Handle, added: &Added) -> Result<TakenBack, String> {
+    let bridge = &added.bridge;
+    if added.is_nothing() {
+        return Ok(TakenBack::All);
+    }
+    let Some(link) = find_link(handle, bridge).await? else {
+        return Ok(TakenBack::All);
+    };
+    let index = link.header.index;
+    if Some(index) != added.index {
+        // Another link of that name now: not ours to touch.
+        return Ok(TakenBack::All);
+    }
+    let newcomer = ports_of(handle, index)
+        .await?
+        .into_iter()
+        .find(|(port, _)| !added.ports_before.contains(port));
+    if let Some((_, name)) = newcomer {
+        return Ok(TakenBack::KeptInUse(name));
+    }
+    if added.created {
+        // Its addresses and their routes go with it.
+        return match handle.link().del(index).execute().await {
+            Ok(()) => Ok(TakenBack::All),
+            Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => Ok(TakenBack::All),
+            Err(error) => Err(describe(&format!("deleting bridge {bridge}"), error)),
+        };
+    }
+    if let Some(subnet) = added.gateway {
+        let gateway = subnet.gateway();
+        let ours = ipv4_addresses(handle, index, bridge)
+            .await?
+            .into_iter()
+            .find(|&(address, prefix, _)| address == gateway && prefix == subnet.prefix);
+        if let Some((_, _, message)) = ours {
+            // The prefix route the kernel added with it goes with it.
+            match handle.address().del(message).execute().await {
+                Ok(()) => {}
+                Err(error) if errno_of(&error) == Some(nix::libc::EADDRNOTAVAIL) => {}
+                Err(error) => {
+                    return Err(describe(
+                        &format!("removing {gateway}/{} from {bridge}", subnet.prefix),
+                        error,
+                    ));
+                }
+            }
+        }
+    }
+    if added.set_up {
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).down().build())
+            .execute()
+            .await
+            .map_err(|error| describe(&format!("setting {bridge} down"), error))?;
+    }
+    Ok(TakenBack::All)
 }
 
 /// Claims the first free address for the child `pid`: creates a veth pair whose host

@@ -1,0 +1,103 @@
+//! How the parent learns that the command started, both ends in one place.
+//!
+//! The parent gives the init the write end of a pipe; the init writes one byte to it
+//! once the command has been spawned (std's `spawn` returns only after the command's
+//! exec succeeded) and closes it. When the init has ended, a byte in the pipe means the
+//! command ran; none means it never did: the init failed its setup, could not execute
+//! the command, or never got that far. Only then may the parent take back what it
+//! changed on the host for this run.
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+
+/// The hidden option that names the init's end; see `cli.rs`.
+pub(crate) const OPTION: &str = "--internal-started-fd";
+
+/// The parent's end.
+pub(crate) struct Pipe {
+    read: OwnedFd,
+    write: Option<OwnedFd>,
+}
+
+impl Pipe {
+    /// A pipe neither end of which reaches anything but the init. Non-blocking, so that
+    /// reading it never waits on a writer that should not exist.
+    pub(crate) fn new() -> Result<Pipe, String> {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|errno| format!("pipe2 for the start report: {}", errno.desc()))?;
+        Ok(Pipe {
+            read,
+            write: Some(write),
+        })
+    }
+
+    /// The init's internal arguments: where its end is. They go before the user's.
+    pub(crate) fn init_args(&self) -> Vec<OsString> {
+        match &self.write {
+            Some(write) => vec![OPTION.into(), write.as_raw_fd().to_string().into()],
+            None => Vec::new(),
+        }
+    }
+
+    /// Lets the init, and nothing else, inherit the write end: `reexec::Command` passes
+    /// on the descriptors that are not close-on-exec, and ns-process starts no other
+    /// process while this one is open.
+    pub(crate) fn give_to_init(&self) -> Result<(), String> {
+        if let Some(write) = &self.write {
+            fcntl(write.as_fd(), FcntlArg::F_SETFD(FdFlag::empty())).map_err(|errno| {
+                format!("fcntl F_SETFD on the start report pipe: {}", errno.desc())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether the command has started; once the init has ended, whether it ever did.
+    pub(crate) fn command_started(&self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(nix::unistd::read(self.read.as_fd(), &mut byte), Ok(1))
+    }
+}
+
+/// The init's end.
+pub(crate) struct Report(Option<OwnedFd>);
+
+impl Report {
+    /// Takes the descriptor the parent named, and makes it close-on-exec at once, so
+    /// that the command never inherits it. Anything but an open pipe is left alone: the
+    /// option is internal, but an init started by hand could name any descriptor.
+    pub(crate) fn take(fd: Option<RawFd>) -> Report {
+        let Some(fd) = fd.filter(|&fd| fd > 2) else {
+            return Report(None);
+        };
+        // SAFETY: F_GETFD reads the flags of whatever `fd` is, or fails with EBADF; it
+        // touches no memory of ours.
+        if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } == -1 {
+            return Report(None);
+        }
+        // SAFETY: the descriptor is open (F_GETFD succeeded), and nothing else in the
+        // init refers to it: the parent passed it for this report alone, under an option
+        // the parent refuses from users. Not a pipe, it is handed back unclosed below.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let is_pipe = nix::sys::stat::fstat(&owned)
+            .is_ok_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFIFO);
+        if !is_pipe {
+            let _ = owned.into_raw_fd();
+            return Report(None);
+        }
+        if fcntl(owned.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
+            return Report(None);
+        }
+        Report(Some(owned))
+    }
+
+    /// The command is running: one byte for the parent, then the end is closed.
+    pub(crate) fn command_started(self) {
+        if let Some(fd) = self.0 {
+            // The parent reads it only after the init has ended; a failed write reads
+            // as "never started", which costs a bridge address at worst.
+            let _ = nix::unistd::write(&fd, &[1]);
+        }
+    }
+}
