@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use nix::unistd::Pid;
 
+use crate::capabilities::Cut;
 use crate::cli::Options;
-use crate::{EXIT_OWN_FAILURE, setup, signals, started, terminal};
+use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, started, terminal};
 
 /// The entry's name, as in the Go series.
 pub(crate) const ENTRY: &str = "nsInitialisation";
@@ -30,7 +31,22 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
-    // First, so that nothing the init starts inherits the parent's pipe.
+    // Before anything else: an init started by hand, outside namespaces ns-process made,
+    // would set up the caller's own.
+    if let Err(error) = namespaces::check_made_for(&options) {
+        eprintln!("ns-process: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
+    // Non-dumpable: the command, even as root inside, can't read the init's memory or
+    // environment through /proc/1 nor trace it, having no CAP_SYS_PTRACE.
+    if let Err(errno) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!(
+            "ns-process: init: prctl(PR_SET_DUMPABLE, 0): {}",
+            errno.desc()
+        );
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
+    // Before setup, so that nothing the init starts inherits the parent's pipe.
     let started = started::Report::take(options.internal_started_fd);
     if let Err(error) = setup::prepare(&options) {
         eprintln!("ns-process: {error}");
@@ -63,6 +79,16 @@ fn run(options: &Options, take_terminal: bool, started: started::Report) -> Resu
     }
     command.envs(options.env.iter().map(|(key, value)| (key, value)));
     terminal::prepare_command(&mut command, take_terminal);
+    let capabilities = options.capabilities();
+    if options.verbose {
+        eprintln!("ns-process: the command keeps the capabilities {capabilities}");
+    }
+    Cut::prepare(capabilities)
+        .map_err(|error| {
+            eprintln!("ns-process: init: {error}");
+            EXIT_OWN_FAILURE
+        })?
+        .apply_to(&mut command);
     if options.verbose {
         eprintln!("ns-process: running {}", program.to_string_lossy());
     }
