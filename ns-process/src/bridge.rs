@@ -70,7 +70,9 @@ impl BridgeLock {
 }
 
 fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `--net bridge` for one run: the bridge made ready, the child's lease on it, and what
@@ -162,7 +164,10 @@ impl Drop for Network {
         };
         match net::take_back(&self.added) {
             Ok(TakenBack::All) if self.verbose => {
-                eprintln!("ns-process: the command never started; took back {}", self.added);
+                eprintln!(
+                    "ns-process: the command never started; took back {}",
+                    self.added
+                );
             }
             Ok(TakenBack::KeptInUse(port)) if self.verbose => eprintln!(
                 "ns-process: the command never started; {} stays, {port} is on {} now",

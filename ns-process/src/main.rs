@@ -19,8 +19,8 @@ mod namespaces;
 mod net;
 mod setup;
 mod signals;
-mod sys;
 mod started;
+mod sys;
 mod terminal;
 
 /// Exit status when ns-process itself fails, as `docker run` and `podman` use.

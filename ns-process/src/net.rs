@@ -74,13 +74,15 @@ async fn link_index(handle: &rtnetlink::Handle, name: &str) -> Result<Option<u32
 
 /// The link's kind (IFLA_INFO_KIND: "bridge", "veth", …); a network card has none.
 fn kind_of(link: &LinkMessage) -> Option<&InfoKind> {
-    link.attributes.iter().find_map(|attribute| match attribute {
-        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|info| match info {
-            LinkInfo::Kind(kind) => Some(kind),
+    link.attributes
+        .iter()
+        .find_map(|attribute| match attribute {
+            LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|info| match info {
+                LinkInfo::Kind(kind) => Some(kind),
+                _ => None,
+            }),
             _ => None,
-        }),
-        _ => None,
-    })
+        })
 }
 
 /// The IPv4 addresses on the link `index`, each with its prefix length and the message
@@ -102,10 +104,13 @@ async fn ipv4_addresses(
         .into_iter()
         .filter(|message| message.header.family == AddressFamily::Inet)
         .filter_map(|message| {
-            let address = message.attributes.iter().find_map(|attribute| match attribute {
-                AddressAttribute::Local(std::net::IpAddr::V4(address)) => Some(*address),
-                _ => None,
-            })?;
+            let address = message
+                .attributes
+                .iter()
+                .find_map(|attribute| match attribute {
+                    AddressAttribute::Local(std::net::IpAddr::V4(address)) => Some(*address),
+                    _ => None,
+                })?;
             Some((address, message.header.prefix_len, message))
         })
         .collect())
@@ -131,10 +136,13 @@ async fn ports_of(
         })
         .map(|link| {
             let index = link.header.index;
-            let name = link.attributes.iter().find_map(|attribute| match attribute {
-                LinkAttribute::IfName(name) => Some(name.clone()),
-                _ => None,
-            });
+            let name = link
+                .attributes
+                .iter()
+                .find_map(|attribute| match attribute {
+                    LinkAttribute::IfName(name) => Some(name.clone()),
+                    _ => None,
+                });
             (index, name.unwrap_or_else(|| format!("link {index}")))
         })
         .collect())
@@ -199,7 +207,9 @@ impl Subnet {
 
     fn mask(self) -> u32 {
         // A shift by 32, for /0, would overflow.
-        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
     }
 
     fn host(self, number: u32) -> Ipv4Addr {
