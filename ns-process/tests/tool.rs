@@ -211,6 +211,12 @@ fn bad_input_is_refused_with_125_and_a_reason() {
         "unexpected argument '--no-such-option'",
     );
     assert_refused(&["--net", "nowhere"], "invalid value 'nowhere'");
+    for internal in [
+        "--internal-take-terminal",
+        "--internal-outer-namespaces=uts:1",
+    ] {
+        assert_refused(&[internal], "--internal-* options are for ns-process's own init");
+    }
 }
 
 #[test]
