@@ -1,44 +1,19 @@
 //! ns-process as a tool: the series' own checks (tags 4.0 – 6.0), the init's duties, and
 //! every bad input. Real namespaces, real mounts, as root and as uid 65534.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reexec_tests::{
     TempDir, as_root_and_unprivileged, describe, output_with_timeout, stderr_text, stdout_text,
 };
 
+mod support;
+
+use support::rootfs;
+
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A busybox root filesystem built once per test run by the project's own script, in
-/// Cargo's temporary directory for tests; `Err` says why there is none.
-fn rootfs() -> Result<&'static Path, String> {
-    static ROOTFS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    ROOTFS
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-rootfs");
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-rootfs");
-            let output = Command::new("bash")
-                .arg(script)
-                .arg(&dir)
-                .output()
-                .map_err(|error| error.to_string())?;
-            if output.status.success() {
-                Ok(dir)
-            } else {
-                Err(format!(
-                    "scripts/make-rootfs failed: {}",
-                    stderr_text(&output)
-                ))
-            }
-        })
-        .as_ref()
-        .map(PathBuf::as_path)
-        .map_err(Clone::clone)
-}
 
 fn mount_table() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
@@ -236,6 +211,12 @@ fn bad_input_is_refused_with_125_and_a_reason() {
         "unexpected argument '--no-such-option'",
     );
     assert_refused(&["--net", "nowhere"], "invalid value 'nowhere'");
+    for internal in [
+        "--internal-take-terminal",
+        "--internal-outer-namespaces=uts:1",
+    ] {
+        assert_refused(&[internal], "--internal-* options are for ns-process's own init");
+    }
 }
 
 #[test]
