@@ -214,6 +214,7 @@ fn bad_input_is_refused_with_125_and_a_reason() {
     for internal in [
         "--internal-take-terminal",
         "--internal-outer-namespaces=uts:1",
+        "--internal-started-fd=3",
     ] {
         assert_refused(&[internal], "--internal-* options are for ns-process's own init");
     }
