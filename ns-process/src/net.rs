@@ -674,6 +674,19 @@ mod tests {
     }
 
     #[test]
+    fn the_subnet_an_interface_address_is_in() {
+        let of = |a, b, c, d, prefix| Subnet::of(Ipv4Addr::new(a, b, c, d), prefix).to_string();
+        assert_eq!(of(10, 10, 10, 1, 24), "10.10.10.0/24");
+        assert_eq!(of(10, 10, 10, 1, 16), "10.10.0.0/16");
+        assert_eq!(of(192, 168, 1, 9, 32), "192.168.1.9/32");
+        assert_eq!(of(192, 168, 1, 9, 0), "0.0.0.0/0");
+        assert_eq!(
+            Subnet::of(Ipv4Addr::new(10, 10, 10, 1), 24),
+            Subnet::parse("10.10.10.0/24").unwrap()
+        );
+    }
+
+    #[test]
     fn addresses_travel_in_macs() {
         let address = Ipv4Addr::new(10, 10, 10, 7);
         assert_eq!(mac_for(address), [0x02, 0x00, 10, 10, 10, 7]);

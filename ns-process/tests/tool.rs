@@ -216,7 +216,10 @@ fn bad_input_is_refused_with_125_and_a_reason() {
         "--internal-outer-namespaces=uts:1",
         "--internal-started-fd=3",
     ] {
-        assert_refused(&[internal], "--internal-* options are for ns-process's own init");
+        assert_refused(
+            &[internal],
+            "--internal-* options are for ns-process's own init",
+        );
     }
 }
 
