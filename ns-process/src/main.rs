@@ -53,6 +53,12 @@ reexec::main! {
             eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
         }
 
+        // Blocked before the host is changed and the child starts, so that none sent in
+        // between is lost: a Ctrl-C meanwhile reaches the init, not a half-made bridge.
+        let blocked = match signals::Blocked::now() {
+            Ok(blocked) => blocked,
+            Err(errno) => return fail(format!("blocking signals: {}", errno.desc())),
+        };
         // Dropped before the command started, it takes back what it added to the host.
         let mut network = None;
         if options.net == cli::NetMode::Bridge {
@@ -77,11 +83,6 @@ reexec::main! {
         }
         args.extend(std::env::args_os().skip(1));
 
-        // Blocked before the start, so that none sent in between is lost.
-        let blocked = match signals::Blocked::now() {
-            Ok(blocked) => blocked,
-            Err(errno) => return fail(format!("blocking signals: {}", errno.desc())),
-        };
         let mut command = reexec::Command::new(init::ENTRY);
         // If ns-process dies, its init dies at once, and the kernel ends everything in the
         // PID namespace with it.
