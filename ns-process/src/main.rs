@@ -53,8 +53,8 @@ reexec::main! {
             eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
         }
 
-        // Blocked before the host is changed and the child starts, so that none sent in
-        // between is lost: a Ctrl-C meanwhile reaches the init, not a half-made bridge.
+        // Blocked before the host is changed and the child starts: none ends ns-process
+        // between changing the host and starting its init; once it exists, they go to it.
         let blocked = match signals::Blocked::now() {
             Ok(blocked) => blocked,
             Err(errno) => return fail(format!("blocking signals: {}", errno.desc())),
