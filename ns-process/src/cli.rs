@@ -21,8 +21,8 @@ Examples:
   ns-process                                   a shell in new namespaces: -[ns-process]- #
   ns-process -- id                             uid=0(root) gid=0(root) …
   ns-process --hostname box -- hostname        box
-  scripts/make-rootfs /tmp/ns-process/rootfs   build a busybox root filesystem, then:
-  ns-process --rootfs /tmp/ns-process/rootfs   a shell pivoted into it
+  scripts/make-rootfs ~/rootfs                 build a busybox root filesystem, then:
+  ns-process --rootfs ~/rootfs                 a shell pivoted into it
   ns-process --share net -- ip link            keep the caller's network namespace
 
 Exit status: the command's; 128+N when signal N ended it; 125 when ns-process itself

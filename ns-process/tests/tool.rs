@@ -1,9 +1,8 @@
 //! ns-process as a tool: the series' own checks (tags 4.0 – 6.0), the init's duties, and
 //! every bad input. Real namespaces, real mounts, as root and as uid 65534.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reexec_tests::{
@@ -13,31 +12,8 @@ use reexec_tests::{
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A busybox root filesystem built once per test run by the project's own script, in
-/// Cargo's temporary directory for tests; `Err` says why there is none.
 fn rootfs() -> Result<&'static Path, String> {
-    static ROOTFS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    ROOTFS
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-rootfs");
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-rootfs");
-            let output = Command::new("bash")
-                .arg(script)
-                .arg(&dir)
-                .output()
-                .map_err(|error| error.to_string())?;
-            if output.status.success() {
-                Ok(dir)
-            } else {
-                Err(format!(
-                    "scripts/make-rootfs failed: {}",
-                    stderr_text(&output)
-                ))
-            }
-        })
-        .as_ref()
-        .map(PathBuf::as_path)
-        .map_err(Clone::clone)
+    reexec_tests::busybox_rootfs(env!("CARGO_TARGET_TMPDIR"))
 }
 
 fn mount_table() -> String {
