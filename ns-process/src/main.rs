@@ -13,6 +13,7 @@ use clap::Parser;
 mod bridge;
 mod cli;
 mod init;
+mod mount_api;
 mod net;
 mod setup;
 mod signals;

@@ -8,7 +8,7 @@ use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{OFlag, RenameFlags, open, renameat2};
 use nix::sys::signal::{Signal, kill};
@@ -16,14 +16,20 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, setresgid, setresuid};
 use reexec_tests::{
-    MAKE_ROOTFS, TempDir, Unprivileged, describe, is_root, output_with_timeout, stderr_text,
+    MAKE_ROOTFS, TempDir, Unprivileged, busybox_rootfs, describe, is_root, output_with_timeout,
+    stderr_text,
 };
 
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// The user who owns the rootfs when the caller is root: an ordinary user.
 const ROOTFS_OWNER: u32 = 65534;
 /// The user who owns the rootfs when the caller is uid 65534: someone else again.
 const OTHER_OWNER: u32 = 65533;
+
+fn mount_table() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
 
 fn chown_tree(path: &Path, uid: u32) {
     let owner = format!("{uid}:{uid}");
@@ -33,6 +39,24 @@ fn chown_tree(path: &Path, uid: u32) {
         .status()
         .unwrap();
     assert!(status.success(), "chown -R {owner} {}", path.display());
+}
+
+/// A copy of the busybox rootfs at `to`, or why there is none.
+fn copy_of_busybox_rootfs(to: &Path) -> Result<(), String> {
+    let rootfs = busybox_rootfs(env!("CARGO_TARGET_TMPDIR"))?;
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(rootfs)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        rootfs.display(),
+        to.display()
+    );
+    Ok(())
 }
 
 /// A directory standing in for one of the host's, with a file of known content: what the
@@ -153,6 +177,199 @@ impl Drop for Swapper {
         let _ = kill(self.pid, Signal::SIGKILL);
         let _ = waitpid(self.pid, None);
     }
+}
+
+/// Who runs ns-process against whose rootfs.
+struct Victim {
+    label: &'static str,
+    /// Owns the decoy directory: what the caller could write on the host.
+    uid: u32,
+    /// Owns the rootfs and swaps in it.
+    attacker: u32,
+    /// How it runs without privilege; `None` for root.
+    unprivileged: Option<Unprivileged>,
+}
+
+impl Victim {
+    fn command(&self, args: &[&str]) -> Command {
+        match &self.unprivileged {
+            Some(unprivileged) => unprivileged.command(NS_PROCESS, args),
+            None => {
+                let mut command = Command::new(NS_PROCESS);
+                command.args(args);
+                command
+            }
+        }
+    }
+}
+
+/// Root, and uid 65534 where it can run.
+fn victims() -> Vec<Victim> {
+    let mut victims = vec![Victim {
+        label: "root",
+        uid: 0,
+        attacker: ROOTFS_OWNER,
+        unprivileged: None,
+    }];
+    match Unprivileged::prepare(NS_PROCESS) {
+        Ok(unprivileged) => victims.push(Victim {
+            label: "uid 65534",
+            uid: 65534,
+            attacker: OTHER_OWNER,
+            unprivileged: Some(unprivileged),
+        }),
+        Err(reason) => println!("skipped the run as uid 65534: {reason}"),
+    }
+    victims
+}
+
+#[test]
+fn a_dev_swapped_for_a_symlink_while_ns_process_starts_reaches_no_host_directory() {
+    if !is_root() {
+        println!("skipped: a rootfs owned by another user is made with root's chown");
+        return;
+    }
+    const RUNS: usize = 40;
+    const TIME: Duration = Duration::from_secs(90);
+    let mounts = mount_table();
+    for victim in victims() {
+        let dir = TempDir::new("rootfs-race");
+        let rootfs = dir.path().join("rootfs");
+        if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
+            println!("skipped: no root filesystem: {reason}");
+            return;
+        }
+        // `null`: a file the old setup truncated; any new entry is a node or link it made.
+        let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], victim.uid);
+        std::os::unix::fs::symlink(&decoy.path, rootfs.join("dev-swap")).unwrap();
+        chown_tree(&rootfs, victim.attacker);
+
+        let swapper = Swapper::start(&rootfs, "dev", "dev-swap", victim.attacker);
+        let (mut started, mut refused, mut unexpected) = (0, 0, Vec::new());
+        let deadline = Instant::now() + TIME;
+        let rootfs_arg = rootfs.to_str().unwrap();
+        for _ in 0..RUNS {
+            if Instant::now() > deadline {
+                break;
+            }
+            let output = output_with_timeout(
+                &mut victim.command(&["--rootfs", rootfs_arg, "--", "/bin/true"]),
+                TIMEOUT,
+            );
+            match output.status.code() {
+                Some(0) => started += 1,
+                Some(125) if stderr_text(&output).contains("is a symbolic link") => refused += 1,
+                _ => unexpected.push(describe(&output)),
+            }
+        }
+        let swapping = swapper.stop();
+        println!(
+            "{}: {started} started, {refused} refused a symlinked /dev",
+            victim.label
+        );
+        decoy.assert_untouched(victim.label);
+        assert!(
+            unexpected.is_empty(),
+            "{}: runs ended otherwise: {unexpected:#?}",
+            victim.label
+        );
+        swapping.unwrap();
+        // The race reached the setup: some runs found the link where /dev should be.
+        assert!(refused > 0, "{}: no run met the symlink", victim.label);
+    }
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
+}
+
+fn assert_refused_as(label: &str, output: &Output, expected: &[&str]) {
+    assert_eq!(
+        output.status.code(),
+        Some(125),
+        "{label}: {}",
+        describe(output)
+    );
+    let stderr = stderr_text(output);
+    for part in expected {
+        assert!(
+            stderr.contains(part),
+            "{label}: expected {part:?} in: {}",
+            describe(output)
+        );
+    }
+}
+
+/// What stands where the rootfs's `proc` or `dev` should be a directory.
+#[derive(Debug, Clone, Copy)]
+enum MountPoint {
+    LinkToHost,
+    LinkInside,
+    File,
+}
+
+impl MountPoint {
+    /// Makes it at `at`; returns what the refusal must say.
+    fn make(self, at: &Path, host_dir: &Path) -> &'static str {
+        match self {
+            MountPoint::LinkToHost => std::os::unix::fs::symlink(host_dir, at).unwrap(),
+            MountPoint::LinkInside => std::os::unix::fs::symlink("tmp", at).unwrap(),
+            MountPoint::File => {
+                std::fs::write(at, "").unwrap();
+                return "is not a directory";
+            }
+        }
+        "is a symbolic link"
+    }
+}
+
+#[test]
+fn a_proc_or_dev_that_is_a_symlink_or_no_directory_is_refused_and_nothing_is_mounted() {
+    let dir = TempDir::new("rootfs-links");
+    let rootfs = dir.path().join("rootfs");
+    if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
+        println!("skipped: no root filesystem: {reason}");
+        return;
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], me);
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let mounts = mount_table();
+    let run = |check: &dyn Fn(&str, &Output)| {
+        reexec_tests::as_root_and_unprivileged(
+            NS_PROCESS,
+            TIMEOUT,
+            &["--rootfs", rootfs_arg, "--", "/bin/true"],
+            check,
+        );
+    };
+    // The rootfs as built works: what follows fails only for what each case changes.
+    run(&|label, output| assert!(output.status.success(), "{label}: {}", describe(output)));
+
+    for name in ["proc", "dev"] {
+        let real = rootfs.join(name);
+        let aside = rootfs.join(format!("{name}.aside"));
+        std::fs::rename(&real, &aside).unwrap();
+        let path = format!("{rootfs_arg}/{name}");
+        for case in [
+            MountPoint::LinkToHost,
+            MountPoint::LinkInside,
+            MountPoint::File,
+        ] {
+            let why = case.make(&real, &decoy.path);
+            run(&|label, output| {
+                assert_refused_as(&format!("{label}: {name} {case:?}"), output, &[&path, why]);
+            });
+            std::fs::remove_file(&real).unwrap();
+        }
+        std::fs::rename(&aside, &real).unwrap();
+    }
+    decoy.assert_untouched("after the refusals");
+    assert!(
+        std::fs::read_dir(rootfs.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing may be mounted or made in the rootfs's tmp"
+    );
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
 }
 
 /// Runs make-rootfs with `args` as the tests' own user.
@@ -361,4 +578,116 @@ fn make_rootfs_whose_new_directory_is_swapped_for_a_link_writes_nothing_through_
     }
     println!("{built} built in their own directory, {refused} refused a swapped one");
     assert!(refused > 0, "no run met the link");
+}
+
+/// Makes the system calls `numbers` fail with ENOSYS for `command` and what it starts, as
+/// on a kernel that lacks them: a seccomp filter installed before it execs.
+fn as_if_the_kernel_lacked(command: &mut Command, numbers: &'static [nix::libc::c_long]) {
+    use nix::libc::{
+        BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, ENOSYS, SECCOMP_RET_ALLOW,
+        SECCOMP_RET_ERRNO, sock_filter, sock_fprog,
+    };
+    use std::os::unix::process::CommandExt;
+    const MAX: usize = 8;
+    assert!(numbers.len() <= MAX);
+    let statement = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // Load the call's number; each listed one returns ENOSYS, any other goes through. The
+    // architecture is not checked: a 32-bit call of the same number failing too changes
+    // nothing for a 64-bit ns-process.
+    let mut filter = [statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); 2 + 2 * MAX];
+    filter[0] = statement(BPF_LD | BPF_W | BPF_ABS, 0);
+    for (i, &number) in numbers.iter().enumerate() {
+        filter[1 + 2 * i] = sock_filter {
+            jf: 1,
+            ..statement(BPF_JMP | BPF_JEQ | BPF_K, number as u32)
+        };
+        filter[2 + 2 * i] = statement(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS as u32);
+    }
+    let len = (2 + 2 * numbers.len()) as u16;
+    let install = move || {
+        let program = sock_fprog {
+            len,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        nix::sys::prctl::set_no_new_privs()?;
+        // SAFETY: `program` points at `filter`, which lives as long as this closure, and
+        // holds `len` valid instructions; PR_SET_SECCOMP only reads it.
+        let result = unsafe {
+            nix::libc::prctl(
+                nix::libc::PR_SET_SECCOMP,
+                nix::libc::SECCOMP_MODE_FILTER,
+                &program as *const sock_fprog,
+            )
+        };
+        nix::errno::Errno::result(result).map(drop)?;
+        Ok(())
+    };
+    // SAFETY: the closure runs between fork and exec and makes only prctl(2) calls, which
+    // are async-signal-safe, on data made before the fork: nothing allocates or locks.
+    unsafe { command.pre_exec(install) };
+}
+
+#[test]
+fn without_openat2_or_the_mount_api_rootfs_is_refused_with_the_linux_version_it_needs() {
+    use nix::libc::{
+        SYS_fsconfig, SYS_fsmount, SYS_fsopen, SYS_move_mount, SYS_open_tree, SYS_openat2,
+    };
+    let rootfs = match busybox_rootfs(env!("CARGO_TARGET_TMPDIR")) {
+        Ok(rootfs) => rootfs.to_str().unwrap(),
+        Err(reason) => {
+            println!("skipped: no root filesystem: {reason}");
+            return;
+        }
+    };
+    let mounts = mount_table();
+    // Linux 5.2 to 5.5 have the mount API but no openat2; older ones have neither.
+    let before_5_6: &'static [nix::libc::c_long] = &[SYS_openat2];
+    let before_5_2: &'static [nix::libc::c_long] = &[
+        SYS_openat2,
+        SYS_open_tree,
+        SYS_move_mount,
+        SYS_fsopen,
+        SYS_fsconfig,
+        SYS_fsmount,
+    ];
+    let unprivileged = Unprivileged::prepare(NS_PROCESS)
+        .map_err(|reason| println!("skipped the runs as uid 65534: {reason}"))
+        .ok();
+    for (kernel, missing) in [("5.2", before_5_6), ("4.15", before_5_2)] {
+        let mut commands = vec![("root", {
+            let mut command = Command::new(NS_PROCESS);
+            command.args(["--rootfs", rootfs, "--", "/bin/true"]);
+            command
+        })];
+        if let Some(unprivileged) = &unprivileged {
+            commands.push((
+                "uid 65534",
+                unprivileged.command(NS_PROCESS, &["--rootfs", rootfs, "--", "/bin/true"]),
+            ));
+        }
+        for (label, mut command) in commands {
+            as_if_the_kernel_lacked(&mut command, missing);
+            let output = output_with_timeout(&mut command, TIMEOUT);
+            assert_refused_as(
+                &format!("{label} on Linux {kernel}"),
+                &output,
+                &[
+                    "Function not implemented",
+                    "--rootfs needs Linux 5.6 or later",
+                ],
+            );
+        }
+    }
+    // Without --rootfs nothing of the sort is needed.
+    let mut command = Command::new(NS_PROCESS);
+    command.args(["--", "true"]);
+    as_if_the_kernel_lacked(&mut command, before_5_2);
+    let output = output_with_timeout(&mut command, TIMEOUT);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
 }
