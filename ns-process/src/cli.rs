@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 
+use crate::capabilities::{CapArg, CapSet};
 use crate::net::{MAX_BRIDGE_NAME, Subnet};
 
 /// The hostname the namespace gets unless `--hostname` says otherwise.
@@ -59,10 +60,29 @@ pub(crate) struct Options {
     #[arg(long, hide = true)]
     pub(crate) internal_take_terminal: bool,
 
+    /// Set by ns-process for its init: the namespaces ns-process itself is in.
+    #[arg(long, hide = true, value_name = "KIND:INODE,...")]
+    pub(crate) internal_outer_namespaces: Option<String>,
+
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
     /// with PATH, TERM, HOME and PS1 only.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
     pub(crate) env: Vec<(String, String)>,
+
+    /// Let the command keep this capability too, beyond Docker's default 14 (repeatable;
+    /// ALL for every one). `CAP_` and case are optional: SYS_PTRACE, cap_net_admin.
+    #[arg(long = "cap-add", value_name = "CAP", value_parser = CapArg::parse)]
+    pub(crate) cap_add: Vec<CapArg>,
+
+    /// Take this capability from the command (repeatable; ALL for every one).
+    #[arg(long = "cap-drop", value_name = "CAP", value_parser = CapArg::parse)]
+    pub(crate) cap_drop: Vec<CapArg>,
+
+    /// Give up the boundary: the command keeps every capability, and /proc and /sys are
+    /// neither masked nor read-only. Root inside may then change the host when
+    /// ns-process runs as root (see SECURITY.md).
+    #[arg(long)]
+    pub(crate) privileged: bool,
 
     /// Print each setup step as it happens.
     #[arg(short, long)]
@@ -140,6 +160,17 @@ impl Options {
         .fold(Namespaces::NONE, |set, (_, namespace)| set | namespace)
     }
 
+    /// The capabilities the command keeps.
+    pub(crate) fn capabilities(&self) -> CapSet {
+        CapSet::for_command(self.privileged, &self.cap_add, &self.cap_drop)
+    }
+
+    /// Whether the init masks the kernel's paths: not when asked not to, and not in the
+    /// caller's own mount namespace, where a mount would change the caller's view.
+    pub(crate) fn protects_kernel_paths(&self) -> bool {
+        !self.privileged && !self.shares(Shareable::Mount)
+    }
+
     /// Whether the user asked for a hostname (and did not just get the default).
     fn hostname_given(&self) -> bool {
         self.hostname != DEFAULT_HOSTNAME
@@ -148,7 +179,7 @@ impl Options {
     /// Every check that can be made before anything is created; the message says what is
     /// wrong and what to do.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.internal_take_terminal {
+        if self.internal_take_terminal || self.internal_outer_namespaces.is_some() {
             return Err("--internal-* options are for ns-process's own init".into());
         }
         check_hostname(&self.hostname)?;
@@ -308,6 +339,10 @@ mod tests {
             Just("--subnet".to_owned()),
             Just("--env".to_owned()),
             Just("-v".to_owned()),
+            Just("--cap-add".to_owned()),
+            Just("--cap-drop".to_owned()),
+            Just("--privileged".to_owned()),
+            Just("SYS_ADMIN".to_owned()),
             Just("bridge".to_owned()),
             Just("net".to_owned()),
             "[a-z0-9./=_-]{0,12}",

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use nix::unistd::Pid;
 
+use crate::capabilities::Cut;
 use crate::cli::Options;
-use crate::{EXIT_OWN_FAILURE, setup, signals, terminal};
+use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, terminal};
 
 /// The entry's name, as in the Go series.
 pub(crate) const ENTRY: &str = "nsInitialisation";
@@ -30,6 +31,21 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
+    // Before anything else: an init started by hand, outside namespaces ns-process made,
+    // would set up the caller's own.
+    if let Err(error) = namespaces::check_made_for(&options) {
+        eprintln!("ns-process: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
+    // Non-dumpable: the command, even as root inside, can't read the init's memory or
+    // environment through /proc/1 nor trace it, having no CAP_SYS_PTRACE.
+    if let Err(errno) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!(
+            "ns-process: init: prctl(PR_SET_DUMPABLE, 0): {}",
+            errno.desc()
+        );
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
     if let Err(error) = setup::prepare(&options) {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
@@ -61,6 +77,16 @@ fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
     }
     command.envs(options.env.iter().map(|(key, value)| (key, value)));
     terminal::prepare_command(&mut command, take_terminal);
+    let capabilities = options.capabilities();
+    if options.verbose {
+        eprintln!("ns-process: the command keeps the capabilities {capabilities}");
+    }
+    Cut::prepare(capabilities)
+        .map_err(|error| {
+            eprintln!("ns-process: init: {error}");
+            EXIT_OWN_FAILURE
+        })?
+        .apply_to(&mut command);
     if options.verbose {
         eprintln!("ns-process: running {}", program.to_string_lossy());
     }

@@ -11,12 +11,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod bridge;
+mod capabilities;
 mod cli;
 mod init;
+mod kernel_paths;
 mod mount_api;
+mod namespaces;
 mod net;
 mod setup;
 mod signals;
+mod sys;
 mod terminal;
 
 /// Exit status when ns-process itself fails, as `docker run` and `podman` use.
@@ -57,7 +61,11 @@ reexec::main! {
 
         // Internal options go first: the user's command after `--` must stay last.
         let foreground = terminal::foreground_group();
-        let mut args: Vec<OsString> = Vec::new();
+        let outer = match namespaces::outer() {
+            Ok(outer) => outer,
+            Err(error) => return fail(error),
+        };
+        let mut args: Vec<OsString> = vec![format!("--internal-outer-namespaces={outer}").into()];
         if foreground.is_some() {
             args.push("--internal-take-terminal".into());
         }
@@ -72,6 +80,12 @@ reexec::main! {
         // If ns-process dies, its init dies at once, and the kernel ends everything in the
         // PID namespace with it.
         command.namespaces(namespaces).args(args).death_signal(Some(nix::libc::SIGKILL));
+        // The init shows its environment to whoever may read its /proc/1/environ; it needs
+        // none of the caller's, only the terminal's type to hand on.
+        command.env_clear();
+        if let Some(term) = std::env::var_os("TERM") {
+            command.env("TERM", term);
+        }
         if namespaces.contains(reexec::Namespaces::USER) {
             command.map_root_to_caller();
         }

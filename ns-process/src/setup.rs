@@ -156,6 +156,16 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             || crate::net::configure_inside(options.subnet),
         )?;
     }
+    if options.protects_kernel_paths() {
+        steps.run(
+            "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
+            crate::kernel_paths::protect,
+        )?;
+    } else if options.privileged {
+        steps.skip("protecting /proc and /sys", "--privileged");
+    } else {
+        steps.skip("protecting /proc and /sys", "the mount namespace is shared");
+    }
     // Nothing the command runs may gain privileges through set-user-ID binaries or file
     // capabilities: what is root here stays only as powerful as the namespaces allow.
     steps.run("setting no_new_privs", || {

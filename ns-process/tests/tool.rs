@@ -1,7 +1,6 @@
 //! ns-process as a tool: the series' own checks (tags 4.0 – 6.0), the init's duties, and
 //! every bad input. Real namespaces, real mounts, as root and as uid 65534.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -9,12 +8,12 @@ use reexec_tests::{
     TempDir, as_root_and_unprivileged, describe, output_with_timeout, stderr_text, stdout_text,
 };
 
+mod support;
+
+use support::rootfs;
+
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn rootfs() -> Result<&'static Path, String> {
-    reexec_tests::busybox_rootfs(env!("CARGO_TARGET_TMPDIR"))
-}
 
 fn mount_table() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
@@ -212,6 +211,15 @@ fn bad_input_is_refused_with_125_and_a_reason() {
         "unexpected argument '--no-such-option'",
     );
     assert_refused(&["--net", "nowhere"], "invalid value 'nowhere'");
+    for internal in [
+        "--internal-take-terminal",
+        "--internal-outer-namespaces=uts:1",
+    ] {
+        assert_refused(
+            &[internal],
+            "--internal-* options are for ns-process's own init",
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,309 @@
+//! Root inside is not host root: the attacks of issue #11 rows A, E and M, each made
+//! harmless, each of which must fail — as root (root inside mapped to host root, the
+//! dangerous case) and as uid 65534. A sysctl is only ever written with the value just
+//! read from it; nothing of the host's is left changed.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use reexec_tests::{
+    Unprivileged, as_root_and_unprivileged, describe, is_root, output_with_timeout,
+    spawn_until_ready, stderr_text, stdout_text,
+};
+
+mod support;
+
+use support::rootfs;
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Docker's default 14, as /proc/PID/status writes a capability set.
+const DOCKER_DEFAULT: &str = "00000000a80425fb";
+
+fn sysctl(name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/"))).unwrap()
+}
+
+/// Row A, in the shell inside: every way to change a host sysctl or undo the read-only
+/// /proc/sys, each printing a line that says it worked; a sysctl is written only with the
+/// value just read from it.
+const ATTACK_A: &str = r#"
+    for knob in kernel/core_pattern vm/swappiness; do
+      value=$(cat /proc/sys/$knob)
+      printf '%s\n' "$value" > /proc/sys/$knob && echo "WROTE $knob"
+    done
+    echo x > /proc/sysrq-trigger && echo "WROTE sysrq-trigger"
+    umount /proc/sys 2>/dev/null && echo "UNMOUNTED /proc/sys"
+    umount -l /proc/kcore /proc/keys 2>/dev/null && echo "UNMOUNTED a mask"
+    mount -o remount,rw /proc/sys 2>/dev/null && echo "REMOUNTED /proc/sys"
+    mount -o remount,bind,rw /proc/sys 2>/dev/null && echo "REMOUNTED /proc/sys"
+    mount -t proc proc /tmp 2>/dev/null && echo "MOUNTED a fresh proc"
+    mount -t sysfs sysfs /tmp 2>/dev/null && echo "MOUNTED a fresh sysfs"
+    unshare -Urm sh -c 'umount /proc/sys || umount -l /proc/sys' 2>/dev/null && echo "UNMOUNTED /proc/sys from a new user namespace"
+    unshare -Urmpf sh -c 'mount -t proc proc /tmp' 2>/dev/null && echo "MOUNTED a fresh proc from a new user namespace"
+    wc -c < /proc/keys | grep -qx 0 || echo "READ /proc/keys"
+    ls /sys/firmware 2>/dev/null | grep -q . && echo "LISTED /sys/firmware"
+    value=$(cat /proc/sys/kernel/core_pattern)
+    printf '%s\n' "$value" > /proc/sys/kernel/core_pattern 2>&1 || true
+    echo tried"#;
+
+fn assert_attack_a_fails(label: &str, output: &Output) {
+    let out = stdout_text(output);
+    assert!(out.contains("tried"), "{label}: {}", describe(output));
+    let succeeded: Vec<&str> = out
+        .lines()
+        .filter(|line| line.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+        .collect();
+    assert!(
+        succeeded.is_empty(),
+        "{label}: {succeeded:?}\n{}",
+        describe(output)
+    );
+    assert!(
+        stderr_text(output).contains("Read-only file system"),
+        "{label}: the sysctls must be refused as read-only: {}",
+        describe(output)
+    );
+}
+
+#[test]
+fn a_host_sysctl_cannot_be_written_nor_its_protection_undone() {
+    let before = (sysctl("kernel.core_pattern"), sysctl("vm.swappiness"));
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "sh", "-c", ATTACK_A],
+        assert_attack_a_fails,
+    );
+    match rootfs() {
+        Ok(rootfs) => as_root_and_unprivileged(
+            NS_PROCESS,
+            TIMEOUT,
+            &[
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                ATTACK_A,
+            ],
+            |label, output| assert_attack_a_fails(&format!("{label}, --rootfs"), output),
+        ),
+        Err(reason) => println!("skipped the --rootfs half: {reason}"),
+    }
+    assert_eq!(
+        before,
+        (sysctl("kernel.core_pattern"), sysctl("vm.swappiness"))
+    );
+}
+
+#[test]
+fn privileged_gives_the_boundary_up_as_documented() {
+    if !is_root() {
+        println!("skipped: only root-mapped root can write a host sysctl");
+        return;
+    }
+    // The control for the test above: the same write-back, which it shows refused, goes
+    // through when the boundary is given up — so the refusal is the masks' doing.
+    let before = sysctl("vm.swappiness");
+    let script = r#"value=$(cat /proc/sys/vm/swappiness)
+        printf '%s\n' "$value" > /proc/sys/vm/swappiness && echo "WROTE vm/swappiness"
+        grep CapEff /proc/self/status"#;
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS).args(["--privileged", "--", "sh", "-c", script]),
+        TIMEOUT,
+    );
+    let out = stdout_text(&output);
+    assert!(out.contains("WROTE vm/swappiness"), "{}", describe(&output));
+    let last_cap: u32 = sysctl("kernel.cap_last_cap").trim().parse().unwrap();
+    let all = format!("{:016x}", (1u64 << (last_cap + 1)) - 1);
+    assert!(
+        out.contains(&all),
+        "expected CapEff {all}: {}",
+        describe(&output)
+    );
+    assert_eq!(before, sysctl("vm.swappiness"));
+}
+
+fn capability_sets(output: &Output) -> Vec<String> {
+    stdout_text(output)
+        .lines()
+        .filter(|line| line.starts_with("Cap"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_command_keeps_dockers_capabilities_and_what_the_flags_say() {
+    let script = "grep ^Cap /proc/self/status";
+    let expect = |args: &[&str], effective: &str, bounding: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--", "sh", "-c", script]);
+        as_root_and_unprivileged(NS_PROCESS, TIMEOUT, &all, |label, output| {
+            let sets = capability_sets(output);
+            for (set, want) in [
+                ("CapEff", effective),
+                ("CapPrm", effective),
+                ("CapInh", effective),
+                ("CapBnd", bounding),
+                ("CapAmb", "0000000000000000"),
+            ] {
+                assert!(
+                    sets.contains(&format!("{set}:\t{want}")),
+                    "{label} {args:?}: {set} should be {want}: {sets:?} {}",
+                    describe(output)
+                );
+            }
+        });
+    };
+    expect(&[], DOCKER_DEFAULT, DOCKER_DEFAULT);
+    // SYS_ADMIN is bit 21; CHOWN bit 0.
+    expect(
+        &["--cap-add", "sys_admin"],
+        "00000000a82425fb",
+        "00000000a82425fb",
+    );
+    expect(
+        &["--cap-drop", "CAP_CHOWN"],
+        "00000000a80425fa",
+        "00000000a80425fa",
+    );
+    expect(
+        &["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"],
+        "0000000000000400",
+        "0000000000000400",
+    );
+}
+
+#[test]
+fn an_unknown_capability_is_refused_with_the_names_to_use() {
+    reexec_tests::assert_refused(
+        NS_PROCESS,
+        &["--cap-add", "SYS_ADMN", "--", "true"],
+        125,
+        "unknown capability \"SYS_ADMN\"; use ALL or one of: CHOWN",
+    );
+}
+
+#[test]
+fn the_init_keeps_no_secret_of_the_callers_and_cannot_be_read() {
+    // Row E: from inside, through /proc/1; and from outside, that the init's environment
+    // holds nothing of the caller's.
+    let script = r#"
+        cat /proc/1/environ 2>/dev/null && echo "READ /proc/1/environ"
+        head -c1 /proc/1/mem 2>/dev/null && echo "READ /proc/1/mem"
+        cat /proc/1/maps 2>/dev/null | grep -q . && echo "READ /proc/1/maps"
+        readlink /proc/1/exe 2>/dev/null && echo "READ /proc/1/exe"
+        readlink /proc/1/cwd 2>/dev/null && echo "READ /proc/1/cwd"
+        ls -l /proc/1/fd/ 2>/dev/null | grep -q -- '->' && echo "READ /proc/1/fd"
+        echo tried"#;
+    let inside = Command::new(NS_PROCESS)
+        .env("NS_PROCESS_TEST_SECRET", "hunter2")
+        .args(["--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let out = stdout_text(&inside);
+    assert!(out.contains("tried"), "{}", describe(&inside));
+    assert!(!out.contains("READ"), "{}", describe(&inside));
+    assert!(!out.contains("hunter2"), "{}", describe(&inside));
+
+    let mut child = spawn_until_ready(
+        Command::new(NS_PROCESS)
+            .env("NS_PROCESS_TEST_SECRET", "hunter2")
+            .args(["--", "sh", "-c", "echo ready; exec sleep 100"]),
+    );
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let init: u32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let environ = std::fs::read(format!("/proc/{init}/environ"));
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if is_root() {
+        let environ = String::from_utf8_lossy(&environ.unwrap()).into_owned();
+        assert!(!environ.contains("hunter2"), "{environ:?}");
+        let names: Vec<&str> = environ
+            .split('\0')
+            .filter_map(|pair| pair.split_once('=').map(|(name, _)| name))
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|name| ["TERM", "REEXEC_ENTRY"].contains(name)),
+            "the init's environment: {names:?}"
+        );
+    }
+    assert!(status.contains("NoNewPrivs"), "{status}");
+}
+
+#[test]
+fn the_init_refuses_to_run_outside_the_namespaces_made_for_it() {
+    // Row M: started by hand under its entry's name, in a UTS namespace the test made as a
+    // stand-in for the caller's, it would set that namespace's hostname.
+    let script = r#"hostname stand-in
+        outer=""
+        for kind in user mnt uts ipc pid net; do
+          outer="$outer${outer:+,}$kind:$(stat -L -c %i /proc/self/ns/$kind)"
+        done
+        (exec -a nsInitialisation "$0" --hostname changed -- true); echo "plain: $?"
+        (exec -a nsInitialisation "$0" --internal-outer-namespaces=$outer --hostname changed -- true); echo "new pid: $?"
+        (exec -a nsInitialisation "$0" --internal-outer-namespaces=$outer --share pid --hostname changed -- true); echo "shared pid: $?"
+        echo "hostname: $(hostname)""#;
+    let check = |label: &str, output: &Output| {
+        let out = stdout_text(output);
+        let err = stderr_text(output);
+        for case in ["plain", "new pid", "shared pid"] {
+            assert!(
+                out.contains(&format!("{case}: 125")),
+                "{label}, {case}: {}",
+                describe(output)
+            );
+        }
+        for refusal in [
+            "refusing to run without ns-process",
+            "refusing to run as PID",
+            "refusing to set up the user namespace ns-process itself is in",
+        ] {
+            assert!(
+                err.contains(refusal),
+                "{label}, {refusal}: {}",
+                describe(output)
+            );
+        }
+        assert!(
+            out.contains("hostname: stand-in"),
+            "{label}: {}",
+            describe(output)
+        );
+    };
+    if !is_root() {
+        let output = output_with_timeout(
+            Command::new("unshare")
+                .args(["-Ur", "--uts", "--mount", "bash", "-c", script, NS_PROCESS]),
+            TIMEOUT,
+        );
+        check("unprivileged", &output);
+        return;
+    }
+    let output = output_with_timeout(
+        Command::new("unshare").args(["--uts", "--mount", "bash", "-c", script, NS_PROCESS]),
+        TIMEOUT,
+    );
+    check("root", &output);
+    match Unprivileged::prepare(NS_PROCESS) {
+        Ok(Unprivileged::Setpriv(_dir, copy)) => {
+            let output = output_with_timeout(
+                Command::new("setpriv")
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .args(["unshare", "-Ur", "--uts", "--mount", "bash", "-c", script])
+                    .arg(&copy)
+                    .current_dir("/"),
+                TIMEOUT,
+            );
+            check("uid 65534", &output);
+        }
+        Ok(Unprivileged::AlreadyUnprivileged) => unreachable!("the tests run as root"),
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+    }
+}
