@@ -5,7 +5,7 @@
 
 use std::ffi::CStr;
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -111,25 +111,29 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
     };
 
     match &options.rootfs {
-        None if new_proc => {
-            steps.run("mounting a new proc on /proc", || {
-                // The host's own /proc: no one but root can put a link in its way.
-                let proc = Path::new("/proc");
-                mount(Some("proc"), proc, Some("proc"), PROC_FLAGS, None::<&str>)
-                    .map_err(|errno| describe("mount proc", proc, errno))
-            })?;
+        None => {
+            if new_proc {
+                steps.run("mounting a new proc on /proc", || {
+                    // The host's own /proc: no one but root can put a link in its way.
+                    let proc = Path::new("/proc");
+                    mount(Some("proc"), proc, Some("proc"), PROC_FLAGS, None::<&str>)
+                        .map_err(|errno| describe("mount proc", proc, errno))
+                })?;
+            }
+            protect_kernel_paths(&steps, options, "/proc", true)?;
         }
-        None => {}
         Some(path) => {
             let rootfs = steps.run(format!("binding {} onto itself", path.display()), || {
                 Rootfs::bind(path)
             })?;
-            if new_proc {
-                steps.run(
+            let proc = if new_proc {
+                Some(steps.run(
                     format!("mounting a new proc on {}", rootfs.show("proc")),
                     || rootfs.mount_proc(),
-                )?;
-            }
+                )?)
+            } else {
+                None
+            };
             let dev = steps.run(
                 format!("mounting a tmpfs on {}", rootfs.show("dev")),
                 || rootfs.mount_dev(),
@@ -137,6 +141,17 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             steps.run(format!("populating {}", rootfs.show("dev")), || {
                 populate_dev(dev.as_fd())
             })?;
+            match &proc {
+                // Through the descriptor, before the pivot: see kernel_paths::protect.
+                Some(proc) => {
+                    let proc = format!("/proc/self/fd/{}", proc.as_raw_fd());
+                    protect_kernel_paths(&steps, options, &proc, false)?;
+                }
+                None => steps.skip(
+                    "protecting /proc",
+                    "no proc is mounted in the rootfs (--share pid)",
+                ),
+            }
             steps.run(format!("pivoting into {}", path.display()), || {
                 rootfs.pivot()
             })?;
@@ -156,16 +171,6 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             || crate::net::configure_inside(options.subnet),
         )?;
     }
-    if options.protects_kernel_paths() {
-        steps.run(
-            "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
-            crate::kernel_paths::protect,
-        )?;
-    } else if options.privileged {
-        steps.skip("protecting /proc and /sys", "--privileged");
-    } else {
-        steps.skip("protecting /proc and /sys", "the mount namespace is shared");
-    }
     // Nothing the command runs may gain privileges through set-user-ID binaries or file
     // capabilities: what is root here stays only as powerful as the namespaces allow.
     steps.run("setting no_new_privs", || {
@@ -173,6 +178,30 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             .map_err(|errno| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", errno.desc()))
     })?;
     Ok(())
+}
+
+/// Makes the kernel's knobs read-only and masks its secrets in the proc reached at `proc`
+/// (and in `/sys` `with_sys`), unless the options leave them as they are.
+fn protect_kernel_paths(
+    steps: &Steps,
+    options: &Options,
+    proc: &str,
+    with_sys: bool,
+) -> Result<(), SetupError> {
+    if options.protects_kernel_paths() {
+        steps.run(
+            "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
+            || crate::kernel_paths::protect(proc, with_sys),
+        )
+    } else {
+        let why = if options.privileged {
+            "--privileged"
+        } else {
+            "the mount namespace is shared"
+        };
+        steps.skip("protecting /proc and /sys", why);
+        Ok(())
+    }
 }
 
 const PROC_FLAGS: MsFlags = MsFlags::MS_NOSUID
@@ -261,8 +290,9 @@ impl<'a> Rootfs<'a> {
         }
     }
 
-    /// A new proc on the rootfs's `proc`, made there if missing.
-    fn mount_proc(&self) -> Result<(), String> {
+    /// A new proc on the rootfs's `proc`, made there if missing; the descriptor of its
+    /// root is returned, to reach it by later.
+    fn mount_proc(&self) -> Result<OwnedFd, String> {
         let target = match self.mount_point("proc") {
             Err(Errno::ENOENT) => {
                 // mkdirat(2) never follows a link in the last component: if one appears
@@ -279,8 +309,10 @@ impl<'a> Rootfs<'a> {
         }
         .map_err(|errno| self.refusal("proc", errno))?;
         let proc = new_mount(c"proc", &[], PROC_ATTRIBUTES)?;
-        mount_api::attach(proc.as_fd(), target.as_fd())
-            .map_err(|errno| call_failed("move_mount proc", Path::new(&self.show("proc")), errno))
+        mount_api::attach(proc.as_fd(), target.as_fd()).map_err(|errno| {
+            call_failed("move_mount proc", Path::new(&self.show("proc")), errno)
+        })?;
+        Ok(proc)
     }
 
     /// A fresh tmpfs on the rootfs's `dev`, empty; the descriptor of its root is returned

@@ -280,6 +280,119 @@ fn a_dev_swapped_for_a_symlink_while_ns_process_starts_reaches_no_host_directory
     assert_eq!(mounts, mount_table(), "a mount was left behind");
 }
 
+/// The PID of the first child of `pid`, once it has one.
+fn first_child(pid: u32, deadline: Instant) -> Option<u32> {
+    while Instant::now() < deadline {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            if let Some(child) = children.split_whitespace().next() {
+                return child.parse().ok();
+            }
+        }
+    }
+    None
+}
+
+/// Waits until the init `pid` has mounted a proc in `rootfs`, seen from its mount table:
+/// on `rootfs/proc` before the pivot, or on `/proc` of a root that is `rootfs` after it.
+/// `false` if it ended or the deadline passed first.
+fn proc_mounted_in(pid: u32, rootfs: &str, deadline: Instant) -> bool {
+    let before_pivot = format!(" {rootfs}/proc ");
+    let pivoted = format!(" {rootfs} / ");
+    while Instant::now() < deadline {
+        let Ok(mountinfo) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+            return false;
+        };
+        let pivoted = mountinfo.contains(&pivoted);
+        if mountinfo.lines().any(|line| {
+            line.contains(" - proc ")
+                && (line.contains(&before_pivot) || pivoted && line.contains(" /proc "))
+        }) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_proc_swapped_for_a_symlink_once_mounted_leaves_no_writable_proc_sys_behind() {
+    if !is_root() {
+        println!("skipped: only root's ns-process maps root inside to host root");
+        return;
+    }
+    // Only then can root inside write the host's sysctls, which ns-process makes read-only
+    // in the proc it mounts; a caller of uid 65534 is refused by the kernel anyway.
+    println!("not run as uid 65534: there the kernel refuses every write to /proc/sys");
+    const RUNS: usize = 20;
+    let dir = TempDir::new("rootfs-proc-swap");
+    let rootfs = dir.path().join("rootfs");
+    if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
+        println!("skipped: no root filesystem: {reason}");
+        return;
+    }
+    // What a protection done by path would make read-only once `proc` leads here, with
+    // what the init reads there to look real.
+    std::fs::create_dir_all(rootfs.join("fake-proc/sys/kernel")).unwrap();
+    std::fs::write(rootfs.join("fake-proc/sys/kernel/cap_last_cap"), "40\n").unwrap();
+    std::os::unix::fs::symlink("fake-proc", rootfs.join("proc-swap")).unwrap();
+    chown_tree(&rootfs, ROOTFS_OWNER);
+    let mounts = mount_table();
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let (proc, swap) = (rootfs.join("proc"), rootfs.join("proc-swap"));
+    let exchange = || {
+        renameat2(
+            nix::fcntl::AT_FDCWD,
+            &proc,
+            nix::fcntl::AT_FDCWD,
+            &swap,
+            RenameFlags::RENAME_EXCHANGE,
+        )
+        .unwrap()
+    };
+
+    // The command, the rootfs owner's own program, looks for the real proc under either
+    // name and writes back the value it read: a write that succeeds is the escape.
+    let script = r#"
+        for d in /proc /proc-swap; do
+          v=$(cat $d/sys/vm/swappiness 2>/dev/null) &&
+            (echo "$v" > $d/sys/vm/swappiness) 2>/dev/null && echo "wrote $d/sys/vm/swappiness"
+        done
+        echo tried"#;
+    let mut swapped = 0;
+    for run in 0..RUNS {
+        // The owner swaps `proc` for the link once, the moment the proc is mounted on it
+        // (root plays the owner: the kernel lets the owner do the same).
+        let child = Command::new(NS_PROCESS)
+            .args(["--rootfs", rootfs_arg, "--", "/bin/sh", "-c", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let init = first_child(child.id(), deadline);
+        let in_time = init.is_some_and(|init| proc_mounted_in(init, rootfs_arg, deadline));
+        if in_time {
+            exchange();
+            swapped += 1;
+        }
+        let output = child.wait_with_output().unwrap();
+        if in_time {
+            exchange();
+        }
+        let out = reexec_tests::stdout_text(&output);
+        assert!(
+            output.status.success() && out.ends_with("tried\n") && !out.contains("wrote"),
+            "run {run}, swapped: {in_time}: {}",
+            describe(&output)
+        );
+    }
+    println!("{swapped} of {RUNS} runs had proc swapped once mounted");
+    assert!(swapped > 0, "no swap came in time");
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
+}
+
 fn assert_refused_as(label: &str, output: &Output, expected: &[&str]) {
     assert_eq!(
         output.status.code(),
