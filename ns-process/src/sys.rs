@@ -61,6 +61,26 @@ fn clear_ambient_capabilities() -> io::Result<()> {
     })
 }
 
+/// The highest capability number this kernel knows: PR_CAPBSET_READ answers EINVAL
+/// past it.
+pub(crate) fn last_capability() -> io::Result<u8> {
+    let mut last = None;
+    for number in 0..64u8 {
+        // SAFETY: prctl(PR_CAPBSET_READ) takes a number and touches no memory of ours.
+        let known =
+            unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(number), 0, 0, 0) };
+        if known < 0 {
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() == Some(libc::EINVAL) {
+                break;
+            }
+            return Err(error);
+        }
+        last = Some(number);
+    }
+    last.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
 /// This thread's permitted set.
 fn permitted_capabilities() -> io::Result<u64> {
     let mut header = CapHeader {
