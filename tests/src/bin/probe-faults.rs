@@ -27,7 +27,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use reexec::{Command, Namespaces, Stdio};
-use reexec_tests::open_fds;
+use reexec_tests::{SyscallArg, filter_syscall, open_fds};
 
 // ---------------------------------------------------------------------------------------
 // Entries
@@ -1488,10 +1488,6 @@ fn die_at_syscall(
     value: u32,
     message: &'static str,
 ) -> Result<(), String> {
-    #[cfg(target_arch = "x86_64")]
-    const AUDIT_ARCH: u32 = 0xC000_003E;
-    #[cfg(target_arch = "aarch64")]
-    const AUDIT_ARCH: u32 = 0xC000_00B7;
     let _ = DYING_MESSAGE.set(message);
     let sigsys = SigAction::new(
         SigHandler::Handler(die_now_on_sigsys),
@@ -1500,62 +1496,21 @@ fn die_at_syscall(
     );
     // SAFETY: the handler makes only async-signal-safe calls.
     unsafe { sigaction(Signal::SIGSYS, &sigsys) }.map_err(|errno| errno.to_string())?;
-
-    let statement = |code: u32, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump_if_equal = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    };
-    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-    let allow = libc::SECCOMP_RET_ALLOW;
     // Flags as the kernel sees them may carry O_LARGEFILE: compare the bits we set only.
     let mask = if number == libc::SYS_openat {
         (libc::O_ACCMODE | libc::O_CLOEXEC | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) as u32
     } else {
         u32::MAX
     };
-    let filter = [
-        statement(load, std::mem::offset_of!(libc::seccomp_data, arch) as u32),
-        jump_if_equal(AUDIT_ARCH, 1, 0),
-        statement(libc::BPF_RET | libc::BPF_K, allow),
-        statement(load, std::mem::offset_of!(libc::seccomp_data, nr) as u32),
-        jump_if_equal(number as u32, 0, 4),
-        // The low half of a 64-bit argument: both architectures are little-endian.
-        statement(
-            load,
-            (std::mem::offset_of!(libc::seccomp_data, args) + 8 * arg) as u32,
-        ),
-        statement(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, mask),
-        jump_if_equal(value, 0, 1),
-        statement(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP),
-        statement(libc::BPF_RET | libc::BPF_K, allow),
-    ];
-    let program = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr().cast_mut(),
-    };
-    // SAFETY: prctl with numbers only (no_new_privs, which an unprivileged filter needs),
-    // then with a pointer to `program`, which points into `filter`; the kernel copies
-    // both during the call.
-    let installed = unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-            && libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &program as *const libc::sock_fprog,
-            ) == 0
-    };
-    if !installed {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    Ok(())
+    filter_syscall(
+        number,
+        Some(SyscallArg {
+            index: arg,
+            mask,
+            value,
+        }),
+        libc::SECCOMP_RET_TRAP,
+    )
 }
 
 reexec::main! {
