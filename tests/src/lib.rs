@@ -368,3 +368,84 @@ pub fn busybox_rootfs(target_tmpdir: &str) -> Result<&'static Path, String> {
         .map(PathBuf::as_path)
         .map_err(Clone::clone)
 }
+
+/// The argument a [`filter_syscall`] filter compares: the low 32 bits of argument `index`,
+/// masked with `mask`, against `value`.
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallArg {
+    /// Which argument, from 0.
+    pub index: usize,
+    /// The bits compared.
+    pub mask: u32,
+    /// What they must equal.
+    pub value: u32,
+}
+
+/// Installs a seccomp filter (seccomp(2)) on the calling thread only: system call `number`
+/// — when `arg` is given, only with that argument — gets `action` (`SECCOMP_RET_TRAP`,
+/// `SECCOMP_RET_ERRNO | errno`, …); every other call runs. The thread's children inherit
+/// it. Sets `no_new_privs`, which an unprivileged filter needs. Fails where this kernel
+/// or the surrounding sandbox refuses filters: the test then skips with the reason.
+pub fn filter_syscall(number: i64, arg: Option<SyscallArg>, action: u32) -> Result<(), String> {
+    use nix::libc;
+
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xC000_00B7;
+    let statement = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump_if_equal = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let allow = libc::SECCOMP_RET_ALLOW;
+    let compare_arg = match arg {
+        None => Vec::new(),
+        Some(SyscallArg { index, mask, value }) => vec![
+            // The low half of a 64-bit argument: both architectures are little-endian.
+            statement(
+                load,
+                (std::mem::offset_of!(libc::seccomp_data, args) + 8 * index) as u32,
+            ),
+            statement(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, mask),
+            jump_if_equal(value, 0, 1),
+        ],
+    };
+    let mut filter = vec![
+        statement(load, std::mem::offset_of!(libc::seccomp_data, arch) as u32),
+        jump_if_equal(AUDIT_ARCH, 1, 0),
+        statement(libc::BPF_RET | libc::BPF_K, allow),
+        statement(load, std::mem::offset_of!(libc::seccomp_data, nr) as u32),
+        // Another call: jump over the argument's comparison and the action, to allow.
+        jump_if_equal(number as u32, 0, compare_arg.len() as u8 + 1),
+    ];
+    filter.extend(compare_arg);
+    filter.push(statement(libc::BPF_RET | libc::BPF_K, action));
+    filter.push(statement(libc::BPF_RET | libc::BPF_K, allow));
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl with numbers only (no_new_privs), then with a pointer to `program`,
+    // which points into `filter`; the kernel copies both during the call.
+    let installed = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ) == 0
+    };
+    if !installed {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    Ok(())
+}
