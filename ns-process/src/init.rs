@@ -7,7 +7,7 @@ use clap::Parser;
 use nix::unistd::Pid;
 
 use crate::capabilities::Cut;
-use crate::cli::Options;
+use crate::cli::{self, Options};
 use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, terminal};
 
 /// The entry's name, as in the Go series.
@@ -90,6 +90,13 @@ fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
     if options.verbose {
         eprintln!("ns-process: running {}", program.to_string_lossy());
     }
+    // Only the descriptors --preserve-fds names reach the command, whatever the init
+    // itself opened.
+    let first_closed = cli::preserved_fds(options.preserve_fds).end;
+    crate::sys::close_on_exec_from(first_closed).map_err(|error| {
+        eprintln!("ns-process: init: close_range({first_closed}, CLOSE_RANGE_CLOEXEC): {error}");
+        EXIT_OWN_FAILURE
+    })?;
     let child = command.spawn().map_err(|error| {
         let (code, why) = match error.kind() {
             io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found"),

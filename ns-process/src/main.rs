@@ -89,6 +89,12 @@ reexec::main! {
         if namespaces.contains(reexec::Namespaces::USER) {
             command.map_root_to_caller();
         }
+        // Checked open by validate(); the init hands them on to the command.
+        for fd in cli::preserved_fds(options.preserve_fds) {
+            if let Some(inherited) = sys::take_inherited(fd) {
+                command.fd(fd, inherited);
+            }
+        }
         let lease = bridge::Shared::default();
         if options.net == cli::NetMode::Bridge {
             // The child waits while its end of a new pair is born in its namespace.
