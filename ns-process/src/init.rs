@@ -30,6 +30,12 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
+    // Out of the caller's session before the setup, and long before the command: see
+    // terminal.rs.
+    if let Err(error) = terminal::leave_callers_session() {
+        eprintln!("ns-process: init: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
     // Blocked before the setup, which can take a while: a PID 1 drops every signal it
     // neither handles nor blocks, so one forwarded meanwhile would be lost; blocked, it
     // waits for the command.

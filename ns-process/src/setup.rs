@@ -111,9 +111,12 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
         steps.run(format!("populating {}/dev", rootfs.display()), || {
             populate_dev(rootfs)
         })?;
+        bind_console(&steps, options, &rootfs.join("dev/console"))?;
         steps.run(format!("pivoting into {}", rootfs.display()), || {
             pivot_into(rootfs)
         })?;
+    } else if own_mounts {
+        bind_console(&steps, options, Path::new("/dev/console"))?;
     }
 
     if !options.shares(Shareable::Net) {
@@ -190,6 +193,27 @@ fn populate_dev(rootfs: &Path) -> Result<(), String> {
             .map_err(|error| format!("linking /dev/{link}: {error}"))?;
     }
     Ok(())
+}
+
+/// With a pty of the command's own, binds it on `console`: created on a rootfs's fresh
+/// `/dev`, taken over where it exists otherwise (bound in our own mount namespace only).
+/// Before any pivot: the slave's devpts must still be a mount of this namespace.
+fn bind_console(steps: &Steps, options: &Options, console: &Path) -> Result<(), SetupError> {
+    if !options.internal_take_terminal {
+        return Ok(());
+    }
+    let create = options.rootfs.is_some();
+    if !create && !console.exists() {
+        steps.skip(
+            "binding the pty on /dev/console",
+            "there is no /dev/console",
+        );
+        return Ok(());
+    }
+    steps.run(
+        format!("binding the command's pty on {}", console.display()),
+        || crate::terminal::bind_console(console, create),
+    )
 }
 
 /// pivot_root(2) into `rootfs` and detach the old root.
