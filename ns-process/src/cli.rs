@@ -56,7 +56,8 @@ pub(crate) struct Options {
     #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET, value_parser = Subnet::parse)]
     pub(crate) subnet: Subnet,
 
-    /// Set by ns-process for its init: the terminal's foreground is to be taken.
+    /// Set by ns-process for its init: stdin is a pty of the command's own, to be bound
+    /// on /dev/console and made the command's controlling terminal.
     #[arg(long, hide = true)]
     pub(crate) internal_take_terminal: bool,
 

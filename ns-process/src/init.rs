@@ -46,21 +46,33 @@ fn ns_initialisation() -> ExitCode {
         );
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
+    // Out of the caller's session before the setup, and long before the command: see
+    // terminal.rs.
+    if let Err(error) = terminal::leave_callers_session() {
+        eprintln!("ns-process: init: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
+    // Blocked before the setup, which can take a while: a PID 1 drops every signal it
+    // neither handles nor blocks, so one forwarded meanwhile would be lost; blocked, it
+    // waits for the command.
+    let blocked = match signals::Blocked::now() {
+        Ok(blocked) => blocked,
+        Err(errno) => {
+            eprintln!("ns-process: blocking signals in the init: {}", errno.desc());
+            return ExitCode::from(EXIT_OWN_FAILURE);
+        }
+    };
     if let Err(error) = setup::prepare(&options) {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
-    match run(&options, options.internal_take_terminal) {
+    match run(&options, options.internal_take_terminal, &blocked) {
         Ok(code) | Err(code) => ExitCode::from(code),
     }
 }
 
 /// Starts the command and stays its PID 1 until it ends.
-fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
-    let blocked = signals::Blocked::now().map_err(|errno| {
-        eprintln!("ns-process: blocking signals in the init: {}", errno.desc());
-        EXIT_OWN_FAILURE
-    })?;
+fn run(options: &Options, take_terminal: bool, blocked: &signals::Blocked) -> Result<u8, u8> {
     let (program, args) = match options.command.split_first() {
         Some((program, args)) => (program.clone(), args),
         None => (SHELL.into(), &[][..]),
@@ -108,7 +120,7 @@ fn run(options: &Options, take_terminal: bool) -> Result<u8, u8> {
     })?;
     // Reaped by the supervisor's waitpid(-1), never through std's Child.
     let main = Pid::from_raw(child.id() as i32);
-    signals::supervise_as_init(main, &blocked).map_err(|errno| {
+    signals::supervise_as_init(main, blocked).map_err(|errno| {
         eprintln!(
             "ns-process: init: waiting for the command: {}",
             errno.desc()

@@ -121,6 +121,11 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
                 })?;
             }
             protect_kernel_paths(&steps, options, "/proc", true)?;
+            if own_mounts {
+                bind_console(&steps, options, |console| {
+                    crate::terminal::bind_console(Path::new("/dev/console"), console)
+                })?;
+            }
         }
         Some(path) => {
             let rootfs = steps.run(format!("binding {} onto itself", path.display()), || {
@@ -140,6 +145,10 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             )?;
             steps.run(format!("populating {}", rootfs.show("dev")), || {
                 populate_dev(dev.as_fd())
+            })?;
+            // Before the pivot: the pty's devpts is a mount of this namespace only until then.
+            bind_console(&steps, options, |console| {
+                bind_file(dev.as_fd(), "console", console)
             })?;
             match &proc {
                 // Through the descriptor, before the pivot: see kernel_paths::protect.
@@ -422,4 +431,26 @@ fn bind_file(dir: BorrowedFd<'_>, name: &str, source: &Path) -> Result<(), Strin
         .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE", source, errno))?;
     mount_api::attach(tree.as_fd(), node.as_fd())
         .map_err(|errno| call_failed("move_mount (bind)", &inside, errno))
+}
+
+/// With a pty of the command's own, binds it on /dev/console (`bind` gets the pty's path
+/// in this mount namespace); skipped where there is no /dev/console to take over.
+fn bind_console(
+    steps: &Steps,
+    options: &Options,
+    bind: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), SetupError> {
+    if !options.internal_take_terminal {
+        return Ok(());
+    }
+    if options.rootfs.is_none() && !Path::new("/dev/console").exists() {
+        steps.skip(
+            "binding the pty on /dev/console",
+            "there is no /dev/console",
+        );
+        return Ok(());
+    }
+    steps.run("binding the command's pty on /dev/console", || {
+        bind(&crate::terminal::pty_path()?)
+    })
 }
