@@ -8,7 +8,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cli::Options;
+use crate::cli::{self, Options};
 use crate::net::{self, Added, Lease, TakenBack};
 use crate::started;
 
@@ -97,7 +97,8 @@ pub(crate) fn prepare(options: &Options) -> Result<Network, String> {
             options.bridge
         ));
     }
-    let started = started::Pipe::new().map_err(fail)?;
+    // The first number after the descriptors --preserve-fds passes on.
+    let started = started::Pipe::new(cli::preserved_fds(options.preserve_fds).end).map_err(fail)?;
     let lock = BridgeLock::take(&options.bridge).map_err(fail)?;
     let added = net::ensure_bridge(&options.bridge, options.subnet).map_err(fail)?;
     if options.verbose && !added.is_nothing() {
@@ -120,12 +121,8 @@ impl Network {
 
     /// Sets the child up to report its start, and to wait while its end of a new pair
     /// is born in its network namespace; the bridge's lock goes once the pair is there.
-    pub(crate) fn give_to(
-        &mut self,
-        options: &Options,
-        command: &mut reexec::Command,
-    ) -> Result<(), String> {
-        self.started.give_to_init()?;
+    pub(crate) fn give_to(&mut self, options: &Options, command: &mut reexec::Command) {
+        self.started.give_to(command);
         let (bridge, subnet) = (options.bridge.clone(), options.subnet);
         let (lease, lock) = (Arc::clone(&self.lease), Arc::clone(&self.lock));
         command.parent_setup(move |pid| {
@@ -134,7 +131,6 @@ impl Network {
             *unpoisoned(&lease) = Some(taken.map_err(io::Error::other)?);
             Ok(())
         });
-        Ok(())
     }
 }
 

@@ -190,15 +190,12 @@ pub(crate) struct Cut {
 }
 
 impl Cut {
-    /// Reads the kernel's highest capability number from `/proc`, which must be mounted.
+    /// Asks the kernel which capabilities it knows. Not from
+    /// `/proc/sys/kernel/cap_last_cap`: after the pivot that path is the rootfs owner's to
+    /// swap, and a planted "0" would leave the bounding set whole.
     pub(crate) fn prepare(keep: CapSet) -> Result<Cut, String> {
-        let path = "/proc/sys/kernel/cap_last_cap";
-        let text =
-            std::fs::read_to_string(path).map_err(|error| format!("reading {path}: {error}"))?;
-        let last = text
-            .trim()
-            .parse()
-            .map_err(|_| format!("{path} holds {text:?}, not a capability number"))?;
+        let last = crate::sys::last_capability()
+            .map_err(|error| format!("prctl(PR_CAPBSET_READ): {error}"))?;
         Ok(Cut {
             keep: keep.bits(),
             last,

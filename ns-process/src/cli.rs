@@ -22,8 +22,8 @@ Examples:
   ns-process                                   a shell in new namespaces: -[ns-process]- #
   ns-process -- id                             uid=0(root) gid=0(root) …
   ns-process --hostname box -- hostname        box
-  scripts/make-rootfs /tmp/ns-process/rootfs   build a busybox root filesystem, then:
-  ns-process --rootfs /tmp/ns-process/rootfs   a shell pivoted into it
+  scripts/make-rootfs ~/rootfs                 build a busybox root filesystem, then:
+  ns-process --rootfs ~/rootfs                 a shell pivoted into it
   ns-process --share net -- ip link            keep the caller's network namespace
 
 Exit status: the command's; 128+N when signal N ended it; 125 when ns-process itself
@@ -56,7 +56,8 @@ pub(crate) struct Options {
     #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET, value_parser = Subnet::parse)]
     pub(crate) subnet: Subnet,
 
-    /// Set by ns-process for its init: the terminal's foreground is to be taken.
+    /// Set by ns-process for its init: stdin is a pty of the command's own, to be bound
+    /// on /dev/console and made the command's controlling terminal.
     #[arg(long, hide = true)]
     pub(crate) internal_take_terminal: bool,
 
@@ -87,6 +88,11 @@ pub(crate) struct Options {
     /// ns-process runs as root (see SECURITY.md).
     #[arg(long)]
     pub(crate) privileged: bool,
+
+    /// Pass the caller's descriptors 3 to 3+N-1 on to the command, as runc does; every
+    /// other descriptor above 2 is closed before the command runs.
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub(crate) preserve_fds: u16,
 
     /// Print each setup step as it happens.
     #[arg(short, long)]
@@ -190,6 +196,7 @@ impl Options {
             return Err("--internal-* options are for ns-process's own init".into());
         }
         check_hostname(&self.hostname)?;
+        check_preserved_fds(self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
         if self.net == NetMode::Bridge && self.share.contains(&Shareable::Net) {
             return Err(
@@ -236,6 +243,26 @@ fn check_hostname(name: &str) -> Result<(), String> {
         return invalid("each dot-separated part must be non-empty and not start or end with '-'");
     }
     Ok(())
+}
+
+/// Every descriptor `--preserve-fds` names must be open: a gap is a mistake in the
+/// caller's redirections, better said now than found by the command.
+fn check_preserved_fds(count: u16) -> Result<(), String> {
+    for fd in preserved_fds(count) {
+        if !crate::sys::is_open(fd) {
+            return Err(format!(
+                "--preserve-fds {count}: descriptor {fd} is not open; open descriptors 3 to {} \
+                 for ns-process (e.g. `3<file`), or pass a smaller number",
+                2 + i32::from(count)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The descriptors `--preserve-fds count` passes on: 3 to 3+count-1.
+pub(crate) fn preserved_fds(count: u16) -> std::ops::Range<i32> {
+    3..3 + i32::from(count)
 }
 
 fn check_bridge_name(name: &str) -> Result<(), String> {
@@ -349,6 +376,7 @@ mod tests {
             Just("--cap-add".to_owned()),
             Just("--cap-drop".to_owned()),
             Just("--privileged".to_owned()),
+            Just("--preserve-fds".to_owned()),
             Just("SYS_ADMIN".to_owned()),
             Just("bridge".to_owned()),
             Just("net".to_owned()),

@@ -7,7 +7,7 @@ use clap::Parser;
 use nix::unistd::Pid;
 
 use crate::capabilities::Cut;
-use crate::cli::Options;
+use crate::cli::{self, Options};
 use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, started, terminal};
 
 /// The entry's name, as in the Go series.
@@ -46,23 +46,40 @@ fn ns_initialisation() -> ExitCode {
         );
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
+    // Out of the caller's session before the setup, and long before the command: see
+    // terminal.rs.
+    if let Err(error) = terminal::leave_callers_session() {
+        eprintln!("ns-process: init: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
+    // Blocked before the setup, which can take a while: a PID 1 drops every signal it
+    // neither handles nor blocks, so one forwarded meanwhile would be lost; blocked, it
+    // waits for the command.
+    let blocked = match signals::Blocked::now() {
+        Ok(blocked) => blocked,
+        Err(errno) => {
+            eprintln!("ns-process: blocking signals in the init: {}", errno.desc());
+            return ExitCode::from(EXIT_OWN_FAILURE);
+        }
+    };
     // Before setup, so that nothing the init starts inherits the parent's pipe.
     let started = started::Report::take(options.internal_started_fd);
     if let Err(error) = setup::prepare(&options) {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
-    match run(&options, options.internal_take_terminal, started) {
+    match run(&options, options.internal_take_terminal, &blocked, started) {
         Ok(code) | Err(code) => ExitCode::from(code),
     }
 }
 
 /// Starts the command and stays its PID 1 until it ends.
-fn run(options: &Options, take_terminal: bool, started: started::Report) -> Result<u8, u8> {
-    let blocked = signals::Blocked::now().map_err(|errno| {
-        eprintln!("ns-process: blocking signals in the init: {}", errno.desc());
-        EXIT_OWN_FAILURE
-    })?;
+fn run(
+    options: &Options,
+    take_terminal: bool,
+    blocked: &signals::Blocked,
+    started: started::Report,
+) -> Result<u8, u8> {
     let (program, args) = match options.command.split_first() {
         Some((program, args)) => (program.clone(), args),
         None => (SHELL.into(), &[][..]),
@@ -92,6 +109,13 @@ fn run(options: &Options, take_terminal: bool, started: started::Report) -> Resu
     if options.verbose {
         eprintln!("ns-process: running {}", program.to_string_lossy());
     }
+    // Only the descriptors --preserve-fds names reach the command, whatever the init
+    // itself opened.
+    let first_closed = cli::preserved_fds(options.preserve_fds).end;
+    crate::sys::close_on_exec_from(first_closed).map_err(|error| {
+        eprintln!("ns-process: init: close_range({first_closed}, CLOSE_RANGE_CLOEXEC): {error}");
+        EXIT_OWN_FAILURE
+    })?;
     let child = command.spawn().map_err(|error| {
         let (code, why) = match error.kind() {
             io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found"),
@@ -104,7 +128,7 @@ fn run(options: &Options, take_terminal: bool, started: started::Report) -> Resu
     started.command_started();
     // Reaped by the supervisor's waitpid(-1), never through std's Child.
     let main = Pid::from_raw(child.id() as i32);
-    signals::supervise_as_init(main, &blocked).map_err(|errno| {
+    signals::supervise_as_init(main, blocked).map_err(|errno| {
         eprintln!(
             "ns-process: init: waiting for the command: {}",
             errno.desc()

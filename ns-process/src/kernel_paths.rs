@@ -44,23 +44,34 @@ fn describe(call: &str, path: &str, errno: nix::Error) -> String {
 }
 
 /// Makes every path of [`READ_ONLY`] read-only, `/sys` and all below it too, and covers
-/// every path of [`MASKED`] that exists. Runs in the command's own mount namespace, after
-/// the pivot if there is one; a path that does not exist is left alone, since there is
-/// nothing to reach through it.
-pub(crate) fn protect() -> Result<(), String> {
-    if Path::new("/sys/kernel").is_dir() {
+/// every path of [`MASKED`] that exists; a path that does not exist is left alone, since
+/// there is nothing to reach through it. Runs in the command's own mount namespace.
+///
+/// `proc` is where the proc to protect is reached, for the `/proc` of the lists; the
+/// `/sys` paths are protected only `with_sys`. Without --rootfs that is `/proc` and the
+/// host's `/sys`, after the setup. With --rootfs it runs before the pivot, on the proc
+/// mounted in the rootfs as its descriptor reaches it (`/proc/self/fd/N` of the host's
+/// proc, which no one but root can redirect), never by the name `proc` in the rootfs: its
+/// owner can swap that name for a link to a decoy at any moment, and a protection done
+/// through the link would leave the real proc writable under another name.
+pub(crate) fn protect(proc: &str, with_sys: bool) -> Result<(), String> {
+    let place = |path: &&str| match path.strip_prefix("/proc") {
+        Some(below) => Some(format!("{proc}{below}")),
+        None => with_sys.then(|| path.to_string()),
+    };
+    if with_sys && Path::new("/sys/kernel").is_dir() {
         // The host's sysfs, kept without --rootfs: its files are host root's to write.
         read_only_with_everything_below("/sys")?;
     }
-    for path in READ_ONLY {
-        if Path::new(path).symlink_metadata().is_ok() {
-            read_only(path)?;
+    for path in READ_ONLY.iter().filter_map(place) {
+        if Path::new(&path).symlink_metadata().is_ok() {
+            read_only(&path)?;
         }
     }
-    for path in MASKED {
-        match Path::new(path).symlink_metadata() {
-            Ok(metadata) if metadata.is_dir() => cover_directory(path)?,
-            Ok(_) => cover_file(path)?,
+    for path in MASKED.iter().filter_map(place) {
+        match Path::new(&path).symlink_metadata() {
+            Ok(metadata) if metadata.is_dir() => cover_directory(&path)?,
+            Ok(_) => cover_file(&path)?,
             Err(_) => {}
         }
     }

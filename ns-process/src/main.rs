@@ -15,8 +15,10 @@ mod capabilities;
 mod cli;
 mod init;
 mod kernel_paths;
+mod mount_api;
 mod namespaces;
 mod net;
+mod pty;
 mod setup;
 mod signals;
 mod started;
@@ -68,14 +70,18 @@ reexec::main! {
             }
         }
 
+        // An interactive run gets a pty of its own; any other, no terminal at all.
+        let pty = match pty::Pty::for_caller() {
+            Ok(pty) => pty,
+            Err(message) => return fail(message),
+        };
         // Internal options go first: the user's command after `--` must stay last.
-        let foreground = terminal::foreground_group();
         let outer = match namespaces::outer() {
             Ok(outer) => outer,
             Err(error) => return fail(error),
         };
         let mut args: Vec<OsString> = vec![format!("--internal-outer-namespaces={outer}").into()];
-        if foreground.is_some() {
+        if pty.is_some() {
             args.push("--internal-take-terminal".into());
         }
         if let Some(network) = &network {
@@ -83,33 +89,46 @@ reexec::main! {
         }
         args.extend(std::env::args_os().skip(1));
 
-        let mut command = reexec::Command::new(init::ENTRY);
-        // If ns-process dies, its init dies at once, and the kernel ends everything in the
-        // PID namespace with it.
-        command.namespaces(namespaces).args(args).death_signal(Some(nix::libc::SIGKILL));
-        // The init shows its environment to whoever may read its /proc/1/environ; it needs
-        // none of the caller's, only the terminal's type to hand on.
-        command.env_clear();
-        if let Some(term) = std::env::var_os("TERM") {
-            command.env("TERM", term);
-        }
-        if namespaces.contains(reexec::Namespaces::USER) {
-            command.map_root_to_caller();
-        }
-        if let Some(network) = &mut network {
-            if let Err(message) = network.give_to(&options, &mut command) {
-                return fail(message);
+        let spawned = {
+            let mut command = reexec::Command::new(init::ENTRY);
+            // If ns-process dies, its init dies at once, and the kernel ends everything in
+            // the PID namespace with it.
+            command.namespaces(namespaces).args(args).death_signal(Some(nix::libc::SIGKILL));
+            // The init shows its environment to whoever may read its /proc/1/environ; it
+            // needs none of the caller's, only the terminal's type to hand on.
+            command.env_clear();
+            if let Some(term) = std::env::var_os("TERM") {
+                command.env("TERM", term);
             }
-        }
-        let status = command.spawn().map_err(|error| error.to_string()).and_then(|mut child| {
-            signals::supervise_child(&mut child, &blocked)
-        });
+            if namespaces.contains(reexec::Namespaces::USER) {
+                command.map_root_to_caller();
+            }
+            // Checked open by validate(); the init hands them on to the command.
+            for fd in cli::preserved_fds(options.preserve_fds) {
+                if let Some(inherited) = sys::take_inherited(fd) {
+                    command.fd(fd, inherited);
+                }
+            }
+            if let Some(network) = &mut network {
+                network.give_to(&options, &mut command);
+            }
+            match &pty {
+                Some(pty) => pty.attach(&mut command).map(|()| command.spawn()),
+                None => Ok(command.spawn()),
+            }
+            // The command, and its copies of the pty's slave, end here.
+        };
+        // Matched in one statement: a pty still held is dropped, and the caller's terminal
+        // is as it was, before any message is printed.
+        let status = match (spawned, pty) {
+            (Ok(Ok(mut child)), Some(pty)) => pty.relay(&mut child, &blocked),
+            (Ok(Ok(mut child)), None) => signals::supervise_child(&mut child, &blocked),
+            (Ok(Err(error)), _) => Err(error.to_string()),
+            (Err(message), _) => Err(message),
+        };
         // The init has ended: its pair goes, and if the command never started, whatever
         // this run added to the host for it.
         drop(network);
-        if let Some(group) = foreground {
-            let _ = terminal::set_foreground(group);
-        }
         match status {
             Ok(code) => ExitCode::from(code),
             Err(message) => fail(message),

@@ -1,14 +1,22 @@
 //! The init's setup, as named steps run in order inside the new namespaces. A failure
 //! says which step and why; nothing reaches the host, since every mount happens in a
-//! mount namespace made private first.
+//! mount namespace made private first. Under `--rootfs` nothing is reached by a path
+//! its owner could redirect with a symlink: see `Rootfs`.
 
+use std::ffi::CStr;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat, openat2};
+use nix::libc;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::unistd::{chdir, pivot_root, sethostname};
+use nix::sys::stat::{Mode, mkdirat};
+use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
 use crate::cli::{NetMode, Options, Shareable};
+use crate::mount_api;
 
 /// A setup step that failed.
 #[derive(Debug)]
@@ -29,11 +37,11 @@ struct Steps {
 }
 
 impl Steps {
-    fn run(
+    fn run<T>(
         &self,
         step: impl Into<String>,
-        work: impl FnOnce() -> Result<(), String>,
-    ) -> Result<(), SetupError> {
+        work: impl FnOnce() -> Result<T, String>,
+    ) -> Result<T, SetupError> {
         let step = step.into();
         if self.verbose {
             eprintln!("ns-process: {step}");
@@ -89,31 +97,74 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
         )?;
     }
 
-    let proc_dir = options
-        .rootfs
-        .as_ref()
-        .map_or_else(|| PathBuf::from("/proc"), |rootfs| rootfs.join("proc"));
-    if !own_mounts {
+    let new_proc = if !own_mounts {
         steps.skip("mounting /proc", "the mount namespace is shared");
+        false
     } else if options.shares(Shareable::Pid) {
         steps.skip(
             "mounting /proc",
             "the PID namespace is shared (--share pid)",
         );
+        false
     } else {
-        steps.run(
-            format!("mounting a new proc on {}", proc_dir.display()),
-            || mount_proc(&proc_dir),
-        )?;
-    }
+        true
+    };
 
-    if let Some(rootfs) = &options.rootfs {
-        steps.run(format!("populating {}/dev", rootfs.display()), || {
-            populate_dev(rootfs)
-        })?;
-        steps.run(format!("pivoting into {}", rootfs.display()), || {
-            pivot_into(rootfs)
-        })?;
+    match &options.rootfs {
+        None => {
+            if new_proc {
+                steps.run("mounting a new proc on /proc", || {
+                    // The host's own /proc: no one but root can put a link in its way.
+                    let proc = Path::new("/proc");
+                    mount(Some("proc"), proc, Some("proc"), PROC_FLAGS, None::<&str>)
+                        .map_err(|errno| describe("mount proc", proc, errno))
+                })?;
+            }
+            protect_kernel_paths(&steps, options, "/proc", true)?;
+            if own_mounts {
+                bind_console(&steps, options, |console| {
+                    crate::terminal::bind_console(Path::new("/dev/console"), console)
+                })?;
+            }
+        }
+        Some(path) => {
+            let rootfs = steps.run(format!("binding {} onto itself", path.display()), || {
+                Rootfs::bind(path)
+            })?;
+            let proc = if new_proc {
+                Some(steps.run(
+                    format!("mounting a new proc on {}", rootfs.show("proc")),
+                    || rootfs.mount_proc(),
+                )?)
+            } else {
+                None
+            };
+            let dev = steps.run(
+                format!("mounting a tmpfs on {}", rootfs.show("dev")),
+                || rootfs.mount_dev(),
+            )?;
+            steps.run(format!("populating {}", rootfs.show("dev")), || {
+                populate_dev(dev.as_fd())
+            })?;
+            // Before the pivot: the pty's devpts is a mount of this namespace only until then.
+            bind_console(&steps, options, |console| {
+                bind_file(dev.as_fd(), "console", console)
+            })?;
+            match &proc {
+                // Through the descriptor, before the pivot: see kernel_paths::protect.
+                Some(proc) => {
+                    let proc = format!("/proc/self/fd/{}", proc.as_raw_fd());
+                    protect_kernel_paths(&steps, options, &proc, false)?;
+                }
+                None => steps.skip(
+                    "protecting /proc",
+                    "no proc is mounted in the rootfs (--share pid)",
+                ),
+            }
+            steps.run(format!("pivoting into {}", path.display()), || {
+                rootfs.pivot()
+            })?;
+        }
     }
 
     if !options.shares(Shareable::Net) {
@@ -129,16 +180,6 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             || crate::net::configure_inside(options.subnet),
         )?;
     }
-    if options.protects_kernel_paths() {
-        steps.run(
-            "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
-            crate::kernel_paths::protect,
-        )?;
-    } else if options.privileged {
-        steps.skip("protecting /proc and /sys", "--privileged");
-    } else {
-        steps.skip("protecting /proc and /sys", "the mount namespace is shared");
-    }
     // Nothing the command runs may gain privileges through set-user-ID binaries or file
     // capabilities: what is root here stays only as powerful as the namespaces allow.
     steps.run("setting no_new_privs", || {
@@ -148,47 +189,217 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn mount_proc(target: &Path) -> Result<(), String> {
-    if !target.is_dir() {
-        std::fs::create_dir(target)
-            .map_err(|error| format!("creating {}: {error}", target.display()))?;
+/// Makes the kernel's knobs read-only and masks its secrets in the proc reached at `proc`
+/// (and in `/sys` `with_sys`), unless the options leave them as they are.
+fn protect_kernel_paths(
+    steps: &Steps,
+    options: &Options,
+    proc: &str,
+    with_sys: bool,
+) -> Result<(), SetupError> {
+    if options.protects_kernel_paths() {
+        steps.run(
+            "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
+            || crate::kernel_paths::protect(proc, with_sys),
+        )
+    } else {
+        let why = if options.privileged {
+            "--privileged"
+        } else {
+            "the mount namespace is shared"
+        };
+        steps.skip("protecting /proc and /sys", why);
+        Ok(())
     }
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), target, Some("proc"), flags, None::<&str>)
-        .map_err(|errno| describe("mount proc", target, errno))
+}
+
+const PROC_FLAGS: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// What a failed call of the descriptor-based API says, with a hint where the kernel is
+/// too old for it.
+fn call_failed(call: &str, path: &Path, errno: Errno) -> String {
+    let mut message = describe(call, path, errno);
+    if errno == Errno::ENOSYS {
+        message.push_str(
+            "; --rootfs needs Linux 5.6 or later (openat2(2) and the mount API of \
+             fsopen(2) and move_mount(2)), which resolve every path inside the rootfs",
+        );
+    }
+    message
+}
+
+/// The rootfs, held from the start by one descriptor: the root of its bind mount onto
+/// itself. Its owner may rename anything in it at any moment, so a path under it looked
+/// up twice may lead somewhere else the second time, even out of it through a symlink
+/// swapped in meanwhile (runc's CVE-2021-30465). So nothing under it is ever reached by
+/// its path: each mount point is opened once from this descriptor with openat2(2),
+/// resolved inside the rootfs (RESOLVE_IN_ROOT) and refused if a symlink, and mounted on
+/// through the descriptor that open gave.
+struct Rootfs<'a> {
+    path: &'a Path,
+    root: OwnedFd,
+}
+
+impl<'a> Rootfs<'a> {
+    /// Binds the rootfs onto itself, recursively: pivot_root(2) needs a mount point.
+    /// The path given is the caller's own and is looked up this once, following its
+    /// links as the caller wrote it; from here on only the descriptor counts.
+    fn bind(path: &'a Path) -> Result<Rootfs<'a>, String> {
+        let dir = open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| describe("open", path, errno))?;
+        let root = mount_api::clone_tree(dir.as_fd(), c"", true)
+            .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE|AT_RECURSIVE", path, errno))?;
+        mount_api::attach(root.as_fd(), dir.as_fd())
+            .map_err(|errno| call_failed("move_mount", path, errno))?;
+        Ok(Rootfs { path, root })
+    }
+
+    /// `name` under the rootfs, for messages.
+    fn show(&self, name: &str) -> String {
+        self.path.join(name).display().to_string()
+    }
+
+    /// The directory `name` of the rootfs, opened to be mounted on: not a symlink, not
+    /// through one, and never out of the rootfs.
+    fn mount_point(&self, name: &str) -> Result<OwnedFd, Errno> {
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(
+                ResolveFlag::RESOLVE_IN_ROOT
+                    | ResolveFlag::RESOLVE_NO_MAGICLINKS
+                    | ResolveFlag::RESOLVE_NO_SYMLINKS,
+            );
+        openat2(self.root.as_fd(), name, how)
+    }
+
+    /// Why `name` can't be mounted on, and what to do.
+    fn refusal(&self, name: &str, errno: Errno) -> String {
+        let path = self.show(name);
+        match errno {
+            Errno::ELOOP => format!(
+                "{path} is a symbolic link: ns-process mounts /{name} only on a directory of \
+                 the rootfs itself, never where a link leads; replace it with a directory \
+                 (rm {path} && mkdir {path})"
+            ),
+            Errno::ENOTDIR => format!(
+                "{path} is not a directory: /{name} is mounted on it; replace it with a \
+                 directory (rm {path} && mkdir {path})"
+            ),
+            _ => call_failed(
+                "openat2 RESOLVE_IN_ROOT|RESOLVE_NO_SYMLINKS",
+                Path::new(&path),
+                errno,
+            ),
+        }
+    }
+
+    /// A new proc on the rootfs's `proc`, made there if missing; the descriptor of its
+    /// root is returned, to reach it by later.
+    fn mount_proc(&self) -> Result<OwnedFd, String> {
+        let target = match self.mount_point("proc") {
+            Err(Errno::ENOENT) => {
+                // mkdirat(2) never follows a link in the last component: if one appears
+                // meanwhile, this fails or the open below refuses it.
+                match mkdirat(self.root.as_fd(), "proc", Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => {
+                        return Err(describe("mkdir", Path::new(&self.show("proc")), errno));
+                    }
+                }
+                self.mount_point("proc")
+            }
+            other => other,
+        }
+        .map_err(|errno| self.refusal("proc", errno))?;
+        let proc = new_mount(c"proc", &[], PROC_ATTRIBUTES)?;
+        mount_api::attach(proc.as_fd(), target.as_fd()).map_err(|errno| {
+            call_failed("move_mount proc", Path::new(&self.show("proc")), errno)
+        })?;
+        Ok(proc)
+    }
+
+    /// A fresh tmpfs on the rootfs's `dev`, empty; the descriptor of its root is returned
+    /// to fill it. It is attached before it is filled, since binding device nodes onto
+    /// the files of a detached mount needs Linux 6.15; only this mount namespace sees it.
+    fn mount_dev(&self) -> Result<OwnedFd, String> {
+        let target = self.mount_point("dev").map_err(|errno| match errno {
+            Errno::ENOENT => format!(
+                "{} is missing: create it, or rebuild the rootfs with scripts/make-rootfs",
+                self.show("dev")
+            ),
+            errno => self.refusal("dev", errno),
+        })?;
+        let dev = new_mount(c"tmpfs", &[(c"mode", c"0755")], DEV_ATTRIBUTES)?;
+        mount_api::attach(dev.as_fd(), target.as_fd()).map_err(|errno| {
+            call_failed("move_mount tmpfs", Path::new(&self.show("dev")), errno)
+        })?;
+        Ok(dev)
+    }
+
+    /// pivot_root(2) into the rootfs and detach the old root.
+    ///
+    /// The series binds the rootfs on itself, creates `.pivot_root` in it and removes it
+    /// afterwards. Here `pivot_root(".", ".")` from the rootfs's own descriptor stacks the
+    /// old root on the new one and unmounts it at once (runc's way): nothing is created
+    /// inside the rootfs, so a rootfs the caller can't write works too, and no
+    /// `/.pivot_root` can be left behind.
+    fn pivot(&self) -> Result<(), String> {
+        fchdir(self.root.as_fd()).map_err(|errno| describe("fchdir", self.path, errno))?;
+        pivot_root(".", ".").map_err(|errno| describe("pivot_root", self.path, errno))?;
+        umount2(".", MntFlags::MNT_DETACH)
+            .map_err(|errno| describe("umount2 MNT_DETACH (old root)", Path::new("."), errno))?;
+        chdir("/").map_err(|errno| describe("chdir", Path::new("/"), errno))
+    }
+}
+
+const PROC_ATTRIBUTES: u64 =
+    libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+const DEV_ATTRIBUTES: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_STRICTATIME;
+
+/// A new, detached mount of a `fstype` filesystem, named after it in the mount table,
+/// with string `options` and mount `attributes`.
+fn new_mount(
+    fstype: &CStr,
+    options: &[(&CStr, &CStr)],
+    attributes: u64,
+) -> Result<OwnedFd, String> {
+    let name = fstype.to_string_lossy();
+    let failed = |call: &str, errno: Errno| call_failed(call, Path::new(name.as_ref()), errno);
+    let fs = mount_api::fsopen(fstype).map_err(|errno| failed("fsopen", errno))?;
+    for (key, value) in std::iter::once((c"source", fstype)).chain(options.iter().copied()) {
+        mount_api::fsconfig_set_string(fs.as_fd(), key, value).map_err(|errno| {
+            failed(
+                &format!(
+                    "fsconfig {}={}",
+                    key.to_string_lossy(),
+                    value.to_string_lossy()
+                ),
+                errno,
+            )
+        })?;
+    }
+    mount_api::fsconfig_create(fs.as_fd())
+        .map_err(|errno| failed("fsconfig FSCONFIG_CMD_CREATE", errno))?;
+    mount_api::fsmount(fs.as_fd(), attributes).map_err(|errno| failed("fsmount", errno))
 }
 
 /// The device nodes a shell and most tools expect, bound from the host onto a fresh
 /// tmpfs, as bubblewrap's `--dev` does; creating nodes needs a privilege we don't have.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
-fn populate_dev(rootfs: &Path) -> Result<(), String> {
-    let dev = rootfs.join("dev");
-    if !dev.is_dir() {
-        return Err(format!(
-            "{} is missing: create it, or rebuild the rootfs with scripts/make-rootfs",
-            dev.display()
-        ));
-    }
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
-    mount(Some("tmpfs"), &dev, Some("tmpfs"), flags, Some("mode=0755"))
-        .map_err(|errno| describe("mount tmpfs", &dev, errno))?;
+/// Fills the fresh tmpfs whose root `dev` is open on.
+fn populate_dev(dev: BorrowedFd<'_>) -> Result<(), String> {
     for device in DEVICES {
         let host = Path::new("/dev").join(device);
-        if !host.exists() {
-            continue;
+        if host.exists() {
+            bind_file(dev, device, &host)?;
         }
-        let node = dev.join(device);
-        std::fs::File::create(&node)
-            .map_err(|error| format!("creating {}: {error}", node.display()))?;
-        mount(
-            Some(&host),
-            &node,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|errno| describe("bind mount", &node, errno))?;
     }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -196,31 +407,50 @@ fn populate_dev(rootfs: &Path) -> Result<(), String> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        std::os::unix::fs::symlink(target, dev.join(link))
-            .map_err(|error| format!("linking /dev/{link}: {error}"))?;
+        symlinkat(target, dev, link)
+            .map_err(|errno| describe("symlink", &Path::new("/dev").join(link), errno))?;
     }
     Ok(())
 }
 
-/// pivot_root(2) into `rootfs` and detach the old root.
-///
-/// The series binds the rootfs on itself, creates `.pivot_root` in it and removes it
-/// afterwards. Here `pivot_root(".", ".")` stacks the old root on the new one and
-/// unmounts it at once (runc's way): nothing is created inside the rootfs, so a rootfs
-/// the caller can't write works too, and no `/.pivot_root` can be left behind.
-fn pivot_into(rootfs: &Path) -> Result<(), String> {
-    // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
+/// Binds the host's file `source` onto a new file `name` of the tmpfs whose root `dir` is
+/// open on. The file is made with O_EXCL|O_NOFOLLOW: nothing that exists is ever
+/// truncated or followed, and the mount goes onto the very file made.
+fn bind_file(dir: BorrowedFd<'_>, name: &str, source: &Path) -> Result<(), String> {
+    let inside = Path::new("/dev").join(name);
+    let node = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
     )
-    .map_err(|errno| describe("bind mount", rootfs, errno))?;
-    chdir(rootfs).map_err(|errno| describe("chdir", rootfs, errno))?;
-    pivot_root(".", ".").map_err(|errno| describe("pivot_root", rootfs, errno))?;
-    umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|errno| describe("umount2 MNT_DETACH (old root)", Path::new("."), errno))?;
-    chdir("/").map_err(|errno| describe("chdir", Path::new("/"), errno))
+    .map_err(|errno| describe("creating", &inside, errno))?;
+    let source_fd = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|errno| describe("open", source, errno))?;
+    let tree = mount_api::clone_tree(source_fd.as_fd(), c"", false)
+        .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE", source, errno))?;
+    mount_api::attach(tree.as_fd(), node.as_fd())
+        .map_err(|errno| call_failed("move_mount (bind)", &inside, errno))
+}
+
+/// With a pty of the command's own, binds it on /dev/console (`bind` gets the pty's path
+/// in this mount namespace); skipped where there is no /dev/console to take over.
+fn bind_console(
+    steps: &Steps,
+    options: &Options,
+    bind: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), SetupError> {
+    if !options.internal_take_terminal {
+        return Ok(());
+    }
+    if options.rootfs.is_none() && !Path::new("/dev/console").exists() {
+        steps.skip(
+            "binding the pty on /dev/console",
+            "there is no /dev/console",
+        );
+        return Ok(());
+    }
+    steps.run("binding the command's pty on /dev/console", || {
+        bind(&crate::terminal::pty_path()?)
+    })
 }

@@ -2,9 +2,12 @@
 //! (PID 1 inside) forwards to the command, reaps every orphan, and ends with the
 //! command's status — what tini does.
 //!
-//! Both block the signals before starting their child and take them with sigwait(2), so
-//! none is lost between the start and the wait, and no handler code is needed. (A PID 1
-//! gets, from outside, only the signals it handles or blocks: blocked ones are queued.)
+//! Both block the signals before starting their child and take them with sigwait(2) — or,
+//! where the parent relays a pty, from a signalfd polled with the pty (`pty.rs`) — so none
+//! is lost between the start and the wait, and no handler code is needed. (A PID 1 gets,
+//! from outside, only the signals it handles or blocks: blocked ones are queued.) With a
+//! pty, SIGWINCH is not forwarded: the parent resizes the pty, and the kernel signals the
+//! command's foreground job.
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -34,6 +37,11 @@ impl Blocked {
         set.add(Signal::SIGCHLD);
         set.thread_block()?;
         Ok(Blocked(set))
+    }
+
+    /// The blocked signals.
+    pub(crate) fn set(&self) -> SigSet {
+        self.0
     }
 
     /// The next of the blocked signals to arrive.
@@ -81,16 +89,22 @@ pub(crate) fn supervise_as_init(main: Pid, blocked: &Blocked) -> nix::Result<u8>
     }
 }
 
-/// As the parent outside: forwards signals to `child` until it ends; returns its status.
-pub(crate) fn supervise_child(child: &mut reexec::Child, blocked: &Blocked) -> Result<u8, String> {
+/// How a child of ours ended, as a shell reports it: its code, or 128 + the signal.
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
+        (None, None) => 1,
+    }
+}
+
+/// As the parent outside, when there is no terminal to relay (see `pty.rs` for when
+/// there is): forwards signals to `child` until it ends; returns its status.
+pub(crate) fn supervise_child(child: &mut reexec::Child, blocked: &Blocked) -> Result<u8, String> {
     loop {
         if let Some(status) = child.try_wait().map_err(|error| error.to_string())? {
-            return Ok(match (status.code(), status.signal()) {
-                (Some(code), _) => code as u8,
-                (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
-                (None, None) => 1,
-            });
+            return Ok(exit_code(status));
         }
         let signal = blocked
             .wait()

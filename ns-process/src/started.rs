@@ -8,7 +8,7 @@
 //! changed on the host for this run.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 
@@ -19,38 +19,35 @@ pub(crate) const OPTION: &str = "--internal-started-fd";
 pub(crate) struct Pipe {
     read: OwnedFd,
     write: Option<OwnedFd>,
+    /// The write end's number in the init.
+    child_fd: RawFd,
 }
 
 impl Pipe {
-    /// A pipe neither end of which reaches anything but the init. Non-blocking, so that
-    /// reading it never waits on a writer that should not exist.
-    pub(crate) fn new() -> Result<Pipe, String> {
+    /// A pipe whose write end the init gets as `child_fd` (3 or above, and none of the
+    /// descriptors it gets otherwise). Non-blocking, so that reading it never waits on a
+    /// writer that should not exist.
+    pub(crate) fn new(child_fd: RawFd) -> Result<Pipe, String> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|errno| format!("pipe2 for the start report: {}", errno.desc()))?;
         Ok(Pipe {
             read,
             write: Some(write),
+            child_fd,
         })
     }
 
     /// The init's internal arguments: where its end is. They go before the user's.
     pub(crate) fn init_args(&self) -> Vec<OsString> {
-        match &self.write {
-            Some(write) => vec![OPTION.into(), write.as_raw_fd().to_string().into()],
-            None => Vec::new(),
-        }
+        vec![OPTION.into(), self.child_fd.to_string().into()]
     }
 
-    /// Lets the init, and nothing else, inherit the write end: `reexec::Command` passes
-    /// on the descriptors that are not close-on-exec, and ns-process starts no other
-    /// process while this one is open.
-    pub(crate) fn give_to_init(&self) -> Result<(), String> {
-        if let Some(write) = &self.write {
-            fcntl(write.as_fd(), FcntlArg::F_SETFD(FdFlag::empty())).map_err(|errno| {
-                format!("fcntl F_SETFD on the start report pipe: {}", errno.desc())
-            })?;
+    /// Hands the write end to the init: the spawn passes it on and closes the parent's
+    /// copy, so the init (and nothing else) holds it.
+    pub(crate) fn give_to(&mut self, command: &mut reexec::Command) {
+        if let Some(write) = self.write.take() {
+            command.fd(self.child_fd, write);
         }
-        Ok(())
     }
 
     /// Whether the command has started; once the init has ended, whether it ever did.
@@ -64,8 +61,8 @@ impl Pipe {
 pub(crate) struct Report(Option<OwnedFd>);
 
 impl Report {
-    /// Takes the descriptor the parent named, and makes it close-on-exec at once, so
-    /// that the command never inherits it. Anything but an open pipe is left alone: the
+    /// Takes the descriptor the parent named, and makes it close-on-exec at once
+    /// (`reexec::Command` passes it without), so that the command never inherits it. Anything but an open pipe is left alone: the
     /// option is internal, but an init started by hand could name any descriptor.
     pub(crate) fn take(fd: Option<RawFd>) -> Report {
         let Some(fd) = fd.filter(|&fd| fd > 2) else {

@@ -1,7 +1,9 @@
-//! The system calls ns-process makes that nix does not wrap: cutting the command's
-//! capabilities in its forked child, where only async-signal-safe calls may run.
+//! The system calls ns-process makes that nix does not wrap: descriptors it hands on,
+//! and cutting the command's capabilities in its forked child, where only
+//! async-signal-safe calls may run.
 
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::libc;
 use std::os::unix::process::CommandExt;
@@ -61,6 +63,26 @@ fn clear_ambient_capabilities() -> io::Result<()> {
     })
 }
 
+/// The highest capability number this kernel knows: PR_CAPBSET_READ answers EINVAL
+/// past it.
+pub(crate) fn last_capability() -> io::Result<u8> {
+    let mut last = None;
+    for number in 0..64u8 {
+        // SAFETY: prctl(PR_CAPBSET_READ) takes a number and touches no memory of ours.
+        let known =
+            unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(number), 0, 0, 0) };
+        if known < 0 {
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() == Some(libc::EINVAL) {
+                break;
+            }
+            return Err(error);
+        }
+        last = Some(number);
+    }
+    last.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
 /// This thread's permitted set.
 fn permitted_capabilities() -> io::Result<u64> {
     let mut header = CapHeader {
@@ -92,6 +114,44 @@ fn set_capabilities(effective: u64, permitted: u64, inheritable: u64) -> io::Res
     // SAFETY: capset(2) with a version-3 header reads the header and two CapData structs,
     // which is the array we pass; both live across the call.
     check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int })
+}
+
+/// Whether descriptor `fd` is open in this process.
+pub(crate) fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only asks about the number: nothing is read, written or closed.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Takes ownership of `fd`, a descriptor this process inherited and nothing in it
+/// uses, to hand it on; `None` if it is not open.
+pub(crate) fn take_inherited(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: called only for numbers that validate() found open before ns-process had
+    // opened anything, which therefore are the caller's, still open (nothing closes
+    // them), and owned by nothing else in this process.
+    is_open(fd).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Marks every descriptor from `first` up close-on-exec, so that only those below it
+/// reach the command. Where close_range(2) is missing (before Linux 5.11) there is
+/// nothing to do: the init opens every descriptor of its own close-on-exec.
+pub(crate) fn close_on_exec_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors
+    // from `first` up, none of which this process relies on across exec.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    match result {
+        0 => Ok(()),
+        _ => match io::Error::last_os_error() {
+            error if matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) => Ok(()),
+            error => Err(error),
+        },
+    }
 }
 
 /// Leaves the command with the capabilities in `keep` and no more, from its forked child

@@ -1,10 +1,13 @@
 //! ns-process end to end: the real binary, real namespaces, as root and as uid 65534.
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 use std::time::Duration;
 
-use reexec_tests::{TempDir, as_root_and_unprivileged, describe, stdout_text};
+use nix::sys::signal::Signal;
+use reexec_tests::{
+    TempDir, TmuxServer, as_root_and_unprivileged, describe, in_shell_as_root_and_unprivileged,
+    is_raw, stdout_text, terminal_settings,
+};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -126,107 +129,177 @@ fn bad_arguments_exit_125_with_usage() {
 
 #[test]
 fn an_interactive_shell_in_a_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("skipped: tmux is not installed");
-        return;
-    }
-    let server = TmuxServer(TempDir::new("tmux"));
-    let tmux = |args: &[&str]| server.run(args);
-    let done = server.0.path().join("done");
-    let shell_command = format!("{NS_PROCESS}; echo $? > {}", done.display());
-    tmux(&["new-session", "-d", "-x", "120", "-y", "30", &shell_command]);
-    let screen_shows = |needle: &str| {
-        for _ in 0..100 {
-            if tmux(&["capture-pane", "-p"]).contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    };
-    assert!(
-        screen_shows("-[ns-process]- #"),
-        "no prompt: {}",
-        tmux(&["capture-pane", "-p"])
-    );
-    tmux(&["send-keys", "echo pid-is-$$; id -u", "Enter"]);
-    assert!(
-        screen_shows("pid-is-2"),
-        "{}",
-        tmux(&["capture-pane", "-p"])
-    );
-    // What the shell prints, not what the terminal echoes of what was typed.
-    tmux(&["send-keys", "echo host-is-$(hostname)", "Enter"]);
-    assert!(
-        screen_shows("host-is-ns-process"),
-        "{}",
-        tmux(&["capture-pane", "-p"])
-    );
-    // Ctrl-C reaches the shell's foreground job, and the shell lives on.
-    tmux(&["send-keys", "sleep 100", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux(&["send-keys", "C-c"]);
-    tmux(&["send-keys", "echo still-$((40 + 2))", "Enter"]);
-    assert!(
-        screen_shows("still-42"),
-        "{}",
-        tmux(&["capture-pane", "-p"])
-    );
-    // Job control: a job stopped with Ctrl-Z is listed, resumed in the background, and
-    // brought back to the foreground.
-    tmux(&[
-        "send-keys",
-        "sh -c 'sleep 0.5; echo job-$((6 * 7))-done'",
-        "Enter",
-    ]);
-    std::thread::sleep(Duration::from_millis(200));
-    tmux(&["send-keys", "C-z"]);
-    assert!(screen_shows("Stopped"), "{}", tmux(&["capture-pane", "-p"]));
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(
-        !tmux(&["capture-pane", "-p"]).contains("job-42-done"),
-        "the stopped job ran on"
-    );
-    tmux(&["send-keys", "fg", "Enter"]);
-    assert!(
-        screen_shows("job-42-done"),
-        "{}",
-        tmux(&["capture-pane", "-p"])
-    );
-    tmux(&["send-keys", "exit 4", "Enter"]);
-    let mut status = String::new();
-    for _ in 0..100 {
-        status = std::fs::read_to_string(&done).unwrap_or_default();
-        if !status.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        status.trim(),
-        "4",
-        "the shell's exit status must come through"
-    );
+    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
+        let server = match TmuxServer::new() {
+            Ok(server) => server,
+            Err(reason) => return println!("skipped: {reason}"),
+        };
+        let label = user.label;
+        let work = TempDir::world_writable("interactive");
+        let run = server.run_recorded(work.path(), &user.command());
+        server.expect("-[ns-process]- #");
+        server.type_line("echo pid-is-$$; id -u");
+        server.expect("pid-is-2");
+        // What the shell prints, not what the terminal echoes of what was typed.
+        server.type_line("echo host-is-$(hostname)");
+        server.expect("host-is-ns-process");
+
+        // A terminal of its own: a new pty, also on /dev/console, and the caller's
+        // terminal in raw mode meanwhile, every key going through to the pty.
+        let outer = server.pane_tty();
+        server.type_line("echo tty-is-$(tty)");
+        server.expect("tty-is-/dev/pts/");
+        assert!(
+            !server
+                .screen()
+                .lines()
+                .any(|line| line.trim_end() == format!("tty-is-{outer}")),
+            "{label}: the command has the caller's terminal {outer}:\n{}",
+            server.screen()
+        );
+        server.type_line("[ /dev/console -ef /proc/self/fd/0 ] && echo console-is-$((1 + 1))");
+        server.expect("console-is-2");
+        let during = terminal_settings(&outer);
+        assert!(is_raw(&during), "{label}: not raw meanwhile: {during}");
+
+        // The window size follows the caller's terminal, and the foreground job is told.
+        let initial = server.pane_size();
+        server.type_line("echo size-is-$(stty size)");
+        server.expect(&format!("size-is-{initial}"));
+        server.type_line(
+            r#"sh -c 'trap "echo resized-to-\$(stty size); exit" WINCH; echo waiting-$((2 * 2)); while :; do sleep 0.1; done'"#,
+        );
+        server.expect("waiting-4");
+        server.resize(100, 25);
+        let resized = server.pane_size();
+        assert_ne!(resized, initial, "{label}: tmux did not resize");
+        server.expect(&format!("resized-to-{resized}"));
+
+        // Ctrl-C reaches the shell's foreground job, and the shell lives on.
+        server.type_line("sleep 100");
+        std::thread::sleep(Duration::from_millis(300));
+        server.keys("C-c");
+        server.type_line("echo still-$((40 + 2))");
+        server.expect("still-42");
+        // Job control: a job stopped with Ctrl-Z is listed, resumed in the background,
+        // and brought back to the foreground.
+        server.type_line("sh -c 'sleep 0.5; echo job-$((6 * 7))-done'");
+        std::thread::sleep(Duration::from_millis(200));
+        server.keys("C-z");
+        server.expect("Stopped");
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(
+            !server.screen().contains("job-42-done"),
+            "{label}: the stopped job ran on"
+        );
+        server.type_line("fg");
+        server.expect("job-42-done");
+
+        server.type_line("exit 4");
+        assert_eq!(
+            run.status(),
+            4,
+            "{label}: the shell's exit status must come through"
+        );
+        let (before, after) = run.settings();
+        assert_eq!(
+            before, after,
+            "{label}: the caller's terminal was not restored"
+        );
+    });
 }
 
-/// A tmux server on a socket of the test's own, killed when the test ends — also when
-/// an assertion fails, so no server, shell or ns-process outlives the test.
-struct TmuxServer(TempDir);
-
-impl TmuxServer {
-    fn run(&self, args: &[&str]) -> String {
-        let output = Command::new("tmux")
-            .arg("-S")
-            .arg(self.0.path().join("socket"))
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
+#[test]
+fn the_callers_terminal_is_restored_however_ns_process_ends() {
+    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
+        let server = match TmuxServer::new() {
+            Ok(server) => server,
+            Err(reason) => return println!("skipped: {reason}"),
+        };
+        let label = user.label;
+        let ns_process = user.command();
+        // How ns-process runs, what it shows once the command runs, the signal the test
+        // then sends to ns-process, and the status it must end with.
+        let sleeper = format!("{ns_process} -- sh -c 'echo running-$((1 + 1)); exec sleep 100'");
+        let cases = [
+            (
+                format!("{ns_process} -- sh -c 'kill -KILL $$'"),
+                None,
+                128 + 9,
+            ),
+            (
+                sleeper.clone(),
+                Some(("running-2", Signal::SIGTERM)),
+                128 + 15,
+            ),
+            (sleeper, Some(("running-2", Signal::SIGINT)), 128 + 2),
+            // An interactive shell ignores SIGTERM and SIGINT, but not SIGHUP.
+            (
+                ns_process,
+                Some(("-[ns-process]- #", Signal::SIGHUP)),
+                128 + 1,
+            ),
+        ];
+        for (command, then, expected) in cases {
+            let work = TempDir::world_writable("restored");
+            let run = server.run_recorded(work.path(), &command);
+            let signal = then.map(|(running, signal)| {
+                server.expect(running);
+                let outer = terminal_settings(&server.pane_tty());
+                assert!(is_raw(&outer), "{label}: {command}: not raw: {outer}");
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.pid()), signal).unwrap();
+                signal
+            });
+            assert_eq!(run.status(), expected, "{label}: {command} {signal:?}");
+            let (before, after) = run.settings();
+            assert_eq!(before, after, "{label}: {command} {signal:?}: not restored");
+        }
+    });
 }
 
-impl Drop for TmuxServer {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
+#[test]
+fn redirected_output_stays_redirected_in_an_interactive_run() {
+    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
+        let server = match TmuxServer::new() {
+            Ok(server) => server,
+            Err(reason) => return println!("skipped: {reason}"),
+        };
+        let label = user.label;
+        let work = TempDir::world_writable("redirected");
+        let script = "[ -t 0 ] && echo stdin-is-a-terminal; [ -t 1 ] || echo stdout-is-not; tty";
+        let run = server.run_recorded(
+            work.path(),
+            &format!("{} -- sh -c '{script}' > out", user.command()),
+        );
+        assert_eq!(run.status(), 0, "{label}");
+        let out = std::fs::read_to_string(work.path().join("out")).unwrap();
+        assert!(
+            out.starts_with("stdin-is-a-terminal\nstdout-is-not\n/dev/pts/"),
+            "{label}: {out}"
+        );
+        let (before, after) = run.settings();
+        assert_eq!(before, after, "{label}: not restored");
+    });
+}
+
+#[test]
+fn everything_the_command_wrote_reaches_the_terminal() {
+    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
+        let server = match TmuxServer::new() {
+            Ok(server) => server,
+            Err(reason) => return println!("skipped: {reason}"),
+        };
+        let label = user.label;
+        let work = TempDir::world_writable("drained");
+        // Output that is still in the pty when the command, and its init, have ended.
+        let run = server.run_recorded(
+            work.path(),
+            &format!(
+                "{} -- sh -c 'seq 1 30000; printf the-end-%s $((1 + 1))'",
+                user.command()
+            ),
+        );
+        assert_eq!(run.status(), 0, "{label}");
+        server.expect("29999\n30000\nthe-end-2");
+    });
 }

@@ -277,33 +277,111 @@ fn the_init_refuses_to_run_outside_the_namespaces_made_for_it() {
             describe(output)
         );
     };
+    in_bash_as_root_and_unprivileged(
+        &["unshare", "--uts", "--mount"],
+        &["unshare", "-Ur", "--uts", "--mount"],
+        script,
+        &[],
+        check,
+    );
+}
+
+/// Runs `script` in bash with `$0` = ns-process, after `root_prefix` (as root) and again
+/// after `unprivileged_prefix` as uid 65534 — or once, after `unprivileged_prefix`, when
+/// the tests don't run as root. `args` become `$1`, `$2`, ….
+fn in_bash_as_root_and_unprivileged(
+    root_prefix: &[&str],
+    unprivileged_prefix: &[&str],
+    script: &str,
+    args: &[&str],
+    check: impl Fn(&str, &Output),
+) {
+    let run = |prefix: &[&str], ns_process: &std::path::Path, setpriv: bool| {
+        let mut command = if setpriv {
+            let mut command = Command::new("setpriv");
+            command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+            command.args(prefix);
+            command
+        } else {
+            let mut command = Command::new(prefix[0]);
+            command.args(&prefix[1..]);
+            command
+        };
+        command
+            .args(["bash", "-c", script])
+            .arg(ns_process)
+            .args(args)
+            .current_dir("/");
+        output_with_timeout(&mut command, TIMEOUT)
+    };
     if !is_root() {
-        let output = output_with_timeout(
-            Command::new("unshare")
-                .args(["-Ur", "--uts", "--mount", "bash", "-c", script, NS_PROCESS]),
-            TIMEOUT,
+        check(
+            "unprivileged",
+            &run(unprivileged_prefix, NS_PROCESS.as_ref(), false),
         );
-        check("unprivileged", &output);
         return;
     }
-    let output = output_with_timeout(
-        Command::new("unshare").args(["--uts", "--mount", "bash", "-c", script, NS_PROCESS]),
-        TIMEOUT,
-    );
-    check("root", &output);
+    check("root", &run(root_prefix, NS_PROCESS.as_ref(), false));
     match Unprivileged::prepare(NS_PROCESS) {
         Ok(Unprivileged::Setpriv(_dir, copy)) => {
-            let output = output_with_timeout(
-                Command::new("setpriv")
-                    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                    .args(["unshare", "-Ur", "--uts", "--mount", "bash", "-c", script])
-                    .arg(&copy)
-                    .current_dir("/"),
-                TIMEOUT,
-            );
-            check("uid 65534", &output);
+            check("uid 65534", &run(unprivileged_prefix, &copy, true));
         }
         Ok(Unprivileged::AlreadyUnprivileged) => unreachable!("the tests run as root"),
         Err(reason) => println!("skipped the unprivileged run: {reason}"),
     }
+}
+
+#[test]
+fn no_descriptor_of_the_callers_reaches_the_command_but_those_it_preserves() {
+    // Row D: an open directory of the host's, inherited, walks out of the rootfs.
+    let rootfs = match rootfs() {
+        Ok(rootfs) => rootfs.to_str().unwrap().to_owned(),
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+    let script = r#"exec 7</ 3</etc/hostname 4>&1 5</
+        "$0" --rootfs "$1" --preserve-fds 2 -- sh -c '
+          printf "open:"; for fd in 3 4 5 6 7 8 9 10 11 12; do [ -e /proc/$$/fd/$fd ] && printf " $fd"; done; echo
+          echo "fd 4 reaches the caller" >&4
+          read line <&3 && echo "fd 3 holds the host hostname file: $line"
+          cat /proc/self/fd/7/etc/hostname 2>/dev/null && echo "WALKED OUT through fd 7"
+          ls /proc/self/fd/5/ 2>/dev/null | grep -q . && echo "WALKED OUT through fd 5"
+          echo tried'
+        echo "status: $?""#;
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    in_bash_as_root_and_unprivileged(&["env"], &["env"], script, &[&rootfs], |label, output| {
+        let out = stdout_text(output);
+        assert!(out.contains("status: 0"), "{label}: {}", describe(output));
+        assert!(
+            out.contains("open: 3 4\n"),
+            "{label}: only 3 and 4 preserved: {}",
+            describe(output)
+        );
+        assert!(
+            out.contains("fd 4 reaches the caller"),
+            "{label}: {}",
+            describe(output)
+        );
+        assert!(
+            out.contains(&format!(
+                "fd 3 holds the host hostname file: {}",
+                host.trim()
+            )),
+            "{label}: {}",
+            describe(output)
+        );
+        assert!(!out.contains("WALKED OUT"), "{label}: {}", describe(output));
+    });
+}
+
+#[test]
+fn preserving_a_descriptor_that_is_not_open_is_refused() {
+    reexec_tests::assert_refused(
+        NS_PROCESS,
+        &["--preserve-fds", "40", "--", "true"],
+        125,
+        "is not open; open descriptors 3 to 42",
+    );
 }

@@ -2,11 +2,14 @@
 //! behind: nothing. Host resources a test tries to touch are always stand-ins it made
 //! itself (a network or mount namespace of its own), never the machine's.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use reexec_tests::{TempDir, Unprivileged, describe, is_root, output_with_timeout, stdout_text};
+use reexec_tests::{
+    TempDir, TmuxServer, Unprivileged, describe, in_shell_as_root_and_unprivileged, is_root,
+    output_with_timeout, stdout_text,
+};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -234,4 +237,172 @@ fn a_sigkilled_ns_process_leaves_no_process_and_no_mount_behind() {
         mounts_before,
         std::fs::read_to_string("/proc/self/mountinfo").unwrap()
     );
+}
+
+/// Pushes `touch DIR/pwned-RUN-TARGET` and a newline, a character at a time with
+/// TIOCSTI, into the input of every terminal it can reach — its controlling terminal
+/// (`/dev/tty`), its stdin, stdout and stderr, and the caller's terminal by its path — and
+/// records in DIR/result-RUN what each attempt gave, and the device behind its `/dev/tty`
+/// (TIOCGDEV: a stat of `/dev/tty` would only give 5,0).
+const TIOCSTI_PROBE: &str = r#"
+use strict;
+use warnings;
+my ($dir, $tiocsti, $tiocgdev, $run, $outer) = @ARGV;
+open(my $log, '>', "$dir/result-$run") or die "$dir/result-$run: $!";
+$log->autoflush(1);
+sub inject {
+    my ($target, $fh) = @_;
+    for my $char (split //, "touch $dir/pwned-$run-$target\n") {
+        if (!ioctl($fh, $tiocsti, $char)) {
+            print $log "$target=$!\n";
+            return;
+        }
+    }
+    print $log "$target=injected\n";
+}
+if (open(my $tty, '+<', '/dev/tty')) {
+    my $device = pack('I', 0);
+    if (ioctl($tty, $tiocgdev, $device)) {
+        print $log "dev-tty-device=" . unpack('I', $device) . "\n";
+    } else {
+        print $log "dev-tty-device=$!\n";
+    }
+    inject('dev-tty', $tty);
+} else {
+    print $log "dev-tty=open: $!\n";
+}
+inject('stdin', \*STDIN);
+inject('stdout', \*STDOUT);
+inject('stderr', \*STDERR);
+if (open(my $fh, '+<', $outer)) {
+    inject('outer', $fh);
+} else {
+    print $log "outer=open: $!\n";
+}
+print $log "end\n";
+"#;
+
+#[test]
+fn tiocsti_from_inside_never_reaches_the_callers_shell() {
+    // Bubblewrap's CVE-2017-5226, for real: a command that pushes a line into its caller's
+    // terminal, which the caller's shell runs once ns-process has exited.
+    if Command::new("perl").arg("-e1").output().is_err() {
+        println!("skipped: the probe is a perl script, and perl is missing");
+        return;
+    }
+    let legacy_tiocsti = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|value| value.trim() == "1")
+        .unwrap_or(true);
+    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
+        let server = match TmuxServer::new() {
+            Ok(server) => server,
+            Err(reason) => return println!("skipped: {reason}"),
+        };
+        let label = user.label;
+        let work = TempDir::world_writable("tiocsti");
+        let dir = work.path().display().to_string();
+        std::fs::write(work.path().join("probe.pl"), TIOCSTI_PROBE).unwrap();
+        // The caller: an interactive shell in a terminal, reading what is typed into it.
+        server.start(work.path(), "env PS1='outer$ ' sh -i");
+        server.expect("outer$");
+        let outer = server.pane_tty();
+        let outer_device = std::fs::metadata(&outer).unwrap().rdev();
+        let probe = |run: &str| {
+            format!(
+                "perl {dir}/probe.pl {dir} {} {} {run} {outer}",
+                nix::libc::TIOCSTI,
+                nix::libc::TIOCGDEV
+            )
+        };
+        let ns_process = user.command();
+        let runs = [
+            // Without ns-process: the attack works, and the caller's shell runs the line.
+            ("control", format!("{}{}", user.prefix, probe("control"))),
+            // Interactive: the command's terminal is a pty of its own.
+            (
+                "interactive",
+                format!("{ns_process} -- {}", probe("interactive")),
+            ),
+            // Not interactive: no terminal, and stdout the caller's terminal still.
+            (
+                "detached",
+                format!("{ns_process} -- {} < /dev/null", probe("detached")),
+            ),
+        ];
+        for (run, line) in &runs {
+            server.type_line(&format!("{line}; echo finished-{run}-$((6 * 7))"));
+            server.expect(&format!("finished-{run}-42"));
+            // Whatever was pushed into the caller's terminal comes before this line, and
+            // the shell has run it once this line's output shows.
+            server.type_line(&format!("echo back-from-{run}-$((6 * 7))"));
+            server.expect(&format!("back-from-{run}-42"));
+        }
+        let result = |run: &str| {
+            let text = std::fs::read_to_string(work.path().join(format!("result-{run}")))
+                .unwrap_or_default();
+            assert!(text.ends_with("end\n"), "{label}: {run}: {text}");
+            text
+        };
+        let pwned = |run: &str| {
+            std::fs::read_dir(work.path())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with(&format!("pwned-{run}-")))
+                .collect::<Vec<_>>()
+        };
+
+        let device = |run: &str, text: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("dev-tty-device="))
+                .unwrap_or_else(|| panic!("{label}: {run}: no /dev/tty: {text}"))
+                .to_owned()
+        };
+        let control = result("control");
+        assert_eq!(
+            device("control", &control),
+            outer_device.to_string(),
+            "{label}: the probe must see the caller's terminal as its /dev/tty without ns-process"
+        );
+        if control.contains("dev-tty=injected") {
+            assert!(
+                pwned("control").contains(&"pwned-control-dev-tty".to_owned()),
+                "{label}: the stand-in attack must work without ns-process: {control}\n{}",
+                server.screen()
+            );
+        } else {
+            assert!(!legacy_tiocsti, "{label}: {control}");
+            println!(
+                "{label}: TIOCSTI is off on this kernel (dev.tty.legacy_tiocsti = 0): the \
+                 injection is refused by the kernel whatever ns-process does; checking that \
+                 the command's terminals are out of the caller's reach only"
+            );
+        }
+
+        for run in ["interactive", "detached"] {
+            assert_eq!(
+                pwned(run),
+                Vec::<String>::new(),
+                "{label}: the caller's shell ran what the command typed\n{}",
+                server.screen()
+            );
+        }
+
+        let interactive = result("interactive");
+        assert_ne!(
+            device("interactive", &interactive),
+            outer_device.to_string(),
+            "{label}: /dev/tty inside is the caller's terminal: {interactive}"
+        );
+        assert!(
+            !interactive.contains("outer=injected"),
+            "{label}: {interactive}"
+        );
+
+        let detached = result("detached");
+        assert!(
+            detached.contains("dev-tty=open: No such device or address"),
+            "{label}: /dev/tty must not open without a terminal: {detached}"
+        );
+        assert!(!detached.contains("=injected"), "{label}: {detached}");
+    });
 }

@@ -5,7 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reexec_tests::{
-    TempDir, as_root_and_unprivileged, describe, output_with_timeout, stderr_text, stdout_text,
+    TempDir, TmuxServer, as_root_and_unprivileged, describe, in_shell_as_root_and_unprivileged,
+    output_with_timeout, stderr_text, stdout_text,
 };
 
 mod support;
@@ -96,6 +97,40 @@ fn a_rootfs_is_pivoted_into_and_nothing_leaks() {
         },
     );
     assert!(!rootfs.join(".pivot_root").exists());
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn an_interactive_run_in_a_rootfs_has_its_pty_on_dev_console() {
+    let rootfs = match rootfs() {
+        Ok(rootfs) => rootfs,
+        Err(reason) => {
+            println!("skipped: no root filesystem: {reason}");
+            return;
+        }
+    };
+    let before = mount_table();
+    let script = "[ /dev/console -ef /proc/self/fd/0 ] && echo console-is-the-pty; \
+                  [ -e /dev/console ] && [ -t 0 ] && echo stdin-is-a-terminal";
+    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
+        let server = match TmuxServer::new() {
+            Ok(server) => server,
+            Err(reason) => return println!("skipped: {reason}"),
+        };
+        let label = user.label;
+        let work = TempDir::world_writable("console");
+        let run = server.run_recorded(
+            work.path(),
+            &format!(
+                "{} --rootfs {} -- /bin/sh -c '{script}' > out",
+                user.command(),
+                rootfs.display()
+            ),
+        );
+        assert_eq!(run.status(), 0, "{label}");
+        let out = std::fs::read_to_string(work.path().join("out")).unwrap();
+        assert_eq!(out, "console-is-the-pty\nstdin-is-a-terminal\n", "{label}");
+    });
     assert_eq!(before, mount_table(), "the host's mount table changed");
 }
 

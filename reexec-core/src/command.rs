@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, OsStr, OsString, c_char};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces, map_file_text};
-use crate::sys::{self, ChildPlan, Handshake, SpawnError, SyncPipe};
+use crate::sys::{self, ChildPlan, GivenFd, Handshake, SpawnError, SyncPipe};
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
 /// file on disk was replaced or deleted.
@@ -101,6 +101,11 @@ impl From<ChildStderr> for Stdio {
 /// directory, stdio — is yours to set. The child gets a parent-death signal, `SIGTERM`
 /// unless you choose otherwise with [`death_signal`](Self::death_signal).
 ///
+/// The entry starts with descriptors 0, 1 and 2 and those given with [`fd`](Self::fd),
+/// nothing else: unlike [`std::process::Command`], a descriptor the parent left open
+/// without close-on-exec — its own, a library's, one inherited from its caller — does not
+/// reach the child.
+///
 /// ```no_run
 /// use std::io::Read;
 ///
@@ -136,6 +141,8 @@ pub struct Command {
     stdin: Option<Stdio>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
+    /// What [`fd`](Self::fd) gave, as (number in the child, descriptor), in call order.
+    given_fds: Vec<(RawFd, OwnedFd)>,
     death_signal: Option<i32>,
     namespaces: Namespaces,
     uid_maps: Vec<IdMap>,
@@ -175,6 +182,7 @@ impl Command {
             stdin: None,
             stdout: None,
             stderr: None,
+            given_fds: Vec::new(),
             death_signal: Some(libc::SIGTERM),
             namespaces: Namespaces::NONE,
             uid_maps: Vec::new(),
@@ -256,6 +264,64 @@ impl Command {
     /// The child's standard error.
     pub fn stderr(&mut self, stdio: impl Into<Stdio>) -> &mut Command {
         self.stderr = Some(stdio.into());
+        self
+    }
+
+    /// Gives the child `fd` as its descriptor number `child_fd`, which must be 3 or above
+    /// (0 to 2 are [`stdin`](Self::stdin), [`stdout`](Self::stdout) and
+    /// [`stderr`](Self::stderr)) and given once. The child gets the same open file —
+    /// offset, status flags and all — without close-on-exec, so a program it executes in
+    /// turn inherits it too.
+    ///
+    /// Whatever the numbers, each descriptor arrives where it was asked for, also when one
+    /// descriptor's number in the parent is another's number in the child (`3 → 4` and
+    /// `4 → 3`). A number already taken in the parent is free to use: the child gets the
+    /// given descriptor there, never the parent's.
+    ///
+    /// The next spawn takes `fd`, whether it succeeds or fails: it hands it to the child
+    /// and closes the parent's copy, so that — as with a [`Stdio::piped`] end — the parent
+    /// sees end-of-file once the child closes its end. Spawning the command again passes
+    /// it no more. To keep a descriptor of your own open, give a copy
+    /// ([`try_clone_to_owned`](std::os::fd::BorrowedFd::try_clone_to_owned)).
+    ///
+    /// A number below 3, negative, given twice, or not below the limit of open files
+    /// (`RLIMIT_NOFILE`) makes `spawn` fail with [`Error::InvalidInput`].
+    ///
+    /// ```no_run
+    /// use std::io::{Read, Write};
+    /// use std::os::fd::{AsFd, FromRawFd};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// #[reexec::entry("shout-back")]
+    /// fn shout_back() -> std::io::Result<()> {
+    ///     // SAFETY: the parent gave us descriptor 3, and nothing else here uses it.
+    ///     let mut parent = unsafe { UnixStream::from_raw_fd(3) };
+    ///     let mut words = String::new();
+    ///     parent.read_to_string(&mut words)?;
+    ///     parent.write_all(words.to_uppercase().as_bytes())
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///         let (mut ours, theirs) = UnixStream::pair()?;
+    ///         let mut child = reexec::Command::new("shout-back")
+    ///             .fd(3, theirs)
+    ///             // A copy of our stdin as the child's 7: ours stays open.
+    ///             .fd(7, std::io::stdin().as_fd().try_clone_to_owned()?)
+    ///             .spawn()?;
+    ///         ours.write_all(b"hello")?;
+    ///         ours.shutdown(std::net::Shutdown::Write)?;
+    ///         // End-of-file once the child is done: spawn closed our copy of its end.
+    ///         let mut answer = String::new();
+    ///         ours.read_to_string(&mut answer)?;
+    ///         assert_eq!(answer, "HELLO");
+    ///         assert!(child.wait()?.success());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn fd(&mut self, child_fd: RawFd, fd: impl Into<OwnedFd>) -> &mut Command {
+        self.given_fds.push((child_fd, fd.into()));
         self
     }
 
@@ -401,6 +467,9 @@ impl Command {
     }
 
     fn spawn_with(&mut self, default: StdioDefault) -> Result<Child, Error> {
+        // The given descriptors are the child's now: they close with this spawn, whatever
+        // becomes of it.
+        let given = std::mem::take(&mut self.given_fds);
         let name = self.validated_name()?;
         let argv = self.argv(&name)?;
         let envp = self.envp(&name)?;
@@ -423,7 +492,16 @@ impl Command {
         };
 
         let maps = self.validated_maps()?;
+        validate_given_fds(&given)?;
 
+        let given = given_without_collisions(given)?;
+        let given_plan: Vec<GivenFd> = given
+            .iter()
+            .map(|(target, source)| GivenFd {
+                source: source.as_raw_fd(),
+                target: *target,
+            })
+            .collect();
         let stdin = prepare_stdio(self.stdin.as_ref(), default, Direction::Input)?;
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
@@ -463,6 +541,7 @@ impl Command {
             envp: &envp_ptrs,
             cwd: cwd.as_deref(),
             stdio: [stdin.child_fd(), stdout.child_fd(), stderr.child_fd()],
+            fds: &given_plan,
             death_signal,
             parent_pid: std::process::id() as libc::pid_t,
             clone_flags: self.namespaces.clone_flags(),
@@ -499,7 +578,7 @@ impl Command {
         };
         // The parent's copies of the child's ends must close, or the child's output pipes
         // never report end-of-file.
-        drop((sync_read, stdin.child, stdout.child, stderr.child));
+        drop((sync_read, stdin.child, stdout.child, stderr.child, given));
 
         Ok(Child {
             pid,
@@ -783,6 +862,82 @@ fn prepare_stdio(
     })
 }
 
+/// Checks the numbers given with [`Command::fd`], before anything is created.
+fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
+    let invalid = |target: RawFd, why: String| Error::InvalidInput {
+        what: "descriptor number for the child (Command::fd)",
+        value: target.to_string().into(),
+        why,
+    };
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(u64::MAX, |(soft, _)| soft);
+    for (index, (target, _)) in given.iter().enumerate() {
+        let target = *target;
+        if target < 0 {
+            return Err(invalid(target, "descriptor numbers are 0 or more".into()));
+        }
+        if target <= 2 {
+            return Err(invalid(
+                target,
+                "0, 1 and 2 are stdin, stdout and stderr: set them with \
+                 Command::stdin, Command::stdout and Command::stderr"
+                    .into(),
+            ));
+        }
+        if u64::try_from(target).is_ok_and(|target| target >= limit) {
+            return Err(invalid(
+                target,
+                format!(
+                    "the limit of open files (RLIMIT_NOFILE) is {limit}, which the \
+                     child inherits: give a lower number or raise the limit"
+                ),
+            ));
+        }
+        if given[..index].iter().any(|(other, _)| *other == target) {
+            return Err(invalid(
+                target,
+                "it was given twice: a number in the child takes one descriptor".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The given descriptors sorted by their number in the child, as `ChildPlan::fds` needs
+/// them: a source that is another's number in the child (a swap, 3 → 4 and 4 → 3), or
+/// 0 to 2 (which installing stdio overwrites), moves above every such number first, as a
+/// close-on-exec copy; its original closes here. The others stay where they are.
+fn given_without_collisions(
+    mut given: Vec<(RawFd, OwnedFd)>,
+) -> Result<Vec<(RawFd, OwnedFd)>, Error> {
+    given.sort_by_key(|(target, _)| *target);
+    let highest = given.last().map_or(2, |(target, _)| *target);
+    let is_target = |fd: RawFd| {
+        given
+            .binary_search_by_key(&fd, |(target, _)| *target)
+            .is_ok()
+    };
+    let collides: Vec<bool> = given
+        .iter()
+        .map(|(target, fd)| {
+            let at = fd.as_raw_fd();
+            at <= 2 || (at != *target && is_target(at))
+        })
+        .collect();
+    given
+        .into_iter()
+        .zip(collides)
+        .map(|((target, fd), collides)| {
+            if !collides {
+                return Ok((target, fd));
+            }
+            let moved = sys::dup_above(fd.as_fd(), highest + 1)
+                .map_err(|error| Error::os(Step::DuplicateFd, error))?;
+            Ok((target, moved))
+        })
+        .collect()
+}
+
 fn wait_blocking(pid: Pid) -> Result<ExitStatus, Error> {
     loop {
         match sys::wait(pid.as_raw(), false) {
@@ -941,5 +1096,50 @@ mod fuzz {
             let command = Command::new(OsStr::from_bytes(&name));
             prop_assert_eq!(command.validated_name().is_ok(), valid, "{:?}", name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity of the open file behind `fd`.
+    fn inode(fd: &OwnedFd) -> (u64, u64) {
+        let stat = nix::sys::stat::fstat(fd).unwrap();
+        (stat.st_dev, stat.st_ino)
+    }
+
+    #[test]
+    fn given_descriptors_that_collide_move_and_keep_their_files() {
+        let (a, _a_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (b, _b_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (same, _same_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (a_at, b_at, same_at) = (a.as_raw_fd(), b.as_raw_fd(), same.as_raw_fd());
+        // Each number in the child, and the file it must hold there.
+        let mut expected = vec![
+            (a_at, inode(&b)),
+            (b_at, inode(&a)),
+            (same_at, inode(&same)),
+        ];
+        expected.sort();
+        // A swap, and one at its own number; given out of order.
+        let given = vec![(b_at, a), (a_at, b), (same_at, same)];
+
+        let arranged = given_without_collisions(given).unwrap();
+        let plan: Vec<GivenFd> = arranged
+            .iter()
+            .map(|(target, fd)| GivenFd {
+                source: fd.as_raw_fd(),
+                target: *target,
+            })
+            .collect();
+        assert!(sys::follows_the_rules(&plan), "{plan:?}");
+        let seen: Vec<(RawFd, (u64, u64))> = arranged
+            .iter()
+            .map(|(target, fd)| (*target, inode(fd)))
+            .collect();
+        assert_eq!(seen, expected);
+        let same = plan.iter().find(|fd| fd.target == same_at).unwrap();
+        assert_eq!(same.source, same_at, "a source at its own number stays");
     }
 }

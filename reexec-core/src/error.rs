@@ -16,6 +16,9 @@ pub enum Step {
     OpenDevNull,
     /// Duplicating a descriptor handed to the child as stdio.
     DuplicateStdio,
+    /// Moving a descriptor given with [`Command::fd`](crate::Command::fd) above the
+    /// numbers the child takes (`F_DUPFD_CLOEXEC`).
+    DuplicateFd,
     /// `clone(2)`: creating the child.
     Clone,
     /// Writing `deny` to the child's `/proc/PID/setgroups`.
@@ -36,6 +39,12 @@ pub enum Step {
     ResetSignals,
     /// Installing stdin, stdout and stderr in the child (`dup2`).
     InstallStdio,
+    /// Installing the descriptors given with [`Command::fd`](crate::Command::fd) at their
+    /// numbers in the child (`dup3`).
+    InstallFds,
+    /// Making every other descriptor from 3 up close at `execve` in the child
+    /// (`close_range(CLOSE_RANGE_CLOEXEC)`, else `FD_CLOEXEC` on each one /proc/self/fd lists).
+    CloseOtherFds,
     /// Changing to the working directory given with [`Command::current_dir`](crate::Command::current_dir).
     ChangeDirectory,
     /// `execve(2)` of `/proc/self/exe`.
@@ -53,10 +62,11 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 20] = [
+    pub(crate) const ALL: [Step; 23] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
+        Step::DuplicateFd,
         Step::Clone,
         Step::WriteSetgroups,
         Step::WriteUidMap,
@@ -67,6 +77,8 @@ impl Step {
         Step::SetDeathSignal,
         Step::ResetSignals,
         Step::InstallStdio,
+        Step::InstallFds,
+        Step::CloseOtherFds,
         Step::ChangeDirectory,
         Step::Exec,
         Step::ReadSetupReport,
@@ -95,6 +107,7 @@ impl fmt::Display for Step {
             Step::CreatePipe => "creating a pipe",
             Step::OpenDevNull => "opening /dev/null",
             Step::DuplicateStdio => "duplicating a stdio descriptor",
+            Step::DuplicateFd => "duplicating a descriptor given with Command::fd",
             Step::Clone => "clone(2) of the child",
             Step::WriteSetgroups => "writing \"deny\" to the child's /proc/PID/setgroups",
             Step::WriteUidMap => "writing the child's /proc/PID/uid_map",
@@ -105,6 +118,10 @@ impl fmt::Display for Step {
             Step::SetDeathSignal => "arming the parent-death signal in the child",
             Step::ResetSignals => "resetting signal handling in the child",
             Step::InstallStdio => "installing stdin/stdout/stderr in the child",
+            Step::InstallFds => "installing the descriptors given with Command::fd in the child",
+            Step::CloseOtherFds => {
+                "making the child's other descriptors close at exec (close_range, /proc/self/fd)"
+            }
             Step::ChangeDirectory => "changing to the working directory in the child",
             Step::Exec => "execve(/proc/self/exe) in the child",
             Step::ReadSetupReport => "reading the child's setup report",

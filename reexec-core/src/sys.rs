@@ -65,6 +65,12 @@ pub(crate) struct ChildPlan<'a> {
     pub(crate) cwd: Option<&'a CStr>,
     /// The descriptor to install as fd 0, 1 and 2; `None` keeps the parent's.
     pub(crate) stdio: [Option<RawFd>; 3],
+    /// The descriptors the child gets at chosen numbers, sorted by `target`, each target 3
+    /// or above and given once. No `source` is below 3 or the target of another: then
+    /// installing stdio or one descriptor never overwrites a source still to be installed,
+    /// whatever cycles the numbers asked for make (`Command` moves the sources that were).
+    /// Every other descriptor from 3 up is closed at execve.
+    pub(crate) fds: &'a [GivenFd],
     /// The signal the child gets when its parent dies; 0 for none.
     pub(crate) death_signal: c_int,
     /// The parent's pid, to catch a parent that died before the death signal was armed.
@@ -93,6 +99,13 @@ pub(crate) enum Handshake {
     /// with `CLONE_VM` alone and waits for one byte on this pipe; end-of-file means the
     /// parent died or gave up on it.
     WaitForParent(SyncPipe),
+}
+
+/// A descriptor of the parent that the child gets as `target`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GivenFd {
+    pub(crate) source: RawFd,
+    pub(crate) target: RawFd,
 }
 
 /// Both ends of a parent-to-child pipe, as the child sees them.
@@ -148,12 +161,17 @@ pub(crate) fn spawn<E>(
 ) -> Result<libc::pid_t, SpawnError<E>> {
     debug_assert_eq!(plan.argv.last(), Some(&ptr::null()));
     debug_assert_eq!(plan.envp.last(), Some(&ptr::null()));
+    assert!(
+        follows_the_rules(plan.fds),
+        "the given descriptors break ChildPlan::fds's rules: {:?}",
+        plan.fds
+    );
     let stack = ChildStack::take().map_err(SpawnError::Clone)?;
     let waits = matches!(plan.handshake, Handshake::WaitForParent(_));
     // Without CLONE_VFORK we learn that the child is done with our memory from the
     // end-of-file of this pipe; the child only ever holds its (close-on-exec) write end.
     let done = if waits {
-        Some(cloexec_pipe().map_err(|error| SpawnError::Os(Step::CreatePipe, error))?)
+        Some(done_pipe(plan.fds).map_err(|error| SpawnError::Os(Step::CreatePipe, error))?)
     } else {
         None
     };
@@ -274,6 +292,51 @@ fn cloexec_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
 }
 
+/// Whether `given` keeps the rules of [`ChildPlan::fds`].
+pub(crate) fn follows_the_rules(given: &[GivenFd]) -> bool {
+    given.windows(2).all(|pair| pair[0].target < pair[1].target)
+        && given.iter().all(|fd| {
+            fd.target > 2
+                && fd.source > 2
+                && (fd.source == fd.target || !is_given_target(given, fd.source))
+        })
+}
+
+/// Whether `fd` is the target of one of `given` (sorted by target).
+fn is_given_target(given: &[GivenFd], fd: RawFd) -> bool {
+    given
+        .binary_search_by_key(&fd, |given| given.target)
+        .is_ok()
+}
+
+/// The pipe whose end-of-file tells the parent that a waiting child is done with its
+/// memory. The child installs descriptors at 0 to 2 and at each given target: were the
+/// write end at one of those numbers, the child would close it by installing one there,
+/// and the end-of-file would come while it still runs on our memory. (A parent that
+/// closed its stdin gets a pipe at 0.) Then the write end moves above them all.
+fn done_pipe(given: &[GivenFd]) -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let (read, write) = cloexec_pipe()?;
+    let at = write.as_raw_fd();
+    if at > 2 && !is_given_target(given, at) {
+        return Ok((read, write));
+    }
+    let highest = given.last().map_or(2, |fd| fd.target);
+    Ok((read, dup_above(write.as_fd(), highest + 1)?))
+}
+
+/// A close-on-exec copy of `fd` at the lowest free number from `lowest` up
+/// (`F_DUPFD_CLOEXEC`).
+pub(crate) fn dup_above(
+    fd: std::os::fd::BorrowedFd<'_>,
+    lowest: RawFd,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(lowest))?;
+    // SAFETY: fcntl just made this descriptor; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
+}
+
 extern "C" fn child_entry(shared: *mut c_void) -> c_int {
     // SAFETY: `spawn` passes a pointer to its live `Shared`, which stays valid until this
     // child has exec'd or ended; the child only reads it and stores to the atomic.
@@ -330,7 +393,10 @@ fn child_main(shared: &Shared<'_>) -> ! {
             raw::close(sync.write);
             // And so must everything else of the parent's that we don't need.
             let [stdin, stdout, stderr] = plan.stdio.map(|fd| fd.unwrap_or(-1));
-            close_unneeded(&[sync.read, shared.done_write, stdin, stdout, stderr]);
+            close_unneeded(
+                &[sync.read, shared.done_write, stdin, stdout, stderr],
+                plan.fds,
+            );
             let mut go = 0u8;
             loop {
                 match raw::read(sync.read, &mut go) {
@@ -356,6 +422,15 @@ fn child_main(shared: &Shared<'_>) -> ! {
 
     if let Err(errno) = install_stdio(&plan.stdio) {
         fail(Step::InstallStdio, errno);
+    }
+
+    // Stdio is in place, so no given descriptor can land on a stdio source still needed.
+    if let Err(errno) = install_given_fds(plan.fds) {
+        fail(Step::InstallFds, errno);
+    }
+
+    if let Err(errno) = close_others_on_exec(plan.fds) {
+        fail(Step::CloseOtherFds, errno);
     }
 
     if let Some(cwd) = plan.cwd {
@@ -415,34 +490,51 @@ fn pid_in_proc() -> libc::pid_t {
         .unwrap_or(0)
 }
 
-/// Closes every close-on-exec descriptor but those in `keep`: what a child does before it
-/// waits for its parent.
+/// Closes every descriptor but those in `keep` and the sources of `given`: what a child
+/// does before it waits for its parent. 0, 1 and 2 stay unless close-on-exec: the child
+/// keeps the parent's stdio where it was not given another.
 ///
 /// The clone gave the child a copy of every descriptor the parent had, those of spawns
-/// that other threads have in flight included. execve closes them all (they are
-/// close-on-exec), but a waiting child would keep them open for as long as its parent
-/// takes. Then another spawn sees no end-of-file on its child's stdout, nor on the pipe
-/// that says its child has exec'd — a hook that needs a lock held by a thread in such a
-/// spawn deadlocks the two — and two children started at once can each hold the write end
-/// of the pipe the other waits on, so that when their parent dies neither sees
-/// end-of-file and both wait forever, every signal blocked. Descriptors without
-/// close-on-exec stay: the new program inherits them.
+/// that other threads have in flight included. execve would close them all (see
+/// `close_others_on_exec`), but a waiting child would keep them open for as long as its
+/// parent takes. Then another spawn sees no end-of-file on its child's stdout, nor on the
+/// pipe that says its child has exec'd — a hook that needs a lock held by a thread in such
+/// a spawn deadlocks the two — and two children started at once can each hold the write
+/// end of the pipe the other waits on, so that when their parent dies neither sees
+/// end-of-file and both wait forever, every signal blocked.
 ///
 /// Without a readable /proc/self/fd it closes nothing: execve of /proc/self/exe, through
-/// the same /proc, would fail anyway.
-fn close_unneeded(keep: &[RawFd]) {
-    let Ok(dir) = raw::open(
+/// the same /proc, would fail anyway, and `close_others_on_exec` still runs before it.
+fn close_unneeded(keep: &[RawFd], given: &[GivenFd]) {
+    let _ = for_each_open_fd(|fd| {
+        let kept = keep.contains(&fd) || given.iter().any(|given| given.source == fd);
+        if !kept && (fd > 2 || closes_on_exec(fd)) {
+            raw::close(fd);
+        }
+    });
+}
+
+/// Whether `fd` is open and close-on-exec.
+fn closes_on_exec(fd: RawFd) -> bool {
+    raw::fd_flags(fd).is_ok_and(|flags| flags & libc::FD_CLOEXEC != 0)
+}
+
+/// Calls `each` with every descriptor /proc/self/fd lists, but the one that lists them;
+/// `each` may close the descriptor it is given. Fails with the errno of the open or of
+/// reading the directory.
+fn for_each_open_fd(mut each: impl FnMut(RawFd)) -> Result<(), i32> {
+    let dir = raw::open(
         c"/proc/self/fd",
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-    ) else {
-        return;
-    };
+    )?;
     let mut records = [0u8; 1024];
     // getdents64 goes on from where it stopped; closing entries already listed is fine.
-    while let Ok(length) = raw::getdents64(dir, &mut records) {
-        if length == 0 {
-            break;
-        }
+    let listed = loop {
+        let length = match raw::getdents64(dir, &mut records) {
+            Ok(0) => break Ok(()),
+            Ok(length) => length,
+            Err(errno) => break Err(errno),
+        };
         let mut offset = 0;
         // Each record: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), d_name.
         while let Some(&[low, high]) = records.get(offset + 16..offset + 18) {
@@ -452,18 +544,81 @@ fn close_unneeded(keep: &[RawFd]) {
             };
             if let Some(fd) = parse_decimal(name)
                 && fd != dir
-                && !keep.contains(&fd)
-                && raw::fd_flags(fd).is_ok_and(|flags| flags & libc::FD_CLOEXEC != 0)
             {
-                raw::close(fd);
+                each(fd);
             }
             offset += record_length;
             if offset >= length {
                 break;
             }
         }
-    }
+    };
     raw::close(dir);
+    listed
+}
+
+/// Puts each given descriptor at its number in the child, without close-on-exec, so the
+/// new program has it. No source is another's target (see `ChildPlan::fds`): no `dup3`
+/// here overwrites a source still to be installed, whatever the cycles among the numbers
+/// asked for (3 to 4 and 4 to 3, say).
+fn install_given_fds(given: &[GivenFd]) -> Result<(), i32> {
+    for fd in given {
+        if fd.source == fd.target {
+            // dup3 refuses to copy a descriptor onto itself; only the flag must go.
+            raw::set_fd_flags(fd.target, 0)?;
+        } else {
+            raw::dup_onto(fd.source, fd.target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes every descriptor from 3 up close at execve, but the given targets: the new
+/// program starts with 0, 1, 2 and what it was given, never with what the parent left
+/// open without close-on-exec (an open directory of the host would lead out of any new
+/// root; runc's CVE-2024-21626 was one such descriptor).
+///
+/// They are marked, not closed now: the write end of the pipe whose end-of-file tells a
+/// parent that the child is done with its memory must stay open until execve, which closes
+/// it only after dropping that memory.
+///
+/// `close_range(CLOSE_RANGE_CLOEXEC)` over the gaps between the targets does it in a few
+/// calls. Where it fails — ENOSYS before Linux 5.9 or under a seccomp filter that does not
+/// know it, EINVAL for the flag before 5.11, EPERM from filters that refuse unknown calls —
+/// each descriptor that /proc/self/fd lists gets `FD_CLOEXEC` instead. Without either the
+/// spawn fails rather than let a descriptor through.
+fn close_others_on_exec(given: &[GivenFd]) -> Result<(), i32> {
+    if mark_gaps_with_close_range(given).is_ok() {
+        return Ok(());
+    }
+    mark_each_listed(given)
+}
+
+/// `FD_CLOEXEC` on each descriptor from 3 up that /proc/self/fd lists, but the given
+/// targets (sorted): `close_range`'s fallback.
+fn mark_each_listed(given: &[GivenFd]) -> Result<(), i32> {
+    let mut failed = Ok(());
+    for_each_open_fd(|fd| {
+        if fd > 2 && !is_given_target(given, fd) {
+            if let Err(errno) = raw::set_fd_flags(fd, libc::FD_CLOEXEC) {
+                failed = Err(errno);
+            }
+        }
+    })?;
+    failed
+}
+
+/// `close_range(CLOSE_RANGE_CLOEXEC)` over 3 and up, less the given targets (sorted).
+fn mark_gaps_with_close_range(given: &[GivenFd]) -> Result<(), i32> {
+    let mut first: u32 = 3;
+    for fd in given {
+        let target = fd.target as u32;
+        if first < target {
+            raw::close_range_cloexec(first, target - 1)?;
+        }
+        first = target + 1;
+    }
+    raw::close_range_cloexec(first, u32::MAX)
 }
 
 /// The number that `text`, up to a NUL if any, writes in decimal: an entry name of
@@ -699,6 +854,29 @@ mod raw {
         let command = libc::F_GETFD as usize;
         // SAFETY: fcntl(F_GETFD) takes numbers and touches no memory of ours.
         unsafe { call(libc::SYS_fcntl, fd as usize, command, 0, 0) }.map(|flags| flags as c_int)
+    }
+
+    /// `fcntl(fd, F_SETFD, flags)`: `FD_CLOEXEC` or 0, the only descriptor flag there is.
+    pub(super) fn set_fd_flags(fd: c_int, flags: c_int) -> Result<(), i32> {
+        let (command, flags) = (libc::F_SETFD as usize, flags as usize);
+        // SAFETY: fcntl(F_SETFD) takes numbers and touches no memory of ours.
+        unsafe { call(libc::SYS_fcntl, fd as usize, command, flags, 0) }.map(drop)
+    }
+
+    /// `close_range(first, last, CLOSE_RANGE_CLOEXEC)`: marks, closes nothing.
+    pub(super) fn close_range_cloexec(first: u32, last: u32) -> Result<(), i32> {
+        let flags = libc::CLOSE_RANGE_CLOEXEC as usize;
+        // SAFETY: close_range(2) takes numbers and touches no memory of ours.
+        unsafe {
+            call(
+                libc::SYS_close_range,
+                first as usize,
+                last as usize,
+                flags,
+                0,
+            )
+        }
+        .map(drop)
     }
 
     /// Reads at most `buffer.len()` bytes.
@@ -1066,6 +1244,7 @@ mod tests {
             envp: &ENVP,
             cwd: None,
             stdio: [None; 3],
+            fds: &[],
             death_signal: 0,
             parent_pid: std::process::id() as libc::pid_t,
             clone_flags: 0,
@@ -1245,29 +1424,123 @@ mod tests {
         assert_eq!(pid_in_proc(), std::process::id() as libc::pid_t);
     }
 
-    #[test]
-    fn close_unneeded_keeps_what_is_kept_and_what_is_inherited() {
-        use std::os::fd::AsRawFd;
-        // In a forked child, so that closing touches none of the test harness's descriptors.
-        let (kept, _kept_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-        let (closed, _closed_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-        let (inherited, _inherited_write) = nix::unistd::pipe().unwrap();
-        let fds = [kept.as_raw_fd(), closed.as_raw_fd(), inherited.as_raw_fd()];
-        // SAFETY: the child makes raw system calls only (as the spawned child does) and
-        // ends with exit_group.
+    /// Runs `check` in a forked child, which must make raw system calls only (as the
+    /// spawned child does), so that closing and marking there touch none of the test
+    /// harness's descriptors; passes when `check` returns true.
+    fn in_forked_child(check: impl FnOnce() -> bool) {
+        // SAFETY: the child makes raw system calls only and ends with exit_group.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0);
         if pid == 0 {
-            close_unneeded(&[fds[0]]);
-            let open = |fd| raw::fd_flags(fd).is_ok();
-            let status = match (open(fds[0]), open(fds[1]), open(fds[2])) {
-                (true, false, true) => 0,
-                _ => 1,
-            };
-            raw::exit(status);
+            raw::exit(if check() { 0 } else { 1 });
         }
         let status = wait(pid, false).unwrap().unwrap();
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+
+    fn is_open(fd: RawFd) -> bool {
+        raw::fd_flags(fd).is_ok()
+    }
+
+    #[test]
+    fn close_unneeded_keeps_only_what_is_kept_and_the_given_sources() {
+        let (kept, _kept_write) = cloexec_pipe().unwrap();
+        let (given, _given_write) = cloexec_pipe().unwrap();
+        let (closed, _closed_write) = cloexec_pipe().unwrap();
+        // Without close-on-exec it goes too: the new program will not get it anyway.
+        let (inherited, _inherited_write) = nix::unistd::pipe().unwrap();
+        let owned = [kept, given, closed, inherited];
+        let fds = [0, 1, 2, 3].map(|index| owned[index].as_raw_fd());
+        in_forked_child(|| {
+            let given = [GivenFd {
+                source: fds[1],
+                target: 1000,
+            }];
+            close_unneeded(&[fds[0]], &given);
+            // The parent's stdio stays.
+            fds.map(is_open) == [true, true, false, false] && (0..3).all(is_open)
+        });
+    }
+
+    /// Descriptors of every kind `close_others_on_exec` meets: one to be given, without
+    /// close-on-exec; and three that are not given, two of them left inheritable.
+    fn fds_to_mark() -> ([std::os::fd::OwnedFd; 4], [RawFd; 4]) {
+        let (given, other) = nix::unistd::pipe().unwrap();
+        let (cloexec, inherited) = (cloexec_pipe().unwrap().0, nix::unistd::pipe().unwrap().0);
+        let owned = [given, other, cloexec, inherited];
+        let raw = [0, 1, 2, 3].map(|index| owned[index].as_raw_fd());
+        (owned, raw)
+    }
+
+    /// Whether `mark`, told that the first of `fds` is given, leaves all of them open,
+    /// that one without close-on-exec and the others with it, and 0 to 2 as they were.
+    fn marks_all_but_the_given(fds: [RawFd; 4], mark: fn(&[GivenFd]) -> Result<(), i32>) -> bool {
+        let given = [GivenFd {
+            source: fds[0],
+            target: fds[0],
+        }];
+        let stdio_before = [0, 1, 2].map(closes_on_exec);
+        let marked = mark(&given).is_ok();
+        marked
+            && fds
+                .iter()
+                .all(|&fd| is_open(fd) && closes_on_exec(fd) != (fd == fds[0]))
+            && [0, 1, 2].map(closes_on_exec) == stdio_before
+    }
+
+    #[test]
+    fn close_range_marks_all_but_the_given_descriptors() {
+        // Over numbers no descriptor has: marks nothing of the test harness's.
+        if let Err(errno) = raw::close_range_cloexec(u32::MAX - 1, u32::MAX) {
+            println!("skipped: close_range(CLOSE_RANGE_CLOEXEC) fails here with errno {errno}");
+            return;
+        }
+        let (_owned, fds) = fds_to_mark();
+        in_forked_child(|| marks_all_but_the_given(fds, mark_gaps_with_close_range));
+    }
+
+    #[test]
+    fn the_proc_walk_marks_all_but_the_given_descriptors() {
+        let (_owned, fds) = fds_to_mark();
+        in_forked_child(|| marks_all_but_the_given(fds, mark_each_listed));
+    }
+
+    #[test]
+    fn the_done_pipe_is_at_no_number_the_child_installs_at() {
+        // The lowest free numbers are below 64 here; the child would install at all of them.
+        let given: Vec<GivenFd> = (3..64)
+            .map(|target| GivenFd {
+                source: 1000,
+                target,
+            })
+            .collect();
+        let (read, write) = done_pipe(&given).unwrap();
+        assert!(write.as_raw_fd() > 63, "{}", write.as_raw_fd());
+        assert!(closes_on_exec(write.as_raw_fd()));
+        drop(read);
+        // With nothing given, only stdio's numbers are taken.
+        let (_read, write) = done_pipe(&[]).unwrap();
+        assert!(write.as_raw_fd() > 2);
+    }
+
+    #[test]
+    fn the_rules_of_given_descriptors() {
+        let given = |pairs: &[(RawFd, RawFd)]| -> Vec<GivenFd> {
+            pairs
+                .iter()
+                .map(|&(source, target)| GivenFd { source, target })
+                .collect()
+        };
+        // A source at its own number, or at no target: fine.
+        assert!(follows_the_rules(&given(&[(3, 3), (10, 4), (11, 5)])));
+        // A swap: the source of one is the target of the other.
+        assert!(!follows_the_rules(&given(&[(4, 3), (3, 4)])));
+        // A source the installing of stdio would overwrite.
+        assert!(!follows_the_rules(&given(&[(1, 3)])));
+        // Unsorted, twice, or a stdio number.
+        assert!(!follows_the_rules(&given(&[(10, 4), (11, 3)])));
+        assert!(!follows_the_rules(&given(&[(10, 4), (11, 4)])));
+        assert!(!follows_the_rules(&given(&[(10, 2)])));
     }
 
     #[test]

@@ -20,6 +20,15 @@ impl TempDir {
         TempDir(path)
     }
 
+    /// Like [`TempDir::new`], but anyone may create files in it: for what a test runs as
+    /// uid 65534.
+    pub fn world_writable(label: &str) -> TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new(label);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        dir
+    }
+
     /// Where the directory is.
     pub fn path(&self) -> &Path {
         &self.0
@@ -231,6 +240,299 @@ impl Unprivileged {
     }
 }
 
+/// Who runs a program typed into a shell, for tests that work through a terminal.
+#[derive(Debug)]
+pub struct ShellUser {
+    /// "root", "unprivileged" (the tests' own user isn't root) or "uid 65534".
+    pub label: &'static str,
+    /// The words that go before a program to run it as this user: empty, or `setpriv …`.
+    pub prefix: String,
+    /// The program: itself, or a copy that uid 65534 can read.
+    pub program: String,
+    _copy: Option<Unprivileged>,
+}
+
+impl ShellUser {
+    /// The prefix and the program, as one would type them.
+    pub fn command(&self) -> String {
+        format!("{}{}", self.prefix, self.program)
+    }
+}
+
+/// [`as_root_and_unprivileged`] for programs typed into a shell: `check` gets the words
+/// that run `program` as the tests' user and, when that is root and running without
+/// privilege works here, as uid and gid 65534. A run that can't happen is skipped with
+/// the reason printed. Paths must need no quoting.
+pub fn in_shell_as_root_and_unprivileged(program: &str, check: impl Fn(&ShellUser)) {
+    check(&ShellUser {
+        label: if is_root() { "root" } else { "unprivileged" },
+        prefix: String::new(),
+        program: program.to_owned(),
+        _copy: None,
+    });
+    if !is_root() {
+        println!("skipped the second run: the tests run unprivileged already");
+        return;
+    }
+    match Unprivileged::prepare(program) {
+        Ok(unprivileged) => {
+            let Unprivileged::Setpriv(_, copy) = &unprivileged else {
+                unreachable!("root prepares a copy for setpriv")
+            };
+            check(&ShellUser {
+                label: "uid 65534",
+                prefix: "setpriv --reuid=65534 --regid=65534 --clear-groups ".into(),
+                program: copy.display().to_string(),
+                _copy: Some(unprivileged),
+            });
+        }
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+    }
+}
+
+/// A tmux server on a socket of the test's own, killed when the test ends — also when
+/// an assertion fails, so no server, shell or program outlives the test. It reads no
+/// configuration file; each session has one window with one pane, and the methods below
+/// act on the newest session.
+#[derive(Debug)]
+pub struct TmuxServer {
+    dir: TempDir,
+    sessions: std::cell::Cell<usize>,
+}
+
+impl TmuxServer {
+    /// A server, running until dropped; `Err` says why tmux can't be used.
+    pub fn new() -> Result<TmuxServer, String> {
+        match std::process::Command::new("tmux").arg("-V").output() {
+            Ok(output) if output.status.success() => {
+                let server = TmuxServer {
+                    dir: TempDir::new("tmux"),
+                    sessions: std::cell::Cell::new(0),
+                };
+                // Left to itself, the server exits with its last session, and a session
+                // started at that moment is lost with it; and a pane whose command ended
+                // would be gone with what it showed.
+                server.run(&[
+                    "start-server",
+                    ";",
+                    "set-option",
+                    "-g",
+                    "exit-empty",
+                    "off",
+                    ";",
+                    "set-option",
+                    "-g",
+                    "remain-on-exit",
+                    "on",
+                ]);
+                Ok(server)
+            }
+            _ => Err("tmux is not installed (Debian package tmux)".into()),
+        }
+    }
+
+    /// Runs `tmux args` against this server; returns its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("tmux")
+            .arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(self.dir.path().join("socket"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The newest session's name: tmux, left to choose, may pick one that is ending.
+    fn target(&self) -> String {
+        format!("s{}", self.sessions.get())
+    }
+
+    /// Starts a detached session of 120×30 in `dir`, running `command` through the
+    /// default shell.
+    pub fn start(&self, dir: &Path, command: &str) {
+        self.sessions.set(self.sessions.get() + 1);
+        let dir = dir.to_str().unwrap();
+        let name = self.target();
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "120",
+            "-y",
+            "30",
+            "-c",
+            dir,
+            command,
+        ]);
+    }
+
+    /// What the pane shows now.
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", &self.target()])
+    }
+
+    /// Whether `needle` appears on screen within 5 s.
+    pub fn shows(&self, needle: &str) -> bool {
+        for _ in 0..100 {
+            if self.screen().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Waits until `needle` appears on screen; panics with the screen if it doesn't
+    /// within 5 s.
+    pub fn expect(&self, needle: &str) {
+        assert!(
+            self.shows(needle),
+            "expected {needle:?} on screen:\n{}",
+            self.screen()
+        );
+    }
+
+    /// Types `text` as it is (no key names), then Enter.
+    pub fn type_line(&self, text: &str) {
+        self.run(&["send-keys", "-t", &self.target(), "-l", text]);
+        self.keys("Enter");
+    }
+
+    /// Presses a key tmux names: `C-c`, `Enter`…
+    pub fn keys(&self, key: &str) {
+        self.run(&["send-keys", "-t", &self.target(), key]);
+    }
+
+    /// Resizes the window, and so the pane's terminal.
+    pub fn resize(&self, columns: u16, rows: u16) {
+        let (columns, rows) = (columns.to_string(), rows.to_string());
+        self.run(&[
+            "resize-window",
+            "-t",
+            &self.target(),
+            "-x",
+            &columns,
+            "-y",
+            &rows,
+        ]);
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", "-t", &self.target(), format])
+            .trim()
+            .to_owned()
+    }
+
+    /// The pane's terminal, as a path: `/dev/pts/N`.
+    pub fn pane_tty(&self) -> String {
+        self.display("#{pane_tty}")
+    }
+
+    /// The pane's size as `stty size` prints it: rows, a space, columns.
+    pub fn pane_size(&self) -> String {
+        self.display("#{pane_height} #{pane_width}")
+    }
+
+    /// Starts a session that runs `command` between two `stty -a` of its terminal,
+    /// recording in `dir` those settings, the command's pid and its exit status.
+    pub fn run_recorded(&self, dir: &Path, command: &str) -> RecordedRun {
+        let script = dir.join("run.sh");
+        // The subshell prints its own pid through a child's $PPID, then becomes the
+        // command; `status` appears last, whole.
+        std::fs::write(
+            &script,
+            format!(
+                "stty -a > before\n\
+                 (sh -c 'echo $PPID' > pid; exec {command})\n\
+                 echo $? > status.new\n\
+                 stty -a > after\n\
+                 mv status.new status\n"
+            ),
+        )
+        .unwrap();
+        self.start(dir, &format!("sh {}", script.display()));
+        RecordedRun(dir.to_owned())
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+/// A command run by [`TmuxServer::run_recorded`].
+#[derive(Debug)]
+pub struct RecordedRun(PathBuf);
+
+impl RecordedRun {
+    /// The command's pid, once it has started.
+    pub fn pid(&self) -> i32 {
+        wait_for_file(&self.0.join("pid")).trim().parse().unwrap()
+    }
+
+    /// Its exit status, once it has ended (60 s at most).
+    pub fn status(&self) -> i32 {
+        wait_for_file(&self.0.join("status"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// The terminal's settings (`stty -a`) before the command, and after it; without
+    /// the window size, which is no setting and a test may change.
+    pub fn settings(&self) -> (String, String) {
+        let read = |name| {
+            std::fs::read_to_string(self.0.join(name))
+                .unwrap()
+                .split("; ")
+                .filter(|part| !part.starts_with("rows ") && !part.starts_with("columns "))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        (read("before"), read("after"))
+    }
+}
+
+/// The content of `path` once it exists and is not empty; panics after 60 s.
+pub fn wait_for_file(path: &Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match std::fs::read_to_string(path) {
+            Ok(text) if !text.is_empty() => return text,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("{} did not appear within 60 s", path.display())
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+/// The settings of the terminal at `path` (`stty -a`), read from outside it.
+pub fn terminal_settings(path: &str) -> String {
+    let output = std::process::Command::new("stty")
+        .args(["-a", "-F", path])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "stty -F {path}: {}",
+        describe(&output)
+    );
+    stdout_text(&output)
+}
+
+/// Whether the terminal's settings say raw mode: no line editing, echo or signal keys.
+pub fn is_raw(settings: &str) -> bool {
+    ["-icanon", "-echo", "-isig"]
+        .iter()
+        .all(|flag| settings.split_whitespace().any(|word| word == *flag))
+}
+
 /// Whether the tests run as root (as they do in CI).
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -328,4 +630,124 @@ pub fn spawn_until_ready(command: &mut std::process::Command) -> std::process::C
         .unwrap();
     assert_eq!(line, "ready\n", "the command's first line");
     child
+}
+
+/// The project's `scripts/make-rootfs`.
+pub const MAKE_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/make-rootfs");
+
+/// A busybox root filesystem built by `scripts/make-rootfs` once per test binary, in
+/// `target_tmpdir` (the test's `env!("CARGO_TARGET_TMPDIR")`); `Err` says why there is
+/// none. make-rootfs builds only in a directory it creates, so what a previous run of the
+/// same binary left there is removed first.
+pub fn busybox_rootfs(target_tmpdir: &str) -> Result<&'static Path, String> {
+    static ROOTFS: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    ROOTFS
+        .get_or_init(|| {
+            let binary = std::env::current_exe().map_err(|error| error.to_string())?;
+            let name = binary.file_name().unwrap().to_string_lossy();
+            let dir = Path::new(target_tmpdir).join(format!("busybox-rootfs-{name}"));
+            match std::fs::remove_dir_all(&dir) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!("removing {}: {error}", dir.display()));
+                }
+                _ => {}
+            }
+            let output = std::process::Command::new("bash")
+                .arg(MAKE_ROOTFS)
+                .arg(&dir)
+                .output()
+                .map_err(|error| error.to_string())?;
+            if output.status.success() {
+                Ok(dir)
+            } else {
+                Err(format!(
+                    "scripts/make-rootfs failed: {}",
+                    stderr_text(&output)
+                ))
+            }
+        })
+        .as_ref()
+        .map(PathBuf::as_path)
+        .map_err(Clone::clone)
+}
+
+/// The argument a [`filter_syscall`] filter compares: the low 32 bits of argument `index`,
+/// masked with `mask`, against `value`.
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallArg {
+    /// Which argument, from 0.
+    pub index: usize,
+    /// The bits compared.
+    pub mask: u32,
+    /// What they must equal.
+    pub value: u32,
+}
+
+/// Installs a seccomp filter (seccomp(2)) on the calling thread only: system call `number`
+/// — when `arg` is given, only with that argument — gets `action` (`SECCOMP_RET_TRAP`,
+/// `SECCOMP_RET_ERRNO | errno`, …); every other call runs. The thread's children inherit
+/// it. Sets `no_new_privs`, which an unprivileged filter needs. Fails where this kernel
+/// or the surrounding sandbox refuses filters: the test then skips with the reason.
+pub fn filter_syscall(number: i64, arg: Option<SyscallArg>, action: u32) -> Result<(), String> {
+    use nix::libc;
+
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xC000_00B7;
+    let statement = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump_if_equal = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let allow = libc::SECCOMP_RET_ALLOW;
+    let compare_arg = match arg {
+        None => Vec::new(),
+        Some(SyscallArg { index, mask, value }) => vec![
+            // The low half of a 64-bit argument: both architectures are little-endian.
+            statement(
+                load,
+                (std::mem::offset_of!(libc::seccomp_data, args) + 8 * index) as u32,
+            ),
+            statement(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, mask),
+            jump_if_equal(value, 0, 1),
+        ],
+    };
+    let mut filter = vec![
+        statement(load, std::mem::offset_of!(libc::seccomp_data, arch) as u32),
+        jump_if_equal(AUDIT_ARCH, 1, 0),
+        statement(libc::BPF_RET | libc::BPF_K, allow),
+        statement(load, std::mem::offset_of!(libc::seccomp_data, nr) as u32),
+        // Another call: jump over the argument's comparison and the action, to allow.
+        jump_if_equal(number as u32, 0, compare_arg.len() as u8 + 1),
+    ];
+    filter.extend(compare_arg);
+    filter.push(statement(libc::BPF_RET | libc::BPF_K, action));
+    filter.push(statement(libc::BPF_RET | libc::BPF_K, allow));
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl with numbers only (no_new_privs), then with a pointer to `program`,
+    // which points into `filter`; the kernel copies both during the call.
+    let installed = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ) == 0
+    };
+    if !installed {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    Ok(())
 }

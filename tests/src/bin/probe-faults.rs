@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
@@ -27,7 +26,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use reexec::{Command, Namespaces, Stdio};
-use reexec_tests::open_fds;
+use reexec_tests::{SyscallArg, filter_syscall, open_fds};
 
 // ---------------------------------------------------------------------------------------
 // Entries
@@ -696,23 +695,35 @@ fn eintr(threads: usize, per_thread: usize) {
 // fd-hygiene
 // ---------------------------------------------------------------------------------------
 
+/// The number each child of `fd-hygiene` gets a descriptor at, with `Command::fd`.
+const GIVEN_FD: i32 = 7;
+
 /// `fd-hygiene THREADS PER_THREAD`: from THREADS threads at once, children list their
-/// descriptors — which must be 0, 1, 2 and what the parent left inheritable on purpose —
-/// and hooks look at what a child holds while it waits for its parent: only what that
-/// spawn needs, never a descriptor of another spawn. A monitor checks the whole time
-/// that no descriptor of ours in the parent is inheritable, even for a moment.
+/// descriptors — which must be 0, 1, 2 and the one each is given, never what the parent
+/// left inheritable on purpose — and hooks look at what a child holds while it waits for
+/// its parent: only what that spawn needs, never a descriptor of another spawn. A
+/// monitor checks the whole time that no descriptor of ours in the parent is inheritable,
+/// even for a moment.
 fn fd_hygiene(threads: usize, per_thread: usize) {
-    // A descriptor given on purpose: inheritable, so every child must see it.
-    let (given, _given_write) = nix::unistd::pipe().unwrap();
-    let given_fd = given.as_raw_fd().to_string();
+    // Left without close-on-exec on purpose: no child may see it.
+    let (_inheritable_read, _inheritable_write) = nix::unistd::pipe().unwrap();
+    // Each child gets a copy of this one as GIVEN_FD.
+    let (given, _given_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let given = Arc::new(given);
     let inheritable = open_fds(true);
-    let mut expected: Vec<String> = ["0", "1", "2"].map(String::from).to_vec();
-    expected.extend(inheritable.iter().cloned());
-    expected.sort_by_key(|fd| fd.parse::<i32>().unwrap());
-    expected.dedup();
-    println!("given_fd={given_fd}");
+    let stdio = ["0", "1", "2"].map(String::from);
+    let not_for_children: Vec<String> = inheritable
+        .iter()
+        .filter(|fd| !stdio.contains(fd))
+        .cloned()
+        .collect();
+    let mut expected: Vec<String> = stdio.to_vec();
+    expected.push(GIVEN_FD.to_string());
+    println!("given_fd={GIVEN_FD}");
     println!("expected={}", expected.join(","));
+    println!("inheritable={}", not_for_children.join(","));
     let expected = Arc::new(expected);
+    let not_for_children = Arc::new(not_for_children);
     let syscall_readable = std::fs::read_to_string("/proc/self/syscall").is_ok();
     println!("waiting_children_inspected={syscall_readable}");
 
@@ -750,19 +761,21 @@ fn fd_hygiene(threads: usize, per_thread: usize) {
                 Arc::clone(&failures),
                 Arc::clone(&progress),
             );
+            let (given, not_for_children) = (Arc::clone(&given), Arc::clone(&not_for_children));
             let waiting_checked = Arc::clone(&waiting_checked);
             std::thread::spawn(move || {
                 for round in 0..per_thread {
                     let kind = KINDS[(thread + round) % KINDS.len()];
                     let tag = format!("t{thread}r{round} {kind:?}");
                     let mut command = kind.command("list-fds");
+                    command.fd(GIVEN_FD, given.try_clone().unwrap());
                     if matches!(kind, Kind::PlainHook | Kind::NamespacedHook) {
                         if syscall_readable {
-                            let (expected, failures) =
-                                (Arc::clone(&expected), Arc::clone(&failures));
+                            let (not_for_children, failures) =
+                                (Arc::clone(&not_for_children), Arc::clone(&failures));
                             let (tag, checked) = (tag.clone(), Arc::clone(&waiting_checked));
                             command.parent_setup(move |pid| {
-                                if let Err(what) = check_waiting_child(pid, &expected) {
+                                if let Err(what) = check_waiting_child(pid, &not_for_children) {
                                     failures.record(format!("{tag}: {what}"));
                                 }
                                 checked.fetch_add(1, Ordering::Relaxed);
@@ -821,12 +834,12 @@ fn fd_hygiene(threads: usize, per_thread: usize) {
 }
 
 /// Waits (bounded) until the child `pid` blocks in read(2), where it waits for its parent,
-/// then checks the descriptors it holds: besides 0, 1, 2 and the parent's inheritable
-/// ones, only the five it needs — the read end it waits on, the write end of the pipe
-/// whose end-of-file tells the parent it exec'd, and its stdin, stdout and stderr (it
-/// installs them after the wait). Anything else would be a descriptor of our own or of
-/// another spawn, kept open for as long as this child waits.
-fn check_waiting_child(pid: u32, expected: &[String]) -> Result<(), String> {
+/// then checks the descriptors it holds: besides 0, 1, 2, only the six it needs — the read
+/// end it waits on, the write end of the pipe whose end-of-file tells the parent it
+/// exec'd, its stdin, stdout and stderr and the descriptor it is given (it installs them
+/// after the wait) — and none the parent left inheritable. Anything else would be a
+/// descriptor of our own or of another spawn, kept open for as long as this child waits.
+fn check_waiting_child(pid: u32, not_for_children: &[String]) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
@@ -843,15 +856,21 @@ fn check_waiting_child(pid: u32, expected: &[String]) -> Result<(), String> {
     for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).map_err(|error| error.to_string())? {
         let entry = entry.map_err(|error| error.to_string())?;
         let fd = entry.file_name().to_string_lossy().into_owned();
-        if !expected.contains(&fd) {
+        if not_for_children.contains(&fd) {
+            return Err(format!(
+                "while waiting for its parent it holds {fd}, which the parent left \
+                 inheritable and the child will never use"
+            ));
+        }
+        if !["0", "1", "2"].contains(&fd.as_str()) {
             let target = std::fs::read_link(entry.path()).unwrap_or_default();
             extra.push(format!("{fd}->{}", target.display()));
         }
     }
-    if extra.len() > 5 {
+    if extra.len() > 6 {
         return Err(format!(
-            "while waiting for its parent it holds {} descriptors beyond stdio and the \
-             inheritable ones, 5 at most needed: {}",
+            "while waiting for its parent it holds {} descriptors beyond stdio, 6 at most \
+             needed: {}",
             extra.len(),
             extra.join(" ")
         ));
@@ -1488,10 +1507,6 @@ fn die_at_syscall(
     value: u32,
     message: &'static str,
 ) -> Result<(), String> {
-    #[cfg(target_arch = "x86_64")]
-    const AUDIT_ARCH: u32 = 0xC000_003E;
-    #[cfg(target_arch = "aarch64")]
-    const AUDIT_ARCH: u32 = 0xC000_00B7;
     let _ = DYING_MESSAGE.set(message);
     let sigsys = SigAction::new(
         SigHandler::Handler(die_now_on_sigsys),
@@ -1500,62 +1515,21 @@ fn die_at_syscall(
     );
     // SAFETY: the handler makes only async-signal-safe calls.
     unsafe { sigaction(Signal::SIGSYS, &sigsys) }.map_err(|errno| errno.to_string())?;
-
-    let statement = |code: u32, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump_if_equal = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    };
-    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-    let allow = libc::SECCOMP_RET_ALLOW;
     // Flags as the kernel sees them may carry O_LARGEFILE: compare the bits we set only.
     let mask = if number == libc::SYS_openat {
         (libc::O_ACCMODE | libc::O_CLOEXEC | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) as u32
     } else {
         u32::MAX
     };
-    let filter = [
-        statement(load, std::mem::offset_of!(libc::seccomp_data, arch) as u32),
-        jump_if_equal(AUDIT_ARCH, 1, 0),
-        statement(libc::BPF_RET | libc::BPF_K, allow),
-        statement(load, std::mem::offset_of!(libc::seccomp_data, nr) as u32),
-        jump_if_equal(number as u32, 0, 4),
-        // The low half of a 64-bit argument: both architectures are little-endian.
-        statement(
-            load,
-            (std::mem::offset_of!(libc::seccomp_data, args) + 8 * arg) as u32,
-        ),
-        statement(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, mask),
-        jump_if_equal(value, 0, 1),
-        statement(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP),
-        statement(libc::BPF_RET | libc::BPF_K, allow),
-    ];
-    let program = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr().cast_mut(),
-    };
-    // SAFETY: prctl with numbers only (no_new_privs, which an unprivileged filter needs),
-    // then with a pointer to `program`, which points into `filter`; the kernel copies
-    // both during the call.
-    let installed = unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-            && libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &program as *const libc::sock_fprog,
-            ) == 0
-    };
-    if !installed {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    Ok(())
+    filter_syscall(
+        number,
+        Some(SyscallArg {
+            index: arg,
+            mask,
+            value,
+        }),
+        libc::SECCOMP_RET_TRAP,
+    )
 }
 
 reexec::main! {

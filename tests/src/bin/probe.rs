@@ -153,6 +153,7 @@ reexec::main! {
                 println!("error={error}");
             }
             "invalid" => {
+                let null = || std::fs::File::open("/dev/null").unwrap();
                 for error in [
                     Command::new("").spawn().unwrap_err(),
                     Command::new("a/b").spawn().unwrap_err(),
@@ -165,15 +166,21 @@ reexec::main! {
                     Command::new("exit-zero").env("", "empty-name").spawn().unwrap_err(),
                     Command::new("exit-zero").current_dir("/tmp/nul\0dir").spawn().unwrap_err(),
                     Command::new("exit-zero").death_signal(Some(65)).spawn().unwrap_err(),
+                    Command::new("exit-zero").fd(0, null()).spawn().unwrap_err(),
+                    Command::new("exit-zero").fd(2, null()).spawn().unwrap_err(),
+                    Command::new("exit-zero").fd(-1, null()).spawn().unwrap_err(),
+                    Command::new("exit-zero").fd(5, null()).fd(5, null()).spawn().unwrap_err(),
+                    Command::new("exit-zero").fd(i32::MAX, null()).spawn().unwrap_err(),
                 ] {
                     println!("error={error}");
                 }
             }
             "fds" => {
-                let inherited_stdio = ["0", "1", "2"].map(String::from);
-                let mut expected: Vec<String> = open_fds(true);
-                expected.retain(|fd| !inherited_stdio.contains(fd));
-                println!("parent_inheritable={}", expected.join(","));
+                // Left open without close-on-exec, as a careless parent leaves them.
+                let (_read, _write) = nix::unistd::pipe().unwrap();
+                let mut inheritable: Vec<String> = open_fds(true);
+                inheritable.retain(|fd| !["0", "1", "2"].contains(&fd.as_str()));
+                println!("parent_inheritable={}", inheritable.join(","));
                 let output = Command::new("list-fds").output()?;
                 print!("{}", String::from_utf8_lossy(&output.stdout));
             }

@@ -1,0 +1,806 @@
+//! A root filesystem, or the directory make-rootfs builds one in, prepared by someone
+//! else: its owner may swap entries for symbolic links at any moment, before or while
+//! ns-process (or make-rootfs) runs. Nothing outside the rootfs may be created, written
+//! or remounted through them. Host directories a test guards are stand-ins it made itself.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{OFlag, RenameFlags, open, renameat2};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, setresgid, setresuid};
+use reexec_tests::{
+    MAKE_ROOTFS, TempDir, Unprivileged, busybox_rootfs, describe, is_root, output_with_timeout,
+    stderr_text,
+};
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// The user who owns the rootfs when the caller is root: an ordinary user.
+const ROOTFS_OWNER: u32 = 65534;
+/// The user who owns the rootfs when the caller is uid 65534: someone else again.
+const OTHER_OWNER: u32 = 65533;
+
+fn mount_table() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+fn chown_tree(path: &Path, uid: u32) {
+    let owner = format!("{uid}:{uid}");
+    let status = Command::new("chown")
+        .args(["-R", "-h", &owner])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "chown -R {owner} {}", path.display());
+}
+
+/// A copy of the busybox rootfs at `to`, or why there is none.
+fn copy_of_busybox_rootfs(to: &Path) -> Result<(), String> {
+    let rootfs = busybox_rootfs(env!("CARGO_TARGET_TMPDIR"))?;
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(rootfs)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        rootfs.display(),
+        to.display()
+    );
+    Ok(())
+}
+
+/// A directory standing in for one of the host's, with a file of known content: what the
+/// attacks aim at. Everything in it, names, contents and modes, is what must not change.
+struct Decoy {
+    path: PathBuf,
+    before: BTreeMap<String, (Vec<u8>, u32)>,
+}
+
+impl Decoy {
+    fn new(path: PathBuf, files: &[&str], owner: u32) -> Decoy {
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for file in files {
+            std::fs::write(path.join(file), format!("the host's own {file}\n")).unwrap();
+        }
+        chown_tree(&path, owner);
+        let before = Decoy::contents(&path);
+        Decoy { path, before }
+    }
+
+    fn contents(path: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
+        let mut contents = BTreeMap::new();
+        let mode = std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode();
+        contents.insert(".".to_owned(), (Vec::new(), mode));
+        for entry in std::fs::read_dir(path).unwrap() {
+            let entry = entry.unwrap();
+            let metadata = std::fs::symlink_metadata(entry.path()).unwrap();
+            let data = if metadata.is_file() {
+                std::fs::read(entry.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            contents.insert(
+                entry.file_name().to_string_lossy().into_owned(),
+                (data, metadata.permissions().mode()),
+            );
+        }
+        contents
+    }
+
+    fn assert_untouched(&self, context: &str) {
+        assert_eq!(
+            self.before,
+            Decoy::contents(&self.path),
+            "{context}: {} changed",
+            self.path.display()
+        );
+    }
+}
+
+/// A process of uid `uid` that swaps the entries `first` and `second` of `dir` with
+/// renameat2(RENAME_EXCHANGE) as fast as it can, until dropped: the attacker's side of
+/// the race, as an ordinary user who owns `dir`. Until both entries exist it keeps trying.
+struct Swapper {
+    pid: Pid,
+}
+
+impl Swapper {
+    fn start(dir: &Path, first: &str, second: &str, uid: u32) -> Swapper {
+        // Everything the child needs is made before the fork: it must not allocate.
+        let dir = open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        let first = CString::new(first).unwrap();
+        let second = CString::new(second).unwrap();
+        let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(uid));
+        // SAFETY: the test binary has other threads; the child only makes system calls
+        // (prctl, setgroups, setres[ug]id, renameat2) and abort(3), all async-signal-safe,
+        // and never returns to the caller's code.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Parent { child } => Swapper { pid: child },
+            ForkResult::Child => {
+                let dropped = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_ok()
+                    && setgroups(&[]).is_ok()
+                    && setresgid(gid, gid, gid).is_ok()
+                    && setresuid(uid, uid, uid).is_ok();
+                if !dropped {
+                    std::process::abort();
+                }
+                loop {
+                    let swapped = renameat2(
+                        &dir,
+                        first.as_c_str(),
+                        &dir,
+                        second.as_c_str(),
+                        RenameFlags::RENAME_EXCHANGE,
+                    );
+                    // An entry not made yet is waited for; any other failure ends the
+                    // swapper, and the test fails: a race that never ran proves nothing.
+                    if swapped.is_err_and(|errno| errno != nix::errno::Errno::ENOENT) {
+                        std::process::abort();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops the swapper; `Err` if it had already ended, having failed.
+    fn stop(self) -> Result<(), String> {
+        let still_swapping = waitpid(self.pid, Some(WaitPidFlag::WNOHANG));
+        // Drop kills and reaps it.
+        match still_swapping {
+            Ok(WaitStatus::StillAlive) => Ok(()),
+            other => Err(format!("the swapper ended early: {other:?}")),
+        }
+    }
+}
+
+impl Drop for Swapper {
+    fn drop(&mut self) {
+        let _ = kill(self.pid, Signal::SIGKILL);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// Who runs ns-process against whose rootfs.
+struct Victim {
+    label: &'static str,
+    /// Owns the decoy directory: what the caller could write on the host.
+    uid: u32,
+    /// Owns the rootfs and swaps in it.
+    attacker: u32,
+    /// How it runs without privilege; `None` for root.
+    unprivileged: Option<Unprivileged>,
+}
+
+impl Victim {
+    fn command(&self, args: &[&str]) -> Command {
+        match &self.unprivileged {
+            Some(unprivileged) => unprivileged.command(NS_PROCESS, args),
+            None => {
+                let mut command = Command::new(NS_PROCESS);
+                command.args(args);
+                command
+            }
+        }
+    }
+}
+
+/// Root, and uid 65534 where it can run.
+fn victims() -> Vec<Victim> {
+    let mut victims = vec![Victim {
+        label: "root",
+        uid: 0,
+        attacker: ROOTFS_OWNER,
+        unprivileged: None,
+    }];
+    match Unprivileged::prepare(NS_PROCESS) {
+        Ok(unprivileged) => victims.push(Victim {
+            label: "uid 65534",
+            uid: 65534,
+            attacker: OTHER_OWNER,
+            unprivileged: Some(unprivileged),
+        }),
+        Err(reason) => println!("skipped the run as uid 65534: {reason}"),
+    }
+    victims
+}
+
+#[test]
+fn a_dev_swapped_for_a_symlink_while_ns_process_starts_reaches_no_host_directory() {
+    if !is_root() {
+        println!("skipped: a rootfs owned by another user is made with root's chown");
+        return;
+    }
+    const RUNS: usize = 40;
+    const TIME: Duration = Duration::from_secs(90);
+    let mounts = mount_table();
+    for victim in victims() {
+        let dir = TempDir::new("rootfs-race");
+        let rootfs = dir.path().join("rootfs");
+        if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
+            println!("skipped: no root filesystem: {reason}");
+            return;
+        }
+        // `null`: a file the old setup truncated; any new entry is a node or link it made.
+        let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], victim.uid);
+        std::os::unix::fs::symlink(&decoy.path, rootfs.join("dev-swap")).unwrap();
+        chown_tree(&rootfs, victim.attacker);
+
+        let swapper = Swapper::start(&rootfs, "dev", "dev-swap", victim.attacker);
+        let (mut started, mut refused, mut unexpected) = (0, 0, Vec::new());
+        let deadline = Instant::now() + TIME;
+        let rootfs_arg = rootfs.to_str().unwrap();
+        for _ in 0..RUNS {
+            if Instant::now() > deadline {
+                break;
+            }
+            let output = output_with_timeout(
+                &mut victim.command(&["--rootfs", rootfs_arg, "--", "/bin/true"]),
+                TIMEOUT,
+            );
+            match output.status.code() {
+                Some(0) => started += 1,
+                Some(125) if stderr_text(&output).contains("is a symbolic link") => refused += 1,
+                _ => unexpected.push(describe(&output)),
+            }
+        }
+        let swapping = swapper.stop();
+        println!(
+            "{}: {started} started, {refused} refused a symlinked /dev",
+            victim.label
+        );
+        decoy.assert_untouched(victim.label);
+        assert!(
+            unexpected.is_empty(),
+            "{}: runs ended otherwise: {unexpected:#?}",
+            victim.label
+        );
+        swapping.unwrap();
+        // The race reached the setup: some runs found the link where /dev should be.
+        assert!(refused > 0, "{}: no run met the symlink", victim.label);
+    }
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
+}
+
+/// The PID of the first child of `pid`, once it has one.
+fn first_child(pid: u32, deadline: Instant) -> Option<u32> {
+    while Instant::now() < deadline {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            if let Some(child) = children.split_whitespace().next() {
+                return child.parse().ok();
+            }
+        }
+    }
+    None
+}
+
+/// Waits until the init `pid` has mounted a proc in `rootfs`, seen from its mount table:
+/// on `rootfs/proc` before the pivot, or on `/proc` of a root that is `rootfs` after it.
+/// `false` if it ended or the deadline passed first.
+fn proc_mounted_in(pid: u32, rootfs: &str, deadline: Instant) -> bool {
+    let before_pivot = format!(" {rootfs}/proc ");
+    let pivoted = format!(" {rootfs} / ");
+    while Instant::now() < deadline {
+        let Ok(mountinfo) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+            return false;
+        };
+        let pivoted = mountinfo.contains(&pivoted);
+        if mountinfo.lines().any(|line| {
+            line.contains(" - proc ")
+                && (line.contains(&before_pivot) || pivoted && line.contains(" /proc "))
+        }) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_proc_swapped_for_a_symlink_once_mounted_leaves_no_writable_proc_sys_behind() {
+    if !is_root() {
+        println!("skipped: only root's ns-process maps root inside to host root");
+        return;
+    }
+    // Only then can root inside write the host's sysctls, which ns-process makes read-only
+    // in the proc it mounts; a caller of uid 65534 is refused by the kernel anyway.
+    println!("not run as uid 65534: there the kernel refuses every write to /proc/sys");
+    const RUNS: usize = 20;
+    let dir = TempDir::new("rootfs-proc-swap");
+    let rootfs = dir.path().join("rootfs");
+    if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
+        println!("skipped: no root filesystem: {reason}");
+        return;
+    }
+    // What a protection done by path would make read-only once `proc` leads here, with
+    // what the init reads there to look real.
+    std::fs::create_dir_all(rootfs.join("fake-proc/sys/kernel")).unwrap();
+    std::fs::write(rootfs.join("fake-proc/sys/kernel/cap_last_cap"), "40\n").unwrap();
+    std::os::unix::fs::symlink("fake-proc", rootfs.join("proc-swap")).unwrap();
+    chown_tree(&rootfs, ROOTFS_OWNER);
+    let mounts = mount_table();
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let (proc, swap) = (rootfs.join("proc"), rootfs.join("proc-swap"));
+    let exchange = || {
+        renameat2(
+            nix::fcntl::AT_FDCWD,
+            &proc,
+            nix::fcntl::AT_FDCWD,
+            &swap,
+            RenameFlags::RENAME_EXCHANGE,
+        )
+        .unwrap()
+    };
+
+    // The command, the rootfs owner's own program, looks for the real proc under either
+    // name and writes back the value it read: a write that succeeds is the escape.
+    let script = r#"
+        for d in /proc /proc-swap; do
+          v=$(cat $d/sys/vm/swappiness 2>/dev/null) &&
+            (echo "$v" > $d/sys/vm/swappiness) 2>/dev/null && echo "wrote $d/sys/vm/swappiness"
+        done
+        echo tried"#;
+    let mut swapped = 0;
+    for run in 0..RUNS {
+        // The owner swaps `proc` for the link once, the moment the proc is mounted on it
+        // (root plays the owner: the kernel lets the owner do the same).
+        let child = Command::new(NS_PROCESS)
+            .args(["--rootfs", rootfs_arg, "--", "/bin/sh", "-c", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let init = first_child(child.id(), deadline);
+        let in_time = init.is_some_and(|init| proc_mounted_in(init, rootfs_arg, deadline));
+        if in_time {
+            exchange();
+            swapped += 1;
+        }
+        let output = child.wait_with_output().unwrap();
+        if in_time {
+            exchange();
+        }
+        let out = reexec_tests::stdout_text(&output);
+        assert!(
+            output.status.success() && out.ends_with("tried\n") && !out.contains("wrote"),
+            "run {run}, swapped: {in_time}: {}",
+            describe(&output)
+        );
+    }
+    println!("{swapped} of {RUNS} runs had proc swapped once mounted");
+    assert!(swapped > 0, "no swap came in time");
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
+}
+
+fn assert_refused_as(label: &str, output: &Output, expected: &[&str]) {
+    assert_eq!(
+        output.status.code(),
+        Some(125),
+        "{label}: {}",
+        describe(output)
+    );
+    let stderr = stderr_text(output);
+    for part in expected {
+        assert!(
+            stderr.contains(part),
+            "{label}: expected {part:?} in: {}",
+            describe(output)
+        );
+    }
+}
+
+/// What stands where the rootfs's `proc` or `dev` should be a directory.
+#[derive(Debug, Clone, Copy)]
+enum MountPoint {
+    LinkToHost,
+    LinkInside,
+    File,
+}
+
+impl MountPoint {
+    /// Makes it at `at`; returns what the refusal must say.
+    fn make(self, at: &Path, host_dir: &Path) -> &'static str {
+        match self {
+            MountPoint::LinkToHost => std::os::unix::fs::symlink(host_dir, at).unwrap(),
+            MountPoint::LinkInside => std::os::unix::fs::symlink("tmp", at).unwrap(),
+            MountPoint::File => {
+                std::fs::write(at, "").unwrap();
+                return "is not a directory";
+            }
+        }
+        "is a symbolic link"
+    }
+}
+
+#[test]
+fn a_proc_or_dev_that_is_a_symlink_or_no_directory_is_refused_and_nothing_is_mounted() {
+    let dir = TempDir::new("rootfs-links");
+    let rootfs = dir.path().join("rootfs");
+    if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
+        println!("skipped: no root filesystem: {reason}");
+        return;
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], me);
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let mounts = mount_table();
+    let run = |check: &dyn Fn(&str, &Output)| {
+        reexec_tests::as_root_and_unprivileged(
+            NS_PROCESS,
+            TIMEOUT,
+            &["--rootfs", rootfs_arg, "--", "/bin/true"],
+            check,
+        );
+    };
+    // The rootfs as built works: what follows fails only for what each case changes.
+    run(&|label, output| assert!(output.status.success(), "{label}: {}", describe(output)));
+
+    for name in ["proc", "dev"] {
+        let real = rootfs.join(name);
+        let aside = rootfs.join(format!("{name}.aside"));
+        std::fs::rename(&real, &aside).unwrap();
+        let path = format!("{rootfs_arg}/{name}");
+        for case in [
+            MountPoint::LinkToHost,
+            MountPoint::LinkInside,
+            MountPoint::File,
+        ] {
+            let why = case.make(&real, &decoy.path);
+            run(&|label, output| {
+                assert_refused_as(&format!("{label}: {name} {case:?}"), output, &[&path, why]);
+            });
+            std::fs::remove_file(&real).unwrap();
+        }
+        std::fs::rename(&aside, &real).unwrap();
+    }
+    decoy.assert_untouched("after the refusals");
+    assert!(
+        std::fs::read_dir(rootfs.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing may be mounted or made in the rootfs's tmp"
+    );
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
+}
+
+/// Runs make-rootfs with `args` as the tests' own user.
+fn make_rootfs(args: &[&Path]) -> Output {
+    output_with_timeout(Command::new("bash").arg(MAKE_ROOTFS).args(args), TIMEOUT)
+}
+
+fn entries(path: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn assert_failed(label: &str, output: &Output, expected: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{label}: {}",
+        describe(output)
+    );
+    assert!(
+        stderr_text(output).contains(expected),
+        "{label}: expected {expected:?} in: {}",
+        describe(output)
+    );
+}
+
+/// A target directory of `owner` with `etc` and `tmp` linked to two decoys of the host's,
+/// which belong to `victim`: make-rootfs run by `victim` could write them.
+fn prepared_target(dir: &Path, name: &str, owner: u32, victim: u32) -> (PathBuf, Decoy, Decoy) {
+    let target = dir.join(name);
+    std::fs::create_dir(&target).unwrap();
+    let etc = Decoy::new(dir.join(format!("{name}-host-etc")), &["passwd"], victim);
+    let tmp = Decoy::new(dir.join(format!("{name}-host-dir")), &[], victim);
+    std::os::unix::fs::symlink(&etc.path, target.join("etc")).unwrap();
+    std::os::unix::fs::symlink(&tmp.path, target.join("tmp")).unwrap();
+    chown_tree(&target, owner);
+    (target, etc, tmp)
+}
+
+#[test]
+fn make_rootfs_never_writes_through_a_directory_it_did_not_create() {
+    let dir = TempDir::new("make-rootfs");
+    let me = nix::unistd::geteuid().as_raw();
+
+    // The tests' own user's directory, filled by someone with a say in it: not empty.
+    let (target, etc, tmp) = prepared_target(dir.path(), "own-filled", me, me);
+    let output = make_rootfs(&[&target]);
+    etc.assert_untouched("own, filled");
+    tmp.assert_untouched("own, filled");
+    assert_failed("own, filled", &output, "is not empty");
+    assert_eq!(entries(&target), ["etc", "tmp"]);
+
+    // The target itself a link to an empty directory elsewhere.
+    let elsewhere = Decoy::new(dir.path().join("empty-host-dir"), &[], me);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&elsewhere.path, &link).unwrap();
+    assert_failed("a link", &make_rootfs(&[&link]), "is a symbolic link");
+    elsewhere.assert_untouched("a link");
+
+    // An empty directory of the user's own, that others may write in.
+    let open_to_all = dir.path().join("open-to-all");
+    std::fs::create_dir(&open_to_all).unwrap();
+    std::fs::set_permissions(&open_to_all, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_failed(
+        "writable by others",
+        &make_rootfs(&[&open_to_all]),
+        "can be written by others (mode 777)",
+    );
+    assert!(entries(&open_to_all).is_empty());
+
+    // A parent that does not exist is not made: only the default location's are.
+    assert_failed(
+        "no parent",
+        &make_rootfs(&[&dir.path().join("missing/rootfs")]),
+        "does not exist",
+    );
+
+    // What it built itself is not built over either.
+    let built = dir.path().join("built");
+    let output = make_rootfs(&[&built]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_failed("rebuilt", &make_rootfs(&[&built]), "rm -rf");
+
+    if !is_root() {
+        println!("skipped the cases of a directory of another user: chown needs root");
+        return;
+    }
+    // Root on a directory an ordinary user prepared, even an empty one it could still
+    // fill while make-rootfs works: the row's attack.
+    let (target, etc, tmp) = prepared_target(dir.path(), "users", ROOTFS_OWNER, 0);
+    let output = make_rootfs(&[&target]);
+    etc.assert_untouched("root");
+    tmp.assert_untouched("root");
+    assert_failed("root", &output, "belongs to uid 65534");
+    let empty = dir.path().join("users-empty");
+    std::fs::create_dir(&empty).unwrap();
+    chown_tree(&empty, ROOTFS_OWNER);
+    assert_failed(
+        "root, empty",
+        &make_rootfs(&[&empty]),
+        "belongs to uid 65534",
+    );
+    assert!(entries(&empty).is_empty());
+
+    // uid 65534 on a directory another user prepared in a directory open to everyone.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (target, etc, tmp) = prepared_target(&shared, "others", OTHER_OWNER, 65534);
+    match Unprivileged::prepare(MAKE_ROOTFS) {
+        Ok(unprivileged) => {
+            let run = |target: &Path| {
+                output_with_timeout(
+                    &mut unprivileged.command(MAKE_ROOTFS, &[target.to_str().unwrap()]),
+                    TIMEOUT,
+                )
+            };
+            let output = run(&target);
+            etc.assert_untouched("uid 65534");
+            tmp.assert_untouched("uid 65534");
+            assert_failed("uid 65534", &output, "belongs to uid 65533");
+            // And where it may create the directory, it builds.
+            let output = run(&shared.join("fresh"));
+            assert!(output.status.success(), "uid 65534: {}", describe(&output));
+        }
+        Err(reason) => println!("skipped the run as uid 65534: {reason}"),
+    }
+}
+
+#[test]
+fn make_rootfs_builds_in_the_callers_data_directory_by_default() {
+    let home = TempDir::new("make-rootfs-home");
+    let output = output_with_timeout(
+        Command::new("bash")
+            .arg(MAKE_ROOTFS)
+            .env("HOME", home.path())
+            .env_remove("XDG_DATA_HOME"),
+        TIMEOUT,
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let rootfs = home.path().join(".local/share/ns-process/rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/ns-process-rootfs")).unwrap(),
+        "ns-process-rootfs\n"
+    );
+    let data = TempDir::new("make-rootfs-xdg");
+    let output = output_with_timeout(
+        Command::new("bash")
+            .arg(MAKE_ROOTFS)
+            .env("XDG_DATA_HOME", data.path()),
+        TIMEOUT,
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(data.path().join("ns-process/rootfs/bin/busybox").is_file());
+
+    // With nowhere of the caller's own to default to, it asks for a directory.
+    let output = output_with_timeout(
+        Command::new("bash")
+            .arg(MAKE_ROOTFS)
+            .env_remove("HOME")
+            .env_remove("XDG_DATA_HOME"),
+        TIMEOUT,
+    );
+    assert_failed("no HOME", &output, "scripts/make-rootfs DIR");
+}
+
+#[test]
+fn make_rootfs_whose_new_directory_is_swapped_for_a_link_writes_nothing_through_it() {
+    if !is_root() {
+        println!("skipped: a directory owned by another user is made with root's chown");
+        return;
+    }
+    const RUNS: usize = 20;
+    let dir = TempDir::new("make-rootfs-race");
+    // Empty, root's own and closed to others: were make-rootfs to follow the link, only
+    // the check of where it landed would stop it.
+    let decoy = Decoy::new(dir.path().join("host-dir"), &[], 0);
+    let (mut built, mut refused) = (0, 0);
+    for run in 0..RUNS {
+        if refused >= 3 && run >= 6 {
+            break;
+        }
+        // The parent is the attacker's: it can rename what root creates in it.
+        let parent = dir.path().join(format!("run-{run}"));
+        std::fs::create_dir(&parent).unwrap();
+        std::os::unix::fs::symlink(&decoy.path, parent.join("link")).unwrap();
+        chown_tree(&parent, ROOTFS_OWNER);
+        let swapper = Swapper::start(&parent, "rootfs", "link", ROOTFS_OWNER);
+        let output = make_rootfs(&[&parent.join("rootfs")]);
+        let swapping = swapper.stop();
+        decoy.assert_untouched(&format!("run {run}"));
+        match output.status.code() {
+            Some(0) => built += 1,
+            Some(1)
+                if stderr_text(&output).contains("changed while make-rootfs was creating it") =>
+            {
+                refused += 1
+            }
+            _ => panic!("run {run}: {}", describe(&output)),
+        }
+        swapping.unwrap();
+    }
+    println!("{built} built in their own directory, {refused} refused a swapped one");
+    assert!(refused > 0, "no run met the link");
+}
+
+/// Makes the system calls `numbers` fail with ENOSYS for `command` and what it starts, as
+/// on a kernel that lacks them: a seccomp filter installed before it execs.
+fn as_if_the_kernel_lacked(command: &mut Command, numbers: &'static [nix::libc::c_long]) {
+    use nix::libc::{
+        BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, ENOSYS, SECCOMP_RET_ALLOW,
+        SECCOMP_RET_ERRNO, sock_filter, sock_fprog,
+    };
+    use std::os::unix::process::CommandExt;
+    const MAX: usize = 8;
+    assert!(numbers.len() <= MAX);
+    let statement = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // Load the call's number; each listed one returns ENOSYS, any other goes through. The
+    // architecture is not checked: a 32-bit call of the same number failing too changes
+    // nothing for a 64-bit ns-process.
+    let mut filter = [statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); 2 + 2 * MAX];
+    filter[0] = statement(BPF_LD | BPF_W | BPF_ABS, 0);
+    for (i, &number) in numbers.iter().enumerate() {
+        filter[1 + 2 * i] = sock_filter {
+            jf: 1,
+            ..statement(BPF_JMP | BPF_JEQ | BPF_K, number as u32)
+        };
+        filter[2 + 2 * i] = statement(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS as u32);
+    }
+    let len = (2 + 2 * numbers.len()) as u16;
+    let install = move || {
+        let program = sock_fprog {
+            len,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        nix::sys::prctl::set_no_new_privs()?;
+        // SAFETY: `program` points at `filter`, which lives as long as this closure, and
+        // holds `len` valid instructions; PR_SET_SECCOMP only reads it.
+        let result = unsafe {
+            nix::libc::prctl(
+                nix::libc::PR_SET_SECCOMP,
+                nix::libc::SECCOMP_MODE_FILTER,
+                &program as *const sock_fprog,
+            )
+        };
+        nix::errno::Errno::result(result).map(drop)?;
+        Ok(())
+    };
+    // SAFETY: the closure runs between fork and exec and makes only prctl(2) calls, which
+    // are async-signal-safe, on data made before the fork: nothing allocates or locks.
+    unsafe { command.pre_exec(install) };
+}
+
+#[test]
+fn without_openat2_or_the_mount_api_rootfs_is_refused_with_the_linux_version_it_needs() {
+    use nix::libc::{
+        SYS_fsconfig, SYS_fsmount, SYS_fsopen, SYS_move_mount, SYS_open_tree, SYS_openat2,
+    };
+    let rootfs = match busybox_rootfs(env!("CARGO_TARGET_TMPDIR")) {
+        Ok(rootfs) => rootfs.to_str().unwrap(),
+        Err(reason) => {
+            println!("skipped: no root filesystem: {reason}");
+            return;
+        }
+    };
+    let mounts = mount_table();
+    // Linux 5.2 to 5.5 have the mount API but no openat2; older ones have neither.
+    let before_5_6: &'static [nix::libc::c_long] = &[SYS_openat2];
+    let before_5_2: &'static [nix::libc::c_long] = &[
+        SYS_openat2,
+        SYS_open_tree,
+        SYS_move_mount,
+        SYS_fsopen,
+        SYS_fsconfig,
+        SYS_fsmount,
+    ];
+    let unprivileged = Unprivileged::prepare(NS_PROCESS)
+        .map_err(|reason| println!("skipped the runs as uid 65534: {reason}"))
+        .ok();
+    for (kernel, missing) in [("5.2", before_5_6), ("4.15", before_5_2)] {
+        let mut commands = vec![("root", {
+            let mut command = Command::new(NS_PROCESS);
+            command.args(["--rootfs", rootfs, "--", "/bin/true"]);
+            command
+        })];
+        if let Some(unprivileged) = &unprivileged {
+            commands.push((
+                "uid 65534",
+                unprivileged.command(NS_PROCESS, &["--rootfs", rootfs, "--", "/bin/true"]),
+            ));
+        }
+        for (label, mut command) in commands {
+            as_if_the_kernel_lacked(&mut command, missing);
+            let output = output_with_timeout(&mut command, TIMEOUT);
+            assert_refused_as(
+                &format!("{label} on Linux {kernel}"),
+                &output,
+                &[
+                    "Function not implemented",
+                    "--rootfs needs Linux 5.6 or later",
+                ],
+            );
+        }
+    }
+    // Without --rootfs nothing of the sort is needed.
+    let mut command = Command::new(NS_PROCESS);
+    command.args(["--", "true"]);
+    as_if_the_kernel_lacked(&mut command, before_5_2);
+    let output = output_with_timeout(&mut command, TIMEOUT);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
+}
