@@ -438,3 +438,20 @@ fn a_failed_start_never_takes_the_bridge_from_a_run_that_uses_it() {
         assert!(reached.iter().all(|&yes| yes == "yes"), "{context}");
     });
 }
+
+#[test]
+fn the_start_report_reaches_the_init_and_not_the_command() {
+    if !have("unshare", &["--version"]) {
+        return;
+    }
+    // The init gets the pipe's end as 4, after the one descriptor preserved; the command
+    // must see 3 only. That the run kept the bridge shows the init did report its start.
+    let script = r#"$NS_PROCESS --net bridge --preserve-fds 1 -- sh -c '
+          printf "open:"; for fd in 3 4 5 6 7 8 9 10; do [ -e /proc/$$/fd/$fd ] && printf " $fd"; done; echo' 3</dev/null
+        echo "bridge=$(ip -o -4 addr show brg0 | awk '{print $4}')""#;
+    in_fake_hosts(script, |label, output| {
+        let context = format!("{label}: {}", describe(output));
+        assert!(text(output).contains("open: 3\n"), "{context}");
+        assert_eq!(field(output, "bridge"), Some("10.10.10.1/24"), "{context}");
+    });
+}
