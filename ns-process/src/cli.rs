@@ -47,12 +47,14 @@ pub(crate) struct Options {
     #[arg(long, value_name = "MODE", value_enum, default_value_t = NetMode::None)]
     pub(crate) net: NetMode,
 
-    /// With --net bridge: the bridge's name; created if missing.
+    /// With --net bridge: the bridge's name; created if missing, refused if the link is
+    /// not a bridge.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
     pub(crate) bridge: String,
 
     /// With --net bridge: the bridge's subnet; the bridge takes the first address, each
-    /// ns-process the first free one after it.
+    /// ns-process the first free one after it. A bridge that already has an address of
+    /// another subnet is refused.
     #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET, value_parser = Subnet::parse)]
     pub(crate) subnet: Subnet,
 
