@@ -92,8 +92,9 @@ impl Report {
     /// The command is running: one byte for the parent, then the end is closed.
     pub(crate) fn command_started(self) {
         if let Some(fd) = self.0 {
-            // The parent reads it only after the init has ended; a failed write reads
-            // as "never started", which costs a bridge address at worst.
+            // The parent reads it only after the init has ended. A failed write reads as
+            // "never started": what this run added to the host is then taken back once
+            // the command is over, which is no harm to the command.
             let _ = nix::unistd::write(&fd, &[1]);
         }
     }
