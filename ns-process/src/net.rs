@@ -241,6 +241,10 @@ impl fmt::Display for Subnet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lease {
     pub(crate) host_side: String,
+    /// The host side's index, by which it is released: once the child's namespace is
+    /// gone the kernel removes the pair, and another run may claim the same address and
+    /// so the same name — which a release by name would then take from it.
+    host_index: u32,
     pub(crate) address: Ipv4Addr,
 }
 
@@ -571,7 +575,15 @@ pub(crate) fn attach(bridge: &str, subnet: Subnet, pid: u32) -> Result<Lease, St
                     error,
                 ));
             }
-            return Ok(Lease { host_side, address });
+            // Still ours: the child waits, so its namespace, and the pair, are alive.
+            let host_index = link_index(&handle, &host_side)
+                .await?
+                .ok_or_else(|| format!("{host_side} vanished right after it was created"))?;
+            return Ok(Lease {
+                host_side,
+                host_index,
+                address,
+            });
         }
         Err(format!("no free address left in {subnet} on {bridge}"))
     })
@@ -591,7 +603,14 @@ async fn delete_link(handle: &rtnetlink::Handle, name: &str) -> Result<(), Strin
 
 /// Removes the pair, if the kernel has not already; deleting one end deletes both.
 pub(crate) fn release(lease: &Lease) -> Result<(), String> {
-    with_netlink(async |handle| delete_link(&handle, &lease.host_side).await)
+    with_netlink(async |handle| {
+        match handle.link().del(lease.host_index).execute().await {
+            Ok(()) => Ok(()),
+            // Gone meanwhile, with the child's namespace.
+            Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => Ok(()),
+            Err(error) => Err(describe(&format!("deleting {}", lease.host_side), error)),
+        }
+    })
 }
 
 /// Inside: the address the parent put into [`INSIDE_NAME`]'s MAC, and a default route
