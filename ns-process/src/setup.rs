@@ -131,14 +131,6 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             let rootfs = steps.run(format!("binding {} onto itself", path.display()), || {
                 Rootfs::bind(path)
             })?;
-            let proc = if new_proc {
-                Some(steps.run(
-                    format!("mounting a new proc on {}", rootfs.show("proc")),
-                    || rootfs.mount_proc(),
-                )?)
-            } else {
-                None
-            };
             let dev = steps.run(
                 format!("mounting a tmpfs on {}", rootfs.show("dev")),
                 || rootfs.mount_dev(),
@@ -150,6 +142,15 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             bind_console(&steps, options, |console| {
                 bind_file(dev.as_fd(), "console", console)
             })?;
+            // After /dev: a rootfs without one is refused before `proc` is created in it.
+            let proc = if new_proc {
+                Some(steps.run(
+                    format!("mounting a new proc on {}", rootfs.show("proc")),
+                    || rootfs.mount_proc(),
+                )?)
+            } else {
+                None
+            };
             match &proc {
                 // Through the descriptor, before the pivot: see kernel_paths::protect.
                 Some(proc) => {

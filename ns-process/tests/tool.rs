@@ -232,6 +232,12 @@ fn bad_input_is_refused_with_125_and_a_reason() {
     );
     assert_refused(&["--rootfs", file.to_str().unwrap()], "is not a directory");
     assert_refused(&["--rootfs", empty.to_str().unwrap()], "has no /bin/sh");
+    // Refused before anything is made in it: no `proc` is left behind.
+    assert_refused(
+        &["--rootfs", empty.to_str().unwrap(), "--", "/x"],
+        "dev is missing: create it, or rebuild the rootfs with scripts/make-rootfs",
+    );
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "left in the rootfs");
     assert_refused(&["--hostname", &"x".repeat(65)], "longer than 64 bytes");
     assert_refused(&["--hostname", "under_score"], "'_' is not allowed");
     assert_refused(
