@@ -237,7 +237,11 @@ fn bad_input_is_refused_with_125_and_a_reason() {
         &["--rootfs", empty.to_str().unwrap(), "--", "/x"],
         "dev is missing: create it, or rebuild the rootfs with scripts/make-rootfs",
     );
-    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "left in the rootfs");
+    assert_eq!(
+        std::fs::read_dir(&empty).unwrap().count(),
+        0,
+        "left in the rootfs"
+    );
     assert_refused(&["--hostname", &"x".repeat(65)], "longer than 64 bytes");
     assert_refused(&["--hostname", "under_score"], "'_' is not allowed");
     assert_refused(
