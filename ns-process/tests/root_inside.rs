@@ -197,14 +197,27 @@ fn the_init_keeps_no_secret_of_the_callers_and_cannot_be_read() {
         readlink /proc/1/exe 2>/dev/null && echo "READ /proc/1/exe"
         readlink /proc/1/cwd 2>/dev/null && echo "READ /proc/1/cwd"
         ls -l /proc/1/fd/ 2>/dev/null | grep -q -- '->' && echo "READ /proc/1/fd"
+        # ptrace(PTRACE_ATTACH, 1): the system call by number, from perl (always on Debian).
+        perl -e 'syscall($ARGV[0], 16, 1, 0, 0) == 0 and print "TRACED the init\n";
+                 print "attach: $!\n"' "$PTRACE"
         echo tried"#;
+    let ptrace = if cfg!(target_arch = "x86_64") {
+        "101"
+    } else {
+        "117"
+    };
     let inside = Command::new(NS_PROCESS)
         .env("NS_PROCESS_TEST_SECRET", "hunter2")
-        .args(["--", "sh", "-c", script])
+        .args(["-e", &format!("PTRACE={ptrace}"), "--", "sh", "-c", script])
         .output()
         .unwrap();
     let out = stdout_text(&inside);
     assert!(out.contains("tried"), "{}", describe(&inside));
+    assert!(
+        out.contains("attach: Operation not permitted"),
+        "ptrace(PTRACE_ATTACH, 1) must be refused: {}",
+        describe(&inside)
+    );
     assert!(!out.contains("READ"), "{}", describe(&inside));
     assert!(!out.contains("hunter2"), "{}", describe(&inside));
 
