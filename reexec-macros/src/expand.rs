@@ -1,7 +1,7 @@
 //! The code the attribute generates: the user's function, unchanged, and the static that
 //! registers it in reexec's distributed slice.
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::{ItemFn, LitStr, ReturnType, Type};
@@ -20,21 +20,10 @@ pub(crate) fn entry(args: &Args, function: &ItemFn) -> TokenStream {
         Some(name) => LitStr::new(&name.value(), name.span()),
         None => LitStr::new(&bare_name, ident.span()),
     };
-    // The function's own name, made a static's, so it differs from every other entry's
-    // static in this scope as their functions' names differ; only two functions whose names
-    // differ in ASCII case alone would clash, and rustc's `non_snake_case` already flags one
-    // of them. Only ASCII is uppercased; other letters stay as written, hence the `allow`.
-    let static_ident = format_ident!(
-        "__REEXEC_ENTRY_{}",
-        bare_name.to_ascii_uppercase(),
-        span = ident.span()
-    );
-    // The wrapper must not shadow the function it calls.
-    let run = if bare_name == "__reexec_run" {
-        format_ident!("__reexec_run_entry")
-    } else {
-        format_ident!("__reexec_run")
-    };
+    // The static and the wrapper are items of the `const _` block below, in scope of the
+    // call to the user's function: neither may take its name.
+    let static_ident = not_named(&bare_name, "__REEXEC_ENTRY", ident.span());
+    let run = not_named(&bare_name, "__reexec_run", Span::call_site());
     let body = match &function.sig.output {
         ReturnType::Type(_, ty) if is_never(ty) => quote!(#ident()),
         // Every token of the call carries the return type's span, so that a type that is
@@ -59,27 +48,42 @@ pub(crate) fn entry(args: &Args, function: &ItemFn) -> TokenStream {
         .attrs
         .iter()
         .filter(|attr| attr.path().is_ident("cfg"));
+    // Inside an anonymous `const` block the static's name is seen by nothing outside it, so
+    // every entry can use the same one: no name to derive from the function's, and no clash
+    // between functions whose names differ only in case. linkme collects such statics as
+    // any other, from other crates too (tests/entry-lib, tests/ui-pass/entries.rs).
     quote! {
         #function
 
         #(#cfgs)*
-        #[#krate::__private::linkme::distributed_slice(#krate::__private::ENTRIES)]
-        // Makes linkme's generated code name our re-export, so that users need not depend on
-        // linkme themselves. The option is documented only in linkme's issues (#54, #110).
-        #[linkme(crate = #krate::__private::linkme)]
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
-        static #static_ident: #krate::__private::Entry = #krate::__private::Entry::new(
-            #name,
-            ::core::file!(),
-            ::core::line!(),
-            {
-                fn #run() -> #krate::__private::ExitCode {
-                    #body
-                }
-                #run
-            },
-        );
+        const _: () = {
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::ENTRIES)]
+            // Makes linkme's generated code name our re-export, so that users need not
+            // depend on linkme themselves. The option is documented only in linkme's issues
+            // (#54, #110).
+            #[linkme(crate = #krate::__private::linkme)]
+            static #static_ident: #krate::__private::Entry = #krate::__private::Entry::new(
+                #name,
+                ::core::file!(),
+                ::core::line!(),
+                {
+                    fn #run() -> #krate::__private::ExitCode {
+                        #body
+                    }
+                    #run
+                },
+            );
+        };
+    }
+}
+
+/// `name`, or `name_` when that is the user's function's name (`function`), which the item
+/// would otherwise shadow.
+fn not_named(function: &str, name: &str, span: Span) -> Ident {
+    if function == name {
+        format_ident!("{name}_", span = span)
+    } else {
+        format_ident!("{name}", span = span)
     }
 }
 
