@@ -51,35 +51,10 @@ impl Namespaces {
     /// No new namespace: the same as [`Namespaces::empty()`].
     pub const NONE: Namespaces = Namespaces::empty();
 
-    /// Every namespace the seed's `ns-process` creates: mount, UTS, IPC, PID, network
-    /// and user.
-    pub const SEED: Namespaces = Namespaces::USER
-        .union(Namespaces::MOUNT)
-        .union(Namespaces::UTS)
-        .union(Namespaces::IPC)
-        .union(Namespaces::PID)
-        .union(Namespaces::NET);
-
     /// `self` without the namespaces of `other`: the same as
     /// [`difference`](Namespaces::difference) and `-`.
     pub const fn without(self, other: Namespaces) -> Namespaces {
         self.difference(other)
-    }
-
-    /// The short name of a single namespace, as in `/proc/self/ns/`: `"user"`, `"mnt"`…
-    /// `None` for a set of several or none.
-    pub fn proc_name(self) -> Option<&'static str> {
-        Some(match self {
-            Namespaces::USER => "user",
-            Namespaces::MOUNT => "mnt",
-            Namespaces::UTS => "uts",
-            Namespaces::IPC => "ipc",
-            Namespaces::PID => "pid",
-            Namespaces::NET => "net",
-            Namespaces::CGROUP => "cgroup",
-            Namespaces::TIME => "time",
-            _ => return None,
-        })
     }
 
     /// The flags for `clone(2)`: all but the time namespace, which clone can't take.
