@@ -11,6 +11,15 @@ use reexec::Namespaces;
 
 use crate::stats::Samples;
 
+/// The namespaces the seed's `ns-process` creates, which the `ns` rows spawn into: user,
+/// mount, UTS, IPC, PID and network.
+const SEED: Namespaces = Namespaces::USER
+    .union(Namespaces::MOUNT)
+    .union(Namespaces::UTS)
+    .union(Namespaces::IPC)
+    .union(Namespaces::PID)
+    .union(Namespaces::NET);
+
 /// The flag that makes this binary exit at once: the floor for exec'ing it.
 pub(crate) const EXIT_NOW: &str = "--exit-now";
 
@@ -73,9 +82,9 @@ impl Kind {
                 .map_err(|error| error.to_string()),
             Kind::Ns | Kind::NsNoNet => {
                 let namespaces = if self == Kind::Ns {
-                    Namespaces::SEED
+                    SEED
                 } else {
-                    Namespaces::SEED.without(Namespaces::NET)
+                    SEED.without(Namespaces::NET)
                 };
                 reexec::Command::new("bench-ns")
                     .namespaces(namespaces)

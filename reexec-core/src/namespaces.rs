@@ -1,7 +1,6 @@
 //! Which Linux namespaces a child gets, and how ids map into a new user namespace.
 
-use std::fmt;
-use std::ops::{BitOr, BitOrAssign};
+use std::fmt::{self, Write};
 
 /// A set of Linux namespaces to create for a child; combine them with `|`.
 ///
@@ -13,129 +12,78 @@ use std::ops::{BitOr, BitOrAssign};
 /// assert!(!set.contains(Namespaces::NET));
 /// assert_eq!(set.to_string(), "user, mount, pid");
 /// ```
+///
+/// It is a [`bitflags`](https://docs.rs/bitflags) type, so the set operations of that crate
+/// work on it too: `&`, `-`, `all()`, `difference`, `iter()`…
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Namespaces(u32);
 
-/// The namespaces in the order they are listed: the user namespace first, because it is
-/// created first and owns all the others (youki and runc order them the same way).
-const ORDERED: [(Namespaces, &str); 8] = [
-    (Namespaces::USER, "user"),
-    (Namespaces::MOUNT, "mount"),
-    (Namespaces::UTS, "uts"),
-    (Namespaces::IPC, "ipc"),
-    (Namespaces::PID, "pid"),
-    (Namespaces::NET, "net"),
-    (Namespaces::CGROUP, "cgroup"),
-    (Namespaces::TIME, "time"),
-];
+// Declared user namespace first, because it is created first and owns all the others
+// (youki and runc order them the same way): `iter()` and `Display` follow this order.
+bitflags::bitflags! {
+    impl Namespaces: u32 {
+        /// A user namespace (`CLONE_NEWUSER`): ids of its own, with the maps given by
+        /// [`Command::uid_map`](crate::Command::uid_map) and
+        /// [`gid_map`](crate::Command::gid_map). Lets an unprivileged caller create all
+        /// others.
+        const USER = libc::CLONE_NEWUSER as u32;
+        /// A mount namespace (`CLONE_NEWNS`): a copy of the mount table of its own.
+        const MOUNT = libc::CLONE_NEWNS as u32;
+        /// A UTS namespace (`CLONE_NEWUTS`): hostname and domain name of its own.
+        const UTS = libc::CLONE_NEWUTS as u32;
+        /// An IPC namespace (`CLONE_NEWIPC`): System V IPC and POSIX message queues of its
+        /// own.
+        const IPC = libc::CLONE_NEWIPC as u32;
+        /// A PID namespace (`CLONE_NEWPID`): the child is its PID 1.
+        const PID = libc::CLONE_NEWPID as u32;
+        /// A network namespace (`CLONE_NEWNET`): only a loopback device, down.
+        const NET = libc::CLONE_NEWNET as u32;
+        /// A cgroup namespace (`CLONE_NEWCGROUP`): its cgroup becomes the root it sees.
+        const CGROUP = libc::CLONE_NEWCGROUP as u32;
+        /// A time namespace (`CLONE_NEWTIME`, Linux 5.6): monotonic and boot-time clocks of
+        /// its own. The child enters it with `unshare(2)` just before `execve`, so the
+        /// entry runs inside it.
+        const TIME = libc::CLONE_NEWTIME as u32;
+    }
+}
 
 impl Namespaces {
-    /// No new namespace.
-    pub const NONE: Namespaces = Namespaces(0);
-    /// A user namespace (`CLONE_NEWUSER`): ids of its own, with the maps given by
-    /// [`Command::uid_map`](crate::Command::uid_map) and
-    /// [`gid_map`](crate::Command::gid_map). Lets an unprivileged caller create all others.
-    pub const USER: Namespaces = Namespaces(libc::CLONE_NEWUSER as u32);
-    /// A mount namespace (`CLONE_NEWNS`): a copy of the mount table of its own.
-    pub const MOUNT: Namespaces = Namespaces(libc::CLONE_NEWNS as u32);
-    /// A UTS namespace (`CLONE_NEWUTS`): hostname and domain name of its own.
-    pub const UTS: Namespaces = Namespaces(libc::CLONE_NEWUTS as u32);
-    /// An IPC namespace (`CLONE_NEWIPC`): System V IPC and POSIX message queues of its own.
-    pub const IPC: Namespaces = Namespaces(libc::CLONE_NEWIPC as u32);
-    /// A PID namespace (`CLONE_NEWPID`): the child is its PID 1.
-    pub const PID: Namespaces = Namespaces(libc::CLONE_NEWPID as u32);
-    /// A network namespace (`CLONE_NEWNET`): only a loopback device, down.
-    pub const NET: Namespaces = Namespaces(libc::CLONE_NEWNET as u32);
-    /// A cgroup namespace (`CLONE_NEWCGROUP`): its cgroup becomes the root it sees.
-    pub const CGROUP: Namespaces = Namespaces(libc::CLONE_NEWCGROUP as u32);
-    /// A time namespace (`CLONE_NEWTIME`, Linux 5.6): monotonic and boot-time clocks of
-    /// its own. The child enters it with `unshare(2)` just before `execve`, so the entry
-    /// runs inside it.
-    pub const TIME: Namespaces = Namespaces(libc::CLONE_NEWTIME as u32);
+    /// No new namespace: the same as [`Namespaces::empty()`].
+    pub const NONE: Namespaces = Namespaces::empty();
 
-    /// Every namespace the seed's `ns-process` creates: mount, UTS, IPC, PID, network
-    /// and user.
-    pub const SEED: Namespaces = Namespaces(
-        Namespaces::USER.0
-            | Namespaces::MOUNT.0
-            | Namespaces::UTS.0
-            | Namespaces::IPC.0
-            | Namespaces::PID.0
-            | Namespaces::NET.0,
-    );
-
-    /// Whether every namespace of `other` is in `self`.
-    pub const fn contains(self, other: Namespaces) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether the set is empty.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// `self` without the namespaces of `other`.
+    /// `self` without the namespaces of `other`: the same as
+    /// [`difference`](Namespaces::difference) and `-`.
     pub const fn without(self, other: Namespaces) -> Namespaces {
-        Namespaces(self.0 & !other.0)
-    }
-
-    /// The namespaces of the set one by one, user namespace first.
-    pub fn iter(self) -> impl Iterator<Item = Namespaces> {
-        ORDERED
-            .into_iter()
-            .map(|(namespace, _)| namespace)
-            .filter(move |&namespace| self.contains(namespace))
-    }
-
-    /// The short name of a single namespace, as in `/proc/self/ns/`: `"user"`, `"mnt"`…
-    /// `None` for a set of several or none.
-    pub fn proc_name(self) -> Option<&'static str> {
-        Some(match self {
-            Namespaces::USER => "user",
-            Namespaces::MOUNT => "mnt",
-            Namespaces::UTS => "uts",
-            Namespaces::IPC => "ipc",
-            Namespaces::PID => "pid",
-            Namespaces::NET => "net",
-            Namespaces::CGROUP => "cgroup",
-            Namespaces::TIME => "time",
-            _ => return None,
-        })
+        self.difference(other)
     }
 
     /// The flags for `clone(2)`: all but the time namespace, which clone can't take.
+    /// Bits that name no namespace (`from_bits_retain` keeps them) never reach clone.
     pub(crate) fn clone_flags(self) -> libc::c_int {
-        self.without(Namespaces::TIME).0 as libc::c_int
-    }
-}
-
-impl BitOr for Namespaces {
-    type Output = Namespaces;
-    fn bitor(self, other: Namespaces) -> Namespaces {
-        Namespaces(self.0 | other.0)
-    }
-}
-
-impl BitOrAssign for Namespaces {
-    fn bitor_assign(&mut self, other: Namespaces) {
-        self.0 |= other.0;
+        self.intersection(Namespaces::all())
+            .without(Namespaces::TIME)
+            .bits() as libc::c_int
     }
 }
 
 impl fmt::Display for Namespaces {
+    /// `user, mount, pid`: the flags' names in lower case, user namespace first; `none`
+    /// for the empty set.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_empty() {
             return f.write_str("none");
         }
-        let mut first = true;
-        for (namespace, name) in ORDERED {
-            if self.contains(namespace) {
-                if !first {
-                    f.write_str(", ")?;
-                }
-                f.write_str(name)?;
-                first = false;
+        let mut separator = "";
+        for (name, _) in self.iter_names() {
+            f.write_str(separator)?;
+            for letter in name.chars() {
+                f.write_char(letter.to_ascii_lowercase())?;
             }
+            separator = ", ";
+        }
+        let unnamed = self.bits() & !Namespaces::all().bits();
+        if unnamed != 0 {
+            write!(f, "{separator}{unnamed:#x}")?;
         }
         Ok(())
     }
@@ -233,11 +181,28 @@ mod tests {
     }
 
     #[test]
+    fn every_namespace_has_its_name_in_creation_order() {
+        assert_eq!(
+            Namespaces::all().to_string(),
+            "user, mount, uts, ipc, pid, net, cgroup, time"
+        );
+        assert_eq!(format!("{:?}", Namespaces::UTS), "Namespaces(uts)");
+        assert_eq!(Namespaces::default(), Namespaces::NONE);
+    }
+
+    #[test]
     fn time_is_not_a_clone_flag() {
         assert_eq!(
             (Namespaces::TIME | Namespaces::UTS).clone_flags(),
             libc::CLONE_NEWUTS
         );
+    }
+
+    #[test]
+    fn bits_that_name_no_namespace_never_reach_clone() {
+        let set = Namespaces::from_bits_retain((libc::CLONE_VM | libc::CLONE_NEWUTS) as u32);
+        assert_eq!(set.clone_flags(), libc::CLONE_NEWUTS);
+        assert_eq!(set.to_string(), format!("uts, {:#x}", libc::CLONE_VM));
     }
 
     #[test]

@@ -751,3 +751,13 @@ pub fn filter_syscall(number: i64, arg: Option<SyscallArg>, action: u32) -> Resu
     }
     Ok(())
 }
+
+/// The namespaces the seed's `ns-process` creates: user, mount, UTS, IPC, PID and network.
+/// The probes spawn their namespaced children into these. (Once `reexec::Namespaces::SEED`,
+/// which left the public API since only tests and the benchmark used it.)
+pub const SEED_NAMESPACES: reexec::Namespaces = reexec::Namespaces::USER
+    .union(reexec::Namespaces::MOUNT)
+    .union(reexec::Namespaces::UTS)
+    .union(reexec::Namespaces::IPC)
+    .union(reexec::Namespaces::PID)
+    .union(reexec::Namespaces::NET);

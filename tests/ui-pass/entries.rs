@@ -1,5 +1,5 @@
 // Signatures and options that the attribute accepts; run as a binary, it checks each
-// entry is registered under the expected name.
+// entry is registered under the expected name, and runs a few of them.
 use std::io;
 use std::process::ExitCode;
 
@@ -39,25 +39,72 @@ fn absolute_crate() {}
 #[cfg(any())]
 fn compiled_out() {}
 
-fn main() {
-    // Called directly too: the function is still an ordinary function.
-    ns_initialisation().unwrap();
-    raw();
-    renamed().unwrap();
-    absolute_crate();
-    // Other crates linked in may add entries of their own: look only for ours.
-    for name in [
-        "absolute_crate",
-        "never",
-        "nsInitialisation",
-        "own_name",
-        "raw",
-        "renamed",
-    ] {
-        assert!(reexec::lookup(name).is_some(), "{name} is not registered");
+// Names that differ only in case, and names of the items the attribute generates: each
+// function keeps its own registration and is the one its entry calls.
+#[reexec::entry]
+fn case() -> ExitCode {
+    ExitCode::from(4)
+}
+
+#[reexec::entry]
+#[allow(non_snake_case)]
+fn CASE() -> ExitCode {
+    ExitCode::from(5)
+}
+
+#[reexec::entry]
+#[allow(non_snake_case)]
+fn __REEXEC_ENTRY() -> ExitCode {
+    ExitCode::from(6)
+}
+
+#[reexec::entry]
+fn __reexec_run() -> ExitCode {
+    ExitCode::from(7)
+}
+
+// Dispatches, so that `main` can run the entries above in children.
+reexec::main! {
+    fn main() {
+        // An entry in a function's body.
+        #[reexec::entry("in-a-block")]
+        fn in_a_block() {}
+
+        // Called directly too: the function is still an ordinary function.
+        ns_initialisation().unwrap();
+        raw();
+        renamed().unwrap();
+        absolute_crate();
+        // Other crates linked in may add entries of their own: look only for ours.
+        for name in [
+            "CASE",
+            "__REEXEC_ENTRY",
+            "__reexec_run",
+            "absolute_crate",
+            "case",
+            "in-a-block",
+            "never",
+            "nsInitialisation",
+            "own_name",
+            "raw",
+            "renamed",
+        ] {
+            assert!(reexec::lookup(name).is_some(), "{name} is not registered");
+        }
+        assert!(reexec::lookup("compiled_out").is_none());
+        let entry = reexec::lookup("nsInitialisation").unwrap();
+        assert!(entry.file().ends_with("entries.rs"));
+        assert_eq!(entry.line(), 11);
+        // Each of these runs its own function, not an item of the expansion of the same name.
+        let expected = [
+            ("case", 4),
+            ("CASE", 5),
+            ("__REEXEC_ENTRY", 6),
+            ("__reexec_run", 7),
+        ];
+        for (name, code) in expected {
+            let status = reexec::Command::new(name).status().unwrap();
+            assert_eq!(status.code(), Some(code), "entry {name}");
+        }
     }
-    assert!(reexec::lookup("compiled_out").is_none());
-    let entry = reexec::lookup("nsInitialisation").unwrap();
-    assert!(entry.file().ends_with("entries.rs"));
-    assert_eq!(entry.line(), 11);
 }

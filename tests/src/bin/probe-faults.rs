@@ -26,7 +26,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use reexec::{Command, Namespaces, Stdio};
-use reexec_tests::{SyscallArg, filter_syscall, open_fds};
+use reexec_tests::{SEED_NAMESPACES, SyscallArg, filter_syscall, open_fds};
 
 // ---------------------------------------------------------------------------------------
 // Entries
@@ -113,7 +113,7 @@ fn default_and_unblock(signal: i32) {
 enum Kind {
     /// No namespace, `status()`: the vfork path.
     Plain,
-    /// `Namespaces::SEED` with root mapped to the caller, `status()`: the child waits for
+    /// `SEED_NAMESPACES` with root mapped to the caller, `status()`: the child waits for
     /// its maps, and is PID 1 of its namespace.
     Namespaced,
     /// No namespace, a `parent_setup` hook, stdout piped: the child waits for the hook.
@@ -146,7 +146,7 @@ impl Kind {
     fn command(self, entry: &str) -> Command {
         let mut command = Command::new(entry);
         if self.namespaced() {
-            command.namespaces(Namespaces::SEED).map_root_to_caller();
+            command.namespaces(SEED_NAMESPACES).map_root_to_caller();
         }
         command
     }
@@ -883,7 +883,7 @@ fn check_waiting_child(pid: u32, not_for_children: &[String]) -> Result<(), Stri
 fn can_userns() {
     match Command::new("exit-with")
         .args(["0", "x"])
-        .namespaces(Namespaces::SEED)
+        .namespaces(SEED_NAMESPACES)
         .map_root_to_caller()
         .stdout(Stdio::null())
         .status()
@@ -970,7 +970,7 @@ fn namespaced_not_pid1() -> Command {
 
 fn pid1() -> Command {
     let mut command = Command::new("wait-for-signal");
-    command.namespaces(Namespaces::SEED).map_root_to_caller();
+    command.namespaces(SEED_NAMESPACES).map_root_to_caller();
     command
 }
 
@@ -1169,7 +1169,7 @@ fn spawn_loop(threads: usize) {
                         // PID 1 with maps: waits for them.
                         2 => Command::new("sleeper")
                             .arg("pid1-maps")
-                            .namespaces(Namespaces::SEED)
+                            .namespaces(SEED_NAMESPACES)
                             .map_root_to_caller()
                             .spawn()
                             .map(Some),
@@ -1185,7 +1185,7 @@ fn spawn_loop(threads: usize) {
                         // PID 1, maps, hook, output: a short child waited for.
                         4 => Command::new("exit-with")
                             .args(["5", "x"])
-                            .namespaces(Namespaces::SEED)
+                            .namespaces(SEED_NAMESPACES)
                             .map_root_to_caller()
                             .parent_setup(|_| Ok(()))
                             .output()
@@ -1432,7 +1432,7 @@ fn die_at(point: &str, kind: &str) {
         }
         "plain-hook" | "seed" | "seed-no-death-signal" => {
             if kind != "plain-hook" {
-                command.namespaces(Namespaces::SEED).map_root_to_caller();
+                command.namespaces(SEED_NAMESPACES).map_root_to_caller();
             }
             if kind == "seed-no-death-signal" {
                 command.death_signal(None);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reexec::{Command, IdMap, Namespaces};
-use reexec_tests::{open_fds, print_status};
+use reexec_tests::{SEED_NAMESPACES, open_fds, print_status};
 
 const NAMESPACE_FILES: [&str; 8] = ["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"];
 
@@ -117,7 +117,7 @@ fn parse_namespaces(list: &str) -> Namespaces {
             "net" => Namespaces::NET,
             "cgroup" => Namespaces::CGROUP,
             "time" => Namespaces::TIME,
-            "seed" => Namespaces::SEED,
+            "seed" => SEED_NAMESPACES,
             other => panic!("unknown namespace {other}"),
         };
     }
@@ -193,7 +193,7 @@ fn stress(threads: usize, per_thread: usize) {
                 for round in 0..per_thread {
                     let mut command = Command::new("exit-seven");
                     if (thread + round) % 2 == 0 {
-                        command.namespaces(Namespaces::SEED).map_root_to_caller();
+                        command.namespaces(SEED_NAMESPACES).map_root_to_caller();
                     }
                     // Half the spawns happen while holding a lock other threads want.
                     let guard = (round % 2 == 0).then(|| lock.lock().unwrap());
@@ -307,7 +307,7 @@ reexec::main! {
             ["orphan-harness"] => reexec_tests::orphan_harness(&["spawn-sleeper-and-wait"]),
             ["spawn-sleeper-and-wait"] => {
                 let child = Command::new("sleeper")
-                    .namespaces(Namespaces::SEED)
+                    .namespaces(SEED_NAMESPACES)
                     .map_root_to_caller()
                     .spawn()?;
                 println!("child={}", child.id());
