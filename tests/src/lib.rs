@@ -101,12 +101,40 @@ pub fn open_fds(inheritable_only: bool) -> Vec<String> {
 
 /// Prints how the child ended: `code=N` or `signal=N`.
 pub fn print_status(status: std::process::ExitStatus) {
+    println!("{}", status_text(status));
+}
+
+/// How a process ended, as probes print it: `code=N` or `signal=N`.
+pub fn status_text(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (Some(code), _) => println!("code={code}"),
-        (None, Some(signal)) => println!("signal={signal}"),
-        (None, None) => println!("status={status:?}"),
+        (Some(code), _) => format!("code={code}"),
+        (None, Some(signal)) => format!("signal={signal}"),
+        (None, None) => format!("status={status:?}"),
     }
+}
+
+/// The stable name a probe prints for the step an error names (`Error::step`), which tests
+/// compare: `change-directory`, `write-uid-map`…; `none` for an error of no step. A step
+/// no test compares is printed with its description.
+pub fn step_name(step: Option<reexec::Step>) -> String {
+    use reexec::Step;
+    let name = match step {
+        None => "none",
+        Some(Step::Clone) => "clone",
+        Some(Step::WriteUidMap) => "write-uid-map",
+        Some(Step::WriteGidMap) => "write-gid-map",
+        Some(Step::ParentSetup) => "parent-setup",
+        Some(Step::ChangeDirectory) => "change-directory",
+        Some(Step::Exec) => "exec",
+        Some(other) => return format!("unnamed: {other}"),
+    };
+    name.to_owned()
+}
+
+/// A value a probe prints that may be missing: the value, or `none`.
+pub fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "none".to_owned(), |value| value.to_string())
 }
 
 /// Becomes the reaper of orphans, starts this binary with `middle_args` as a plain process,

@@ -167,11 +167,11 @@ fn an_unprivileged_caller_maps_its_own_id_anywhere_but_no_other() {
     );
     assert_eq!(
         field(&output, "error_step"),
-        Some("Some(WriteUidMap)"),
+        Some("write-uid-map"),
         "{}",
         describe(&output)
     );
-    assert_eq!(field(&output, "error_errno"), Some("Some(1)"));
+    assert_eq!(field(&output, "error_errno"), Some("1"));
     assert!(
         field(&output, "error")
             .unwrap()
@@ -198,7 +198,7 @@ fn without_a_user_namespace_an_unprivileged_caller_gets_a_clear_refusal() {
     );
     assert_eq!(
         field(&output, "error_step"),
-        Some("Some(Clone)"),
+        Some("clone"),
         "{}",
         describe(&output)
     );
@@ -214,7 +214,7 @@ fn an_exec_failure_comes_back_as_an_error() {
     as_root_and_unprivileged(PROBE, TIMEOUT, &["e2big"], |label, output| {
         assert_eq!(
             field(output, "error_step"),
-            Some("Some(Exec)"),
+            Some("exec"),
             "{label}: {}",
             describe(output)
         );
@@ -227,7 +227,7 @@ fn an_exec_failure_comes_back_as_an_error() {
 }
 
 fn libc_e2big() -> String {
-    format!("Some({})", nix::errno::Errno::E2BIG as i32)
+    (nix::errno::Errno::E2BIG as i32).to_string()
 }
 
 #[test]
@@ -298,7 +298,7 @@ fn setgroups_can_stay_allowed_for_a_privileged_caller_only() {
             } else {
                 assert_eq!(
                     field(output, "error_step"),
-                    Some("Some(WriteGidMap)"),
+                    Some("write-gid-map"),
                     "{label}: {}",
                     describe(output)
                 );
@@ -327,7 +327,7 @@ fn disabled_user_namespaces_are_named_in_the_error() {
     );
     assert_eq!(
         field(&output, "error_step"),
-        Some("Some(Clone)"),
+        Some("clone"),
         "{}",
         describe(&output)
     );
@@ -361,7 +361,7 @@ fn the_parent_setup_hook_runs_before_the_child_and_can_stop_it() {
     );
     assert_eq!(
         field(&output, "error_step"),
-        Some("Some(ParentSetup)"),
+        Some("parent-setup"),
         "{}",
         describe(&output)
     );
@@ -414,26 +414,26 @@ fn setgroups_allowed_sheds_a_group_and_denied_does_not() {
     let allowed = run("allow");
     assert_eq!(
         field(&allowed, "setgroups"),
-        Some("Ok(())"),
+        Some("done"),
         "{}",
         describe(&allowed)
     );
     assert_eq!(
         field(&allowed, "read"),
-        Some(r#"Ok("secret")"#),
+        Some("secret"),
         "{}",
         describe(&allowed)
     );
     let denied = run("deny");
     assert_eq!(
         field(&denied, "setgroups"),
-        Some(r#"Err("Operation not permitted")"#),
+        Some("refused: Operation not permitted"),
         "{}",
         describe(&denied)
     );
     assert_eq!(
         field(&denied, "read"),
-        Some("Err(PermissionDenied)"),
+        Some("refused: permission denied"),
         "{}",
         describe(&denied)
     );

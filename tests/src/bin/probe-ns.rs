@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reexec::{Command, IdMap, Namespaces};
-use reexec_tests::{open_fds, print_status};
+use reexec_tests::{open_fds, or_none, print_status, step_name};
 
 const NAMESPACE_FILES: [&str; 8] = ["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"];
 
@@ -81,14 +81,14 @@ fn after_parent_setup() {
 #[reexec::entry("shed-groups")]
 fn shed_groups() {
     let file = std::env::args().nth(1).unwrap();
-    println!(
-        "setgroups={:?}",
-        nix::unistd::setgroups(&[]).map_err(|errno| errno.desc())
-    );
-    println!(
-        "read={:?}",
-        std::fs::read_to_string(file).map_err(|error| error.kind())
-    );
+    match nix::unistd::setgroups(&[]) {
+        Ok(()) => println!("setgroups=done"),
+        Err(errno) => println!("setgroups=refused: {}", errno.desc()),
+    }
+    match std::fs::read_to_string(file) {
+        Ok(text) => println!("read={text}"),
+        Err(error) => println!("read=refused: {}", error.kind()),
+    }
 }
 
 #[reexec::entry("exit-seven")]
@@ -157,8 +157,8 @@ fn namespaced(namespaces: &str, maps: &str) -> Command {
 }
 
 fn report_error(error: &reexec::Error) {
-    println!("error_step={:?}", error.step());
-    println!("error_errno={:?}", error.raw_os_error());
+    println!("error_step={}", step_name(error.step()));
+    println!("error_errno={}", or_none(error.raw_os_error()));
     println!("error={error}");
 }
 
