@@ -8,6 +8,7 @@ use std::time::Duration;
 use reexec::{Command, Stdio};
 // Naming the crate is all it takes for its entries to be linked in.
 use reexec_entry_lib as _;
+use reexec_tests::orphans::orphan_harness;
 use reexec_tests::{open_fds, or_none, print_status, step_name};
 
 #[reexec::entry("exit-zero")]
@@ -212,7 +213,7 @@ reexec::main! {
             }
             "orphan-harness" => {
                 let middle: Vec<&str> = ["spawn-sleeper-and-wait"].into_iter().chain(args.get(1).map(String::as_str)).collect();
-                reexec_tests::orphan_harness(&middle);
+                orphan_harness(&middle);
             }
             other => {
                 eprintln!("probe: unknown mode {other:?}");
