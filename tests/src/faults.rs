@@ -195,21 +195,32 @@ impl Tracer {
     /// Lets the tracee run — passing on the signals it gets — until a child it created
     /// stands stopped before its first instruction, and returns that child, held until
     /// [`Tracer::release`]. `Err` if the tracee ends first.
+    ///
+    /// Returns only once both have been seen, in whichever order waitpid(2) reports them:
+    /// the tracee's fork/vfork/clone event, after which it runs on, and the new child's
+    /// first stop.
     pub fn hold_first_child(&self) -> Result<Pid, String> {
         let mut created = None;
+        let mut stopped = Vec::new();
         loop {
+            if let Some(child) = created
+                && stopped.contains(&child)
+            {
+                return Ok(child);
+            }
             let status = wait_any();
             if status.pid() == Some(self.tracee) {
                 match status {
                     // A signal for the tracee: it gets it.
                     WaitStatus::Stopped(_, signal) => ptrace::cont(self.tracee, signal),
                     WaitStatus::PtraceEvent(_, _, event) => {
-                        if [
-                            libc::PTRACE_EVENT_FORK,
-                            libc::PTRACE_EVENT_VFORK,
-                            libc::PTRACE_EVENT_CLONE,
-                        ]
-                        .contains(&event)
+                        if created.is_none()
+                            && [
+                                libc::PTRACE_EVENT_FORK,
+                                libc::PTRACE_EVENT_VFORK,
+                                libc::PTRACE_EVENT_CLONE,
+                            ]
+                            .contains(&event)
                         {
                             let pid = ptrace::getevent(self.tracee).map_err(|e| e.to_string())?;
                             created = Some(Pid::from_raw(pid as libc::pid_t));
@@ -225,8 +236,8 @@ impl Tracer {
                 .map_err(|errno| format!("ptrace(PTRACE_CONT): {errno}"))?;
             } else if let WaitStatus::Stopped(pid, _) | WaitStatus::PtraceEvent(pid, _, _) = status
             {
-                // The new child's first stop: it has not run an instruction of its own.
-                return Ok(created.unwrap_or(pid));
+                // A new child's first stop: it has not run an instruction of its own.
+                stopped.push(pid);
             }
         }
     }
