@@ -1,12 +1,13 @@
 //! ns-process end to end: the real binary, real namespaces, as root and as uid 65534.
 
-use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use reexec_tests::procfs::namespace_id;
 use reexec_tests::{
-    TempDir, TmuxServer, as_root_and_unprivileged, describe, in_shell_as_root_and_unprivileged,
-    is_raw, stdout_text, terminal_settings,
+    as_root_and_unprivileged, assert_exit_code, in_terminal_as_root_and_unprivileged, is_raw,
+    stderr_text, succeeds_as_root_and_unprivileged, temp_dir, terminal_settings,
+    world_writable_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -14,13 +15,11 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[test]
 fn the_command_runs_as_root_in_a_new_pid_namespace() {
-    as_root_and_unprivileged(
+    succeeds_as_root_and_unprivileged(
         NS_PROCESS,
         TIMEOUT,
         &["--", "sh", "-c", "id; echo pid=$$"],
-        |label, output| {
-            let text = stdout_text(output);
-            assert!(output.status.success(), "{label}: {}", describe(output));
+        |label, text| {
             assert!(text.contains("uid=0(root) gid=0(root)"), "{label}: {text}");
             // PID 1 is ns-process's init; the command is the next process.
             assert!(text.contains("pid=2\n"), "{label}: {text}");
@@ -32,17 +31,13 @@ fn the_command_runs_as_root_in_a_new_pid_namespace() {
 fn all_six_namespaces_differ_from_the_callers() {
     let script =
         "for n in user mnt uts ipc pid net; do echo $n=$(stat -L -c %i /proc/self/ns/$n); done";
-    as_root_and_unprivileged(
+    succeeds_as_root_and_unprivileged(
         NS_PROCESS,
         TIMEOUT,
         &["--", "sh", "-c", script],
-        |label, output| {
-            let text = stdout_text(output);
-            assert!(output.status.success(), "{label}: {}", describe(output));
+        |label, text| {
             for name in ["user", "mnt", "uts", "ipc", "pid", "net"] {
-                let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
-                    .unwrap()
-                    .ino();
+                let ours = namespace_id(name).unwrap();
                 let inside = text
                     .lines()
                     .find_map(|line| line.strip_prefix(&format!("{name}=")))
@@ -59,65 +54,23 @@ fn all_six_namespaces_differ_from_the_callers() {
 
 #[test]
 fn exit_statuses_follow_the_command() {
-    as_root_and_unprivileged(
-        NS_PROCESS,
-        TIMEOUT,
-        &["--", "sh", "-c", "exit 3"],
-        |label, output| {
-            assert_eq!(
-                output.status.code(),
-                Some(3),
-                "{label}: {}",
-                describe(output)
-            );
-        },
-    );
-    as_root_and_unprivileged(
-        NS_PROCESS,
-        TIMEOUT,
-        &["--", "sh", "-c", "kill -TERM $$"],
-        |label, output| {
-            assert_eq!(
-                output.status.code(),
-                Some(128 + 15),
-                "{label}: {}",
-                describe(output)
-            );
-        },
-    );
-    as_root_and_unprivileged(
-        NS_PROCESS,
-        TIMEOUT,
-        &["--", "/definitely/not/a/command"],
-        |label, output| {
-            assert_eq!(
-                output.status.code(),
-                Some(127),
-                "{label}: {}",
-                describe(output)
-            );
-            assert!(
-                String::from_utf8_lossy(&output.stderr).contains("not found"),
-                "{label}"
-            );
-        },
-    );
-    let dir = TempDir::new("not-executable");
+    let dir = temp_dir("not-executable");
     let data = dir.path().join("data");
     std::fs::write(&data, "not a program\n").unwrap();
-    as_root_and_unprivileged(
-        NS_PROCESS,
-        TIMEOUT,
-        &["--", data.to_str().unwrap()],
-        |label, output| {
-            assert_eq!(
-                output.status.code(),
-                Some(126),
-                "{label}: {}",
-                describe(output)
-            );
-        },
-    );
+    let data = data.to_str().unwrap();
+    for (args, code) in [
+        (&["--", "sh", "-c", "exit 3"][..], 3),
+        (&["--", "sh", "-c", "kill -TERM $$"][..], 128 + 15),
+        (&["--", "/definitely/not/a/command"][..], 127),
+        (&["--", data][..], 126),
+    ] {
+        as_root_and_unprivileged(NS_PROCESS, TIMEOUT, args, |label, output| {
+            assert_exit_code(&format!("{label} {args:?}"), output, code);
+            if code == 127 {
+                assert!(stderr_text(output).contains("not found"), "{label}");
+            }
+        });
+    }
 }
 
 #[test]
@@ -129,14 +82,9 @@ fn bad_arguments_exit_125_with_usage() {
 
 #[test]
 fn an_interactive_shell_in_a_terminal() {
-    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
-        let server = match TmuxServer::new() {
-            Ok(server) => server,
-            Err(reason) => return println!("skipped: {reason}"),
-        };
-        let label = user.label;
-        let work = TempDir::world_writable("interactive");
-        let run = server.run_recorded(work.path(), &user.command());
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, work| {
+        let label = user.label();
+        let run = server.run_recorded(work, &user.command_line());
         server.expect("-[ns-process]- #");
         server.type_line("echo pid-is-$$; id -u");
         server.expect("pid-is-2");
@@ -201,23 +149,15 @@ fn an_interactive_shell_in_a_terminal() {
             4,
             "{label}: the shell's exit status must come through"
         );
-        let (before, after) = run.settings();
-        assert_eq!(
-            before, after,
-            "{label}: the caller's terminal was not restored"
-        );
+        run.assert_settings_restored(label);
     });
 }
 
 #[test]
 fn the_callers_terminal_is_restored_however_ns_process_ends() {
-    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
-        let server = match TmuxServer::new() {
-            Ok(server) => server,
-            Err(reason) => return println!("skipped: {reason}"),
-        };
-        let label = user.label;
-        let ns_process = user.command();
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, _| {
+        let label = user.label();
+        let ns_process = user.command_line();
         // How ns-process runs, what it shows once the command runs, the signal the test
         // then sends to ns-process, and the status it must end with.
         let sleeper = format!("{ns_process} -- sh -c 'echo running-$((1 + 1)); exec sleep 100'");
@@ -241,7 +181,7 @@ fn the_callers_terminal_is_restored_however_ns_process_ends() {
             ),
         ];
         for (command, then, expected) in cases {
-            let work = TempDir::world_writable("restored");
+            let work = world_writable_dir("restored");
             let run = server.run_recorded(work.path(), &command);
             let signal = then.map(|(running, signal)| {
                 server.expect(running);
@@ -251,52 +191,40 @@ fn the_callers_terminal_is_restored_however_ns_process_ends() {
                 signal
             });
             assert_eq!(run.status(), expected, "{label}: {command} {signal:?}");
-            let (before, after) = run.settings();
-            assert_eq!(before, after, "{label}: {command} {signal:?}: not restored");
+            run.assert_settings_restored(&format!("{label}: {command} {signal:?}"));
         }
     });
 }
 
 #[test]
 fn redirected_output_stays_redirected_in_an_interactive_run() {
-    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
-        let server = match TmuxServer::new() {
-            Ok(server) => server,
-            Err(reason) => return println!("skipped: {reason}"),
-        };
-        let label = user.label;
-        let work = TempDir::world_writable("redirected");
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, work| {
+        let label = user.label();
         let script = "[ -t 0 ] && echo stdin-is-a-terminal; [ -t 1 ] || echo stdout-is-not; tty";
         let run = server.run_recorded(
-            work.path(),
-            &format!("{} -- sh -c '{script}' > out", user.command()),
+            work,
+            &format!("{} -- sh -c '{script}' > out", user.command_line()),
         );
         assert_eq!(run.status(), 0, "{label}");
-        let out = std::fs::read_to_string(work.path().join("out")).unwrap();
+        let out = std::fs::read_to_string(work.join("out")).unwrap();
         assert!(
             out.starts_with("stdin-is-a-terminal\nstdout-is-not\n/dev/pts/"),
             "{label}: {out}"
         );
-        let (before, after) = run.settings();
-        assert_eq!(before, after, "{label}: not restored");
+        run.assert_settings_restored(label);
     });
 }
 
 #[test]
 fn everything_the_command_wrote_reaches_the_terminal() {
-    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
-        let server = match TmuxServer::new() {
-            Ok(server) => server,
-            Err(reason) => return println!("skipped: {reason}"),
-        };
-        let label = user.label;
-        let work = TempDir::world_writable("drained");
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, work| {
+        let label = user.label();
         // Output that is still in the pty when the command, and its init, have ended.
         let run = server.run_recorded(
-            work.path(),
+            work,
             &format!(
                 "{} -- sh -c 'seq 1 30000; printf the-end-%s $((1 + 1))'",
-                user.command()
+                user.command_line()
             ),
         );
         assert_eq!(run.status(), 0, "{label}");

@@ -6,9 +6,10 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use reexec_tests::procfs::children;
 use reexec_tests::{
-    Unprivileged, as_root_and_unprivileged, describe, is_root, output_with_timeout,
-    spawn_until_ready, stderr_text, stdout_text,
+    TestUser, as_root_and_unprivileged, describe, is_root, or_skip, output_with_timeout,
+    skip_unless, spawn_until_ready, stderr_text, stdout_text,
 };
 
 mod support;
@@ -100,10 +101,7 @@ fn a_host_sysctl_cannot_be_written_nor_its_protection_undone() {
 
 #[test]
 fn privileged_gives_the_boundary_up_as_documented() {
-    if !is_root() {
-        println!("skipped: only root-mapped root can write a host sysctl");
-        return;
-    }
+    skip_unless!(is_root(), "only root-mapped root can write a host sysctl");
     // The control for the test above: the same write-back, which it shows refused, goes
     // through when the boundary is given up — so the refusal is the masks' doing.
     let before = sysctl("vm.swappiness");
@@ -226,9 +224,7 @@ fn the_init_keeps_no_secret_of_the_callers_and_cannot_be_read() {
             .env("NS_PROCESS_TEST_SECRET", "hunter2")
             .args(["--", "sh", "-c", "echo ready; exec sleep 100"]),
     );
-    let children =
-        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
-    let init: u32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let init = children(child.id())[0];
     let environ = std::fs::read(format!("/proc/{init}/environ"));
     let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
     child.kill().unwrap();
@@ -299,9 +295,9 @@ fn the_init_refuses_to_run_outside_the_namespaces_made_for_it() {
     );
 }
 
-/// Runs `script` in bash with `$0` = ns-process, after `root_prefix` (as root) and again
-/// after `unprivileged_prefix` as uid 65534 — or once, after `unprivileged_prefix`, when
-/// the tests don't run as root. `args` become `$1`, `$2`, ….
+/// Runs `script` in bash with `$0` = ns-process, after `root_prefix` as root and after
+/// `unprivileged_prefix` as anyone else — uid 65534, or the tests' own user where that is
+/// not root. `args` become `$1`, `$2`, ….
 fn in_bash_as_root_and_unprivileged(
     root_prefix: &[&str],
     unprivileged_prefix: &[&str],
@@ -309,51 +305,28 @@ fn in_bash_as_root_and_unprivileged(
     args: &[&str],
     check: impl Fn(&str, &Output),
 ) {
-    let run = |prefix: &[&str], ns_process: &std::path::Path, setpriv: bool| {
-        let mut command = if setpriv {
-            let mut command = Command::new("setpriv");
-            command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-            command.args(prefix);
-            command
+    for user in TestUser::all(NS_PROCESS) {
+        let prefix = if user.is_root() {
+            root_prefix
         } else {
-            let mut command = Command::new(prefix[0]);
-            command.args(&prefix[1..]);
-            command
+            unprivileged_prefix
         };
+        let mut command = user.command_of(prefix[0]);
         command
+            .args(&prefix[1..])
             .args(["bash", "-c", script])
-            .arg(ns_process)
+            .arg(user.program())
             .args(args)
             .current_dir("/");
-        output_with_timeout(&mut command, TIMEOUT)
-    };
-    if !is_root() {
-        check(
-            "unprivileged",
-            &run(unprivileged_prefix, NS_PROCESS.as_ref(), false),
-        );
-        return;
-    }
-    check("root", &run(root_prefix, NS_PROCESS.as_ref(), false));
-    match Unprivileged::prepare(NS_PROCESS) {
-        Ok(Unprivileged::Setpriv(_dir, copy)) => {
-            check("uid 65534", &run(unprivileged_prefix, &copy, true));
-        }
-        Ok(Unprivileged::AlreadyUnprivileged) => unreachable!("the tests run as root"),
-        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+        check(user.label(), &output_with_timeout(&mut command, TIMEOUT));
     }
 }
 
 #[test]
 fn no_descriptor_of_the_callers_reaches_the_command_but_those_it_preserves() {
     // Row D: an open directory of the host's, inherited, walks out of the rootfs.
-    let rootfs = match rootfs() {
-        Ok(rootfs) => rootfs.to_str().unwrap().to_owned(),
-        Err(reason) => {
-            println!("skipped: {reason}");
-            return;
-        }
-    };
+    let rootfs = or_skip!(rootfs(), "no root filesystem");
+    let rootfs = rootfs.to_str().unwrap();
     let script = r#"exec 7</ 3</etc/hostname 4>&1 5</
         "$0" --rootfs "$1" --preserve-fds 2 -- sh -c '
           printf "open:"; for fd in 3 4 5 6 7 8 9 10 11 12; do [ -e /proc/$$/fd/$fd ] && printf " $fd"; done; echo
@@ -364,7 +337,7 @@ fn no_descriptor_of_the_callers_reaches_the_command_but_those_it_preserves() {
           echo tried'
         echo "status: $?""#;
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    in_bash_as_root_and_unprivileged(&["env"], &["env"], script, &[&rootfs], |label, output| {
+    in_bash_as_root_and_unprivileged(&["env"], &["env"], script, &[rootfs], |label, output| {
         let out = stdout_text(output);
         assert!(out.contains("status: 0"), "{label}: {}", describe(output));
         assert!(

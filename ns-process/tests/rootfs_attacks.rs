@@ -15,9 +15,11 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, setresgid, setresuid};
+use reexec_tests::faults::SeccompFilter;
+use reexec_tests::procfs::{children, is_running};
 use reexec_tests::{
-    MAKE_ROOTFS, TempDir, Unprivileged, busybox_rootfs, describe, is_root, output_with_timeout,
-    stderr_text,
+    MAKE_ROOTFS, TestUser, Unprivileged, assert_failed_with, busybox_rootfs, describe, is_root,
+    mount_table, or_skip, output_with_timeout, skip_unless, stderr_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -26,10 +28,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const ROOTFS_OWNER: u32 = 65534;
 /// The user who owns the rootfs when the caller is uid 65534: someone else again.
 const OTHER_OWNER: u32 = 65533;
-
-fn mount_table() -> String {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
-}
 
 fn chown_tree(path: &Path, uid: u32) {
     let owner = format!("{uid}:{uid}");
@@ -181,64 +179,42 @@ impl Drop for Swapper {
 
 /// Who runs ns-process against whose rootfs.
 struct Victim {
-    label: &'static str,
+    user: TestUser,
     /// Owns the decoy directory: what the caller could write on the host.
     uid: u32,
     /// Owns the rootfs and swaps in it.
     attacker: u32,
-    /// How it runs without privilege; `None` for root.
-    unprivileged: Option<Unprivileged>,
-}
-
-impl Victim {
-    fn command(&self, args: &[&str]) -> Command {
-        match &self.unprivileged {
-            Some(unprivileged) => unprivileged.command(NS_PROCESS, args),
-            None => {
-                let mut command = Command::new(NS_PROCESS);
-                command.args(args);
-                command
-            }
-        }
-    }
 }
 
 /// Root, and uid 65534 where it can run.
 fn victims() -> Vec<Victim> {
-    let mut victims = vec![Victim {
-        label: "root",
-        uid: 0,
-        attacker: ROOTFS_OWNER,
-        unprivileged: None,
-    }];
-    match Unprivileged::prepare(NS_PROCESS) {
-        Ok(unprivileged) => victims.push(Victim {
-            label: "uid 65534",
-            uid: 65534,
-            attacker: OTHER_OWNER,
-            unprivileged: Some(unprivileged),
-        }),
-        Err(reason) => println!("skipped the run as uid 65534: {reason}"),
-    }
-    victims
+    TestUser::all(NS_PROCESS)
+        .into_iter()
+        .map(|user| Victim {
+            uid: user.ids().0,
+            attacker: if user.is_root() {
+                ROOTFS_OWNER
+            } else {
+                OTHER_OWNER
+            },
+            user,
+        })
+        .collect()
 }
 
 #[test]
 fn a_dev_swapped_for_a_symlink_while_ns_process_starts_reaches_no_host_directory() {
-    if !is_root() {
-        println!("skipped: a rootfs owned by another user is made with root's chown");
-        return;
-    }
+    skip_unless!(
+        is_root(),
+        "a rootfs owned by another user is made with root's chown"
+    );
     const RUNS: usize = 40;
     const TIME: Duration = Duration::from_secs(90);
     let mounts = mount_table();
     for victim in victims() {
-        let dir = TempDir::new("rootfs-race");
+        let dir = temp_dir("rootfs-race");
         let rootfs = dir.path().join("rootfs");
-        if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
-            println!("skipped: no root filesystem: {reason}");
-            return;
-        }
+        or_skip!(copy_of_busybox_rootfs(&rootfs), "no root filesystem");
         // `null`: a file the old setup truncated; any new entry is a node or link it made.
         let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], victim.uid);
         std::os::unix::fs::symlink(&decoy.path, rootfs.join("dev-swap")).unwrap();
@@ -253,7 +229,10 @@ fn a_dev_swapped_for_a_symlink_while_ns_process_starts_reaches_no_host_directory
                 break;
             }
             let output = output_with_timeout(
-                &mut victim.command(&["--rootfs", rootfs_arg, "--", "/bin/true"]),
+                victim
+                    .user
+                    .command()
+                    .args(["--rootfs", rootfs_arg, "--", "/bin/true"]),
                 TIMEOUT,
             );
             match output.status.code() {
@@ -265,31 +244,30 @@ fn a_dev_swapped_for_a_symlink_while_ns_process_starts_reaches_no_host_directory
         let swapping = swapper.stop();
         println!(
             "{}: {started} started, {refused} refused a symlinked /dev",
-            victim.label
+            victim.user.label()
         );
-        decoy.assert_untouched(victim.label);
+        decoy.assert_untouched(victim.user.label());
         assert!(
             unexpected.is_empty(),
             "{}: runs ended otherwise: {unexpected:#?}",
-            victim.label
+            victim.user.label()
         );
         swapping.unwrap();
         // The race reached the setup: some runs found the link where /dev should be.
-        assert!(refused > 0, "{}: no run met the symlink", victim.label);
+        assert!(
+            refused > 0,
+            "{}: no run met the symlink",
+            victim.user.label()
+        );
     }
     assert_eq!(mounts, mount_table(), "a mount was left behind");
 }
 
-/// The PID of the first child of `pid`, once it has one.
+/// The PID of the first child of `pid`, once it has one; `None` if it ended first.
 fn first_child(pid: u32, deadline: Instant) -> Option<u32> {
-    while Instant::now() < deadline {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-        for task in tasks.flatten() {
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            if let Some(child) = children.split_whitespace().next() {
-                return child.parse().ok();
-            }
+    while Instant::now() < deadline && is_running(pid) {
+        if let Some(&child) = children(pid).first() {
+            return Some(child);
         }
     }
     None
@@ -318,20 +296,17 @@ fn proc_mounted_in(pid: u32, rootfs: &str, deadline: Instant) -> bool {
 
 #[test]
 fn a_proc_swapped_for_a_symlink_once_mounted_leaves_no_writable_proc_sys_behind() {
-    if !is_root() {
-        println!("skipped: only root's ns-process maps root inside to host root");
-        return;
-    }
+    skip_unless!(
+        is_root(),
+        "only root's ns-process maps root inside to host root"
+    );
     // Only then can root inside write the host's sysctls, which ns-process makes read-only
     // in the proc it mounts; a caller of uid 65534 is refused by the kernel anyway.
     println!("not run as uid 65534: there the kernel refuses every write to /proc/sys");
     const RUNS: usize = 20;
-    let dir = TempDir::new("rootfs-proc-swap");
+    let dir = temp_dir("rootfs-proc-swap");
     let rootfs = dir.path().join("rootfs");
-    if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
-        println!("skipped: no root filesystem: {reason}");
-        return;
-    }
+    or_skip!(copy_of_busybox_rootfs(&rootfs), "no root filesystem");
     // What a protection done by path would make read-only once `proc` leads here, with
     // what the init reads there to look real.
     std::fs::create_dir_all(rootfs.join("fake-proc/sys/kernel")).unwrap();
@@ -394,20 +369,7 @@ fn a_proc_swapped_for_a_symlink_once_mounted_leaves_no_writable_proc_sys_behind(
 }
 
 fn assert_refused_as(label: &str, output: &Output, expected: &[&str]) {
-    assert_eq!(
-        output.status.code(),
-        Some(125),
-        "{label}: {}",
-        describe(output)
-    );
-    let stderr = stderr_text(output);
-    for part in expected {
-        assert!(
-            stderr.contains(part),
-            "{label}: expected {part:?} in: {}",
-            describe(output)
-        );
-    }
+    assert_failed_with(label, output, 125, expected);
 }
 
 /// What stands where the rootfs's `proc` or `dev` should be a directory.
@@ -435,12 +397,9 @@ impl MountPoint {
 
 #[test]
 fn a_proc_or_dev_that_is_a_symlink_or_no_directory_is_refused_and_nothing_is_mounted() {
-    let dir = TempDir::new("rootfs-links");
+    let dir = temp_dir("rootfs-links");
     let rootfs = dir.path().join("rootfs");
-    if let Err(reason) = copy_of_busybox_rootfs(&rootfs) {
-        println!("skipped: no root filesystem: {reason}");
-        return;
-    }
+    or_skip!(copy_of_busybox_rootfs(&rootfs), "no root filesystem");
     let me = nix::unistd::geteuid().as_raw();
     let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], me);
     let rootfs_arg = rootfs.to_str().unwrap();
@@ -500,17 +459,7 @@ fn entries(path: &Path) -> Vec<String> {
 }
 
 fn assert_failed(label: &str, output: &Output, expected: &str) {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{label}: {}",
-        describe(output)
-    );
-    assert!(
-        stderr_text(output).contains(expected),
-        "{label}: expected {expected:?} in: {}",
-        describe(output)
-    );
+    assert_failed_with(label, output, 1, &[expected]);
 }
 
 /// A target directory of `owner` with `etc` and `tmp` linked to two decoys of the host's,
@@ -528,7 +477,7 @@ fn prepared_target(dir: &Path, name: &str, owner: u32, victim: u32) -> (PathBuf,
 
 #[test]
 fn make_rootfs_never_writes_through_a_directory_it_did_not_create() {
-    let dir = TempDir::new("make-rootfs");
+    let dir = temp_dir("make-rootfs");
     let me = nix::unistd::geteuid().as_raw();
 
     // The tests' own user's directory, filled by someone with a say in it: not empty.
@@ -570,10 +519,10 @@ fn make_rootfs_never_writes_through_a_directory_it_did_not_create() {
     assert!(output.status.success(), "{}", describe(&output));
     assert_failed("rebuilt", &make_rootfs(&[&built]), "rm -rf");
 
-    if !is_root() {
-        println!("skipped the cases of a directory of another user: chown needs root");
-        return;
-    }
+    skip_unless!(
+        is_root(),
+        "the cases of a directory of another user: chown needs root"
+    );
     // Root on a directory an ordinary user prepared, even an empty one it could still
     // fill while make-rootfs works: the row's attack.
     let (target, etc, tmp) = prepared_target(dir.path(), "users", ROOTFS_OWNER, 0);
@@ -618,7 +567,7 @@ fn make_rootfs_never_writes_through_a_directory_it_did_not_create() {
 
 #[test]
 fn make_rootfs_builds_in_the_callers_data_directory_by_default() {
-    let home = TempDir::new("make-rootfs-home");
+    let home = temp_dir("make-rootfs-home");
     let output = output_with_timeout(
         Command::new("bash")
             .arg(MAKE_ROOTFS)
@@ -632,7 +581,7 @@ fn make_rootfs_builds_in_the_callers_data_directory_by_default() {
         std::fs::read_to_string(rootfs.join("etc/ns-process-rootfs")).unwrap(),
         "ns-process-rootfs\n"
     );
-    let data = TempDir::new("make-rootfs-xdg");
+    let data = temp_dir("make-rootfs-xdg");
     let output = output_with_timeout(
         Command::new("bash")
             .arg(MAKE_ROOTFS)
@@ -655,12 +604,12 @@ fn make_rootfs_builds_in_the_callers_data_directory_by_default() {
 
 #[test]
 fn make_rootfs_whose_new_directory_is_swapped_for_a_link_writes_nothing_through_it() {
-    if !is_root() {
-        println!("skipped: a directory owned by another user is made with root's chown");
-        return;
-    }
+    skip_unless!(
+        is_root(),
+        "a directory owned by another user is made with root's chown"
+    );
     const RUNS: usize = 20;
-    let dir = TempDir::new("make-rootfs-race");
+    let dir = temp_dir("make-rootfs-race");
     // Empty, root's own and closed to others: were make-rootfs to follow the link, only
     // the check of where it landed would stop it.
     let decoy = Decoy::new(dir.path().join("host-dir"), &[], 0);
@@ -695,54 +644,8 @@ fn make_rootfs_whose_new_directory_is_swapped_for_a_link_writes_nothing_through_
 
 /// Makes the system calls `numbers` fail with ENOSYS for `command` and what it starts, as
 /// on a kernel that lacks them: a seccomp filter installed before it execs.
-fn as_if_the_kernel_lacked(command: &mut Command, numbers: &'static [nix::libc::c_long]) {
-    use nix::libc::{
-        BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, ENOSYS, SECCOMP_RET_ALLOW,
-        SECCOMP_RET_ERRNO, sock_filter, sock_fprog,
-    };
-    use std::os::unix::process::CommandExt;
-    const MAX: usize = 8;
-    assert!(numbers.len() <= MAX);
-    let statement = |code: u32, k: u32| sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    // Load the call's number; each listed one returns ENOSYS, any other goes through. The
-    // architecture is not checked: a 32-bit call of the same number failing too changes
-    // nothing for a 64-bit ns-process.
-    let mut filter = [statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); 2 + 2 * MAX];
-    filter[0] = statement(BPF_LD | BPF_W | BPF_ABS, 0);
-    for (i, &number) in numbers.iter().enumerate() {
-        filter[1 + 2 * i] = sock_filter {
-            jf: 1,
-            ..statement(BPF_JMP | BPF_JEQ | BPF_K, number as u32)
-        };
-        filter[2 + 2 * i] = statement(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS as u32);
-    }
-    let len = (2 + 2 * numbers.len()) as u16;
-    let install = move || {
-        let program = sock_fprog {
-            len,
-            filter: filter.as_ptr().cast_mut(),
-        };
-        nix::sys::prctl::set_no_new_privs()?;
-        // SAFETY: `program` points at `filter`, which lives as long as this closure, and
-        // holds `len` valid instructions; PR_SET_SECCOMP only reads it.
-        let result = unsafe {
-            nix::libc::prctl(
-                nix::libc::PR_SET_SECCOMP,
-                nix::libc::SECCOMP_MODE_FILTER,
-                &program as *const sock_fprog,
-            )
-        };
-        nix::errno::Errno::result(result).map(drop)?;
-        Ok(())
-    };
-    // SAFETY: the closure runs between fork and exec and makes only prctl(2) calls, which
-    // are async-signal-safe, on data made before the fork: nothing allocates or locks.
-    unsafe { command.pre_exec(install) };
+fn as_if_the_kernel_lacked(command: &mut Command, numbers: &[nix::libc::c_long]) {
+    SeccompFilter::failing(numbers, nix::libc::ENOSYS).install_before_exec(command);
 }
 
 #[test]
@@ -750,13 +653,11 @@ fn without_openat2_or_the_mount_api_rootfs_is_refused_with_the_linux_version_it_
     use nix::libc::{
         SYS_fsconfig, SYS_fsmount, SYS_fsopen, SYS_move_mount, SYS_open_tree, SYS_openat2,
     };
-    let rootfs = match busybox_rootfs(env!("CARGO_TARGET_TMPDIR")) {
-        Ok(rootfs) => rootfs.to_str().unwrap(),
-        Err(reason) => {
-            println!("skipped: no root filesystem: {reason}");
-            return;
-        }
-    };
+    let rootfs = or_skip!(
+        busybox_rootfs(env!("CARGO_TARGET_TMPDIR")),
+        "no root filesystem"
+    );
+    let rootfs = rootfs.to_str().unwrap();
     let mounts = mount_table();
     // Linux 5.2 to 5.5 have the mount API but no openat2; older ones have neither.
     let before_5_6: &'static [nix::libc::c_long] = &[SYS_openat2];
@@ -768,22 +669,12 @@ fn without_openat2_or_the_mount_api_rootfs_is_refused_with_the_linux_version_it_
         SYS_fsconfig,
         SYS_fsmount,
     ];
-    let unprivileged = Unprivileged::prepare(NS_PROCESS)
-        .map_err(|reason| println!("skipped the runs as uid 65534: {reason}"))
-        .ok();
+    let users = TestUser::all(NS_PROCESS);
     for (kernel, missing) in [("5.2", before_5_6), ("4.15", before_5_2)] {
-        let mut commands = vec![("root", {
-            let mut command = Command::new(NS_PROCESS);
+        for user in &users {
+            let label = user.label();
+            let mut command = user.command();
             command.args(["--rootfs", rootfs, "--", "/bin/true"]);
-            command
-        })];
-        if let Some(unprivileged) = &unprivileged {
-            commands.push((
-                "uid 65534",
-                unprivileged.command(NS_PROCESS, &["--rootfs", rootfs, "--", "/bin/true"]),
-            ));
-        }
-        for (label, mut command) in commands {
             as_if_the_kernel_lacked(&mut command, missing);
             let output = output_with_timeout(&mut command, TIMEOUT);
             assert_refused_as(

@@ -2,13 +2,15 @@
 //! behind: nothing. Host resources a test tries to touch are always stand-ins it made
 //! itself (a network or mount namespace of its own), never the machine's.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use reexec_tests::procfs::{descendants, is_running};
 use reexec_tests::{
-    TempDir, TmuxServer, Unprivileged, describe, in_shell_as_root_and_unprivileged, is_root,
-    output_with_timeout, stdout_text,
+    as_root_and_unprivileged, describe, file_denied_to_group, in_denied_group,
+    in_terminal_as_root_and_unprivileged, is_root, mount_table, output_with_timeout, skip_unless,
+    stdout_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -26,10 +28,10 @@ fn run_sh_in(unshare_flags: &[&str], script: &str) -> Output {
 
 #[test]
 fn the_command_has_no_capability_over_the_callers_namespaces() {
-    if !is_root() {
-        println!("skipped: the stand-in host namespaces are made with root's unshare");
-        return;
-    }
+    skip_unless!(
+        is_root(),
+        "the stand-in host namespaces are made with root's unshare"
+    );
     // A network namespace owned by the caller's user namespace stands in for the host's:
     // the caller may add a link there, the command inside ns-process (sharing it) may not.
     let output = run_sh_in(
@@ -72,43 +74,21 @@ fn the_command_runs_with_no_new_privs() {
         );
     };
     let args = ["--", "grep", "NoNewPrivs", "/proc/self/status"];
-    check(
-        "caller",
-        &output_with_timeout(Command::new(NS_PROCESS).args(args), TIMEOUT),
-    );
-    match Unprivileged::prepare(NS_PROCESS) {
-        Ok(unprivileged) => check(
-            "uid 65534",
-            &output_with_timeout(&mut unprivileged.command(NS_PROCESS, &args), TIMEOUT),
-        ),
-        Err(reason) => println!("skipped the unprivileged run: {reason}"),
-    }
+    as_root_and_unprivileged(NS_PROCESS, TIMEOUT, &args, check);
 }
 
 #[test]
 fn supplementary_groups_cannot_be_dropped_to_get_around_a_denial() {
-    if !is_root() {
-        println!("skipped: giving a process a supplementary group needs root");
-        return;
-    }
-    // Owned by someone else, readable by others but not by group 4242: a member of 4242 is
-    // denied, and "others" would let it in if it could shed the group. Neither the owner
-    // nor the group is mapped inside, so no capability there overrides the denial.
-    let dir = TempDir::new("setgroups");
-    let secret = dir.path().join("denied-to-group");
-    std::fs::write(&secret, "secret\n").unwrap();
-    nix::unistd::chown(&secret, Some(1234.into()), Some(4242.into())).unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o604)).unwrap();
+    skip_unless!(
+        is_root(),
+        "giving a process a supplementary group needs root"
+    );
+    // Owned by someone else, readable by others but not by its group: a member of the
+    // group is denied, and "others" would let it in if it could shed the group. Neither
+    // the owner nor the group is mapped inside, so no capability there overrides the
+    // denial.
+    let (_dir, secret) = file_denied_to_group("setgroups", "secret\n");
     let secret = secret.to_str().unwrap();
-    let as_member = |args: &[&str]| {
-        output_with_timeout(
-            Command::new("setpriv")
-                .arg("--groups=4242")
-                .args(args)
-                .current_dir("/"),
-            TIMEOUT,
-        )
-    };
 
     // That the stand-in works — a root-run user namespace with setgroups allowed does
     // shed the group and read the file — is shown by the reexec tests'
@@ -116,7 +96,10 @@ fn supplementary_groups_cannot_be_dropped_to_get_around_a_denial() {
     let script = format!(
         "cat /proc/self/setgroups; cat {secret} 2>&1; setpriv --clear-groups cat {secret} 2>&1; echo done"
     );
-    let inside = as_member(&[NS_PROCESS, "--", "sh", "-c", &script]);
+    let inside = output_with_timeout(
+        in_denied_group(NS_PROCESS).args(["--", "sh", "-c", &script]),
+        TIMEOUT,
+    );
     let out = stdout_text(&inside);
     assert!(out.starts_with("deny\n"), "{}", describe(&inside));
     assert!(
@@ -145,7 +128,7 @@ fn sha_of(path: &str) -> Vec<u8> {
 fn nothing_inside_can_open_the_ns_process_binary_for_writing() {
     // The CVE-2019-5736 pattern: through the init's /proc/PID/exe (PID 1 inside), whose
     // /proc/self/exe it is, directly or by reopening an fd, as root-run ns-process too.
-    let dir = TempDir::new("cve-2019-5736");
+    let dir = temp_dir("cve-2019-5736");
     let binary = dir.path().join("ns-process");
     reexec_tests::copy_executable(std::path::Path::new(NS_PROCESS), &binary);
     let binary = binary.to_str().unwrap();
@@ -172,36 +155,9 @@ fn nothing_inside_can_open_the_ns_process_binary_for_writing() {
     assert_eq!(before, sha_of(binary), "the binary changed");
 }
 
-/// Every descendant of `pid`, from the kernel's children lists.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let mut queue = vec![pid];
-    while let Some(parent) = queue.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            for child in children
-                .split_whitespace()
-                .filter_map(|pid| pid.parse().ok())
-            {
-                found.push(child);
-                queue.push(child);
-            }
-        }
-    }
-    found
-}
-
-fn is_running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
-}
-
 #[test]
 fn a_sigkilled_ns_process_leaves_no_process_and_no_mount_behind() {
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts_before = mount_table();
     let mut child = reexec_tests::spawn_until_ready(Command::new(NS_PROCESS).args([
         "--",
         "sh",
@@ -233,10 +189,7 @@ fn a_sigkilled_ns_process_leaves_no_process_and_no_mount_behind() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        mounts_before,
-        std::fs::read_to_string("/proc/self/mountinfo").unwrap()
-    );
+    assert_eq!(mounts_before, mount_table());
 }
 
 /// Pushes `touch DIR/pwned-RUN-TARGET` and a newline, a character at a time with
@@ -293,17 +246,12 @@ fn tiocsti_from_inside_never_reaches_the_callers_shell() {
     let legacy_tiocsti = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
         .map(|value| value.trim() == "1")
         .unwrap_or(true);
-    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
-        let server = match TmuxServer::new() {
-            Ok(server) => server,
-            Err(reason) => return println!("skipped: {reason}"),
-        };
-        let label = user.label;
-        let work = TempDir::world_writable("tiocsti");
-        let dir = work.path().display().to_string();
-        std::fs::write(work.path().join("probe.pl"), TIOCSTI_PROBE).unwrap();
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, work| {
+        let label = user.label();
+        let dir = work.display().to_string();
+        std::fs::write(work.join("probe.pl"), TIOCSTI_PROBE).unwrap();
         // The caller: an interactive shell in a terminal, reading what is typed into it.
-        server.start(work.path(), "env PS1='outer$ ' sh -i");
+        server.start(work, "env PS1='outer$ ' sh -i");
         server.expect("outer$");
         let outer = server.pane_tty();
         let outer_device = std::fs::metadata(&outer).unwrap().rdev();
@@ -314,10 +262,10 @@ fn tiocsti_from_inside_never_reaches_the_callers_shell() {
                 nix::libc::TIOCGDEV
             )
         };
-        let ns_process = user.command();
+        let ns_process = user.command_line();
         let runs = [
             // Without ns-process: the attack works, and the caller's shell runs the line.
-            ("control", format!("{}{}", user.prefix, probe("control"))),
+            ("control", format!("{}{}", user.prefix(), probe("control"))),
             // Interactive: the command's terminal is a pty of its own.
             (
                 "interactive",
@@ -338,13 +286,13 @@ fn tiocsti_from_inside_never_reaches_the_callers_shell() {
             server.expect(&format!("back-from-{run}-42"));
         }
         let result = |run: &str| {
-            let text = std::fs::read_to_string(work.path().join(format!("result-{run}")))
-                .unwrap_or_default();
+            let text =
+                std::fs::read_to_string(work.join(format!("result-{run}"))).unwrap_or_default();
             assert!(text.ends_with("end\n"), "{label}: {run}: {text}");
             text
         };
         let pwned = |run: &str| {
-            std::fs::read_dir(work.path())
+            std::fs::read_dir(work)
                 .unwrap()
                 .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
                 .filter(|name| name.starts_with(&format!("pwned-{run}-")))

@@ -4,9 +4,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use reexec_tests::procfs::namespace_id;
 use reexec_tests::{
-    TempDir, TmuxServer, as_root_and_unprivileged, describe, in_shell_as_root_and_unprivileged,
-    output_with_timeout, stderr_text, stdout_text,
+    as_root_and_unprivileged, assert_exit_code, assert_failed_with, describe,
+    in_terminal_as_root_and_unprivileged, mount_table, or_skip, output_with_timeout, stderr_text,
+    succeeds_as_root_and_unprivileged, temp_dir,
 };
 
 mod support;
@@ -16,10 +18,6 @@ use support::rootfs;
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-fn mount_table() -> String {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
-}
-
 #[test]
 fn hostname_proc_and_loopback_are_set_up() {
     let host = nix::unistd::gethostname()
@@ -27,13 +25,11 @@ fn hostname_proc_and_loopback_are_set_up() {
         .to_string_lossy()
         .into_owned();
     let before = mount_table();
-    as_root_and_unprivileged(
+    succeeds_as_root_and_unprivileged(
         NS_PROCESS,
         TIMEOUT,
         &["--", "sh", "-c", "hostname; mount; ip -o link show lo"],
-        |label, output| {
-            let text = stdout_text(output);
-            assert!(output.status.success(), "{label}: {}", describe(output));
+        |label, text| {
             let mut lines = text.lines();
             assert_eq!(lines.next(), Some("ns-process"), "{label}: {text}");
             assert_ne!(host, "ns-process");
@@ -44,41 +40,26 @@ fn hostname_proc_and_loopback_are_set_up() {
             );
         },
     );
-    as_root_and_unprivileged(
+    succeeds_as_root_and_unprivileged(
         NS_PROCESS,
         TIMEOUT,
         &["--hostname", "box-1.test", "--", "hostname"],
-        |label, output| {
-            assert_eq!(
-                stdout_text(output),
-                "box-1.test\n",
-                "{label}: {}",
-                describe(output)
-            );
-        },
+        |label, text| assert_eq!(text, "box-1.test\n", "{label}"),
     );
     assert_eq!(before, mount_table(), "the host's mount table changed");
 }
 
 #[test]
 fn a_rootfs_is_pivoted_into_and_nothing_leaks() {
-    let rootfs = match rootfs() {
-        Ok(rootfs) => rootfs,
-        Err(reason) => {
-            println!("skipped: no root filesystem: {reason}");
-            return;
-        }
-    };
+    let rootfs = or_skip!(rootfs(), "no root filesystem");
     let before = mount_table();
     let rootfs_arg = rootfs.to_str().unwrap();
     let script = "cat /etc/ns-process-rootfs; ls -d /.pivot_root 2>&1; mount; hostname; echo > /dev/null && echo dev-null-works";
-    as_root_and_unprivileged(
+    succeeds_as_root_and_unprivileged(
         NS_PROCESS,
         TIMEOUT,
         &["--rootfs", rootfs_arg, "--", "/bin/sh", "-c", script],
-        |label, output| {
-            let text = stdout_text(output);
-            assert!(output.status.success(), "{label}: {}", describe(output));
+        |label, text| {
             assert!(
                 text.starts_with("ns-process-rootfs\n"),
                 "a file of the rootfs is visible: {label}: {text}"
@@ -102,33 +83,22 @@ fn a_rootfs_is_pivoted_into_and_nothing_leaks() {
 
 #[test]
 fn an_interactive_run_in_a_rootfs_has_its_pty_on_dev_console() {
-    let rootfs = match rootfs() {
-        Ok(rootfs) => rootfs,
-        Err(reason) => {
-            println!("skipped: no root filesystem: {reason}");
-            return;
-        }
-    };
+    let rootfs = or_skip!(rootfs(), "no root filesystem");
     let before = mount_table();
     let script = "[ /dev/console -ef /proc/self/fd/0 ] && echo console-is-the-pty; \
                   [ -e /dev/console ] && [ -t 0 ] && echo stdin-is-a-terminal";
-    in_shell_as_root_and_unprivileged(NS_PROCESS, |user| {
-        let server = match TmuxServer::new() {
-            Ok(server) => server,
-            Err(reason) => return println!("skipped: {reason}"),
-        };
-        let label = user.label;
-        let work = TempDir::world_writable("console");
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, work| {
+        let label = user.label();
         let run = server.run_recorded(
-            work.path(),
+            work,
             &format!(
                 "{} --rootfs {} -- /bin/sh -c '{script}' > out",
-                user.command(),
+                user.command_line(),
                 rootfs.display()
             ),
         );
         assert_eq!(run.status(), 0, "{label}");
-        let out = std::fs::read_to_string(work.path().join("out")).unwrap();
+        let out = std::fs::read_to_string(work.join("out")).unwrap();
         assert_eq!(out, "console-is-the-pty\nstdin-is-a-terminal\n", "{label}");
     });
     assert_eq!(before, mount_table(), "the host's mount table changed");
@@ -139,13 +109,11 @@ fn the_init_reaps_orphans() {
     // An orphan re-parented to the init ends while the command still runs: it must not
     // stay a zombie.
     let script = "(sleep 0.2 &); sleep 0.8; cat /proc/[0-9]*/stat | cut -d' ' -f1-3";
-    as_root_and_unprivileged(
+    succeeds_as_root_and_unprivileged(
         NS_PROCESS,
         TIMEOUT,
         &["--", "sh", "-c", script],
-        |label, output| {
-            let text = stdout_text(output);
-            assert!(output.status.success(), "{label}: {}", describe(output));
+        |label, text| {
             assert!(
                 !text.lines().any(|line| line.ends_with(" Z")),
                 "a zombie remains: {label}: {text}"
@@ -158,14 +126,7 @@ fn the_init_reaps_orphans() {
         NS_PROCESS,
         TIMEOUT,
         &["--", "sh", "-c", "sleep 30 & exit 5"],
-        |label, output| {
-            assert_eq!(
-                output.status.code(),
-                Some(5),
-                "{label}: {}",
-                describe(output)
-            );
-        },
+        |label, output| assert_exit_code(label, output, 5),
     );
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -219,7 +180,7 @@ fn assert_refused(args: &[&str], expected: &str) {
 
 #[test]
 fn bad_input_is_refused_with_125_and_a_reason() {
-    let dir = TempDir::new("bad-input");
+    let dir = temp_dir("bad-input");
     let empty = dir.path().join("empty-rootfs");
     std::fs::create_dir(&empty).unwrap();
     let file = dir.path().join("a-file");
@@ -277,11 +238,11 @@ fn unavailable_user_namespaces_are_refused_with_the_setting_to_look_at() {
         Command::new("unshare").args(["-Ur", "sh", "-c", &script]),
         TIMEOUT,
     );
-    assert_eq!(output.status.code(), Some(125), "{}", describe(&output));
-    assert!(
-        stderr_text(&output).contains("user.max_user_namespaces"),
-        "{}",
-        describe(&output)
+    assert_failed_with(
+        "max_user_namespaces 0",
+        &output,
+        125,
+        &["user.max_user_namespaces"],
     );
 }
 
@@ -315,22 +276,15 @@ fn the_environment_starts_clean() {
 
 #[test]
 fn shared_namespaces_stay_the_callers() {
-    use std::os::unix::fs::MetadataExt;
-    let ours = |name: &str| {
-        std::fs::metadata(format!("/proc/self/ns/{name}"))
-            .unwrap()
-            .ino()
-            .to_string()
-    };
+    let ours = |name: &str| namespace_id(name).unwrap().to_string();
     let script = "for n in ipc net uts; do echo $(stat -L -c %i /proc/self/ns/$n); done";
-    as_root_and_unprivileged(
+    succeeds_as_root_and_unprivileged(
         NS_PROCESS,
         TIMEOUT,
         &["--share", "ipc", "--net", "host", "--", "sh", "-c", script],
-        |label, output| {
-            let text = stdout_text(output);
+        |label, text| {
             let inodes: Vec<&str> = text.lines().collect();
-            assert_eq!(inodes.len(), 3, "{label}: {}", describe(output));
+            assert_eq!(inodes.len(), 3, "{label}: {text}");
             assert_eq!(inodes[0], ours("ipc"), "{label}");
             assert_eq!(inodes[1], ours("net"), "{label}");
             assert_ne!(inodes[2], ours("uts"), "{label}");

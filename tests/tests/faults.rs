@@ -3,19 +3,16 @@
 //! descriptors children hold. As root and as uid/gid 65534. RELIABILITY.md says what
 //! each test shows and gives the full-size figures.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use reexec_tests::{Unprivileged, describe, field, fields, output_with_timeout};
+use reexec_tests::stress::{assert_clean, assert_no_leftovers};
+use reexec_tests::{TestUser, describe, field, fields, output_with_timeout};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe-faults");
 /// Against hangs only: the CI-sized runs take seconds, and the probe's own watchdog
 /// reports a hang (where each thread waits) well before this.
 const TIMEOUT: Duration = Duration::from_secs(300);
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
 
 /// Why `run` can't create the namespaces the probe uses, if it can't.
 fn userns_refusal(run: &dyn Fn(&[&str]) -> Output) -> Option<String> {
@@ -27,31 +24,19 @@ fn userns_refusal(run: &dyn Fn(&[&str]) -> Output) -> Option<String> {
     }
 }
 
-/// Runs the probe with `args` as the test's own user (root in CI) and, when that works
-/// here, as uid and gid 65534; `check` gets each output with a label. A user who may not
-/// create user namespaces is skipped with the reason.
+/// Runs the probe with `args` as each of [`TestUser::all`] — the test's own user (root in
+/// CI) and, when that works here, uid and gid 65534; `check` gets each output with a
+/// label. A user who may not create user namespaces is skipped with the reason.
 fn as_root_and_unprivileged(args: &[&str], check: impl Fn(&str, &Output)) {
-    let own = |args: &[&str]| output_with_timeout(Command::new(PROBE).args(args), TIMEOUT);
-    let label = if is_root() { "root" } else { "unprivileged" };
-    match userns_refusal(&own) {
-        None => check(label, &own(args)),
-        Some(reason) => println!("skipped the run as {label}: no user namespace: {reason}"),
-    }
-    if !is_root() {
-        println!("skipped the second run: the tests run unprivileged already");
-        return;
-    }
-    let unprivileged = match Unprivileged::prepare(PROBE) {
-        Ok(unprivileged) => unprivileged,
-        Err(reason) => {
-            println!("skipped the unprivileged run: {reason}");
-            return;
+    for user in TestUser::all(PROBE) {
+        let run = |args: &[&str]| output_with_timeout(user.command().args(args), TIMEOUT);
+        match userns_refusal(&run) {
+            None => check(user.label(), &run(args)),
+            Some(reason) => println!(
+                "skipped the run as {}: no user namespace: {reason}",
+                user.label()
+            ),
         }
-    };
-    let run = |args: &[&str]| output_with_timeout(&mut unprivileged.command(PROBE, args), TIMEOUT);
-    match userns_refusal(&run) {
-        None => check("uid 65534", &run(args)),
-        Some(reason) => println!("skipped the unprivileged run: no user namespace: {reason}"),
     }
 }
 
@@ -62,21 +47,6 @@ fn number(output: &Output, key: &str, context: &str) -> u64 {
         .unwrap_or_else(|_| panic!("{key} is no number: {context}"))
 }
 
-/// What every concurrent mode must leave: no failed spawn, nothing hung, the parent's
-/// descriptors as they were, no zombie and no child still running.
-fn assert_clean(output: &Output, spawns: &str, context: &str) {
-    assert_eq!(field(output, "timed_out_after_s"), None, "hung: {context}");
-    assert_eq!(field(output, "spawns"), Some(spawns), "{context}");
-    assert_eq!(field(output, "wrong"), Some("0"), "{context}");
-    assert_eq!(
-        field(output, "fds_same"),
-        Some("true"),
-        "the parent's descriptors changed: {context}"
-    );
-    assert_eq!(field(output, "zombies"), Some("0"), "{context}");
-    assert_eq!(field(output, "live_children"), Some("0"), "{context}");
-}
-
 /// 16 threads spawn every kind of child (plain and namespaced; status, hooks, piped
 /// stdio) while four threads allocate and free, threads hold one lock across whole spawns
 /// and another — the allocators' — across others, and hooks take the first lock. Every
@@ -84,8 +54,7 @@ fn assert_clean(output: &Output, spawns: &str, context: &str) {
 #[test]
 fn spawns_from_16_threads_under_locks_and_allocation_all_come_right() {
     as_root_and_unprivileged(&["load", "16", "40"], |label, output| {
-        let context = format!("{label}: {}", describe(output));
-        assert_clean(output, "640", &context);
+        assert_clean(label, output, "640");
         println!(
             "{label}: 640 spawns in {} ms",
             field(output, "wall_ms").unwrap()
@@ -110,7 +79,7 @@ fn signals_interrupting_spawn_and_wait_change_nothing() {
             number(output, "signals_handled", &context) > 0,
             "no signal was handled during the spawns: {context}"
         );
-        assert_clean(output, "640", &context);
+        assert_clean(label, output, "640");
     });
 }
 
@@ -124,7 +93,7 @@ fn signals_interrupting_spawn_and_wait_change_nothing() {
 fn children_hold_only_their_own_descriptors_under_concurrency() {
     as_root_and_unprivileged(&["fd-hygiene", "8", "30"], |label, output| {
         let context = format!("{label}: {}", describe(output));
-        assert_clean(output, "240", &context);
+        assert_clean(label, output, "240");
         let given = field(output, "given_fd").unwrap();
         let expected: Vec<&str> = field(output, "expected").unwrap().split(',').collect();
         assert_eq!(expected, ["0", "1", "2", given], "{context}");
@@ -180,8 +149,7 @@ fn a_child_killed_by_a_signal_says_which() {
             "abort signal=6",
         ];
         assert_eq!(fields(output, "case"), expected, "{context}");
-        assert_eq!(field(output, "zombies"), Some("0"), "{context}");
-        assert_eq!(field(output, "live_children"), Some("0"), "{context}");
+        assert_no_leftovers(label, output);
     });
 }
 

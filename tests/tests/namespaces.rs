@@ -3,23 +3,15 @@
 use std::process::Command;
 use std::time::Duration;
 
+use reexec_tests::stress::assert_clean;
 use reexec_tests::{
-    Unprivileged, as_root_and_unprivileged, describe, field, fields, is_root, output_with_timeout,
+    TestUser, as_root_and_unprivileged, assert_fields, describe, field, fields,
+    file_denied_to_group, in_denied_group, is_root, or_skip, output_with_timeout, skip_unless,
+    temp_dir,
 };
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe-ns");
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn caller_ids(label: &str) -> (u32, u32) {
-    if label == "uid 65534" {
-        (65534, 65534)
-    } else {
-        (
-            nix::unistd::geteuid().as_raw(),
-            nix::unistd::getegid().as_raw(),
-        )
-    }
-}
 
 fn has_time_namespaces() -> bool {
     let present = std::path::Path::new("/proc/self/ns/time").exists();
@@ -36,58 +28,55 @@ fn every_namespace_is_new_and_ids_map_to_root() {
     } else {
         "seed,cgroup"
     };
-    as_root_and_unprivileged(
-        PROBE,
-        TIMEOUT,
-        &["ns", list, "root", "inside-host"],
-        |label, output| {
-            let context = format!("{label}: {}", describe(output));
-            assert_eq!(field(output, "code"), Some("0"), "{context}");
-            let names: &[&str] = if list.ends_with("time") {
-                &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"]
-            } else {
-                &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup"]
-            };
-            for name in names {
-                let inside = field(output, &format!("ns_{name}"));
-                let outside = field(output, &format!("parent_ns_{name}"));
-                assert!(inside.is_some() && outside.is_some(), "{name}: {context}");
-                assert_ne!(
-                    inside, outside,
-                    "the {name} namespace is not new: {context}"
-                );
-            }
-            let (uid, gid) = caller_ids(label);
-            assert_eq!(
-                field(output, "pid"),
-                Some("1"),
-                "PID 1 of its namespace: {context}"
+    let names: &[&str] = if list.ends_with("time") {
+        &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"]
+    } else {
+        &["user", "mnt", "uts", "ipc", "pid", "net", "cgroup"]
+    };
+    for user in TestUser::all(PROBE) {
+        let label = user.label();
+        let args = ["ns", list, "root", "inside-host"];
+        let output = &output_with_timeout(user.command().args(args), TIMEOUT);
+        let context = format!("{label}: {}", describe(output));
+        for name in names {
+            let inside = field(output, &format!("ns_{name}"));
+            let outside = field(output, &format!("parent_ns_{name}"));
+            assert!(inside.is_some() && outside.is_some(), "{name}: {context}");
+            assert_ne!(
+                inside, outside,
+                "the {name} namespace is not new: {context}"
             );
-            assert_eq!(fields(output, "uid"), ["0 gid=0"], "{context}");
-            assert_eq!(
-                fields(output, "uid_map"),
-                [format!("0 {uid} 1")],
-                "{context}"
-            );
-            assert_eq!(
-                fields(output, "gid_map"),
-                [format!("0 {gid} 1")],
-                "{context}"
-            );
-            assert_eq!(field(output, "setgroups"), Some("deny"), "{context}");
-            assert_eq!(
-                field(output, "net_devices"),
-                Some("lo"),
-                "only loopback: {context}"
-            );
-            assert_eq!(field(output, "hostname"), Some("inside-host"), "{context}");
-            assert_eq!(
-                field(output, "parent_hostname_after"),
-                field(output, "parent_hostname"),
-                "the hostname set inside leaked out: {context}"
-            );
-        },
-    );
+        }
+        // PID 1 of its namespace, root mapped to the caller, only loopback.
+        assert_fields(
+            label,
+            output,
+            &[
+                ("code", "0"),
+                ("pid", "1"),
+                ("setgroups", "deny"),
+                ("net_devices", "lo"),
+                ("hostname", "inside-host"),
+            ],
+        );
+        let (uid, gid) = user.ids();
+        assert_eq!(fields(output, "uid"), ["0 gid=0"], "{context}");
+        assert_eq!(
+            fields(output, "uid_map"),
+            [format!("0 {uid} 1")],
+            "{context}"
+        );
+        assert_eq!(
+            fields(output, "gid_map"),
+            [format!("0 {gid} 1")],
+            "{context}"
+        );
+        assert_eq!(
+            field(output, "parent_hostname_after"),
+            field(output, "parent_hostname"),
+            "the hostname set inside leaked out: {context}"
+        );
+    }
 }
 
 #[test]
@@ -119,15 +108,12 @@ fn only_the_namespaces_asked_for_are_new() {
 
 #[test]
 fn root_maps_several_ranges() {
-    if !is_root() {
-        println!("skipped: mapping ranges of other ids needs root");
-        return;
-    }
+    skip_unless!(is_root(), "mapping ranges of other ids needs root");
     let output = output_with_timeout(
         Command::new(PROBE).args(["ns", "user,mount", "multi"]),
         TIMEOUT,
     );
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_fields("root", &output, &[("code", "0")]);
     assert_eq!(
         fields(&output, "uid_map"),
         ["0 100000 1000", "1000 200000 10"],
@@ -144,15 +130,10 @@ fn root_maps_several_ranges() {
 
 #[test]
 fn an_unprivileged_caller_maps_its_own_id_anywhere_but_no_other() {
-    let Ok(unprivileged) = Unprivileged::prepare(PROBE) else {
-        println!("skipped: can't run unprivileged here");
-        return;
-    };
-    let output = output_with_timeout(
-        &mut unprivileged.command(PROBE, &["ns", "user", "own-uid-as-5"]),
-        TIMEOUT,
-    );
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    let user = or_skip!(TestUser::unprivileged(PROBE), "no unprivileged run here");
+    let run = |args: &[&str]| output_with_timeout(user.command().args(args), TIMEOUT);
+    let output = run(&["ns", "user", "own-uid-as-5"]);
+    assert_fields(user.label(), &output, &[("code", "0")]);
     assert!(
         fields(&output, "uid")
             .iter()
@@ -161,17 +142,12 @@ fn an_unprivileged_caller_maps_its_own_id_anywhere_but_no_other() {
         describe(&output)
     );
 
-    let output = output_with_timeout(
-        &mut unprivileged.command(PROBE, &["ns", "user", "foreign"]),
-        TIMEOUT,
+    let output = run(&["ns", "user", "foreign"]);
+    assert_fields(
+        user.label(),
+        &output,
+        &[("error_step", "write-uid-map"), ("error_errno", "1")],
     );
-    assert_eq!(
-        field(&output, "error_step"),
-        Some("Some(WriteUidMap)"),
-        "{}",
-        describe(&output)
-    );
-    assert_eq!(field(&output, "error_errno"), Some("Some(1)"));
     assert!(
         field(&output, "error")
             .unwrap()
@@ -188,20 +164,9 @@ fn an_unprivileged_caller_maps_its_own_id_anywhere_but_no_other() {
 
 #[test]
 fn without_a_user_namespace_an_unprivileged_caller_gets_a_clear_refusal() {
-    let Ok(unprivileged) = Unprivileged::prepare(PROBE) else {
-        println!("skipped: can't run unprivileged here");
-        return;
-    };
-    let output = output_with_timeout(
-        &mut unprivileged.command(PROBE, &["ns", "mount,uts", "none"]),
-        TIMEOUT,
-    );
-    assert_eq!(
-        field(&output, "error_step"),
-        Some("Some(Clone)"),
-        "{}",
-        describe(&output)
-    );
+    let user = or_skip!(TestUser::unprivileged(PROBE), "no unprivileged run here");
+    let output = output_with_timeout(user.command().args(["ns", "mount,uts", "none"]), TIMEOUT);
+    assert_fields(user.label(), &output, &[("error_step", "clone")]);
     let error = field(&output, "error").unwrap();
     assert!(
         error.contains("mount, uts") && error.contains("CAP_SYS_ADMIN"),
@@ -211,23 +176,14 @@ fn without_a_user_namespace_an_unprivileged_caller_gets_a_clear_refusal() {
 
 #[test]
 fn an_exec_failure_comes_back_as_an_error() {
+    let e2big = (nix::errno::Errno::E2BIG as i32).to_string();
     as_root_and_unprivileged(PROBE, TIMEOUT, &["e2big"], |label, output| {
-        assert_eq!(
-            field(output, "error_step"),
-            Some("Some(Exec)"),
-            "{label}: {}",
-            describe(output)
-        );
-        assert_eq!(
-            field(output, "error_errno"),
-            Some(libc_e2big().as_str()),
-            "{label}"
+        assert_fields(
+            label,
+            output,
+            &[("error_step", "exec"), ("error_errno", &e2big)],
         );
     });
-}
-
-fn libc_e2big() -> String {
-    format!("Some({})", nix::errno::Errno::E2BIG as i32)
 }
 
 #[test]
@@ -241,30 +197,17 @@ fn impossible_maps_are_refused_before_anything_starts() {
 
 #[test]
 fn a_replaced_binary_still_starts_namespaced_children() {
-    let dir = reexec_tests::TempDir::new("replaced-ns");
+    let dir = temp_dir("replaced-ns");
     let copy = dir.path().join("probe-ns-copy");
     reexec_tests::copy_executable(std::path::Path::new(PROBE), &copy);
     let output = output_with_timeout(Command::new(&copy).arg("replaced"), TIMEOUT);
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
-    assert_eq!(field(&output, "pid"), Some("1"), "{}", describe(&output));
+    assert_fields("replaced", &output, &[("code", "0"), ("pid", "1")]);
 }
 
 #[test]
 fn eight_threads_spawn_namespaced_children_while_others_allocate() {
     as_root_and_unprivileged(PROBE, TIMEOUT, &["stress", "8", "25"], |label, output| {
-        let context = format!("{label}: {}", describe(output));
-        assert_eq!(field(output, "spawns"), Some("200"), "{context}");
-        assert_eq!(field(output, "wrong_statuses"), Some("0"), "{context}");
-        assert_eq!(
-            field(output, "fds_same"),
-            Some("true"),
-            "leaked descriptors: {context}"
-        );
-        assert_eq!(
-            field(output, "children_left"),
-            Some("false"),
-            "zombies: {context}"
-        );
+        assert_clean(label, output, "200");
     });
 }
 
@@ -272,12 +215,7 @@ fn eight_threads_spawn_namespaced_children_while_others_allocate() {
 fn the_death_signal_reaches_a_pid_1_child_whose_parent_was_sigkilled() {
     as_root_and_unprivileged(PROBE, TIMEOUT, &["orphan-harness"], |label, output| {
         // PID 1 ends through the handler dispatch installs: 128 + SIGTERM.
-        assert_eq!(
-            field(output, "orphan_code"),
-            Some("143"),
-            "{label}: {}",
-            describe(output)
-        );
+        assert_fields(label, output, &[("orphan_end", "code:143 count=1")]);
     });
 }
 
@@ -289,19 +227,9 @@ fn setgroups_can_stay_allowed_for_a_privileged_caller_only() {
         &["ns", "user", "root-allow-setgroups"],
         |label, output| {
             if label == "root" {
-                assert_eq!(
-                    field(output, "setgroups"),
-                    Some("allow"),
-                    "{label}: {}",
-                    describe(output)
-                );
+                assert_fields(label, output, &[("setgroups", "allow")]);
             } else {
-                assert_eq!(
-                    field(output, "error_step"),
-                    Some("Some(WriteGidMap)"),
-                    "{label}: {}",
-                    describe(output)
-                );
+                assert_fields(label, output, &[("error_step", "write-gid-map")]);
                 assert!(
                     field(output, "error").unwrap().contains("setgroups denied"),
                     "{label}: {}",
@@ -325,33 +253,29 @@ fn disabled_user_namespaces_are_named_in_the_error() {
         Command::new("unshare").args(["-Ur", "sh", "-c", &script]),
         TIMEOUT,
     );
-    assert_eq!(
-        field(&output, "error_step"),
-        Some("Some(Clone)"),
-        "{}",
-        describe(&output)
-    );
+    assert_fields("no user namespaces", &output, &[("error_step", "clone")]);
     let error = field(&output, "error").unwrap();
     assert!(error.contains("user.max_user_namespaces is 0"), "{error}");
 }
 
 #[test]
 fn the_parent_setup_hook_runs_before_the_child_and_can_stop_it() {
-    let dir = reexec_tests::TempDir::new("parent-setup");
+    let dir = temp_dir("parent-setup");
     let marker = dir.path().join("hook");
     let marker = marker.to_str().unwrap();
     let output = output_with_timeout(
         Command::new(PROBE).args(["parent-setup", marker, "ok"]),
         TIMEOUT,
     );
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
-    assert_eq!(
-        field(&output, "hook_ran_before_entry"),
-        Some("true"),
-        "{}",
-        describe(&output)
+    assert_fields(
+        "a hook that works",
+        &output,
+        &[
+            ("code", "0"),
+            ("hook_ran_before_entry", "true"),
+            ("entry_ran", "true"),
+        ],
     );
-    assert_eq!(field(&output, "entry_ran"), Some("true"));
 
     std::fs::remove_file(marker).unwrap();
     std::fs::remove_file(format!("{marker}.entry")).unwrap();
@@ -359,11 +283,15 @@ fn the_parent_setup_hook_runs_before_the_child_and_can_stop_it() {
         Command::new(PROBE).args(["parent-setup", marker, "fail"]),
         TIMEOUT,
     );
-    assert_eq!(
-        field(&output, "error_step"),
-        Some("Some(ParentSetup)"),
-        "{}",
-        describe(&output)
+    // No child ran, and none was left behind.
+    assert_fields(
+        "a hook that fails",
+        &output,
+        &[
+            ("error_step", "parent-setup"),
+            ("entry_ran", "false"),
+            ("children_left", "false"),
+        ],
     );
     assert!(
         field(&output, "error")
@@ -372,69 +300,35 @@ fn the_parent_setup_hook_runs_before_the_child_and_can_stop_it() {
         "{}",
         describe(&output)
     );
-    assert_eq!(
-        field(&output, "entry_ran"),
-        Some("false"),
-        "the child ran after a failed hook"
-    );
-    assert_eq!(
-        field(&output, "children_left"),
-        Some("false"),
-        "a zombie was left"
-    );
 }
 
 #[test]
 fn setgroups_allowed_sheds_a_group_and_denied_does_not() {
-    use std::os::unix::fs::PermissionsExt;
-    if !is_root() {
-        println!(
-            "skipped: giving a process a supplementary group, and allowing setgroups, need root"
-        );
-        return;
-    }
-    // Readable by others, not by group 4242, owned by someone unmapped: only shedding
-    // the group lets a member read it.
-    let dir = reexec_tests::TempDir::new("shed-groups");
-    let file = dir.path().join("denied-to-group");
-    std::fs::write(&file, "secret").unwrap();
-    nix::unistd::chown(&file, Some(1234.into()), Some(4242.into())).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o604)).unwrap();
+    skip_unless!(
+        is_root(),
+        "giving a process a supplementary group, and allowing setgroups, need root"
+    );
+    // Readable by others, not by its group, owned by someone unmapped: only shedding the
+    // group lets a member read it.
+    let (_dir, file) = file_denied_to_group("shed-groups", "secret");
     let run = |policy: &str| {
+        let file = file.to_str().unwrap();
         output_with_timeout(
-            Command::new("setpriv").arg("--groups=4242").args([
-                PROBE,
-                "shed-groups",
-                file.to_str().unwrap(),
-                policy,
-            ]),
+            in_denied_group(PROBE).args(["shed-groups", file, policy]),
             TIMEOUT,
         )
     };
-    let allowed = run("allow");
-    assert_eq!(
-        field(&allowed, "setgroups"),
-        Some("Ok(())"),
-        "{}",
-        describe(&allowed)
+    assert_fields(
+        "allowed",
+        &run("allow"),
+        &[("setgroups", "done"), ("read", "secret")],
     );
-    assert_eq!(
-        field(&allowed, "read"),
-        Some(r#"Ok("secret")"#),
-        "{}",
-        describe(&allowed)
-    );
-    let denied = run("deny");
-    assert_eq!(
-        field(&denied, "setgroups"),
-        Some(r#"Err("Operation not permitted")"#),
-        "{}",
-        describe(&denied)
-    );
-    assert_eq!(
-        field(&denied, "read"),
-        Some("Err(PermissionDenied)"),
-        "{}",
-        describe(&denied)
+    assert_fields(
+        "denied",
+        &run("deny"),
+        &[
+            ("setgroups", "refused: Operation not permitted"),
+            ("read", "refused: permission denied"),
+        ],
     );
 }

@@ -3,7 +3,7 @@
 use std::os::unix::fs::symlink;
 use std::process::{Command, Output};
 
-use reexec_tests::{TempDir, describe, field, fields};
+use reexec_tests::{assert_exit_code, assert_fields, describe, field, fields, temp_dir};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe");
 
@@ -67,10 +67,12 @@ fn arguments_environment_and_directory_reach_the_entry() {
         .env("PROBE_KEPT", "inherited")
         .output()
         .unwrap();
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_fields(
+        "env-args-cwd",
+        &output,
+        &[("code", "0"), ("argv0", "echo-args-env"), ("cwd", "/tmp")],
+    );
     assert_eq!(fields(&output, "arg"), ["two words", "ünïcode", ""]);
-    assert_eq!(field(&output, "argv0"), Some("echo-args-env"));
-    assert_eq!(field(&output, "cwd"), Some("/tmp"));
     let env = fields(&output, "env");
     assert!(env.contains(&"PROBE_SET=set-value"), "{env:?}");
     assert!(env.contains(&"PROBE_KEPT=inherited"), "{env:?}");
@@ -87,48 +89,53 @@ fn arguments_environment_and_directory_reach_the_entry() {
 #[test]
 fn env_clear_leaves_only_what_was_set() {
     let output = probe(&["env-clear"]);
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_fields("env-clear", &output, &[("code", "0")]);
     assert_eq!(fields(&output, "env"), ["ONLY=this"]);
 }
 
 #[test]
 fn piped_stdin_stdout_and_stderr() {
     let output = probe(&["piped"]);
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
-    assert_eq!(field(&output, "stdout"), Some("through the pipe"));
-    assert_eq!(field(&output, "stderr"), Some("stderr-of-cat"));
+    assert_fields(
+        "piped",
+        &output,
+        &[
+            ("code", "0"),
+            ("stdout", "through the pipe"),
+            ("stderr", "stderr-of-cat"),
+        ],
+    );
 }
 
 #[test]
 fn output_larger_than_a_pipe_does_not_deadlock() {
     let output = probe(&["large-output"]);
-    assert_eq!(
-        field(&output, "stdout_len"),
-        Some("1048576"),
-        "{}",
-        describe(&output)
-    );
+    assert_fields("large-output", &output, &[("stdout_len", "1048576")]);
 }
 
 #[test]
 fn kill_try_wait_and_wait() {
     let output = probe(&["kill"]);
     assert!(output.status.success(), "{}", describe(&output));
-    assert_eq!(field(&output, "running"), Some("true"));
-    assert_eq!(field(&output, "signal"), Some("9"));
-    assert_eq!(field(&output, "after_wait"), Some("Some(false)"));
+    assert_fields(
+        "kill",
+        &output,
+        &[
+            ("running", "true"),
+            ("signal", "9"),
+            ("after_wait", "false"),
+        ],
+    );
 }
 
 #[test]
 fn a_child_side_failure_names_its_step_and_errno() {
     let output = probe(&["missing-cwd"]);
-    assert_eq!(
-        field(&output, "step"),
-        Some("Some(ChangeDirectory)"),
-        "{}",
-        describe(&output)
+    assert_fields(
+        "missing-cwd",
+        &output,
+        &[("step", "change-directory"), ("errno", "2")],
     );
-    assert_eq!(field(&output, "errno"), Some("Some(2)"));
 }
 
 #[test]
@@ -173,18 +180,13 @@ fn the_entry_sees_only_stdio_not_what_the_parent_left_inheritable() {
         "the probe's pipe must be inheritable for the test to mean anything: {}",
         describe(&output)
     );
-    assert_eq!(
-        field(&output, "fds"),
-        Some("0,1,2"),
-        "{}",
-        describe(&output)
-    );
+    assert_fields("fds", &output, &[("fds", "0,1,2")]);
 }
 
 #[test]
 fn an_entry_in_another_crate_is_found() {
     let output = probe(&["output", "from-another-crate", "x"]);
-    assert_eq!(field(&output, "code"), Some("42"), "{}", describe(&output));
+    assert_fields("from-another-crate", &output, &[("code", "42")]);
     assert!(
         field(&output, "stdout")
             .unwrap()
@@ -194,19 +196,15 @@ fn an_entry_in_another_crate_is_found() {
 
 #[test]
 fn an_unknown_entry_exits_with_its_code_and_never_runs_main() {
-    let dir = TempDir::new("main-count");
+    let dir = temp_dir("main-count");
     let count = dir.path().join("count");
     let output = Command::new(PROBE)
         .args(["output", "no-such-entry"])
         .env("PROBE_MAIN_COUNT", &count)
         .output()
         .unwrap();
-    assert_eq!(
-        field(&output, "code"),
-        Some(reexec::EXIT_UNKNOWN_ENTRY.to_string().as_str()),
-        "{}",
-        describe(&output)
-    );
+    let code = reexec::EXIT_UNKNOWN_ENTRY.to_string();
+    assert_fields("no-such-entry", &output, &[("code", &code)]);
     let stderr = field(&output, "stderr").unwrap();
     assert!(stderr.contains(r#"entry \"no-such-entry\""#), "{stderr}");
     assert!(
@@ -219,7 +217,7 @@ fn an_unknown_entry_exits_with_its_code_and_never_runs_main() {
 
 #[test]
 fn started_normally_under_any_name_the_binary_runs_main() {
-    let dir = TempDir::new("names");
+    let dir = temp_dir("names");
     let count = dir.path().join("count");
     // A name that is no entry: main runs, and its own spawns work.
     let plain = dir.path().join("no-such-entry");
@@ -229,7 +227,7 @@ fn started_normally_under_any_name_the_binary_runs_main() {
         .env("PROBE_MAIN_COUNT", &count)
         .output()
         .unwrap();
-    assert_eq!(field(&output, "code"), Some("7"), "{}", describe(&output));
+    assert_fields("under another name", &output, &[("code", "7")]);
     assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
 
     // An inherited marker that disagrees with argv[0] does not stop main either.
@@ -238,7 +236,7 @@ fn started_normally_under_any_name_the_binary_runs_main() {
         .env("REEXEC_ENTRY", "some-other-name")
         .output()
         .unwrap();
-    assert_eq!(field(&output, "code"), Some("0"), "{}", describe(&output));
+    assert_fields("an inherited marker", &output, &[("code", "0")]);
 
     // A registered name dispatches, as Go's reexec does for argv[0].
     let entry_named = dir.path().join("exit-seven");
@@ -252,10 +250,7 @@ fn duplicate_entry_names_are_refused_before_anything_runs() {
     let output = Command::new(env!("CARGO_BIN_EXE_probe-duplicates"))
         .output()
         .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(i32::from(reexec::EXIT_DUPLICATE_ENTRY))
-    );
+    assert_exit_code("duplicates", &output, reexec::EXIT_DUPLICATE_ENTRY.into());
     assert!(output.stdout.is_empty(), "main ran: {}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(r#""twice""#), "{stderr}");
@@ -277,21 +272,16 @@ fn dispatch_runs_before_the_tokio_runtime_starts() {
         "the runtime should have started workers: {}",
         describe(&output)
     );
-    assert_eq!(
-        field(&output, "entry_threads"),
-        Some("1"),
-        "{}",
-        describe(&output)
-    );
+    assert_fields("tokio", &output, &[("entry_threads", "1")]);
 }
 
 #[test]
 fn the_binary_replaced_on_disk_still_re_executes_itself() {
-    let dir = TempDir::new("replaced");
+    let dir = temp_dir("replaced");
     let copy = dir.path().join("probe-copy");
     reexec_tests::copy_executable(std::path::Path::new(PROBE), &copy);
     let output = Command::new(&copy).arg("replaced").output().unwrap();
-    assert_eq!(field(&output, "code"), Some("7"), "{}", describe(&output));
+    assert_fields("replaced", &output, &[("code", "7")]);
     assert_eq!(
         field(&output, "stdout"),
         Some(""),
@@ -302,27 +292,18 @@ fn the_binary_replaced_on_disk_still_re_executes_itself() {
 
 #[test]
 fn a_parent_killed_with_sigkill_sends_the_death_signal() {
-    let output = probe(&["orphan-harness"]);
-    assert_eq!(
-        field(&output, "orphan_signal"),
-        Some("15"),
-        "{}",
-        describe(&output)
-    );
-
-    let output = probe(&["orphan-harness", "10"]);
-    assert_eq!(
-        field(&output, "orphan_signal"),
-        Some("10"),
-        "a chosen signal: {}",
-        describe(&output)
-    );
-
-    let output = probe(&["orphan-harness", "off"]);
-    assert_eq!(
-        field(&output, "orphan_survived"),
-        Some("true"),
-        "turned off: {}",
-        describe(&output)
-    );
+    // The death signal by default, one chosen, and none: then the orphan lives on.
+    for (death_signal, orphan_end) in [
+        (None, Some("signal:15 count=1")),
+        (Some("10"), Some("signal:10 count=1")),
+        (Some("off"), None),
+    ] {
+        let mut args = vec!["orphan-harness"];
+        args.extend(death_signal);
+        let output = probe(&args);
+        let context = format!("death signal {death_signal:?}: {}", describe(&output));
+        assert_eq!(field(&output, "orphan_end"), orphan_end, "{context}");
+        let survivors = if orphan_end.is_some() { "0" } else { "1" };
+        assert_eq!(field(&output, "survivors"), Some(survivors), "{context}");
+    }
 }

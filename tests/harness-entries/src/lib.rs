@@ -10,9 +10,10 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// Status, stdout and stderr of a run, for assertion messages.
-pub use reexec_tests::describe;
 use reexec_tests::{Unprivileged, output_with_timeout};
+/// Status, stdout and stderr of a run, for assertion messages; an assertion on the exit
+/// status that shows them.
+pub use reexec_tests::{assert_exit_code, describe};
 
 /// Set in the environment of a test binary started by [`run_test_binary`]: the tests that
 /// run the binary again check it (see [`is_inner_run`]) and skip, or every run would start
@@ -49,6 +50,28 @@ pub fn run_test_binary(args: &[&str]) -> Output {
         .env(INNER_RUN_ENV, "1")
         .stdin(Stdio::null());
     output_with_timeout(&mut command, TIMEOUT)
+}
+
+/// Runs the running test binary again with `args` (see [`run_test_binary`]) and checks
+/// that it passed under one harness, its own: a child that started another would show a
+/// second `running N tests` line. Returns the output.
+///
+/// ```no_run
+/// let output = reexec_harness_entries::assert_passes_under_one_harness(&["--exact", "tests::one"]);
+/// assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
+/// ```
+pub fn assert_passes_under_one_harness(args: &[&str]) -> Output {
+    let output = run_test_binary(args);
+    let context = format!("{args:?}: {}", describe(&output));
+    assert!(output.status.success(), "{context}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let running = stdout
+        .lines()
+        .filter(|line| line.starts_with("running "))
+        .count();
+    assert_eq!(running, 1, "one harness, the parent's: {context}");
+    assert!(stdout.contains("test result: ok."), "{context}");
+    output
 }
 
 /// Runs the running test binary again with `args` as uid and gid 65534, through
@@ -96,6 +119,28 @@ pub fn harness_lines(text: &str) -> Vec<&str> {
             running || result || one_test
         })
         .collect()
+}
+
+/// Runs one test of the running test binary again, as uid and gid 65534 (see
+/// [`run_test_binary_unprivileged`]), and checks that it passed. Prints why where it can't
+/// run, and does nothing in an inner run.
+///
+/// ```no_run
+/// reexec_harness_entries::assert_passes_unprivileged("tests::one");
+/// ```
+pub fn assert_passes_unprivileged(test: &str) {
+    reexec_tests::skip_unless!(!is_inner_run(), "this is the inner run");
+    match run_test_binary_unprivileged(&["--exact", test]) {
+        Ok(output) => {
+            assert!(output.status.success(), "uid 65534: {}", describe(&output));
+            assert!(
+                String::from_utf8_lossy(&output.stdout).contains("test result: ok. 1 passed"),
+                "uid 65534: {}",
+                describe(&output)
+            );
+        }
+        Err(reason) => println!("skipped the unprivileged run: {reason}"),
+    }
 }
 
 /// This process's effective uid and gid, read from `/proc/self/status` (so that the
@@ -290,7 +335,7 @@ mod tests {
     #[test]
     fn an_err_is_printed_and_exits_1_as_from_main() {
         let output = reexec::Command::new("unit-fail").output().unwrap();
-        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        assert_exit_code("unit-fail", &output, 1);
         assert_eq!(stdout(&output), "");
         assert_eq!(stderr(&output), "Error: \"unit failure\"\n");
     }
@@ -298,12 +343,7 @@ mod tests {
     #[test]
     fn a_panic_is_printed_and_exits_101() {
         let output = reexec::Command::new("unit-panic").output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(i32::from(reexec::EXIT_PANIC)),
-            "{}",
-            describe(&output)
-        );
+        assert_exit_code("unit-panic", &output, reexec::EXIT_PANIC.into());
         assert_eq!(stdout(&output), "");
         assert!(
             stderr(&output).contains("unit panic on purpose"),
@@ -333,11 +373,10 @@ mod tests {
     #[test]
     fn a_name_the_binary_lacks_exits_121_instead_of_running_the_tests() {
         let output = reexec::Command::new("unit-no-such-entry").output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(i32::from(reexec::EXIT_UNKNOWN_ENTRY)),
-            "{}",
-            describe(&output)
+        assert_exit_code(
+            "unit-no-such-entry",
+            &output,
+            reexec::EXIT_UNKNOWN_ENTRY.into(),
         );
         assert_eq!(stdout(&output), "", "the harness ran in the child");
         let stderr = stderr(&output);
@@ -427,10 +466,7 @@ mod tests {
 
     #[test]
     fn libtest_flags_never_reach_a_child() {
-        if is_inner_run() {
-            println!("skipped: this is the inner run");
-            return;
-        }
+        reexec_tests::skip_unless!(!is_inner_run(), "this is the inner run");
         let runs: [&[&str]; 4] = [
             &[
                 "--exact",
@@ -448,28 +484,20 @@ mod tests {
                 "--show-output",
             ],
         ];
-        for args in runs {
-            let output = run_test_binary(args);
-            let context = format!("{args:?}: {}", describe(&output));
-            assert!(output.status.success(), "{context}");
-            let stdout = stdout(&output);
-            let running = stdout.lines().filter(|l| l.starts_with("running ")).count();
-            assert_eq!(running, 1, "one harness, the parent's: {context}");
-            assert!(stdout.contains("test result: ok."), "{context}");
-        }
+        let outputs = runs.map(assert_passes_under_one_harness);
 
         // The child wrote straight to the inner binary's stdout: its line is there once,
         // and nothing a second harness would have printed.
-        let output = run_test_binary(runs[0]);
-        let stdout = stdout(&output);
+        let output = &outputs[0];
+        let stdout = stdout(output);
         assert_eq!(
             stdout.matches("unit-inherit was here\n").count(),
             1,
             "{}",
-            describe(&output)
+            describe(output)
         );
         let lines = harness_lines(stdout);
-        assert_eq!(lines.len(), 3, "{}", describe(&output));
+        assert_eq!(lines.len(), 3, "{}", describe(output));
         assert_eq!(lines[0], "running 1 test");
         assert_eq!(
             lines[1],
@@ -480,24 +508,8 @@ mod tests {
 
     #[test]
     fn namespaced_entries_work_unprivileged_too() {
-        if is_inner_run() {
-            println!("skipped: this is the inner run");
-            return;
-        }
-        let args = [
-            "--exact",
+        assert_passes_unprivileged(
             "tests::an_entry_in_new_user_and_pid_namespaces_is_root_and_pid_1",
-        ];
-        match run_test_binary_unprivileged(&args) {
-            Ok(output) => {
-                assert!(output.status.success(), "uid 65534: {}", describe(&output));
-                assert!(
-                    stdout(&output).contains("test result: ok. 1 passed"),
-                    "uid 65534: {}",
-                    describe(&output)
-                );
-            }
-            Err(reason) => println!("skipped the unprivileged run: {reason}"),
-        }
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! refuses with status 122, naming both definitions once.
 
 use reexec::Command;
-use reexec_harness_entries::{describe, harness_lines};
+use reexec_harness_entries::{assert_exit_code, describe, harness_lines};
 
 mod one {
     #[reexec::entry("dup-twice")]
@@ -23,12 +23,7 @@ fn unique() {
 fn every_child_of_a_binary_with_duplicates_refuses_once_with_both_places() {
     for name in ["dup-twice", "dup-unique"] {
         let output = Command::new(name).output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(i32::from(reexec::EXIT_DUPLICATE_ENTRY)),
-            "{name}: {}",
-            describe(&output)
-        );
+        assert_exit_code(name, &output, reexec::EXIT_DUPLICATE_ENTRY.into());
         assert!(output.stdout.is_empty(), "{name}: {}", describe(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(

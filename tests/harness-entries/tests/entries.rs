@@ -5,9 +5,10 @@ use std::process::{ExitCode, Output};
 
 use reexec::{Command, Namespaces};
 use reexec_harness_entries::{
-    describe, effective_ids, harness_lines, is_inner_run, run_test_binary,
-    run_test_binary_unprivileged,
+    assert_exit_code, assert_passes_under_one_harness, assert_passes_unprivileged, describe,
+    effective_ids, harness_lines, is_inner_run,
 };
+use reexec_tests::skip_unless;
 
 #[reexec::entry("it-shout")]
 fn it_shout() {
@@ -85,12 +86,7 @@ fn an_entry_relays_what_another_entry_printed() {
 #[test]
 fn entries_of_the_unit_tests_are_not_in_this_binary() {
     let output = Command::new("unit-echo").output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(i32::from(reexec::EXIT_UNKNOWN_ENTRY)),
-        "{}",
-        describe(&output)
-    );
+    assert_exit_code("unit-echo", &output, reexec::EXIT_UNKNOWN_ENTRY.into());
     assert!(
         harness_lines(stdout(&output)).is_empty(),
         "{}",
@@ -143,30 +139,12 @@ fn an_entry_in_new_user_pid_and_uts_namespaces() {
 
 #[test]
 fn namespaced_entries_of_an_integration_test_work_unprivileged() {
-    if is_inner_run() {
-        println!("skipped: this is the inner run");
-        return;
-    }
-    let args = ["--exact", "an_entry_in_new_user_pid_and_uts_namespaces"];
-    match run_test_binary_unprivileged(&args) {
-        Ok(output) => {
-            assert!(output.status.success(), "uid 65534: {}", describe(&output));
-            assert!(
-                stdout(&output).contains("test result: ok. 1 passed"),
-                "uid 65534: {}",
-                describe(&output)
-            );
-        }
-        Err(reason) => println!("skipped the unprivileged run: {reason}"),
-    }
+    assert_passes_unprivileged("an_entry_in_new_user_pid_and_uts_namespaces");
 }
 
 #[test]
 fn this_binary_under_libtest_flags_and_filters() {
-    if is_inner_run() {
-        println!("skipped: this is the inner run");
-        return;
-    }
+    skip_unless!(!is_inner_run(), "this is the inner run");
     let runs: [&[&str]; 3] = [
         &["parallel_children", "--test-threads=2", "--nocapture"],
         &[
@@ -183,13 +161,6 @@ fn this_binary_under_libtest_flags_and_filters() {
         ],
     ];
     for args in runs {
-        let output = run_test_binary(args);
-        let context = format!("{args:?}: {}", describe(&output));
-        assert!(output.status.success(), "{context}");
-        let running = stdout(&output)
-            .lines()
-            .filter(|line| line.starts_with("running "))
-            .count();
-        assert_eq!(running, 1, "one harness, the parent's: {context}");
+        assert_passes_under_one_harness(args);
     }
 }

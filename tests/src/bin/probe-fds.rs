@@ -18,7 +18,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::libc;
 use reexec::{Command, Namespaces, Stdio};
-use reexec_tests::{filter_syscall, open_fds};
+use reexec_tests::faults::SeccompFilter;
+use reexec_tests::{open_fds, status_text, step_name};
 
 /// What the parent writes into the descriptor the child reads, and the child writes back.
 const TO_CHILD: &str = "to-child";
@@ -86,8 +87,7 @@ fn given(kind: &str, filter: &str, inheritable_read: RawFd) {
         other => panic!("unknown filter {other}"),
     };
     if let Some(errno) = errno {
-        let action = libc::SECCOMP_RET_ERRNO | errno as u32;
-        if let Err(error) = filter_syscall(libc::SYS_close_range, None, action) {
+        if let Err(error) = SeccompFilter::failing(&[libc::SYS_close_range], errno).install() {
             println!("{kind},{filter} skipped=no seccomp filter here: {error}");
             return;
         }
@@ -187,7 +187,7 @@ fn given(kind: &str, filter: &str, inheritable_read: RawFd) {
         .unwrap();
     println!("{kind},{filter} parent_read={from_child}");
     let output = child.wait_with_output().unwrap();
-    println!("{kind},{filter} code={:?}", output.status.code());
+    println!("{kind},{filter} {}", status_text(output.status));
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         println!("{kind},{filter} child_{line}");
     }
@@ -233,7 +233,7 @@ fn taken() {
         .current_dir("/nonexistent/probe-fds")
         .spawn()
         .unwrap_err();
-    println!("failed_spawn_step={:?}", error.step());
+    println!("failed_spawn_step={}", step_name(error.step()));
     // End-of-file, not EAGAIN: no write end is left, neither ours nor a child's.
     let mut byte = [0u8];
     let read = nix::unistd::read(&read, &mut byte);

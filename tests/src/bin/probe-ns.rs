@@ -2,21 +2,22 @@
 //! sees as `key=value` lines.
 
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use reexec::{Command, IdMap, Namespaces};
-use reexec_tests::{SEED_NAMESPACES, open_fds, print_status};
+use reexec_tests::orphans::orphan_harness;
+use reexec_tests::procfs::namespace_id;
+use reexec_tests::stress::{Stress, allocate_on_threads};
+use reexec_tests::{SEED_NAMESPACES, or_none, print_status, step_name};
 
 const NAMESPACE_FILES: [&str; 8] = ["user", "mnt", "uts", "ipc", "pid", "net", "cgroup", "time"];
 
 fn print_namespaces(prefix: &str) {
     for name in NAMESPACE_FILES {
-        if let Ok(metadata) = std::fs::metadata(format!("/proc/self/ns/{name}")) {
-            println!("{prefix}ns_{name}={}", metadata.ino());
+        if let Some(id) = namespace_id(name) {
+            println!("{prefix}ns_{name}={id}");
         }
     }
 }
@@ -81,14 +82,14 @@ fn after_parent_setup() {
 #[reexec::entry("shed-groups")]
 fn shed_groups() {
     let file = std::env::args().nth(1).unwrap();
-    println!(
-        "setgroups={:?}",
-        nix::unistd::setgroups(&[]).map_err(|errno| errno.desc())
-    );
-    println!(
-        "read={:?}",
-        std::fs::read_to_string(file).map_err(|error| error.kind())
-    );
+    match nix::unistd::setgroups(&[]) {
+        Ok(()) => println!("setgroups=done"),
+        Err(errno) => println!("setgroups=refused: {}", errno.desc()),
+    }
+    match std::fs::read_to_string(file) {
+        Ok(text) => println!("read={text}"),
+        Err(error) => println!("read=refused: {}", error.kind()),
+    }
 }
 
 #[reexec::entry("exit-seven")]
@@ -157,70 +158,38 @@ fn namespaced(namespaces: &str, maps: &str) -> Command {
 }
 
 fn report_error(error: &reexec::Error) {
-    println!("error_step={:?}", error.step());
-    println!("error_errno={:?}", error.raw_os_error());
+    println!("error_step={}", step_name(error.step()));
+    println!("error_errno={}", or_none(error.raw_os_error()));
     println!("error={error}");
 }
 
 /// Spawns from many threads at once, mixed plain and namespaced, while other threads
 /// allocate and hold a lock across spawn calls; then checks fds and children.
 fn stress(threads: usize, per_thread: usize) {
-    let fds_before = open_fds(false);
-    let done = Arc::new(AtomicBool::new(false));
-    let lock = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
-    let allocators: Vec<_> = (0..2)
-        .map(|seed| {
-            let (done, lock) = (Arc::clone(&done), Arc::clone(&lock));
-            std::thread::spawn(move || {
-                let mut round = seed;
-                while !done.load(Ordering::Relaxed) {
-                    let mut held = lock.lock().unwrap();
-                    held.push(vec![round as u8; 1 + round % 4096]);
-                    if held.len() > 64 {
-                        held.clear();
-                    }
-                    drop(held);
-                    round += 1;
-                }
-            })
-        })
-        .collect();
-    let wrong = Arc::new(AtomicUsize::new(0));
-    let spawners: Vec<_> = (0..threads)
-        .map(|thread| {
-            let (wrong, lock) = (Arc::clone(&wrong), Arc::clone(&lock));
-            std::thread::spawn(move || {
-                for round in 0..per_thread {
-                    let mut command = Command::new("exit-seven");
-                    if (thread + round) % 2 == 0 {
-                        command.namespaces(SEED_NAMESPACES).map_root_to_caller();
-                    }
-                    // Half the spawns happen while holding a lock other threads want.
-                    let guard = (round % 2 == 0).then(|| lock.lock().unwrap());
-                    let status = command.status();
-                    drop(guard);
-                    if status.map(|status| status.code()).ok() != Some(Some(7)) {
-                        wrong.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    for spawner in spawners {
-        spawner.join().unwrap();
-    }
-    done.store(true, Ordering::Relaxed);
-    for allocator in allocators {
-        allocator.join().unwrap();
-    }
-    println!("spawns={}", threads * per_thread);
-    println!("wrong_statuses={}", wrong.load(Ordering::Relaxed));
-    println!("fds_same={}", fds_before == open_fds(false));
-    let leftover = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-    println!(
-        "children_left={}",
-        !matches!(leftover, Err(nix::errno::Errno::ECHILD))
+    let heap = Mutex::new(Vec::<Vec<u8>>::new());
+    let stress = Stress {
+        threads,
+        rounds: per_thread,
+        limit: Duration::from_secs(100),
+    };
+    let (outcome, ()) = stress.run(
+        |done| allocate_on_threads(2, done, &heap),
+        |thread, round| {
+            let mut command = Command::new("exit-seven");
+            if (thread + round) % 2 == 0 {
+                command.namespaces(SEED_NAMESPACES).map_root_to_caller();
+            }
+            // Half the spawns happen while holding a lock other threads want.
+            let guard = (round % 2 == 0).then(|| heap.lock().unwrap());
+            let status = command.status();
+            drop(guard);
+            match status {
+                Ok(status) if status.code() == Some(7) => Ok(()),
+                other => Err(format!("t{thread}r{round}: expected code 7, got {other:?}")),
+            }
+        },
     );
+    outcome.print();
 }
 
 reexec::main! {
@@ -304,7 +273,7 @@ reexec::main! {
                 }
             }
             ["stress", threads, per_thread] => stress(threads.parse().unwrap(), per_thread.parse().unwrap()),
-            ["orphan-harness"] => reexec_tests::orphan_harness(&["spawn-sleeper-and-wait"]),
+            ["orphan-harness"] => orphan_harness(&["spawn-sleeper-and-wait"]),
             ["spawn-sleeper-and-wait"] => {
                 let child = Command::new("sleeper")
                     .namespaces(SEED_NAMESPACES)

@@ -8,7 +8,8 @@ use std::time::Duration;
 use reexec::{Command, Stdio};
 // Naming the crate is all it takes for its entries to be linked in.
 use reexec_entry_lib as _;
-use reexec_tests::{open_fds, print_status};
+use reexec_tests::orphans::orphan_harness;
+use reexec_tests::{open_fds, or_none, print_status, step_name};
 
 #[reexec::entry("exit-zero")]
 fn exit_zero() {}
@@ -143,13 +144,13 @@ reexec::main! {
                 println!("running={}", child.try_wait()?.is_none());
                 child.kill()?;
                 print_status(child.wait()?);
-                println!("after_wait={:?}", child.try_wait()?.map(|status| status.success()));
+                println!("after_wait={}", or_none(child.try_wait()?.map(|status| status.success())));
                 child.kill()?;
             }
             "missing-cwd" => {
                 let error = Command::new("exit-zero").current_dir("/definitely/not/here").spawn().unwrap_err();
-                println!("step={:?}", error.step());
-                println!("errno={:?}", error.raw_os_error());
+                println!("step={}", step_name(error.step()));
+                println!("errno={}", or_none(error.raw_os_error()));
                 println!("error={error}");
             }
             "invalid" => {
@@ -212,7 +213,7 @@ reexec::main! {
             }
             "orphan-harness" => {
                 let middle: Vec<&str> = ["spawn-sleeper-and-wait"].into_iter().chain(args.get(1).map(String::as_str)).collect();
-                reexec_tests::orphan_harness(&middle);
+                orphan_harness(&middle);
             }
             other => {
                 eprintln!("probe: unknown mode {other:?}");

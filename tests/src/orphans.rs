@@ -1,0 +1,142 @@
+//! Parents killed on purpose, and what became of their children: this process becomes the
+//! reaper of orphans (PR_SET_CHILD_SUBREAPER), starts a "middle" process that spawns
+//! children, kills it, and collects the orphans — each process of a run carries a mark in
+//! its environment, so that one still alive afterwards is found wherever it went.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::procfs::{environment_has, processes_where};
+use crate::run::first_line;
+
+/// The environment variable every process of one run carries; a process with it that is
+/// alive after the run is a survivor, wherever it was reparented to.
+pub const MARK: &str = "REEXEC_FAULTS_MARK";
+
+/// Makes this process the reaper of its descendants' orphans.
+pub fn become_subreaper() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+}
+
+/// Starts this binary again with `args` as the middle process, marked with `mark`; its
+/// stdout is piped, its stderr ours.
+pub fn start_middle(args: &[&str], mark: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .env(MARK, mark)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What became of the orphans of killed parents.
+#[derive(Debug, Default)]
+pub struct Orphans {
+    /// How each reaped orphan ended (`code:N`, `signal:N`), counted.
+    pub ends: BTreeMap<String, usize>,
+    /// Alive after the grace time: killed by [`collect`], by pid, and described.
+    pub survivors: Vec<String>,
+}
+
+impl Orphans {
+    /// How many orphans were reaped.
+    pub fn count(&self) -> usize {
+        self.ends.values().sum()
+    }
+
+    /// Adds what another run left.
+    pub fn add(&mut self, other: Orphans) {
+        for (end, count) in other.ends {
+            *self.ends.entry(end).or_default() += count;
+        }
+        self.survivors.extend(other.survivors);
+    }
+
+    /// Prints `orphans=N`, an `orphan_end=END count=N` line per way they ended,
+    /// `survivors=N` and a `survivor=` line for each.
+    pub fn print(&self) {
+        println!("orphans={}", self.count());
+        for (end, count) in &self.ends {
+            println!("orphan_end={end} count={count}");
+        }
+        println!("survivors={}", self.survivors.len());
+        for survivor in &self.survivors {
+            println!("survivor={survivor}");
+        }
+    }
+}
+
+/// Once the middle process is dead: reaps the orphans it left us as they end, for up to
+/// `grace`; then any process still carrying `mark` is a survivor — described, killed by
+/// its pid and reaped.
+pub fn collect(mark: &str, grace: Duration) -> Orphans {
+    let mut orphans = Orphans::default();
+    let deadline = Instant::now() + grace;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                if Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(WaitStatus::Exited(_, code)) => {
+                *orphans.ends.entry(format!("code:{code}")).or_default() += 1;
+            }
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                *orphans
+                    .ends
+                    .entry(format!("signal:{}", signal as i32))
+                    .or_default() += 1;
+            }
+            Ok(_) => {}
+            Err(Errno::EINTR) => {}
+            Err(Errno::ECHILD) => break,
+            Err(errno) => panic!("waitpid: {errno}"),
+        }
+    }
+    let wanted = format!("{MARK}={mark}");
+    let marked = processes_where(|pid, stat| stat.state != 'Z' && environment_has(pid, &wanted));
+    for (pid, description) in &marked {
+        orphans.survivors.push(format!("{pid} {description}"));
+        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+    }
+    if !marked.is_empty() {
+        // Ours (reparented to us) are reaped here; others by whoever they were given to.
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(1)),
+                Err(Errno::ECHILD) => break,
+                _ => {}
+            }
+        }
+    }
+    orphans
+}
+
+/// Becomes the reaper of orphans, starts this binary with `middle_args` as the middle
+/// process, SIGKILLs it once it has spawned its sleeping child, and prints (see
+/// [`Orphans::print`]) how the orphan ended — or that it survived: was still alive a
+/// second later (it is then killed). The middle process must print `child=PID` once it
+/// has spawned the child, then wait.
+pub fn orphan_harness(middle_args: &[&str]) {
+    become_subreaper();
+    let mark = format!("{}-orphan", std::process::id());
+    let mut middle = start_middle(middle_args, &mark);
+    let line = first_line(&mut middle);
+    assert!(
+        line.starts_with("child="),
+        "the middle process said {line:?}"
+    );
+    middle.kill().unwrap();
+    middle.wait().unwrap();
+    // A signalled orphan ends within milliseconds.
+    collect(&mark, Duration::from_secs(1)).print();
+}

@@ -1,0 +1,130 @@
+//! What probes print and tests read: `key=value` lines on stdout, how a process ended, the
+//! step an error names; and the assertions tests make on them.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Output};
+
+use nix::sys::wait::WaitStatus;
+
+/// The value of the first `key=value` line of a probe's stdout.
+pub fn field<'a>(output: &'a Output, key: &str) -> Option<&'a str> {
+    fields(output, key).into_iter().next()
+}
+
+/// Every value of `key=value` lines of a probe's stdout, in order.
+pub fn fields<'a>(output: &'a Output, key: &str) -> Vec<&'a str> {
+    let stdout = std::str::from_utf8(&output.stdout).unwrap_or("");
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+/// Stdout and stderr of a probe run, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A process's stdout as text.
+pub fn stdout_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A process's stderr as text.
+pub fn stderr_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// How a process ended, as probes print it: `code=N` or `signal=N`.
+pub fn status_text(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("code={code}"),
+        (None, Some(signal)) => format!("signal={signal}"),
+        (None, None) => format!("status={status:?}"),
+    }
+}
+
+/// Prints how the child ended: `code=N` or `signal=N`.
+pub fn print_status(status: ExitStatus) {
+    println!("{}", status_text(status));
+}
+
+/// The end `waitpid` reported, as an [`ExitStatus`] for [`status_text`]; `None` for a
+/// process that has not ended (stopped, continued, still alive).
+pub fn exit_status(status: WaitStatus) -> Option<ExitStatus> {
+    // The encoding of wait(2): the code in the second byte, or the signal in the first
+    // (0x80 added for a core dump).
+    match status {
+        WaitStatus::Exited(_, code) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
+        WaitStatus::Signaled(_, signal, core) => Some(ExitStatus::from_raw(
+            signal as i32 | if core { 0x80 } else { 0 },
+        )),
+        _ => None,
+    }
+}
+
+/// The stable name a probe prints for the step an error names (`Error::step`), which tests
+/// compare: `change-directory`, `write-uid-map`…; `none` for an error of no step. A step
+/// no test compares is printed with its description.
+pub fn step_name(step: Option<reexec::Step>) -> String {
+    use reexec::Step;
+    let name = match step {
+        None => "none",
+        Some(Step::Clone) => "clone",
+        Some(Step::WriteUidMap) => "write-uid-map",
+        Some(Step::WriteGidMap) => "write-gid-map",
+        Some(Step::ParentSetup) => "parent-setup",
+        Some(Step::ChangeDirectory) => "change-directory",
+        Some(Step::Exec) => "exec",
+        Some(other) => return format!("unnamed: {other}"),
+    };
+    name.to_owned()
+}
+
+/// Asserts that each key has the value given (in its first `key=value` line); the message
+/// names `label` and the key, and shows the output.
+pub fn assert_fields(label: &str, output: &Output, expected: &[(&str, &str)]) {
+    for &(key, value) in expected {
+        assert_eq!(
+            field(output, key),
+            Some(value),
+            "{label}: {key}: {}",
+            describe(output)
+        );
+    }
+}
+
+/// A value a probe prints that may be missing: the value, or `none`.
+pub fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "none".to_owned(), |value| value.to_string())
+}
+
+/// Asserts that the process ended with exit status `code`; the message names `label` and
+/// shows its output.
+pub fn assert_exit_code(label: &str, output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{label}: expected exit status {code}: {}",
+        describe(output)
+    );
+}
+
+/// Asserts that the process failed with exit status `code` and said each of `expected` on
+/// stderr.
+pub fn assert_failed_with(label: &str, output: &Output, code: i32, expected: &[&str]) {
+    assert_exit_code(label, output, code);
+    let stderr = stderr_text(output);
+    for part in expected {
+        assert!(
+            stderr.contains(part),
+            "{label}: expected {part:?} in: {}",
+            describe(output)
+        );
+    }
+}

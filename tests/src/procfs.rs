@@ -1,0 +1,219 @@
+//! What `/proc` says: a process's state, parent, children and environment, what it waits
+//! in, this process's descriptors, threads, namespaces and mounts. See proc(5).
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+/// This process's open descriptors, sorted, without the one that lists them; with
+/// `inheritable_only`, only those without close-on-exec.
+pub fn open_fds(inheritable_only: bool) -> Vec<String> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    use std::os::fd::BorrowedFd;
+
+    let mut fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.unwrap();
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let listing_itself = target.starts_with("/proc") && target.ends_with("fd");
+            (!listing_itself).then(|| entry.file_name().to_string_lossy().parse().unwrap())
+        })
+        .filter(|&fd| {
+            // SAFETY: F_GETFD only reads flags; should the descriptor have been closed
+            // since it was listed, fcntl answers EBADF and it is left out.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            match fcntl(fd, FcntlArg::F_GETFD) {
+                Ok(flags) => {
+                    !inheritable_only
+                        || !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC)
+                }
+                Err(_) => false,
+            }
+        })
+        .collect();
+    fds.sort();
+    fds.iter().map(i32::to_string).collect()
+}
+
+/// This process's mount table (`/proc/self/mountinfo`): a test compares it before and
+/// after to show that nothing was left mounted.
+pub fn mount_table() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+/// The inode that identifies this process's namespace of kind `name` (`user`, `mnt`,
+/// `uts`…, as in `/proc/self/ns`); `None` where the kernel has no such kind.
+pub fn namespace_id(name: &str) -> Option<u64> {
+    std::fs::metadata(format!("/proc/self/ns/{name}"))
+        .ok()
+        .map(|metadata| metadata.ino())
+}
+
+/// How many threads this process has.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// `name state wchan` of each of this process's threads: where each one waits.
+pub fn thread_states() -> Vec<String> {
+    let mut states = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
+        let path = task.unwrap().path();
+        let read = |file: &str| std::fs::read_to_string(path.join(file)).unwrap_or_default();
+        let state = Stat::parse(&read("stat")).map_or('?', |stat| stat.state);
+        states.push(format!("{} {state} {}", read("comm").trim(), read("wchan")));
+    }
+    states
+}
+
+/// The few fields of `/proc/PID/stat` the tests use.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat {
+    /// `R`, `S`, `D`, `Z` (a zombie), `T`…
+    pub state: char,
+    /// The parent's pid.
+    pub ppid: u32,
+}
+
+impl Stat {
+    /// The stat of process `pid`, or `None` if there is no such process.
+    pub fn of(pid: u32) -> Option<Stat> {
+        Stat::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<Stat> {
+        // The command name may hold spaces and parentheses: the fields start after the
+        // last ')'.
+        let mut fields = stat.rsplit_once(") ")?.1.split(' ');
+        let state = fields.next()?.chars().next()?;
+        let ppid = fields.next()?.parse().ok()?;
+        Some(Stat { state, ppid })
+    }
+}
+
+/// Whether process `pid` exists and has not ended (is no zombie).
+pub fn is_running(pid: u32) -> bool {
+    Stat::of(pid).is_some_and(|stat| stat.state != 'Z')
+}
+
+/// Every process `filter` accepts, given its pid and stat, with a description of each for
+/// reports (see [`describe_process`]).
+pub fn processes_where(filter: impl Fn(u32, &Stat) -> bool) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        if let Some(stat) = Stat::of(pid)
+            && filter(pid, &stat)
+        {
+            found.push((pid, describe_process(pid)));
+        }
+    }
+    found
+}
+
+/// Whether the environment of process `pid` holds `variable` (`NAME=value`, whole). Other
+/// users' processes are unreadable without privilege: for them, `false`.
+pub fn environment_has(pid: u32, variable: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+        environ
+            .split(|&byte| byte == 0)
+            .any(|var| var == variable.as_bytes())
+    })
+}
+
+/// What a report says of process `pid`: its state, where it waits, its command line,
+/// whether it is PID 1 of a namespace (`NSpid`) and what signals it blocks and catches.
+pub fn describe_process(pid: u32) -> String {
+    let read = |file: &str| std::fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    let cmdline: Vec<String> = read("cmdline")
+        .split(|&byte| byte == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    let state = Stat::of(pid).map_or('?', |stat| stat.state);
+    let status = String::from_utf8_lossy(&read("status")).into_owned();
+    let status_fields: Vec<String> = status
+        .lines()
+        .filter(|line| {
+            ["NSpid:", "SigBlk:", "SigCgt:"]
+                .iter()
+                .any(|key| line.starts_with(key))
+        })
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    format!(
+        "state={state} wchan={} cmdline={} {}",
+        String::from_utf8_lossy(&read("wchan")),
+        cmdline.join(" "),
+        status_fields.join(" ")
+    )
+}
+
+/// The children of process `pid`, from the kernel's lists of each of its threads; none
+/// once it has ended.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return children;
+    };
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok()),
+        );
+    }
+    children
+}
+
+/// Every descendant of process `pid`: its children, theirs, and so on.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(parent) = queue.pop() {
+        for child in children(parent) {
+            found.push(child);
+            queue.push(child);
+        }
+    }
+    found
+}
+
+/// Waits until process `pid` is blocked in system call `number` (`libc::SYS_…`), as its
+/// `/proc/PID/syscall` says; `Err` if that file can't be read, or `deadline` passes first.
+pub fn wait_until_in_syscall(pid: u32, number: i64, deadline: Instant) -> Result<(), String> {
+    let number = number.to_string();
+    loop {
+        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .map_err(|error| format!("/proc/{pid}/syscall: {error}"))?;
+        if syscall.split(' ').next() == Some(number.as_str()) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "pid {pid} never blocked in system call {number}: {}",
+                syscall.trim()
+            ));
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// The descriptors process `pid` holds: each number with what it leads to (a path,
+/// `pipe:[…]`, `socket:[…]`…).
+pub fn descriptors(pid: u32) -> Result<Vec<(String, std::path::PathBuf)>, String> {
+    let dir = format!("/proc/{pid}/fd");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|error| format!("{dir}: {error}"))? {
+        let entry = entry.map_err(|error| format!("{dir}: {error}"))?;
+        let target = std::fs::read_link(entry.path()).unwrap_or_default();
+        found.push((entry.file_name().to_string_lossy().into_owned(), target));
+    }
+    Ok(found)
+}
