@@ -2,7 +2,7 @@
 //! running binary and whose `argv[0]` is an entry's name.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, OsStr, OsString, c_char};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -10,7 +10,6 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
-use std::ptr;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -20,7 +19,7 @@ use nix::unistd::Pid;
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces, map_file_text};
-use crate::sys::{self, ChildPlan, GivenFd, Handshake, SpawnError, SyncPipe};
+use crate::sys::{self, CStringArray, ChildPlan, GivenFd, Handshake, SpawnError, SyncPipe};
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
 /// file on disk was replaced or deleted.
@@ -533,12 +532,10 @@ impl Command {
             }
         };
 
-        let argv_ptrs = null_terminated(&argv);
-        let envp_ptrs = null_terminated(&envp);
         let plan = ChildPlan {
             exe: SELF_EXE,
-            argv: &argv_ptrs,
-            envp: &envp_ptrs,
+            argv: &argv,
+            envp: &envp,
             cwd: cwd.as_deref(),
             stdio: [stdin.child_fd(), stdout.child_fd(), stderr.child_fd()],
             fds: &given_plan,
@@ -684,8 +681,8 @@ impl Command {
         c_string("entry name", &self.name)
     }
 
-    fn argv(&self, name: &CString) -> Result<Vec<CString>, Error> {
-        let mut argv = Vec::with_capacity(1 + self.args.len());
+    fn argv(&self, name: &CString) -> Result<CStringArray, Error> {
+        let mut argv = CStringArray::with_capacity(1 + self.args.len());
         argv.push(name.clone());
         for arg in &self.args {
             argv.push(c_string("argument", arg)?);
@@ -693,12 +690,12 @@ impl Command {
         Ok(argv)
     }
 
-    fn envp(&self, name: &CString) -> Result<Vec<CString>, Error> {
+    fn envp(&self, name: &CString) -> Result<CStringArray, Error> {
         let name = OsStr::from_bytes(name.as_bytes());
         if !self.env_clear && self.env.is_empty() {
             // The common case, with no changes to merge: our environment as it is, less a
             // marker inherited from an ancestor, plus ours — no map to build.
-            let mut envp = Vec::new();
+            let mut envp = CStringArray::with_capacity(0);
             for (key, value) in std::env::vars_os() {
                 if key != ENTRY_ENV {
                     envp.push(env_pair(&key, &value)?);
@@ -774,14 +771,6 @@ fn c_string(what: &'static str, value: &OsStr) -> Result<CString, Error> {
         value: value.to_owned(),
         why: "it contains a NUL byte, which no process argument can carry".into(),
     })
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
-    strings
-        .iter()
-        .map(|string| string.as_ptr())
-        .chain([ptr::null()])
-        .collect()
 }
 
 fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {

@@ -1,0 +1,518 @@
+//! The parent's side of a spawn: the child's stack, the signal mask around the clone,
+//! the clone itself, and the handshake with the child until it has exec'd.
+//!
+//! Runs in the parent, on the thread that calls `Command::spawn`; ordinary Rust, which may
+//! allocate and lock, but never while the child might be using what it frees.
+
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::child::{Shared, child_entry};
+use super::{ChildPlan, GivenFd, Handshake, decode_report, follows_the_rules, is_given_target};
+use crate::error::Step;
+
+/// Why [`spawn`] failed. In every case no child is left running or unreaped.
+#[derive(Debug)]
+pub(crate) enum SpawnError<E> {
+    /// clone(2) failed: there never was a child.
+    Clone(io::Error),
+    /// The parent's part failed; the child was killed and reaped.
+    Parent(E),
+    /// A step of the child's setup failed with this errno; the child was reaped.
+    Child(Step, i32),
+    /// Waiting for the child failed.
+    Os(Step, io::Error),
+}
+
+/// Room for the child's stack. It runs a few dozen raw system calls and no formatting;
+/// a debug build's frames take a few KiB of this. The guard page comes on top.
+const CHILD_STACK_SIZE: usize = 64 * 1024;
+
+/// Starts the child described by `plan` and returns its pid once the child has called
+/// execve — or ended, which the caller learns from its status.
+///
+/// With [`Handshake::WaitForParent`], `parent_part` runs while the child waits, and must
+/// end by writing the byte that lets it go; with any other handshake it is not called.
+pub(crate) fn spawn<E>(
+    plan: &ChildPlan<'_>,
+    parent_part: impl FnOnce(libc::pid_t) -> Result<(), E>,
+) -> Result<libc::pid_t, SpawnError<E>> {
+    assert!(
+        follows_the_rules(plan.fds),
+        "the given descriptors break ChildPlan::fds's rules: {:?}",
+        plan.fds
+    );
+    let stack = ChildStack::take().map_err(SpawnError::Clone)?;
+    let waits = matches!(plan.handshake, Handshake::WaitForParent(_));
+    // Without CLONE_VFORK we learn that the child is done with our memory from the
+    // end-of-file of this pipe; the child only ever holds its (close-on-exec) write end.
+    let done = if waits {
+        Some(done_pipe(plan.fds).map_err(|error| SpawnError::Os(Step::CreatePipe, error))?)
+    } else {
+        None
+    };
+    let shared = Shared {
+        plan,
+        report: AtomicU64::new(0),
+        done_write: done.as_ref().map_or(-1, |(_, write)| write.as_raw_fd()),
+        parent_in_proc: if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
+            pid_in_proc()
+        } else {
+            0
+        },
+    };
+    let share_memory = if waits {
+        libc::CLONE_VM
+    } else {
+        libc::CLONE_VM | libc::CLONE_VFORK
+    };
+    let blocked = SignalsBlocked::all().map_err(SpawnError::Clone)?;
+    // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame; this
+    // function returns only after the child has exec'd or ended (see the module docs),
+    // and the child only reads the plan and stores to the atomic report. The stack is a
+    // fresh mapping, clone gets its top as the ABI wants, and nothing else uses it.
+    let pid = unsafe {
+        libc::clone(
+            child_entry,
+            stack.top(),
+            plan.clone_flags | share_memory | libc::SIGCHLD,
+            &shared as *const Shared<'_> as *mut c_void,
+        )
+    };
+    // Read errno only when clone(2) failed: then no child ever ran, and errno is ours.
+    let clone_error = (pid < 0).then(io::Error::last_os_error);
+    drop(blocked);
+    if let Some(error) = clone_error {
+        return Err(SpawnError::Clone(error));
+    }
+
+    // From here until the child is known to be done, leaving this frame early — an error
+    // below, a panic in `parent_part` — must first make sure it is.
+    let mut reaper = ReapOnDrop { pid: Some(pid) };
+    if let Some((done_read, done_write)) = done {
+        drop(done_write);
+        parent_part(pid).map_err(SpawnError::Parent)?;
+        wait_for_eof(&done_read).map_err(|error| SpawnError::Os(Step::ReadSetupReport, error))?;
+    }
+    // The child has exec'd or ended: CLONE_VFORK returned, or the pipe said so.
+    let report = shared.report.load(Ordering::Acquire);
+    reaper.pid = None;
+    stack.keep();
+    if report == 0 {
+        return Ok(pid);
+    }
+    // The child reported a failed step and exits right after: reap it.
+    reap(pid).map_err(|error| SpawnError::Os(Step::Wait, error))?;
+    let (step, errno) = decode_report(report);
+    Err(SpawnError::Child(
+        step.unwrap_or(Step::ReadSetupReport),
+        errno,
+    ))
+}
+
+/// Kills and reaps the child when dropped with `pid` still set: the way out of `spawn`
+/// for errors and panics while the child may still be using the parent's memory.
+struct ReapOnDrop {
+    pid: Option<libc::pid_t>,
+}
+
+impl Drop for ReapOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            // SAFETY: kill(2) on our own child, which is not reaped yet, so the pid can't
+            // have been reused.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Once waitpid has reaped it (or found it auto-reaped, ECHILD), the child's
+            // task is gone and with it any use of our memory.
+            let _ = reap(pid);
+        }
+    }
+}
+
+/// Waits for `pid` to end and reaps it, retrying when interrupted.
+fn reap(pid: libc::pid_t) -> io::Result<c_int> {
+    loop {
+        match wait(pid, false) {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Reads `fd` until end-of-file, which comes when every write end is closed.
+fn wait_for_eof(fd: &OwnedFd) -> io::Result<()> {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reads at most one byte into a local, from a descriptor we own.
+        let read = unsafe { libc::read(fd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
+        match read {
+            0 => return Ok(()),
+            // The child never writes here; a byte would be a stray writer's: ignore it.
+            1 => {}
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// A pipe whose both ends close on exec.
+pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// The pipe whose end-of-file tells the parent that a waiting child is done with its
+/// memory. The child installs descriptors at 0 to 2 and at each given target: were the
+/// write end at one of those numbers, the child would close it by installing one there,
+/// and the end-of-file would come while it still runs on our memory. (A parent that
+/// closed its stdin gets a pipe at 0.) Then the write end moves above them all.
+fn done_pipe(given: &[GivenFd]) -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = cloexec_pipe()?;
+    let at = write.as_raw_fd();
+    if at > 2 && !is_given_target(given, at) {
+        return Ok((read, write));
+    }
+    let highest = given.last().map_or(2, |fd| fd.target);
+    Ok((read, dup_above(write.as_fd(), highest + 1)?))
+}
+
+/// A close-on-exec copy of `fd` at the lowest free number from `lowest` up
+/// (`F_DUPFD_CLOEXEC`).
+pub(crate) fn dup_above(fd: BorrowedFd<'_>, lowest: RawFd) -> io::Result<OwnedFd> {
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(lowest))?;
+    // SAFETY: fcntl just made this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// This process's pid as its /proc numbers it; 0 when /proc does not list it.
+pub(super) fn pid_in_proc() -> libc::pid_t {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|link| link.to_str()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `waitpid(2)` on our own child: its raw status, or `None` if `nohang` and it still runs.
+pub(crate) fn wait(pid: libc::pid_t, nohang: bool) -> io::Result<Option<c_int>> {
+    let mut status: c_int = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    // SAFETY: waitpid writes one int into a valid local.
+    let result = unsafe { libc::waitpid(pid, &mut status, flags) };
+    match result {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        _ => Ok(Some(status)),
+    }
+}
+
+/// A private anonymous mapping used as the child's stack, with an inaccessible guard
+/// page below it, unmapped on drop. Sharing our memory, a child that overflowed its stack
+/// would otherwise write over whatever the parent has mapped below.
+struct ChildStack {
+    base: *mut c_void,
+    len: usize,
+}
+
+thread_local! {
+    /// The calling thread's child stack, kept from one spawn to the next: a spawn then
+    /// makes no mmap, mprotect and munmap calls, whose page-table lock and TLB flushes
+    /// every thread of the process would feel. A spawn takes it out while its child
+    /// runs, so a spawn nested in another on the same thread would map one of its own.
+    static SPARE_STACK: Cell<Option<ChildStack>> = const { Cell::new(None) };
+}
+
+impl ChildStack {
+    /// This thread's spare stack, or a new one.
+    fn take() -> io::Result<ChildStack> {
+        match SPARE_STACK.try_with(Cell::take) {
+            Ok(Some(stack)) => Ok(stack),
+            _ => ChildStack::new(CHILD_STACK_SIZE),
+        }
+    }
+
+    /// Keeps the stack for this thread's next spawn; only once no child runs on it.
+    fn keep(self) {
+        // A thread that is ending has no spare any more: the stack is then unmapped.
+        let _ = SPARE_STACK.try_with(|spare| spare.set(Some(self)));
+    }
+
+    fn new(size: usize) -> io::Result<ChildStack> {
+        // SAFETY: sysconf only reads a value the C library knows.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            page if page > 0 => page as usize,
+            _ => 4096,
+        };
+        let len = size.next_multiple_of(page) + page;
+        // SAFETY: asks for a fresh anonymous mapping; no existing memory is touched.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = ChildStack { base, len };
+        // SAFETY: makes the lowest page of our own fresh mapping inaccessible.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The highest address: stacks grow down on every platform we support.
+    fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of the mapping, which `add` allows.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `new` made; `spawn` drops or keeps the
+        // stack only once the child that ran on it has exec'd or ended.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// Blocks every signal in this thread until dropped, so that no handler runs in the child
+/// between clone and the moment it resets the dispositions.
+struct SignalsBlocked {
+    previous: libc::sigset_t,
+}
+
+impl SignalsBlocked {
+    fn all() -> io::Result<SignalsBlocked> {
+        let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+        let mut previous = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigfillset initialises `all`; pthread_sigmask reads it and fills `previous`.
+        let result = unsafe {
+            libc::sigfillset(all.as_mut_ptr());
+            libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr())
+        };
+        if result != 0 {
+            return Err(io::Error::from_raw_os_error(result));
+        }
+        // SAFETY: pthread_sigmask succeeded, so it wrote `previous`.
+        let previous = unsafe { previous.assume_init() };
+        Ok(SignalsBlocked { previous })
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `all` in this same thread.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, ptr::null_mut()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{CStr, CString};
+
+    use super::super::child::closes_on_exec;
+    use super::super::testing::{errno, set_errno};
+    use super::super::{CStringArray, SETUP_FAILED, SyncPipe};
+    use super::*;
+
+    /// The argv `[arg0]` and an empty envp.
+    fn exec_args(arg0: &CStr) -> (CStringArray, CStringArray) {
+        let argv = [CString::from(arg0)].into_iter().collect();
+        (argv, CStringArray::with_capacity(0))
+    }
+
+    /// A plan that execs `exe` with the `args` of [`exec_args`].
+    fn plan<'a>(
+        exe: &'a CStr,
+        args: &'a (CStringArray, CStringArray),
+        handshake: Handshake,
+    ) -> ChildPlan<'a> {
+        ChildPlan {
+            exe,
+            argv: &args.0,
+            envp: &args.1,
+            cwd: None,
+            stdio: [None; 3],
+            fds: &[],
+            death_signal: 0,
+            parent_pid: std::process::id() as libc::pid_t,
+            clone_flags: 0,
+            handshake,
+            unshare_time: false,
+            keep_blocked: 0,
+        }
+    }
+
+    /// Whether `pid` is gone and reaped: waitpid finds no such child.
+    fn reaped(pid: libc::pid_t) -> bool {
+        wait(pid, true).is_err_and(|error| error.raw_os_error() == Some(libc::ECHILD))
+    }
+
+    #[test]
+    fn a_child_that_execs_comes_back_as_its_pid() {
+        let argv = exec_args(c"true");
+        let pid = spawn(&plan(c"/bin/true", &argv, Handshake::None), |_| {
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        let status = reap(pid).unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+
+    #[test]
+    fn a_failed_exec_is_reported_and_leaves_the_parents_errno_alone() {
+        // The child runs on this thread's TLS: libc's wrappers would store ENOENT there.
+        let argv = exec_args(c"missing");
+        set_errno(0);
+        let result = spawn(
+            &plan(c"/nonexistent/reexec-sys-test", &argv, Handshake::None),
+            |_| Ok::<(), ()>(()),
+        );
+        assert_eq!(errno(), 0);
+        assert!(
+            matches!(result, Err(SpawnError::Child(Step::Exec, libc::ENOENT))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_waiting_child_goes_on_once_released() {
+        let (read, write) = cloexec_pipe().unwrap();
+        let handshake = Handshake::WaitForParent(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let argv = exec_args(c"true");
+        let mut go = Some(std::fs::File::from(write));
+        let pid = spawn(&plan(c"/bin/true", &argv, handshake), |_| {
+            std::io::Write::write_all(&mut go.take().unwrap(), &[1])
+        })
+        .unwrap();
+        let status = reap(pid).unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+
+    #[test]
+    fn a_failing_or_panicking_parent_part_kills_and_reaps_the_waiting_child() {
+        let (read, write) = cloexec_pipe().unwrap();
+        let handshake = Handshake::WaitForParent(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let argv = exec_args(c"true");
+        let plan = plan(c"/bin/true", &argv, handshake);
+
+        let mut child = 0;
+        let result = spawn(&plan, |pid| {
+            child = pid;
+            Err("no")
+        });
+        assert!(matches!(result, Err(SpawnError::Parent("no"))));
+        assert!(reaped(child), "child {child} left behind");
+
+        let child = std::cell::Cell::new(0);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            spawn(&plan, |pid| -> Result<(), ()> {
+                child.set(pid);
+                panic!("the parent's part panics");
+            })
+        }));
+        assert!(unwound.is_err());
+        assert!(reaped(child.get()), "child {} left behind", child.get());
+        drop((read, write));
+    }
+
+    /// A pipe for [`Handshake::ParentAlive`]: close-on-exec, the read end non-blocking.
+    fn liveness_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+        use nix::fcntl::OFlag;
+        nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap()
+    }
+
+    fn exit_code(status: c_int) -> Option<c_int> {
+        libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
+    }
+
+    #[test]
+    fn a_vfork_child_checks_its_parent_holds_the_liveness_pipe() {
+        let argv = exec_args(c"true");
+
+        // The parent holds the write end: the child goes on and execs.
+        let (read, write) = liveness_pipe();
+        let handshake = Handshake::ParentAlive(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let mut alive = plan(c"/bin/true", &argv, handshake);
+        alive.death_signal = libc::SIGTERM;
+        let pid = spawn(&alive, |_| Ok::<(), ()>(())).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+
+        // Nobody holds it, as when the parent died before the death signal was armed:
+        // the child stops before exec, with the status no exec'd program gives here.
+        let (read, write) = liveness_pipe();
+        let handshake = Handshake::ParentAlive(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        drop(write);
+        let mut gone = plan(c"/bin/true", &argv, handshake);
+        gone.death_signal = libc::SIGTERM;
+        let pid = spawn(&gone, |_| Ok::<(), ()>(())).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
+    }
+
+    #[test]
+    fn a_vfork_child_in_a_new_pid_namespace_execs() {
+        // SAFETY: geteuid only reads this process's credentials.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: a PID namespace without a user namespace needs root");
+            return;
+        }
+        let (read, write) = liveness_pipe();
+        let handshake = Handshake::ParentAlive(SyncPipe {
+            read: read.as_raw_fd(),
+            write: write.as_raw_fd(),
+        });
+        let argv = exec_args(c"true");
+        let mut plan = plan(c"/bin/true", &argv, handshake);
+        plan.clone_flags = libc::CLONE_NEWPID;
+        plan.death_signal = libc::SIGTERM;
+        plan.keep_blocked = libc::SIGTERM;
+        let pid = spawn(&plan, |_| Ok::<(), ()>(())).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+        drop((read, write));
+    }
+
+    #[test]
+    fn the_done_pipe_is_at_no_number_the_child_installs_at() {
+        // The lowest free numbers are below 64 here; the child would install at all of them.
+        let given: Vec<GivenFd> = (3..64)
+            .map(|target| GivenFd {
+                source: 1000,
+                target,
+            })
+            .collect();
+        let (read, write) = done_pipe(&given).unwrap();
+        assert!(write.as_raw_fd() > 63, "{}", write.as_raw_fd());
+        assert!(closes_on_exec(write.as_raw_fd()));
+        drop(read);
+        // With nothing given, only stdio's numbers are taken.
+        let (_read, write) = done_pipe(&[]).unwrap();
+        assert!(write.as_raw_fd() > 2);
+    }
+}
