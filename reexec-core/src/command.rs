@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces, map_file_text};
-use crate::sys::{self, CStringArray, ChildPlan, GivenFd, Handshake, SpawnError, SyncPipe};
+use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
 /// file on disk was replaced or deleted.
@@ -504,33 +504,10 @@ impl Command {
         let stdin = prepare_stdio(self.stdin.as_ref(), default, Direction::Input)?;
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
-        // The parent writes id maps while the child waits on a pipe. Without maps the
-        // child needs nothing from the parent, except — as PID 1 of a new PID namespace,
-        // where getppid() is 0 — a pipe whose writer tells it the parent is still there.
+        // The parent writes id maps, and runs the caller's hook, while the child waits.
         let has_parent_part = self.parent_setup.is_some()
             || (self.namespaces.contains(Namespaces::USER)
                 && !(maps.uid.is_empty() && maps.gid.is_empty()));
-        let sync = if has_parent_part {
-            Some(pipe(OFlag::O_CLOEXEC)?)
-        } else if death_signal != 0 && self.namespaces.contains(Namespaces::PID) {
-            Some(pipe(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?)
-        } else {
-            None
-        };
-        let handshake = match &sync {
-            None => Handshake::None,
-            Some((read, write)) => {
-                let pipe = SyncPipe {
-                    read: read.as_raw_fd(),
-                    write: write.as_raw_fd(),
-                };
-                if has_parent_part {
-                    Handshake::WaitForParent(pipe)
-                } else {
-                    Handshake::ParentAlive(pipe)
-                }
-            }
-        };
 
         let plan = ChildPlan {
             exe: SELF_EXE,
@@ -542,10 +519,9 @@ impl Command {
             death_signal,
             parent_pid: std::process::id() as libc::pid_t,
             clone_flags: self.namespaces.clone_flags(),
-            handshake,
             unshare_time: self.namespaces.contains(Namespaces::TIME),
             // As PID 1 the child would drop the death signal until the entry's dispatch
-            // installs a handler; blocked, it waits for that (see sys::arm_death_signal_as_pid1).
+            // installs a handler; blocked, it waits for that (see dispatch/death_signal.rs).
             keep_blocked: if self.namespaces.contains(Namespaces::PID) {
                 death_signal
             } else {
@@ -553,16 +529,10 @@ impl Command {
             },
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
-        // The read end stays open here until the clone has given the child its copy.
-        let (sync_read, mut go) =
-            sync.map_or((None, None), |(read, write)| (Some(read), Some(write)));
         let mut parent_setup = self.parent_setup.take();
-        let spawned = sys::spawn(&plan, |pid| {
-            let go = go
-                .take()
-                .ok_or_else(|| Error::os(Step::ReleaseChild, io::ErrorKind::NotConnected.into()))?;
-            self.release_child(Pid::from_raw(pid), &maps, parent_setup.as_mut(), go)
-        });
+        let parent_part = has_parent_part
+            .then_some(|pid| self.parent_part(Pid::from_raw(pid), &maps, parent_setup.as_mut()));
+        let spawned = sys::spawn(&plan, parent_part);
         self.parent_setup = parent_setup;
         let pid = match spawned {
             Ok(pid) => Pid::from_raw(pid),
@@ -575,7 +545,7 @@ impl Command {
         };
         // The parent's copies of the child's ends must close, or the child's output pipes
         // never report end-of-file.
-        drop((sync_read, stdin.child, stdout.child, stderr.child, given));
+        drop((stdin.child, stdout.child, stderr.child, given));
 
         Ok(Child {
             pid,
@@ -610,13 +580,12 @@ impl Command {
     }
 
     /// The parent's part while the child waits: setgroups, uid_map, gid_map, the caller's
-    /// setup; then lets the child go on by writing one byte.
-    fn release_child(
+    /// setup. `sys::spawn` then lets the child go on.
+    fn parent_part(
         &self,
         pid: Pid,
         maps: &Maps,
         parent_setup: Option<&mut ParentSetup>,
-        go: OwnedFd,
     ) -> Result<(), Error> {
         let proc_file = |name: &str| format!("/proc/{pid}/{name}");
         if self.namespaces.contains(Namespaces::USER) {
@@ -633,20 +602,7 @@ impl Command {
         if let Some(ParentSetup(setup)) = parent_setup {
             setup(pid.as_raw() as u32).map_err(|error| Error::os(Step::ParentSetup, error))?;
         }
-        let mut go = File::from(go);
-        loop {
-            match io::Write::write(&mut go, &[1]) {
-                Ok(1) => return Ok(()),
-                Ok(_) => {
-                    return Err(Error::os(
-                        Step::ReleaseChild,
-                        io::ErrorKind::WriteZero.into(),
-                    ));
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(Error::os(Step::ReleaseChild, error)),
-            }
-        }
+        Ok(())
     }
 
     fn clone_error(&self, error: io::Error) -> Error {

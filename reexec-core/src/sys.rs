@@ -28,6 +28,9 @@
 //!   close-on-exec pipe). Go's `syscall` package gives up its vfork path here and copies
 //!   the page tables; we don't.
 //!
+//! `spawn.rs`'s `Handshake` makes that choice, from whether the parent has a part to play,
+//! and owns every pipe of it, from its creation to the end-of-file.
+//!
 //! # What sharing memory asks of the child
 //!
 //! - It writes no memory the parent uses: only its own stack — a mapping of its own, kept
@@ -87,28 +90,11 @@ pub(crate) struct ChildPlan<'a> {
     pub(crate) parent_pid: libc::pid_t,
     /// `CLONE_NEW*` flags for clone(2).
     pub(crate) clone_flags: c_int,
-    /// What passes between parent and child before the child goes on.
-    pub(crate) handshake: Handshake,
     /// Enter a new time namespace with unshare(2) before execve: clone(2) can't.
     pub(crate) unshare_time: bool,
-    /// A signal left blocked across execve; see `arm_death_signal_as_pid1`. 0 for none.
+    /// A signal left blocked across execve; see the dispatch's `death_signal.rs`. 0 for
+    /// none.
     pub(crate) keep_blocked: c_int,
-}
-
-/// What passes between parent and child between the clone and the child's own setup.
-#[derive(Clone, Copy)]
-pub(crate) enum Handshake {
-    /// Nothing: the child starts with `CLONE_VFORK`, and, when it has a death signal,
-    /// checks with getppid(2) that its parent did not die before the signal was armed.
-    None,
-    /// The child starts with `CLONE_VFORK` in a new PID namespace, where getppid(2) is
-    /// always 0: it checks instead that the parent still holds the write end of this
-    /// pipe, whose read end must be non-blocking (end-of-file: the parent is gone).
-    ParentAlive(SyncPipe),
-    /// The parent has a part to play while the child waits (id maps): the child starts
-    /// with `CLONE_VM` alone and waits for one byte on this pipe; end-of-file means the
-    /// parent died or gave up on it.
-    WaitForParent(SyncPipe),
 }
 
 /// A descriptor of the parent that the child gets as `target`.
@@ -116,13 +102,6 @@ pub(crate) enum Handshake {
 pub(crate) struct GivenFd {
     pub(crate) source: RawFd,
     pub(crate) target: RawFd,
-}
-
-/// Both ends of a parent-to-child pipe, as the child sees them.
-#[derive(Clone, Copy)]
-pub(crate) struct SyncPipe {
-    pub(crate) read: RawFd,
-    pub(crate) write: RawFd,
 }
 
 /// Whether `given` keeps the rules of [`ChildPlan::fds`].

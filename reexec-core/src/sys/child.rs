@@ -10,7 +10,7 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ChildPlan, GivenFd, Handshake, SETUP_FAILED, encode_report, is_given_target, raw};
+use super::{ChildPlan, GivenFd, SETUP_FAILED, encode_report, is_given_target, raw};
 use crate::error::Step;
 
 /// What `child_entry` receives: the plan, and the word the child reports a failed step
@@ -19,12 +19,25 @@ pub(super) struct Shared<'p> {
     pub(super) plan: &'p ChildPlan<'p>,
     /// 0 while nothing failed; else `encode_report(step, errno)`.
     pub(super) report: AtomicU64,
-    /// The write end of the pipe whose end-of-file tells the parent we are done with its
-    /// memory, which a waiting child must keep; -1 without one.
-    pub(super) done_write: RawFd,
+    /// The handshake's pipes when the child waits for its parent; `None` under
+    /// `CLONE_VFORK`.
+    pub(super) wait: Option<WaitFds>,
     /// The parent's pid as /proc numbers it, for a child in a new PID namespace to find
     /// its parent there (see `parent_is_gone`); 0 when not needed or unknown.
     pub(super) parent_in_proc: libc::pid_t,
+}
+
+/// The child's copies of the pipes of a child that waits for its parent (`spawn.rs`,
+/// `WaitPipes`).
+#[derive(Clone, Copy)]
+pub(super) struct WaitFds {
+    /// Where the byte that lets the child go on arrives.
+    pub(super) go_read: RawFd,
+    /// The child's copy of the end that byte is written to, which it closes.
+    pub(super) go_write: RawFd,
+    /// The end the child keeps open until execve, whose end-of-file tells the parent it is
+    /// done with the parent's memory.
+    pub(super) done_write: RawFd,
 }
 
 /// The function clone(2) starts the child in, with a pointer to `spawn`'s [`Shared`].
@@ -59,55 +72,35 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         // The parent may have died before the signal was armed; then nobody sends it.
         // Whatever the handshake: a parent may let a waiting child go and die before the
         // child got here, leaving the byte that releases it in the pipe.
-        match parent_is_gone(shared) {
+        let new_pid_namespace = plan.clone_flags & libc::CLONE_NEWPID != 0;
+        match parent_is_gone(new_pid_namespace, plan.parent_pid, shared.parent_in_proc) {
             Ok(false) => {}
             Ok(true) => raw::exit(SETUP_FAILED),
             Err(errno) => fail(Step::SetDeathSignal, errno),
         }
     }
 
-    match plan.handshake {
-        Handshake::None => {}
-        Handshake::ParentAlive(sync) => {
-            // Our copy of the write end must go, or it would answer for the parent. (So
-            // could a copy in a child another thread spawned meanwhile: `parent_is_gone`,
-            // above, is the check that can't be fooled; this one is older and cheap.)
-            // SAFETY: our own copy, in our own descriptor table (see `child_main`).
-            unsafe { raw::close(sync.write) };
-            let mut byte = 0u8;
-            loop {
-                match raw::read(sync.read, &mut byte) {
-                    // The parent still holds the write end (the read end is non-blocking).
-                    Err(libc::EAGAIN) => break,
-                    Err(libc::EINTR) => {}
-                    // End-of-file: the parent is gone. A byte: nobody writes one.
-                    Ok(_) => raw::exit(SETUP_FAILED),
-                    Err(errno) => fail(Step::SetDeathSignal, errno),
-                }
-            }
+    if let Some(wait) = shared.wait {
+        // Our copy of the write end must go, or a dead parent would never give us EOF.
+        // SAFETY: our own copy, in our own descriptor table (see `child_main`).
+        unsafe { raw::close(wait.go_write) };
+        // And so must everything else of the parent's that we don't need.
+        let [stdin, stdout, stderr] = plan.stdio.map(|fd| fd.unwrap_or(-1));
+        // SAFETY: we are the child (see `child_main`).
+        unsafe {
+            close_unneeded(
+                &[wait.go_read, wait.done_write, stdin, stdout, stderr],
+                plan.fds,
+            );
         }
-        Handshake::WaitForParent(sync) => {
-            // Our copy of the write end must go, or a dead parent would never give us EOF.
-            // SAFETY: our own copy, in our own descriptor table (see `child_main`).
-            unsafe { raw::close(sync.write) };
-            // And so must everything else of the parent's that we don't need.
-            let [stdin, stdout, stderr] = plan.stdio.map(|fd| fd.unwrap_or(-1));
-            // SAFETY: we are the child (see `child_main`).
-            unsafe {
-                close_unneeded(
-                    &[sync.read, shared.done_write, stdin, stdout, stderr],
-                    plan.fds,
-                );
-            }
-            let mut go = 0u8;
-            loop {
-                match raw::read(sync.read, &mut go) {
-                    Ok(1) => break,
-                    // Signals are blocked, but a stop and continue can interrupt the read.
-                    Err(libc::EINTR) => {}
-                    // End-of-file: the parent died or gave up on us; it reports on its side.
-                    _ => raw::exit(SETUP_FAILED),
-                }
+        let mut go = 0u8;
+        loop {
+            match raw::read(wait.go_read, &mut go) {
+                Ok(1) => break,
+                // Signals are blocked, but a stop and continue can interrupt the read.
+                Err(libc::EINTR) => {}
+                // End-of-file: the parent died or gave up on us; it reports on its side.
+                _ => raw::exit(SETUP_FAILED),
             }
         }
     }
@@ -150,23 +143,28 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
 }
 
 /// Whether the process that spawned this child has died, asked once the death signal is
-/// armed: a parent that died before can no longer send it.
+/// armed: a parent that died before can no longer send it. `parent_pid` is the parent's
+/// pid, `parent_in_proc` its number in /proc (0 if /proc did not list it).
 ///
 /// getppid(2) answers, except in a new PID namespace, where it is always 0. There /proc
 /// answers: the child's /proc is still the parent's (a new mount namespace starts as a
 /// copy, with the same proc mount), where the parent looked up its own number before the
 /// clone. Either way the child's parent changes when the parent dies: the child is handed
-/// to a reaper.
-fn parent_is_gone(shared: &Shared<'_>) -> Result<bool, i32> {
-    let plan = shared.plan;
-    if plan.clone_flags & libc::CLONE_NEWPID == 0 {
-        return Ok(raw::getppid() != plan.parent_pid);
+/// to a reaper, whose number differs. Nothing another process holds can make a dead
+/// parent look alive here, as a copy of a pipe's write end could.
+fn parent_is_gone(
+    new_pid_namespace: bool,
+    parent_pid: libc::pid_t,
+    parent_in_proc: libc::pid_t,
+) -> Result<bool, i32> {
+    if !new_pid_namespace {
+        return Ok(raw::getppid() != parent_pid);
     }
-    if shared.parent_in_proc <= 0 {
+    if parent_in_proc <= 0 {
         // /proc did not list the parent: execve of /proc/self/exe fails on its own.
         return Ok(false);
     }
-    Ok(parent_in_proc()? != shared.parent_in_proc)
+    Ok(self::parent_in_proc()? != parent_in_proc)
 }
 
 /// Our parent's pid as /proc numbers it: the fourth field of /proc/self/stat.
@@ -416,6 +414,19 @@ mod tests {
             None,
             "too large for a descriptor"
         );
+    }
+
+    #[test]
+    fn a_changed_parent_is_seen_by_getppid_and_in_proc() {
+        // Asked about this test process's own parent, which lives.
+        let parent = nix::unistd::getppid().as_raw();
+        assert_eq!(parent_is_gone(false, parent, 0), Ok(false));
+        assert_eq!(parent_is_gone(false, parent + 1, 0), Ok(true));
+        let in_proc = parent_in_proc().unwrap();
+        assert_eq!(parent_is_gone(true, 0, in_proc), Ok(false));
+        assert_eq!(parent_is_gone(true, 0, in_proc + 1), Ok(true));
+        // /proc did not list the parent: left to execve of /proc/self/exe.
+        assert_eq!(parent_is_gone(true, 0, 0), Ok(false));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::child::{Shared, child_entry};
-use super::{ChildPlan, GivenFd, Handshake, decode_report, follows_the_rules, is_given_target};
+use super::child::{Shared, WaitFds, child_entry};
+use super::{ChildPlan, GivenFd, decode_report, follows_the_rules, is_given_target};
 use crate::error::Step;
 
 /// Why [`spawn`] failed. In every case no child is left running or unreaped.
@@ -36,11 +36,11 @@ const CHILD_STACK_SIZE: usize = 64 * 1024;
 /// Starts the child described by `plan` and returns its pid once the child has called
 /// execve — or ended, which the caller learns from its status.
 ///
-/// With [`Handshake::WaitForParent`], `parent_part` runs while the child waits, and must
-/// end by writing the byte that lets it go; with any other handshake it is not called.
+/// With a `parent_part`, the child waits while it runs, and goes on once it has returned
+/// `Ok`; see [`Handshake`].
 pub(crate) fn spawn<E>(
     plan: &ChildPlan<'_>,
-    parent_part: impl FnOnce(libc::pid_t) -> Result<(), E>,
+    parent_part: Option<impl FnOnce(libc::pid_t) -> Result<(), E>>,
 ) -> Result<libc::pid_t, SpawnError<E>> {
     assert!(
         follows_the_rules(plan.fds),
@@ -48,28 +48,17 @@ pub(crate) fn spawn<E>(
         plan.fds
     );
     let stack = ChildStack::take().map_err(SpawnError::Clone)?;
-    let waits = matches!(plan.handshake, Handshake::WaitForParent(_));
-    // Without CLONE_VFORK we learn that the child is done with our memory from the
-    // end-of-file of this pipe; the child only ever holds its (close-on-exec) write end.
-    let done = if waits {
-        Some(done_pipe(plan.fds).map_err(|error| SpawnError::Os(Step::CreatePipe, error))?)
-    } else {
-        None
-    };
+    let handshake = Handshake::new(parent_part.is_some(), plan.fds)
+        .map_err(|error| SpawnError::Os(Step::CreatePipe, error))?;
     let shared = Shared {
         plan,
         report: AtomicU64::new(0),
-        done_write: done.as_ref().map_or(-1, |(_, write)| write.as_raw_fd()),
+        wait: handshake.child_side(),
         parent_in_proc: if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
             pid_in_proc()
         } else {
             0
         },
-    };
-    let share_memory = if waits {
-        libc::CLONE_VM
-    } else {
-        libc::CLONE_VM | libc::CLONE_VFORK
     };
     let blocked = SignalsBlocked::all().map_err(SpawnError::Clone)?;
     // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame; this
@@ -80,7 +69,7 @@ pub(crate) fn spawn<E>(
         libc::clone(
             child_entry,
             stack.top(),
-            plan.clone_flags | share_memory | libc::SIGCHLD,
+            plan.clone_flags | handshake.share_memory() | libc::SIGCHLD,
             &shared as *const Shared<'_> as *mut c_void,
         )
     };
@@ -94,10 +83,8 @@ pub(crate) fn spawn<E>(
     // From here until the child is known to be done, leaving this frame early — an error
     // below, a panic in `parent_part` — must first make sure it is.
     let mut reaper = ReapOnDrop { pid: Some(pid) };
-    if let Some((done_read, done_write)) = done {
-        drop(done_write);
-        parent_part(pid).map_err(SpawnError::Parent)?;
-        wait_for_eof(&done_read).map_err(|error| SpawnError::Os(Step::ReadSetupReport, error))?;
+    if let (Handshake::WaitForParent(pipes), Some(parent_part)) = (handshake, parent_part) {
+        pipes.see_through(pid, parent_part)?;
     }
     // The child has exec'd or ended: CLONE_VFORK returned, or the pipe said so.
     let report = shared.report.load(Ordering::Acquire);
@@ -113,6 +100,111 @@ pub(crate) fn spawn<E>(
         step.unwrap_or(Step::ReadSetupReport),
         errno,
     ))
+}
+
+/// How parent and child wait for each other between the clone and the child's execve:
+/// chosen, created and ended here, every pipe of it included.
+///
+/// The parent's liveness is not part of it. A child with a death signal checks once it has
+/// armed the signal that its parent did not die before (`child.rs`, `parent_is_gone`),
+/// whichever handshake it has.
+enum Handshake {
+    /// The parent has nothing to do before the child execs: the clone takes
+    /// `CLONE_VFORK`, so the calling thread sleeps inside clone(2) until the child has
+    /// exec'd or ended. No pipe.
+    Vfork,
+    /// The parent acts while the child waits — id maps, a hook — which under
+    /// `CLONE_VFORK` would deadlock: the clone takes `CLONE_VM` alone, and the two pipes
+    /// say when each may go on.
+    WaitForParent(WaitPipes),
+}
+
+/// The pipes of a child that waits for its parent; all close on exec.
+struct WaitPipes {
+    /// The child waits for one byte on `go_read`; end-of-file there means the parent died
+    /// or gave up on it, so the child closes its copy of `go_write` first. The parent
+    /// keeps `go_read` open until the child is done, so that releasing a child that has
+    /// already died is no `EPIPE`.
+    go_read: OwnedFd,
+    go_write: OwnedFd,
+    /// End-of-file on `done_read` tells the parent that the child is done with its
+    /// memory: once the clone has copied it, the parent closes `done_write`, and only the
+    /// child holds it, until execve or exit (see the `sys` module's docs).
+    done_read: OwnedFd,
+    done_write: OwnedFd,
+}
+
+impl Handshake {
+    fn new(parent_acts: bool, given: &[GivenFd]) -> io::Result<Handshake> {
+        if !parent_acts {
+            return Ok(Handshake::Vfork);
+        }
+        let (go_read, go_write) = cloexec_pipe()?;
+        let (done_read, done_write) = done_pipe(given)?;
+        Ok(Handshake::WaitForParent(WaitPipes {
+            go_read,
+            go_write,
+            done_read,
+            done_write,
+        }))
+    }
+
+    /// The clone flags that share our memory with the child.
+    fn share_memory(&self) -> c_int {
+        match self {
+            Handshake::Vfork => libc::CLONE_VM | libc::CLONE_VFORK,
+            Handshake::WaitForParent(_) => libc::CLONE_VM,
+        }
+    }
+
+    /// The numbers of the child's copies of the pipes, for the child to use.
+    fn child_side(&self) -> Option<WaitFds> {
+        match self {
+            Handshake::Vfork => None,
+            Handshake::WaitForParent(pipes) => Some(WaitFds {
+                go_read: pipes.go_read.as_raw_fd(),
+                go_write: pipes.go_write.as_raw_fd(),
+                done_write: pipes.done_write.as_raw_fd(),
+            }),
+        }
+    }
+}
+
+impl WaitPipes {
+    /// The parent's side once the child `pid` exists, in order: its part while the child
+    /// waits, the byte that lets the child go, and the end-of-file that says it has
+    /// exec'd or ended.
+    fn see_through<E>(
+        self,
+        pid: libc::pid_t,
+        parent_part: impl FnOnce(libc::pid_t) -> Result<(), E>,
+    ) -> Result<(), SpawnError<E>> {
+        let WaitPipes {
+            go_read,
+            go_write,
+            done_read,
+            done_write,
+        } = self;
+        drop(done_write);
+        parent_part(pid).map_err(SpawnError::Parent)?;
+        release(go_write).map_err(|error| SpawnError::Os(Step::ReleaseChild, error))?;
+        wait_for_eof(&done_read).map_err(|error| SpawnError::Os(Step::ReadSetupReport, error))?;
+        drop(go_read);
+        Ok(())
+    }
+}
+
+/// Writes the one byte that lets a waiting child go on.
+fn release(go: OwnedFd) -> io::Result<()> {
+    let mut go = std::fs::File::from(go);
+    loop {
+        match io::Write::write(&mut go, &[1]) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Kills and reaps the child when dropped with `pid` still set: the way out of `spawn`
@@ -327,7 +419,7 @@ mod tests {
 
     use super::super::child::closes_on_exec;
     use super::super::testing::{errno, set_errno};
-    use super::super::{CStringArray, SETUP_FAILED, SyncPipe};
+    use super::super::{CStringArray, SETUP_FAILED};
     use super::*;
 
     /// The argv `[arg0]` and an empty envp.
@@ -337,11 +429,7 @@ mod tests {
     }
 
     /// A plan that execs `exe` with the `args` of [`exec_args`].
-    fn plan<'a>(
-        exe: &'a CStr,
-        args: &'a (CStringArray, CStringArray),
-        handshake: Handshake,
-    ) -> ChildPlan<'a> {
+    fn plan<'a>(exe: &'a CStr, args: &'a (CStringArray, CStringArray)) -> ChildPlan<'a> {
         ChildPlan {
             exe,
             argv: &args.0,
@@ -352,26 +440,28 @@ mod tests {
             death_signal: 0,
             parent_pid: std::process::id() as libc::pid_t,
             clone_flags: 0,
-            handshake,
             unshare_time: false,
             keep_blocked: 0,
         }
     }
+
+    /// No part for the parent: the child starts under `CLONE_VFORK`.
+    const VFORK: Option<fn(libc::pid_t) -> Result<(), ()>> = None;
 
     /// Whether `pid` is gone and reaped: waitpid finds no such child.
     fn reaped(pid: libc::pid_t) -> bool {
         wait(pid, true).is_err_and(|error| error.raw_os_error() == Some(libc::ECHILD))
     }
 
+    fn exit_code(status: c_int) -> Option<c_int> {
+        libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
+    }
+
     #[test]
     fn a_child_that_execs_comes_back_as_its_pid() {
         let argv = exec_args(c"true");
-        let pid = spawn(&plan(c"/bin/true", &argv, Handshake::None), |_| {
-            Ok::<(), ()>(())
-        })
-        .unwrap();
-        let status = reap(pid).unwrap();
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        let pid = spawn(&plan(c"/bin/true", &argv), VFORK).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
     }
 
     #[test]
@@ -379,10 +469,7 @@ mod tests {
         // The child runs on this thread's TLS: libc's wrappers would store ENOENT there.
         let argv = exec_args(c"missing");
         set_errno(0);
-        let result = spawn(
-            &plan(c"/nonexistent/reexec-sys-test", &argv, Handshake::None),
-            |_| Ok::<(), ()>(()),
-        );
+        let result = spawn(&plan(c"/nonexistent/reexec-sys-test", &argv), VFORK);
         assert_eq!(errno(), 0);
         assert!(
             matches!(result, Err(SpawnError::Child(Step::Exec, libc::ENOENT))),
@@ -392,87 +479,67 @@ mod tests {
 
     #[test]
     fn a_waiting_child_goes_on_once_released() {
-        let (read, write) = cloexec_pipe().unwrap();
-        let handshake = Handshake::WaitForParent(SyncPipe {
-            read: read.as_raw_fd(),
-            write: write.as_raw_fd(),
-        });
         let argv = exec_args(c"true");
-        let mut go = Some(std::fs::File::from(write));
-        let pid = spawn(&plan(c"/bin/true", &argv, handshake), |_| {
-            std::io::Write::write_all(&mut go.take().unwrap(), &[1])
-        })
+        let mut before_exec = None;
+        let pid = spawn(
+            &plan(c"/bin/true", &argv),
+            Some(|pid| {
+                // The child waits, not yet /bin/true: it still runs this test binary.
+                before_exec = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+                Ok::<(), ()>(())
+            }),
+        )
         .unwrap();
-        let status = reap(pid).unwrap();
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+        assert_eq!(before_exec, std::env::current_exe().ok());
     }
 
     #[test]
     fn a_failing_or_panicking_parent_part_kills_and_reaps_the_waiting_child() {
-        let (read, write) = cloexec_pipe().unwrap();
-        let handshake = Handshake::WaitForParent(SyncPipe {
-            read: read.as_raw_fd(),
-            write: write.as_raw_fd(),
-        });
         let argv = exec_args(c"true");
-        let plan = plan(c"/bin/true", &argv, handshake);
+        let plan = plan(c"/bin/true", &argv);
 
         let mut child = 0;
-        let result = spawn(&plan, |pid| {
-            child = pid;
-            Err("no")
-        });
+        let result = spawn(
+            &plan,
+            Some(|pid| {
+                child = pid;
+                Err("no")
+            }),
+        );
         assert!(matches!(result, Err(SpawnError::Parent("no"))));
         assert!(reaped(child), "child {child} left behind");
 
         let child = std::cell::Cell::new(0);
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            spawn(&plan, |pid| -> Result<(), ()> {
-                child.set(pid);
-                panic!("the parent's part panics");
-            })
+            spawn(
+                &plan,
+                Some(|pid| -> Result<(), ()> {
+                    child.set(pid);
+                    panic!("the parent's part panics");
+                }),
+            )
         }));
         assert!(unwound.is_err());
         assert!(reaped(child.get()), "child {} left behind", child.get());
-        drop((read, write));
-    }
-
-    /// A pipe for [`Handshake::ParentAlive`]: close-on-exec, the read end non-blocking.
-    fn liveness_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-        use nix::fcntl::OFlag;
-        nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap()
-    }
-
-    fn exit_code(status: c_int) -> Option<c_int> {
-        libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
     }
 
     #[test]
-    fn a_vfork_child_checks_its_parent_holds_the_liveness_pipe() {
+    fn a_child_whose_parent_is_gone_stops_before_exec() {
         let argv = exec_args(c"true");
-
-        // The parent holds the write end: the child goes on and execs.
-        let (read, write) = liveness_pipe();
-        let handshake = Handshake::ParentAlive(SyncPipe {
-            read: read.as_raw_fd(),
-            write: write.as_raw_fd(),
-        });
-        let mut alive = plan(c"/bin/true", &argv, handshake);
-        alive.death_signal = libc::SIGTERM;
-        let pid = spawn(&alive, |_| Ok::<(), ()>(())).unwrap();
+        let mut plan = plan(c"/bin/true", &argv);
+        plan.death_signal = libc::SIGTERM;
+        // The parent it was spawned by: the child goes on and execs.
+        let pid = spawn(&plan, VFORK).unwrap();
         assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
 
-        // Nobody holds it, as when the parent died before the death signal was armed:
-        // the child stops before exec, with the status no exec'd program gives here.
-        let (read, write) = liveness_pipe();
-        let handshake = Handshake::ParentAlive(SyncPipe {
-            read: read.as_raw_fd(),
-            write: write.as_raw_fd(),
-        });
-        drop(write);
-        let mut gone = plan(c"/bin/true", &argv, handshake);
-        gone.death_signal = libc::SIGTERM;
-        let pid = spawn(&gone, |_| Ok::<(), ()>(())).unwrap();
+        // Told of another parent, the child sees its own parent as one that took over
+        // from a dead one, and stops before exec, with the status no exec'd program
+        // gives here. So does a child that waits for its parent, before it waits.
+        plan.parent_pid += 1;
+        let pid = spawn(&plan, VFORK).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
+        let pid = spawn(&plan, Some(|_| Ok::<(), ()>(()))).unwrap();
         assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
     }
 
@@ -483,19 +550,13 @@ mod tests {
             println!("skipped: a PID namespace without a user namespace needs root");
             return;
         }
-        let (read, write) = liveness_pipe();
-        let handshake = Handshake::ParentAlive(SyncPipe {
-            read: read.as_raw_fd(),
-            write: write.as_raw_fd(),
-        });
         let argv = exec_args(c"true");
-        let mut plan = plan(c"/bin/true", &argv, handshake);
+        let mut plan = plan(c"/bin/true", &argv);
         plan.clone_flags = libc::CLONE_NEWPID;
         plan.death_signal = libc::SIGTERM;
         plan.keep_blocked = libc::SIGTERM;
-        let pid = spawn(&plan, |_| Ok::<(), ()>(())).unwrap();
+        let pid = spawn(&plan, VFORK).unwrap();
         assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
-        drop((read, write));
     }
 
     #[test]
