@@ -7,10 +7,14 @@
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::io;
-use std::mem::MaybeUninit;
+use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::mman::{self, MapFlags, ProtFlags};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::unistd::{Pid, SysconfVar, sysconf};
 
 use super::child::{Shared, WaitFds, child_entry};
 use super::{ChildPlan, GivenFd, decode_report, follows_the_rules, is_given_target};
@@ -196,14 +200,9 @@ impl WaitPipes {
 
 /// Writes the one byte that lets a waiting child go on.
 fn release(go: OwnedFd) -> io::Result<()> {
-    let mut go = std::fs::File::from(go);
-    loop {
-        match io::Write::write(&mut go, &[1]) {
-            Ok(1) => return Ok(()),
-            Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
+    match retry_interrupted(|| Ok(nix::unistd::write(&go, &[1])?))? {
+        1 => Ok(()),
+        _ => Err(io::ErrorKind::WriteZero.into()),
     }
 }
 
@@ -216,9 +215,8 @@ struct ReapOnDrop {
 impl Drop for ReapOnDrop {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
-            // SAFETY: kill(2) on our own child, which is not reaped yet, so the pid can't
-            // have been reused.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Our own child, not reaped yet: the pid can't have been reused.
+            let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             // Once waitpid has reaped it (or found it auto-reaped, ECHILD), the child's
             // task is gone and with it any use of our memory.
             let _ = reap(pid);
@@ -226,36 +224,32 @@ impl Drop for ReapOnDrop {
     }
 }
 
-/// Waits for `pid` to end and reaps it, retrying when interrupted.
-fn reap(pid: libc::pid_t) -> io::Result<c_int> {
+/// Runs `call` again for as long as it fails with `EINTR`: the parent's one retry loop.
+pub(crate) fn retry_interrupted<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
-        match wait(pid, false) {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) => {}
+        match call() {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
+            result => return result,
+        }
+    }
+}
+
+/// Waits for our child `pid` to end and reaps it: its raw status.
+pub(crate) fn reap(pid: libc::pid_t) -> io::Result<c_int> {
+    loop {
+        // Without WNOHANG, waitpid returns only with a status or an error.
+        if let Some(status) = wait(pid, false)? {
+            return Ok(status);
         }
     }
 }
 
 /// Reads `fd` until end-of-file, which comes when every write end is closed.
 fn wait_for_eof(fd: &OwnedFd) -> io::Result<()> {
-    let mut byte = 0u8;
-    loop {
-        // SAFETY: reads at most one byte into a local, from a descriptor we own.
-        let read = unsafe { libc::read(fd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
-        match read {
-            0 => return Ok(()),
-            // The child never writes here; a byte would be a stray writer's: ignore it.
-            1 => {}
-            _ => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-        }
-    }
+    let mut byte = [0u8];
+    // The child never writes here; a byte would be a stray writer's: ignore it.
+    while retry_interrupted(|| Ok(nix::unistd::read(fd, &mut byte)?))? != 0 {}
+    Ok(())
 }
 
 /// A pipe whose both ends close on exec.
@@ -294,24 +288,29 @@ pub(super) fn pid_in_proc() -> libc::pid_t {
         .unwrap_or(0)
 }
 
-/// `waitpid(2)` on our own child: its raw status, or `None` if `nohang` and it still runs.
+/// `waitpid(2)` on our own child, retried when interrupted: its raw status, or `None` if
+/// `nohang` and it still runs.
+///
+/// libc rather than nix: `std::process::ExitStatus` is made from the raw status, which
+/// nix's `waitpid` decodes and does not return.
 pub(crate) fn wait(pid: libc::pid_t, nohang: bool) -> io::Result<Option<c_int>> {
-    let mut status: c_int = 0;
     let flags = if nohang { libc::WNOHANG } else { 0 };
-    // SAFETY: waitpid writes one int into a valid local.
-    let result = unsafe { libc::waitpid(pid, &mut status, flags) };
-    match result {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(None),
-        _ => Ok(Some(status)),
-    }
+    retry_interrupted(|| {
+        let mut status: c_int = 0;
+        // SAFETY: waitpid writes one int into a valid local.
+        match unsafe { libc::waitpid(pid, &mut status, flags) } {
+            -1 => Err(io::Error::last_os_error()),
+            0 => Ok(None),
+            _ => Ok(Some(status)),
+        }
+    })
 }
 
 /// A private anonymous mapping used as the child's stack, with an inaccessible guard
 /// page below it, unmapped on drop. Sharing our memory, a child that overflowed its stack
 /// would otherwise write over whatever the parent has mapped below.
 struct ChildStack {
-    base: *mut c_void,
+    base: NonNull<c_void>,
     len: usize,
 }
 
@@ -339,38 +338,33 @@ impl ChildStack {
     }
 
     fn new(size: usize) -> io::Result<ChildStack> {
-        // SAFETY: sysconf only reads a value the C library knows.
-        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            page if page > 0 => page as usize,
+        let page = match sysconf(SysconfVar::PAGE_SIZE) {
+            Ok(Some(page)) if page > 0 => page as usize,
             _ => 4096,
         };
         let len = size.next_multiple_of(page) + page;
+        // Never 0: it holds the guard page at least.
+        let length = NonZeroUsize::new(len).ok_or(io::ErrorKind::InvalidInput)?;
+        let writable = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
         // SAFETY: asks for a fresh anonymous mapping; no existing memory is touched.
         let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-                -1,
-                0,
+            mman::mmap_anonymous(
+                None,
+                length,
+                writable,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
             )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        }?;
         let stack = ChildStack { base, len };
         // SAFETY: makes the lowest page of our own fresh mapping inaccessible.
-        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        unsafe { mman::mprotect(base, page, ProtFlags::PROT_NONE) }?;
         Ok(stack)
     }
 
     /// The highest address: stacks grow down on every platform we support.
     fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of the mapping, which `add` allows.
-        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+        unsafe { self.base.as_ptr().cast::<u8>().add(self.len).cast() }
     }
 }
 
@@ -378,38 +372,27 @@ impl Drop for ChildStack {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping `new` made; `spawn` drops or keeps the
         // stack only once the child that ran on it has exec'd or ended.
-        unsafe { libc::munmap(self.base, self.len) };
+        let _ = unsafe { mman::munmap(self.base, self.len) };
     }
 }
 
 /// Blocks every signal in this thread until dropped, so that no handler runs in the child
 /// between clone and the moment it resets the dispositions.
 struct SignalsBlocked {
-    previous: libc::sigset_t,
+    previous: SigSet,
 }
 
 impl SignalsBlocked {
     fn all() -> io::Result<SignalsBlocked> {
-        let mut all = MaybeUninit::<libc::sigset_t>::uninit();
-        let mut previous = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigfillset initialises `all`; pthread_sigmask reads it and fills `previous`.
-        let result = unsafe {
-            libc::sigfillset(all.as_mut_ptr());
-            libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), previous.as_mut_ptr())
-        };
-        if result != 0 {
-            return Err(io::Error::from_raw_os_error(result));
-        }
-        // SAFETY: pthread_sigmask succeeded, so it wrote `previous`.
-        let previous = unsafe { previous.assume_init() };
+        let previous = SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK)?;
         Ok(SignalsBlocked { previous })
     }
 }
 
 impl Drop for SignalsBlocked {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved by `all` in this same thread.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, ptr::null_mut()) };
+        // Restores the mask `all` saved, in this same thread.
+        let _ = self.previous.thread_set_mask();
     }
 }
 
