@@ -1,97 +1,38 @@
-//! The spawner: a `std::process::Command`-shaped builder whose program is always the
-//! running binary and whose `argv[0]` is an entry's name.
+//! `Command`: a `std::process::Command`-shaped builder whose program is always the running
+//! binary and whose `argv[0]` is an entry's name.
+//!
+//! Runs in the parent. This file is the builder and `spawn`, which checks what was asked,
+//! lowers it into the plan `sys::spawn` hands the child, and turns what went wrong into an
+//! [`Error`]; `stdio.rs` is [`Stdio`], `child.rs` the [`Child`] a spawn returns, and
+//! `userns.rs` the id maps written while the child waits.
 
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, OsStr, OsString};
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+use std::process::{ExitStatus, Output};
 
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
-use crate::namespaces::{IdMap, Namespaces, map_file_text};
+use crate::namespaces::{IdMap, Namespaces};
 use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
+
+mod child;
+mod stdio;
+mod userns;
+
+pub use child::Child;
+pub use stdio::Stdio;
+use stdio::{Direction, StdioDefault, prepare_stdio};
+use userns::Maps;
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
 /// file on disk was replaced or deleted.
 const SELF_EXE: &CStr = c"/proc/self/exe";
-
-/// Where a child's stdin, stdout or stderr comes from or goes to.
-///
-/// ```
-/// use reexec::Stdio;
-///
-/// let log = std::fs::File::options().write(true).open("/dev/null")?;
-/// let _ = (Stdio::inherit(), Stdio::null(), Stdio::piped(), Stdio::from(log));
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug)]
-pub struct Stdio(StdioKind);
-
-#[derive(Debug)]
-enum StdioKind {
-    Inherit,
-    Null,
-    Piped,
-    Fd(OwnedFd),
-}
-
-impl Stdio {
-    /// The child uses the parent's descriptor.
-    pub fn inherit() -> Stdio {
-        Stdio(StdioKind::Inherit)
-    }
-
-    /// The child reads nothing and its writes go nowhere (`/dev/null`).
-    pub fn null() -> Stdio {
-        Stdio(StdioKind::Null)
-    }
-
-    /// A new pipe, whose other end appears in [`Child::stdin`], [`Child::stdout`] or
-    /// [`Child::stderr`].
-    pub fn piped() -> Stdio {
-        Stdio(StdioKind::Piped)
-    }
-}
-
-impl From<OwnedFd> for Stdio {
-    fn from(fd: OwnedFd) -> Stdio {
-        Stdio(StdioKind::Fd(fd))
-    }
-}
-
-impl From<File> for Stdio {
-    fn from(file: File) -> Stdio {
-        Stdio::from(OwnedFd::from(file))
-    }
-}
-
-impl From<ChildStdin> for Stdio {
-    fn from(pipe: ChildStdin) -> Stdio {
-        Stdio::from(OwnedFd::from(pipe))
-    }
-}
-
-impl From<ChildStdout> for Stdio {
-    fn from(pipe: ChildStdout) -> Stdio {
-        Stdio::from(OwnedFd::from(pipe))
-    }
-}
-
-impl From<ChildStderr> for Stdio {
-    fn from(pipe: ChildStderr) -> Stdio {
-        Stdio::from(OwnedFd::from(pipe))
-    }
-}
 
 /// Starts this same binary as a child that runs the entry `name`.
 ///
@@ -159,14 +100,6 @@ impl std::fmt::Debug for ParentSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ParentSetup(..)")
     }
-}
-
-/// What a method of [`Command`] uses for stdio the caller left unset.
-#[derive(Clone, Copy)]
-enum StdioDefault {
-    Inherit,
-    /// `output()`: stdin from `/dev/null`, stdout and stderr captured.
-    Capture,
 }
 
 impl Command {
@@ -490,7 +423,7 @@ impl Command {
             }
         };
 
-        let maps = self.validated_maps()?;
+        let maps = Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps)?;
         validate_given_fds(&given)?;
 
         let given = given_without_collisions(given)?;
@@ -505,9 +438,7 @@ impl Command {
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
         // The parent writes id maps, and runs the caller's hook, while the child waits.
-        let has_parent_part = self.parent_setup.is_some()
-            || (self.namespaces.contains(Namespaces::USER)
-                && !(maps.uid.is_empty() && maps.gid.is_empty()));
+        let has_parent_part = self.parent_setup.is_some() || !maps.is_empty();
 
         let plan = ChildPlan {
             exe: SELF_EXE,
@@ -547,36 +478,7 @@ impl Command {
         // never report end-of-file.
         drop((stdin.child, stdout.child, stderr.child, given));
 
-        Ok(Child {
-            pid,
-            status: None,
-            stdin: stdin.parent.map(ChildStdin::from),
-            stdout: stdout.parent.map(ChildStdout::from),
-            stderr: stderr.parent.map(ChildStderr::from),
-        })
-    }
-
-    /// The uid_map and gid_map texts, checked before anything is created.
-    fn validated_maps(&self) -> Result<Maps, Error> {
-        let has_maps = !self.uid_maps.is_empty() || !self.gid_maps.is_empty();
-        if has_maps && !self.namespaces.contains(Namespaces::USER) {
-            return Err(Error::InvalidInput {
-                what: "id maps",
-                value: format!("{:?} {:?}", self.uid_maps, self.gid_maps).into(),
-                why: "uid and gid maps apply to a new user namespace: add Namespaces::USER".into(),
-            });
-        }
-        let text = |what, maps: &[IdMap]| {
-            map_file_text(maps).map_err(|why| Error::InvalidInput {
-                what,
-                value: format!("{maps:?}").into(),
-                why,
-            })
-        };
-        Ok(Maps {
-            uid: text("uid map", &self.uid_maps)?,
-            gid: text("gid map", &self.gid_maps)?,
-        })
+        Ok(Child::new(pid, stdin.parent, stdout.parent, stderr.parent))
     }
 
     /// The parent's part while the child waits: setgroups, uid_map, gid_map, the caller's
@@ -587,18 +489,7 @@ impl Command {
         maps: &Maps,
         parent_setup: Option<&mut ParentSetup>,
     ) -> Result<(), Error> {
-        let proc_file = |name: &str| format!("/proc/{pid}/{name}");
-        if self.namespaces.contains(Namespaces::USER) {
-            if !maps.gid.is_empty() && !self.allow_setgroups {
-                write_proc_file(&proc_file("setgroups"), "deny", Step::WriteSetgroups)?;
-            }
-            if !maps.uid.is_empty() {
-                write_proc_file(&proc_file("uid_map"), &maps.uid, Step::WriteUidMap)?;
-            }
-            if !maps.gid.is_empty() {
-                write_proc_file(&proc_file("gid_map"), &maps.gid, Step::WriteGidMap)?;
-            }
-        }
+        maps.write(pid, self.allow_setgroups)?;
         if let Some(ParentSetup(setup)) = parent_setup {
             setup(pid.as_raw() as u32).map_err(|error| Error::os(Step::ParentSetup, error))?;
         }
@@ -686,28 +577,6 @@ impl Command {
     }
 }
 
-/// The texts for `/proc/PID/uid_map` and `gid_map`; empty for no map.
-struct Maps {
-    uid: String,
-    gid: String,
-}
-
-/// Writes a `/proc/PID/` control file in one write(2), as the kernel requires.
-fn write_proc_file(path: &str, text: &str, step: Step) -> Result<(), Error> {
-    let refused = |source: io::Error| Error::IdMap {
-        step,
-        map: text.to_owned(),
-        hint: crate::diagnose::map_refusal(step, &source),
-        source,
-    };
-    let mut file = File::options().write(true).open(path).map_err(refused)?;
-    match io::Write::write(&mut file, text.as_bytes()) {
-        Ok(written) if written == text.len() => Ok(()),
-        Ok(_) => Err(refused(io::ErrorKind::WriteZero.into())),
-        Err(error) => Err(refused(error)),
-    }
-}
-
 /// `KEY=VALUE`, as `envp` holds it.
 fn env_pair(key: &OsStr, value: &OsStr) -> Result<CString, Error> {
     let mut pair = Vec::with_capacity(key.len() + 1 + value.len());
@@ -726,84 +595,6 @@ fn c_string(what: &'static str, value: &OsStr) -> Result<CString, Error> {
         what,
         value: value.to_owned(),
         why: "it contains a NUL byte, which no process argument can carry".into(),
-    })
-}
-
-fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    pipe(OFlag::O_CLOEXEC)
-}
-
-fn pipe(flags: OFlag) -> Result<(OwnedFd, OwnedFd), Error> {
-    nix::unistd::pipe2(flags).map_err(|errno| Error::os(Step::CreatePipe, errno.into()))
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Direction {
-    Input,
-    Output,
-}
-
-/// One stdio slot resolved into descriptors: the child's end, and our end of a pipe.
-struct PreparedStdio {
-    child: Option<OwnedFd>,
-    parent: Option<OwnedFd>,
-}
-
-impl PreparedStdio {
-    fn child_fd(&self) -> Option<i32> {
-        self.child.as_ref().map(AsRawFd::as_raw_fd)
-    }
-}
-
-fn prepare_stdio(
-    stdio: Option<&Stdio>,
-    default: StdioDefault,
-    direction: Direction,
-) -> Result<PreparedStdio, Error> {
-    let kind = match (stdio, default, direction) {
-        (Some(Stdio(kind)), _, _) => kind,
-        (None, StdioDefault::Inherit, _) => &StdioKind::Inherit,
-        (None, StdioDefault::Capture, Direction::Input) => &StdioKind::Null,
-        (None, StdioDefault::Capture, Direction::Output) => &StdioKind::Piped,
-    };
-    Ok(match kind {
-        StdioKind::Inherit => PreparedStdio {
-            child: None,
-            parent: None,
-        },
-        StdioKind::Null => {
-            let null = File::options()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .map_err(|error| Error::os(Step::OpenDevNull, error))?;
-            PreparedStdio {
-                child: Some(null.into()),
-                parent: None,
-            }
-        }
-        StdioKind::Piped => {
-            let (read, write) = cloexec_pipe()?;
-            match direction {
-                Direction::Input => PreparedStdio {
-                    child: Some(read),
-                    parent: Some(write),
-                },
-                Direction::Output => PreparedStdio {
-                    child: Some(write),
-                    parent: Some(read),
-                },
-            }
-        }
-        // A close-on-exec copy: the user's descriptor may lack the flag, and the child
-        // must see it only as 0, 1 or 2.
-        StdioKind::Fd(fd) => PreparedStdio {
-            child: Some(
-                fd.try_clone()
-                    .map_err(|error| Error::os(Step::DuplicateStdio, error))?,
-            ),
-            parent: None,
-        },
     })
 }
 
@@ -883,149 +674,6 @@ fn given_without_collisions(
         .collect()
 }
 
-fn wait_blocking(pid: Pid) -> Result<ExitStatus, Error> {
-    loop {
-        match sys::wait(pid.as_raw(), false) {
-            Ok(Some(status)) => return Ok(ExitStatus::from_raw(status)),
-            Ok(None) => continue,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(Error::os(Step::Wait, error)),
-        }
-    }
-}
-
-/// A running or exited child started by [`Command`].
-///
-/// As with [`std::process::Child`], dropping it neither kills nor reaps the child: call
-/// [`wait`](Self::wait) so that no zombie stays behind.
-#[derive(Debug)]
-pub struct Child {
-    pid: Pid,
-    status: Option<ExitStatus>,
-    /// Our end of the child's stdin, when it was [`Stdio::piped`].
-    pub stdin: Option<ChildStdin>,
-    /// Our end of the child's stdout, when it was [`Stdio::piped`].
-    pub stdout: Option<ChildStdout>,
-    /// Our end of the child's stderr, when it was [`Stdio::piped`].
-    pub stderr: Option<ChildStderr>,
-}
-
-impl Child {
-    /// The child's process id, as seen from the parent's PID namespace.
-    pub fn id(&self) -> u32 {
-        self.pid.as_raw() as u32
-    }
-
-    /// Waits for the child to exit. Closes our end of its stdin first, so a child that
-    /// reads to end-of-file can finish.
-    pub fn wait(&mut self) -> Result<ExitStatus, Error> {
-        drop(self.stdin.take());
-        if let Some(status) = self.status {
-            return Ok(status);
-        }
-        let status = wait_blocking(self.pid)?;
-        self.status = Some(status);
-        Ok(status)
-    }
-
-    /// The exit status if the child has exited, without blocking.
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        if let Some(status) = self.status {
-            return Ok(Some(status));
-        }
-        loop {
-            match sys::wait(self.pid.as_raw(), true) {
-                Ok(Some(status)) => {
-                    let status = ExitStatus::from_raw(status);
-                    self.status = Some(status);
-                    return Ok(Some(status));
-                }
-                Ok(None) => return Ok(None),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(Error::os(Step::Wait, error)),
-            }
-        }
-    }
-
-    /// Sends `SIGKILL` to the child. Succeeds without doing anything if the child was
-    /// already waited for.
-    pub fn kill(&mut self) -> Result<(), Error> {
-        self.signal(libc::SIGKILL)
-    }
-
-    /// Sends `signal` to the child, unless it was already waited for.
-    pub fn signal(&mut self, signal: i32) -> Result<(), Error> {
-        if self.status.is_some() {
-            return Ok(());
-        }
-        let signal =
-            Signal::try_from(signal).map_err(|errno| Error::os(Step::Kill, errno.into()))?;
-        signal::kill(self.pid, signal).map_err(|errno| Error::os(Step::Kill, errno.into()))
-    }
-
-    /// Waits for the child and collects everything it writes to piped stdout and stderr.
-    pub fn wait_with_output(mut self) -> Result<Output, Error> {
-        drop(self.stdin.take());
-        let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take())
-            .map_err(|error| Error::os(Step::ReadOutput, error))?;
-        let status = self.wait()?;
-        Ok(Output {
-            status,
-            stdout,
-            stderr,
-        })
-    }
-}
-
-/// Reads two pipes to their ends at once, so that a child filling one while we block on
-/// the other cannot deadlock us.
-fn read_both(
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
-) -> io::Result<(Vec<u8>, Vec<u8>)> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut stdout = stdout.map(|pipe| File::from(OwnedFd::from(pipe)));
-    let mut stderr = stderr.map(|pipe| File::from(OwnedFd::from(pipe)));
-    let mut chunk = [0u8; 16 * 1024];
-    while stdout.is_some() || stderr.is_some() {
-        let (out_ready, err_ready) = {
-            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2);
-            for file in [&stdout, &stderr].into_iter().flatten() {
-                fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(errno) => return Err(errno.into()),
-            }
-            let mut ready = fds.iter().map(|fd| fd.any().unwrap_or(true));
-            let out_ready = stdout.is_some() && ready.next().unwrap_or(false);
-            let err_ready = stderr.is_some() && ready.next().unwrap_or(false);
-            (out_ready, err_ready)
-        };
-        for (ready, source, sink) in [
-            (out_ready, &mut stdout, &mut out),
-            (err_ready, &mut stderr, &mut err),
-        ] {
-            if !ready {
-                continue;
-            }
-            if let Some(file) = source {
-                match file.read(&mut chunk) {
-                    Ok(0) => *source = None,
-                    Ok(read) => sink.extend_from_slice(&chunk[..read]),
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
-                }
-            }
-        }
-    }
-    Ok((out, err))
-}
-
 #[cfg(test)]
 mod fuzz {
     use super::*;
@@ -1056,9 +704,9 @@ mod tests {
 
     #[test]
     fn given_descriptors_that_collide_move_and_keep_their_files() {
-        let (a, _a_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let (b, _b_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let (same, _same_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (a, _a_write) = sys::cloexec_pipe().unwrap();
+        let (b, _b_write) = sys::cloexec_pipe().unwrap();
+        let (same, _same_write) = sys::cloexec_pipe().unwrap();
         let (a_at, b_at, same_at) = (a.as_raw_fd(), b.as_raw_fd(), same.as_raw_fd());
         // Each number in the child, and the file it must hold there.
         let mut expected = vec![

@@ -24,7 +24,7 @@
 //!   namespace, running a `parent_setup` hook — `CLONE_VFORK` would deadlock: the parent
 //!   would wait for an exec that waits for the parent. The clone then takes `CLONE_VM`
 //!   alone; the child waits on a pipe, the parent does its part and lets it go, and
-//!   [`spawn`] returns only once the child has exec'd or ended (end-of-file on a
+//!   [`spawn()`] returns only once the child has exec'd or ended (end-of-file on a
 //!   close-on-exec pipe). Go's `syscall` package gives up its vfork path here and copies
 //!   the page tables; we don't.
 //!
@@ -51,7 +51,7 @@
 //!   every handled signal back to its default before it unblocks any. A handler running
 //!   in the child would run on the parent's memory.
 //! - Everything it reads — the [`ChildPlan`], the strings the plan points into, its stack —
-//!   stays alive until it has exec'd or ended: [`spawn`] returns only then, and when it must
+//!   stays alive until it has exec'd or ended: [`spawn()`] returns only then, and when it must
 //!   leave early (the parent's part failed or panicked) it kills and reaps the child first.
 //!   execve(2) drops the shared memory before it closes close-on-exec descriptors, and
 //!   exit(2) before it closes any, so end-of-file on a pipe whose write end only the child
@@ -68,7 +68,7 @@ mod raw;
 mod spawn;
 
 pub(crate) use cstring_array::CStringArray;
-pub(crate) use spawn::{SpawnError, cloexec_pipe, dup_above, spawn, wait};
+pub(crate) use spawn::{SpawnError, cloexec_pipe, dup_above, reap, retry_interrupted, spawn, wait};
 
 /// What the child is to do, prepared by the parent before the clone.
 pub(crate) struct ChildPlan<'a> {

@@ -257,7 +257,7 @@ pub(super) fn chdir(dir: &CStr) -> Result<(), i32> {
 /// # Safety
 /// `argv` and `envp` each point to an array of pointers to NUL-terminated strings, ended
 /// by a NULL pointer, all valid until the call returns: a [`CStringArray`]'s
-/// [`as_ptr`](CStringArray::as_ptr) while the array lives.
+/// [`as_ptr`](super::CStringArray::as_ptr) while the array lives.
 ///
 /// [`CStringArray`]: super::CStringArray
 pub(super) unsafe fn execve(
