@@ -1,7 +1,6 @@
 //! The parent's side of `--net bridge`: who may do it, and cleaning up.
 
 use std::io;
-use std::sync::{Arc, Mutex};
 
 use crate::cli::Options;
 use crate::net::{self, Lease};
@@ -32,20 +31,14 @@ pub(crate) fn prepare(options: &Options) -> Result<(), String> {
         .map_err(|error| format!("--net bridge: {error}"))
 }
 
-/// The lease taken for the child, once the parent_setup hook has run.
-pub(crate) type Shared = Arc<Mutex<Option<Lease>>>;
-
-/// The parent_setup hook: the child's end of a new pair is born in its namespace.
-pub(crate) fn attach(
-    options: &Options,
-    lease: &Shared,
-) -> impl FnMut(u32) -> io::Result<()> + Send + 'static {
-    let (bridge, subnet, lease) = (options.bridge.clone(), options.subnet, Arc::clone(lease));
+/// The parent's setup hook of the spawn: the child's end of a new pair is born in its
+/// namespace, and the lease taken for it goes to `lease`.
+pub(crate) fn attach<'a>(
+    options: &'a Options,
+    lease: &'a mut Option<Lease>,
+) -> impl FnOnce(u32) -> io::Result<()> + 'a {
     move |pid| {
-        let taken = net::attach(&bridge, subnet, pid).map_err(io::Error::other)?;
-        *lease
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(taken);
+        *lease = Some(net::attach(&options.bridge, options.subnet, pid).map_err(io::Error::other)?);
         Ok(())
     }
 }
@@ -53,12 +46,8 @@ pub(crate) fn attach(
 /// Once the child is gone, its host-side link goes too. The kernel removes the pair when
 /// the child's network namespace dies, but asynchronously; deleting it here means it is
 /// gone by the time ns-process exits.
-pub(crate) fn release(lease: &Shared) {
-    let taken = lease
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    if let Some(lease) = taken {
+pub(crate) fn release(lease: Option<Lease>) {
+    if let Some(lease) = lease {
         if let Err(error) = net::release(&lease) {
             eprintln!("ns-process: removing {}: {error}", lease.host_side);
         }

@@ -81,7 +81,7 @@ reexec::main! {
             Ok(blocked) => blocked,
             Err(errno) => return fail(format!("blocking signals: {}", errno.desc())),
         };
-        let lease = bridge::Shared::default();
+        let mut lease = None;
         let spawned = {
             let mut command = reexec::Command::new(init::ENTRY);
             // If ns-process dies, its init dies at once, and the kernel ends everything in
@@ -102,13 +102,16 @@ reexec::main! {
                     command.fd(fd, inherited);
                 }
             }
-            if options.net == cli::NetMode::Bridge {
-                // The child waits while its end of a new pair is born in its namespace.
-                command.parent_setup(bridge::attach(&options, &lease));
-            }
+            // The child waits while its end of a new pair is born in its namespace.
+            let attach =
+                (options.net == cli::NetMode::Bridge).then(|| bridge::attach(&options, &mut lease));
+            let spawn = |command: &mut reexec::Command| match attach {
+                Some(attach) => command.spawn_with_parent_setup(attach),
+                None => command.spawn(),
+            };
             match &pty {
-                Some(pty) => pty.attach(&mut command).map(|()| command.spawn()),
-                None => Ok(command.spawn()),
+                Some(pty) => pty.attach(&mut command).map(|()| spawn(&mut command)),
+                None => Ok(spawn(&mut command)),
             }
             // The command, and its copies of the pty's slave, end here.
         };
@@ -120,7 +123,7 @@ reexec::main! {
             (Ok(Err(error)), _) => Err(error.to_string()),
             (Err(message), _) => Err(message),
         };
-        bridge::release(&lease);
+        bridge::release(lease);
         match status {
             Ok(code) => ExitCode::from(code),
             Err(message) => fail(message),

@@ -91,6 +91,9 @@ pub struct Command {
     parent_setup: Option<ParentSetup>,
 }
 
+/// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
+const NO_SETUP: Option<fn(u32) -> io::Result<()>> = None;
+
 /// The hook of [`Command::parent_setup`].
 type ParentSetupHook = dyn FnMut(u32) -> io::Result<()> + Send;
 
@@ -349,6 +352,10 @@ impl Command {
     /// a network device into the child's network namespace. An error ends the child
     /// before it ran and comes back from `spawn` as [`Step::ParentSetup`].
     ///
+    /// The hook stays with the command and runs again at each spawn, so it must own what
+    /// it uses. For a hook that borrows — that fills in a local of the caller, say — use
+    /// [`spawn_with_parent_setup`](Self::spawn_with_parent_setup).
+    ///
     /// ```no_run
     /// use reexec::{Command, Namespaces};
     ///
@@ -384,21 +391,63 @@ impl Command {
 
     /// Starts the child; stdio not set explicitly is inherited.
     pub fn spawn(&mut self) -> Result<Child, Error> {
-        self.spawn_with(StdioDefault::Inherit)
+        self.spawn_with(StdioDefault::Inherit, NO_SETUP)
+    }
+
+    /// Starts the child as [`spawn`](Self::spawn) does, and runs `setup` in the parent
+    /// once the child exists — in its new namespaces, with its id maps written — and
+    /// before the child runs anything of its own, as a [`parent_setup`](Self::parent_setup)
+    /// hook does, but for this spawn only.
+    ///
+    /// `setup` runs on the calling thread before this returns, so it may borrow from the
+    /// caller and need be neither `Send` nor `'static`. It gets the child's pid, as seen
+    /// from the parent. A `parent_setup` hook, if the command has one, runs first. An error
+    /// ends the child before it ran and comes back as [`Step::ParentSetup`].
+    ///
+    /// ```
+    /// #[reexec::entry("set-up-by-its-parent")]
+    /// fn set_up_by_its_parent() {}
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         // The hook fills in a local: no Arc, no Mutex.
+    ///         let mut seen = None;
+    ///         let mut child = reexec::Command::new("set-up-by-its-parent")
+    ///             .spawn_with_parent_setup(|pid| {
+    ///                 seen = Some(pid);
+    ///                 Ok(())
+    ///             })?;
+    ///         assert_eq!(seen, Some(child.id()));
+    ///         assert!(child.wait()?.success());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn spawn_with_parent_setup<F>(&mut self, setup: F) -> Result<Child, Error>
+    where
+        F: FnOnce(u32) -> io::Result<()>,
+    {
+        self.spawn_with(StdioDefault::Inherit, Some(setup))
     }
 
     /// Starts the child and waits for it; stdio not set explicitly is inherited.
     pub fn status(&mut self) -> Result<ExitStatus, Error> {
-        self.spawn_with(StdioDefault::Inherit)?.wait()
+        self.spawn_with(StdioDefault::Inherit, NO_SETUP)?.wait()
     }
 
     /// Starts the child, collects all it writes and waits for it. Unless set explicitly,
     /// stdin is `/dev/null` and stdout and stderr are captured.
     pub fn output(&mut self) -> Result<Output, Error> {
-        self.spawn_with(StdioDefault::Capture)?.wait_with_output()
+        self.spawn_with(StdioDefault::Capture, NO_SETUP)?
+            .wait_with_output()
     }
 
-    fn spawn_with(&mut self, default: StdioDefault) -> Result<Child, Error> {
+    /// Spawns with `default` for stdio left unset, and `setup` to run in the parent after
+    /// the command's own hook.
+    fn spawn_with<F>(&mut self, default: StdioDefault, setup: Option<F>) -> Result<Child, Error>
+    where
+        F: FnOnce(u32) -> io::Result<()>,
+    {
         // The given descriptors are the child's now: they close with this spawn, whatever
         // becomes of it.
         let given = std::mem::take(&mut self.given_fds);
@@ -438,7 +487,7 @@ impl Command {
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
         // The parent writes id maps, and runs the caller's hook, while the child waits.
-        let has_parent_part = self.parent_setup.is_some() || !maps.is_empty();
+        let has_parent_part = self.parent_setup.is_some() || setup.is_some() || !maps.is_empty();
 
         let plan = ChildPlan {
             exe: SELF_EXE,
@@ -461,8 +510,9 @@ impl Command {
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
         let mut parent_setup = self.parent_setup.take();
-        let parent_part = has_parent_part
-            .then_some(|pid| self.parent_part(Pid::from_raw(pid), &maps, parent_setup.as_mut()));
+        let parent_part = has_parent_part.then_some(|pid| {
+            self.parent_part(Pid::from_raw(pid), &maps, parent_setup.as_mut(), setup)
+        });
         let spawned = sys::spawn(&plan, parent_part);
         self.parent_setup = parent_setup;
         let pid = match spawned {
@@ -481,17 +531,23 @@ impl Command {
         Ok(Child::new(pid, stdin.parent, stdout.parent, stderr.parent))
     }
 
-    /// The parent's part while the child waits: setgroups, uid_map, gid_map, the caller's
-    /// setup. `sys::spawn` then lets the child go on.
+    /// The parent's part while the child waits: setgroups, uid_map, gid_map, the
+    /// command's hook, this spawn's hook. `sys::spawn` then lets the child go on.
     fn parent_part(
         &self,
         pid: Pid,
         maps: &Maps,
         parent_setup: Option<&mut ParentSetup>,
+        setup: Option<impl FnOnce(u32) -> io::Result<()>>,
     ) -> Result<(), Error> {
         maps.write(pid, self.allow_setgroups)?;
-        if let Some(ParentSetup(setup)) = parent_setup {
-            setup(pid.as_raw() as u32).map_err(|error| Error::os(Step::ParentSetup, error))?;
+        let pid = pid.as_raw() as u32;
+        let failed = |error| Error::os(Step::ParentSetup, error);
+        if let Some(ParentSetup(hook)) = parent_setup {
+            hook(pid).map_err(failed)?;
+        }
+        if let Some(setup) = setup {
+            setup(pid).map_err(failed)?;
         }
         Ok(())
     }

@@ -29,7 +29,8 @@ pub enum Step {
     WriteGidMap,
     /// Telling the waiting child to go on.
     ReleaseChild,
-    /// The hook given to [`Command::parent_setup`](crate::Command::parent_setup).
+    /// The hook given to [`Command::parent_setup`](crate::Command::parent_setup) or
+    /// [`Command::spawn_with_parent_setup`](crate::Command::spawn_with_parent_setup).
     ParentSetup,
     /// Entering a new time namespace in the child (`unshare(CLONE_NEWTIME)`).
     EnterTimeNamespace,
@@ -113,7 +114,9 @@ impl fmt::Display for Step {
             Step::WriteUidMap => "writing the child's /proc/PID/uid_map",
             Step::WriteGidMap => "writing the child's /proc/PID/gid_map",
             Step::ReleaseChild => "telling the child to go on",
-            Step::ParentSetup => "the parent's setup for the child (Command::parent_setup)",
+            Step::ParentSetup => {
+                "the parent's setup for the child (Command::parent_setup, spawn_with_parent_setup)"
+            }
             Step::EnterTimeNamespace => "entering a new time namespace in the child",
             Step::SetDeathSignal => "arming the parent-death signal in the child",
             Step::ResetSignals => "resetting signal handling in the child",
