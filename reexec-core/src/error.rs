@@ -10,7 +10,7 @@ use crate::namespaces::Namespaces;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Step {
-    /// Creating the pipes that carry stdio and the child's setup errors.
+    /// Creating the pipes that carry stdio and the handshake between parent and child.
     CreatePipe,
     /// Opening `/dev/null` for [`Stdio::null`](crate::Stdio::null).
     OpenDevNull,
@@ -58,12 +58,10 @@ pub enum Step {
     Kill,
     /// Reading the child's piped output.
     ReadOutput,
-    /// Writing to the child's piped stdin.
-    WriteInput,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 23] = [
+    pub(crate) const ALL: [Step; 22] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -86,7 +84,6 @@ impl Step {
         Step::Wait,
         Step::Kill,
         Step::ReadOutput,
-        Step::WriteInput,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -131,7 +128,6 @@ impl fmt::Display for Step {
             Step::Wait => "waiting for the child",
             Step::Kill => "signalling the child",
             Step::ReadOutput => "reading the child's output",
-            Step::WriteInput => "writing the child's input",
         })
     }
 }
