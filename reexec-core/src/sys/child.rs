@@ -4,7 +4,8 @@
 //! the one file to audit for async-signal safety. Everything here makes raw system calls
 //! (`raw.rs`) on data the parent prepared (the plan, in `sys.rs`) and nothing else: no
 //! allocation, no lock, no formatting, no panic, no libc call that could touch `errno` —
-//! see the `sys` module's docs for why.
+//! see the `sys` module's docs for why. What it calls outside this file and `raw.rs` is
+//! pure: `sys.rs`'s lookups in the plan and report encoding, and `Step::code`.
 
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
