@@ -1,98 +1,38 @@
-//! The spawner: a `std::process::Command`-shaped builder whose program is always the
-//! running binary and whose `argv[0]` is an entry's name.
+//! `Command`: a `std::process::Command`-shaped builder whose program is always the running
+//! binary and whose `argv[0]` is an entry's name.
+//!
+//! Runs in the parent. This file is the builder and `spawn`, which checks what was asked,
+//! lowers it into the plan `sys::spawn` hands the child, and turns what went wrong into an
+//! [`Error`]; `stdio.rs` is [`Stdio`], `child.rs` the [`Child`] a spawn returns, and
+//! `userns.rs` the id maps written while the child waits.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, OsStr, OsString, c_char};
-use std::fs::File;
-use std::io::{self, Read};
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
-use std::ptr;
+use std::process::{ExitStatus, Output};
 
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
-use crate::namespaces::{IdMap, Namespaces, map_file_text};
-use crate::sys::{self, ChildPlan, GivenFd, Handshake, SpawnError, SyncPipe};
+use crate::namespaces::{IdMap, Namespaces};
+use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
+
+mod child;
+mod stdio;
+mod userns;
+
+pub use child::Child;
+pub use stdio::Stdio;
+use stdio::{Direction, StdioDefault, prepare_stdio};
+use userns::Maps;
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
 /// file on disk was replaced or deleted.
 const SELF_EXE: &CStr = c"/proc/self/exe";
-
-/// Where a child's stdin, stdout or stderr comes from or goes to.
-///
-/// ```
-/// use reexec::Stdio;
-///
-/// let log = std::fs::File::options().write(true).open("/dev/null")?;
-/// let _ = (Stdio::inherit(), Stdio::null(), Stdio::piped(), Stdio::from(log));
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug)]
-pub struct Stdio(StdioKind);
-
-#[derive(Debug)]
-enum StdioKind {
-    Inherit,
-    Null,
-    Piped,
-    Fd(OwnedFd),
-}
-
-impl Stdio {
-    /// The child uses the parent's descriptor.
-    pub fn inherit() -> Stdio {
-        Stdio(StdioKind::Inherit)
-    }
-
-    /// The child reads nothing and its writes go nowhere (`/dev/null`).
-    pub fn null() -> Stdio {
-        Stdio(StdioKind::Null)
-    }
-
-    /// A new pipe, whose other end appears in [`Child::stdin`], [`Child::stdout`] or
-    /// [`Child::stderr`].
-    pub fn piped() -> Stdio {
-        Stdio(StdioKind::Piped)
-    }
-}
-
-impl From<OwnedFd> for Stdio {
-    fn from(fd: OwnedFd) -> Stdio {
-        Stdio(StdioKind::Fd(fd))
-    }
-}
-
-impl From<File> for Stdio {
-    fn from(file: File) -> Stdio {
-        Stdio::from(OwnedFd::from(file))
-    }
-}
-
-impl From<ChildStdin> for Stdio {
-    fn from(pipe: ChildStdin) -> Stdio {
-        Stdio::from(OwnedFd::from(pipe))
-    }
-}
-
-impl From<ChildStdout> for Stdio {
-    fn from(pipe: ChildStdout) -> Stdio {
-        Stdio::from(OwnedFd::from(pipe))
-    }
-}
-
-impl From<ChildStderr> for Stdio {
-    fn from(pipe: ChildStderr) -> Stdio {
-        Stdio::from(OwnedFd::from(pipe))
-    }
-}
 
 /// Starts this same binary as a child that runs the entry `name`.
 ///
@@ -151,6 +91,9 @@ pub struct Command {
     parent_setup: Option<ParentSetup>,
 }
 
+/// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
+const NO_SETUP: Option<fn(u32) -> io::Result<()>> = None;
+
 /// The hook of [`Command::parent_setup`].
 type ParentSetupHook = dyn FnMut(u32) -> io::Result<()> + Send;
 
@@ -160,14 +103,6 @@ impl std::fmt::Debug for ParentSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ParentSetup(..)")
     }
-}
-
-/// What a method of [`Command`] uses for stdio the caller left unset.
-#[derive(Clone, Copy)]
-enum StdioDefault {
-    Inherit,
-    /// `output()`: stdin from `/dev/null`, stdout and stderr captured.
-    Capture,
 }
 
 impl Command {
@@ -417,6 +352,10 @@ impl Command {
     /// a network device into the child's network namespace. An error ends the child
     /// before it ran and comes back from `spawn` as [`Step::ParentSetup`].
     ///
+    /// The hook stays with the command and runs again at each spawn, so it must own what
+    /// it uses. For a hook that borrows — that fills in a local of the caller, say — use
+    /// [`spawn_with_parent_setup`](Self::spawn_with_parent_setup).
+    ///
     /// ```no_run
     /// use reexec::{Command, Namespaces};
     ///
@@ -452,21 +391,63 @@ impl Command {
 
     /// Starts the child; stdio not set explicitly is inherited.
     pub fn spawn(&mut self) -> Result<Child, Error> {
-        self.spawn_with(StdioDefault::Inherit)
+        self.spawn_with(StdioDefault::Inherit, NO_SETUP)
+    }
+
+    /// Starts the child as [`spawn`](Self::spawn) does, and runs `setup` in the parent
+    /// once the child exists — in its new namespaces, with its id maps written — and
+    /// before the child runs anything of its own, as a [`parent_setup`](Self::parent_setup)
+    /// hook does, but for this spawn only.
+    ///
+    /// `setup` runs on the calling thread before this returns, so it may borrow from the
+    /// caller and need be neither `Send` nor `'static`. It gets the child's pid, as seen
+    /// from the parent. A `parent_setup` hook, if the command has one, runs first. An error
+    /// ends the child before it ran and comes back as [`Step::ParentSetup`].
+    ///
+    /// ```
+    /// #[reexec::entry("set-up-by-its-parent")]
+    /// fn set_up_by_its_parent() {}
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         // The hook fills in a local: no Arc, no Mutex.
+    ///         let mut seen = None;
+    ///         let mut child = reexec::Command::new("set-up-by-its-parent")
+    ///             .spawn_with_parent_setup(|pid| {
+    ///                 seen = Some(pid);
+    ///                 Ok(())
+    ///             })?;
+    ///         assert_eq!(seen, Some(child.id()));
+    ///         assert!(child.wait()?.success());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn spawn_with_parent_setup<F>(&mut self, setup: F) -> Result<Child, Error>
+    where
+        F: FnOnce(u32) -> io::Result<()>,
+    {
+        self.spawn_with(StdioDefault::Inherit, Some(setup))
     }
 
     /// Starts the child and waits for it; stdio not set explicitly is inherited.
     pub fn status(&mut self) -> Result<ExitStatus, Error> {
-        self.spawn_with(StdioDefault::Inherit)?.wait()
+        self.spawn_with(StdioDefault::Inherit, NO_SETUP)?.wait()
     }
 
     /// Starts the child, collects all it writes and waits for it. Unless set explicitly,
     /// stdin is `/dev/null` and stdout and stderr are captured.
     pub fn output(&mut self) -> Result<Output, Error> {
-        self.spawn_with(StdioDefault::Capture)?.wait_with_output()
+        self.spawn_with(StdioDefault::Capture, NO_SETUP)?
+            .wait_with_output()
     }
 
-    fn spawn_with(&mut self, default: StdioDefault) -> Result<Child, Error> {
+    /// Spawns with `default` for stdio left unset, and `setup` to run in the parent after
+    /// the command's own hook.
+    fn spawn_with<F>(&mut self, default: StdioDefault, setup: Option<F>) -> Result<Child, Error>
+    where
+        F: FnOnce(u32) -> io::Result<()>,
+    {
         // The given descriptors are the child's now: they close with this spawn, whatever
         // becomes of it.
         let given = std::mem::take(&mut self.given_fds);
@@ -491,7 +472,7 @@ impl Command {
             }
         };
 
-        let maps = self.validated_maps()?;
+        let maps = Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps)?;
         validate_given_fds(&given)?;
 
         let given = given_without_collisions(given)?;
@@ -505,50 +486,22 @@ impl Command {
         let stdin = prepare_stdio(self.stdin.as_ref(), default, Direction::Input)?;
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
-        // The parent writes id maps while the child waits on a pipe. Without maps the
-        // child needs nothing from the parent, except — as PID 1 of a new PID namespace,
-        // where getppid() is 0 — a pipe whose writer tells it the parent is still there.
-        let has_parent_part = self.parent_setup.is_some()
-            || (self.namespaces.contains(Namespaces::USER)
-                && !(maps.uid.is_empty() && maps.gid.is_empty()));
-        let sync = if has_parent_part {
-            Some(pipe(OFlag::O_CLOEXEC)?)
-        } else if death_signal != 0 && self.namespaces.contains(Namespaces::PID) {
-            Some(pipe(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?)
-        } else {
-            None
-        };
-        let handshake = match &sync {
-            None => Handshake::None,
-            Some((read, write)) => {
-                let pipe = SyncPipe {
-                    read: read.as_raw_fd(),
-                    write: write.as_raw_fd(),
-                };
-                if has_parent_part {
-                    Handshake::WaitForParent(pipe)
-                } else {
-                    Handshake::ParentAlive(pipe)
-                }
-            }
-        };
+        // The parent writes id maps, and runs the caller's hook, while the child waits.
+        let has_parent_part = self.parent_setup.is_some() || setup.is_some() || !maps.is_empty();
 
-        let argv_ptrs = null_terminated(&argv);
-        let envp_ptrs = null_terminated(&envp);
         let plan = ChildPlan {
             exe: SELF_EXE,
-            argv: &argv_ptrs,
-            envp: &envp_ptrs,
+            argv: &argv,
+            envp: &envp,
             cwd: cwd.as_deref(),
             stdio: [stdin.child_fd(), stdout.child_fd(), stderr.child_fd()],
             fds: &given_plan,
             death_signal,
             parent_pid: std::process::id() as libc::pid_t,
             clone_flags: self.namespaces.clone_flags(),
-            handshake,
             unshare_time: self.namespaces.contains(Namespaces::TIME),
             // As PID 1 the child would drop the death signal until the entry's dispatch
-            // installs a handler; blocked, it waits for that (see sys::arm_death_signal_as_pid1).
+            // installs a handler; blocked, it waits for that (see dispatch/death_signal.rs).
             keep_blocked: if self.namespaces.contains(Namespaces::PID) {
                 death_signal
             } else {
@@ -556,16 +509,11 @@ impl Command {
             },
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
-        // The read end stays open here until the clone has given the child its copy.
-        let (sync_read, mut go) =
-            sync.map_or((None, None), |(read, write)| (Some(read), Some(write)));
         let mut parent_setup = self.parent_setup.take();
-        let spawned = sys::spawn(&plan, |pid| {
-            let go = go
-                .take()
-                .ok_or_else(|| Error::os(Step::ReleaseChild, io::ErrorKind::NotConnected.into()))?;
-            self.release_child(Pid::from_raw(pid), &maps, parent_setup.as_mut(), go)
+        let parent_part = has_parent_part.then_some(|pid| {
+            self.parent_part(Pid::from_raw(pid), &maps, parent_setup.as_mut(), setup)
         });
+        let spawned = sys::spawn(&plan, parent_part);
         self.parent_setup = parent_setup;
         let pid = match spawned {
             Ok(pid) => Pid::from_raw(pid),
@@ -578,78 +526,30 @@ impl Command {
         };
         // The parent's copies of the child's ends must close, or the child's output pipes
         // never report end-of-file.
-        drop((sync_read, stdin.child, stdout.child, stderr.child, given));
+        drop((stdin.child, stdout.child, stderr.child, given));
 
-        Ok(Child {
-            pid,
-            status: None,
-            stdin: stdin.parent.map(ChildStdin::from),
-            stdout: stdout.parent.map(ChildStdout::from),
-            stderr: stderr.parent.map(ChildStderr::from),
-        })
+        Ok(Child::new(pid, stdin.parent, stdout.parent, stderr.parent))
     }
 
-    /// The uid_map and gid_map texts, checked before anything is created.
-    fn validated_maps(&self) -> Result<Maps, Error> {
-        let has_maps = !self.uid_maps.is_empty() || !self.gid_maps.is_empty();
-        if has_maps && !self.namespaces.contains(Namespaces::USER) {
-            return Err(Error::InvalidInput {
-                what: "id maps",
-                value: format!("{:?} {:?}", self.uid_maps, self.gid_maps).into(),
-                why: "uid and gid maps apply to a new user namespace: add Namespaces::USER".into(),
-            });
-        }
-        let text = |what, maps: &[IdMap]| {
-            map_file_text(maps).map_err(|why| Error::InvalidInput {
-                what,
-                value: format!("{maps:?}").into(),
-                why,
-            })
-        };
-        Ok(Maps {
-            uid: text("uid map", &self.uid_maps)?,
-            gid: text("gid map", &self.gid_maps)?,
-        })
-    }
-
-    /// The parent's part while the child waits: setgroups, uid_map, gid_map, the caller's
-    /// setup; then lets the child go on by writing one byte.
-    fn release_child(
+    /// The parent's part while the child waits: setgroups, uid_map, gid_map, the
+    /// command's hook, this spawn's hook. `sys::spawn` then lets the child go on.
+    fn parent_part(
         &self,
         pid: Pid,
         maps: &Maps,
         parent_setup: Option<&mut ParentSetup>,
-        go: OwnedFd,
+        setup: Option<impl FnOnce(u32) -> io::Result<()>>,
     ) -> Result<(), Error> {
-        let proc_file = |name: &str| format!("/proc/{pid}/{name}");
-        if self.namespaces.contains(Namespaces::USER) {
-            if !maps.gid.is_empty() && !self.allow_setgroups {
-                write_proc_file(&proc_file("setgroups"), "deny", Step::WriteSetgroups)?;
-            }
-            if !maps.uid.is_empty() {
-                write_proc_file(&proc_file("uid_map"), &maps.uid, Step::WriteUidMap)?;
-            }
-            if !maps.gid.is_empty() {
-                write_proc_file(&proc_file("gid_map"), &maps.gid, Step::WriteGidMap)?;
-            }
+        maps.write(pid, self.allow_setgroups)?;
+        let pid = pid.as_raw() as u32;
+        let failed = |error| Error::os(Step::ParentSetup, error);
+        if let Some(ParentSetup(hook)) = parent_setup {
+            hook(pid).map_err(failed)?;
         }
-        if let Some(ParentSetup(setup)) = parent_setup {
-            setup(pid.as_raw() as u32).map_err(|error| Error::os(Step::ParentSetup, error))?;
+        if let Some(setup) = setup {
+            setup(pid).map_err(failed)?;
         }
-        let mut go = File::from(go);
-        loop {
-            match io::Write::write(&mut go, &[1]) {
-                Ok(1) => return Ok(()),
-                Ok(_) => {
-                    return Err(Error::os(
-                        Step::ReleaseChild,
-                        io::ErrorKind::WriteZero.into(),
-                    ));
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(Error::os(Step::ReleaseChild, error)),
-            }
-        }
+        Ok(())
     }
 
     fn clone_error(&self, error: io::Error) -> Error {
@@ -684,8 +584,8 @@ impl Command {
         c_string("entry name", &self.name)
     }
 
-    fn argv(&self, name: &CString) -> Result<Vec<CString>, Error> {
-        let mut argv = Vec::with_capacity(1 + self.args.len());
+    fn argv(&self, name: &CString) -> Result<CStringArray, Error> {
+        let mut argv = CStringArray::with_capacity(1 + self.args.len());
         argv.push(name.clone());
         for arg in &self.args {
             argv.push(c_string("argument", arg)?);
@@ -693,12 +593,12 @@ impl Command {
         Ok(argv)
     }
 
-    fn envp(&self, name: &CString) -> Result<Vec<CString>, Error> {
+    fn envp(&self, name: &CString) -> Result<CStringArray, Error> {
         let name = OsStr::from_bytes(name.as_bytes());
         if !self.env_clear && self.env.is_empty() {
             // The common case, with no changes to merge: our environment as it is, less a
             // marker inherited from an ancestor, plus ours — no map to build.
-            let mut envp = Vec::new();
+            let mut envp = CStringArray::with_capacity(0);
             for (key, value) in std::env::vars_os() {
                 if key != ENTRY_ENV {
                     envp.push(env_pair(&key, &value)?);
@@ -733,28 +633,6 @@ impl Command {
     }
 }
 
-/// The texts for `/proc/PID/uid_map` and `gid_map`; empty for no map.
-struct Maps {
-    uid: String,
-    gid: String,
-}
-
-/// Writes a `/proc/PID/` control file in one write(2), as the kernel requires.
-fn write_proc_file(path: &str, text: &str, step: Step) -> Result<(), Error> {
-    let refused = |source: io::Error| Error::IdMap {
-        step,
-        map: text.to_owned(),
-        hint: crate::diagnose::map_refusal(step, &source),
-        source,
-    };
-    let mut file = File::options().write(true).open(path).map_err(refused)?;
-    match io::Write::write(&mut file, text.as_bytes()) {
-        Ok(written) if written == text.len() => Ok(()),
-        Ok(_) => Err(refused(io::ErrorKind::WriteZero.into())),
-        Err(error) => Err(refused(error)),
-    }
-}
-
 /// `KEY=VALUE`, as `envp` holds it.
 fn env_pair(key: &OsStr, value: &OsStr) -> Result<CString, Error> {
     let mut pair = Vec::with_capacity(key.len() + 1 + value.len());
@@ -773,92 +651,6 @@ fn c_string(what: &'static str, value: &OsStr) -> Result<CString, Error> {
         what,
         value: value.to_owned(),
         why: "it contains a NUL byte, which no process argument can carry".into(),
-    })
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
-    strings
-        .iter()
-        .map(|string| string.as_ptr())
-        .chain([ptr::null()])
-        .collect()
-}
-
-fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    pipe(OFlag::O_CLOEXEC)
-}
-
-fn pipe(flags: OFlag) -> Result<(OwnedFd, OwnedFd), Error> {
-    nix::unistd::pipe2(flags).map_err(|errno| Error::os(Step::CreatePipe, errno.into()))
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Direction {
-    Input,
-    Output,
-}
-
-/// One stdio slot resolved into descriptors: the child's end, and our end of a pipe.
-struct PreparedStdio {
-    child: Option<OwnedFd>,
-    parent: Option<OwnedFd>,
-}
-
-impl PreparedStdio {
-    fn child_fd(&self) -> Option<i32> {
-        self.child.as_ref().map(AsRawFd::as_raw_fd)
-    }
-}
-
-fn prepare_stdio(
-    stdio: Option<&Stdio>,
-    default: StdioDefault,
-    direction: Direction,
-) -> Result<PreparedStdio, Error> {
-    let kind = match (stdio, default, direction) {
-        (Some(Stdio(kind)), _, _) => kind,
-        (None, StdioDefault::Inherit, _) => &StdioKind::Inherit,
-        (None, StdioDefault::Capture, Direction::Input) => &StdioKind::Null,
-        (None, StdioDefault::Capture, Direction::Output) => &StdioKind::Piped,
-    };
-    Ok(match kind {
-        StdioKind::Inherit => PreparedStdio {
-            child: None,
-            parent: None,
-        },
-        StdioKind::Null => {
-            let null = File::options()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .map_err(|error| Error::os(Step::OpenDevNull, error))?;
-            PreparedStdio {
-                child: Some(null.into()),
-                parent: None,
-            }
-        }
-        StdioKind::Piped => {
-            let (read, write) = cloexec_pipe()?;
-            match direction {
-                Direction::Input => PreparedStdio {
-                    child: Some(read),
-                    parent: Some(write),
-                },
-                Direction::Output => PreparedStdio {
-                    child: Some(write),
-                    parent: Some(read),
-                },
-            }
-        }
-        // A close-on-exec copy: the user's descriptor may lack the flag, and the child
-        // must see it only as 0, 1 or 2.
-        StdioKind::Fd(fd) => PreparedStdio {
-            child: Some(
-                fd.try_clone()
-                    .map_err(|error| Error::os(Step::DuplicateStdio, error))?,
-            ),
-            parent: None,
-        },
     })
 }
 
@@ -938,149 +730,6 @@ fn given_without_collisions(
         .collect()
 }
 
-fn wait_blocking(pid: Pid) -> Result<ExitStatus, Error> {
-    loop {
-        match sys::wait(pid.as_raw(), false) {
-            Ok(Some(status)) => return Ok(ExitStatus::from_raw(status)),
-            Ok(None) => continue,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(Error::os(Step::Wait, error)),
-        }
-    }
-}
-
-/// A running or exited child started by [`Command`].
-///
-/// As with [`std::process::Child`], dropping it neither kills nor reaps the child: call
-/// [`wait`](Self::wait) so that no zombie stays behind.
-#[derive(Debug)]
-pub struct Child {
-    pid: Pid,
-    status: Option<ExitStatus>,
-    /// Our end of the child's stdin, when it was [`Stdio::piped`].
-    pub stdin: Option<ChildStdin>,
-    /// Our end of the child's stdout, when it was [`Stdio::piped`].
-    pub stdout: Option<ChildStdout>,
-    /// Our end of the child's stderr, when it was [`Stdio::piped`].
-    pub stderr: Option<ChildStderr>,
-}
-
-impl Child {
-    /// The child's process id, as seen from the parent's PID namespace.
-    pub fn id(&self) -> u32 {
-        self.pid.as_raw() as u32
-    }
-
-    /// Waits for the child to exit. Closes our end of its stdin first, so a child that
-    /// reads to end-of-file can finish.
-    pub fn wait(&mut self) -> Result<ExitStatus, Error> {
-        drop(self.stdin.take());
-        if let Some(status) = self.status {
-            return Ok(status);
-        }
-        let status = wait_blocking(self.pid)?;
-        self.status = Some(status);
-        Ok(status)
-    }
-
-    /// The exit status if the child has exited, without blocking.
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        if let Some(status) = self.status {
-            return Ok(Some(status));
-        }
-        loop {
-            match sys::wait(self.pid.as_raw(), true) {
-                Ok(Some(status)) => {
-                    let status = ExitStatus::from_raw(status);
-                    self.status = Some(status);
-                    return Ok(Some(status));
-                }
-                Ok(None) => return Ok(None),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(Error::os(Step::Wait, error)),
-            }
-        }
-    }
-
-    /// Sends `SIGKILL` to the child. Succeeds without doing anything if the child was
-    /// already waited for.
-    pub fn kill(&mut self) -> Result<(), Error> {
-        self.signal(libc::SIGKILL)
-    }
-
-    /// Sends `signal` to the child, unless it was already waited for.
-    pub fn signal(&mut self, signal: i32) -> Result<(), Error> {
-        if self.status.is_some() {
-            return Ok(());
-        }
-        let signal =
-            Signal::try_from(signal).map_err(|errno| Error::os(Step::Kill, errno.into()))?;
-        signal::kill(self.pid, signal).map_err(|errno| Error::os(Step::Kill, errno.into()))
-    }
-
-    /// Waits for the child and collects everything it writes to piped stdout and stderr.
-    pub fn wait_with_output(mut self) -> Result<Output, Error> {
-        drop(self.stdin.take());
-        let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take())
-            .map_err(|error| Error::os(Step::ReadOutput, error))?;
-        let status = self.wait()?;
-        Ok(Output {
-            status,
-            stdout,
-            stderr,
-        })
-    }
-}
-
-/// Reads two pipes to their ends at once, so that a child filling one while we block on
-/// the other cannot deadlock us.
-fn read_both(
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
-) -> io::Result<(Vec<u8>, Vec<u8>)> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut stdout = stdout.map(|pipe| File::from(OwnedFd::from(pipe)));
-    let mut stderr = stderr.map(|pipe| File::from(OwnedFd::from(pipe)));
-    let mut chunk = [0u8; 16 * 1024];
-    while stdout.is_some() || stderr.is_some() {
-        let (out_ready, err_ready) = {
-            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2);
-            for file in [&stdout, &stderr].into_iter().flatten() {
-                fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(errno) => return Err(errno.into()),
-            }
-            let mut ready = fds.iter().map(|fd| fd.any().unwrap_or(true));
-            let out_ready = stdout.is_some() && ready.next().unwrap_or(false);
-            let err_ready = stderr.is_some() && ready.next().unwrap_or(false);
-            (out_ready, err_ready)
-        };
-        for (ready, source, sink) in [
-            (out_ready, &mut stdout, &mut out),
-            (err_ready, &mut stderr, &mut err),
-        ] {
-            if !ready {
-                continue;
-            }
-            if let Some(file) = source {
-                match file.read(&mut chunk) {
-                    Ok(0) => *source = None,
-                    Ok(read) => sink.extend_from_slice(&chunk[..read]),
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
-                }
-            }
-        }
-    }
-    Ok((out, err))
-}
-
 #[cfg(test)]
 mod fuzz {
     use super::*;
@@ -1111,9 +760,9 @@ mod tests {
 
     #[test]
     fn given_descriptors_that_collide_move_and_keep_their_files() {
-        let (a, _a_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let (b, _b_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let (same, _same_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (a, _a_write) = sys::cloexec_pipe().unwrap();
+        let (b, _b_write) = sys::cloexec_pipe().unwrap();
+        let (same, _same_write) = sys::cloexec_pipe().unwrap();
         let (a_at, b_at, same_at) = (a.as_raw_fd(), b.as_raw_fd(), same.as_raw_fd());
         // Each number in the child, and the file it must hold there.
         let mut expected = vec![

@@ -1,4 +1,9 @@
 //! `argv[0]` → entry → exit status.
+//!
+//! Runs in every start of the binary, before `main` or first thing in it, while the process
+//! has one thread — the re-executed child, after execve, included. `early.rs` is the
+//! `early-dispatch` constructor that calls this before `main`; `death_signal.rs` is what a
+//! child that is PID 1 of its namespace arms before its entry runs.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -7,6 +12,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
 use crate::registry::{self, Entry};
+
+mod death_signal;
+mod early;
 
 /// The environment variable that [`Command`](crate::Command) sets to the entry name, so
 /// that a child started for a name this binary lacks can tell it was re-executed and
@@ -52,23 +60,10 @@ pub fn dispatch_status() -> Option<ExitCode> {
     dispatch_as(&argv0, Caller::Main)
 }
 
-/// The constructor's dispatch: ends a process that was re-executed — into its entry, or
-/// with status 121 or 122 as `main!` would — and returns in any other, for `main` to run.
-#[cfg(feature = "early-dispatch")]
-pub(crate) fn dispatch_before_main(argv0: &OsStr) {
-    // Unwinding out of the constructor would abort with a message about a foreign frame;
-    // a panic here ends the process the way a panicking `main` does instead.
-    match panic::catch_unwind(|| dispatch_as(argv0, Caller::BeforeMain)) {
-        Ok(None) => {}
-        Ok(Some(code)) => exit(code),
-        Err(_) => exit(ExitCode::from(EXIT_PANIC)),
-    }
-}
-
 /// The one dispatch behind [`main!`](crate::main), [`dispatch`] and the `early-dispatch`
 /// constructor, for a process whose `argv[0]` is `argv0`.
 fn dispatch_as(argv0: &OsStr, caller: Caller) -> Option<ExitCode> {
-    let role = role(argv0);
+    let role = role(basename(argv0), take_entry_marker());
     if caller == Caller::BeforeMain && matches!(role, Role::Main) {
         // Not a re-executed child: every start of the binary pays no more than the lookup
         // above. Duplicates are left to `main!`, if the binary has it, which runs this
@@ -104,9 +99,9 @@ fn dispatch_as(argv0: &OsStr, caller: Caller) -> Option<ExitCode> {
                 return Some(ExitCode::FAILURE);
             }
             if caller == Caller::BeforeMain {
-                crate::sys::ignore_sigpipe_as_std_does();
+                early::ignore_sigpipe_as_std_does();
             }
-            crate::sys::arm_death_signal_as_pid1();
+            death_signal::arm_as_pid1();
             Some(run_entry(entry))
         }
         Role::Unknown(name) => {
@@ -128,13 +123,11 @@ fn dispatch_as(argv0: &OsStr, caller: Caller) -> Option<ExitCode> {
     }
 }
 
-fn role(argv0: &OsStr) -> Role {
-    let name = basename(argv0);
-    let marker = std::env::var_os(ENTRY_ENV);
-    if marker.is_some() {
-        // The entry, or `main`, must not see it, nor pass it on to what they start.
-        crate::sys::remove_env_var_single_threaded(ENTRY_ENV);
-    }
+/// What a start whose `argv[0]` ends in `name` asks for, given the marker [`Command`]
+/// left in the environment, if any. A query: it changes nothing.
+///
+/// [`Command`]: crate::Command
+fn role(name: &OsStr, marker: Option<OsString>) -> Role {
     if let Some(entry) = name.to_str().and_then(registry::lookup) {
         return Role::Entry(entry);
     }
@@ -144,6 +137,20 @@ fn role(argv0: &OsStr) -> Role {
         Some(marker) if marker == name => Role::Unknown(marker),
         _ => Role::Main,
     }
+}
+
+/// Removes the marker [`Command`](crate::Command) sets from the environment, and returns
+/// it: the entry, or `main`, must not see it, nor pass it on to what they start. The
+/// dispatch's one change to the process.
+fn take_entry_marker() -> Option<OsString> {
+    let marker = std::env::var_os(ENTRY_ENV)?;
+    // SAFETY: changing the environment is unsound only while another thread reads or
+    // writes it. The dispatch runs before this process has a second thread: in the
+    // `early-dispatch` constructor, before `main`, where only glibc's and other
+    // constructors have run and std has started no thread; or first thing in `main`,
+    // through `main!` or `dispatch()`, whose documented contract that is.
+    unsafe { std::env::remove_var(ENTRY_ENV) };
+    Some(marker)
 }
 
 fn basename(path: &OsStr) -> &OsStr {
@@ -208,6 +215,27 @@ mod tests {
         assert_eq!(basename(OsStr::new("/proc/self/exe")), "exe");
         assert_eq!(basename(OsStr::new("nsInitialisation")), "nsInitialisation");
         assert_eq!(basename(OsStr::new("dir/")), "");
+    }
+
+    #[reexec::entry("dispatch-unit-test-entry")]
+    fn an_entry() {}
+
+    #[test]
+    fn the_role_trusts_a_marker_only_when_argv0_agrees() {
+        let name = OsStr::new("dispatch-unit-test-entry");
+        assert!(matches!(role(name, None), Role::Entry(entry) if entry.name() == name));
+        // A registered name wins over any marker.
+        let marker = Some(OsString::from("something else"));
+        assert!(matches!(role(name, marker), Role::Entry(_)));
+
+        let missing = OsStr::new("dispatch-unit-test-missing");
+        assert!(matches!(role(missing, None), Role::Main));
+        // Re-executed under a name this binary lacks: the marker says so.
+        let marker = Some(missing.to_owned());
+        assert!(matches!(role(missing, marker), Role::Unknown(name) if name == missing));
+        // A leftover from some ancestor, naming another entry: an ordinary start.
+        let marker = Some(OsString::from("dispatch-unit-test-entry"));
+        assert!(matches!(role(missing, marker), Role::Main));
     }
 
     #[test]

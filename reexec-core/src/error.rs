@@ -10,7 +10,7 @@ use crate::namespaces::Namespaces;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Step {
-    /// Creating the pipes that carry stdio and the child's setup errors.
+    /// Creating the pipes that carry stdio and the handshake between parent and child.
     CreatePipe,
     /// Opening `/dev/null` for [`Stdio::null`](crate::Stdio::null).
     OpenDevNull,
@@ -29,7 +29,8 @@ pub enum Step {
     WriteGidMap,
     /// Telling the waiting child to go on.
     ReleaseChild,
-    /// The hook given to [`Command::parent_setup`](crate::Command::parent_setup).
+    /// The hook given to [`Command::parent_setup`](crate::Command::parent_setup) or
+    /// [`Command::spawn_with_parent_setup`](crate::Command::spawn_with_parent_setup).
     ParentSetup,
     /// Entering a new time namespace in the child (`unshare(CLONE_NEWTIME)`).
     EnterTimeNamespace,
@@ -57,12 +58,10 @@ pub enum Step {
     Kill,
     /// Reading the child's piped output.
     ReadOutput,
-    /// Writing to the child's piped stdin.
-    WriteInput,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 23] = [
+    pub(crate) const ALL: [Step; 22] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -85,7 +84,6 @@ impl Step {
         Step::Wait,
         Step::Kill,
         Step::ReadOutput,
-        Step::WriteInput,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -113,7 +111,9 @@ impl fmt::Display for Step {
             Step::WriteUidMap => "writing the child's /proc/PID/uid_map",
             Step::WriteGidMap => "writing the child's /proc/PID/gid_map",
             Step::ReleaseChild => "telling the child to go on",
-            Step::ParentSetup => "the parent's setup for the child (Command::parent_setup)",
+            Step::ParentSetup => {
+                "the parent's setup for the child (Command::parent_setup, spawn_with_parent_setup)"
+            }
             Step::EnterTimeNamespace => "entering a new time namespace in the child",
             Step::SetDeathSignal => "arming the parent-death signal in the child",
             Step::ResetSignals => "resetting signal handling in the child",
@@ -128,7 +128,6 @@ impl fmt::Display for Step {
             Step::Wait => "waiting for the child",
             Step::Kill => "signalling the child",
             Step::ReadOutput => "reading the child's output",
-            Step::WriteInput => "writing the child's input",
         })
     }
 }

@@ -101,7 +101,7 @@ fn a_plain_child_gets_only_stdio_and_the_given_descriptors() {
     check_given_descriptors("plain");
 }
 
-/// PID 1 of new user and PID namespaces without maps: vfork, the liveness pipe checked.
+/// PID 1 of new user and PID namespaces without maps: vfork, its parent checked in /proc.
 #[test]
 fn a_pid_1_child_gets_only_stdio_and_the_given_descriptors() {
     check_given_descriptors("userpid");

@@ -49,6 +49,15 @@ fn it_ns() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Says whether the file named by its argument, which its parent's setup hook creates,
+/// was there when it started, and leaves `ARGUMENT.ran` behind.
+#[reexec::entry("it-after-setup")]
+fn it_after_setup() -> std::io::Result<()> {
+    let marker = std::env::args().nth(1).unwrap_or_default();
+    println!("hook_ran_first={}", std::path::Path::new(&marker).exists());
+    std::fs::write(format!("{marker}.ran"), "")
+}
+
 fn stdout(output: &Output) -> &str {
     std::str::from_utf8(&output.stdout).unwrap()
 }
@@ -163,4 +172,36 @@ fn this_binary_under_libtest_flags_and_filters() {
     for args in runs {
         assert_passes_under_one_harness(args);
     }
+}
+
+#[test]
+fn a_borrowing_setup_hook_runs_before_the_child_and_can_stop_it() {
+    let marker = std::env::temp_dir().join(format!("reexec-it-setup-{}", std::process::id()));
+    let ran = marker.with_extension("ran");
+    // What the hook writes to: borrowed, neither Send nor 'static.
+    let mut seen: Vec<u32> = Vec::new();
+    let mut child = Command::new("it-after-setup")
+        .arg(&marker)
+        .stdout(reexec::Stdio::piped())
+        .spawn_with_parent_setup(|pid| {
+            seen.push(pid);
+            std::fs::write(&marker, "")
+        })
+        .unwrap();
+    assert_eq!(seen, [child.id()]);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(text, "hook_ran_first=true\n");
+    std::fs::remove_file(&marker).unwrap();
+    std::fs::remove_file(&ran).unwrap();
+
+    let error = Command::new("it-after-setup")
+        .arg(&marker)
+        .spawn_with_parent_setup(|_| Err(std::io::Error::other("the hook refuses")))
+        .unwrap_err();
+    assert_eq!(error.step(), Some(reexec::Step::ParentSetup), "{error}");
+    assert!(error.to_string().contains("the hook refuses"), "{error}");
+    // The child was killed and reaped before the spawn returned: it never ran.
+    assert!(!ran.exists(), "the child ran after a failed hook");
 }

@@ -1,0 +1,87 @@
+//! The id maps of a child's new user namespace: checked before anything is created,
+//! written while the child waits.
+//!
+//! Runs in the parent: `Maps::new` in `Command::spawn` before the clone, `Maps::write`
+//! during the spawn, while the child waits for its parent (`sys/spawn.rs`, `Handshake`).
+
+use std::fs::File;
+use std::io;
+
+use nix::unistd::Pid;
+
+use crate::error::{Error, Step};
+use crate::namespaces::{IdMap, Namespaces, map_file_text};
+
+/// The texts for `/proc/PID/uid_map` and `gid_map`; empty for no map.
+pub(super) struct Maps {
+    uid: String,
+    gid: String,
+}
+
+impl Maps {
+    /// The uid_map and gid_map texts of `uid_maps` and `gid_maps`, checked: maps need a
+    /// new user namespace among `namespaces`, and each map must be one the kernel takes.
+    pub(super) fn new(
+        namespaces: Namespaces,
+        uid_maps: &[IdMap],
+        gid_maps: &[IdMap],
+    ) -> Result<Maps, Error> {
+        let has_maps = !uid_maps.is_empty() || !gid_maps.is_empty();
+        if has_maps && !namespaces.contains(Namespaces::USER) {
+            return Err(Error::InvalidInput {
+                what: "id maps",
+                value: format!("{uid_maps:?} {gid_maps:?}").into(),
+                why: "uid and gid maps apply to a new user namespace: add Namespaces::USER".into(),
+            });
+        }
+        let text = |what, maps: &[IdMap]| {
+            map_file_text(maps).map_err(|why| Error::InvalidInput {
+                what,
+                value: format!("{maps:?}").into(),
+                why,
+            })
+        };
+        Ok(Maps {
+            uid: text("uid map", uid_maps)?,
+            gid: text("gid map", gid_maps)?,
+        })
+    }
+
+    /// Whether there is no map to write.
+    pub(super) fn is_empty(&self) -> bool {
+        self.uid.is_empty() && self.gid.is_empty()
+    }
+
+    /// Writes the maps of the waiting child `pid`: `deny` to its setgroups first, unless
+    /// `allow_setgroups` (the kernel wants it before an unprivileged gid map), then its
+    /// uid_map and gid_map.
+    pub(super) fn write(&self, pid: Pid, allow_setgroups: bool) -> Result<(), Error> {
+        let proc_file = |name: &str| format!("/proc/{pid}/{name}");
+        if !self.gid.is_empty() && !allow_setgroups {
+            write_proc_file(&proc_file("setgroups"), "deny", Step::WriteSetgroups)?;
+        }
+        if !self.uid.is_empty() {
+            write_proc_file(&proc_file("uid_map"), &self.uid, Step::WriteUidMap)?;
+        }
+        if !self.gid.is_empty() {
+            write_proc_file(&proc_file("gid_map"), &self.gid, Step::WriteGidMap)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a `/proc/PID/` control file in one write(2), as the kernel requires.
+fn write_proc_file(path: &str, text: &str, step: Step) -> Result<(), Error> {
+    let refused = |source: io::Error| Error::IdMap {
+        step,
+        map: text.to_owned(),
+        hint: crate::diagnose::map_refusal(step, &source),
+        source,
+    };
+    let mut file = File::options().write(true).open(path).map_err(refused)?;
+    match io::Write::write(&mut file, text.as_bytes()) {
+        Ok(written) if written == text.len() => Ok(()),
+        Ok(_) => Err(refused(io::ErrorKind::WriteZero.into())),
+        Err(error) => Err(refused(error)),
+    }
+}

@@ -1,0 +1,521 @@
+//! The child's whole life between clone(2) and execve(2).
+//!
+//! Runs in the child, on the parent's memory and on the stack `spawn.rs` mapped for it:
+//! the one file to audit for async-signal safety. Everything here makes raw system calls
+//! (`raw.rs`) on data the parent prepared (the plan, in `sys.rs`) and nothing else: no
+//! allocation, no lock, no formatting, no panic, no libc call that could touch `errno` —
+//! see the `sys` module's docs for why. What it calls outside this file and `raw.rs` is
+//! pure: `sys.rs`'s lookups in the plan and report encoding, and `Step::code`.
+
+use std::ffi::{c_int, c_void};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{ChildPlan, GivenFd, SETUP_FAILED, encode_report, is_given_target, raw};
+use crate::error::Step;
+
+/// What `child_entry` receives: the plan, and the word the child reports a failed step
+/// in. Both live in `spawn`'s frame, which outlasts the child's use of them.
+pub(super) struct Shared<'p> {
+    pub(super) plan: &'p ChildPlan<'p>,
+    /// 0 while nothing failed; else `encode_report(step, errno)`.
+    pub(super) report: AtomicU64,
+    /// The handshake's pipes when the child waits for its parent; `None` under
+    /// `CLONE_VFORK`.
+    pub(super) wait: Option<WaitFds>,
+    /// The parent's pid as /proc numbers it, for a child in a new PID namespace to find
+    /// its parent there (see `parent_is_gone`); 0 when not needed or unknown.
+    pub(super) parent_in_proc: libc::pid_t,
+}
+
+/// The child's copies of the pipes of a child that waits for its parent (`spawn.rs`,
+/// `WaitPipes`).
+#[derive(Clone, Copy)]
+pub(super) struct WaitFds {
+    /// Where the byte that lets the child go on arrives.
+    pub(super) go_read: RawFd,
+    /// The child's copy of the end that byte is written to, which it closes.
+    pub(super) go_write: RawFd,
+    /// The end the child keeps open until execve, whose end-of-file tells the parent it is
+    /// done with the parent's memory.
+    pub(super) done_write: RawFd,
+}
+
+/// The function clone(2) starts the child in, with a pointer to `spawn`'s [`Shared`].
+pub(super) extern "C" fn child_entry(shared: *mut c_void) -> c_int {
+    // SAFETY: `spawn` passes a pointer to its live `Shared`, which stays valid until this
+    // child has exec'd or ended; the child only reads it and stores to the atomic.
+    let shared = unsafe { &*(shared as *const Shared<'_>) };
+    // SAFETY: this is the child clone(2) just made: its descriptor table is its own copy,
+    // which nothing else uses.
+    unsafe { child_main(shared) }
+}
+
+/// The child's whole life before `execve`: raw system calls on data prepared by the
+/// parent (see the module docs for why nothing else).
+///
+/// # Safety
+/// Only the child of `spawn` calls this: it closes and replaces descriptors, which is
+/// sound only in a process whose descriptor table nothing else uses.
+unsafe fn child_main(shared: &Shared<'_>) -> ! {
+    let plan = shared.plan;
+    let fail = |step: Step, errno: i32| -> ! {
+        shared
+            .report
+            .store(encode_report(step, errno), Ordering::Release);
+        raw::exit(SETUP_FAILED)
+    };
+
+    if plan.death_signal != 0 {
+        if let Err(errno) = raw::set_death_signal(plan.death_signal) {
+            fail(Step::SetDeathSignal, errno);
+        }
+        // The parent may have died before the signal was armed; then nobody sends it.
+        // Whatever the handshake: a parent may let a waiting child go and die before the
+        // child got here, leaving the byte that releases it in the pipe.
+        let new_pid_namespace = plan.clone_flags & libc::CLONE_NEWPID != 0;
+        match parent_is_gone(new_pid_namespace, plan.parent_pid, shared.parent_in_proc) {
+            Ok(false) => {}
+            Ok(true) => raw::exit(SETUP_FAILED),
+            Err(errno) => fail(Step::SetDeathSignal, errno),
+        }
+    }
+
+    if let Some(wait) = shared.wait {
+        // Our copy of the write end must go, or a dead parent would never give us EOF.
+        // SAFETY: our own copy, in our own descriptor table (see `child_main`).
+        unsafe { raw::close(wait.go_write) };
+        // And so must everything else of the parent's that we don't need.
+        let [stdin, stdout, stderr] = plan.stdio.map(|fd| fd.unwrap_or(-1));
+        // SAFETY: we are the child (see `child_main`).
+        unsafe {
+            close_unneeded(
+                &[wait.go_read, wait.done_write, stdin, stdout, stderr],
+                plan.fds,
+            );
+        }
+        let mut go = 0u8;
+        loop {
+            match raw::read(wait.go_read, &mut go) {
+                Ok(1) => break,
+                // Signals are blocked, but a stop and continue can interrupt the read.
+                Err(libc::EINTR) => {}
+                // End-of-file: the parent died or gave up on us; it reports on its side.
+                _ => raw::exit(SETUP_FAILED),
+            }
+        }
+    }
+
+    if plan.unshare_time {
+        if let Err(errno) = raw::unshare(libc::CLONE_NEWTIME) {
+            fail(Step::EnterTimeNamespace, errno);
+        }
+    }
+
+    if let Err(errno) = reset_signals(plan.keep_blocked) {
+        fail(Step::ResetSignals, errno);
+    }
+
+    // SAFETY: we are the child (see `child_main`).
+    if let Err(errno) = unsafe { install_stdio(&plan.stdio) } {
+        fail(Step::InstallStdio, errno);
+    }
+
+    // Stdio is in place, so no given descriptor can land on a stdio source still needed.
+    // SAFETY: we are the child (see `child_main`).
+    if let Err(errno) = unsafe { install_given_fds(plan.fds) } {
+        fail(Step::InstallFds, errno);
+    }
+
+    if let Err(errno) = close_others_on_exec(plan.fds) {
+        fail(Step::CloseOtherFds, errno);
+    }
+
+    if let Some(cwd) = plan.cwd {
+        if let Err(errno) = raw::chdir(cwd) {
+            fail(Step::ChangeDirectory, errno);
+        }
+    }
+
+    // SAFETY: a `CStringArray` ends in NULL and owns the strings it points to, and the
+    // plan keeps both arrays alive until we have exec'd or ended.
+    let errno = unsafe { raw::execve(plan.exe, plan.argv.as_ptr(), plan.envp.as_ptr()) };
+    fail(Step::Exec, errno)
+}
+
+/// Whether the process that spawned this child has died, asked once the death signal is
+/// armed: a parent that died before can no longer send it. `parent_pid` is the parent's
+/// pid, `parent_in_proc` its number in /proc (0 if /proc did not list it).
+///
+/// getppid(2) answers, except in a new PID namespace, where it is always 0. There /proc
+/// answers: the child's /proc is still the parent's (a new mount namespace starts as a
+/// copy, with the same proc mount), where the parent looked up its own number before the
+/// clone. Either way the child's parent changes when the parent dies: the child is handed
+/// to a reaper, whose number differs. Nothing another process holds can make a dead
+/// parent look alive here, as a copy of a pipe's write end could.
+fn parent_is_gone(
+    new_pid_namespace: bool,
+    parent_pid: libc::pid_t,
+    parent_in_proc: libc::pid_t,
+) -> Result<bool, i32> {
+    if !new_pid_namespace {
+        return Ok(raw::getppid() != parent_pid);
+    }
+    if parent_in_proc <= 0 {
+        // /proc did not list the parent: execve of /proc/self/exe fails on its own.
+        return Ok(false);
+    }
+    Ok(self::parent_in_proc()? != parent_in_proc)
+}
+
+/// Our parent's pid as /proc numbers it: the fourth field of /proc/self/stat.
+fn parent_in_proc() -> Result<libc::pid_t, i32> {
+    let fd = raw::open(c"/proc/self/stat", libc::O_RDONLY | libc::O_CLOEXEC)?;
+    let mut stat = [0u8; 512];
+    let read = raw::read_into(fd, &mut stat);
+    // SAFETY: the descriptor opened above, used by nothing else.
+    unsafe { raw::close(fd) };
+    let stat = stat.get(..read?).unwrap_or_default();
+    // "PID (NAME) STATE PPID …", where NAME may hold anything, ')' too: it ends at the last.
+    let after_name = match stat.iter().rposition(|&byte| byte == b')') {
+        Some(close) => stat.get(close + 1..).unwrap_or_default(),
+        None => return Err(libc::EINVAL),
+    };
+    let mut fields = after_name
+        .split(|&byte| byte == b' ')
+        .filter(|field| !field.is_empty());
+    let _state = fields.next();
+    fields.next().and_then(parse_decimal).ok_or(libc::EINVAL)
+}
+
+/// Closes every descriptor but those in `keep` and the sources of `given`: what a child
+/// does before it waits for its parent. 0, 1 and 2 stay unless close-on-exec: the child
+/// keeps the parent's stdio where it was not given another.
+///
+/// The clone gave the child a copy of every descriptor the parent had, those of spawns
+/// that other threads have in flight included. execve would close them all (see
+/// `close_others_on_exec`), but a waiting child would keep them open for as long as its
+/// parent takes. Then another spawn sees no end-of-file on its child's stdout, nor on the
+/// pipe that says its child has exec'd — a hook that needs a lock held by a thread in such
+/// a spawn deadlocks the two — and two children started at once can each hold the write
+/// end of the pipe the other waits on, so that when their parent dies neither sees
+/// end-of-file and both wait forever, every signal blocked.
+///
+/// Without a readable /proc/self/fd it closes nothing: execve of /proc/self/exe, through
+/// the same /proc, would fail anyway, and `close_others_on_exec` still runs before it.
+///
+/// # Safety
+/// Only in a process whose descriptor table nothing else uses: the child after clone(2),
+/// or a forked one in a test.
+unsafe fn close_unneeded(keep: &[RawFd], given: &[GivenFd]) {
+    let _ = for_each_open_fd(|fd| {
+        let kept = keep.contains(&fd) || given.iter().any(|given| given.source == fd);
+        if !kept && (fd > 2 || closes_on_exec(fd)) {
+            // SAFETY: the caller vouches that nothing else uses our descriptors.
+            unsafe { raw::close(fd) };
+        }
+    });
+}
+
+/// Whether `fd` is open and close-on-exec.
+pub(super) fn closes_on_exec(fd: RawFd) -> bool {
+    raw::fd_flags(fd).is_ok_and(|flags| flags & libc::FD_CLOEXEC != 0)
+}
+
+/// Calls `each` with every descriptor /proc/self/fd lists, but the one that lists them;
+/// `each` may close the descriptor it is given. Fails with the errno of the open or of
+/// reading the directory.
+fn for_each_open_fd(mut each: impl FnMut(RawFd)) -> Result<(), i32> {
+    let dir = raw::open(
+        c"/proc/self/fd",
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    )?;
+    let mut records = [0u8; 1024];
+    // getdents64 goes on from where it stopped; closing entries already listed is fine.
+    let listed = loop {
+        let length = match raw::getdents64(dir, &mut records) {
+            Ok(0) => break Ok(()),
+            Ok(length) => length,
+            Err(errno) => break Err(errno),
+        };
+        let mut offset = 0;
+        // Each record: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), d_name.
+        while let Some(&[low, high]) = records.get(offset + 16..offset + 18) {
+            let record_length = usize::from(u16::from_ne_bytes([low, high]));
+            let Some(name) = records.get(offset + 19..offset + record_length) else {
+                break;
+            };
+            if let Some(fd) = parse_decimal(name)
+                && fd != dir
+            {
+                each(fd);
+            }
+            offset += record_length;
+            if offset >= length {
+                break;
+            }
+        }
+    };
+    // SAFETY: the descriptor opened above, used by nothing else.
+    unsafe { raw::close(dir) };
+    listed
+}
+
+/// Puts each given descriptor at its number in the child, without close-on-exec, so the
+/// new program has it. No source is another's target (see `ChildPlan::fds`): no `dup3`
+/// here overwrites a source still to be installed, whatever the cycles among the numbers
+/// asked for (3 to 4 and 4 to 3, say).
+///
+/// # Safety
+/// As for [`close_unneeded`]: each target is replaced.
+unsafe fn install_given_fds(given: &[GivenFd]) -> Result<(), i32> {
+    for fd in given {
+        if fd.source == fd.target {
+            // dup3 refuses to copy a descriptor onto itself; only the flag must go.
+            raw::set_fd_flags(fd.target, 0)?;
+        } else {
+            // SAFETY: the caller vouches that nothing else uses our descriptors.
+            unsafe { raw::dup_onto(fd.source, fd.target) }?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes every descriptor from 3 up close at execve, but the given targets: the new
+/// program starts with 0, 1, 2 and what it was given, never with what the parent left
+/// open without close-on-exec (an open directory of the host would lead out of any new
+/// root; runc's CVE-2024-21626 was one such descriptor).
+///
+/// They are marked, not closed now: the write end of the pipe whose end-of-file tells a
+/// parent that the child is done with its memory must stay open until execve, which closes
+/// it only after dropping that memory.
+///
+/// `close_range(CLOSE_RANGE_CLOEXEC)` over the gaps between the targets does it in a few
+/// calls. Where it fails — ENOSYS before Linux 5.9 or under a seccomp filter that does not
+/// know it, EINVAL for the flag before 5.11, EPERM from filters that refuse unknown calls —
+/// each descriptor that /proc/self/fd lists gets `FD_CLOEXEC` instead. Without either the
+/// spawn fails rather than let a descriptor through.
+fn close_others_on_exec(given: &[GivenFd]) -> Result<(), i32> {
+    if mark_gaps_with_close_range(given).is_ok() {
+        return Ok(());
+    }
+    mark_each_listed(given)
+}
+
+/// `FD_CLOEXEC` on each descriptor from 3 up that /proc/self/fd lists, but the given
+/// targets (sorted): `close_range`'s fallback.
+fn mark_each_listed(given: &[GivenFd]) -> Result<(), i32> {
+    let mut failed = Ok(());
+    for_each_open_fd(|fd| {
+        if fd > 2 && !is_given_target(given, fd) {
+            if let Err(errno) = raw::set_fd_flags(fd, libc::FD_CLOEXEC) {
+                failed = Err(errno);
+            }
+        }
+    })?;
+    failed
+}
+
+/// `close_range(CLOSE_RANGE_CLOEXEC)` over 3 and up, less the given targets (sorted).
+fn mark_gaps_with_close_range(given: &[GivenFd]) -> Result<(), i32> {
+    let mut first: u32 = 3;
+    for fd in given {
+        let target = fd.target as u32;
+        if first < target {
+            raw::close_range_cloexec(first, target - 1)?;
+        }
+        first = target + 1;
+    }
+    raw::close_range_cloexec(first, u32::MAX)
+}
+
+/// The number that `text`, up to a NUL if any, writes in decimal: an entry name of
+/// /proc/self/fd, a field of /proc/self/stat. `None` for `.`, `..` and anything else.
+fn parse_decimal(text: &[u8]) -> Option<c_int> {
+    let mut number: c_int = 0;
+    let mut digits = 0;
+    for &byte in text.iter().take_while(|&&byte| byte != 0) {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        number = number
+            .checked_mul(10)?
+            .checked_add(c_int::from(byte - b'0'))?;
+        digits += 1;
+    }
+    (digits > 0).then_some(number)
+}
+
+/// Puts every handled signal back to its default action and unblocks all signals but
+/// `keep_blocked`, so the new program starts as a freshly executed one would, and no
+/// handler of the parent's runs in the child before `execve`. SIGPIPE goes back to
+/// default too, as `std::process::Command` does: Rust programs ignore it.
+fn reset_signals(keep_blocked: c_int) -> Result<(), i32> {
+    // 1 to 64 are all of Linux's signals; SIGRTMAX() would be a libc call, not a constant.
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        let handler = raw::signal_handler(signal)?;
+        let must_reset =
+            handler != libc::SIG_DFL && (handler != libc::SIG_IGN || signal == libc::SIGPIPE);
+        if must_reset {
+            raw::set_default_action(signal)?;
+        }
+    }
+    let mask = match keep_blocked {
+        1..=64 => 1u64 << (keep_blocked - 1),
+        _ => 0,
+    };
+    raw::set_signal_mask(mask)
+}
+
+/// Makes the given descriptors fds 0, 1 and 2.
+///
+/// # Safety
+/// As for [`close_unneeded`]: 0, 1 and 2 are replaced.
+unsafe fn install_stdio(stdio: &[Option<RawFd>; 3]) -> Result<(), i32> {
+    // A source that is itself one of 0..2 could be overwritten by an earlier dup: move
+    // every such source out of the way first.
+    let mut sources = *stdio;
+    for source in sources.iter_mut().flatten() {
+        if *source <= 2 {
+            *source = raw::dup_above(*source, 3)?;
+        }
+    }
+    for (target, source) in (0..).zip(sources) {
+        if let Some(source) = source {
+            // The copy at `target` is not close-on-exec, which the new program needs.
+            // `source` is 3 or above by now, so never equal to `target`.
+            // SAFETY: the caller vouches that nothing else uses our descriptors.
+            unsafe { raw::dup_onto(source, target) }?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use super::super::cloexec_pipe;
+    use super::super::spawn::{pid_in_proc, wait};
+    use super::*;
+
+    #[test]
+    fn decimals_parse() {
+        assert_eq!(parse_decimal(b"0\0"), Some(0));
+        assert_eq!(parse_decimal(b"1234\0\0\0"), Some(1234));
+        assert_eq!(parse_decimal(b"4321"), Some(4321));
+        assert_eq!(parse_decimal(b".\0"), None);
+        assert_eq!(parse_decimal(b"..\0"), None);
+        assert_eq!(parse_decimal(b"\0"), None);
+        assert_eq!(
+            parse_decimal(b"99999999999\0"),
+            None,
+            "too large for a descriptor"
+        );
+    }
+
+    #[test]
+    fn a_changed_parent_is_seen_by_getppid_and_in_proc() {
+        // Asked about this test process's own parent, which lives.
+        let parent = nix::unistd::getppid().as_raw();
+        assert_eq!(parent_is_gone(false, parent, 0), Ok(false));
+        assert_eq!(parent_is_gone(false, parent + 1, 0), Ok(true));
+        let in_proc = parent_in_proc().unwrap();
+        assert_eq!(parent_is_gone(true, 0, in_proc), Ok(false));
+        assert_eq!(parent_is_gone(true, 0, in_proc + 1), Ok(true));
+        // /proc did not list the parent: left to execve of /proc/self/exe.
+        assert_eq!(parent_is_gone(true, 0, 0), Ok(false));
+    }
+
+    #[test]
+    fn the_parent_in_proc_is_the_parent() {
+        // Here, in no new PID namespace, /proc and getppid agree.
+        assert_eq!(parent_in_proc(), Ok(nix::unistd::getppid().as_raw()));
+        assert_eq!(pid_in_proc(), std::process::id() as libc::pid_t);
+    }
+
+    /// Runs `check` in a forked child, which must make raw system calls only (as the
+    /// spawned child does), so that closing and marking there touch none of the test
+    /// harness's descriptors; passes when `check` returns true.
+    fn in_forked_child(check: impl FnOnce() -> bool) {
+        // SAFETY: the child makes raw system calls only and ends with exit_group.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            raw::exit(if check() { 0 } else { 1 });
+        }
+        let status = wait(pid, false).unwrap().unwrap();
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+
+    fn is_open(fd: RawFd) -> bool {
+        raw::fd_flags(fd).is_ok()
+    }
+
+    #[test]
+    fn close_unneeded_keeps_only_what_is_kept_and_the_given_sources() {
+        let (kept, _kept_write) = cloexec_pipe().unwrap();
+        let (given, _given_write) = cloexec_pipe().unwrap();
+        let (closed, _closed_write) = cloexec_pipe().unwrap();
+        // Without close-on-exec it goes too: the new program will not get it anyway.
+        let (inherited, _inherited_write) = nix::unistd::pipe().unwrap();
+        let owned = [kept, given, closed, inherited];
+        let fds = [0, 1, 2, 3].map(|index| owned[index].as_raw_fd());
+        in_forked_child(|| {
+            let given = [GivenFd {
+                source: fds[1],
+                target: 1000,
+            }];
+            // SAFETY: a forked child, whose descriptor table is its own.
+            unsafe { close_unneeded(&[fds[0]], &given) };
+            // The parent's stdio stays.
+            fds.map(is_open) == [true, true, false, false] && (0..3).all(is_open)
+        });
+    }
+
+    /// Descriptors of every kind `close_others_on_exec` meets: one to be given, without
+    /// close-on-exec; and three that are not given, two of them left inheritable.
+    fn fds_to_mark() -> ([OwnedFd; 4], [RawFd; 4]) {
+        let (given, other) = nix::unistd::pipe().unwrap();
+        let (cloexec, inherited) = (cloexec_pipe().unwrap().0, nix::unistd::pipe().unwrap().0);
+        let owned = [given, other, cloexec, inherited];
+        let raw = [0, 1, 2, 3].map(|index| owned[index].as_raw_fd());
+        (owned, raw)
+    }
+
+    /// Whether `mark`, told that the first of `fds` is given, leaves all of them open,
+    /// that one without close-on-exec and the others with it, and 0 to 2 as they were.
+    fn marks_all_but_the_given(fds: [RawFd; 4], mark: fn(&[GivenFd]) -> Result<(), i32>) -> bool {
+        let given = [GivenFd {
+            source: fds[0],
+            target: fds[0],
+        }];
+        let stdio_before = [0, 1, 2].map(closes_on_exec);
+        let marked = mark(&given).is_ok();
+        marked
+            && fds
+                .iter()
+                .all(|&fd| is_open(fd) && closes_on_exec(fd) != (fd == fds[0]))
+            && [0, 1, 2].map(closes_on_exec) == stdio_before
+    }
+
+    #[test]
+    fn close_range_marks_all_but_the_given_descriptors() {
+        // Over numbers no descriptor has: marks nothing of the test harness's.
+        if let Err(errno) = raw::close_range_cloexec(u32::MAX - 1, u32::MAX) {
+            println!("skipped: close_range(CLOSE_RANGE_CLOEXEC) fails here with errno {errno}");
+            return;
+        }
+        let (_owned, fds) = fds_to_mark();
+        in_forked_child(|| marks_all_but_the_given(fds, mark_gaps_with_close_range));
+    }
+
+    #[test]
+    fn the_proc_walk_marks_all_but_the_given_descriptors() {
+        let (_owned, fds) = fds_to_mark();
+        in_forked_child(|| marks_all_but_the_given(fds, mark_each_listed));
+    }
+}

@@ -1,0 +1,321 @@
+//! The system calls of the child, made directly, without libc's wrappers.
+//!
+//! Runs in the child between clone(2) and execve(2) (and in this crate's tests). The calls
+//! return `-errno` and never touch `errno` or anything else in thread-local storage, which
+//! the child shares with the thread that cloned it (see the `sys` module's docs).
+//!
+//! A wrapper is safe when nothing but its argument types rests on the caller: it passes
+//! numbers, or pointers taken from references that live as long as the call. `close`,
+//! `dup_onto` and `execve` are `unsafe fn`s: their soundness depends on which descriptor
+//! or which pointers they get, as their `# Safety` sections say.
+
+use std::ffi::{CStr, c_char, c_int, c_long};
+
+/// A raw system call with up to four arguments; the kernel's return value as is.
+///
+/// # Safety
+/// `number` and its arguments must form a valid system call whose pointers are valid
+/// for what that call reads and writes.
+#[cfg(target_arch = "x86_64")]
+unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the x86_64 Linux system-call convention: number in rax, arguments in
+    // rdi, rsi, rdx, r10, result in rax; the kernel clobbers rcx and r11 and nothing
+    // else, and uses no stack of ours. The caller vouches for the arguments.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") number as isize => ret,
+            in("rdi") a,
+            in("rsi") b,
+            in("rdx") c,
+            in("r10") d,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// See the x86_64 version.
+///
+/// # Safety
+/// As for the x86_64 version.
+#[cfg(target_arch = "aarch64")]
+unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the aarch64 Linux system-call convention: number in x8, arguments in
+    // x0 to x3, result in x0; `svc 0` clobbers nothing else and uses no stack of
+    // ours. The caller vouches for the arguments.
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") number,
+            inlateout("x0") a => ret,
+            in("x1") b,
+            in("x2") c,
+            in("x3") d,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!(
+    "reexec supports x86_64 and aarch64: its child makes raw system calls (see sys/raw.rs); \
+     another architecture needs its own `syscall4` there"
+);
+
+/// The kernel's `-errno` convention: -4095..=-1 are errors.
+fn result(ret: isize) -> Result<usize, i32> {
+    if (-4095..0).contains(&ret) {
+        Err(-ret as i32)
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// [`syscall4`] with the result decoded.
+///
+/// # Safety
+/// As for [`syscall4`].
+unsafe fn call(number: c_long, a: usize, b: usize, c: usize, d: usize) -> Result<usize, i32> {
+    // SAFETY: passed on to our caller.
+    result(unsafe { syscall4(number, a, b, c, d) })
+}
+
+/// The kernel's `struct sigaction`, the same on x86_64 and aarch64 (not libc's).
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// The size of the kernel's signal set: 64 signals.
+const SIGSET_SIZE: usize = 8;
+
+pub(super) fn signal_handler(signal: c_int) -> Result<usize, i32> {
+    let mut old = KernelSigaction::default();
+    let old_ptr = &mut old as *mut KernelSigaction as usize;
+    // SAFETY: rt_sigaction(2) querying only: the kernel writes one kernel-layout
+    // sigaction into `old`, a live local of that layout.
+    unsafe {
+        call(
+            libc::SYS_rt_sigaction,
+            signal as usize,
+            0,
+            old_ptr,
+            SIGSET_SIZE,
+        )
+    }?;
+    Ok(old.handler)
+}
+
+pub(super) fn set_default_action(signal: c_int) -> Result<(), i32> {
+    // All zero: SIG_DFL, no flags, empty mask.
+    let default = KernelSigaction::default();
+    let new_ptr = &default as *const KernelSigaction as usize;
+    // SAFETY: rt_sigaction(2) reads one kernel-layout sigaction from a live local.
+    unsafe {
+        call(
+            libc::SYS_rt_sigaction,
+            signal as usize,
+            new_ptr,
+            0,
+            SIGSET_SIZE,
+        )
+    }
+    .map(drop)
+}
+
+pub(super) fn set_signal_mask(mask: u64) -> Result<(), i32> {
+    let mask_ptr = &mask as *const u64 as usize;
+    let how = libc::SIG_SETMASK as usize;
+    // SAFETY: rt_sigprocmask(2) reads an 8-byte set from a live local.
+    unsafe { call(libc::SYS_rt_sigprocmask, how, mask_ptr, 0, SIGSET_SIZE) }.map(drop)
+}
+
+pub(super) fn set_death_signal(signal: c_int) -> Result<(), i32> {
+    let option = libc::PR_SET_PDEATHSIG as usize;
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a number and touches no memory of ours.
+    unsafe { call(libc::SYS_prctl, option, signal as usize, 0, 0) }.map(drop)
+}
+
+pub(super) fn getppid() -> libc::pid_t {
+    // SAFETY: getppid(2) takes nothing and touches no memory of ours.
+    unsafe { call(libc::SYS_getppid, 0, 0, 0, 0) }.map_or(-1, |pid| pid as libc::pid_t)
+}
+
+/// Closes `fd`, ignoring errors (the descriptor is gone either way on Linux).
+///
+/// # Safety
+/// Nothing may use `fd` afterwards as the descriptor it was: it is one the caller opened
+/// itself, or the caller is the child, whose descriptor table is a copy of the parent's
+/// that nothing else uses. Closing an `OwnedFd`'s number elsewhere would let its owner
+/// read, write or close whatever file next gets that number.
+pub(super) unsafe fn close(fd: c_int) {
+    // SAFETY: close(2) takes a number and touches no memory of ours; the caller vouches
+    // that nothing else uses the descriptor.
+    let _ = unsafe { call(libc::SYS_close, fd as usize, 0, 0, 0) };
+}
+
+/// `openat(AT_FDCWD, path, flags)`.
+pub(super) fn open(path: &CStr, flags: c_int) -> Result<c_int, i32> {
+    let (at_cwd, path) = (libc::AT_FDCWD as usize, path.as_ptr() as usize);
+    // SAFETY: openat(2) reads a NUL-terminated string that `path` keeps alive.
+    unsafe { call(libc::SYS_openat, at_cwd, path, flags as usize, 0) }.map(|fd| fd as c_int)
+}
+
+/// Fills `buffer` with directory records of `fd`; 0 at the end of the directory.
+pub(super) fn getdents64(fd: c_int, buffer: &mut [u8]) -> Result<usize, i32> {
+    let (pointer, length) = (buffer.as_mut_ptr() as usize, buffer.len());
+    // SAFETY: getdents64(2) writes at most `length` bytes into `buffer`, a live
+    // exclusive slice.
+    unsafe { call(libc::SYS_getdents64, fd as usize, pointer, length, 0) }
+}
+
+/// `fcntl(fd, F_GETFD)`: the descriptor's flags.
+pub(super) fn fd_flags(fd: c_int) -> Result<c_int, i32> {
+    let command = libc::F_GETFD as usize;
+    // SAFETY: fcntl(F_GETFD) takes numbers and touches no memory of ours.
+    unsafe { call(libc::SYS_fcntl, fd as usize, command, 0, 0) }.map(|flags| flags as c_int)
+}
+
+/// `fcntl(fd, F_SETFD, flags)`: `FD_CLOEXEC` or 0, the only descriptor flag there is.
+pub(super) fn set_fd_flags(fd: c_int, flags: c_int) -> Result<(), i32> {
+    let (command, flags) = (libc::F_SETFD as usize, flags as usize);
+    // SAFETY: fcntl(F_SETFD) takes numbers and touches no memory of ours.
+    unsafe { call(libc::SYS_fcntl, fd as usize, command, flags, 0) }.map(drop)
+}
+
+/// `close_range(first, last, CLOSE_RANGE_CLOEXEC)`: marks, closes nothing.
+pub(super) fn close_range_cloexec(first: u32, last: u32) -> Result<(), i32> {
+    let flags = libc::CLOSE_RANGE_CLOEXEC as usize;
+    // SAFETY: close_range(2) takes numbers and touches no memory of ours.
+    unsafe {
+        call(
+            libc::SYS_close_range,
+            first as usize,
+            last as usize,
+            flags,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// Reads at most `buffer.len()` bytes.
+pub(super) fn read_into(fd: c_int, buffer: &mut [u8]) -> Result<usize, i32> {
+    let (pointer, length) = (buffer.as_mut_ptr() as usize, buffer.len());
+    // SAFETY: read(2) writes at most `length` bytes into `buffer`, a live exclusive
+    // slice.
+    unsafe { call(libc::SYS_read, fd as usize, pointer, length, 0) }
+}
+
+/// Reads at most one byte.
+pub(super) fn read(fd: c_int, byte: &mut u8) -> Result<usize, i32> {
+    // SAFETY: read(2) of at most one byte into `byte`, a live exclusive reference.
+    unsafe { call(libc::SYS_read, fd as usize, byte as *mut u8 as usize, 1, 0) }
+}
+
+pub(super) fn unshare(flags: c_int) -> Result<(), i32> {
+    // SAFETY: unshare(2) takes flags and touches no memory of ours.
+    unsafe { call(libc::SYS_unshare, flags as usize, 0, 0, 0) }.map(drop)
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`.
+pub(super) fn dup_above(fd: c_int, lowest: c_int) -> Result<c_int, i32> {
+    let command = libc::F_DUPFD_CLOEXEC as usize;
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes numbers and touches no memory of ours.
+    unsafe { call(libc::SYS_fcntl, fd as usize, command, lowest as usize, 0) }.map(|fd| fd as c_int)
+}
+
+/// `dup3(source, target, 0)`: aarch64 has no dup2. `source` must differ from `target`
+/// (dup3 refuses EINVAL otherwise).
+///
+/// # Safety
+/// Whatever `target` was, it is closed and replaced: as for [`close`], nothing may go on
+/// using `target` as the descriptor it was.
+pub(super) unsafe fn dup_onto(source: c_int, target: c_int) -> Result<(), i32> {
+    // SAFETY: dup3(2) takes numbers and touches no memory of ours; the caller vouches
+    // for `target`.
+    unsafe { call(libc::SYS_dup3, source as usize, target as usize, 0, 0) }.map(drop)
+}
+
+pub(super) fn chdir(dir: &CStr) -> Result<(), i32> {
+    // SAFETY: chdir(2) reads a NUL-terminated string that `dir` keeps alive.
+    unsafe { call(libc::SYS_chdir, dir.as_ptr() as usize, 0, 0, 0) }.map(drop)
+}
+
+/// `execve(exe, argv, envp)`; returns only on failure, with the errno.
+///
+/// # Safety
+/// `argv` and `envp` each point to an array of pointers to NUL-terminated strings, ended
+/// by a NULL pointer, all valid until the call returns: a [`CStringArray`]'s
+/// [`as_ptr`](super::CStringArray::as_ptr) while the array lives.
+///
+/// [`CStringArray`]: super::CStringArray
+pub(super) unsafe fn execve(
+    exe: &CStr,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> i32 {
+    let exe = exe.as_ptr();
+    // SAFETY: execve(2) reads a NUL-terminated path, which `exe` keeps alive, and two
+    // NULL-terminated arrays of NUL-terminated strings, which the caller vouches for.
+    match unsafe {
+        call(
+            libc::SYS_execve,
+            exe as usize,
+            argv as usize,
+            envp as usize,
+            0,
+        )
+    } {
+        Err(errno) => errno,
+        Ok(_) => 0,
+    }
+}
+
+/// Ends the process at once, running nothing of Rust's or libc's exit path.
+pub(super) fn exit(status: c_int) -> ! {
+    loop {
+        // SAFETY: exit_group(2) takes a number and does not return.
+        let _ = unsafe { call(libc::SYS_exit_group, status as usize, 0, 0, 0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::MaybeUninit;
+    use std::ptr;
+
+    use super::super::testing::{errno, set_errno};
+    use super::*;
+
+    #[test]
+    fn raw_calls_report_errno_without_touching_it() {
+        set_errno(0);
+        assert_eq!(dup_above(-1, 3), Err(libc::EBADF));
+        assert_eq!(chdir(c"/nonexistent/reexec"), Err(libc::ENOENT));
+        assert_eq!(errno(), 0);
+    }
+
+    #[test]
+    fn raw_signal_calls_see_what_libc_sees() {
+        for signal in [libc::SIGPIPE, libc::SIGSEGV, libc::SIGTERM, libc::SIGKILL] {
+            let mut action = MaybeUninit::<libc::sigaction>::zeroed();
+            // SAFETY: queries the disposition into a zeroed local.
+            let queried = unsafe { libc::sigaction(signal, ptr::null(), action.as_mut_ptr()) };
+            assert_eq!(queried, 0);
+            // SAFETY: sigaction filled it.
+            let handler = unsafe { action.assume_init() }.sa_sigaction;
+            assert_eq!(signal_handler(signal), Ok(handler), "signal {signal}");
+        }
+    }
+}

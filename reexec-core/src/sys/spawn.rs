@@ -1,0 +1,562 @@
+//! The parent's side of a spawn: the child's stack, the signal mask around the clone,
+//! the clone itself, and the handshake with the child until it has exec'd.
+//!
+//! Runs in the parent, on the thread that calls `Command::spawn`; ordinary Rust, which may
+//! allocate and lock, but never while the child might be using what it frees.
+
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::mman::{self, MapFlags, ProtFlags};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::unistd::{Pid, SysconfVar, sysconf};
+
+use super::child::{Shared, WaitFds, child_entry};
+use super::{ChildPlan, GivenFd, decode_report, follows_the_rules, is_given_target};
+use crate::error::Step;
+
+/// Why [`spawn`] failed. In every case no child is left running or unreaped.
+#[derive(Debug)]
+pub(crate) enum SpawnError<E> {
+    /// clone(2) failed: there never was a child.
+    Clone(io::Error),
+    /// The parent's part failed; the child was killed and reaped.
+    Parent(E),
+    /// A step of the child's setup failed with this errno; the child was reaped.
+    Child(Step, i32),
+    /// Waiting for the child failed.
+    Os(Step, io::Error),
+}
+
+/// Room for the child's stack. It runs a few dozen raw system calls and no formatting;
+/// a debug build's frames take a few KiB of this. The guard page comes on top.
+const CHILD_STACK_SIZE: usize = 64 * 1024;
+
+/// Starts the child described by `plan` and returns its pid once the child has called
+/// execve — or ended, which the caller learns from its status.
+///
+/// With a `parent_part`, the child waits while it runs, and goes on once it has returned
+/// `Ok`; see [`Handshake`].
+pub(crate) fn spawn<E>(
+    plan: &ChildPlan<'_>,
+    parent_part: Option<impl FnOnce(libc::pid_t) -> Result<(), E>>,
+) -> Result<libc::pid_t, SpawnError<E>> {
+    assert!(
+        follows_the_rules(plan.fds),
+        "the given descriptors break ChildPlan::fds's rules: {:?}",
+        plan.fds
+    );
+    let stack = ChildStack::take().map_err(SpawnError::Clone)?;
+    let handshake = Handshake::new(parent_part.is_some(), plan.fds)
+        .map_err(|error| SpawnError::Os(Step::CreatePipe, error))?;
+    let shared = Shared {
+        plan,
+        report: AtomicU64::new(0),
+        wait: handshake.child_side(),
+        parent_in_proc: if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
+            pid_in_proc()
+        } else {
+            0
+        },
+    };
+    let blocked = SignalsBlocked::all().map_err(SpawnError::Clone)?;
+    // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame; this
+    // function returns only after the child has exec'd or ended (see the module docs),
+    // and the child only reads the plan and stores to the atomic report. The stack is a
+    // fresh mapping, clone gets its top as the ABI wants, and nothing else uses it.
+    let pid = unsafe {
+        libc::clone(
+            child_entry,
+            stack.top(),
+            plan.clone_flags | handshake.share_memory() | libc::SIGCHLD,
+            &shared as *const Shared<'_> as *mut c_void,
+        )
+    };
+    // Read errno only when clone(2) failed: then no child ever ran, and errno is ours.
+    let clone_error = (pid < 0).then(io::Error::last_os_error);
+    drop(blocked);
+    if let Some(error) = clone_error {
+        return Err(SpawnError::Clone(error));
+    }
+
+    // From here until the child is known to be done, leaving this frame early — an error
+    // below, a panic in `parent_part` — must first make sure it is.
+    let mut reaper = ReapOnDrop { pid: Some(pid) };
+    if let (Handshake::WaitForParent(pipes), Some(parent_part)) = (handshake, parent_part) {
+        pipes.see_through(pid, parent_part)?;
+    }
+    // The child has exec'd or ended: CLONE_VFORK returned, or the pipe said so.
+    let report = shared.report.load(Ordering::Acquire);
+    reaper.pid = None;
+    stack.keep();
+    if report == 0 {
+        return Ok(pid);
+    }
+    // The child reported a failed step and exits right after: reap it.
+    reap(pid).map_err(|error| SpawnError::Os(Step::Wait, error))?;
+    let (step, errno) = decode_report(report);
+    Err(SpawnError::Child(
+        step.unwrap_or(Step::ReadSetupReport),
+        errno,
+    ))
+}
+
+/// How parent and child wait for each other between the clone and the child's execve:
+/// chosen, created and ended here, every pipe of it included.
+///
+/// The parent's liveness is not part of it. A child with a death signal checks once it has
+/// armed the signal that its parent did not die before (`child.rs`, `parent_is_gone`),
+/// whichever handshake it has.
+enum Handshake {
+    /// The parent has nothing to do before the child execs: the clone takes
+    /// `CLONE_VFORK`, so the calling thread sleeps inside clone(2) until the child has
+    /// exec'd or ended. No pipe.
+    Vfork,
+    /// The parent acts while the child waits — id maps, a hook — which under
+    /// `CLONE_VFORK` would deadlock: the clone takes `CLONE_VM` alone, and the two pipes
+    /// say when each may go on.
+    WaitForParent(WaitPipes),
+}
+
+/// The pipes of a child that waits for its parent; all close on exec.
+struct WaitPipes {
+    /// The child waits for one byte on `go_read`; end-of-file there means the parent died
+    /// or gave up on it, so the child closes its copy of `go_write` first. The parent
+    /// keeps `go_read` open until the child is done, so that releasing a child that has
+    /// already died is no `EPIPE`.
+    go_read: OwnedFd,
+    go_write: OwnedFd,
+    /// End-of-file on `done_read` tells the parent that the child is done with its
+    /// memory: once the clone has copied it, the parent closes `done_write`, and only the
+    /// child holds it, until execve or exit (see the `sys` module's docs).
+    done_read: OwnedFd,
+    done_write: OwnedFd,
+}
+
+impl Handshake {
+    fn new(parent_acts: bool, given: &[GivenFd]) -> io::Result<Handshake> {
+        if !parent_acts {
+            return Ok(Handshake::Vfork);
+        }
+        let (go_read, go_write) = cloexec_pipe()?;
+        let (done_read, done_write) = done_pipe(given)?;
+        Ok(Handshake::WaitForParent(WaitPipes {
+            go_read,
+            go_write,
+            done_read,
+            done_write,
+        }))
+    }
+
+    /// The clone flags that share our memory with the child.
+    fn share_memory(&self) -> c_int {
+        match self {
+            Handshake::Vfork => libc::CLONE_VM | libc::CLONE_VFORK,
+            Handshake::WaitForParent(_) => libc::CLONE_VM,
+        }
+    }
+
+    /// The numbers of the child's copies of the pipes, for the child to use.
+    fn child_side(&self) -> Option<WaitFds> {
+        match self {
+            Handshake::Vfork => None,
+            Handshake::WaitForParent(pipes) => Some(WaitFds {
+                go_read: pipes.go_read.as_raw_fd(),
+                go_write: pipes.go_write.as_raw_fd(),
+                done_write: pipes.done_write.as_raw_fd(),
+            }),
+        }
+    }
+}
+
+impl WaitPipes {
+    /// The parent's side once the child `pid` exists, in order: its part while the child
+    /// waits, the byte that lets the child go, and the end-of-file that says it has
+    /// exec'd or ended.
+    fn see_through<E>(
+        self,
+        pid: libc::pid_t,
+        parent_part: impl FnOnce(libc::pid_t) -> Result<(), E>,
+    ) -> Result<(), SpawnError<E>> {
+        let WaitPipes {
+            go_read,
+            go_write,
+            done_read,
+            done_write,
+        } = self;
+        drop(done_write);
+        parent_part(pid).map_err(SpawnError::Parent)?;
+        release(go_write).map_err(|error| SpawnError::Os(Step::ReleaseChild, error))?;
+        wait_for_eof(&done_read).map_err(|error| SpawnError::Os(Step::ReadSetupReport, error))?;
+        drop(go_read);
+        Ok(())
+    }
+}
+
+/// Writes the one byte that lets a waiting child go on.
+fn release(go: OwnedFd) -> io::Result<()> {
+    match retry_interrupted(|| Ok(nix::unistd::write(&go, &[1])?))? {
+        1 => Ok(()),
+        _ => Err(io::ErrorKind::WriteZero.into()),
+    }
+}
+
+/// Kills and reaps the child when dropped with `pid` still set: the way out of `spawn`
+/// for errors and panics while the child may still be using the parent's memory.
+struct ReapOnDrop {
+    pid: Option<libc::pid_t>,
+}
+
+impl Drop for ReapOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            // Our own child, not reaped yet: the pid can't have been reused.
+            let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            // Once waitpid has reaped it (or found it auto-reaped, ECHILD), the child's
+            // task is gone and with it any use of our memory.
+            let _ = reap(pid);
+        }
+    }
+}
+
+/// Runs `call` again for as long as it fails with `EINTR`: the parent's one retry loop.
+pub(crate) fn retry_interrupted<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
+/// Waits for our child `pid` to end and reaps it: its raw status.
+pub(crate) fn reap(pid: libc::pid_t) -> io::Result<c_int> {
+    loop {
+        // Without WNOHANG, waitpid returns only with a status or an error.
+        if let Some(status) = wait(pid, false)? {
+            return Ok(status);
+        }
+    }
+}
+
+/// Reads `fd` until end-of-file, which comes when every write end is closed.
+fn wait_for_eof(fd: &OwnedFd) -> io::Result<()> {
+    let mut byte = [0u8];
+    // The child never writes here; a byte would be a stray writer's: ignore it.
+    while retry_interrupted(|| Ok(nix::unistd::read(fd, &mut byte)?))? != 0 {}
+    Ok(())
+}
+
+/// A pipe whose both ends close on exec.
+pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// The pipe whose end-of-file tells the parent that a waiting child is done with its
+/// memory. The child installs descriptors at 0 to 2 and at each given target: were the
+/// write end at one of those numbers, the child would close it by installing one there,
+/// and the end-of-file would come while it still runs on our memory. (A parent that
+/// closed its stdin gets a pipe at 0.) Then the write end moves above them all.
+fn done_pipe(given: &[GivenFd]) -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = cloexec_pipe()?;
+    let at = write.as_raw_fd();
+    if at > 2 && !is_given_target(given, at) {
+        return Ok((read, write));
+    }
+    let highest = given.last().map_or(2, |fd| fd.target);
+    Ok((read, dup_above(write.as_fd(), highest + 1)?))
+}
+
+/// A close-on-exec copy of `fd` at the lowest free number from `lowest` up
+/// (`F_DUPFD_CLOEXEC`).
+pub(crate) fn dup_above(fd: BorrowedFd<'_>, lowest: RawFd) -> io::Result<OwnedFd> {
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(lowest))?;
+    // SAFETY: fcntl just made this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// This process's pid as its /proc numbers it; 0 when /proc does not list it.
+pub(super) fn pid_in_proc() -> libc::pid_t {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|link| link.to_str()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `waitpid(2)` on our own child, retried when interrupted: its raw status, or `None` if
+/// `nohang` and it still runs.
+///
+/// libc rather than nix: `std::process::ExitStatus` is made from the raw status, which
+/// nix's `waitpid` decodes and does not return.
+pub(crate) fn wait(pid: libc::pid_t, nohang: bool) -> io::Result<Option<c_int>> {
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    retry_interrupted(|| {
+        let mut status: c_int = 0;
+        // SAFETY: waitpid writes one int into a valid local.
+        match unsafe { libc::waitpid(pid, &mut status, flags) } {
+            -1 => Err(io::Error::last_os_error()),
+            0 => Ok(None),
+            _ => Ok(Some(status)),
+        }
+    })
+}
+
+/// A private anonymous mapping used as the child's stack, with an inaccessible guard
+/// page below it, unmapped on drop. Sharing our memory, a child that overflowed its stack
+/// would otherwise write over whatever the parent has mapped below.
+struct ChildStack {
+    base: NonNull<c_void>,
+    len: usize,
+}
+
+thread_local! {
+    /// The calling thread's child stack, kept from one spawn to the next: a spawn then
+    /// makes no mmap, mprotect and munmap calls, whose page-table lock and TLB flushes
+    /// every thread of the process would feel. A spawn takes it out while its child
+    /// runs, so a spawn nested in another on the same thread would map one of its own.
+    static SPARE_STACK: Cell<Option<ChildStack>> = const { Cell::new(None) };
+}
+
+impl ChildStack {
+    /// This thread's spare stack, or a new one.
+    fn take() -> io::Result<ChildStack> {
+        match SPARE_STACK.try_with(Cell::take) {
+            Ok(Some(stack)) => Ok(stack),
+            _ => ChildStack::new(CHILD_STACK_SIZE),
+        }
+    }
+
+    /// Keeps the stack for this thread's next spawn; only once no child runs on it.
+    fn keep(self) {
+        // A thread that is ending has no spare any more: the stack is then unmapped.
+        let _ = SPARE_STACK.try_with(|spare| spare.set(Some(self)));
+    }
+
+    fn new(size: usize) -> io::Result<ChildStack> {
+        let page = match sysconf(SysconfVar::PAGE_SIZE) {
+            Ok(Some(page)) if page > 0 => page as usize,
+            _ => 4096,
+        };
+        let len = size.next_multiple_of(page) + page;
+        // Never 0: it holds the guard page at least.
+        let length = NonZeroUsize::new(len).ok_or(io::ErrorKind::InvalidInput)?;
+        let writable = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        // SAFETY: asks for a fresh anonymous mapping; no existing memory is touched.
+        let base = unsafe {
+            mman::mmap_anonymous(
+                None,
+                length,
+                writable,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
+            )
+        }?;
+        let stack = ChildStack { base, len };
+        // SAFETY: makes the lowest page of our own fresh mapping inaccessible.
+        unsafe { mman::mprotect(base, page, ProtFlags::PROT_NONE) }?;
+        Ok(stack)
+    }
+
+    /// The highest address: stacks grow down on every platform we support.
+    fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of the mapping, which `add` allows.
+        unsafe { self.base.as_ptr().cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `new` made; `spawn` drops or keeps the
+        // stack only once the child that ran on it has exec'd or ended.
+        let _ = unsafe { mman::munmap(self.base, self.len) };
+    }
+}
+
+/// Blocks every signal in this thread until dropped, so that no handler runs in the child
+/// between clone and the moment it resets the dispositions.
+struct SignalsBlocked {
+    previous: SigSet,
+}
+
+impl SignalsBlocked {
+    fn all() -> io::Result<SignalsBlocked> {
+        let previous = SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK)?;
+        Ok(SignalsBlocked { previous })
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // Restores the mask `all` saved, in this same thread.
+        let _ = self.previous.thread_set_mask();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{CStr, CString};
+
+    use super::super::child::closes_on_exec;
+    use super::super::testing::{errno, set_errno};
+    use super::super::{CStringArray, SETUP_FAILED};
+    use super::*;
+
+    /// The argv `[arg0]` and an empty envp.
+    fn exec_args(arg0: &CStr) -> (CStringArray, CStringArray) {
+        let argv = [CString::from(arg0)].into_iter().collect();
+        (argv, CStringArray::with_capacity(0))
+    }
+
+    /// A plan that execs `exe` with the `args` of [`exec_args`].
+    fn plan<'a>(exe: &'a CStr, args: &'a (CStringArray, CStringArray)) -> ChildPlan<'a> {
+        ChildPlan {
+            exe,
+            argv: &args.0,
+            envp: &args.1,
+            cwd: None,
+            stdio: [None; 3],
+            fds: &[],
+            death_signal: 0,
+            parent_pid: std::process::id() as libc::pid_t,
+            clone_flags: 0,
+            unshare_time: false,
+            keep_blocked: 0,
+        }
+    }
+
+    /// No part for the parent: the child starts under `CLONE_VFORK`.
+    const VFORK: Option<fn(libc::pid_t) -> Result<(), ()>> = None;
+
+    /// Whether `pid` is gone and reaped: waitpid finds no such child.
+    fn reaped(pid: libc::pid_t) -> bool {
+        wait(pid, true).is_err_and(|error| error.raw_os_error() == Some(libc::ECHILD))
+    }
+
+    fn exit_code(status: c_int) -> Option<c_int> {
+        libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
+    }
+
+    #[test]
+    fn a_child_that_execs_comes_back_as_its_pid() {
+        let argv = exec_args(c"true");
+        let pid = spawn(&plan(c"/bin/true", &argv), VFORK).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+    }
+
+    #[test]
+    fn a_failed_exec_is_reported_and_leaves_the_parents_errno_alone() {
+        // The child runs on this thread's TLS: libc's wrappers would store ENOENT there.
+        let argv = exec_args(c"missing");
+        set_errno(0);
+        let result = spawn(&plan(c"/nonexistent/reexec-sys-test", &argv), VFORK);
+        assert_eq!(errno(), 0);
+        assert!(
+            matches!(result, Err(SpawnError::Child(Step::Exec, libc::ENOENT))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_waiting_child_goes_on_once_released() {
+        let argv = exec_args(c"true");
+        let mut before_exec = None;
+        let pid = spawn(
+            &plan(c"/bin/true", &argv),
+            Some(|pid| {
+                // The child waits, not yet /bin/true: it still runs this test binary.
+                before_exec = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+                Ok::<(), ()>(())
+            }),
+        )
+        .unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+        assert_eq!(before_exec, std::env::current_exe().ok());
+    }
+
+    #[test]
+    fn a_failing_or_panicking_parent_part_kills_and_reaps_the_waiting_child() {
+        let argv = exec_args(c"true");
+        let plan = plan(c"/bin/true", &argv);
+
+        let mut child = 0;
+        let result = spawn(
+            &plan,
+            Some(|pid| {
+                child = pid;
+                Err("no")
+            }),
+        );
+        assert!(matches!(result, Err(SpawnError::Parent("no"))));
+        assert!(reaped(child), "child {child} left behind");
+
+        let child = std::cell::Cell::new(0);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            spawn(
+                &plan,
+                Some(|pid| -> Result<(), ()> {
+                    child.set(pid);
+                    panic!("the parent's part panics");
+                }),
+            )
+        }));
+        assert!(unwound.is_err());
+        assert!(reaped(child.get()), "child {} left behind", child.get());
+    }
+
+    #[test]
+    fn a_child_whose_parent_is_gone_stops_before_exec() {
+        let argv = exec_args(c"true");
+        let mut plan = plan(c"/bin/true", &argv);
+        plan.death_signal = libc::SIGTERM;
+        // The parent it was spawned by: the child goes on and execs.
+        let pid = spawn(&plan, VFORK).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+
+        // Told of another parent, the child sees its own parent as one that took over
+        // from a dead one, and stops before exec, with the status no exec'd program
+        // gives here. So does a child that waits for its parent, before it waits.
+        plan.parent_pid += 1;
+        let pid = spawn(&plan, VFORK).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
+        let pid = spawn(&plan, Some(|_| Ok::<(), ()>(()))).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
+    }
+
+    #[test]
+    fn a_vfork_child_in_a_new_pid_namespace_execs() {
+        // SAFETY: geteuid only reads this process's credentials.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: a PID namespace without a user namespace needs root");
+            return;
+        }
+        let argv = exec_args(c"true");
+        let mut plan = plan(c"/bin/true", &argv);
+        plan.clone_flags = libc::CLONE_NEWPID;
+        plan.death_signal = libc::SIGTERM;
+        plan.keep_blocked = libc::SIGTERM;
+        let pid = spawn(&plan, VFORK).unwrap();
+        assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+    }
+
+    #[test]
+    fn the_done_pipe_is_at_no_number_the_child_installs_at() {
+        // The lowest free numbers are below 64 here; the child would install at all of them.
+        let given: Vec<GivenFd> = (3..64)
+            .map(|target| GivenFd {
+                source: 1000,
+                target,
+            })
+            .collect();
+        let (read, write) = done_pipe(&given).unwrap();
+        assert!(write.as_raw_fd() > 63, "{}", write.as_raw_fd());
+        assert!(closes_on_exec(write.as_raw_fd()));
+        drop(read);
+        // With nothing given, only stdio's numbers are taken.
+        let (_read, write) = done_pipe(&[]).unwrap();
+        assert!(write.as_raw_fd() > 2);
+    }
+}
