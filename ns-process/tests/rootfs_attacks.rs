@@ -627,15 +627,22 @@ fn make_rootfs_refuses_a_parent_someone_else_could_swap_its_directory_in() {
         // A check of where it landed after the fact can be fooled (bash's `pwd -P` reads
         // the path again, which may have been swapped back): a parent someone else can
         // rename in is refused before anything is made in it.
-        assert_eq!(output.status.code(), Some(1), "run {run}: {}", describe(&output));
-        assert!(
-            stderr_text(&output).contains(&format!(
-                "belongs to uid {ROOTFS_OWNER}, who could swap"
-            )),
+        assert_eq!(
+            output.status.code(),
+            Some(1),
             "run {run}: {}",
             describe(&output)
         );
-        assert!(!parent.join("rootfs").exists(), "run {run}: made in a refused parent");
+        assert!(
+            stderr_text(&output)
+                .contains(&format!("belongs to uid {ROOTFS_OWNER}, who could swap")),
+            "run {run}: {}",
+            describe(&output)
+        );
+        assert!(
+            !parent.join("rootfs").exists(),
+            "run {run}: made in a refused parent"
+        );
         swapping.unwrap();
     }
 }
