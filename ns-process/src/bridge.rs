@@ -5,7 +5,6 @@ use std::ffi::OsString;
 use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::cli::{self, Options};
@@ -69,20 +68,14 @@ impl BridgeLock {
     }
 }
 
-fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// `--net bridge` for one run: the bridge made ready, the child's lease on it, and what
 /// to take back if the command never starts. Dropped once the init has ended (or before
 /// it ever started), it releases the lease and, unless the command started, takes back
 /// what this run added.
 pub(crate) struct Network {
     added: Added,
-    lock: Arc<Mutex<Option<BridgeLock>>>,
-    lease: Arc<Mutex<Option<Lease>>>,
+    lock: Option<BridgeLock>,
+    lease: Option<Lease>,
     started: started::Pipe,
     verbose: bool,
 }
@@ -106,8 +99,8 @@ pub(crate) fn prepare(options: &Options) -> Result<Network, String> {
     }
     Ok(Network {
         added,
-        lock: Arc::new(Mutex::new(Some(lock))),
-        lease: Arc::default(),
+        lock: Some(lock),
+        lease: None,
         started,
         verbose: options.verbose,
     })
@@ -119,18 +112,23 @@ impl Network {
         self.started.init_args()
     }
 
-    /// Sets the child up to report its start, and to wait while its end of a new pair
-    /// is born in its network namespace; the bridge's lock goes once the pair is there.
-    pub(crate) fn give_to(&mut self, options: &Options, command: &mut reexec::Command) {
+    /// Sets the child up to report its start.
+    pub(crate) fn give_to(&mut self, command: &mut reexec::Command) {
         self.started.give_to(command);
-        let (bridge, subnet) = (options.bridge.clone(), options.subnet);
-        let (lease, lock) = (Arc::clone(&self.lease), Arc::clone(&self.lock));
-        command.parent_setup(move |pid| {
-            let taken = net::attach(&bridge, subnet, pid);
-            unpoisoned(&lock).take();
-            *unpoisoned(&lease) = Some(taken.map_err(io::Error::other)?);
+    }
+
+    /// The spawn's parent setup: while the child waits, its end of a new pair is born in
+    /// its network namespace; the bridge's lock goes once the pair is there.
+    pub(crate) fn attach<'a>(
+        &'a mut self,
+        options: &'a Options,
+    ) -> impl FnOnce(u32) -> io::Result<()> + 'a {
+        move |pid| {
+            let taken = net::attach(&options.bridge, options.subnet, pid);
+            self.lock = None;
+            self.lease = Some(taken.map_err(io::Error::other)?);
             Ok(())
-        });
+        }
     }
 }
 
@@ -138,7 +136,7 @@ impl Drop for Network {
     fn drop(&mut self) {
         // The host side of the pair goes first: the kernel removes it with the child's
         // network namespace, but asynchronously, and it must not count as a port below.
-        let taken = unpoisoned(&self.lease).take();
+        let taken = self.lease.take();
         if let Some(lease) = taken {
             if let Err(error) = net::release(&lease) {
                 eprintln!("ns-process: removing {}: {error}", lease.host_side);
@@ -147,7 +145,7 @@ impl Drop for Network {
         if self.added.is_nothing() || self.started.command_started() {
             return;
         }
-        let held = unpoisoned(&self.lock).take();
+        let held = self.lock.take();
         let lock = match held.map_or_else(|| BridgeLock::take(self.added.bridge()), Ok) {
             Ok(lock) => lock,
             Err(error) => {

@@ -109,12 +109,17 @@ reexec::main! {
                     command.fd(fd, inherited);
                 }
             }
-            if let Some(network) = &mut network {
-                network.give_to(&options, &mut command);
-            }
+            let attach_pair = network.as_mut().map(|network| {
+                network.give_to(&mut command);
+                network.attach(&options)
+            });
+            let spawn = |command: &mut reexec::Command| match attach_pair {
+                Some(attach_pair) => command.spawn_with_parent_setup(attach_pair),
+                None => command.spawn(),
+            };
             match &pty {
-                Some(pty) => pty.attach(&mut command).map(|()| command.spawn()),
-                None => Ok(command.spawn()),
+                Some(pty) => pty.attach(&mut command).map(|()| spawn(&mut command)),
+                None => Ok(spawn(&mut command)),
             }
             // The command, and its copies of the pty's slave, end here.
         };
