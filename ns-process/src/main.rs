@@ -5,6 +5,8 @@
 //! runs inside the namespaces as their PID 1, sets them up, starts the command and stays
 //! its init. See `ns-process --help`.
 
+#![deny(unsafe_code)]
+
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -15,13 +17,13 @@ mod capabilities;
 mod cli;
 mod init;
 mod kernel_paths;
-mod mount_api;
 mod namespaces;
 mod net;
 mod pty;
 mod setup;
 mod signals;
 mod started;
+#[allow(unsafe_code)]
 mod sys;
 mod terminal;
 
@@ -105,7 +107,7 @@ reexec::main! {
             }
             // Checked open by validate(); the init hands them on to the command.
             for fd in cli::preserved_fds(options.preserve_fds) {
-                if let Some(inherited) = sys::take_inherited(fd) {
+                if let Some(inherited) = sys::claim_handed_fd(fd) {
                     command.fd(fd, inherited);
                 }
             }

@@ -16,7 +16,7 @@ use nix::sys::stat::{Mode, mkdirat};
 use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
 use crate::cli::{NetMode, Options, Shareable};
-use crate::mount_api;
+use crate::sys::mount_api;
 
 /// A setup step that failed.
 #[derive(Debug)]

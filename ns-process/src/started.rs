@@ -8,7 +8,7 @@
 //! changed on the host for this run.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 
@@ -62,21 +62,16 @@ pub(crate) struct Report(Option<OwnedFd>);
 
 impl Report {
     /// Takes the descriptor the parent named, and makes it close-on-exec at once
-    /// (`reexec::Command` passes it without), so that the command never inherits it. Anything but an open pipe is left alone: the
-    /// option is internal, but an init started by hand could name any descriptor.
+    /// (`reexec::Command` passes it without), so that the command never inherits it.
+    /// Anything but an open pipe is left alone: the option is internal, but an init
+    /// started by hand could name any descriptor.
     pub(crate) fn take(fd: Option<RawFd>) -> Report {
         let Some(fd) = fd.filter(|&fd| fd > 2) else {
             return Report(None);
         };
-        // SAFETY: F_GETFD reads the flags of whatever `fd` is, or fails with EBADF; it
-        // touches no memory of ours.
-        if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } == -1 {
+        let Some(owned) = crate::sys::claim_handed_fd(fd) else {
             return Report(None);
-        }
-        // SAFETY: the descriptor is open (F_GETFD succeeded), and nothing else in the
-        // init refers to it: the parent passed it for this report alone, under an option
-        // the parent refuses from users. Not a pipe, it is handed back unclosed below.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        };
         let is_pipe = nix::sys::stat::fstat(&owned)
             .is_ok_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFIFO);
         if !is_pipe {

@@ -1,11 +1,16 @@
-//! The system calls ns-process makes that nix does not wrap: descriptors it hands on,
-//! and cutting the command's capabilities in its forked child, where only
-//! async-signal-safe calls may run.
+//! Every `unsafe` of ns-process, here and in the submodules: the system calls nix does
+//! not wrap — descriptors it hands on, the command's capabilities cut in its forked
+//! child, where only async-signal-safe calls may run, the new mount API (`mount_api`),
+//! terminal ioctls and the command's own session (`tty`). The rest of the crate denies
+//! `unsafe_code`.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::libc;
+
+pub(crate) mod mount_api;
+pub(crate) mod tty;
 use std::os::unix::process::CommandExt;
 
 /// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two 32-bit halves.
@@ -122,12 +127,15 @@ pub(crate) fn is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
-/// Takes ownership of `fd`, a descriptor this process inherited and nothing in it
-/// uses, to hand it on; `None` if it is not open.
-pub(crate) fn take_inherited(fd: RawFd) -> Option<OwnedFd> {
-    // SAFETY: called only for numbers that validate() found open before ns-process had
-    // opened anything, which therefore are the caller's, still open (nothing closes
-    // them), and owned by nothing else in this process.
+/// Takes ownership of `fd`, a descriptor this process was handed by number — the
+/// caller's `--preserve-fds`, the init's start report — or `None` if it is not open.
+///
+/// Only for such numbers, each claimed once, before anything else could have taken the
+/// number: ns-process claims the preserved ones with validate() having found them open
+/// before it opened anything of its own, the init its report before its setup.
+pub(crate) fn claim_handed_fd(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: per the above, the descriptor is open (checked here) and owned by nothing
+    // else in this process, so the OwnedFd is its one owner.
     is_open(fd).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
