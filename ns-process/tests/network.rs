@@ -158,24 +158,9 @@ fn an_unprivileged_user_bridges_inside_a_network_namespace_it_owns() {
         println!("skipped: can't run unprivileged here");
         return;
     };
-    let script = format!(
-        "set -e; ip link set lo up; {} --net bridge -- sh -c 'ip -o -4 addr show veth1; busybox ping -c1 -W5 10.10.10.1 >/dev/null && echo gateway-reachable'",
-        copy.display()
-    );
-    let output = output_with_timeout(
-        Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "unshare",
-                "-Urn",
-                "sh",
-                "-c",
-                &script,
-            ])
-            .current_dir("/"),
-        TIMEOUT,
+    let output = in_unprivileged_fake_host(
+        &copy,
+        "$NS_PROCESS --net bridge -- sh -c 'ip -o -4 addr show veth1; busybox ping -c1 -W5 10.10.10.1 >/dev/null && echo gateway-reachable'",
     );
     let out = text(&output);
     assert!(
