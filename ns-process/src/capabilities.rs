@@ -202,9 +202,10 @@ impl Cut {
         })
     }
 
-    /// Makes `command` start with the kept capabilities only.
-    pub(crate) fn apply_to(self, command: &mut std::process::Command) {
-        crate::sys::cut_capabilities_at_exec(command, self.keep, self.last);
+    /// Makes `command` start with the kept capabilities only, as `user` (uid, gid) when
+    /// given: a user other than root then keeps none.
+    pub(crate) fn apply_to(self, command: &mut std::process::Command, user: Option<(u32, u32)>) {
+        crate::sys::cut_capabilities_at_exec(command, self.keep, self.last, user);
     }
 }
 

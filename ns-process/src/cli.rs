@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::capabilities::{CapArg, CapSet};
 use crate::net::{MAX_BRIDGE_NAME, Subnet};
+use crate::user::UserArg;
 
 /// The hostname the namespace gets unless `--hostname` says otherwise.
 pub(crate) const DEFAULT_HOSTNAME: &str = "ns-process";
@@ -72,7 +73,8 @@ pub(crate) struct Options {
     pub(crate) internal_started_fd: Option<i32>,
 
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
-    /// with PATH, TERM, HOME and PS1 only.
+    /// with PATH, TERM, PS1, and HOME, USER and SHELL from /etc/passwd inside for the
+    /// command's user; KEY=VALUE replaces any of them.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
     pub(crate) env: Vec<(String, String)>,
 
@@ -95,6 +97,17 @@ pub(crate) struct Options {
     /// other descriptor above 2 is closed before the command runs.
     #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub(crate) preserve_fds: u16,
+
+    /// Run the command as this user and group inside (numeric; GID defaults to the
+    /// user's group in /etc/passwd inside, else 0). Only ids the user namespace maps can
+    /// be used; a user other than 0 keeps no capability.
+    #[arg(long, value_name = "UID[:GID]", value_parser = UserArg::parse)]
+    pub(crate) user: Option<UserArg>,
+
+    /// Start the command in this directory inside, an absolute path (default: / under
+    /// --rootfs, else the caller's own).
+    #[arg(long, short = 'w', value_name = "DIR")]
+    pub(crate) workdir: Option<PathBuf>,
 
     /// Print each setup step as it happens.
     #[arg(short, long)]
@@ -200,6 +213,14 @@ impl Options {
         check_hostname(&self.hostname)?;
         check_preserved_fds(self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
+        if let Some(workdir) = &self.workdir {
+            if !workdir.is_absolute() {
+                return Err(format!(
+                    "--workdir {}: give an absolute path inside, such as /root",
+                    workdir.display()
+                ));
+            }
+        }
         if self.net == NetMode::Bridge && self.share.contains(&Shareable::Net) {
             return Err(
                 "--net bridge needs a network namespace of its own; drop --share net".into(),
@@ -379,6 +400,8 @@ mod tests {
             Just("--cap-drop".to_owned()),
             Just("--privileged".to_owned()),
             Just("--preserve-fds".to_owned()),
+            Just("--user".to_owned()),
+            Just("--workdir".to_owned()),
             Just("SYS_ADMIN".to_owned()),
             Just("bridge".to_owned()),
             Just("net".to_owned()),

@@ -8,6 +8,7 @@ use nix::unistd::Pid;
 
 use crate::capabilities::Cut;
 use crate::cli::{self, Options};
+use crate::user::{self, IdMap};
 use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, started, terminal};
 
 /// The entry's name, as in the Go series.
@@ -64,19 +65,101 @@ fn ns_initialisation() -> ExitCode {
     };
     // Before setup, so that nothing the init starts inherits the parent's pipe.
     let started = started::Report::take(options.internal_started_fd);
+    // Before the pivot: the rootfs may have no /proc (--share pid), and refused now,
+    // nothing is mounted for nothing.
+    let group_map = match check_user_is_mapped(&options) {
+        Ok(group_map) => group_map,
+        Err(error) => {
+            eprintln!("ns-process: {error}");
+            return ExitCode::from(EXIT_OWN_FAILURE);
+        }
+    };
     if let Err(error) = setup::prepare(&options) {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
-    match run(&options, options.internal_take_terminal, &blocked, started) {
+    let user = match User::inside(&options, group_map.as_ref()) {
+        Ok(user) => user,
+        Err(error) => {
+            eprintln!("ns-process: {error}");
+            return ExitCode::from(EXIT_OWN_FAILURE);
+        }
+    };
+    match run(&options, &user, &blocked, started) {
         Ok(code) | Err(code) => ExitCode::from(code),
     }
+}
+
+/// With `--user`, refuses a uid (or a gid given) that the user namespace does not map;
+/// the gid map is returned to check a gid taken from `/etc/passwd` later.
+fn check_user_is_mapped(options: &Options) -> Result<Option<IdMap>, String> {
+    let Some(arg) = options.user else {
+        return Ok(None);
+    };
+    let given_as = |id: &str| format!("--user {id}");
+    let uids = IdMap::of_this_namespace("uid")?;
+    uids.check(arg.uid, &given_as(&arg.uid.to_string()))?;
+    let gids = IdMap::of_this_namespace("gid")?;
+    if let Some(gid) = arg.gid {
+        gids.check(gid, &given_as(&format!("{}:{gid}", arg.uid)))?;
+    }
+    Ok(Some(gids))
+}
+
+/// Who the command runs as, and what its environment says of it.
+struct User {
+    /// `--user`'s uid and gid (the gid resolved); `None` runs it as the init's root.
+    ids: Option<(u32, u32)>,
+    environment: Vec<(&'static str, std::ffi::OsString)>,
+}
+
+impl User {
+    /// Looks the command's user up in `/etc/passwd` as seen from here: after the pivot,
+    /// the rootfs's own. A file that can't be read is warned about, and the defaults used.
+    fn inside(options: &Options, group_map: Option<&IdMap>) -> Result<User, String> {
+        let uid = options.user.map_or(0, |arg| arg.uid);
+        let entry = user::passwd_entry(uid).unwrap_or_else(|why| {
+            eprintln!("ns-process: warning: {why}; HOME, USER and SHELL take their defaults");
+            None
+        });
+        let ids = match (options.user, group_map) {
+            (Some(arg), Some(gids)) => {
+                let gid = match (arg.gid, &entry) {
+                    (Some(gid), _) => gid,
+                    (None, Some(entry)) => {
+                        gids.check(
+                            entry.gid,
+                            &format!("--user {uid} (its group in /etc/passwd)"),
+                        )?;
+                        entry.gid
+                    }
+                    (None, None) => 0,
+                };
+                Some((uid, gid))
+            }
+            _ => None,
+        };
+        Ok(User {
+            ids,
+            environment: user::environment(uid, entry.as_ref()),
+        })
+    }
+}
+
+/// The message and status for a `--workdir` the command can't start in: 126, as a
+/// command that can't be executed.
+fn cannot_enter(workdir: &std::path::Path, why: &str) -> u8 {
+    eprintln!(
+        "ns-process: --workdir {}: {why}; give a directory that exists inside",
+        workdir.display()
+    );
+    EXIT_CANNOT_EXECUTE
 }
 
 /// Starts the command and stays its PID 1 until it ends.
 fn run(
     options: &Options,
-    take_terminal: bool,
+    user: &User,
     blocked: &signals::Blocked,
     started: started::Report,
 ) -> Result<u8, u8> {
@@ -89,13 +172,23 @@ fn run(
         .args(args)
         .env_clear()
         .env("PATH", DEFAULT_PATH)
-        .env("HOME", "/root")
+        .envs(user.environment.iter().map(|(key, value)| (key, value)))
         .env("PS1", PROMPT);
     if let Some(term) = std::env::var_os("TERM") {
         command.env("TERM", term);
     }
+    // Last: what the caller sets replaces what passwd said.
     command.envs(options.env.iter().map(|(key, value)| (key, value)));
-    terminal::prepare_command(&mut command, take_terminal);
+    if let Some(workdir) = &options.workdir {
+        // Checked here: std's chdir failing in the child would read as "not found".
+        match std::fs::metadata(workdir) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => return Err(cannot_enter(workdir, "not a directory")),
+            Err(error) => return Err(cannot_enter(workdir, &error.to_string())),
+        }
+        command.current_dir(workdir);
+    }
+    terminal::prepare_command(&mut command, options.internal_take_terminal);
     let capabilities = options.capabilities();
     if options.verbose {
         eprintln!("ns-process: the command keeps the capabilities {capabilities}");
@@ -105,9 +198,15 @@ fn run(
             eprintln!("ns-process: init: {error}");
             EXIT_OWN_FAILURE
         })?
-        .apply_to(&mut command);
+        .apply_to(&mut command, user.ids);
     if options.verbose {
-        eprintln!("ns-process: running {}", program.to_string_lossy());
+        match user.ids {
+            Some((uid, gid)) => eprintln!(
+                "ns-process: running {} as uid {uid} gid {gid}",
+                program.to_string_lossy()
+            ),
+            None => eprintln!("ns-process: running {}", program.to_string_lossy()),
+        }
     }
     // Only the descriptors --preserve-fds names reach the command, whatever the init
     // itself opened.

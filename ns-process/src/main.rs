@@ -26,6 +26,7 @@ mod started;
 #[allow(unsafe_code)]
 mod sys;
 mod terminal;
+mod user;
 
 /// Exit status when ns-process itself fails, as `docker run` and `podman` use.
 const EXIT_OWN_FAILURE: u8 = 125;

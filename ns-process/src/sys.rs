@@ -1,8 +1,8 @@
 //! Every `unsafe` of ns-process, here and in the submodules: the system calls nix does
-//! not wrap — descriptors it hands on, the command's capabilities cut in its forked
-//! child, where only async-signal-safe calls may run, the new mount API (`mount_api`),
-//! terminal ioctls and the command's own session (`tty`). The rest of the crate denies
-//! `unsafe_code`.
+//! not wrap — descriptors it hands on, the command's capabilities cut and its user
+//! (`--user`) taken on in its forked child, where only async-signal-safe calls may run,
+//! the new mount API (`mount_api`), terminal ioctls and the command's own session
+//! (`tty`). The rest of the crate denies `unsafe_code`.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -162,11 +162,40 @@ pub(crate) fn close_on_exec_from(first: RawFd) -> io::Result<()> {
     }
 }
 
+/// Drops every supplementary group, where this user namespace lets us: with a
+/// single-id map written by an unprivileged parent `setgroups` is denied (EPERM), and the
+/// groups stay what the kernel shows as the overflow group.
+fn drop_supplementary_groups() -> io::Result<()> {
+    // SAFETY: setgroups(2) with a count of 0 reads no memory; the pointer is null.
+    match check(unsafe { libc::setgroups(0, std::ptr::null()) }) {
+        Err(error) if error.raw_os_error() == Some(libc::EPERM) => Ok(()),
+        other => other,
+    }
+}
+
+/// Makes `gid` and then `uid` this thread's real, effective and saved ids. Leaving uid
+/// 0 this way clears the permitted, effective and ambient sets (capabilities(7): no
+/// `SECBIT_KEEP_CAPS` is set), so a user other than root keeps no capability.
+fn switch_ids(uid: u32, gid: u32) -> io::Result<()> {
+    drop_supplementary_groups()?;
+    // SAFETY: setresgid(2) and setresuid(2) take numbers and touch no memory of ours.
+    check(unsafe { libc::setresgid(gid, gid, gid) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::setresuid(uid, uid, uid) })
+}
+
 /// Leaves the command with the capabilities in `keep` and no more, from its forked child
-/// just before it execs: the bounding set first (dropping from it needs `CAP_SETPCAP`,
-/// which the last step may remove), then the ambient set, then effective, permitted and
-/// inheritable. `last` is the kernel's highest capability number.
-pub(crate) fn cut_capabilities_at_exec(command: &mut std::process::Command, keep: u64, last: u8) {
+/// just before it execs, running as `user` (uid, gid) when given: the bounding set first
+/// (dropping from it needs `CAP_SETPCAP`, which the later steps may remove), then the
+/// ambient set, then the ids (which needs `CAP_SETUID` and `CAP_SETGID`, whatever the
+/// command keeps, and empties the sets of a user other than root), then effective,
+/// permitted and inheritable. `last` is the kernel's highest capability number.
+pub(crate) fn cut_capabilities_at_exec(
+    command: &mut std::process::Command,
+    keep: u64,
+    last: u8,
+    user: Option<(u32, u32)>,
+) {
     let cut = move || {
         for number in 0..=last {
             if keep & 1 << number == 0 {
@@ -174,12 +203,16 @@ pub(crate) fn cut_capabilities_at_exec(command: &mut std::process::Command, keep
             }
         }
         clear_ambient_capabilities()?;
+        if let Some((uid, gid)) = user {
+            switch_ids(uid, gid)?;
+        }
         let kept = keep & permitted_capabilities()?;
         set_capabilities(kept, kept, kept)
     };
     // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
-    // another thread; it only makes prctl, capget and capset system calls on values it
-    // owns and allocates nothing, as pre_exec requires.
+    // another thread; it only makes prctl, capget, capset, setgroups, setresgid and
+    // setresuid system calls on values it owns and allocates nothing, as pre_exec
+    // requires.
     unsafe {
         command.pre_exec(cut);
     }

@@ -260,18 +260,29 @@ fn the_environment_starts_clean() {
         .lines()
         .collect();
     vars.sort();
-    assert_eq!(
-        vars,
-        [
-            "GREETING=hello world",
-            "HOME=/root",
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "PS1=-[ns-process]- # ",
-            "TERM=xterm-test",
-        ],
-        "{}",
-        describe(&output)
+    // Without --rootfs, /etc/passwd inside is the host's: root's entry gives the rest.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let root: Vec<&str> = passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.len() == 7 && fields[2] == "0")
+        .expect("the host's /etc/passwd has an entry for uid 0");
+    let (home, user, shell) = (
+        format!("HOME={}", root[5]),
+        format!("USER={}", root[0]),
+        format!("SHELL={}", root[6]),
     );
+    let mut expected = vec![
+        "GREETING=hello world",
+        &home,
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PS1=-[ns-process]- # ",
+        &shell,
+        "TERM=xterm-test",
+        &user,
+    ];
+    expected.sort();
+    assert_eq!(vars, expected, "{}", describe(&output));
 }
 
 #[test]

@@ -1,0 +1,305 @@
+//! The user the command runs as inside (`--user`), and its environment: `HOME`, `USER`,
+//! `SHELL` from `/etc/passwd` as seen inside — the rootfs's own file under `--rootfs`.
+//!
+//! That file is the rootfs owner's, who may put anything there: a FIFO that would block
+//! the init, a link into `/proc`, a file of gigabytes, lines of any length. So it is read
+//! once, through no magic link, only if it is a regular file, and at most
+//! [`MAX_PASSWD_BYTES`] of it; an entry whose fields make no sense is ignored.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::sys::stat::{SFlag, fstat};
+
+/// `--user UID[:GID]`: numeric ids, as the kernel knows them inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UserArg {
+    pub(crate) uid: u32,
+    pub(crate) gid: Option<u32>,
+}
+
+impl UserArg {
+    /// Takes `UID` or `UID:GID`, decimal; -1 (4294967295) means "unchanged" to the
+    /// kernel, so it is no id.
+    pub(crate) fn parse(text: &str) -> Result<UserArg, String> {
+        let id = |part: &str, what: &str| {
+            part.parse::<u32>()
+                .ok()
+                .filter(|&id| id != u32::MAX)
+                .ok_or_else(|| {
+                    format!(
+                        "{text:?}: the {what} {part:?} is not a number from 0 to 4294967294; \
+                         write UID or UID:GID with numeric ids, such as 0 or 1000:1000"
+                    )
+                })
+        };
+        match text.split_once(':') {
+            Some((uid, gid)) => Ok(UserArg {
+                uid: id(uid, "UID")?,
+                gid: Some(id(gid, "GID")?),
+            }),
+            None => Ok(UserArg {
+                uid: id(text, "UID")?,
+                gid: None,
+            }),
+        }
+    }
+}
+
+/// One line of an id map (`/proc/self/uid_map`): `count` ids from `inside`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    inside: u32,
+    count: u32,
+}
+
+/// The ids mapped in this user namespace, of one kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdMap {
+    kind: &'static str,
+    ranges: Vec<Range>,
+}
+
+impl IdMap {
+    /// The map of `kind` (`uid` or `gid`) of this process's user namespace. Read from the
+    /// caller's `/proc` before the pivot: the kernel's file, not the rootfs's.
+    pub(crate) fn of_this_namespace(kind: &'static str) -> Result<IdMap, String> {
+        let path = format!("/proc/self/{kind}_map");
+        let text = std::fs::read_to_string(&path).map_err(|error| format!("{path}: {error}"))?;
+        Ok(IdMap::parse(kind, &text))
+    }
+
+    fn parse(kind: &'static str, text: &str) -> IdMap {
+        let ranges = text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace().map(str::parse::<u32>);
+                match (fields.next(), fields.next(), fields.next()) {
+                    (Some(Ok(inside)), Some(Ok(_)), Some(Ok(count))) => {
+                        Some(Range { inside, count })
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        IdMap { kind, ranges }
+    }
+
+    fn contains(&self, id: u32) -> bool {
+        self.ranges.iter().any(|range| {
+            id >= range.inside && u64::from(id - range.inside) < u64::from(range.count)
+        })
+    }
+
+    /// The mapped ids, as `0`, `0-65535` or `0, 1000-1999`.
+    fn describe(&self) -> String {
+        let ranges: Vec<String> = self
+            .ranges
+            .iter()
+            .map(|range| match range.count {
+                1 => range.inside.to_string(),
+                count => format!(
+                    "{}-{}",
+                    range.inside,
+                    u64::from(range.inside) + u64::from(count) - 1
+                ),
+            })
+            .collect();
+        if ranges.is_empty() {
+            "none".into()
+        } else {
+            ranges.join(", ")
+        }
+    }
+
+    /// Refuses an id the namespace does not map: the kernel would refuse to switch to it
+    /// (EINVAL), and the command would not start.
+    pub(crate) fn check(&self, id: u32, given_as: &str) -> Result<(), String> {
+        if self.contains(id) {
+            return Ok(());
+        }
+        Err(format!(
+            "{given_as}: {} {id} is not mapped in the command's user namespace (mapped {}s: \
+             {}); give a mapped id (--user 0 is root inside)",
+            self.kind,
+            self.kind,
+            self.describe()
+        ))
+    }
+}
+
+/// The part of a passwd entry the command's environment is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) name: OsString,
+    pub(crate) gid: u32,
+    pub(crate) home: PathBuf,
+    pub(crate) shell: PathBuf,
+}
+
+/// How much of `/etc/passwd` is read: far more than any real one (a line is under 200
+/// bytes), and little enough for the init to hold.
+pub(crate) const MAX_PASSWD_BYTES: u64 = 1 << 20;
+
+/// The longest field taken from an entry: a path the kernel could still resolve.
+const MAX_FIELD_BYTES: usize = 4096;
+
+/// The entry of `uid` in `/etc/passwd`, as seen by this process: `Ok(None)` when there is
+/// no such file or entry; `Err` says why the file was not read, for a warning.
+pub(crate) fn passwd_entry(uid: u32) -> Result<Option<Entry>, String> {
+    let path = Path::new("/etc/passwd");
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let file: OwnedFd = match openat2(nix::fcntl::AT_FDCWD, path, how) {
+        Ok(file) => file,
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(errno) => return Err(format!("open {}: {}", path.display(), errno.desc())),
+    };
+    let stat =
+        fstat(&file).map_err(|errno| format!("fstat {}: {}", path.display(), errno.desc()))?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let mut text = Vec::new();
+    std::fs::File::from(file)
+        .take(MAX_PASSWD_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|error| format!("reading {}: {error}", path.display()))?;
+    if text.len() as u64 > MAX_PASSWD_BYTES {
+        return Err(format!(
+            "{} is longer than {MAX_PASSWD_BYTES} bytes",
+            path.display()
+        ));
+    }
+    Ok(find_entry(&text, uid))
+}
+
+/// The first well-formed entry of `uid` in passwd(5) text: `name:password:uid:gid:gecos:
+/// home:shell`, a non-empty name, an absolute home, an absolute or empty shell (empty
+/// means `/bin/sh`), no NUL and no control character anywhere.
+fn find_entry(text: &[u8], uid: u32) -> Option<Entry> {
+    text.split(|&byte| byte == b'\n').find_map(|line| {
+        if line.iter().any(|&byte| byte.is_ascii_control()) {
+            return None;
+        }
+        let fields: Vec<&[u8]> = line.split(|&byte| byte == b':').collect();
+        let [name, _, line_uid, gid, _, home, shell] = fields[..] else {
+            return None;
+        };
+        let number = |field: &[u8]| std::str::from_utf8(field).ok()?.parse::<u32>().ok();
+        if number(line_uid)? != uid
+            || name.is_empty()
+            || !home.starts_with(b"/")
+            || !(shell.is_empty() || shell.starts_with(b"/"))
+            || [name, home, shell]
+                .iter()
+                .any(|field| field.len() > MAX_FIELD_BYTES)
+        {
+            return None;
+        }
+        let shell = if shell.is_empty() { b"/bin/sh" } else { shell };
+        Some(Entry {
+            name: OsString::from_vec(name.to_vec()),
+            gid: number(gid)?,
+            home: PathBuf::from(OsString::from_vec(home.to_vec())),
+            shell: PathBuf::from(OsString::from_vec(shell.to_vec())),
+        })
+    })
+}
+
+/// What the command's environment says of its user: from its entry, or for a user with
+/// none, root's defaults for uid 0 (`/root`, `/bin/sh`) and `/` as home for any other
+/// uid (as podman), with no `USER`.
+pub(crate) fn environment(uid: u32, entry: Option<&Entry>) -> Vec<(&'static str, OsString)> {
+    match entry {
+        Some(entry) => vec![
+            ("HOME", entry.home.clone().into()),
+            ("USER", entry.name.clone()),
+            ("SHELL", entry.shell.clone().into()),
+        ],
+        None if uid == 0 => vec![
+            ("HOME", "/root".into()),
+            ("USER", "root".into()),
+            ("SHELL", "/bin/sh".into()),
+        ],
+        None => vec![("HOME", "/".into()), ("SHELL", "/bin/sh".into())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_arguments() {
+        assert_eq!(
+            UserArg::parse("1000:100"),
+            Ok(UserArg {
+                uid: 1000,
+                gid: Some(100)
+            })
+        );
+        assert_eq!(UserArg::parse("0"), Ok(UserArg { uid: 0, gid: None }));
+        for bad in ["", "root", "1000:", ":1", "-1", "4294967295", "1:2:3", "1 "] {
+            assert!(UserArg::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn id_maps() {
+        let single = IdMap::parse("uid", "         0       1000          1\n");
+        assert!(single.contains(0) && !single.contains(1));
+        let error = single.check(1000, "--user 1000").unwrap_err();
+        assert!(
+            error.contains("uid 1000 is not mapped") && error.contains("(mapped uids: 0)"),
+            "{error}"
+        );
+        let many = IdMap::parse("gid", "0 1000 1\n1 100000 65536\n");
+        assert!(many.contains(65536) && !many.contains(65537));
+        assert_eq!(many.describe(), "0, 1-65536");
+        let all = IdMap::parse("uid", "0 0 4294967295\n");
+        assert!(all.contains(4_294_967_294));
+    }
+
+    #[test]
+    fn passwd_entries() {
+        let text = b"root:x:0:0:root:/root:/bin/bash\n\
+            broken:x:1000\n\
+            relative:x:1001:1001::home:/bin/sh\n\
+            nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+            noshell:x:1002:50::/home/n:\n\
+            ctl\x1b:x:1003:1003::/h:/bin/sh\n\
+            first:x:1004:1::/a:/bin/sh\n\
+            second:x:1004:2::/b:/bin/sh\n";
+        let root = find_entry(text, 0).unwrap();
+        assert_eq!(
+            (
+                root.name.to_str(),
+                root.gid,
+                root.home.to_str(),
+                root.shell.to_str()
+            ),
+            (Some("root"), 0, Some("/root"), Some("/bin/bash"))
+        );
+        assert_eq!(find_entry(text, 1000), None);
+        assert_eq!(find_entry(text, 1001), None);
+        assert_eq!(find_entry(text, 1002).unwrap().shell, Path::new("/bin/sh"));
+        assert_eq!(find_entry(text, 1003), None);
+        assert_eq!(find_entry(text, 1004).unwrap().gid, 1);
+        assert_eq!(find_entry(text, 7), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_passwd_text_is_parsed_without_panicking(text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), uid in 0u32..3) {
+            if let Some(entry) = find_entry(&text, uid) {
+                proptest::prop_assert!(entry.home.is_absolute() && entry.shell.is_absolute());
+            }
+        }
+    }
+}
