@@ -9,7 +9,7 @@
 //! - [`stress`]: many threads spawning at once, with a watchdog and a count of what failed.
 //! - [`faults`]: fault injection — seccomp filters, ptrace, signal storms.
 //! - [`orphans`]: parents killed on purpose, and what became of their children.
-//! - [`rootfs`]: the busybox root filesystem the ns-process tests run in.
+//! - [`rootfs`]: the busybox and Debian root filesystems the ns-process tests run in.
 //!
 //! The items tests use most are re-exported here.
 
@@ -27,7 +27,7 @@ pub use output::{
     print_status, status_text, stderr_text, stdout_text, step_name,
 };
 pub use procfs::{mount_table, open_fds};
-pub use rootfs::{MAKE_ROOTFS, busybox_rootfs};
+pub use rootfs::{MAKE_ROOTFS, busybox_rootfs, debian_rootfs};
 pub use run::{
     DENIED_GROUP, TestUser, Unprivileged, as_root_and_unprivileged, assert_refused,
     copy_executable, file_denied_to_group, in_denied_group, is_root, output_with_timeout,

@@ -1,4 +1,4 @@
-//! The busybox root filesystem the ns-process tests run commands in.
+//! The root filesystems the ns-process tests run commands in: busybox, and Debian.
 
 use std::path::{Path, PathBuf};
 
@@ -41,4 +41,84 @@ pub fn busybox_rootfs(target_tmpdir: &str) -> Result<&'static Path, String> {
         .as_ref()
         .map(PathBuf::as_path)
         .map_err(Clone::clone)
+}
+
+/// A Debian root filesystem built by `scripts/make-rootfs --debian` (mmdebstrap: a minute
+/// and the downloads), shared by every test binary and kept between runs: built once in
+/// `target_tmpdir` (the test's `env!("CARGO_TARGET_TMPDIR")`), under a name that changes
+/// with the script's content, so that a changed script builds a new one. It is built
+/// under another name and renamed when complete, under a lock, so that an interrupted or
+/// concurrent build is never used. `Err` says why there is none: the Debian archive
+/// unreachable, or a user other than root without what an unprivileged build needs; any
+/// other failure of the build panics.
+pub fn debian_rootfs(target_tmpdir: &str) -> Result<&'static Path, String> {
+    static ROOTFS: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    ROOTFS
+        .get_or_init(|| build_debian_rootfs(Path::new(target_tmpdir)))
+        .as_ref()
+        .map(PathBuf::as_path)
+        .map_err(Clone::clone)
+}
+
+fn build_debian_rootfs(target_tmpdir: &Path) -> Result<PathBuf, String> {
+    use std::hash::{Hash, Hasher};
+    let script = std::fs::read(MAKE_ROOTFS).map_err(|error| format!("{MAKE_ROOTFS}: {error}"))?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    script.hash(&mut hasher);
+    let key = format!("{:016x}", hasher.finish());
+    let dir = target_tmpdir.join(format!("debian-rootfs-{key}"));
+    let building = target_tmpdir.join(format!("debian-rootfs-{key}.building"));
+    std::fs::create_dir_all(target_tmpdir)
+        .map_err(|error| format!("{}: {error}", target_tmpdir.display()))?;
+    let lock = std::fs::File::create(target_tmpdir.join("debian-rootfs.lock"))
+        .map_err(|error| format!("the lock: {error}"))?;
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| format!("flock: {}", errno.desc()))?;
+    if dir.join("etc/ns-process-rootfs").exists() {
+        return Ok(dir);
+    }
+    // What an interrupted build left: make-rootfs builds only in a directory it creates.
+    if let Err(error) = std::fs::remove_dir_all(&building) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            return Err(format!("removing {}: {error}", building.display()));
+        }
+    }
+    println!("building a Debian rootfs in {} (once)", dir.display());
+    let output = std::process::Command::new("bash")
+        .arg(MAKE_ROOTFS)
+        .arg("--debian")
+        .arg(&building)
+        .output()
+        .map_err(|error| error.to_string())?;
+    if !output.status.success() {
+        let why = format!(
+            "scripts/make-rootfs --debian failed: {}",
+            stderr_text(&output)
+        );
+        if let Err(unreachable) = debian_archive_reachable() {
+            return Err(format!("{unreachable}; {why}"));
+        }
+        if !crate::is_root() {
+            return Err(why);
+        }
+        panic!("{why}");
+    }
+    std::fs::rename(&building, &dir).map_err(|error| format!("renaming: {error}"))?;
+    Ok(dir)
+}
+
+/// Whether deb.debian.org answers on port 80 within 10 s.
+fn debian_archive_reachable() -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let unreachable = |error: std::io::Error| format!("the Debian archive is unreachable: {error}");
+    let address = ("deb.debian.org", 80)
+        .to_socket_addrs()
+        .map_err(unreachable)?
+        .next()
+        .ok_or_else(|| {
+            "the Debian archive is unreachable: deb.debian.org has no address".to_owned()
+        })?;
+    std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(10))
+        .map(drop)
+        .map_err(unreachable)
 }

@@ -1,0 +1,207 @@
+//! ns-process on a real Debian rootfs (`scripts/make-rootfs --debian`, built once and
+//! kept between runs): the user's environment from its `/etc/passwd`, `--user`,
+//! `--workdir`, and ordinary programs — Python, apt. As root and as uid 65534, for whom
+//! the root-built rootfs is read-only.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use reexec_tests::{
+    TestUser, assert_exit_code, assert_failed_with, mount_table, or_skip, output_with_timeout,
+    stdout_text,
+};
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn debian() -> Result<&'static Path, String> {
+    reexec_tests::debian_rootfs(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// ns-process run by `user` in `rootfs` with `args` (options, then `--` and a command).
+fn run_in(user: &TestUser, rootfs: &Path, args: &[&str]) -> Output {
+    output_with_timeout(
+        user.command().arg("--rootfs").arg(rootfs).args(args),
+        TIMEOUT,
+    )
+}
+
+/// What the command printed, once it exited with 0.
+fn printed(user: &TestUser, rootfs: &Path, args: &[&str]) -> String {
+    let output = run_in(user, rootfs, args);
+    assert_exit_code(&format!("{}: {args:?}", user.label()), &output, 0);
+    stdout_text(&output)
+}
+
+const PRINT_USER: &str =
+    "import os; print(os.environ['HOME'], os.environ['USER'], os.environ['SHELL'])";
+
+#[test]
+fn home_user_and_shell_come_from_the_rootfs_passwd() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        // Debian's root has /bin/bash: ns-process's default would be /bin/sh.
+        assert_eq!(
+            printed(&user, rootfs, &["--", "python3", "-c", PRINT_USER]),
+            "/root root /bin/bash\n",
+            "{}",
+            user.label()
+        );
+        // What the caller sets wins.
+        assert_eq!(
+            printed(
+                &user,
+                rootfs,
+                &[
+                    "-e",
+                    "HOME=/tmp",
+                    "-e",
+                    "SHELL=/bin/sh",
+                    "--",
+                    "python3",
+                    "-c",
+                    PRINT_USER
+                ]
+            ),
+            "/tmp root /bin/sh\n",
+            "{}",
+            user.label()
+        );
+    }
+}
+
+/// Checks that ns-process, run by `user` with `args`, exits with `code` saying each of
+/// `expected`, and leaves no mount behind.
+fn assert_refused_as(user: &TestUser, rootfs: &Path, args: &[&str], code: i32, expected: &[&str]) {
+    let before = mount_table();
+    let output = run_in(user, rootfs, args);
+    assert_failed_with(
+        &format!("{}: {args:?}", user.label()),
+        &output,
+        code,
+        expected,
+    );
+    assert_eq!(before, mount_table(), "{args:?} left a mount behind");
+}
+
+#[test]
+fn user_zero_is_root_and_ids_the_namespace_does_not_map_are_refused() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        assert_eq!(
+            printed(
+                &user,
+                rootfs,
+                &["--user", "0:0", "--", "sh", "-c", "id -u; id -g"]
+            ),
+            "0\n0\n",
+            "{}",
+            user.label()
+        );
+        // Today's map is root alone: uid 1000 (or gid 100) would make setresuid fail.
+        assert_refused_as(
+            &user,
+            rootfs,
+            &["--user", "1000", "--", "true"],
+            125,
+            &["--user 1000: uid 1000 is not mapped", "(mapped uids: 0)"],
+        );
+        assert_refused_as(
+            &user,
+            rootfs,
+            &["--user", "0:100", "--", "true"],
+            125,
+            &["--user 0:100: gid 100 is not mapped", "(mapped gids: 0)"],
+        );
+        assert_refused_as(
+            &user,
+            rootfs,
+            &["--user", "root", "--", "true"],
+            125,
+            &["is not a number", "UID or UID:GID"],
+        );
+    }
+}
+
+#[test]
+fn workdir_is_where_the_command_starts() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        assert_eq!(
+            printed(&user, rootfs, &["--workdir", "/usr/share", "--", "pwd"]),
+            "/usr/share\n",
+            "{}",
+            user.label()
+        );
+        assert_eq!(
+            printed(&user, rootfs, &["--", "pwd"]),
+            "/\n",
+            "{}",
+            user.label()
+        );
+        assert_refused_as(
+            &user,
+            rootfs,
+            &["--workdir", "/nowhere", "--", "pwd"],
+            126,
+            &["--workdir /nowhere: No such file or directory"],
+        );
+        assert_refused_as(
+            &user,
+            rootfs,
+            &["-w", "/etc/passwd", "--", "pwd"],
+            126,
+            &["--workdir /etc/passwd: not a directory"],
+        );
+        assert_refused_as(
+            &user,
+            rootfs,
+            &["-w", "usr", "--", "pwd"],
+            125,
+            &["--workdir usr: give an absolute path"],
+        );
+    }
+}
+
+#[test]
+fn a_python_multiprocessing_pool_runs() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        // Its semaphores live in /dev/shm, which issue #12's item 1 adds.
+        let shm = run_in(&user, rootfs, &["--", "test", "-d", "/dev/shm"]);
+        if !shm.status.success() {
+            println!(
+                "skipped for {}: there is no /dev/shm inside (issue #12, item 1), where \
+                 the Pool's semaphores live",
+                user.label()
+            );
+            continue;
+        }
+        let pool = "import multiprocessing as m; print(m.Pool(2).map(abs, [-1, -2]))";
+        assert_eq!(
+            printed(&user, rootfs, &["--", "python3", "-c", pool]),
+            "[1, 2]\n",
+            "{}",
+            user.label()
+        );
+    }
+}
+
+#[test]
+fn apt_finds_its_packages_consistent() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        if !user.is_root() {
+            // Root inside is uid 65534 outside, and the rootfs is root's: apt can't take
+            // its lock ("are you root?"), as the README says of a rootfs of another's.
+            println!(
+                "skipped for {}: the rootfs, built by root, is read-only for it",
+                user.label()
+            );
+            continue;
+        }
+        let output = run_in(&user, rootfs, &["--", "apt-get", "check"]);
+        assert_exit_code(user.label(), &output, 0);
+    }
+}
