@@ -175,6 +175,52 @@ fn the_command_keeps_dockers_capabilities_and_what_the_flags_say() {
 }
 
 #[test]
+fn a_user_other_than_root_inside_keeps_no_capability_and_no_group_of_roots() {
+    // --user 0 is root as before: the 14, as root and as uid 65534.
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--user", "0", "--", "grep", "^CapEff", "/proc/self/status"],
+        |label, output| {
+            assert_eq!(
+                stdout_text(output),
+                format!("CapEff:\t{DOCKER_DEFAULT}\n"),
+                "{label}: {}",
+                describe(output)
+            );
+        },
+    );
+    // Today's maps hold root alone; only root keeping its user namespace (--share user)
+    // has every id mapped, so that another uid can be switched to.
+    skip_unless!(
+        is_root(),
+        "a uid other than 0 is mapped only in root's own user namespace (--share user)"
+    );
+    let script = "id -u; id -g; id -G; grep ^Cap /proc/self/status";
+    for extra in [&[][..], &["--cap-add", "ALL"][..]] {
+        let mut args = vec!["--share", "user", "--user", "65534:65534"];
+        args.extend(extra);
+        args.extend(["--", "sh", "-c", script]);
+        let output = output_with_timeout(Command::new(NS_PROCESS).args(&args), TIMEOUT);
+        let text = stdout_text(&output);
+        assert!(output.status.success(), "{args:?}: {}", describe(&output));
+        // No supplementary group of root's (setgroups is allowed here, and used).
+        assert!(
+            text.starts_with("65534\n65534\n65534\n"),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        let sets = capability_sets(&output);
+        for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+            assert!(
+                sets.contains(&format!("{set}:\t0000000000000000")),
+                "{args:?}: {set} should be empty: {sets:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn an_unknown_capability_is_refused_with_the_names_to_use() {
     reexec_tests::assert_refused(
         NS_PROCESS,

@@ -567,6 +567,81 @@ fn make_rootfs_never_writes_through_a_directory_it_did_not_create() {
 }
 
 #[test]
+fn make_rootfs_debian_goes_through_the_same_checks_before_building() {
+    let dir = temp_dir("make-rootfs-debian");
+    let me = nix::unistd::geteuid().as_raw();
+    let debian = Path::new("--debian");
+
+    // Each refusal comes before mmdebstrap is started: none of these takes a second.
+    let (target, etc, tmp) = prepared_target(dir.path(), "own-filled", me, me);
+    let output = make_rootfs(&[debian, &target]);
+    etc.assert_untouched("--debian, own, filled");
+    tmp.assert_untouched("--debian, own, filled");
+    assert_failed("--debian, own, filled", &output, "is not empty");
+    assert_eq!(entries(&target), ["etc", "tmp"]);
+    let elsewhere = Decoy::new(dir.path().join("empty-host-dir"), &[], me);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&elsewhere.path, &link).unwrap();
+    assert_failed(
+        "--debian, a link",
+        &make_rootfs(&[debian, &link]),
+        "is a symbolic link",
+    );
+    elsewhere.assert_untouched("--debian, a link");
+    assert_failed(
+        "--debian twice",
+        &make_rootfs(&[debian, debian]),
+        "usage: scripts/make-rootfs [--debian] [DIR]",
+    );
+
+    skip_unless!(
+        is_root(),
+        "the cases of a directory of another user: chown needs root"
+    );
+    let (target, etc, tmp) = prepared_target(dir.path(), "users", ROOTFS_OWNER, 0);
+    let output = make_rootfs(&[debian, &target]);
+    etc.assert_untouched("--debian, root");
+    tmp.assert_untouched("--debian, root");
+    assert_failed("--debian, root", &output, "belongs to uid 65534");
+
+    // A user without a subordinate range: mmdebstrap --mode=unshare could not map root.
+    let subordinate = |file: &str| {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .any(|line| line.starts_with("nobody:"))
+    };
+    skip_unless!(
+        !subordinate("/etc/subuid") && !subordinate("/etc/subgid"),
+        "uid 65534 (nobody) has a subordinate range here"
+    );
+    skip_unless!(
+        Path::new("/usr/bin/mmdebstrap").exists(),
+        "mmdebstrap is not installed (scripts/install-test-deps installs it)"
+    );
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let fresh = shared.join("fresh");
+    let unprivileged = or_skip!(Unprivileged::prepare(MAKE_ROOTFS), "no run as uid 65534");
+    let output = output_with_timeout(
+        &mut unprivileged.command(MAKE_ROOTFS, &["--debian", fresh.to_str().unwrap()]),
+        TIMEOUT,
+    );
+    assert_failed(
+        "--debian, uid 65534",
+        &output,
+        "needs a subordinate id range for mmdebstrap --mode=unshare",
+    );
+    assert!(
+        stderr_text(&output).contains("or run make-rootfs --debian as root"),
+        "{}",
+        describe(&output)
+    );
+    assert!(!fresh.exists(), "made before the refusal");
+}
+
+#[test]
 fn make_rootfs_builds_in_the_callers_data_directory_by_default() {
     let home = temp_dir("make-rootfs-home");
     let output = output_with_timeout(

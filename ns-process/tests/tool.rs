@@ -8,7 +8,7 @@ use reexec_tests::procfs::namespace_id;
 use reexec_tests::{
     as_root_and_unprivileged, assert_exit_code, assert_failed_with, describe,
     in_terminal_as_root_and_unprivileged, mount_table, or_skip, output_with_timeout, stderr_text,
-    succeeds_as_root_and_unprivileged, temp_dir,
+    stdout_text, succeeds_as_root_and_unprivileged, temp_dir,
 };
 
 mod support;
@@ -283,6 +283,94 @@ fn the_environment_starts_clean() {
     ];
     expected.sort();
     assert_eq!(vars, expected, "{}", describe(&output));
+}
+
+/// HOME, USER and SHELL as the command inside prints them.
+const PRINT_USER: &str = "echo \"$HOME $USER $SHELL\"";
+
+#[test]
+fn a_rootfs_passwd_of_any_kind_gives_an_entry_or_the_defaults_and_never_blocks() {
+    // A rootfs of the test's own, whose /etc/passwd it replaces; its owner could.
+    let dir = temp_dir("passwd");
+    let rootfs = dir.path().join("rootfs");
+    let output = output_with_timeout(
+        Command::new("bash")
+            .arg(reexec_tests::MAKE_ROOTFS)
+            .arg(&rootfs),
+        TIMEOUT,
+    );
+    assert!(
+        output.status.success(),
+        "make-rootfs: {}",
+        describe(&output)
+    );
+    let passwd = rootfs.join("etc/passwd");
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let args = ["--rootfs", rootfs_arg, "--", "sh", "-c", PRINT_USER];
+    let expect = |what: &str, printed: &str, warning: Option<&str>| {
+        as_root_and_unprivileged(NS_PROCESS, TIMEOUT, &args, |label, output| {
+            assert_exit_code(&format!("{label}, {what}"), output, 0);
+            assert_eq!(stdout_text(output), printed, "{label}, {what}");
+            if let Some(warning) = warning {
+                assert!(
+                    stderr_text(output).contains(warning),
+                    "{label}, {what}: {}",
+                    describe(output)
+                );
+            }
+        });
+    };
+    let replace = |make: &dyn Fn(&std::path::Path)| {
+        std::fs::remove_file(&passwd).unwrap();
+        make(&passwd);
+    };
+
+    // Lines that are no entry are passed over; the first entry of uid 0 counts.
+    replace(&|path| {
+        std::fs::write(
+            path,
+            "garbage\n\
+             root:x:0\n\
+             relative:x:0:0::home:/bin/sh\n\
+             admin:x:0:0:Admin:/home/admin:/bin/ash\n\
+             root:x:0:0:root:/root:/bin/sh\n",
+        )
+        .unwrap()
+    });
+    expect(
+        "an entry after garbage",
+        "/home/admin admin /bin/ash\n",
+        None,
+    );
+    // A FIFO would block a reader until someone writes it: only regular files are read.
+    replace(&|path| {
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap()
+    });
+    expect(
+        "a FIFO",
+        "/root root /bin/sh\n",
+        Some("/etc/passwd is not a regular file"),
+    );
+    // More than the init will hold.
+    replace(&|path| {
+        let line = "user:x:1000:1000::/home/user:/bin/sh\n";
+        std::fs::write(path, line.repeat((2 << 20) / line.len())).unwrap()
+    });
+    expect(
+        "2 MiB",
+        "/root root /bin/sh\n",
+        Some("/etc/passwd is longer than 1048576 bytes"),
+    );
+    // A magic link of /proc leads anywhere, even to the init's own descriptors.
+    replace(&|path| std::os::unix::fs::symlink("/proc/self/fd/0", path).unwrap());
+    expect(
+        "a link into /proc",
+        "/root root /bin/sh\n",
+        Some("open /etc/passwd"),
+    );
+    // None at all: the defaults, without a word.
+    std::fs::remove_file(&passwd).unwrap();
+    expect("no passwd", "/root root /bin/sh\n", None);
 }
 
 #[test]
