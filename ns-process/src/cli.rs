@@ -25,6 +25,8 @@ Examples:
   ns-process --hostname box -- hostname        box
   scripts/make-rootfs ~/rootfs                 build a busybox root filesystem, then:
   ns-process --rootfs ~/rootfs                 a shell pivoted into it
+  scripts/make-rootfs --debian ~/debian        a Debian one (mmdebstrap), then:
+  ns-process --rootfs ~/debian -w /root -- python3
   ns-process --share net -- ip link            keep the caller's network namespace
 
 Exit status: the command's; 128+N when signal N ended it; 125 when ns-process itself
