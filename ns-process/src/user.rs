@@ -124,7 +124,7 @@ impl IdMap {
         }
         Err(format!(
             "{given_as}: {} {id} is not mapped in the command's user namespace (mapped {}s: \
-             {}); give a mapped id (--user 0 is root inside)",
+             {}); give ids it maps, as --user UID:GID (0:0 is root inside)",
             self.kind,
             self.kind,
             self.describe()
