@@ -77,11 +77,21 @@ fn build_debian_rootfs(target_tmpdir: &Path) -> Result<PathBuf, String> {
     if dir.join("etc/ns-process-rootfs").exists() {
         return Ok(dir);
     }
-    // What an interrupted build left: make-rootfs builds only in a directory it creates.
-    if let Err(error) = std::fs::remove_dir_all(&building) {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            return Err(format!("removing {}: {error}", building.display()));
-        }
+    // What an interrupted build left (make-rootfs builds only in a directory it creates),
+    // and the rootfs of an older script: 240 MB each.
+    let stale = std::fs::read_dir(target_tmpdir)
+        .map_err(|error| format!("{}: {error}", target_tmpdir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.is_dir()
+                && path
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with("debian-rootfs-"))
+        });
+    for old in stale {
+        std::fs::remove_dir_all(&old)
+            .map_err(|error| format!("removing {}: {error}", old.display()))?;
     }
     println!("building a Debian rootfs in {} (once)", dir.display());
     let output = std::process::Command::new("bash")
