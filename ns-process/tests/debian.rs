@@ -4,12 +4,12 @@
 //! the root-built rootfs is read-only.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use reexec_tests::{
-    TestUser, assert_exit_code, assert_failed_with, mount_table, or_skip, output_with_timeout,
-    stdout_text,
+    MAKE_ROOTFS, TestUser, assert_exit_code, assert_failed_with, is_root, mount_table, or_skip,
+    output_with_timeout, skip_unless, stdout_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -204,4 +204,64 @@ fn apt_finds_its_packages_consistent() {
         let output = run_in(&user, rootfs, &["--", "apt-get", "check"]);
         assert_exit_code(user.label(), &output, 0);
     }
+}
+
+/// Set to 1 to run the unprivileged build below: it costs another minute and the
+/// downloads on every run, as its tree is not kept.
+const UNPRIVILEGED_BUILD: &str = "NS_PROCESS_TEST_UNPRIVILEGED_DEBIAN";
+
+#[test]
+fn an_unprivileged_build_is_its_builders_and_root_inside_may_change_it() {
+    skip_unless!(
+        std::env::var_os(UNPRIVILEGED_BUILD).is_some_and(|value| value == "1"),
+        format!("set {UNPRIVILEGED_BUILD}=1 to build a Debian rootfs as uid 65534 (a minute)")
+    );
+    skip_unless!(
+        is_root(),
+        "uid 65534 gets its subordinate range from a copy of /etc/subuid bound by root"
+    );
+    let dir = temp_dir("debian-unprivileged");
+    // The builder's own directory, as make-rootfs wants the parents of what it builds.
+    let own = dir.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    nix::unistd::chown(&own, Some(65534.into()), Some(65534.into())).unwrap();
+    let rootfs = own.join("rootfs");
+    // 65534's range, in copies bound over the ids files in a mount namespace of the
+    // test's own: newuidmap reads them there, and the host's files stay as they were.
+    let mut binds = String::new();
+    for ids in ["/etc/subuid", "/etc/subgid"] {
+        let copy = dir.path().join(Path::new(ids).file_name().unwrap());
+        let mut text = std::fs::read_to_string(ids).unwrap_or_default();
+        text.push_str("nobody:200000:65536\n");
+        std::fs::write(&copy, text).unwrap();
+        binds.push_str(&format!("mount --bind {} {ids} && ", copy.display()));
+    }
+    let script = format!(
+        "{binds}exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+         env HOME={own} bash {MAKE_ROOTFS} --debian {rootfs}",
+        own = own.display(),
+        rootfs = rootfs.display()
+    );
+    let output = output_with_timeout(
+        Command::new("unshare")
+            .args(["--mount", "sh", "-c", &script])
+            .current_dir("/"),
+        Duration::from_secs(600),
+    );
+    assert_exit_code("make-rootfs --debian as uid 65534", &output, 0);
+    use std::os::unix::fs::MetadataExt;
+    for path in ["etc/shadow", "usr/bin/python3", "var/cache/apt"] {
+        let owner = std::fs::symlink_metadata(rootfs.join(path)).unwrap().uid();
+        assert_eq!(owner, 65534, "{path} belongs to its builder");
+    }
+    let user = or_skip!(TestUser::unprivileged(NS_PROCESS), "no run as uid 65534");
+    let change = "apt-get check > /dev/null && touch /root/made && \
+                  python3 -c \"import os; print(os.environ['HOME'])\"";
+    assert_eq!(
+        printed(&user, &rootfs, &["--", "sh", "-c", change]),
+        "/root\n",
+        "{}",
+        user.label()
+    );
+    assert!(rootfs.join("root/made").exists());
 }
