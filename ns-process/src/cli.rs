@@ -100,6 +100,17 @@ pub(crate) struct Options {
     #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub(crate) preserve_fds: u16,
 
+    /// Map COUNT uids from INNER inside to OUTER outside (repeatable, as unshare(1)). By
+    /// default root is you and uids 1-65536 the first of your range in /etc/subuid
+    /// (through newuidmap), or only root when you have none; run by root, uids 0-65535
+    /// are the same inside and out.
+    #[arg(long = "map-users", value_name = "INNER:OUTER:COUNT", value_parser = crate::ids::parse_id_map)]
+    pub(crate) map_users: Vec<reexec::IdMap>,
+
+    /// Map COUNT gids from INNER inside to OUTER outside (repeatable); the default as for
+    /// --map-users, with /etc/subgid and newgidmap.
+    #[arg(long = "map-groups", value_name = "INNER:OUTER:COUNT", value_parser = crate::ids::parse_id_map)]
+    pub(crate) map_groups: Vec<reexec::IdMap>,
     /// Run the command as this user and group inside (numeric; GID defaults to the
     /// user's group in /etc/passwd inside, else 0). Only ids the user namespace maps can
     /// be used; a user other than 0 keeps no capability.
@@ -226,6 +237,14 @@ impl Options {
         if self.net == NetMode::Bridge && self.share.contains(&Shareable::Net) {
             return Err(
                 "--net bridge needs a network namespace of its own; drop --share net".into(),
+            );
+        }
+        if self.shares(Shareable::User)
+            && !(self.map_users.is_empty() && self.map_groups.is_empty())
+        {
+            return Err(
+                "--map-users and --map-groups map ids into a new user namespace; drop --share user"
+                    .into(),
             );
         }
         if self.shares(Shareable::Uts) && self.hostname_given() {
@@ -402,6 +421,9 @@ mod tests {
             Just("--cap-drop".to_owned()),
             Just("--privileged".to_owned()),
             Just("--preserve-fds".to_owned()),
+            Just("--map-users".to_owned()),
+            Just("--map-groups".to_owned()),
+            Just("0:1000:1".to_owned()),
             Just("--user".to_owned()),
             Just("--workdir".to_owned()),
             Just("SYS_ADMIN".to_owned()),

@@ -15,6 +15,7 @@ use clap::Parser;
 mod bridge;
 mod capabilities;
 mod cli;
+mod ids;
 mod init;
 mod kernel_paths;
 mod namespaces;
@@ -54,6 +55,14 @@ reexec::main! {
             return fail(message);
         }
         let namespaces = options.namespaces();
+        let id_maps = if namespaces.contains(reexec::Namespaces::USER) {
+            match ids::IdMaps::choose(&options) {
+                Ok(id_maps) => Some(id_maps),
+                Err(message) => return fail(message),
+            }
+        } else {
+            None
+        };
         if options.verbose {
             eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
         }
@@ -103,8 +112,8 @@ reexec::main! {
             if let Some(term) = std::env::var_os("TERM") {
                 command.env("TERM", term);
             }
-            if namespaces.contains(reexec::Namespaces::USER) {
-                command.map_root_to_caller();
+            if let Some(id_maps) = &id_maps {
+                id_maps.apply(&mut command);
             }
             // Checked open by validate(); the init hands them on to the command.
             for fd in cli::preserved_fds(options.preserve_fds) {

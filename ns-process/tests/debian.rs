@@ -86,7 +86,7 @@ fn assert_refused_as(user: &TestUser, rootfs: &Path, args: &[&str], code: i32, e
 }
 
 #[test]
-fn user_zero_is_root_and_ids_the_namespace_does_not_map_are_refused() {
+fn user_switches_to_mapped_ids_without_capabilities_and_refuses_others() {
     let rootfs = or_skip!(debian(), "no Debian rootfs");
     for user in TestUser::all(NS_PROCESS) {
         assert_eq!(
@@ -99,20 +99,55 @@ fn user_zero_is_root_and_ids_the_namespace_does_not_map_are_refused() {
             "{}",
             user.label()
         );
-        // Today's map is root alone: uid 1000 (or gid 100) would make setresuid fail.
+        // Run by root, ids 0-65535 are mapped; by a user, 1-65536 when it has a range,
+        // else root alone, and then 1000 is refused as any id outside the map is.
+        let args = [
+            "--user",
+            "1000:1000",
+            "--",
+            "sh",
+            "-c",
+            "id -u; id -g; id -G; grep ^CapEff /proc/self/status",
+        ];
+        let output = run_in(&user, rootfs, &args);
+        if user.is_root() || output.status.code() != Some(125) {
+            assert_exit_code(user.label(), &output, 0);
+            assert_eq!(
+                stdout_text(&output),
+                "1000\n1000\n1000\nCapEff:\t0000000000000000\n",
+                "{}: a user other than root keeps no capability",
+                user.label()
+            );
+        } else {
+            println!("{}: only root is mapped, 1000 is refused", user.label());
+            assert_refused_as(
+                &user,
+                rootfs,
+                &args,
+                125,
+                &["--user 1000: uid 1000 is not mapped", "(mapped uids: 0)"],
+            );
+        }
+        // Beyond any map ns-process makes.
         assert_refused_as(
             &user,
             rootfs,
-            &["--user", "1000", "--", "true"],
+            &["--user", "4000000000", "--", "true"],
             125,
-            &["--user 1000: uid 1000 is not mapped", "(mapped uids: 0)"],
+            &[
+                "--user 4000000000: uid 4000000000 is not mapped",
+                "(mapped uids: 0",
+            ],
         );
         assert_refused_as(
             &user,
             rootfs,
-            &["--user", "0:100", "--", "true"],
+            &["--user", "0:4000000000", "--", "true"],
             125,
-            &["--user 0:100: gid 100 is not mapped", "(mapped gids: 0)"],
+            &[
+                "--user 0:4000000000: gid 4000000000 is not mapped",
+                "(mapped gids: 0",
+            ],
         );
         assert_refused_as(
             &user,

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use reexec_tests::procfs::{descendants, is_running};
 use reexec_tests::{
-    as_root_and_unprivileged, describe, file_denied_to_group, in_denied_group,
-    in_terminal_as_root_and_unprivileged, is_root, mount_table, output_with_timeout, skip_unless,
-    stdout_text, temp_dir,
+    DENIED_GROUP, SubordinateIdFiles, TestUser, as_root_and_unprivileged, describe,
+    file_denied_to_group, in_terminal_as_root_and_unprivileged, is_root, mount_table, or_skip,
+    output_with_timeout, skip_unless, stdout_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -81,23 +81,33 @@ fn the_command_runs_with_no_new_privs() {
 fn supplementary_groups_cannot_be_dropped_to_get_around_a_denial() {
     skip_unless!(
         is_root(),
-        "giving a process a supplementary group needs root"
+        "giving a process a supplementary group, and binding over /etc/subuid, need root"
     );
     // Owned by someone else, readable by others but not by its group: a member of the
     // group is denied, and "others" would let it in if it could shed the group. Neither
     // the owner nor the group is mapped inside, so no capability there overrides the
     // denial.
+    //
+    // The caller is uid 65534 without a range in /etc/subuid (an empty copy bound over
+    // the file): only its own ids are mapped, and the kernel keeps setgroups denied.
+    // Run by root, ids 0-65535 are mapped and setgroups allowed: root inside reads such a
+    // file outright (CAP_DAC_OVERRIDE over mapped ids), as root outside does; and with a
+    // range, newgidmap allows setgroups, as /etc/subgid grants (SECURITY.md, "Ids").
     let (_dir, secret) = file_denied_to_group("setgroups", "secret\n");
     let secret = secret.to_str().unwrap();
+    let files = or_skip!(SubordinateIdFiles::with(""), "no subordinate id files");
+    let nobody = or_skip!(TestUser::unprivileged(NS_PROCESS), "no run as uid 65534");
 
-    // That the stand-in works — a root-run user namespace with setgroups allowed does
-    // shed the group and read the file — is shown by the reexec tests'
+    // That the stand-in works — a user namespace with setgroups allowed does shed the
+    // group and read the file — is shown by the reexec tests'
     // `setgroups_allowed_sheds_a_group_and_denied_does_not`.
     let script = format!(
         "cat /proc/self/setgroups; cat {secret} 2>&1; setpriv --clear-groups cat {secret} 2>&1; echo done"
     );
     let inside = output_with_timeout(
-        in_denied_group(NS_PROCESS).args(["--", "sh", "-c", &script]),
+        files
+            .command(&[DENIED_GROUP], nobody.program())
+            .args(["--", "sh", "-c", &script]),
         TIMEOUT,
     );
     let out = stdout_text(&inside);

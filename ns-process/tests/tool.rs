@@ -369,15 +369,15 @@ fn a_rootfs_passwd_of_any_kind_gives_an_entry_or_the_defaults_and_never_blocks()
         Some("open /etc/passwd"),
     );
     // --user 0 takes its group from the entry: one the namespace does not map is refused.
-    replace(&|path| std::fs::write(path, "root:x:0:100:root:/root:/bin/sh\n").unwrap());
-    expect("root in group 100", "/root root /bin/sh\n", None);
+    replace(&|path| std::fs::write(path, "root:x:0:4000000000:root:/root:/bin/sh\n").unwrap());
+    expect("root in group 4000000000", "/root root /bin/sh\n", None);
     let args = ["--rootfs", rootfs_arg, "--user", "0", "--", "true"];
     as_root_and_unprivileged(NS_PROCESS, TIMEOUT, &args, |label, output| {
         assert_failed_with(
             label,
             output,
             125,
-            &["--user 0 (its group in /etc/passwd): gid 100 is not mapped"],
+            &["--user 0 (its group in /etc/passwd): gid 4000000000 is not mapped"],
         );
     });
     // None at all: the defaults, without a word.

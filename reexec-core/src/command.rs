@@ -23,11 +23,13 @@ use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
 
 mod child;
 mod stdio;
+mod subordinate;
 mod userns;
 
 pub use child::Child;
 pub use stdio::Stdio;
 use stdio::{Direction, StdioDefault, prepare_stdio};
+pub use subordinate::{IdMapHelpers, SubordinateIds, SubordinateRange};
 use userns::Maps;
 
 /// The program every child runs: this binary, as the kernel still knows it even after the
@@ -88,6 +90,10 @@ pub struct Command {
     uid_maps: Vec<IdMap>,
     gid_maps: Vec<IdMap>,
     allow_setgroups: bool,
+    /// Whether `newuidmap` and `newgidmap` write the maps.
+    map_with_helpers: bool,
+    /// Whether spawn maps root to the caller and the caller's subordinate ranges after.
+    subordinate_range: bool,
     parent_setup: Option<ParentSetup>,
 }
 
@@ -123,6 +129,8 @@ impl Command {
             uid_maps: Vec::new(),
             gid_maps: Vec::new(),
             allow_setgroups: false,
+            map_with_helpers: false,
+            subordinate_range: false,
             parent_setup: None,
         }
     }
@@ -329,8 +337,66 @@ impl Command {
     /// series' `ns-process` does, and it works without privilege.
     pub fn map_root_to_caller(&mut self) -> &mut Command {
         self.namespaces |= Namespaces::USER;
+        self.subordinate_range = false;
         self.uid_maps = vec![IdMap::new(0, nix::unistd::geteuid().as_raw(), 1)];
         self.gid_maps = vec![IdMap::new(0, nix::unistd::getegid().as_raw(), 1)];
+        self
+    }
+
+    /// Has the setuid helpers `newuidmap(1)` and `newgidmap(1)` write the uid and gid maps
+    /// (Debian package `uidmap`), which the parent runs while the child waits. Without
+    /// privilege, they are how a caller maps more than its own uid and gid: each range
+    /// must be the caller's own id (count 1) or lie within the caller's range in
+    /// `/etc/subuid` or `/etc/subgid`, which the helpers check.
+    ///
+    /// With the helpers, `newgidmap` decides `setgroups`, not
+    /// [`allow_setgroups`](Self::allow_setgroups): it keeps `setgroups(2)` allowed when
+    /// the gid map uses the caller's range from `/etc/subgid` — the administrator who gave
+    /// the range lets the user's processes choose their groups among those ids, so
+    /// `su` and `sg` work inside — and denies it otherwise.
+    ///
+    /// `spawn` fails with [`Error::IdMapHelperMissing`] when a helper is not in `PATH`,
+    /// and with [`Error::IdMapHelper`], carrying what the helper said, when it refuses a
+    /// map. Root needs no helper: it may write any map of ids it has itself.
+    pub fn map_with_helpers(&mut self, helpers: bool) -> &mut Command {
+        self.map_with_helpers = helpers;
+        self
+    }
+
+    /// Adds a user namespace in which root is the caller and ids 1 to 65536 are the
+    /// caller's subordinate ids, as `unshare --map-auto` and rootless podman map them:
+    /// uid 0 maps to the caller's effective uid, uids 1 to 65536 to the first 65536 of its
+    /// range in `/etc/subuid` (fewer if the range is smaller), and the same for gids with
+    /// `/etc/subgid`. Replaces the maps given before. The files are read, and the maps
+    /// written, at each spawn; without privilege through
+    /// [the helpers](Self::map_with_helpers), which root needs not.
+    ///
+    /// `spawn` fails with [`Error::NoSubordinateIds`] when the caller has no range, and as
+    /// [`map_with_helpers`](Self::map_with_helpers) says when the helpers are missing or
+    /// refuse. [`SubordinateIds::of_caller`] and [`IdMapHelpers::find`] tell beforehand.
+    ///
+    /// ```no_run
+    /// use reexec::{Command, Namespaces};
+    ///
+    /// #[reexec::entry("many-ids")]
+    /// fn many_ids() {
+    ///     // Root inside may now chown to uid 1000, and become it.
+    ///     print!("{}", std::fs::read_to_string("/proc/self/uid_map").unwrap());
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         Command::new("many-ids")
+    ///             .namespaces(Namespaces::MOUNT)
+    ///             .map_root_to_caller_and_subordinate_range()
+    ///             .status()?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn map_root_to_caller_and_subordinate_range(&mut self) -> &mut Command {
+        self.namespaces |= Namespaces::USER;
+        self.subordinate_range = true;
         self
     }
 
@@ -472,7 +538,7 @@ impl Command {
             }
         };
 
-        let maps = Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps)?;
+        let maps = self.maps()?;
         validate_given_fds(&given)?;
 
         let given = given_without_collisions(given)?;
@@ -550,6 +616,29 @@ impl Command {
             setup(pid).map_err(failed)?;
         }
         Ok(())
+    }
+
+    /// The maps of this spawn, checked: with the caller's subordinate ranges read now, and
+    /// the helpers found, if asked for.
+    fn maps(&mut self) -> Result<Maps, Error> {
+        let is_root = nix::unistd::geteuid().is_root();
+        if self.subordinate_range {
+            let ids = SubordinateIds::of_caller()?;
+            let beyond_root =
+                |range: SubordinateRange| IdMap::new(1, range.start, range.count.min(65536));
+            self.uid_maps = vec![
+                IdMap::new(0, nix::unistd::geteuid().as_raw(), 1),
+                beyond_root(ids.uids),
+            ];
+            self.gid_maps = vec![
+                IdMap::new(0, nix::unistd::getegid().as_raw(), 1),
+                beyond_root(ids.gids),
+            ];
+        }
+        let helpers = (self.map_with_helpers || (self.subordinate_range && !is_root))
+            .then(IdMapHelpers::find)
+            .transpose()?;
+        Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps, helpers)
     }
 
     fn clone_error(&self, error: io::Error) -> Error {

@@ -58,10 +58,16 @@ pub enum Step {
     Kill,
     /// Reading the child's piped output.
     ReadOutput,
+    /// Reading the caller's range in `/etc/subuid` and `/etc/subgid`.
+    ReadSubordinateIds,
+    /// Running `newuidmap(1)` to write the child's uid map.
+    RunNewuidmap,
+    /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
+    RunNewgidmap,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 22] = [
+    pub(crate) const ALL: [Step; 25] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -84,6 +90,9 @@ impl Step {
         Step::Wait,
         Step::Kill,
         Step::ReadOutput,
+        Step::ReadSubordinateIds,
+        Step::RunNewuidmap,
+        Step::RunNewgidmap,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -128,6 +137,9 @@ impl fmt::Display for Step {
             Step::Wait => "waiting for the child",
             Step::Kill => "signalling the child",
             Step::ReadOutput => "reading the child's output",
+            Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
+            Step::RunNewuidmap => "running newuidmap for the child's uid map",
+            Step::RunNewgidmap => "running newgidmap for the child's gid map",
         })
     }
 }
@@ -175,6 +187,55 @@ pub enum Error {
         /// What the caller may map, and how to get more.
         hint: String,
     },
+    /// `newuidmap` or `newgidmap`, which map ranges of `/etc/subuid` and `/etc/subgid` for
+    /// a caller without privilege, is not in `PATH`.
+    #[error(
+        "{program} was not found in PATH ({path}); it maps the ranges of /etc/subuid and \
+         /etc/subgid for a user without privilege: install it ({package}), or map only your \
+         own uid and gid"
+    )]
+    IdMapHelperMissing {
+        /// [`Step::RunNewuidmap`] or [`Step::RunNewgidmap`].
+        step: Step,
+        /// `newuidmap` or `newgidmap`.
+        program: &'static str,
+        /// The `PATH` searched.
+        path: String,
+        /// The package that has it.
+        package: &'static str,
+    },
+    /// The caller has no range in `/etc/subuid` or `/etc/subgid`, which it needs to map
+    /// more than its own ids without privilege.
+    #[error(
+        "{user} (uid {uid}) has no range in {file}{detail}; newuidmap and newgidmap map \
+         only the ranges /etc/subuid and /etc/subgid give: ask an administrator for one, e.g. \
+         `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`, or map \
+         only your own uid and gid"
+    )]
+    NoSubordinateIds {
+        /// The caller's user name, or its uid when it has none.
+        user: String,
+        /// The caller's real uid.
+        uid: u32,
+        /// `/etc/subuid` or `/etc/subgid`.
+        file: &'static str,
+        /// Why the file could not be read, if it could not; else empty.
+        detail: String,
+    },
+    /// `newuidmap` or `newgidmap` refused to write the map; `stderr` is what it said.
+    #[error("{step} ({program} {args}) failed, {status}: {stderr}")]
+    IdMapHelper {
+        /// [`Step::RunNewuidmap`] or [`Step::RunNewgidmap`].
+        step: Step,
+        /// The helper's path.
+        program: std::path::PathBuf,
+        /// Its arguments: the child's pid, then each range as `inside outside count`.
+        args: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// What it wrote on its standard error, trimmed.
+        stderr: String,
+    },
     /// An argument given to the [`Command`](crate::Command) can't be passed to a process.
     #[error("invalid {what} {value:?}: {why}")]
     InvalidInput {
@@ -195,7 +256,11 @@ impl Error {
     /// The step that failed, when a system call failed.
     pub fn step(&self) -> Option<Step> {
         match self {
-            Error::Os { step, .. } | Error::IdMap { step, .. } => Some(*step),
+            Error::Os { step, .. }
+            | Error::IdMap { step, .. }
+            | Error::IdMapHelperMissing { step, .. }
+            | Error::IdMapHelper { step, .. } => Some(*step),
+            Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
         }
@@ -207,7 +272,10 @@ impl Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. } => source.raw_os_error(),
-            Error::InvalidInput { .. } => None,
+            Error::IdMapHelperMissing { .. }
+            | Error::NoSubordinateIds { .. }
+            | Error::IdMapHelper { .. }
+            | Error::InvalidInput { .. } => None,
         }
     }
 }
@@ -218,6 +286,10 @@ impl From<Error> for io::Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. } => source.kind(),
+            Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
+            Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {
+                io::ErrorKind::PermissionDenied
+            }
             Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, error)

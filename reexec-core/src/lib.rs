@@ -135,7 +135,7 @@ mod namespaces;
 mod registry;
 mod sys;
 
-pub use command::{Child, Command, Stdio};
+pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
 pub use error::{Error, Step};
 pub use namespaces::{IdMap, Namespaces};

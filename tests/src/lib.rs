@@ -29,9 +29,10 @@ pub use output::{
 pub use procfs::{mount_table, open_fds};
 pub use rootfs::{MAKE_ROOTFS, busybox_rootfs, debian_rootfs};
 pub use run::{
-    DENIED_GROUP, TestUser, Unprivileged, as_root_and_unprivileged, assert_refused,
-    copy_executable, file_denied_to_group, in_denied_group, is_root, output_with_timeout,
-    spawn_until_ready, succeeds_as_root_and_unprivileged, temp_dir, world_writable_dir,
+    DENIED_GROUP, SubordinateIdFiles, TestUser, Unprivileged, as_root_and_unprivileged,
+    assert_refused, copy_executable, file_denied_to_group, in_denied_group, is_root,
+    output_with_timeout, spawn_until_ready, succeeds_as_root_and_unprivileged, temp_dir,
+    world_writable_dir,
 };
 pub use tempfile::TempDir;
 pub use terminal::{TmuxServer, in_terminal_as_root_and_unprivileged, is_raw, terminal_settings};

@@ -81,6 +81,9 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::ParentSetup) => "parent-setup",
         Some(Step::ChangeDirectory) => "change-directory",
         Some(Step::Exec) => "exec",
+        Some(Step::ReadSubordinateIds) => "read-subordinate-ids",
+        Some(Step::RunNewuidmap) => "run-newuidmap",
+        Some(Step::RunNewgidmap) => "run-newgidmap",
         Some(other) => return format!("unnamed: {other}"),
     };
     name.to_owned()

@@ -200,6 +200,59 @@ impl Unprivileged {
     }
 }
 
+/// Files of subordinate ids for uid 65534, seen only by the commands
+/// [`SubordinateIdFiles::command`] makes: copies bound over `/etc/subuid` and `/etc/subgid` in
+/// a mount namespace of their own (`unshare --mount`), where `newuidmap` and `newgidmap`
+/// read them. The host's files stay as they are. Needs root.
+#[derive(Debug)]
+pub struct SubordinateIdFiles {
+    dir: TempDir,
+}
+
+impl SubordinateIdFiles {
+    /// Both files holding `lines` (subuid(5): `nobody:200000:65536`, or nothing for no
+    /// range); `Err` says why the test can't run here.
+    pub fn with(lines: &str) -> Result<SubordinateIdFiles, String> {
+        if !is_root() {
+            return Err("binding files over /etc/subuid needs root".into());
+        }
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            if !Path::new(file).is_file() {
+                return Err(format!("{file} is missing: nothing to bind a copy over"));
+            }
+        }
+        let dir = temp_dir("subordinate-ids");
+        for name in ["subuid", "subgid"] {
+            std::fs::write(dir.path().join(name), lines).unwrap();
+        }
+        Ok(SubordinateIdFiles { dir })
+    }
+
+    /// `program` run as uid and gid 65534, also in the supplementary `groups` (none when
+    /// empty), from `/`, with these files; add its arguments.
+    pub fn command(&self, groups: &[u32], program: impl AsRef<OsStr>) -> Command {
+        let groups = if groups.is_empty() {
+            "--clear-groups".to_owned()
+        } else {
+            let list: Vec<String> = groups.iter().map(u32::to_string).collect();
+            format!("--groups={}", list.join(","))
+        };
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(
+                r#"mount --bind "$1" /etc/subuid && mount --bind "$2" /etc/subgid && shift 2 && exec setpriv --reuid=65534 --regid=65534 "$@""#,
+            )
+            .arg("sh")
+            .arg(self.dir.path().join("subuid"))
+            .arg(self.dir.path().join("subgid"))
+            .arg(groups)
+            .arg(program)
+            .current_dir("/");
+        command
+    }
+}
+
 /// `program` run as uid and gid 65534, from `/`, which every user may enter.
 fn setpriv(program: impl AsRef<OsStr>) -> Command {
     let mut command = Command::new(SETPRIV[0]);

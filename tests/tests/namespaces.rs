@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reexec_tests::stress::assert_clean;
 use reexec_tests::{
-    TestUser, as_root_and_unprivileged, assert_fields, describe, field, fields,
+    SubordinateIdFiles, TestUser, as_root_and_unprivileged, assert_fields, describe, field, fields,
     file_denied_to_group, in_denied_group, is_root, or_skip, output_with_timeout, skip_unless,
     temp_dir,
 };
@@ -331,4 +331,116 @@ fn setgroups_allowed_sheds_a_group_and_denied_does_not() {
             ("read", "refused: permission denied"),
         ],
     );
+}
+
+/// The probe run by uid 65534 with `lines` as its /etc/subuid and /etc/subgid (copies
+/// bound over them in a mount namespace of the test's own); `env` goes before it.
+fn as_nobody_with_range(lines: &str, env: &[&str], args: &[&str]) -> Option<std::process::Output> {
+    if !is_root() {
+        println!("skipped: binding a copy over /etc/subuid needs root");
+        return None;
+    }
+    let files = match SubordinateIdFiles::with(lines) {
+        Ok(files) => files,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return None;
+        }
+    };
+    let nobody = match TestUser::unprivileged(PROBE) {
+        Ok(nobody) => nobody,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return None;
+        }
+    };
+    let mut command = files.command(&[], "env");
+    command.args(env).arg(nobody.program()).args(args);
+    Some(output_with_timeout(&mut command, TIMEOUT))
+}
+
+#[test]
+fn the_callers_subordinate_range_is_mapped_through_the_helpers() {
+    let range = "nobody:200000:70000\n";
+    let Some(output) = as_nobody_with_range(range, &[], &["ns", "user", "subordinate"]) else {
+        return;
+    };
+    // 65536 ids after root, not all 70000; setgroups allowed by newgidmap.
+    assert_fields(
+        "uid 65534",
+        &output,
+        &[("code", "0"), ("setgroups", "allow")],
+    );
+    assert_eq!(
+        fields(&output, "uid_map"),
+        ["0 65534 1", "1 200000 65536"],
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(
+        fields(&output, "gid_map"),
+        ["0 65534 1", "1 200000 65536"],
+        "{}",
+        describe(&output)
+    );
+
+    // Through the helpers, only its own ids: newgidmap denies setgroups, as the kernel
+    // would.
+    let output = as_nobody_with_range(range, &[], &["ns", "user", "helpers-own"]).unwrap();
+    assert_fields(
+        "own ids",
+        &output,
+        &[
+            ("code", "0"),
+            ("setgroups", "deny"),
+            ("uid_map", "0 65534 1"),
+        ],
+    );
+}
+
+#[test]
+fn no_range_a_missing_helper_and_a_refused_map_are_three_errors() {
+    let Some(output) = as_nobody_with_range("", &[], &["ns", "user", "subordinate"]) else {
+        return;
+    };
+    assert_fields(
+        "no range",
+        &output,
+        &[("error_step", "read-subordinate-ids")],
+    );
+    let error = field(&output, "error").unwrap_or_default();
+    for part in [
+        "nobody (uid 65534) has no range in /etc/subuid",
+        "usermod --add-subuids",
+    ] {
+        assert!(error.contains(part), "{part:?}: {}", describe(&output));
+    }
+
+    let range = "nobody:200000:65536\n";
+    let output = as_nobody_with_range(
+        range,
+        &["PATH=/nonexistent"],
+        &["ns", "user", "subordinate"],
+    )
+    .unwrap();
+    assert_fields("no helper", &output, &[("error_step", "run-newuidmap")]);
+    let error = field(&output, "error").unwrap_or_default();
+    for part in [
+        "newuidmap was not found in PATH (/nonexistent)",
+        "apt-get install uidmap",
+    ] {
+        assert!(error.contains(part), "{part:?}: {}", describe(&output));
+    }
+
+    let output =
+        as_nobody_with_range(range, &[], &["ns", "user", "helpers-outside-range"]).unwrap();
+    assert_fields("refused", &output, &[("error_step", "run-newuidmap")]);
+    let error = field(&output, "error").unwrap_or_default();
+    assert!(
+        error.contains("newuidmap: uid range [1-6) -> [300000-300005) not allowed"),
+        "the helper's own message: {}",
+        describe(&output)
+    );
+    // No child ran: the probe reports the error and nothing from inside.
+    assert_eq!(field(&output, "code"), None, "{}", describe(&output));
 }

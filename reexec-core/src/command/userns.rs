@@ -2,13 +2,16 @@
 //! written while the child waits.
 //!
 //! Runs in the parent: `Maps::new` in `Command::spawn` before the clone, `Maps::write`
-//! during the spawn, while the child waits for its parent (`sys/spawn.rs`, `Handshake`).
+//! during the spawn, while the child waits for its parent (`sys/spawn.rs`, `Handshake`):
+//! by the parent itself, or through `newuidmap` and `newgidmap` (`subordinate.rs`).
 
 use std::fs::File;
 use std::io;
+use std::process::Stdio;
 
 use nix::unistd::Pid;
 
+use super::subordinate::IdMapHelpers;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces, map_file_text};
 
@@ -16,6 +19,8 @@ use crate::namespaces::{IdMap, Namespaces, map_file_text};
 pub(super) struct Maps {
     uid: String,
     gid: String,
+    /// The helpers that write the maps instead of the parent, if the command asked.
+    helpers: Option<IdMapHelpers>,
 }
 
 impl Maps {
@@ -25,6 +30,7 @@ impl Maps {
         namespaces: Namespaces,
         uid_maps: &[IdMap],
         gid_maps: &[IdMap],
+        helpers: Option<IdMapHelpers>,
     ) -> Result<Maps, Error> {
         let has_maps = !uid_maps.is_empty() || !gid_maps.is_empty();
         if has_maps && !namespaces.contains(Namespaces::USER) {
@@ -44,6 +50,7 @@ impl Maps {
         Ok(Maps {
             uid: text("uid map", uid_maps)?,
             gid: text("gid map", gid_maps)?,
+            helpers,
         })
     }
 
@@ -54,8 +61,13 @@ impl Maps {
 
     /// Writes the maps of the waiting child `pid`: `deny` to its setgroups first, unless
     /// `allow_setgroups` (the kernel wants it before an unprivileged gid map), then its
-    /// uid_map and gid_map.
+    /// uid_map and gid_map. With the helpers, they write the maps, and `newgidmap` alone
+    /// decides setgroups: a `deny` written first would make it fail.
     pub(super) fn write(&self, pid: Pid, allow_setgroups: bool) -> Result<(), Error> {
+        if let Some(helpers) = &self.helpers {
+            run_helper(helpers, Step::RunNewuidmap, pid, &self.uid)?;
+            return run_helper(helpers, Step::RunNewgidmap, pid, &self.gid);
+        }
         let proc_file = |name: &str| format!("/proc/{pid}/{name}");
         if !self.gid.is_empty() && !allow_setgroups {
             write_proc_file(&proc_file("setgroups"), "deny", Step::WriteSetgroups)?;
@@ -68,6 +80,36 @@ impl Maps {
         }
         Ok(())
     }
+}
+
+/// Runs the helper of `step` on `pid` with the ranges of `map` (the text of a map file),
+/// unless it is empty; its standard error comes back in the error when it fails.
+fn run_helper(helpers: &IdMapHelpers, step: Step, pid: Pid, map: &str) -> Result<(), Error> {
+    if map.is_empty() {
+        return Ok(());
+    }
+    let program = helpers.for_step(step);
+    // newuidmap PID INSIDE OUTSIDE COUNT [INSIDE OUTSIDE COUNT]...
+    let args: Vec<String> = std::iter::once(pid.to_string())
+        .chain(map.split_whitespace().map(str::to_owned))
+        .collect();
+    let output = std::process::Command::new(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|source| Error::Os { step, source })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(Error::IdMapHelper {
+        step,
+        program: program.to_owned(),
+        args: args.join(" "),
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    })
 }
 
 /// Writes a `/proc/PID/` control file in one write(2), as the kernel requires.

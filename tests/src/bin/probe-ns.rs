@@ -143,6 +143,22 @@ fn namespaced(namespaces: &str, maps: &str) -> Command {
                 .uid_maps([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 200_000, 10)])
                 .gid_maps([IdMap::new(0, 100_000, 1000), IdMap::new(1000, 200_000, 10)]);
         }
+        "subordinate" => {
+            command.map_root_to_caller_and_subordinate_range();
+        }
+        "helpers-own" => {
+            command.map_root_to_caller().map_with_helpers(true);
+        }
+        "helpers-outside-range" => {
+            let (uid, gid) = (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            );
+            command
+                .uid_maps([IdMap::new(0, uid, 1), IdMap::new(1, 300_000, 5)])
+                .gid_map(IdMap::new(0, gid, 1))
+                .map_with_helpers(true);
+        }
         "own-uid-as-5" => {
             command.uid_map(IdMap::new(5, nix::unistd::geteuid().as_raw(), 1));
         }
