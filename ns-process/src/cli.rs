@@ -38,6 +38,11 @@ pub(crate) struct Options {
     #[arg(long, value_name = "DIR")]
     pub(crate) rootfs: Option<PathBuf>,
 
+    /// With --rootfs: keep the rootfs's own /tmp instead of a fresh tmpfs (files written
+    /// there then stay in the rootfs, and concurrent runs share them).
+    #[arg(long)]
+    pub(crate) tmp_on_rootfs: bool,
+
     /// Keep the caller's namespace of this kind instead of creating one (repeatable).
     #[arg(long, value_name = "NAMESPACE", value_enum)]
     pub(crate) share: Vec<Shareable>,
@@ -207,6 +212,13 @@ impl Options {
         }
         if self.shares(Shareable::Uts) && self.hostname_given() {
             return Err("--hostname needs a UTS namespace of its own; drop --share uts".into());
+        }
+        if self.tmp_on_rootfs && self.rootfs.is_none() {
+            return Err(
+                "--tmp-on-rootfs keeps the /tmp of a --rootfs; without --rootfs /tmp is \
+                 always the caller's: add --rootfs DIR or drop --tmp-on-rootfs"
+                    .into(),
+            );
         }
         if let Some(rootfs) = &self.rootfs {
             if self.shares(Shareable::Mount) {
@@ -379,6 +391,7 @@ mod tests {
             Just("--cap-drop".to_owned()),
             Just("--privileged".to_owned()),
             Just("--preserve-fds".to_owned()),
+            Just("--tmp-on-rootfs".to_owned()),
             Just("SYS_ADMIN".to_owned()),
             Just("bridge".to_owned()),
             Just("net".to_owned()),

@@ -1,0 +1,367 @@
+//! The filesystem the command finds: under --rootfs the OCI runtime spec's default one
+//! (a private devpts, /dev/shm, /dev/mqueue, a read-only /sys, a tmpfs /tmp), and
+//! without --rootfs a private devpts, /dev/shm and /dev/mqueue over the host's. Real
+//! mounts in the command's own mount namespace, as root and as uid 65534; the host's
+//! mount table is the same after every run.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use reexec_tests::{
+    TestUser, assert_exit_code, assert_refused, describe, mount_table, or_skip,
+    output_with_timeout, stdout_text, succeeds_as_root_and_unprivileged, temp_dir,
+};
+
+mod support;
+
+use support::rootfs;
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One line of a mountinfo text: the mount's own options (`ro`, `nosuid`…), its type,
+/// and the filesystem's options (`ptmxmode=666`…).
+#[derive(Debug)]
+struct Mount<'a> {
+    options: &'a str,
+    fstype: &'a str,
+    fs_options: &'a str,
+}
+
+/// The mount visible at `point` in `mountinfo`: the last one there, which covers the
+/// others.
+fn mount_at<'a>(mountinfo: &'a str, point: &str) -> Option<Mount<'a>> {
+    mountinfo
+        .lines()
+        .rev()
+        .filter(|line| line.split(' ').nth(4) == Some(point))
+        .find_map(|line| {
+            let (own, fs) = line.split_once(" - ")?;
+            let mut fs = fs.split(' ');
+            Some(Mount {
+                options: own.split(' ').nth(5)?,
+                fstype: fs.next()?,
+                fs_options: fs.nth(1)?,
+            })
+        })
+}
+
+fn has_option(options: &str, wanted: &str) -> bool {
+    options.split(',').any(|option| option == wanted)
+}
+
+/// The mountinfo printed first by a script, then what the script printed after `--`.
+fn split_report(text: &str) -> (&str, &str) {
+    text.split_once("--\n").unwrap_or((text, ""))
+}
+
+/// Inside the script of a run: the mount table, then probes of what each mount allows.
+const PROBES: &str = r#"cat /proc/self/mountinfo; echo --
+readlink /dev/ptmx
+exec 3<>/dev/ptmx && echo ptmx-opened
+ls /dev/pts | tr '\n' ' '; echo
+stat -c '%n %a' /dev/shm /tmp
+touch /dev/shm/x && echo shm-writable
+touch /sys/kernel/ns-process-probe 2>&1
+ls /sys/class/net | tr '\n' ' '; echo
+echo firmware-entries-$(ls -A /sys/firmware | wc -l)
+echo kept > /tmp/ns-process-probe && echo tmp-writable
+"#;
+
+fn assert_devpts_shm_and_mqueue(label: &str, mountinfo: &str, probes: &str, mqueue: bool) {
+    let pts = mount_at(mountinfo, "/dev/pts").expect("a mount on /dev/pts");
+    assert_eq!(pts.fstype, "devpts", "{label}: {mountinfo}");
+    for option in ["ptmxmode=666", "mode=620"] {
+        assert!(has_option(pts.fs_options, option), "{label}: {pts:?}");
+    }
+    assert!(has_option(pts.options, "nosuid"), "{label}: {pts:?}");
+    // A pty comes from the private instance: the one opened is its only one.
+    assert!(
+        probes.contains("ptmx-opened\n0 ptmx \n"),
+        "{label}: {probes}"
+    );
+
+    let shm = mount_at(mountinfo, "/dev/shm").expect("a mount on /dev/shm");
+    assert_eq!(shm.fstype, "tmpfs", "{label}: {mountinfo}");
+    assert!(
+        has_option(shm.fs_options, "size=65536k"),
+        "{label}: {shm:?}"
+    );
+    for option in ["nosuid", "nodev", "noexec"] {
+        assert!(has_option(shm.options, option), "{label}: {shm:?}");
+    }
+    assert!(probes.contains("shm-writable\n"), "{label}: {probes}");
+    if mqueue {
+        let queues = mount_at(mountinfo, "/dev/mqueue").expect("a mount on /dev/mqueue");
+        assert_eq!(queues.fstype, "mqueue", "{label}: {mountinfo}");
+    }
+}
+
+#[test]
+fn a_rootfs_gets_the_oci_default_filesystem() {
+    let rootfs = or_skip!(rootfs(), "no root filesystem");
+    let before = mount_table();
+    let host_firmware = Path::new("/sys/firmware").is_dir();
+    succeeds_as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &[
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            PROBES,
+        ],
+        |label, text| {
+            let (mountinfo, probes) = split_report(text);
+            assert_devpts_shm_and_mqueue(label, mountinfo, probes, true);
+            assert!(probes.starts_with("pts/ptmx\n"), "{label}: {probes}");
+            assert!(probes.contains("/dev/shm 1777\n"), "{label}: {probes}");
+
+            // A sysfs of the command's own network namespace, read-only.
+            let sys = mount_at(mountinfo, "/sys").expect("a mount on /sys");
+            assert_eq!(sys.fstype, "sysfs", "{label}: {mountinfo}");
+            assert!(has_option(sys.options, "ro"), "{label}: {sys:?}");
+            assert!(
+                probes.contains("/sys/kernel/ns-process-probe: Read-only file system"),
+                "{label}: {probes}"
+            );
+            assert!(probes.contains("\nlo \n"), "{label}: {probes}");
+            if host_firmware {
+                let firmware = mount_at(mountinfo, "/sys/firmware").expect("/sys/firmware");
+                assert_eq!(firmware.fstype, "tmpfs", "{label}: masked: {mountinfo}");
+                assert!(probes.contains("firmware-entries-0\n"), "{label}: {probes}");
+            }
+
+            // /tmp a tmpfs of the run's own.
+            let tmp = mount_at(mountinfo, "/tmp").expect("a mount on /tmp");
+            assert_eq!(tmp.fstype, "tmpfs", "{label}: {mountinfo}");
+            assert!(probes.contains("/tmp 1777\n"), "{label}: {probes}");
+            assert!(probes.contains("tmp-writable\n"), "{label}: {probes}");
+        },
+    );
+    assert!(
+        !rootfs.join("tmp/ns-process-probe").exists(),
+        "a file of the command's /tmp reached the rootfs"
+    );
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn with_share_net_a_rootfs_gets_the_hosts_sys_read_only() {
+    let rootfs = or_skip!(rootfs(), "no root filesystem");
+    let before = mount_table();
+    let host_links = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect::<std::collections::BTreeSet<_>>();
+    let script = "cat /proc/self/mountinfo; echo --; touch /sys/kernel/ns-process-probe 2>&1; \
+                  ls /sys/class/net";
+    succeeds_as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &[
+            "--share",
+            "net",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+        |label, text| {
+            let (mountinfo, probes) = split_report(text);
+            let sys = mount_at(mountinfo, "/sys").expect("a mount on /sys");
+            assert_eq!(sys.fstype, "sysfs", "{label}: {mountinfo}");
+            // Every mount of the host's /sys tree is read-only, not only the top one.
+            let below: Vec<&str> = mountinfo
+                .lines()
+                .filter(|line| {
+                    let point = line.split(' ').nth(4).unwrap_or("");
+                    point == "/sys" || point.starts_with("/sys/")
+                })
+                .collect();
+            assert!(!below.is_empty());
+            for line in below {
+                let options = line.split(' ').nth(5).unwrap();
+                assert!(has_option(options, "ro"), "{label}: writable: {line}");
+            }
+            assert!(
+                probes.contains("Read-only file system"),
+                "{label}: {probes}"
+            );
+            let links = probes
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<std::collections::BTreeSet<_>>();
+            assert_eq!(links, host_links, "{label}: the host's network devices");
+        },
+    );
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn tmp_on_rootfs_keeps_the_rootfs_own_tmp() {
+    let rootfs = or_skip!(rootfs(), "no root filesystem");
+    let before = mount_table();
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let name = format!("ns-process-kept-{}", label.replace(' ', "-"));
+        let kept = rootfs.join("tmp").join(&name);
+        let script = format!(
+            "grep -c ' /tmp ' /proc/self/mountinfo; echo kept > /tmp/{name} && echo written"
+        );
+        let output = output_with_timeout(
+            user.command().args([
+                "--tmp-on-rootfs",
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ]),
+            TIMEOUT,
+        );
+        // grep -c prints 0 and fails when nothing matches: the script's status is echo's.
+        assert_exit_code(label, &output, 0);
+        assert_eq!(stdout_text(&output), "0\nwritten\n", "{label}");
+        assert_eq!(
+            std::fs::read_to_string(&kept).ok().as_deref(),
+            Some("kept\n"),
+            "{label}"
+        );
+        std::fs::remove_file(&kept).unwrap();
+    }
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn a_rootfs_without_sys_or_tmp_gets_them_made_or_runs_without() {
+    let source = or_skip!(rootfs(), "no root filesystem");
+    let dir = temp_dir("no-sys-or-tmp");
+    let rootfs = dir.path().join("rootfs");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(source)
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -a {}", source.display());
+    let before = mount_table();
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        for name in ["sys", "tmp"] {
+            let _ = std::fs::remove_dir_all(rootfs.join(name));
+        }
+        let output = output_with_timeout(
+            user.command().args([
+                "-v",
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                "cut -d' ' -f5 /proc/self/mountinfo | grep -xE '/(sys|tmp)' || true",
+            ]),
+            TIMEOUT,
+        );
+        assert_exit_code(label, &output, 0);
+        let mounted = stdout_text(&output);
+        // The rootfs is the test's (root's): root may make the directories in it, uid
+        // 65534 may not, and its run goes on without them, saying so with -v.
+        if user.ids().0 == nix::unistd::geteuid().as_raw() {
+            assert_eq!(mounted, "/sys\n/tmp\n", "{label}: {}", describe(&output));
+            assert!(rootfs.join("sys").is_dir() && rootfs.join("tmp").is_dir());
+        } else {
+            assert_eq!(mounted, "", "{label}: {}", describe(&output));
+            let stderr = reexec_tests::stderr_text(&output);
+            for skipped in [
+                "not mounting a new read-only sysfs on",
+                "not mounting a tmpfs on",
+            ] {
+                assert!(stderr.contains(skipped), "{label}: {stderr}");
+            }
+            assert!(
+                stderr.contains("create /sys in the rootfs"),
+                "{label}: {stderr}"
+            );
+        }
+    }
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn without_a_rootfs_dev_pts_shm_and_mqueue_are_private() {
+    let before = mount_table();
+    let mqueue = Path::new("/dev/mqueue").is_dir();
+    if !mqueue {
+        println!("not checked: /dev/mqueue, which the host has not (nothing is made in its /dev)");
+    }
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let marker = format!("ns-process-probe-{}", std::process::id());
+        let script = format!(
+            "cat /proc/self/mountinfo; echo --; exec 3<>/dev/ptmx && echo ptmx-opened; \
+             ls /dev/pts | tr '\\n' ' '; echo; touch /dev/shm/{marker} && echo shm-writable; \
+             ls /dev/shm"
+        );
+        let output = output_with_timeout(user.command().args(["--", "sh", "-c", &script]), TIMEOUT);
+        assert_exit_code(label, &output, 0);
+        let text = stdout_text(&output);
+        let (mountinfo, probes) = split_report(&text);
+        assert_devpts_shm_and_mqueue(label, mountinfo, probes, mqueue);
+        // The command's /dev/shm held its own file only, and it is gone with the run.
+        assert!(
+            probes.ends_with(&format!("shm-writable\n{marker}\n")),
+            "{label}: {probes}"
+        );
+        assert!(!Path::new("/dev/shm").join(&marker).exists(), "{label}");
+    }
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn tmp_on_rootfs_without_a_rootfs_is_refused() {
+    assert_refused(
+        NS_PROCESS,
+        &["--tmp-on-rootfs", "--", "true"],
+        125,
+        "--tmp-on-rootfs keeps the /tmp of a --rootfs",
+    );
+}
+
+#[test]
+fn where_group_tty_is_mapped_the_ptys_belong_to_it() {
+    reexec_tests::skip_unless!(
+        reexec_tests::is_root(),
+        "only root can keep its user namespace (--share user), where group 5 is mapped"
+    );
+    let before = mount_table();
+    let script = "grep ' /dev/pts ' /proc/self/mountinfo | tail -n1; exec 3<>/dev/ptmx; \
+                  stat -c '%g %a' /dev/pts/0";
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS).args(["--share", "user", "--", "sh", "-c", script]),
+        TIMEOUT,
+    );
+    assert_exit_code("root", &output, 0);
+    let text = stdout_text(&output);
+    let pts = mount_at(&text, "/dev/pts").expect("a mount on /dev/pts");
+    assert!(has_option(pts.fs_options, "gid=5"), "{pts:?}");
+    assert!(text.ends_with("\n5 620\n"), "{text}");
+    // Unmapped (the single id of a user namespace of ns-process's own), no gid is asked:
+    // the kernel would refuse the mount.
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS).args(["--", "sh", "-c", script]),
+        TIMEOUT,
+    );
+    assert_exit_code("root, own user namespace", &output, 0);
+    let text = stdout_text(&output);
+    let pts = mount_at(&text, "/dev/pts").expect("a mount on /dev/pts");
+    assert!(!has_option(pts.fs_options, "gid=5"), "{pts:?}");
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
