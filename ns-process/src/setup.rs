@@ -6,7 +6,7 @@
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat, openat2};
@@ -15,7 +15,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, mkdirat};
 use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
-use crate::cli::{NetMode, Options, Shareable};
+use crate::cli::{Bind, NetMode, Options, Shareable, Tmpfs};
 use crate::kernel_paths::Sys;
 use crate::sys::mount_api;
 
@@ -180,6 +180,24 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
                     || new_mount(c"tmpfs", &[(c"mode", c"1777")], &[], TMP_ATTRIBUTES),
                 )?;
             }
+            for bind in &options.bind {
+                let step = format!(
+                    "binding {} on {}{}{}",
+                    bind.source.display(),
+                    path.display(),
+                    bind.target.display(),
+                    if bind.read_only { " read-only" } else { "" }
+                );
+                steps.run(step, || rootfs.bind_in(bind))?;
+            }
+            for tmpfs in &options.tmpfs {
+                let step = format!(
+                    "mounting a tmpfs on {}{}",
+                    path.display(),
+                    tmpfs.target.display()
+                );
+                steps.run(step, || rootfs.mount_tmpfs(tmpfs))?;
+            }
             // Through the descriptors, before the pivot: see kernel_paths::protect.
             let through = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
             let proc_path = proc.as_ref().map(through);
@@ -190,6 +208,11 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
                 proc_path.as_deref(),
                 sys_path.as_deref().map(Sys::ReadOnlyAt),
             )?;
+            if options.read_only {
+                steps.run(format!("making {} read-only", path.display()), || {
+                    rootfs.make_read_only()
+                })?;
+            }
             steps.run(format!("pivoting into {}", path.display()), || {
                 rootfs.pivot()
             })?;
@@ -345,7 +368,7 @@ fn mount_sys(
                 let tree = mount_api::clone_tree(dir.as_fd(), c"", true).map_err(|errno| {
                     call_failed("open_tree OPEN_TREE_CLONE|AT_RECURSIVE", host, errno)
                 })?;
-                mount_api::set_attributes_recursively(tree.as_fd(), SYS_ATTRIBUTES)
+                mount_api::set_attributes(tree.as_fd(), SYS_ATTRIBUTES, true)
                     .map_err(|errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", host, errno))?;
                 Ok(tree)
             },
@@ -653,6 +676,138 @@ impl<'a> Rootfs<'a> {
             call_failed("move_mount tmpfs", Path::new(&self.show("dev")), errno)
         })?;
         Ok(dev)
+    }
+
+    /// `target` of the rootfs (absolute, without `.` or `..`), opened to be mounted on and
+    /// made when missing: directories, and with `file` an empty file as the last
+    /// component. One component at a time from the rootfs's descriptor, none of them
+    /// may be a symbolic link: a link would lead where its owner chose, out of the rootfs
+    /// even, or somewhere else the next time it is looked at.
+    fn made_target(&self, target: &Path, file: bool) -> Result<OwnedFd, String> {
+        let names: Vec<&std::ffi::OsStr> = target
+            .components()
+            .filter_map(|component| match component {
+                std::path::Component::Normal(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        let mut at = self
+            .root
+            .try_clone()
+            .map_err(|error| format!("dup of the rootfs's descriptor: {error}"))?;
+        let mut walked = PathBuf::new();
+        for (index, name) in names.iter().enumerate() {
+            walked.push(name);
+            let shown = format!("{}/{}", self.path.display(), walked.display());
+            let as_file = file && index + 1 == names.len();
+            let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+            if !as_file {
+                flags |= OFlag::O_DIRECTORY;
+            }
+            let how = OpenHow::new().flags(flags).resolve(
+                ResolveFlag::RESOLVE_BENEATH
+                    | ResolveFlag::RESOLVE_NO_MAGICLINKS
+                    | ResolveFlag::RESOLVE_NO_SYMLINKS,
+            );
+            let opened = match openat2(at.as_fd(), *name, how) {
+                Err(Errno::ENOENT) => {
+                    // Neither call follows a link in the last component: one swapped in
+                    // meanwhile makes it fail, or the open after it refuses it.
+                    let made = if as_file {
+                        openat(
+                            at.as_fd(),
+                            *name,
+                            OFlag::O_WRONLY
+                                | OFlag::O_CREAT
+                                | OFlag::O_EXCL
+                                | OFlag::O_NOFOLLOW
+                                | OFlag::O_CLOEXEC,
+                            Mode::from_bits_truncate(0o644),
+                        )
+                        .map(drop)
+                    } else {
+                        mkdirat(at.as_fd(), *name, Mode::from_bits_truncate(0o755))
+                    };
+                    match made {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(errno) => {
+                            let what = if as_file { "creating" } else { "mkdir" };
+                            return Err(format!(
+                                "{}; create it in the rootfs first",
+                                describe(what, Path::new(&shown), errno)
+                            ));
+                        }
+                    }
+                    openat2(at.as_fd(), *name, how)
+                }
+                other => other,
+            };
+            at = opened.map_err(|errno| match errno {
+                Errno::ELOOP => format!(
+                    "{shown} is a symbolic link: ns-process mounts only on what is in the \
+                     rootfs itself, never where a link leads; choose another destination, \
+                     or replace the link"
+                ),
+                Errno::ENOTDIR => format!("{shown} is not a directory"),
+                errno => call_failed(
+                    "openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS",
+                    Path::new(&shown),
+                    errno,
+                ),
+            })?;
+        }
+        Ok(at)
+    }
+
+    /// A `--bind`: the source opened once by its path, as the caller wrote it, and a
+    /// copy of its mount tree (with every mount below it) attached on the destination,
+    /// read-only as a whole with `:ro`.
+    fn bind_in(&self, bind: &Bind) -> Result<(), String> {
+        let source = open(
+            &bind.source,
+            OFlag::O_PATH | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| describe("open", &bind.source, errno))?;
+        let is_dir = nix::sys::stat::fstat(source.as_fd())
+            .map_err(|errno| describe("fstat", &bind.source, errno))?
+            .st_mode
+            & libc::S_IFMT
+            == libc::S_IFDIR;
+        let tree = mount_api::clone_tree(source.as_fd(), c"", true).map_err(|errno| {
+            call_failed(
+                "open_tree OPEN_TREE_CLONE|AT_RECURSIVE",
+                &bind.source,
+                errno,
+            )
+        })?;
+        if bind.read_only {
+            mount_api::set_attributes(tree.as_fd(), libc::MOUNT_ATTR_RDONLY, true).map_err(
+                |errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", &bind.source, errno),
+            )?;
+        }
+        let target = self.made_target(&bind.target, !is_dir)?;
+        mount_api::attach(tree.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount (bind)", &bind.target, errno))
+    }
+
+    /// A `--tmpfs`: a fresh tmpfs on its destination, made a directory when missing.
+    fn mount_tmpfs(&self, tmpfs: &Tmpfs) -> Result<(), String> {
+        let target = self.made_target(&tmpfs.target, false)?;
+        let size = tmpfs.size.as_deref().map(cstring);
+        let mut options = vec![(c"mode", c"0755")];
+        if let Some(size) = &size {
+            options.push((c"size", size.as_c_str()));
+        }
+        let mount = new_mount(c"tmpfs", &options, &[], TMP_ATTRIBUTES)?;
+        mount_api::attach(mount.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount tmpfs", &tmpfs.target, errno))
+    }
+
+    /// `--read-only`: the rootfs's own mount, not the ones on it, made read-only.
+    fn make_read_only(&self) -> Result<(), String> {
+        mount_api::set_attributes(self.root.as_fd(), libc::MOUNT_ATTR_RDONLY, false)
+            .map_err(|errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", self.path, errno))
     }
 
     /// pivot_root(2) into the rootfs and detach the old root.

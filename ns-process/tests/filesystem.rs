@@ -9,8 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use reexec_tests::{
-    TestUser, assert_exit_code, assert_refused, describe, mount_table, or_skip,
-    output_with_timeout, stdout_text, succeeds_as_root_and_unprivileged, temp_dir,
+    TestUser, assert_exit_code, assert_failed_with, assert_refused, busybox_rootfs_copy, describe,
+    mount_table, or_skip, output_with_timeout, stdout_text, succeeds_as_root_and_unprivileged,
+    temp_dir, world_writable_dir,
 };
 
 mod support;
@@ -242,16 +243,17 @@ fn tmp_on_rootfs_keeps_the_rootfs_own_tmp() {
 
 #[test]
 fn a_rootfs_without_sys_or_tmp_gets_them_made_or_runs_without() {
-    let source = or_skip!(rootfs(), "no root filesystem");
     let dir = temp_dir("no-sys-or-tmp");
     let rootfs = dir.path().join("rootfs");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(source)
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(status.success(), "cp -a {}", source.display());
+    // The tests' own: root's where they run as root, which uid 65534 can't write.
+    let own = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    or_skip!(
+        busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, own),
+        "no root filesystem"
+    );
     let before = mount_table();
     for user in TestUser::all(NS_PROCESS) {
         let label = user.label();
@@ -363,5 +365,262 @@ fn where_group_tty_is_mapped_the_ptys_belong_to_it() {
     let text = stdout_text(&output);
     let pts = mount_at(&text, "/dev/pts").expect("a mount on /dev/pts");
     assert!(!has_option(pts.fs_options, "gid=5"), "{pts:?}");
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+/// A rootfs of `user`'s own (a copy of the busybox one they own), in `dir`.
+fn own_rootfs(dir: &Path, user: &TestUser) -> Result<std::path::PathBuf, String> {
+    let rootfs = dir.join(format!("rootfs-{}", user.label().replace(' ', "-")));
+    busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, user.ids())?;
+    Ok(rootfs)
+}
+
+#[test]
+fn binds_read_only_and_read_write_and_tmpfs_are_mounted_where_asked() {
+    let dir = temp_dir("binds");
+    let source = world_writable_dir("bind-source");
+    std::fs::write(source.path().join("hello"), "from the host\n").unwrap();
+    let src = source.path().to_str().unwrap();
+    let file = format!("{src}/hello");
+    let before = mount_table();
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let rootfs = or_skip!(own_rootfs(dir.path(), &user), "no root filesystem");
+        let written = format!("written-by-{}", label.replace(' ', "-"));
+        let script = format!(
+            "cat /mnt/ro/hello /etc/hello; \
+             echo no > /mnt/ro/refused 2>&1 || echo ro-refused; \
+             echo no > /etc/hello 2>&1 || echo ro-file-refused; \
+             echo from-inside > /mnt/rw/{written} && echo rw-written; \
+             cut -d' ' -f5,6,8,10 /proc/self/mountinfo | grep -E '^/(scratch|mnt/r.|etc/hello) '; \
+             touch /scratch/f && echo tmpfs-writable"
+        );
+        let output = output_with_timeout(
+            user.command().args([
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--bind",
+                &format!("{src}:/mnt/rw"),
+                "--bind",
+                &format!("{src}:/mnt/ro:ro"),
+                "--bind",
+                &format!("{file}:/etc/hello:ro"),
+                "--tmpfs",
+                "/scratch:size=1m",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ]),
+            TIMEOUT,
+        );
+        assert_exit_code(label, &output, 0);
+        let text = stdout_text(&output);
+        assert!(
+            text.starts_with(
+                "from the host\nfrom the host\nro-refused\nro-file-refused\nrw-written\n"
+            ),
+            "{label}: {}",
+            describe(&output)
+        );
+        let mounts: Vec<&str> = text.lines().filter(|line| line.starts_with('/')).collect();
+        assert_eq!(mounts.len(), 4, "{label}: {text}");
+        for (point, options) in [
+            ("/mnt/rw ", "rw,"),
+            ("/mnt/ro ", "ro,"),
+            ("/etc/hello ", "ro,"),
+            ("/scratch ", "rw,"),
+        ] {
+            let line = mounts.iter().find(|line| line.starts_with(point)).unwrap();
+            assert!(line[point.len()..].starts_with(options), "{label}: {line}");
+        }
+        assert!(
+            mounts.iter().any(|line| line.starts_with("/scratch ")
+                && line.contains(" tmpfs rw,size=1024k,mode=755")),
+            "{label}: {mounts:?}"
+        );
+        assert!(text.ends_with("tmpfs-writable\n"), "{label}: {text}");
+        // Writes through the read-write bind reach the host's directory, and only those.
+        assert_eq!(
+            std::fs::read_to_string(source.path().join(&written)).unwrap(),
+            "from-inside\n",
+            "{label}"
+        );
+        assert!(!source.path().join("refused").exists(), "{label}");
+        assert_eq!(
+            std::fs::read_to_string(source.path().join("hello")).unwrap(),
+            "from the host\n"
+        );
+        // The missing destinations were made in the rootfs: directories for directories,
+        // an empty file for a file.
+        assert!(rootfs.join("mnt/rw").is_dir() && rootfs.join("scratch").is_dir());
+        assert_eq!(
+            std::fs::read(rootfs.join("etc/hello")).unwrap(),
+            b"",
+            "{label}"
+        );
+    }
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn a_read_only_rootfs_refuses_writes_but_its_mounts_take_them() {
+    let dir = temp_dir("read-only");
+    let before = mount_table();
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let rootfs = or_skip!(own_rootfs(dir.path(), &user), "no root filesystem");
+        let script = "touch /etc/ns-process-probe 2>&1; mkdir /new 2>&1; \
+                      touch /tmp/f && echo tmp-writable; touch /dev/shm/f && echo shm-writable";
+        let output = output_with_timeout(
+            user.command().args([
+                "--read-only",
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                script,
+            ]),
+            TIMEOUT,
+        );
+        assert_exit_code(label, &output, 0);
+        let text = stdout_text(&output);
+        assert_eq!(
+            text.matches("Read-only file system").count(),
+            2,
+            "{label}: {}",
+            describe(&output)
+        );
+        assert!(
+            text.ends_with("tmp-writable\nshm-writable\n"),
+            "{label}: {text}"
+        );
+        assert!(!rootfs.join("etc/ns-process-probe").exists() && !rootfs.join("new").exists());
+        // The same rootfs without --read-only is the user's to write: the refusal above
+        // came from the flag.
+        let output = output_with_timeout(
+            user.command().args([
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--",
+                "touch",
+                "/etc/ns-process-probe",
+            ]),
+            TIMEOUT,
+        );
+        assert_exit_code(label, &output, 0);
+        assert!(rootfs.join("etc/ns-process-probe").exists(), "{label}");
+    }
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
+
+#[test]
+fn bad_binds_and_tmpfs_are_refused_with_125() {
+    let rootfs = or_skip!(rootfs(), "no root filesystem");
+    let rootfs = rootfs.to_str().unwrap();
+    for (args, expected) in [
+        (
+            &["--bind", "/tmp:/x"][..],
+            "--bind changes the filesystem of a --rootfs",
+        ),
+        (
+            &["--tmpfs", "/x"][..],
+            "--tmpfs changes the filesystem of a --rootfs",
+        ),
+        (
+            &["--read-only"][..],
+            "--read-only changes the filesystem of a --rootfs",
+        ),
+        (
+            &["--rootfs", rootfs, "--bind", "/tmp"][..],
+            "it needs a source and a destination",
+        ),
+        (
+            &["--rootfs", rootfs, "--bind", ":/x"][..],
+            "the source is empty",
+        ),
+        (
+            &["--rootfs", rootfs, "--bind", "/tmp:x"][..],
+            "is not an absolute path inside the rootfs",
+        ),
+        (
+            &["--rootfs", rootfs, "--bind", "/tmp:/a/../b"][..],
+            "contains . or ..",
+        ),
+        (
+            &["--rootfs", rootfs, "--bind", "/tmp:/"][..],
+            "the rootfs's / itself",
+        ),
+        (
+            &["--rootfs", rootfs, "--bind", "/tmp:/x:rx"][..],
+            "is neither ro nor rw",
+        ),
+        (
+            &["--rootfs", rootfs, "--bind", "/no/such/dir:/x"][..],
+            "--bind /no/such/dir: No such file or directory",
+        ),
+        (
+            &["--rootfs", rootfs, "--tmpfs", "/x:size=lots"][..],
+            "is not a number of bytes",
+        ),
+        (
+            &["--rootfs", rootfs, "--tmpfs", "/x:mode=1777"][..],
+            "is not size=N",
+        ),
+        (
+            &["--rootfs", rootfs, "--tmpfs", "x"][..],
+            "is not an absolute path inside the rootfs",
+        ),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--", "true"]);
+        assert_refused(NS_PROCESS, &args, 125, expected);
+    }
+}
+
+#[test]
+fn a_bind_or_tmpfs_through_a_symlink_of_the_rootfs_is_refused_and_nothing_is_made_outside() {
+    let dir = temp_dir("bind-links");
+    let source = temp_dir("bind-link-source");
+    let outside = world_writable_dir("bind-link-outside");
+    let src = source.path().to_str().unwrap();
+    let before = mount_table();
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let rootfs = or_skip!(own_rootfs(dir.path(), &user), "no root filesystem");
+        // A link to a host directory, and one that stays inside: both refused, since a
+        // link's owner may change where it leads at any moment.
+        std::os::unix::fs::symlink(outside.path(), rootfs.join("out")).unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.join("etc-link")).unwrap();
+        for (option, value, link) in [
+            ("--bind", format!("{src}:/out/x"), "/out"),
+            ("--bind", format!("{src}:/etc-link"), "/etc-link"),
+            ("--tmpfs", "/out/y".to_owned(), "/out"),
+        ] {
+            let output = output_with_timeout(
+                user.command().args([
+                    "--rootfs",
+                    rootfs.to_str().unwrap(),
+                    option,
+                    &value,
+                    "--",
+                    "true",
+                ]),
+                TIMEOUT,
+            );
+            assert_failed_with(
+                &format!("{label}: {option} {value}"),
+                &output,
+                125,
+                &[&format!("{}{link} is a symbolic link", rootfs.display())],
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "{label}: something was made through the link"
+        );
+    }
     assert_eq!(before, mount_table(), "the host's mount table changed");
 }

@@ -148,9 +148,9 @@ pub(crate) fn attach(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Resu
 }
 
 /// Sets the mount attributes `set` (`libc::MOUNT_ATTR_*`) on the mount `mount` is open on
-/// and on every mount below it: how a cloned tree is made read-only as a whole, which
-/// a remount of mount(2) can't do in one call.
-pub(crate) fn set_attributes_recursively(mount: BorrowedFd<'_>, set: u64) -> nix::Result<()> {
+/// and, with `recursive`, on every mount below it: how a cloned tree is made read-only as
+/// a whole, which a remount of mount(2) can't do in one call.
+pub(crate) fn set_attributes(mount: BorrowedFd<'_>, set: u64, recursive: bool) -> nix::Result<()> {
     let attributes = libc::mount_attr {
         attr_set: set,
         attr_clr: 0,
@@ -166,7 +166,7 @@ pub(crate) fn set_attributes_recursively(mount: BorrowedFd<'_>, set: u64) -> nix
             libc::SYS_mount_setattr,
             mount.as_raw_fd(),
             empty.as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 },
             &attributes as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
