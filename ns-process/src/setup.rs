@@ -5,6 +5,7 @@
 
 use std::ffi::{CStr, CString};
 use std::fmt;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -180,6 +181,7 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
                     || new_mount(c"tmpfs", &[(c"mode", c"1777")], &[], TMP_ATTRIBUTES),
                 )?;
             }
+            bind_etc_files(&steps, options, &rootfs, dev.as_fd())?;
             for bind in &options.bind {
                 let step = format!(
                     "binding {} on {}{}{}",
@@ -382,6 +384,125 @@ fn mount_sys(
             || new_mount(c"sysfs", &[], &[], SYS_ATTRIBUTES),
         )
     }
+}
+
+/// Where the tmpfs of the /etc files is attached while they are copied: a directory of
+/// the rootfs's fresh /dev, removed after.
+const ETC_FILES_HOLDER: &str = ".ns-process-etc";
+
+/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for the network mode (see
+/// `etc_files`), each bound read-only over the rootfs's from a tmpfs of ns-process's own;
+/// a `--bind` on one of them is mounted after, over it. Skipped, with `-v` saying so,
+/// where the rootfs has no `/etc`, and for a file that is missing and can't be made or
+/// is a symbolic link.
+fn bind_etc_files(
+    steps: &Steps,
+    options: &Options,
+    rootfs: &Rootfs<'_>,
+    dev: BorrowedFd<'_>,
+) -> Result<(), SetupError> {
+    let step = format!(
+        "binding /etc/hostname, /etc/hosts and /etc/resolv.conf read-only in {}",
+        rootfs.show("etc")
+    );
+    if let Err(errno) = rootfs.mount_point("etc") {
+        steps.skip(
+            &step,
+            &format!("no directory {}: {}", rootfs.show("etc"), errno.desc()),
+        );
+        return Ok(());
+    }
+    let net = if options.shares(Shareable::Net) {
+        NetMode::Host
+    } else {
+        options.net
+    };
+    let hostname = if options.shares(Shareable::Uts) {
+        nix::unistd::gethostname()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        options.hostname.clone()
+    };
+    // The host's own files, as the init still sees them before the pivot.
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let files = crate::etc_files::contents(
+        net,
+        &hostname,
+        read("/etc/hosts").as_deref(),
+        read("/etc/resolv.conf").as_deref(),
+    );
+    steps.run(step, || {
+        let holder = Path::new("/dev").join(ETC_FILES_HOLDER);
+        mkdirat(dev, ETC_FILES_HOLDER, Mode::from_bits_truncate(0o700))
+            .map_err(|errno| describe("mkdir", &holder, errno))?;
+        let dir = openat(
+            dev,
+            ETC_FILES_HOLDER,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| describe("open", &holder, errno))?;
+        let tmpfs = new_mount(
+            c"tmpfs",
+            &[(c"mode", c"0755"), (c"size", c"64k")],
+            &[],
+            SHM_ATTRIBUTES,
+        )?;
+        // Attached while its files are copied: open_tree(2) copies only from a mount of
+        // this namespace before Linux 6.15.
+        mount_api::attach(tmpfs.as_fd(), dir.as_fd())
+            .map_err(|errno| call_failed("move_mount tmpfs", &holder, errno))?;
+        let bound = files.iter().try_for_each(|(name, content)| {
+            bind_etc_file(steps, rootfs, tmpfs.as_fd(), name, content)
+        });
+        let detached = umount2(
+            format!("/proc/self/fd/{}", tmpfs.as_raw_fd()).as_str(),
+            MntFlags::MNT_DETACH,
+        )
+        .map_err(|errno| describe("umount2 MNT_DETACH", &holder, errno));
+        let removed =
+            nix::unistd::unlinkat(dev, ETC_FILES_HOLDER, nix::unistd::UnlinkatFlags::RemoveDir)
+                .map_err(|errno| describe("rmdir", &holder, errno));
+        bound.and(detached).and(removed)
+    })
+}
+
+/// Writes `content` to the file `name` of the tmpfs `files` and binds it read-only on the
+/// rootfs's `/etc/name`.
+fn bind_etc_file(
+    steps: &Steps,
+    rootfs: &Rootfs<'_>,
+    files: BorrowedFd<'_>,
+    name: &str,
+    content: &str,
+) -> Result<(), String> {
+    let inside = Path::new("/etc").join(name);
+    // A rootfs whose file is a link (resolv.conf often is) keeps it: nothing is mounted
+    // where a link leads, and the rootfs runs as it did.
+    let target = match rootfs.made_target(&inside, true) {
+        Ok(target) => target,
+        Err(error) => {
+            steps.skip(&format!("binding {}", inside.display()), &error.to_string());
+            return Ok(());
+        }
+    };
+    let file = openat(
+        files,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(|errno| describe("creating", &inside, errno))?;
+    std::fs::File::from(file)
+        .write_all(content.as_bytes())
+        .map_err(|error| format!("writing {}: {error}", inside.display()))?;
+    let tree = mount_api::clone_tree(files, &cstring(name), false)
+        .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE", &inside, errno))?;
+    mount_api::set_attributes(tree.as_fd(), libc::MOUNT_ATTR_RDONLY, false)
+        .map_err(|errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", &inside, errno))?;
+    mount_api::attach(tree.as_fd(), target.as_fd())
+        .map_err(|errno| call_failed("move_mount (bind)", &inside, errno))
 }
 
 /// The `/dev` that gets a private devpts, shm and mqueue.
@@ -683,7 +804,7 @@ impl<'a> Rootfs<'a> {
     /// component. One component at a time from the rootfs's descriptor, none of them
     /// may be a symbolic link: a link would lead where its owner chose, out of the rootfs
     /// even, or somewhere else the next time it is looked at.
-    fn made_target(&self, target: &Path, file: bool) -> Result<OwnedFd, String> {
+    fn made_target(&self, target: &Path, file: bool) -> Result<OwnedFd, MountPointError> {
         let names: Vec<&std::ffi::OsStr> = target
             .components()
             .filter_map(|component| match component {
@@ -691,10 +812,9 @@ impl<'a> Rootfs<'a> {
                 _ => None,
             })
             .collect();
-        let mut at = self
-            .root
-            .try_clone()
-            .map_err(|error| format!("dup of the rootfs's descriptor: {error}"))?;
+        let mut at = self.root.try_clone().map_err(|error| {
+            MountPointError::Refused(format!("dup of the rootfs's descriptor: {error}"))
+        })?;
         let mut walked = PathBuf::new();
         for (index, name) in names.iter().enumerate() {
             walked.push(name);
@@ -732,9 +852,12 @@ impl<'a> Rootfs<'a> {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(errno) => {
                             let what = if as_file { "creating" } else { "mkdir" };
-                            return Err(format!(
-                                "{}; create it in the rootfs first",
-                                describe(what, Path::new(&shown), errno)
+                            return Err(MountPointError::CannotMake(
+                                errno,
+                                format!(
+                                    "{}; create it in the rootfs first",
+                                    describe(what, Path::new(&shown), errno)
+                                ),
                             ));
                         }
                     }
@@ -742,18 +865,20 @@ impl<'a> Rootfs<'a> {
                 }
                 other => other,
             };
-            at = opened.map_err(|errno| match errno {
-                Errno::ELOOP => format!(
-                    "{shown} is a symbolic link: ns-process mounts only on what is in the \
+            at = opened.map_err(|errno| {
+                MountPointError::Refused(match errno {
+                    Errno::ELOOP => format!(
+                        "{shown} is a symbolic link: ns-process mounts only on what is in the \
                      rootfs itself, never where a link leads; choose another destination, \
                      or replace the link"
-                ),
-                Errno::ENOTDIR => format!("{shown} is not a directory"),
-                errno => call_failed(
-                    "openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS",
-                    Path::new(&shown),
-                    errno,
-                ),
+                    ),
+                    Errno::ENOTDIR => format!("{shown} is not a directory"),
+                    errno => call_failed(
+                        "openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS",
+                        Path::new(&shown),
+                        errno,
+                    ),
+                })
             })?;
         }
         Ok(at)
@@ -786,14 +911,18 @@ impl<'a> Rootfs<'a> {
                 |errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", &bind.source, errno),
             )?;
         }
-        let target = self.made_target(&bind.target, !is_dir)?;
+        let target = self
+            .made_target(&bind.target, !is_dir)
+            .map_err(|error| error.to_string())?;
         mount_api::attach(tree.as_fd(), target.as_fd())
             .map_err(|errno| call_failed("move_mount (bind)", &bind.target, errno))
     }
 
     /// A `--tmpfs`: a fresh tmpfs on its destination, made a directory when missing.
     fn mount_tmpfs(&self, tmpfs: &Tmpfs) -> Result<(), String> {
-        let target = self.made_target(&tmpfs.target, false)?;
+        let target = self
+            .made_target(&tmpfs.target, false)
+            .map_err(|error| error.to_string())?;
         let size = tmpfs.size.as_deref().map(cstring);
         let mut options = vec![(c"mode", c"0755")];
         if let Some(size) = &size {

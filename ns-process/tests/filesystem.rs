@@ -624,3 +624,102 @@ fn a_bind_or_tmpfs_through_a_symlink_of_the_rootfs_is_refused_and_nothing_is_mad
     }
     assert_eq!(before, mount_table(), "the host's mount table changed");
 }
+
+#[test]
+fn etc_hostname_hosts_and_resolv_conf_follow_the_network_mode_and_the_rootfs_keeps_its_own() {
+    let dir = temp_dir("etc-files");
+    let host_resolv_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let before = mount_table();
+    let script = "for f in hostname hosts resolv.conf; do cat /etc/$f; echo ==; done; \
+                  (echo x >> /etc/hosts) 2>&1 || true";
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let rootfs = or_skip!(own_rootfs(dir.path(), &user), "no root filesystem");
+        // The rootfs's own hosts, which must stay as it is; hostname and resolv.conf are
+        // missing and made (empty) to be bound on.
+        std::fs::write(rootfs.join("etc/hosts"), "the rootfs's own\n").unwrap();
+        let run = |args: &[&str]| {
+            let mut command = user.command();
+            command
+                .args(["--rootfs", rootfs.to_str().unwrap()])
+                .args(args)
+                .args(["--", "sh", "-c", script]);
+            let output = output_with_timeout(&mut command, TIMEOUT);
+            assert_exit_code(&format!("{label} {args:?}"), &output, 0);
+            let text = stdout_text(&output);
+            let files: Vec<String> = text.split("==\n").map(str::to_owned).collect();
+            assert_eq!(files.len(), 4, "{label} {args:?}: {text}");
+            assert!(
+                files[3].contains("Read-only file system"),
+                "{label}: {text}"
+            );
+            files
+        };
+        let files = run(&["--hostname", "box"]);
+        assert_eq!(files[0], "box\n", "{label}");
+        assert!(
+            files[1].contains("127.0.0.1\tlocalhost\n"),
+            "{label}: {}",
+            files[1]
+        );
+        assert!(
+            files[1].ends_with("127.0.1.1\tbox\n"),
+            "{label}: {}",
+            files[1]
+        );
+        assert!(
+            !files[2].contains("nameserver"),
+            "{label}: --net none: {}",
+            files[2]
+        );
+
+        let files = run(&["--net", "host"]);
+        assert_eq!(files[0], "ns-process\n", "{label}");
+        assert_eq!(files[1], host_hosts, "{label}: the host's /etc/hosts");
+        assert_eq!(
+            files[2], host_resolv_conf,
+            "{label}: the host's /etc/resolv.conf"
+        );
+
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join("etc/hosts")).unwrap(),
+            "the rootfs's own\n",
+            "{label}"
+        );
+        for made in ["etc/hostname", "etc/resolv.conf"] {
+            assert_eq!(
+                std::fs::read(rootfs.join(made)).unwrap(),
+                b"",
+                "{label}: {made}"
+            );
+        }
+
+        // A resolv.conf that is a link (as systemd-resolved's images have it) is left as
+        // it is, said with -v: nothing is mounted where a link leads.
+        std::fs::remove_file(rootfs.join("etc/resolv.conf")).unwrap();
+        std::fs::write(rootfs.join("etc/resolv.real"), "nameserver 192.0.2.1\n").unwrap();
+        std::os::unix::fs::symlink("resolv.real", rootfs.join("etc/resolv.conf")).unwrap();
+        let output = output_with_timeout(
+            user.command().args([
+                "-v",
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--",
+                "cat",
+                "/etc/resolv.conf",
+            ]),
+            TIMEOUT,
+        );
+        assert_exit_code(label, &output, 0);
+        assert_eq!(stdout_text(&output), "nameserver 192.0.2.1\n", "{label}");
+        let stderr = reexec_tests::stderr_text(&output);
+        assert!(
+            stderr.contains("not binding /etc/resolv.conf: ")
+                && stderr.contains("is a symbolic link"),
+            "{label}: {}",
+            describe(&output)
+        );
+    }
+    assert_eq!(before, mount_table(), "the host's mount table changed");
+}
