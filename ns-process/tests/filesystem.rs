@@ -355,13 +355,22 @@ fn where_group_tty_is_mapped_the_ptys_belong_to_it() {
     let pts = mount_at(&text, "/dev/pts").expect("a mount on /dev/pts");
     assert!(has_option(pts.fs_options, "gid=5"), "{pts:?}");
     assert!(text.ends_with("\n5 620\n"), "{text}");
-    // Unmapped (the single id of a user namespace of ns-process's own), no gid is asked:
-    // the kernel would refuse the mount.
+    // In a user namespace of ns-process's own, run by root, ids 0 to 65535 are mapped:
+    // group 5 among them.
     let output = output_with_timeout(
         Command::new(NS_PROCESS).args(["--", "sh", "-c", script]),
         TIMEOUT,
     );
     assert_exit_code("root, own user namespace", &output, 0);
+    let text = stdout_text(&output);
+    let pts = mount_at(&text, "/dev/pts").expect("a mount on /dev/pts");
+    assert!(has_option(pts.fs_options, "gid=5"), "{pts:?}");
+    // Unmapped (only root's group is), no gid is asked: the kernel would refuse the mount.
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS).args(["--map-groups", "0:0:1", "--", "sh", "-c", script]),
+        TIMEOUT,
+    );
+    assert_exit_code("root, only group 0 mapped", &output, 0);
     let text = stdout_text(&output);
     let pts = mount_at(&text, "/dev/pts").expect("a mount on /dev/pts");
     assert!(!has_option(pts.fs_options, "gid=5"), "{pts:?}");
