@@ -41,6 +41,27 @@ pub(crate) struct Options {
     #[arg(long, value_name = "DIR")]
     pub(crate) rootfs: Option<PathBuf>,
 
+    /// With --rootfs: keep the rootfs's own /tmp instead of a fresh tmpfs (files written
+    /// there then stay in the rootfs, and concurrent runs share them).
+    #[arg(long)]
+    pub(crate) tmp_on_rootfs: bool,
+
+    /// With --rootfs: bind SRC (a file or directory of the caller's) on DST inside the
+    /// rootfs, made there when missing; `:ro` read-only (repeatable). DST is resolved
+    /// inside the rootfs and may not go through a symbolic link.
+    #[arg(long, value_name = "SRC:DST[:ro]", value_parser = Bind::parse)]
+    pub(crate) bind: Vec<Bind>,
+
+    /// With --rootfs: a fresh tmpfs on DST inside the rootfs, made there when missing;
+    /// `:size=N` (bytes, or with k, m, g or %) limits it (repeatable).
+    #[arg(long, value_name = "DST[:size=N]", value_parser = Tmpfs::parse)]
+    pub(crate) tmpfs: Vec<Tmpfs>,
+
+    /// With --rootfs: the rootfs itself read-only, once every mount on it is made (its
+    /// /dev, /proc, /sys, /tmp, binds and tmpfs keep their own).
+    #[arg(long)]
+    pub(crate) read_only: bool,
+
     /// Keep the caller's namespace of this kind instead of creating one (repeatable).
     #[arg(long, value_name = "NAMESPACE", value_enum)]
     pub(crate) share: Vec<Shareable>,
@@ -250,6 +271,29 @@ impl Options {
         if self.shares(Shareable::Uts) && self.hostname_given() {
             return Err("--hostname needs a UTS namespace of its own; drop --share uts".into());
         }
+        if self.tmp_on_rootfs && self.rootfs.is_none() {
+            return Err(
+                "--tmp-on-rootfs keeps the /tmp of a --rootfs; without --rootfs /tmp is \
+                 always the caller's: add --rootfs DIR or drop --tmp-on-rootfs"
+                    .into(),
+            );
+        }
+        if self.rootfs.is_none() {
+            let given = [
+                (!self.bind.is_empty(), "--bind"),
+                (!self.tmpfs.is_empty(), "--tmpfs"),
+                (self.read_only, "--read-only"),
+            ];
+            if let Some((_, option)) = given.iter().find(|(given, _)| *given) {
+                return Err(format!(
+                    "{option} changes the filesystem of a --rootfs; add --rootfs DIR \
+                     (without one the command sees the caller's own)"
+                ));
+            }
+        }
+        for bind in &self.bind {
+            bind.check_source()?;
+        }
         if let Some(rootfs) = &self.rootfs {
             if self.shares(Shareable::Mount) {
                 return Err(
@@ -325,6 +369,111 @@ fn check_bridge_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A `--bind SRC:DST[:ro]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Bind {
+    pub(crate) source: PathBuf,
+    /// Absolute, without `.` or `..`.
+    pub(crate) target: PathBuf,
+    pub(crate) read_only: bool,
+}
+
+impl Bind {
+    fn parse(text: &str) -> Result<Bind, String> {
+        let invalid = |why: &str| {
+            format!(
+                "invalid --bind {text:?}: {why}; write SRC:DST or SRC:DST:ro (paths with ':' \
+                 can't be bound)"
+            )
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let (source, target, read_only) = match parts[..] {
+            [source, target] => (source, target, false),
+            [source, target, "ro"] => (source, target, true),
+            [source, target, "rw"] => (source, target, false),
+            [_, _, mode] => return Err(invalid(&format!("{mode:?} is neither ro nor rw"))),
+            _ => return Err(invalid("it needs a source and a destination")),
+        };
+        if source.is_empty() {
+            return Err(invalid("the source is empty"));
+        }
+        let target = inside_path(target).map_err(|why| invalid(&why))?;
+        Ok(Bind {
+            source: source.into(),
+            target,
+            read_only,
+        })
+    }
+
+    /// The source must exist: said now, before anything is created.
+    fn check_source(&self) -> Result<(), String> {
+        std::fs::metadata(&self.source).map(drop).map_err(|error| {
+            format!(
+                "--bind {}: {error}; the source is a file or directory of yours, bound \
+                 into the rootfs",
+                self.source.display()
+            )
+        })
+    }
+}
+
+/// A `--tmpfs DST[:size=N]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Tmpfs {
+    /// Absolute, without `.` or `..`.
+    pub(crate) target: PathBuf,
+    /// tmpfs's `size=` option, checked.
+    pub(crate) size: Option<String>,
+}
+
+impl Tmpfs {
+    fn parse(text: &str) -> Result<Tmpfs, String> {
+        let invalid =
+            |why: &str| format!("invalid --tmpfs {text:?}: {why}; write DST or DST:size=N");
+        let (target, size) = match text.split_once(':') {
+            None => (text, None),
+            Some((target, option)) => {
+                let size = option
+                    .strip_prefix("size=")
+                    .ok_or_else(|| invalid(&format!("{option:?} is not size=N")))?;
+                let digits = size.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G', '%']);
+                let valid = !digits.is_empty()
+                    && digits.bytes().all(|byte| byte.is_ascii_digit())
+                    && size.len() - digits.len() <= 1;
+                if !valid {
+                    return Err(invalid(&format!(
+                        "size {size:?} is not a number of bytes, with k, m, g or % after it"
+                    )));
+                }
+                (target, Some(size.to_owned()))
+            }
+        };
+        let target = inside_path(target).map_err(|why| invalid(&why))?;
+        Ok(Tmpfs { target, size })
+    }
+}
+
+/// A destination inside the rootfs: absolute, below `/`, with no `.` or `..` (it is
+/// resolved inside the rootfs whatever it says, but a `..` is a mistake to say now).
+fn inside_path(text: &str) -> Result<PathBuf, String> {
+    let path = Path::new(text);
+    if !path.is_absolute() {
+        return Err(format!(
+            "the destination {text:?} is not an absolute path inside the rootfs"
+        ));
+    }
+    if text.contains('\0') {
+        return Err("the destination contains a NUL byte".into());
+    }
+    if text.split('/').any(|part| part == "." || part == "..") {
+        return Err(format!("the destination {text:?} contains . or .."));
+    }
+    if path.components().count() < 2 {
+        return Err("the destination is the rootfs's / itself".into());
+    }
+    Ok(path.to_owned())
+}
+
 fn how_to_build_rootfs(dir: &Path) -> String {
     format!("build one with: scripts/make-rootfs {}", dir.display())
 }
@@ -379,6 +528,43 @@ mod tests {
     }
 
     #[test]
+    fn binds_and_tmpfs() {
+        let bind = Bind::parse("/src:/dst/x:ro").unwrap();
+        assert_eq!(
+            (bind.source, bind.target, bind.read_only),
+            ("/src".into(), "/dst/x".into(), true)
+        );
+        assert!(!Bind::parse("src:/dst").unwrap().read_only);
+        for bad in [
+            "/src",
+            "/src:",
+            ":/dst",
+            "/src:dst",
+            "/src:/a/../b",
+            "/src:/",
+            "/a:/b:rx",
+            "/a:/b:ro:x",
+        ] {
+            assert!(Bind::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Tmpfs::parse("/t:size=10m").unwrap().size.as_deref(),
+            Some("10m")
+        );
+        assert_eq!(Tmpfs::parse("/t").unwrap().size, None);
+        for bad in [
+            "t",
+            "/t:size=",
+            "/t:size=m",
+            "/t:size=1mm",
+            "/t:mode=1777",
+            "/",
+        ] {
+            assert!(Tmpfs::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn env_pairs() {
         assert_eq!(parse_env("A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert!(parse_env("novalue").is_err());
@@ -424,6 +610,12 @@ mod tests {
             Just("--map-users".to_owned()),
             Just("--map-groups".to_owned()),
             Just("0:1000:1".to_owned()),
+            Just("--tmp-on-rootfs".to_owned()),
+            Just("--bind".to_owned()),
+            Just("--tmpfs".to_owned()),
+            Just("--read-only".to_owned()),
+            Just("/tmp:/mnt:ro".to_owned()),
+            Just("/x:size=1m".to_owned()),
             Just("--user".to_owned()),
             Just("--workdir".to_owned()),
             Just("SYS_ADMIN".to_owned()),

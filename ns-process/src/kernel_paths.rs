@@ -43,24 +43,43 @@ fn describe(call: &str, path: &str, errno: nix::Error) -> String {
     format!("{call}({path}): {}", errno.desc())
 }
 
-/// Makes every path of [`READ_ONLY`] read-only, `/sys` and all below it too, and covers
-/// every path of [`MASKED`] that exists; a path that does not exist is left alone, since
-/// there is nothing to reach through it. Runs in the command's own mount namespace.
+/// The sysfs whose paths of [`MASKED`] are covered.
+pub(crate) enum Sys<'a> {
+    /// The host's own `/sys`, kept without --rootfs: its files are host root's to write,
+    /// so it is made read-only first, with every mount below it.
+    Host,
+    /// A sysfs already read-only, reached at this path (a descriptor's
+    /// `/proc/self/fd/N`).
+    ReadOnlyAt(&'a str),
+}
+
+/// Makes every path of [`READ_ONLY`] read-only and covers every path of [`MASKED`] that
+/// exists; a path that does not exist is left alone, since there is nothing to reach
+/// through it. Runs in the command's own mount namespace.
 ///
-/// `proc` is where the proc to protect is reached, for the `/proc` of the lists; the
-/// `/sys` paths are protected only `with_sys`. Without --rootfs that is `/proc` and the
-/// host's `/sys`, after the setup. With --rootfs it runs before the pivot, on the proc
-/// mounted in the rootfs as its descriptor reaches it (`/proc/self/fd/N` of the host's
-/// proc, which no one but root can redirect), never by the name `proc` in the rootfs: its
-/// owner can swap that name for a link to a decoy at any moment, and a protection done
-/// through the link would leave the real proc writable under another name.
-pub(crate) fn protect(proc: &str, with_sys: bool) -> Result<(), String> {
-    let place = |path: &&str| match path.strip_prefix("/proc") {
-        Some(below) => Some(format!("{proc}{below}")),
-        None => with_sys.then(|| path.to_string()),
+/// `proc` is where the proc to protect is reached, for the `/proc` of the lists, and
+/// `sys` the sysfs for the `/sys` ones; either may be absent (not mounted). Without
+/// --rootfs that is `/proc` and the host's `/sys`, after the setup. With --rootfs it runs
+/// before the pivot, on the proc and sysfs mounted in the rootfs as their descriptors
+/// reach them (`/proc/self/fd/N` of the host's proc, which no one but root can redirect),
+/// never by the names `proc` and `sys` in the rootfs: its owner can swap those for links
+/// to a decoy at any moment, and a protection done through the link would leave the real
+/// ones writable or unmasked under another name.
+pub(crate) fn protect(proc: Option<&str>, sys: Option<Sys<'_>>) -> Result<(), String> {
+    let sys_path = match &sys {
+        Some(Sys::Host) => Some("/sys"),
+        Some(Sys::ReadOnlyAt(path)) => Some(*path),
+        None => None,
     };
-    if with_sys && Path::new("/sys/kernel").is_dir() {
-        // The host's sysfs, kept without --rootfs: its files are host root's to write.
+    let place = |path: &&str| {
+        if let Some(below) = path.strip_prefix("/proc") {
+            proc.map(|proc| format!("{proc}{below}"))
+        } else {
+            let below = path.strip_prefix("/sys")?;
+            sys_path.map(|sys| format!("{sys}{below}"))
+        }
+    };
+    if matches!(sys, Some(Sys::Host)) && Path::new("/sys/kernel").is_dir() {
         read_only_with_everything_below("/sys")?;
     }
     for path in READ_ONLY.iter().filter_map(place) {

@@ -15,6 +15,7 @@ use clap::Parser;
 mod bridge;
 mod capabilities;
 mod cli;
+mod etc_files;
 mod ids;
 mod init;
 mod kernel_paths;

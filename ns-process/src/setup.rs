@@ -3,10 +3,11 @@
 //! mount namespace made private first. Under `--rootfs` nothing is reached by a path
 //! its owner could redirect with a symlink: see `Rootfs`.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::fmt;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat, openat2};
@@ -15,7 +16,8 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, mkdirat};
 use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
-use crate::cli::{NetMode, Options, Shareable};
+use crate::cli::{Bind, NetMode, Options, Shareable, Tmpfs};
+use crate::kernel_paths::Sys;
 use crate::sys::mount_api;
 
 /// A setup step that failed.
@@ -120,11 +122,13 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
                         .map_err(|errno| describe("mount proc", proc, errno))
                 })?;
             }
-            protect_kernel_paths(&steps, options, "/proc", true)?;
+            protect_kernel_paths(&steps, options, Some("/proc"), Some(Sys::Host))?;
             if own_mounts {
+                // Before the new devpts: the pty is found by its path in the host's.
                 bind_console(&steps, options, |console| {
                     crate::terminal::bind_console(Path::new("/dev/console"), console)
                 })?;
+                private_dev_mounts(&steps, options, &Dev::Host)?;
             }
         }
         Some(path) => {
@@ -142,6 +146,14 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             bind_console(&steps, options, |console| {
                 bind_file(dev.as_fd(), "console", console)
             })?;
+            private_dev_mounts(
+                &steps,
+                options,
+                &Dev::Fresh {
+                    dev: dev.as_fd(),
+                    shown: rootfs.show("dev"),
+                },
+            )?;
             // After /dev: a rootfs without one is refused before `proc` is created in it.
             let proc = if new_proc {
                 Some(steps.run(
@@ -151,16 +163,57 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
             } else {
                 None
             };
-            match &proc {
-                // Through the descriptor, before the pivot: see kernel_paths::protect.
-                Some(proc) => {
-                    let proc = format!("/proc/self/fd/{}", proc.as_raw_fd());
-                    protect_kernel_paths(&steps, options, &proc, false)?;
-                }
-                None => steps.skip(
+            if proc.is_none() {
+                steps.skip(
                     "protecting /proc",
                     "no proc is mounted in the rootfs (--share pid)",
-                ),
+                );
+            }
+            let sys = mount_sys(&steps, options, &rootfs)?;
+            if options.tmp_on_rootfs {
+                steps.skip("mounting a tmpfs on /tmp", "--tmp-on-rootfs");
+            } else {
+                mount_in_rootfs(
+                    &steps,
+                    &rootfs,
+                    "tmp",
+                    format!("mounting a tmpfs on {}", rootfs.show("tmp")),
+                    || new_mount(c"tmpfs", &[(c"mode", c"1777")], &[], TMP_ATTRIBUTES),
+                )?;
+            }
+            bind_etc_files(&steps, options, &rootfs, dev.as_fd())?;
+            for bind in &options.bind {
+                let step = format!(
+                    "binding {} on {}{}{}",
+                    bind.source.display(),
+                    path.display(),
+                    bind.target.display(),
+                    if bind.read_only { " read-only" } else { "" }
+                );
+                steps.run(step, || rootfs.bind_in(bind))?;
+            }
+            for tmpfs in &options.tmpfs {
+                let step = format!(
+                    "mounting a tmpfs on {}{}",
+                    path.display(),
+                    tmpfs.target.display()
+                );
+                steps.run(step, || rootfs.mount_tmpfs(tmpfs))?;
+            }
+            // Through the descriptors, before the pivot: see kernel_paths::protect.
+            let through = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
+            let proc_path = proc.as_ref().map(through);
+            let sys_path = sys.as_ref().map(through);
+            protect_kernel_paths(
+                &steps,
+                options,
+                proc_path.as_deref(),
+                sys_path.as_deref().map(Sys::ReadOnlyAt),
+            )?;
+            if options.read_only {
+                steps.run(format!("making {} read-only", path.display()), || {
+                    rootfs.make_read_only()
+                })?;
             }
             steps.run(format!("pivoting into {}", path.display()), || {
                 rootfs.pivot()
@@ -191,17 +244,20 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
 }
 
 /// Makes the kernel's knobs read-only and masks its secrets in the proc reached at `proc`
-/// (and in `/sys` `with_sys`), unless the options leave them as they are.
+/// and the sysfs `sys`, unless the options leave them as they are.
 fn protect_kernel_paths(
     steps: &Steps,
     options: &Options,
-    proc: &str,
-    with_sys: bool,
+    proc: Option<&str>,
+    sys: Option<Sys<'_>>,
 ) -> Result<(), SetupError> {
+    if proc.is_none() && sys.is_none() {
+        return Ok(());
+    }
     if options.protects_kernel_paths() {
         steps.run(
             "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
-            || crate::kernel_paths::protect(proc, with_sys),
+            || crate::kernel_paths::protect(proc, sys),
         )
     } else {
         let why = if options.privileged {
@@ -229,6 +285,395 @@ fn call_failed(call: &str, path: &Path, errno: Errno) -> String {
         );
     }
     message
+}
+
+/// Why a mount point of the rootfs could not be had.
+enum MountPointError {
+    /// It was missing and mkdirat(2) failed with this errno (the message says where).
+    CannotMake(Errno, String),
+    /// It is there but may not be mounted on (the message says why and what to do).
+    Refused(String),
+}
+
+impl fmt::Display for MountPointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountPointError::CannotMake(_, message) | MountPointError::Refused(message) => {
+                f.write_str(message)
+            }
+        }
+    }
+}
+
+/// Mounts what `make` makes on the rootfs's directory `name`, made there if missing;
+/// the mount's descriptor is returned. Where the directory is missing and the rootfs
+/// can't be written (an unprivileged caller's read-only rootfs), the mount is skipped,
+/// said with `--verbose`: the rootfs still runs, without that directory.
+fn mount_in_rootfs(
+    steps: &Steps,
+    rootfs: &Rootfs<'_>,
+    name: &str,
+    step: String,
+    make: impl FnOnce() -> Result<OwnedFd, String>,
+) -> Result<Option<OwnedFd>, SetupError> {
+    let target = match rootfs.mount_point_made(name) {
+        Ok(target) => target,
+        Err(MountPointError::CannotMake(Errno::EACCES | Errno::EPERM | Errno::EROFS, why)) => {
+            steps.skip(
+                &step,
+                &format!("{why}; create /{name} in the rootfs to have it"),
+            );
+            return Ok(None);
+        }
+        Err(error) => {
+            return Err(SetupError {
+                step,
+                error: error.to_string(),
+            });
+        }
+    };
+    let shown = rootfs.show(name);
+    steps.run(step, || {
+        let mount = make()?;
+        mount_api::attach(mount.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount", Path::new(&shown), errno))?;
+        Ok(Some(mount))
+    })
+}
+
+/// `/sys`, read-only: a new sysfs when the network namespace is ours (the kernel allows
+/// one only then, since a sysfs shows the network devices of the namespace that mounts
+/// it); with `--share net`, the host's `/sys` with every mount below it, cloned and made
+/// read-only as a whole before it is attached. Either way before the pivot: after it,
+/// the kernel refuses a new sysfs (mount_too_revealing: no sysfs is fully visible any
+/// more).
+fn mount_sys(
+    steps: &Steps,
+    options: &Options,
+    rootfs: &Rootfs<'_>,
+) -> Result<Option<OwnedFd>, SetupError> {
+    let shown = rootfs.show("sys");
+    if options.shares(Shareable::Net) {
+        mount_in_rootfs(
+            steps,
+            rootfs,
+            "sys",
+            format!("binding the host's /sys read-only on {shown} (--share net)"),
+            || {
+                let host = Path::new("/sys");
+                let dir = open(
+                    host,
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|errno| describe("open", host, errno))?;
+                let tree = mount_api::clone_tree(dir.as_fd(), c"", true).map_err(|errno| {
+                    call_failed("open_tree OPEN_TREE_CLONE|AT_RECURSIVE", host, errno)
+                })?;
+                mount_api::set_attributes(tree.as_fd(), SYS_ATTRIBUTES, true)
+                    .map_err(|errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", host, errno))?;
+                Ok(tree)
+            },
+        )
+    } else {
+        mount_in_rootfs(
+            steps,
+            rootfs,
+            "sys",
+            format!("mounting a new read-only sysfs on {shown}"),
+            || new_mount(c"sysfs", &[], &[], SYS_ATTRIBUTES),
+        )
+    }
+}
+
+/// Where the tmpfs of the /etc files is attached while they are copied: a directory of
+/// the rootfs's fresh /dev, removed after.
+const ETC_FILES_HOLDER: &str = ".ns-process-etc";
+
+/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for the network mode (see
+/// `etc_files`), each bound read-only over the rootfs's from a tmpfs of ns-process's own;
+/// a `--bind` on one of them is mounted after, over it. Skipped, with `-v` saying so,
+/// where the rootfs has no `/etc`, and for a file that is missing and can't be made or
+/// is a symbolic link.
+fn bind_etc_files(
+    steps: &Steps,
+    options: &Options,
+    rootfs: &Rootfs<'_>,
+    dev: BorrowedFd<'_>,
+) -> Result<(), SetupError> {
+    let step = format!(
+        "binding /etc/hostname, /etc/hosts and /etc/resolv.conf read-only in {}",
+        rootfs.show("etc")
+    );
+    if let Err(errno) = rootfs.mount_point("etc") {
+        steps.skip(
+            &step,
+            &format!("no directory {}: {}", rootfs.show("etc"), errno.desc()),
+        );
+        return Ok(());
+    }
+    let net = if options.shares(Shareable::Net) {
+        NetMode::Host
+    } else {
+        options.net
+    };
+    let hostname = if options.shares(Shareable::Uts) {
+        nix::unistd::gethostname()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        options.hostname.clone()
+    };
+    // The host's own files, as the init still sees them before the pivot.
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let files = crate::etc_files::contents(
+        net,
+        &hostname,
+        read("/etc/hosts").as_deref(),
+        read("/etc/resolv.conf").as_deref(),
+    );
+    steps.run(step, || {
+        let holder = Path::new("/dev").join(ETC_FILES_HOLDER);
+        mkdirat(dev, ETC_FILES_HOLDER, Mode::from_bits_truncate(0o700))
+            .map_err(|errno| describe("mkdir", &holder, errno))?;
+        let dir = openat(
+            dev,
+            ETC_FILES_HOLDER,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| describe("open", &holder, errno))?;
+        let tmpfs = new_mount(
+            c"tmpfs",
+            &[(c"mode", c"0755"), (c"size", c"64k")],
+            &[],
+            SHM_ATTRIBUTES,
+        )?;
+        // Attached while its files are copied: open_tree(2) copies only from a mount of
+        // this namespace before Linux 6.15.
+        mount_api::attach(tmpfs.as_fd(), dir.as_fd())
+            .map_err(|errno| call_failed("move_mount tmpfs", &holder, errno))?;
+        let bound = files.iter().try_for_each(|(name, content)| {
+            bind_etc_file(steps, rootfs, tmpfs.as_fd(), name, content)
+        });
+        let detached = umount2(
+            format!("/proc/self/fd/{}", tmpfs.as_raw_fd()).as_str(),
+            MntFlags::MNT_DETACH,
+        )
+        .map_err(|errno| describe("umount2 MNT_DETACH", &holder, errno));
+        let removed =
+            nix::unistd::unlinkat(dev, ETC_FILES_HOLDER, nix::unistd::UnlinkatFlags::RemoveDir)
+                .map_err(|errno| describe("rmdir", &holder, errno));
+        bound.and(detached).and(removed)
+    })
+}
+
+/// Writes `content` to the file `name` of the tmpfs `files` and binds it read-only on the
+/// rootfs's `/etc/name`.
+fn bind_etc_file(
+    steps: &Steps,
+    rootfs: &Rootfs<'_>,
+    files: BorrowedFd<'_>,
+    name: &str,
+    content: &str,
+) -> Result<(), String> {
+    let inside = Path::new("/etc").join(name);
+    // A rootfs whose file is a link (resolv.conf often is) keeps it: nothing is mounted
+    // where a link leads, and the rootfs runs as it did.
+    let target = match rootfs.made_target(&inside, true) {
+        Ok(target) => target,
+        Err(error) => {
+            steps.skip(&format!("binding {}", inside.display()), &error.to_string());
+            return Ok(());
+        }
+    };
+    let file = openat(
+        files,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(|errno| describe("creating", &inside, errno))?;
+    std::fs::File::from(file)
+        .write_all(content.as_bytes())
+        .map_err(|error| format!("writing {}: {error}", inside.display()))?;
+    let tree = mount_api::clone_tree(files, &cstring(name), false)
+        .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE", &inside, errno))?;
+    mount_api::set_attributes(tree.as_fd(), libc::MOUNT_ATTR_RDONLY, false)
+        .map_err(|errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", &inside, errno))?;
+    mount_api::attach(tree.as_fd(), target.as_fd())
+        .map_err(|errno| call_failed("move_mount (bind)", &inside, errno))
+}
+
+/// The `/dev` that gets a private devpts, shm and mqueue.
+enum Dev<'a> {
+    /// The fresh tmpfs on the rootfs's `dev`, open at `dev`: missing directories are
+    /// made in it, and mounts go through descriptors, as everything under the rootfs.
+    Fresh { dev: BorrowedFd<'a>, shown: String },
+    /// The host's `/dev`, in our own mount namespace: root's, so reached by path with
+    /// mount(2) as the host's `/proc` is (no --rootfs needs no Linux 5.6); nothing is
+    /// made in it, since that would change the host's.
+    Host,
+}
+
+impl Dev<'_> {
+    fn show(&self, name: &str) -> String {
+        match self {
+            Dev::Fresh { shown, .. } => format!("{shown}/{name}"),
+            Dev::Host => format!("/dev/{name}"),
+        }
+    }
+}
+
+/// A filesystem to mount, in a form both mount(2) and fsconfig(2) take.
+struct NewFs {
+    fstype: &'static CStr,
+    /// `key=value` options, and flags (options without a value), comma-separated.
+    options: String,
+    attributes: u64,
+}
+
+impl NewFs {
+    /// Mounts it on `target` of the fresh /dev `dev`, made there, through descriptors.
+    fn mount_at(&self, dev: BorrowedFd<'_>, target: &str, shown: &Path) -> Result<(), String> {
+        mkdirat(dev, target, Mode::from_bits_truncate(0o755))
+            .map_err(|errno| describe("mkdir", shown, errno))?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let target = openat(dev, target, flags, Mode::empty())
+            .map_err(|errno| describe("open", shown, errno))?;
+        let strings = self
+            .options
+            .split(',')
+            .filter(|option| !option.is_empty())
+            .map(|option| {
+                let (key, value) = option.split_once('=').unwrap_or((option, ""));
+                (cstring(key), option.contains('=').then(|| cstring(value)))
+            })
+            .collect::<Vec<_>>();
+        let pairs: Vec<(&CStr, &CStr)> = strings
+            .iter()
+            .filter_map(|(key, value)| Some((key.as_c_str(), value.as_deref()?)))
+            .collect();
+        let flags: Vec<&CStr> = strings
+            .iter()
+            .filter(|(_, value)| value.is_none())
+            .map(|(key, _)| key.as_c_str())
+            .collect();
+        let mount = new_mount(self.fstype, &pairs, &flags, self.attributes)?;
+        mount_api::attach(mount.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount", shown, errno))
+    }
+
+    /// Mounts it on the host's `path` with mount(2).
+    fn mount_on(&self, path: &Path) -> Result<(), String> {
+        let flags = [
+            (libc::MOUNT_ATTR_RDONLY, MsFlags::MS_RDONLY),
+            (libc::MOUNT_ATTR_NOSUID, MsFlags::MS_NOSUID),
+            (libc::MOUNT_ATTR_NODEV, MsFlags::MS_NODEV),
+            (libc::MOUNT_ATTR_NOEXEC, MsFlags::MS_NOEXEC),
+        ]
+        .into_iter()
+        .filter(|&(attribute, _)| self.attributes & attribute != 0)
+        .fold(MsFlags::empty(), |all, (_, flag)| all | flag);
+        let fstype = self.fstype.to_str().unwrap_or_default();
+        mount(
+            Some(fstype),
+            path,
+            Some(fstype),
+            flags,
+            Some(self.options.as_str()),
+        )
+        .map_err(|errno| describe(&format!("mount {fstype}"), path, errno))
+    }
+}
+
+/// Options of ns-process's own, which never hold a NUL byte.
+fn cstring(text: &str) -> CString {
+    CString::new(text).expect("a mount option without NUL bytes")
+}
+
+/// The group that owns the ptys on a usual system (`tty`).
+const TTY_GID: u64 = 5;
+
+/// Whether group `gid` is mapped in this process's user namespace: devpts refuses a
+/// `gid=` that is not (EINVAL).
+fn group_is_mapped(gid: u64) -> bool {
+    std::fs::read_to_string("/proc/self/gid_map").is_ok_and(|map| {
+        map.lines().any(|line| {
+            let numbers: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|word| word.parse().ok())
+                .collect();
+            matches!(numbers[..], [inside, _, count] if inside <= gid && gid - inside < count)
+        })
+    })
+}
+
+/// A private devpts instance on `/dev/pts` (and `/dev/ptmx` a link to its `ptmx` in a
+/// fresh /dev), a tmpfs on `/dev/shm` and a new mqueue on `/dev/mqueue`, as the OCI
+/// runtime spec's default filesystem has them: no pty, shared memory segment or message
+/// queue of the host, nor of another run, is reachable, and the command's are gone with
+/// it. The host's /dev/ptmx (a device node) opens the devpts mounted on `pts` beside it,
+/// so it leads to the new instance too.
+fn private_dev_mounts(steps: &Steps, options: &Options, dev: &Dev<'_>) -> Result<(), SetupError> {
+    let mut devpts = "newinstance,ptmxmode=0666,mode=0620".to_owned();
+    if group_is_mapped(TTY_GID) {
+        devpts.push_str(&format!(",gid={TTY_GID}"));
+    }
+    let devpts = NewFs {
+        fstype: c"devpts",
+        options: devpts,
+        attributes: DEVPTS_ATTRIBUTES,
+    };
+    mount_in_dev(steps, dev, "pts", "a new devpts instance", &devpts)?;
+    if let Dev::Fresh { dev, shown } = dev {
+        steps.run(format!("linking {shown}/ptmx to pts/ptmx"), || {
+            symlinkat("pts/ptmx", *dev, "ptmx")
+                .map_err(|errno| describe("symlink", Path::new("/dev/ptmx"), errno))
+        })?;
+    }
+    let shm = NewFs {
+        fstype: c"tmpfs",
+        options: "mode=1777,size=65536k".into(),
+        attributes: SHM_ATTRIBUTES,
+    };
+    mount_in_dev(steps, dev, "shm", "a tmpfs", &shm)?;
+    if options.shares(Shareable::Ipc) {
+        steps.skip(
+            &format!("mounting a new mqueue on {}", dev.show("mqueue")),
+            "the IPC namespace is shared (--share ipc): its queues are the host's",
+        );
+    } else {
+        // An mqueue shows the queues of the IPC namespace that mounts it: ours.
+        let mqueue = NewFs {
+            fstype: c"mqueue",
+            options: String::new(),
+            attributes: SHM_ATTRIBUTES,
+        };
+        mount_in_dev(steps, dev, "mqueue", "a new mqueue", &mqueue)?;
+    }
+    Ok(())
+}
+
+/// Mounts `fs` on the directory `name` of `dev`, or says with `--verbose` that the host's
+/// /dev has none.
+fn mount_in_dev(
+    steps: &Steps,
+    dev: &Dev<'_>,
+    name: &str,
+    what: &str,
+    fs: &NewFs,
+) -> Result<(), SetupError> {
+    let shown = dev.show(name);
+    let step = format!("mounting {what} on {shown}");
+    match dev {
+        Dev::Host if !Path::new(&shown).is_dir() => {
+            steps.skip(&step, &format!("the host has no {shown}"));
+            Ok(())
+        }
+        Dev::Host => steps.run(step, || fs.mount_on(Path::new(&shown))),
+        Dev::Fresh { dev, .. } => steps.run(step, || fs.mount_at(*dev, name, Path::new(&shown))),
+    }
 }
 
 /// The rootfs, held from the start by one descriptor: the root of its bind mount onto
@@ -303,26 +748,37 @@ impl<'a> Rootfs<'a> {
     /// A new proc on the rootfs's `proc`, made there if missing; the descriptor of its
     /// root is returned, to reach it by later.
     fn mount_proc(&self) -> Result<OwnedFd, String> {
-        let target = match self.mount_point("proc") {
-            Err(Errno::ENOENT) => {
-                // mkdirat(2) never follows a link in the last component: if one appears
-                // meanwhile, this fails or the open below refuses it.
-                match mkdirat(self.root.as_fd(), "proc", Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(errno) => {
-                        return Err(describe("mkdir", Path::new(&self.show("proc")), errno));
-                    }
-                }
-                self.mount_point("proc")
-            }
-            other => other,
-        }
-        .map_err(|errno| self.refusal("proc", errno))?;
-        let proc = new_mount(c"proc", &[], PROC_ATTRIBUTES)?;
+        let target = self
+            .mount_point_made("proc")
+            .map_err(|error| error.to_string())?;
+        let proc = new_mount(c"proc", &[], &[], PROC_ATTRIBUTES)?;
         mount_api::attach(proc.as_fd(), target.as_fd()).map_err(|errno| {
             call_failed("move_mount proc", Path::new(&self.show("proc")), errno)
         })?;
         Ok(proc)
+    }
+
+    /// The directory `name` of the rootfs, as [`Rootfs::mount_point`] opens it, made
+    /// there first if missing.
+    fn mount_point_made(&self, name: &str) -> Result<OwnedFd, MountPointError> {
+        match self.mount_point(name) {
+            Err(Errno::ENOENT) => {
+                // mkdirat(2) never follows a link in the last component: if one appears
+                // meanwhile, this fails or the open below refuses it.
+                match mkdirat(self.root.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => {
+                        return Err(MountPointError::CannotMake(
+                            errno,
+                            describe("mkdir", Path::new(&self.show(name)), errno),
+                        ));
+                    }
+                }
+                self.mount_point(name)
+            }
+            other => other,
+        }
+        .map_err(|errno| MountPointError::Refused(self.refusal(name, errno)))
     }
 
     /// A fresh tmpfs on the rootfs's `dev`, empty; the descriptor of its root is returned
@@ -336,11 +792,151 @@ impl<'a> Rootfs<'a> {
             ),
             errno => self.refusal("dev", errno),
         })?;
-        let dev = new_mount(c"tmpfs", &[(c"mode", c"0755")], DEV_ATTRIBUTES)?;
+        let dev = new_mount(c"tmpfs", &[(c"mode", c"0755")], &[], DEV_ATTRIBUTES)?;
         mount_api::attach(dev.as_fd(), target.as_fd()).map_err(|errno| {
             call_failed("move_mount tmpfs", Path::new(&self.show("dev")), errno)
         })?;
         Ok(dev)
+    }
+
+    /// `target` of the rootfs (absolute, without `.` or `..`), opened to be mounted on and
+    /// made when missing: directories, and with `file` an empty file as the last
+    /// component. One component at a time from the rootfs's descriptor, none of them
+    /// may be a symbolic link: a link would lead where its owner chose, out of the rootfs
+    /// even, or somewhere else the next time it is looked at.
+    fn made_target(&self, target: &Path, file: bool) -> Result<OwnedFd, MountPointError> {
+        let names: Vec<&std::ffi::OsStr> = target
+            .components()
+            .filter_map(|component| match component {
+                std::path::Component::Normal(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        let mut at = self.root.try_clone().map_err(|error| {
+            MountPointError::Refused(format!("dup of the rootfs's descriptor: {error}"))
+        })?;
+        let mut walked = PathBuf::new();
+        for (index, name) in names.iter().enumerate() {
+            walked.push(name);
+            let shown = format!("{}/{}", self.path.display(), walked.display());
+            let as_file = file && index + 1 == names.len();
+            let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+            if !as_file {
+                flags |= OFlag::O_DIRECTORY;
+            }
+            let how = OpenHow::new().flags(flags).resolve(
+                ResolveFlag::RESOLVE_BENEATH
+                    | ResolveFlag::RESOLVE_NO_MAGICLINKS
+                    | ResolveFlag::RESOLVE_NO_SYMLINKS,
+            );
+            let opened = match openat2(at.as_fd(), *name, how) {
+                Err(Errno::ENOENT) => {
+                    // Neither call follows a link in the last component: one swapped in
+                    // meanwhile makes it fail, or the open after it refuses it.
+                    let made = if as_file {
+                        openat(
+                            at.as_fd(),
+                            *name,
+                            OFlag::O_WRONLY
+                                | OFlag::O_CREAT
+                                | OFlag::O_EXCL
+                                | OFlag::O_NOFOLLOW
+                                | OFlag::O_CLOEXEC,
+                            Mode::from_bits_truncate(0o644),
+                        )
+                        .map(drop)
+                    } else {
+                        mkdirat(at.as_fd(), *name, Mode::from_bits_truncate(0o755))
+                    };
+                    match made {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(errno) => {
+                            let what = if as_file { "creating" } else { "mkdir" };
+                            return Err(MountPointError::CannotMake(
+                                errno,
+                                format!(
+                                    "{}; create it in the rootfs first",
+                                    describe(what, Path::new(&shown), errno)
+                                ),
+                            ));
+                        }
+                    }
+                    openat2(at.as_fd(), *name, how)
+                }
+                other => other,
+            };
+            at = opened.map_err(|errno| {
+                MountPointError::Refused(match errno {
+                    Errno::ELOOP => format!(
+                        "{shown} is a symbolic link: ns-process mounts only on what is in the \
+                     rootfs itself, never where a link leads; choose another destination, \
+                     or replace the link"
+                    ),
+                    Errno::ENOTDIR => format!("{shown} is not a directory"),
+                    errno => call_failed(
+                        "openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS",
+                        Path::new(&shown),
+                        errno,
+                    ),
+                })
+            })?;
+        }
+        Ok(at)
+    }
+
+    /// A `--bind`: the source opened once by its path, as the caller wrote it, and a
+    /// copy of its mount tree (with every mount below it) attached on the destination,
+    /// read-only as a whole with `:ro`.
+    fn bind_in(&self, bind: &Bind) -> Result<(), String> {
+        let source = open(
+            &bind.source,
+            OFlag::O_PATH | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| describe("open", &bind.source, errno))?;
+        let is_dir = nix::sys::stat::fstat(source.as_fd())
+            .map_err(|errno| describe("fstat", &bind.source, errno))?
+            .st_mode
+            & libc::S_IFMT
+            == libc::S_IFDIR;
+        let tree = mount_api::clone_tree(source.as_fd(), c"", true).map_err(|errno| {
+            call_failed(
+                "open_tree OPEN_TREE_CLONE|AT_RECURSIVE",
+                &bind.source,
+                errno,
+            )
+        })?;
+        if bind.read_only {
+            mount_api::set_attributes(tree.as_fd(), libc::MOUNT_ATTR_RDONLY, true).map_err(
+                |errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", &bind.source, errno),
+            )?;
+        }
+        let target = self
+            .made_target(&bind.target, !is_dir)
+            .map_err(|error| error.to_string())?;
+        mount_api::attach(tree.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount (bind)", &bind.target, errno))
+    }
+
+    /// A `--tmpfs`: a fresh tmpfs on its destination, made a directory when missing.
+    fn mount_tmpfs(&self, tmpfs: &Tmpfs) -> Result<(), String> {
+        let target = self
+            .made_target(&tmpfs.target, false)
+            .map_err(|error| error.to_string())?;
+        let size = tmpfs.size.as_deref().map(cstring);
+        let mut options = vec![(c"mode", c"0755")];
+        if let Some(size) = &size {
+            options.push((c"size", size.as_c_str()));
+        }
+        let mount = new_mount(c"tmpfs", &options, &[], TMP_ATTRIBUTES)?;
+        mount_api::attach(mount.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount tmpfs", &tmpfs.target, errno))
+    }
+
+    /// `--read-only`: the rootfs's own mount, not the ones on it, made read-only.
+    fn make_read_only(&self) -> Result<(), String> {
+        mount_api::set_attributes(self.root.as_fd(), libc::MOUNT_ATTR_RDONLY, false)
+            .map_err(|errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", self.path, errno))
     }
 
     /// pivot_root(2) into the rootfs and detach the old root.
@@ -362,12 +958,18 @@ impl<'a> Rootfs<'a> {
 const PROC_ATTRIBUTES: u64 =
     libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
 const DEV_ATTRIBUTES: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_STRICTATIME;
+const DEVPTS_ATTRIBUTES: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC;
+const SHM_ATTRIBUTES: u64 =
+    libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+const SYS_ATTRIBUTES: u64 = libc::MOUNT_ATTR_RDONLY | PROC_ATTRIBUTES;
+const TMP_ATTRIBUTES: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
 
 /// A new, detached mount of a `fstype` filesystem, named after it in the mount table,
-/// with string `options` and mount `attributes`.
+/// with string `options`, the options without a value `flags`, and mount `attributes`.
 fn new_mount(
     fstype: &CStr,
     options: &[(&CStr, &CStr)],
+    flags: &[&CStr],
     attributes: u64,
 ) -> Result<OwnedFd, String> {
     let name = fstype.to_string_lossy();
@@ -384,6 +986,10 @@ fn new_mount(
                 errno,
             )
         })?;
+    }
+    for flag in flags {
+        mount_api::fsconfig_set_flag(fs.as_fd(), flag)
+            .map_err(|errno| failed(&format!("fsconfig {}", flag.to_string_lossy()), errno))?;
     }
     mount_api::fsconfig_create(fs.as_fd())
         .map_err(|errno| failed("fsconfig FSCONFIG_CMD_CREATE", errno))?;

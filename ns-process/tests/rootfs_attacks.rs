@@ -415,7 +415,8 @@ fn a_proc_or_dev_that_is_a_symlink_or_no_directory_is_refused_and_nothing_is_mou
     // The rootfs as built works: what follows fails only for what each case changes.
     run(&|label, output| assert!(output.status.success(), "{label}: {}", describe(output)));
 
-    for name in ["proc", "dev"] {
+    // sys and tmp too: mounted on like proc, made when missing, never through a link.
+    for name in ["proc", "dev", "sys", "tmp"] {
         let real = rootfs.join(name);
         let aside = rootfs.join(format!("{name}.aside"));
         std::fs::rename(&real, &aside).unwrap();

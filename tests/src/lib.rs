@@ -27,7 +27,7 @@ pub use output::{
     print_status, status_text, stderr_text, stdout_text, step_name,
 };
 pub use procfs::{mount_table, open_fds};
-pub use rootfs::{MAKE_ROOTFS, busybox_rootfs, debian_rootfs};
+pub use rootfs::{MAKE_ROOTFS, busybox_rootfs, busybox_rootfs_copy, debian_rootfs};
 pub use run::{
     DENIED_GROUP, SubordinateIdFiles, TestUser, Unprivileged, as_root_and_unprivileged,
     assert_refused, copy_executable, file_denied_to_group, in_denied_group, is_root,

@@ -132,3 +132,33 @@ fn debian_archive_reachable() -> Result<(), String> {
         .map(drop)
         .map_err(unreachable)
 }
+
+/// A copy of the busybox rootfs ([`busybox_rootfs`]) at `to`, which must not exist yet,
+/// every file of it owned by `owner` (uid, gid) where the tests run as root: the rootfs a
+/// user built for themselves, which root inside may change. `Err` says why there is none.
+pub fn busybox_rootfs_copy(
+    target_tmpdir: &str,
+    to: &Path,
+    owner: (u32, u32),
+) -> Result<(), String> {
+    let rootfs = busybox_rootfs(target_tmpdir)?;
+    let run = |command: &mut std::process::Command| {
+        let output = command.output().map_err(|error| error.to_string())?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{command:?}: {}", stderr_text(&output)))
+        }
+    };
+    run(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(rootfs)
+        .arg(to))?;
+    if crate::is_root() {
+        let owner = format!("{}:{}", owner.0, owner.1);
+        run(std::process::Command::new("chown")
+            .args(["-R", "-h", &owner])
+            .arg(to))?;
+    }
+    Ok(())
+}

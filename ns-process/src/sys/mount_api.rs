@@ -1,9 +1,9 @@
 //! Linux's mount API of descriptors (5.2: fsopen(2), fsconfig(2), fsmount(2),
-//! open_tree(2), move_mount(2)) as small safe functions. A mount is made detached, held
-//! by a descriptor, and attached onto a descriptor of its mount point: no path is looked
-//! up again between the check of a mount point and the mount, so a rootfs's owner can't
-//! swap one for a symlink in between. nix 0.30 wraps none of these calls; this module holds
-//! ns-process's only `unsafe` for them.
+//! open_tree(2), move_mount(2); 5.12: mount_setattr(2)) as small safe functions. A mount
+//! is made detached, held by a descriptor, and attached onto a descriptor of its mount
+//! point: no path is looked up again between the check of a mount point and the mount, so
+//! a rootfs's owner can't swap one for a symlink in between. nix 0.30 wraps none of these
+//! calls; this module holds ns-process's only `unsafe` for them.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -47,6 +47,24 @@ pub(crate) fn fsconfig_set_string(fs: BorrowedFd<'_>, key: &CStr, value: &CStr) 
             libc::FSCONFIG_SET_STRING,
             key.as_ptr(),
             value.as_ptr(),
+            0,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// Sets the flag parameter `key` of a filesystem context, one without a value:
+/// devpts's "newinstance".
+pub(crate) fn fsconfig_set_flag(fs: BorrowedFd<'_>, key: &CStr) -> nix::Result<()> {
+    // SAFETY: fsconfig(2) reads one NUL-terminated string that outlives the call, and no
+    // value for a flag; `fs` is open for as long as it is borrowed.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            libc::FSCONFIG_SET_FLAG,
+            key.as_ptr(),
+            std::ptr::null::<libc::c_void>(),
             0,
         )
     };
@@ -124,6 +142,33 @@ pub(crate) fn attach(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Resu
             target.as_raw_fd(),
             empty.as_ptr(),
             libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// Sets the mount attributes `set` (`libc::MOUNT_ATTR_*`) on the mount `mount` is open on
+/// and, with `recursive`, on every mount below it: how a cloned tree is made read-only as
+/// a whole, which a remount of mount(2) can't do in one call.
+pub(crate) fn set_attributes(mount: BorrowedFd<'_>, set: u64, recursive: bool) -> nix::Result<()> {
+    let attributes = libc::mount_attr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: mount_setattr(2) reads an empty NUL-terminated string and one `struct
+    // mount_attr` of the size given, both alive across the call; `mount` is open while
+    // borrowed.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mount.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 },
+            &attributes as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
         )
     };
     Errno::result(result).map(drop)
