@@ -161,6 +161,17 @@ impl CapSet {
         self.0
     }
 
+    /// The bits to keep, those of capabilities newer than [`NAMES`] included when every
+    /// named one is kept (`--privileged`, `--cap-add ALL`): all means all on a newer
+    /// kernel too, and anything less keeps only what it names.
+    fn with_unnamed_when_all(self) -> u64 {
+        if self.bits() & CapSet::ALL.bits() == CapSet::ALL.bits() {
+            u64::MAX
+        } else {
+            self.bits()
+        }
+    }
+
     pub(crate) fn contains(self, number: u8) -> bool {
         self.0 & 1 << number != 0
     }
@@ -197,7 +208,7 @@ impl Cut {
         let last = crate::sys::last_capability()
             .map_err(|error| format!("prctl(PR_CAPBSET_READ): {error}"))?;
         Ok(Cut {
-            keep: keep.bits(),
+            keep: keep.with_unnamed_when_all(),
             last,
         })
     }
@@ -273,5 +284,11 @@ mod tests {
             CapSet::for_command(false, &[], &args(&["ALL"])).to_string(),
             "none"
         );
+        assert_eq!(
+            CapSet::for_command(true, &[], &[]).with_unnamed_when_all(),
+            u64::MAX
+        );
+        let all_but_one = CapSet::for_command(true, &[], &args(&["SYS_ADMIN"]));
+        assert_eq!(all_but_one.with_unnamed_when_all(), all_but_one.bits());
     }
 }
