@@ -300,3 +300,56 @@ fn an_unprivileged_build_is_its_builders_and_root_inside_may_change_it() {
     );
     assert!(rootfs.join("root/made").exists());
 }
+
+#[test]
+fn terminals_cpus_network_and_tmpfs_are_what_programs_expect() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        // A pseudo-terminal from the rootfs's own devpts: Python asks /dev/ptmx for one.
+        let pty = "import os; _, s = os.openpty(); print(os.ttyname(s))";
+        let name = printed(&user, rootfs, &["--", "python3", "-c", pty]);
+        assert!(
+            name.starts_with("/dev/pts/"),
+            "{label}: openpty gave {name:?}"
+        );
+        // script(1) runs its command on a new pseudo-terminal, whose name tty prints.
+        let name = printed(&user, rootfs, &["--", "script", "-qc", "tty", "/dev/null"]);
+        assert!(
+            name.trim_end().starts_with("/dev/pts/"),
+            "{label}: script's terminal is {name:?}"
+        );
+        // lscpu reads /proc/cpuinfo and /sys/devices/system/cpu.
+        let cpus = printed(&user, rootfs, &["--", "lscpu"]);
+        assert!(cpus.contains("CPU(s):"), "{label}: lscpu printed {cpus:?}");
+        // A network namespace of its own has nothing but its loopback.
+        assert_eq!(
+            printed(
+                &user,
+                rootfs,
+                &["--net", "none", "--", "ls", "/sys/class/net"]
+            ),
+            "lo\n",
+            "{label}"
+        );
+        let df = printed(
+            &user,
+            rootfs,
+            &["--", "df", "--output=fstype,target", "/dev/shm", "/tmp"],
+        );
+        // df pads its columns to their widest entry.
+        let rows: Vec<Vec<&str>> = df
+            .lines()
+            .map(|row| row.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec!["Type", "Mounted", "on"],
+                vec!["tmpfs", "/dev/shm"],
+                vec!["tmpfs", "/tmp"]
+            ],
+            "{label}: /dev/shm and /tmp are tmpfs"
+        );
+    }
+}
