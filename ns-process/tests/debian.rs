@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use reexec_tests::{
-    MAKE_ROOTFS, TestUser, assert_exit_code, assert_failed_with, is_root, mount_table, or_skip,
-    output_with_timeout, skip_unless, stdout_text, temp_dir,
+    MAKE_ROOTFS, SubordinateIdFiles, TestUser, assert_exit_code, assert_failed_with, is_root,
+    mount_table, or_skip, output_with_timeout, skip_unless, stdout_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -351,5 +351,117 @@ fn terminals_cpus_network_and_tmpfs_are_what_programs_expect() {
             ],
             "{label}: /dev/shm and /tmp are tmpfs"
         );
+    }
+}
+
+/// Who changes a writable copy of the Debian rootfs: root, whose ids 0-65535 are mapped
+/// as they are, or uid 65534 with the range `nobody:200000:65536` in the test's own ids
+/// files, for whom root inside is 65534 outside and uid N inside is 199999 + N.
+enum Changer {
+    Root,
+    Nobody(SubordinateIdFiles, TestUser),
+}
+
+impl Changer {
+    /// Root and uid 65534; `Err` says why the test can't run: both need root, one to map
+    /// 65536 ids, the other to bind its ids files.
+    fn all() -> Result<Vec<Changer>, String> {
+        if !is_root() {
+            return Err("mapping uid 1000 needs root, or a range bound over /etc/subuid".into());
+        }
+        let nobody = TestUser::unprivileged(NS_PROCESS)?;
+        let files = SubordinateIdFiles::with("nobody:200000:65536\n")?;
+        Ok(vec![Changer::Root, Changer::Nobody(files, nobody)])
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Changer::Root => "root",
+            Changer::Nobody(..) => "uid 65534 with a range",
+        }
+    }
+
+    /// The host's id for `id` inside.
+    fn outside(&self, id: u32) -> u32 {
+        match self {
+            Changer::Root => id,
+            Changer::Nobody(..) if id == 0 => 65534,
+            Changer::Nobody(..) => 199_999 + id,
+        }
+    }
+
+    /// ns-process in `rootfs` with `args`, run by this user; fails the test unless it
+    /// exits with 0 and leaves no mount behind. Returns what it printed.
+    fn printed(&self, rootfs: &Path, args: &[&str]) -> String {
+        let mut command = match self {
+            Changer::Root => Command::new(NS_PROCESS),
+            Changer::Nobody(files, nobody) => files.command(&[], nobody.program()),
+        };
+        command
+            .current_dir("/")
+            .arg("--rootfs")
+            .arg(rootfs)
+            .args(args);
+        let before = mount_table();
+        let output = output_with_timeout(&mut command, TIMEOUT);
+        assert_exit_code(&format!("{}: {args:?}", self.label()), &output, 0);
+        assert_eq!(before, mount_table(), "{args:?} left a mount behind");
+        stdout_text(&output)
+    }
+
+    /// A copy of `rootfs` in a new temporary directory (as `rootfs` in it), each file
+    /// owned by the ids outside that stand for its owners inside: commands that change the
+    /// rootfs change the copy, and the cached tree stays as it was built for other tests.
+    /// The whole tree, not /etc alone: useradd and dpkg write /var and /usr too.
+    fn writable_copy(&self, rootfs: &Path) -> reexec_tests::TempDir {
+        let dir = temp_dir("debian-copy");
+        let copy = dir.path().join("rootfs");
+        let output =
+            output_with_timeout(Command::new("cp").arg("-a").arg(rootfs).arg(&copy), TIMEOUT);
+        assert_exit_code("cp -a of the Debian rootfs", &output, 0);
+        if matches!(self, Changer::Nobody(..)) {
+            self.shift_owners(&copy);
+        }
+        dir
+    }
+
+    /// Gives `path` and what it holds the owners [`Changer::outside`] says.
+    fn shift_owners(&self, path: &Path) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        std::os::unix::fs::lchown(
+            path,
+            Some(self.outside(meta.uid())),
+            Some(self.outside(meta.gid())),
+        )
+        .unwrap();
+        if meta.file_type().is_symlink() {
+            return;
+        }
+        // chown clears set-user-ID and set-group-ID bits, which su and crontab need.
+        let mode = std::fs::Permissions::from_mode(meta.mode() & 0o7777);
+        std::fs::set_permissions(path, mode).unwrap();
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                self.shift_owners(&entry.unwrap().path());
+            }
+        }
+    }
+}
+
+#[test]
+fn useradd_makes_a_user_su_switches_to() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for changer in or_skip!(Changer::all(), "no run with 65536 ids") {
+        let dir = changer.writable_copy(rootfs);
+        let copy = dir.path().join("rootfs");
+        assert_eq!(
+            changer.printed(&copy, &["--", "sh", "-c", "useradd u && su u -c id"]),
+            "uid=1000(u) gid=1000(u) groups=1000(u)\n",
+            "{}",
+            changer.label()
+        );
+        let passwd = std::fs::read_to_string(copy.join("etc/passwd")).unwrap();
+        assert!(passwd.contains("\nu:x:1000:1000:"), "{}", changer.label());
     }
 }
