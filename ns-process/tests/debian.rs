@@ -465,3 +465,66 @@ fn useradd_makes_a_user_su_switches_to() {
         assert!(passwd.contains("\nu:x:1000:1000:"), "{}", changer.label());
     }
 }
+
+/// The .debs of `packages` of the host's release, fetched by `apt-get download` into a
+/// new temporary directory; `Err` says why there are none.
+fn downloaded(packages: &[&str]) -> Result<reexec_tests::TempDir, String> {
+    let dir = temp_dir("debs");
+    let output = output_with_timeout(
+        Command::new("apt-get")
+            .arg("download")
+            .args(packages)
+            .current_dir(dir.path()),
+        TIMEOUT,
+    );
+    if !output.status.success() {
+        return Err(format!(
+            "apt-get download {packages:?} failed: {}",
+            reexec_tests::describe(&output)
+        ));
+    }
+    Ok(dir)
+}
+
+#[test]
+fn dpkg_installs_packages_whose_scripts_add_groups_and_chown() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    let changers = or_skip!(Changer::all(), "no run with 65536 ids");
+    // cron-daemon-common's postinst runs addgroup crontab; cron's, chgrp on crontab.
+    let debs = or_skip!(
+        downloaded(&["cron-daemon-common", "cron"]),
+        "no packages to install"
+    );
+    let bind = format!("{}:/debs:ro", debs.path().display());
+    let install = "dpkg -i /debs/cron-daemon-common_*.deb > /dev/null && \
+                   dpkg -i /debs/cron_*.deb > /dev/null && \
+                   getent group crontab | cut -d: -f1 && stat -c %U:%G:%a /usr/bin/crontab";
+    for changer in changers {
+        let dir = changer.writable_copy(rootfs);
+        let copy = dir.path().join("rootfs");
+        let printed = changer.printed(&copy, &["--bind", &bind, "--", "sh", "-c", install]);
+        assert_eq!(
+            printed,
+            "crontab\nroot:crontab:2755\n",
+            "{}",
+            changer.label()
+        );
+        // The group has an id inside the map, and the host sees the id that stands for it.
+        use std::os::unix::fs::MetadataExt;
+        let group = std::fs::read_to_string(copy.join("etc/group")).unwrap();
+        let gid: u32 = group
+            .lines()
+            .find_map(|line| line.strip_prefix("crontab:x:"))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let meta = std::fs::metadata(copy.join("usr/bin/crontab")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (changer.outside(0), changer.outside(gid)),
+            "{}",
+            changer.label()
+        );
+    }
+}
