@@ -8,8 +8,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use reexec_tests::{
-    MAKE_ROOTFS, SubordinateIdFiles, TestUser, assert_exit_code, assert_failed_with, is_root,
-    mount_table, or_skip, output_with_timeout, skip_unless, stdout_text, temp_dir,
+    MAKE_ROOTFS, SubordinateIdFiles, TestUser, assert_exit_code, assert_failed_with,
+    in_terminal_as_root_and_unprivileged, is_root, mount_table, or_skip, output_with_timeout,
+    skip_unless, stdout_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -527,4 +528,42 @@ fn dpkg_installs_packages_whose_scripts_add_groups_and_chown() {
             changer.label()
         );
     }
+}
+
+#[test]
+fn an_interactive_shell_in_a_terminal_has_a_tty_and_script_works() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    let before = mount_table();
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, work| {
+        let label = user.label();
+        // No command: the shell the rootfs's passwd gives root, bash, interactive.
+        let run = server.run_recorded(
+            work,
+            &format!("{} --rootfs {}", user.command_line(), rootfs.display()),
+        );
+        // What the shell prints, not what the terminal echoes of what was typed.
+        server.type_line("echo shell-is-$((20 + 1))");
+        server.expect("shell-is-21");
+        server.type_line(
+            "case $(tty) in /dev/console|/dev/pts/[0-9]*) echo tty-is-$((1 + 1));; \
+             *) echo no-tty-$(tty);; esac",
+        );
+        server.expect("tty-is-2");
+        // script(1) opens a pseudo-terminal of its own and runs the command on it.
+        // Until script has ended, what is typed goes to its terminal, not to the shell.
+        server.type_line(
+            "script -qc 'case $(tty) in /dev/pts/[0-9]*) echo script-is-$((2 + 3));; esac' \
+             /dev/null; echo back-from-script-$((3 + 4))",
+        );
+        server.expect("script-is-5");
+        server.expect("back-from-script-7");
+        server.type_line("exit 3");
+        assert_eq!(
+            run.status(),
+            3,
+            "{label}: the shell's exit status must come through"
+        );
+        run.assert_settings_restored(label);
+    });
+    assert_eq!(before, mount_table(), "the host's mount table changed");
 }
