@@ -8,8 +8,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use reexec_tests::{
-    MAKE_ROOTFS, TestUser, assert_exit_code, assert_failed_with, is_root, mount_table, or_skip,
-    output_with_timeout, skip_unless, stdout_text, temp_dir,
+    MAKE_ROOTFS, SubordinateIdFiles, TestUser, assert_exit_code, assert_failed_with,
+    in_terminal_as_root_and_unprivileged, is_root, mount_table, or_skip, output_with_timeout,
+    skip_unless, stdout_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -299,4 +300,270 @@ fn an_unprivileged_build_is_its_builders_and_root_inside_may_change_it() {
         user.label()
     );
     assert!(rootfs.join("root/made").exists());
+}
+
+#[test]
+fn terminals_cpus_network_and_tmpfs_are_what_programs_expect() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        // A pseudo-terminal from the rootfs's own devpts: Python asks /dev/ptmx for one.
+        let pty = "import os; _, s = os.openpty(); print(os.ttyname(s))";
+        let name = printed(&user, rootfs, &["--", "python3", "-c", pty]);
+        assert!(
+            name.starts_with("/dev/pts/"),
+            "{label}: openpty gave {name:?}"
+        );
+        // script(1) runs its command on a new pseudo-terminal, whose name tty prints.
+        let name = printed(&user, rootfs, &["--", "script", "-qc", "tty", "/dev/null"]);
+        assert!(
+            name.trim_end().starts_with("/dev/pts/"),
+            "{label}: script's terminal is {name:?}"
+        );
+        // lscpu reads /proc/cpuinfo and /sys/devices/system/cpu.
+        let cpus = printed(&user, rootfs, &["--", "lscpu"]);
+        assert!(cpus.contains("CPU(s):"), "{label}: lscpu printed {cpus:?}");
+        // A network namespace of its own has nothing but its loopback.
+        assert_eq!(
+            printed(
+                &user,
+                rootfs,
+                &["--net", "none", "--", "ls", "/sys/class/net"]
+            ),
+            "lo\n",
+            "{label}"
+        );
+        let df = printed(
+            &user,
+            rootfs,
+            &["--", "df", "--output=fstype,target", "/dev/shm", "/tmp"],
+        );
+        // df pads its columns to their widest entry.
+        let rows: Vec<Vec<&str>> = df
+            .lines()
+            .map(|row| row.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec!["Type", "Mounted", "on"],
+                vec!["tmpfs", "/dev/shm"],
+                vec!["tmpfs", "/tmp"]
+            ],
+            "{label}: /dev/shm and /tmp are tmpfs"
+        );
+    }
+}
+
+/// Who changes a writable copy of the Debian rootfs: root, whose ids 0-65535 are mapped
+/// as they are, or uid 65534 with the range `nobody:200000:65536` in the test's own ids
+/// files, for whom root inside is 65534 outside and uid N inside is 199999 + N.
+enum Changer {
+    Root,
+    Nobody(SubordinateIdFiles, TestUser),
+}
+
+impl Changer {
+    /// Root and uid 65534; `Err` says why the test can't run: both need root, one to map
+    /// 65536 ids, the other to bind its ids files.
+    fn all() -> Result<Vec<Changer>, String> {
+        if !is_root() {
+            return Err("mapping uid 1000 needs root, or a range bound over /etc/subuid".into());
+        }
+        let nobody = TestUser::unprivileged(NS_PROCESS)?;
+        let files = SubordinateIdFiles::with("nobody:200000:65536\n")?;
+        Ok(vec![Changer::Root, Changer::Nobody(files, nobody)])
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Changer::Root => "root",
+            Changer::Nobody(..) => "uid 65534 with a range",
+        }
+    }
+
+    /// The host's id for `id` inside.
+    fn outside(&self, id: u32) -> u32 {
+        match self {
+            Changer::Root => id,
+            Changer::Nobody(..) if id == 0 => 65534,
+            Changer::Nobody(..) => 199_999 + id,
+        }
+    }
+
+    /// ns-process in `rootfs` with `args`, run by this user; fails the test unless it
+    /// exits with 0 and leaves no mount behind. Returns what it printed.
+    fn printed(&self, rootfs: &Path, args: &[&str]) -> String {
+        let mut command = match self {
+            Changer::Root => Command::new(NS_PROCESS),
+            Changer::Nobody(files, nobody) => files.command(&[], nobody.program()),
+        };
+        command
+            .current_dir("/")
+            .arg("--rootfs")
+            .arg(rootfs)
+            .args(args);
+        let before = mount_table();
+        let output = output_with_timeout(&mut command, TIMEOUT);
+        assert_exit_code(&format!("{}: {args:?}", self.label()), &output, 0);
+        assert_eq!(before, mount_table(), "{args:?} left a mount behind");
+        stdout_text(&output)
+    }
+
+    /// A copy of `rootfs` in a new temporary directory (as `rootfs` in it), each file
+    /// owned by the ids outside that stand for its owners inside: commands that change the
+    /// rootfs change the copy, and the cached tree stays as it was built for other tests.
+    /// The whole tree, not /etc alone: useradd and dpkg write /var and /usr too.
+    fn writable_copy(&self, rootfs: &Path) -> reexec_tests::TempDir {
+        let dir = temp_dir("debian-copy");
+        let copy = dir.path().join("rootfs");
+        let output =
+            output_with_timeout(Command::new("cp").arg("-a").arg(rootfs).arg(&copy), TIMEOUT);
+        assert_exit_code("cp -a of the Debian rootfs", &output, 0);
+        if matches!(self, Changer::Nobody(..)) {
+            self.shift_owners(&copy);
+        }
+        dir
+    }
+
+    /// Gives `path` and what it holds the owners [`Changer::outside`] says.
+    fn shift_owners(&self, path: &Path) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        std::os::unix::fs::lchown(
+            path,
+            Some(self.outside(meta.uid())),
+            Some(self.outside(meta.gid())),
+        )
+        .unwrap();
+        if meta.file_type().is_symlink() {
+            return;
+        }
+        // chown clears set-user-ID and set-group-ID bits, which su and crontab need.
+        let mode = std::fs::Permissions::from_mode(meta.mode() & 0o7777);
+        std::fs::set_permissions(path, mode).unwrap();
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                self.shift_owners(&entry.unwrap().path());
+            }
+        }
+    }
+}
+
+#[test]
+fn useradd_makes_a_user_su_switches_to() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    for changer in or_skip!(Changer::all(), "no run with 65536 ids") {
+        let dir = changer.writable_copy(rootfs);
+        let copy = dir.path().join("rootfs");
+        assert_eq!(
+            changer.printed(&copy, &["--", "sh", "-c", "useradd u && su u -c id"]),
+            "uid=1000(u) gid=1000(u) groups=1000(u)\n",
+            "{}",
+            changer.label()
+        );
+        let passwd = std::fs::read_to_string(copy.join("etc/passwd")).unwrap();
+        assert!(passwd.contains("\nu:x:1000:1000:"), "{}", changer.label());
+    }
+}
+
+/// The .debs of `packages` of the host's release, fetched by `apt-get download` into a
+/// new temporary directory; `Err` says why there are none.
+fn downloaded(packages: &[&str]) -> Result<reexec_tests::TempDir, String> {
+    let dir = temp_dir("debs");
+    let output = output_with_timeout(
+        Command::new("apt-get")
+            .arg("download")
+            .args(packages)
+            .current_dir(dir.path()),
+        TIMEOUT,
+    );
+    if !output.status.success() {
+        return Err(format!(
+            "apt-get download {packages:?} failed: {}",
+            reexec_tests::describe(&output)
+        ));
+    }
+    Ok(dir)
+}
+
+#[test]
+fn dpkg_installs_packages_whose_scripts_add_groups_and_chown() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    let changers = or_skip!(Changer::all(), "no run with 65536 ids");
+    // cron-daemon-common's postinst runs addgroup crontab; cron's, chgrp on crontab.
+    let debs = or_skip!(
+        downloaded(&["cron-daemon-common", "cron"]),
+        "no packages to install"
+    );
+    let bind = format!("{}:/debs:ro", debs.path().display());
+    let install = "dpkg -i /debs/cron-daemon-common_*.deb > /dev/null && \
+                   dpkg -i /debs/cron_*.deb > /dev/null && \
+                   getent group crontab | cut -d: -f1 && stat -c %U:%G:%a /usr/bin/crontab";
+    for changer in changers {
+        let dir = changer.writable_copy(rootfs);
+        let copy = dir.path().join("rootfs");
+        let printed = changer.printed(&copy, &["--bind", &bind, "--", "sh", "-c", install]);
+        assert_eq!(
+            printed,
+            "crontab\nroot:crontab:2755\n",
+            "{}",
+            changer.label()
+        );
+        // The group has an id inside the map, and the host sees the id that stands for it.
+        use std::os::unix::fs::MetadataExt;
+        let group = std::fs::read_to_string(copy.join("etc/group")).unwrap();
+        let gid: u32 = group
+            .lines()
+            .find_map(|line| line.strip_prefix("crontab:x:"))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let meta = std::fs::metadata(copy.join("usr/bin/crontab")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (changer.outside(0), changer.outside(gid)),
+            "{}",
+            changer.label()
+        );
+    }
+}
+
+#[test]
+fn an_interactive_shell_in_a_terminal_has_a_tty_and_script_works() {
+    let rootfs = or_skip!(debian(), "no Debian rootfs");
+    let before = mount_table();
+    in_terminal_as_root_and_unprivileged(NS_PROCESS, |user, server, work| {
+        let label = user.label();
+        // No command: the shell the rootfs's passwd gives root, bash, interactive.
+        let run = server.run_recorded(
+            work,
+            &format!("{} --rootfs {}", user.command_line(), rootfs.display()),
+        );
+        // What the shell prints, not what the terminal echoes of what was typed.
+        server.type_line("echo shell-is-$((20 + 1))");
+        server.expect("shell-is-21");
+        server.type_line(
+            "case $(tty) in /dev/console|/dev/pts/[0-9]*) echo tty-is-$((1 + 1));; \
+             *) echo no-tty-$(tty);; esac",
+        );
+        server.expect("tty-is-2");
+        // script(1) opens a pseudo-terminal of its own and runs the command on it.
+        // Until script has ended, what is typed goes to its terminal, not to the shell.
+        server.type_line(
+            "script -qc 'case $(tty) in /dev/pts/[0-9]*) echo script-is-$((2 + 3));; esac' \
+             /dev/null; echo back-from-script-$((3 + 4))",
+        );
+        server.expect("script-is-5");
+        server.expect("back-from-script-7");
+        server.type_line("exit 3");
+        assert_eq!(
+            run.status(),
+            3,
+            "{label}: the shell's exit status must come through"
+        );
+        run.assert_settings_restored(label);
+    });
+    assert_eq!(before, mount_table(), "the host's mount table changed");
 }
