@@ -288,8 +288,17 @@ fn an_unprivileged_build_is_its_builders_and_root_inside_may_change_it() {
     use std::os::unix::fs::MetadataExt;
     for path in ["etc/shadow", "usr/bin/python3", "var/cache/apt"] {
         let owner = std::fs::symlink_metadata(rootfs.join(path)).unwrap().uid();
-        assert_eq!(owner, 65534, "{path} belongs to its builder");
+        assert_eq!(owner, 65534, "{path}: root's files belong to their builder");
     }
+    // The others to the builder's range, as ns-process maps it (1 to 200000, and so on):
+    // group shadow (42) is 200041 outside.
+    let shadow_group = std::fs::symlink_metadata(rootfs.join("etc/shadow"))
+        .unwrap()
+        .gid();
+    assert_eq!(
+        shadow_group, 200_041,
+        "etc/shadow's group, shadow, is in the range"
+    );
     let user = or_skip!(TestUser::unprivileged(NS_PROCESS), "no run as uid 65534");
     let change = "apt-get check > /dev/null && touch /root/made && \
                   python3 -c \"import os; print(os.environ['HOME'])\"";
