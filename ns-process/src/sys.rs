@@ -188,8 +188,11 @@ fn switch_ids(uid: u32, gid: u32) -> io::Result<()> {
 /// just before it execs, running as `user` (uid, gid) when given: the bounding set first
 /// (dropping from it needs `CAP_SETPCAP`, which the later steps may remove), then the
 /// ambient set, then the ids (which needs `CAP_SETUID` and `CAP_SETGID`, whatever the
-/// command keeps, and empties the sets of a user other than root), then effective,
-/// permitted and inheritable. `last` is the kernel's highest capability number.
+/// command keeps, and empties the sets of a user other than root), then effective and
+/// permitted; inheritable stays empty, as Docker's since CVE-2022-24769: a program that
+/// switched to another user would otherwise regain the kept capabilities on exec of a
+/// file with inheritable file capabilities. `last` is the kernel's highest capability
+/// number.
 pub(crate) fn cut_capabilities_at_exec(
     command: &mut std::process::Command,
     keep: u64,
@@ -207,7 +210,7 @@ pub(crate) fn cut_capabilities_at_exec(
             switch_ids(uid, gid)?;
         }
         let kept = keep & permitted_capabilities()?;
-        set_capabilities(kept, kept, kept)
+        set_capabilities(kept, kept, 0)
     };
     // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
     // another thread; it only makes prctl, capget, capset, setgroups, setresgid and

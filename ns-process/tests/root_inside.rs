@@ -143,7 +143,7 @@ fn the_command_keeps_dockers_capabilities_and_what_the_flags_say() {
             for (set, want) in [
                 ("CapEff", effective),
                 ("CapPrm", effective),
-                ("CapInh", effective),
+                ("CapInh", "0000000000000000"),
                 ("CapBnd", bounding),
                 ("CapAmb", "0000000000000000"),
             ] {
