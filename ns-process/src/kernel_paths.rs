@@ -40,7 +40,7 @@ const READ_ONLY: [&str; 5] = [
 ];
 
 fn describe(call: &str, path: &str, errno: nix::Error) -> String {
-    format!("{call}({path}): {}", errno.desc())
+    crate::setup::describe(call, Path::new(path), errno)
 }
 
 /// The sysfs whose paths of [`MASKED`] are covered.

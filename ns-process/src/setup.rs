@@ -58,7 +58,7 @@ impl Steps {
     }
 }
 
-fn describe(call: &str, path: &Path, errno: nix::Error) -> String {
+pub(crate) fn describe(call: &str, path: &Path, errno: nix::Error) -> String {
     format!("{call}({}): {}", path.display(), errno.desc())
 }
 
@@ -593,21 +593,7 @@ fn cstring(text: &str) -> CString {
 }
 
 /// The group that owns the ptys on a usual system (`tty`).
-const TTY_GID: u64 = 5;
-
-/// Whether group `gid` is mapped in this process's user namespace: devpts refuses a
-/// `gid=` that is not (EINVAL).
-fn group_is_mapped(gid: u64) -> bool {
-    std::fs::read_to_string("/proc/self/gid_map").is_ok_and(|map| {
-        map.lines().any(|line| {
-            let numbers: Vec<u64> = line
-                .split_whitespace()
-                .filter_map(|word| word.parse().ok())
-                .collect();
-            matches!(numbers[..], [inside, _, count] if inside <= gid && gid - inside < count)
-        })
-    })
-}
+const TTY_GID: u32 = 5;
 
 /// A private devpts instance on `/dev/pts` (and `/dev/ptmx` a link to its `ptmx` in a
 /// fresh /dev), a tmpfs on `/dev/shm` and a new mqueue on `/dev/mqueue`, as the OCI
@@ -617,7 +603,8 @@ fn group_is_mapped(gid: u64) -> bool {
 /// so it leads to the new instance too.
 fn private_dev_mounts(steps: &Steps, options: &Options, dev: &Dev<'_>) -> Result<(), SetupError> {
     let mut devpts = "newinstance,ptmxmode=0666,mode=0620".to_owned();
-    if group_is_mapped(TTY_GID) {
+    // devpts refuses a `gid=` that is not mapped in this user namespace (EINVAL).
+    if crate::user::IdMap::of_this_namespace("gid").is_ok_and(|map| map.contains(TTY_GID)) {
         devpts.push_str(&format!(",gid={TTY_GID}"));
     }
     let devpts = NewFs {

@@ -89,7 +89,7 @@ impl IdMap {
         IdMap { kind, ranges }
     }
 
-    fn contains(&self, id: u32) -> bool {
+    pub(crate) fn contains(&self, id: u32) -> bool {
         self.ranges.iter().any(|range| {
             id >= range.inside && u64::from(id - range.inside) < u64::from(range.count)
         })
