@@ -575,12 +575,19 @@ impl Command {
             },
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
-        let mut parent_setup = self.parent_setup.take();
+        // Borrowed, not taken: a hook that panics must still be there for the next spawn.
+        let allow_setgroups = self.allow_setgroups;
+        let parent_setup = self.parent_setup.as_mut();
         let parent_part = has_parent_part.then_some(|pid| {
-            self.parent_part(Pid::from_raw(pid), &maps, parent_setup.as_mut(), setup)
+            parent_part(
+                Pid::from_raw(pid),
+                &maps,
+                allow_setgroups,
+                parent_setup,
+                setup,
+            )
         });
         let spawned = sys::spawn(&plan, parent_part);
-        self.parent_setup = parent_setup;
         let pid = match spawned {
             Ok(pid) => Pid::from_raw(pid),
             Err(SpawnError::Clone(error)) => return Err(self.clone_error(error)),
@@ -595,27 +602,6 @@ impl Command {
         drop((stdin.child, stdout.child, stderr.child, given));
 
         Ok(Child::new(pid, stdin.parent, stdout.parent, stderr.parent))
-    }
-
-    /// The parent's part while the child waits: setgroups, uid_map, gid_map, the
-    /// command's hook, this spawn's hook. `sys::spawn` then lets the child go on.
-    fn parent_part(
-        &self,
-        pid: Pid,
-        maps: &Maps,
-        parent_setup: Option<&mut ParentSetup>,
-        setup: Option<impl FnOnce(u32) -> io::Result<()>>,
-    ) -> Result<(), Error> {
-        maps.write(pid, self.allow_setgroups)?;
-        let pid = pid.as_raw() as u32;
-        let failed = |error| Error::os(Step::ParentSetup, error);
-        if let Some(ParentSetup(hook)) = parent_setup {
-            hook(pid).map_err(failed)?;
-        }
-        if let Some(setup) = setup {
-            setup(pid).map_err(failed)?;
-        }
-        Ok(())
     }
 
     /// The maps of this spawn, checked: with the caller's subordinate ranges read now, and
@@ -743,6 +729,27 @@ fn c_string(what: &'static str, value: &OsStr) -> Result<CString, Error> {
     })
 }
 
+/// The parent's part while the child waits: setgroups, uid_map, gid_map, the command's
+/// hook, this spawn's hook. `sys::spawn` then lets the child go on.
+fn parent_part(
+    pid: Pid,
+    maps: &Maps,
+    allow_setgroups: bool,
+    parent_setup: Option<&mut ParentSetup>,
+    setup: Option<impl FnOnce(u32) -> io::Result<()>>,
+) -> Result<(), Error> {
+    maps.write(pid, allow_setgroups)?;
+    let pid = pid.as_raw() as u32;
+    let failed = |error| Error::os(Step::ParentSetup, error);
+    if let Some(ParentSetup(hook)) = parent_setup {
+        hook(pid).map_err(failed)?;
+    }
+    if let Some(setup) = setup {
+        setup(pid).map_err(failed)?;
+    }
+    Ok(())
+}
+
 /// Checks the numbers given with [`Command::fd`], before anything is created.
 fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
     let invalid = |target: RawFd, why: String| Error::InvalidInput {
@@ -750,6 +757,10 @@ fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
         value: target.to_string().into(),
         why,
     };
+    if given.is_empty() {
+        // The common case: no system call on every spawn for nothing to check.
+        return Ok(());
+    }
     let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(u64::MAX, |(soft, _)| soft);
     for (index, (target, _)) in given.iter().enumerate() {

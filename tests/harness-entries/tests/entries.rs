@@ -205,3 +205,27 @@ fn a_borrowing_setup_hook_runs_before_the_child_and_can_stop_it() {
     // The child was killed and reaped before the spawn returned: it never ran.
     assert!(!ran.exists(), "the child ran after a failed hook");
 }
+
+#[test]
+fn a_command_keeps_its_setup_hook_when_a_spawn_with_it_panics() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut command = Command::new("it-after-setup");
+    command.arg(std::env::temp_dir().join(format!("reexec-it-panic-{}", std::process::id())));
+    let counted = std::sync::Arc::clone(&calls);
+    command.parent_setup(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    });
+    // This spawn's own hook panics after the command's hook ran; the spawn unwinds.
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = command.spawn_with_parent_setup(|_| panic!("the spawn's hook panics"));
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The command's hook is still there for the next spawn.
+    let error = command
+        .spawn_with_parent_setup(|_| Err(std::io::Error::other("stop here")))
+        .unwrap_err();
+    assert_eq!(error.step(), Some(reexec::Step::ParentSetup), "{error}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
