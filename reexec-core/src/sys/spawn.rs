@@ -29,7 +29,8 @@ pub(crate) enum SpawnError<E> {
     Parent(E),
     /// A step of the child's setup failed with this errno; the child was reaped.
     Child(Step, i32),
-    /// Waiting for the child failed.
+    /// A call of the parent's failed: preparing the clone (its stack, the signal mask, the
+    /// pipes), or waiting for the child.
     Os(Step, io::Error),
 }
 
@@ -51,7 +52,8 @@ pub(crate) fn spawn<E>(
         "the given descriptors break ChildPlan::fds's rules: {:?}",
         plan.fds
     );
-    let stack = ChildStack::take().map_err(SpawnError::Clone)?;
+    // Failures before clone(2) itself are not the namespaces' doing: no clone diagnosis.
+    let stack = ChildStack::take().map_err(|error| SpawnError::Os(Step::Clone, error))?;
     let handshake = Handshake::new(parent_part.is_some(), plan.fds)
         .map_err(|error| SpawnError::Os(Step::CreatePipe, error))?;
     let shared = Shared {
@@ -64,7 +66,7 @@ pub(crate) fn spawn<E>(
             0
         },
     };
-    let blocked = SignalsBlocked::all().map_err(SpawnError::Clone)?;
+    let blocked = SignalsBlocked::all().map_err(|error| SpawnError::Os(Step::Clone, error))?;
     // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame; this
     // function returns only after the child has exec'd or ended (see the module docs),
     // and the child only reads the plan and stores to the atomic report. The stack is a
