@@ -255,11 +255,12 @@ fn the_init_keeps_no_secret_of_the_callers_and_cannot_be_read() {
     } else {
         "117"
     };
-    let inside = Command::new(NS_PROCESS)
-        .env("NS_PROCESS_TEST_SECRET", "hunter2")
-        .args(["-e", &format!("PTRACE={ptrace}"), "--", "sh", "-c", script])
-        .output()
-        .unwrap();
+    let inside = output_with_timeout(
+        Command::new(NS_PROCESS)
+            .env("NS_PROCESS_TEST_SECRET", "hunter2")
+            .args(["-e", &format!("PTRACE={ptrace}"), "--", "sh", "-c", script]),
+        TIMEOUT,
+    );
     let out = stdout_text(&inside);
     assert!(out.contains("tried"), "{}", describe(&inside));
     assert!(
