@@ -606,25 +606,24 @@ impl Command {
 
     /// The maps of this spawn, checked: with the caller's subordinate ranges read now, and
     /// the helpers found, if asked for.
-    fn maps(&mut self) -> Result<Maps, Error> {
+    fn maps(&self) -> Result<Maps, Error> {
         let is_root = nix::unistd::geteuid().is_root();
-        if self.subordinate_range {
-            let ids = SubordinateIds::of_caller()?;
-            let beyond_root =
-                |range: SubordinateRange| IdMap::new(1, range.start, range.count.min(65536));
-            self.uid_maps = vec![
-                IdMap::new(0, nix::unistd::geteuid().as_raw(), 1),
-                beyond_root(ids.uids),
-            ];
-            self.gid_maps = vec![
-                IdMap::new(0, nix::unistd::getegid().as_raw(), 1),
-                beyond_root(ids.gids),
-            ];
-        }
         let helpers = (self.map_with_helpers || (self.subordinate_range && !is_root))
             .then(IdMapHelpers::find)
             .transpose()?;
-        Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps, helpers)
+        if !self.subordinate_range {
+            return Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps, helpers);
+        }
+        let ids = SubordinateIds::of_caller()?;
+        let root_and_range = |caller: u32, range: SubordinateRange| {
+            [
+                IdMap::new(0, caller, 1),
+                IdMap::new(1, range.start, range.count.min(65536)),
+            ]
+        };
+        let uid_maps = root_and_range(nix::unistd::geteuid().as_raw(), ids.uids);
+        let gid_maps = root_and_range(nix::unistd::getegid().as_raw(), ids.gids);
+        Maps::new(self.namespaces, &uid_maps, &gid_maps, helpers)
     }
 
     fn clone_error(&self, error: io::Error) -> Error {
