@@ -103,6 +103,8 @@ impl ArgCondition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rule {
     number: u32,
+    /// Whether the rule matches every number from `number` up, not `number` alone.
+    and_above: bool,
     condition: Option<ArgCondition>,
     action: SeccompAction,
 }
@@ -186,15 +188,33 @@ impl SeccompFilter {
         self.push(number, Some(condition), action)
     }
 
+    /// Every system call numbered `first` or above gets `action`, unless an earlier rule
+    /// matched it: calls newer than a list knows, made to look absent with
+    /// `Errno(ENOSYS)` so that programs fall back to older ones.
+    pub fn rule_from(&mut self, first: i64, action: SeccompAction) -> &mut SeccompFilter {
+        self.push_rule(first, true, None, action)
+    }
+
     fn push(
         &mut self,
         number: i64,
         condition: Option<ArgCondition>,
         action: SeccompAction,
     ) -> &mut SeccompFilter {
+        self.push_rule(number, false, condition, action)
+    }
+
+    fn push_rule(
+        &mut self,
+        number: i64,
+        and_above: bool,
+        condition: Option<ArgCondition>,
+        action: SeccompAction,
+    ) -> &mut SeccompFilter {
         match u32::try_from(number) {
             Ok(number) => self.rules.push(Rule {
                 number,
+                and_above,
                 condition,
                 action,
             }),
@@ -213,6 +233,17 @@ impl SeccompFilter {
             .binary_search_by_key(&name, |&(known, _)| known)
             .ok()
             .map(|index| i64::from(syscalls::TABLE[index].1))
+    }
+
+    /// The highest number [`syscall_number`](Self::syscall_number) knows on this
+    /// architecture: a filter that refuses what it does not know starts
+    /// [`rule_from`](Self::rule_from) the next one.
+    pub fn last_known_syscall() -> i64 {
+        syscalls::TABLE
+            .iter()
+            .map(|&(_, number)| i64::from(number))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Compiles the filter into a BPF program. Fails with [`Error::InvalidInput`] for a
@@ -286,7 +317,12 @@ impl SeccompFilter {
         for rule in &self.rules {
             let Some(condition) = rule.condition else {
                 // The number stays loaded for the next rule.
-                program.push(jump_if_equal(rule.number, 0, 1));
+                let test = if rule.and_above {
+                    libc::BPF_JGE
+                } else {
+                    libc::BPF_JEQ
+                };
+                program.push(jump(test, rule.number, 0, 1));
                 program.push(ret(rule.action.ret()));
                 continue;
             };
@@ -441,6 +477,7 @@ mod tests {
             assert_eq!(SeccompFilter::syscall_number(name), Some(number), "{name}");
         }
         assert_eq!(SeccompFilter::syscall_number("no_such_call"), None);
+        assert_eq!(SeccompFilter::last_known_syscall(), 469);
     }
 
     #[test]
@@ -558,6 +595,25 @@ mod tests {
         assert_eq!(
             verdict(libc::SYS_read, 0),
             libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+    }
+
+    #[test]
+    fn numbers_from_a_first_one_up_take_its_action() {
+        let enosys = SeccompAction::Errno(libc::ENOSYS as u16);
+        let program = SeccompFilter::new(SeccompAction::Allow)
+            .rule(500, SeccompAction::Allow)
+            .rule_from(470, enosys)
+            .compile()
+            .unwrap();
+        let verdict = |number| run(program.instructions(), &call(number, [0; 6]));
+        assert_eq!(verdict(469), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(470), enosys.ret());
+        assert_eq!(verdict(1000), enosys.ret());
+        assert_eq!(
+            verdict(500),
+            libc::SECCOMP_RET_ALLOW,
+            "an earlier rule decides"
         );
     }
 
