@@ -64,10 +64,14 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+    /// Installing the filter given with [`Command::seccomp`](crate::Command::seccomp) in
+    /// the child (`prctl(PR_SET_NO_NEW_PRIVS)`, then `seccomp(SECCOMP_SET_MODE_FILTER)`),
+    /// its last step before `execve`.
+    InstallSeccomp,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 25] = [
+    pub(crate) const ALL: [Step; 26] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -93,6 +97,7 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        Step::InstallSeccomp,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -140,6 +145,7 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            Step::InstallSeccomp => "installing the seccomp filter in the child",
         })
     }
 }
@@ -236,6 +242,19 @@ pub enum Error {
         /// What it wrote on its standard error, trimmed.
         stderr: String,
     },
+    /// A step failed for a cause this crate can name: `hint` says what the errno usually
+    /// means there and what to do (a seccomp filter the kernel refused, or one that
+    /// refused `execve`).
+    #[error("{step} failed: {source}; {hint}")]
+    Refused {
+        /// What was being done.
+        step: Step,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+        /// The likely cause, and what to do.
+        hint: String,
+    },
     /// An argument given to the [`Command`](crate::Command) can't be passed to a process.
     #[error("invalid {what} {value:?}: {why}")]
     InvalidInput {
@@ -259,7 +278,8 @@ impl Error {
             Error::Os { step, .. }
             | Error::IdMap { step, .. }
             | Error::IdMapHelperMissing { step, .. }
-            | Error::IdMapHelper { step, .. } => Some(*step),
+            | Error::IdMapHelper { step, .. }
+            | Error::Refused { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
@@ -271,7 +291,8 @@ impl Error {
         match self {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.raw_os_error(),
+            | Error::IdMap { source, .. }
+            | Error::Refused { source, .. } => source.raw_os_error(),
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
@@ -285,7 +306,8 @@ impl From<Error> for io::Error {
         let kind = match &error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.kind(),
+            | Error::IdMap { source, .. }
+            | Error::Refused { source, .. } => source.kind(),
             Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
             Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {
                 io::ErrorKind::PermissionDenied
