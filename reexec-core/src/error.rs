@@ -64,10 +64,32 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+
+    // Joining existing namespaces (`Command::join`), in the child.
+    /// Joining the user namespace given with [`Command::join`](crate::Command::join)
+    /// (`setns(CLONE_NEWUSER)`).
+    JoinUserNamespace,
+    /// Joining the mount namespace given with [`Command::join`](crate::Command::join).
+    JoinMountNamespace,
+    /// Joining the UTS namespace given with [`Command::join`](crate::Command::join).
+    JoinUtsNamespace,
+    /// Joining the IPC namespace given with [`Command::join`](crate::Command::join).
+    JoinIpcNamespace,
+    /// Joining the network namespace given with [`Command::join`](crate::Command::join).
+    JoinNetNamespace,
+    /// Joining the cgroup namespace given with [`Command::join`](crate::Command::join).
+    JoinCgroupNamespace,
+    /// Joining several namespaces of a process through its pidfd
+    /// ([`Command::join`](crate::Command::join); `setns(pidfd, flags)`, Linux 5.8).
+    JoinNamespacesOfPidfd,
+    /// Creating, with `unshare(2)` after joining a user namespace, the namespaces asked
+    /// for with [`Command::namespaces`](crate::Command::namespaces), so that the joined
+    /// user namespace owns them.
+    CreateNamespacesAfterJoin,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 25] = [
+    pub(crate) const ALL: [Step; 33] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -93,6 +115,14 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        Step::JoinUserNamespace,
+        Step::JoinMountNamespace,
+        Step::JoinUtsNamespace,
+        Step::JoinIpcNamespace,
+        Step::JoinNetNamespace,
+        Step::JoinCgroupNamespace,
+        Step::JoinNamespacesOfPidfd,
+        Step::CreateNamespacesAfterJoin,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -140,6 +170,18 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            Step::JoinUserNamespace => "joining the given user namespace in the child (setns)",
+            Step::JoinMountNamespace => "joining the given mount namespace in the child (setns)",
+            Step::JoinUtsNamespace => "joining the given UTS namespace in the child (setns)",
+            Step::JoinIpcNamespace => "joining the given IPC namespace in the child (setns)",
+            Step::JoinNetNamespace => "joining the given network namespace in the child (setns)",
+            Step::JoinCgroupNamespace => "joining the given cgroup namespace in the child (setns)",
+            Step::JoinNamespacesOfPidfd => {
+                "joining the namespaces of the given pidfd in the child (setns)"
+            }
+            Step::CreateNamespacesAfterJoin => {
+                "creating namespaces in the joined user namespace (unshare)"
+            }
         })
     }
 }
@@ -236,6 +278,19 @@ pub enum Error {
         /// What it wrote on its standard error, trimmed.
         stderr: String,
     },
+    /// The child could not enter a namespace given with
+    /// [`Command::join`](crate::Command::join); `hint` says what the kernel's refusal
+    /// usually means there.
+    #[error("{step} failed: {source}; {hint}")]
+    JoinNamespace {
+        /// Which join: [`Step::JoinUserNamespace`], [`Step::JoinNetNamespace`], …
+        step: Step,
+        /// What setns(2) said.
+        #[source]
+        source: io::Error,
+        /// The likely cause and what to do.
+        hint: String,
+    },
     /// An argument given to the [`Command`](crate::Command) can't be passed to a process.
     #[error("invalid {what} {value:?}: {why}")]
     InvalidInput {
@@ -259,7 +314,8 @@ impl Error {
             Error::Os { step, .. }
             | Error::IdMap { step, .. }
             | Error::IdMapHelperMissing { step, .. }
-            | Error::IdMapHelper { step, .. } => Some(*step),
+            | Error::IdMapHelper { step, .. }
+            | Error::JoinNamespace { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
@@ -271,7 +327,8 @@ impl Error {
         match self {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.raw_os_error(),
+            | Error::IdMap { source, .. }
+            | Error::JoinNamespace { source, .. } => source.raw_os_error(),
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
@@ -285,7 +342,8 @@ impl From<Error> for io::Error {
         let kind = match &error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.kind(),
+            | Error::IdMap { source, .. }
+            | Error::JoinNamespace { source, .. } => source.kind(),
             Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
             Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {
                 io::ErrorKind::PermissionDenied
