@@ -133,6 +133,15 @@ fn check_kinds(
              in one namespace of each kind; drop it from one of the two"
         ));
     }
+    if create.contains(Namespaces::USER) && !namespaces.without(Namespaces::USER).is_empty() {
+        return Err(format!(
+            "a user namespace created for the child (Namespaces::USER) owns no existing \
+             namespace, and gives the child capabilities only over those it owns, so the \
+             kernel would refuse to join the {} namespace (EPERM): join the user namespace \
+             that owns it too, instead of creating one, or create none",
+            namespaces.without(Namespaces::USER)
+        ));
+    }
     let twice = namespaces.intersection(joined);
     if !twice.is_empty() {
         return Err(format!(
@@ -191,10 +200,8 @@ pub(super) fn refusal(step: Step, errno: i32) -> Error {
              filesystem context enter a user namespace, and not the one it is in already"
         }
         (_, libc::EPERM) => {
-            "the child has no CAP_SYS_ADMIN over the user namespace that owns the namespace: \
-             a user namespace created for it (Namespaces::USER) gives capabilities only over \
-             the namespaces it owns; join the user namespace that owns this one too, or \
-             create none"
+            "the child has no CAP_SYS_ADMIN over the user namespace that owns the namespace \
+             (nor in its own): join the user namespace that owns this one too"
         }
         (_, libc::EINVAL) => {
             "the descriptor is not a namespace of that kind, or (with a pidfd) the kernel \
@@ -239,6 +246,8 @@ mod tests {
         let twice = check_kinds(Namespaces::NET, none, Namespaces::NET);
         assert!(twice.unwrap_err().contains("twice"));
         assert!(check_kinds(Namespaces::NET, Namespaces::UTS, Namespaces::IPC).is_ok());
+        let owned_by_nothing = check_kinds(Namespaces::NET, Namespaces::USER, none);
+        assert!(owned_by_nothing.unwrap_err().contains("owns no existing"));
     }
 
     #[test]

@@ -120,11 +120,18 @@ pub(crate) enum JoinFd {
     Other,
 }
 
+/// `ioctl(NS_GET_NSTYPE)`: the `CLONE_NEW*` flag of a namespace file's namespace.
+pub(crate) fn namespace_type(fd: BorrowedFd<'_>) -> io::Result<c_int> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns a number (Linux 4.11).
+    match unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_NSTYPE) } {
+        -1 => Err(io::Error::last_os_error()),
+        nstype => Ok(nstype),
+    }
+}
+
 /// Tells a namespace file from a pidfd from anything else.
 pub(crate) fn classify(fd: BorrowedFd<'_>) -> JoinFd {
-    // SAFETY: NS_GET_NSTYPE takes no argument and returns a number (Linux 4.11).
-    let nstype = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_NSTYPE) };
-    if nstype > 0 {
+    if let Ok(nstype) = namespace_type(fd) {
         return JoinFd::Namespace(nstype);
     }
     // Signal 0 only checks: EBADF says it is no pidfd; EPERM and ESRCH that it is one.

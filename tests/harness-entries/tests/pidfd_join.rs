@@ -12,6 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use reexec::{Command, Namespaces, Step};
 use reexec_harness_entries::{assert_passes_unprivileged, describe, effective_ids};
+use reexec_tests::NamespaceHolder;
 
 #[reexec::entry("pj-exit")]
 fn pj_exit() -> ExitCode {
@@ -194,55 +195,16 @@ async fn many_children_are_waited_for_asynchronously_on_one_thread() {
     assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
 }
 
-/// A process holding new user and network namespaces of its own (`unshare -Urn sleep`),
-/// killed by its pid when dropped.
-struct Holder(std::process::Child);
-
-impl Holder {
-    fn start() -> Result<Holder, String> {
-        let child = std::process::Command::new("unshare")
-            .args(["-Urn", "sleep", "60"])
-            .spawn()
-            .map_err(|error| format!("unshare: {error}"))?;
-        let holder = Holder(child);
-        // unshare enters the namespaces, then execs sleep: wait until it has.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while holder.link("net") == std::fs::read_link("/proc/self/ns/net").ok() {
-            if Instant::now() > deadline {
-                return Err("unshare -Urn did not enter a new network namespace".into());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(holder)
-    }
-
-    fn path(&self, name: &str) -> String {
-        format!("/proc/{}/ns/{name}", self.0.id())
-    }
-
-    fn open(&self, name: &str) -> File {
-        File::open(self.path(name)).unwrap()
-    }
-
-    fn link(&self, name: &str) -> Option<std::path::PathBuf> {
-        std::fs::read_link(self.path(name)).ok()
-    }
-
-    fn link_text(&self, name: &str) -> Option<String> {
-        self.link(name).map(|link| link.display().to_string())
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A process holding new user and network namespaces of its own (`unshare -Urn sleep`).
+fn holder() -> Result<NamespaceHolder, String> {
+    let mut unshare = std::process::Command::new("unshare");
+    unshare.args(["-Urn", "sleep", "60"]);
+    NamespaceHolder::start(unshare)
 }
 
 #[test]
 fn joins_the_user_and_net_namespaces_of_another_process() {
-    let holder = reexec_tests::or_skip!(Holder::start(), "no holder of namespaces");
+    let holder = reexec_tests::or_skip!(holder(), "no holder of namespaces");
     // The network namespace given first: the user namespace is joined first all the same.
     let output = Command::new("pj-ns")
         .join(Namespaces::NET, holder.open("net"))
@@ -252,8 +214,8 @@ fn joins_the_user_and_net_namespaces_of_another_process() {
     let text = stdout(&output);
     let context = describe(&output);
     assert!(output.status.success(), "{context}");
-    assert_eq!(field(&text, "net"), holder.link_text("net"), "{context}");
-    assert_eq!(field(&text, "user"), holder.link_text("user"), "{context}");
+    assert_eq!(field(&text, "net"), holder.link("net"), "{context}");
+    assert_eq!(field(&text, "user"), holder.link("user"), "{context}");
     // Root inside the holder's namespace, whose uid 0 is ours.
     assert_eq!(field(&text, "uid").as_deref(), Some("0"), "{context}");
 
@@ -274,7 +236,7 @@ fn joins_the_user_and_net_namespaces_of_another_process() {
         Some("set"),
         "{context}"
     );
-    assert_eq!(field(&text, "net"), holder.link_text("net"), "{context}");
+    assert_eq!(field(&text, "net"), holder.link("net"), "{context}");
     let ours = std::fs::read_link("/proc/self/ns/uts").unwrap();
     assert_ne!(
         field(&text, "uts"),
@@ -290,7 +252,7 @@ fn joins_the_user_and_net_namespaces_of_another_process_unprivileged() {
 
 #[test]
 fn a_network_namespace_alone_needs_capabilities_over_its_owner() {
-    let holder = reexec_tests::or_skip!(Holder::start(), "no holder of namespaces");
+    let holder = reexec_tests::or_skip!(holder(), "no holder of namespaces");
     let joined = Command::new("pj-ns")
         .join(Namespaces::NET, holder.open("net"))
         .output();
@@ -298,26 +260,13 @@ fn a_network_namespace_alone_needs_capabilities_over_its_owner() {
         // Root of the host has every capability over the holder's user namespace.
         let output = joined.unwrap();
         assert!(output.status.success(), "{}", describe(&output));
-        assert_eq!(field(&stdout(&output), "net"), holder.link_text("net"));
+        assert_eq!(field(&stdout(&output), "net"), holder.link("net"));
     } else {
         let error = joined.unwrap_err();
         assert_eq!(error.step(), Some(Step::JoinNetNamespace), "{error}");
         assert_eq!(error.raw_os_error(), Some(nix::errno::Errno::EPERM as i32));
         assert!(error.to_string().contains("CAP_SYS_ADMIN"), "{error}");
     }
-    // A user namespace created for the child owns nothing of the holder's: refused for
-    // root too, and the message says what to join.
-    let error = Command::new("pj-ns")
-        .namespaces(Namespaces::USER)
-        .map_root_to_caller()
-        .join(Namespaces::NET, holder.open("net"))
-        .output()
-        .unwrap_err();
-    assert_eq!(error.step(), Some(Step::JoinNetNamespace), "{error}");
-    assert!(
-        error.to_string().contains("join the user namespace"),
-        "{error}"
-    );
 }
 
 #[test]
@@ -327,9 +276,9 @@ fn a_network_namespace_alone_needs_capabilities_over_its_owner_unprivileged() {
 
 #[test]
 fn joins_namespaces_through_a_pidfd() {
-    let holder = reexec_tests::or_skip!(Holder::start(), "no holder of namespaces");
+    let holder = reexec_tests::or_skip!(holder(), "no holder of namespaces");
     // SAFETY: pidfd_open(2) with numbers only.
-    let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, holder.0.id(), 0) };
+    let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, holder.pid(), 0) };
     reexec_tests::skip_unless!(pidfd >= 0, "pidfd_open fails here (before Linux 5.3)");
     // SAFETY: the descriptor pidfd_open just made, owned by nothing else.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
@@ -345,8 +294,8 @@ fn joins_namespaces_through_a_pidfd() {
     let output = result.unwrap();
     let text = stdout(&output);
     assert!(output.status.success(), "{}", describe(&output));
-    assert_eq!(field(&text, "net"), holder.link_text("net"));
-    assert_eq!(field(&text, "user"), holder.link_text("user"));
+    assert_eq!(field(&text, "net"), holder.link("net"));
+    assert_eq!(field(&text, "user"), holder.link("user"));
 }
 
 #[test]
@@ -382,6 +331,15 @@ fn joins_that_cannot_work_are_refused_before_any_child_exists() {
                 .join(Namespaces::NET, net())
                 .spawn(),
             "joined twice",
+        ),
+        (
+            // A user namespace created for the child owns no existing namespace.
+            Command::new("pj-ns")
+                .namespaces(Namespaces::USER)
+                .map_root_to_caller()
+                .join(Namespaces::NET, net())
+                .spawn(),
+            "join the user namespace that owns it",
         ),
     ];
     for (result, expected) in refusals {
