@@ -43,7 +43,7 @@ pub(super) fn plan(create: Namespaces, given: &[(Namespaces, OwnedFd)]) -> Resul
         .ok()
         .map(|metadata| (metadata.dev(), metadata.ino()));
     for (namespaces, fd) in given {
-        let namespaces = *namespaces;
+        let mut namespaces = *namespaces;
         let invalid = |why: String| Error::InvalidInput {
             what: "namespace to join (Command::join)",
             value: format!("{namespaces} from descriptor {}", fd.as_raw_fd()).into(),
@@ -68,7 +68,19 @@ pub(super) fn plan(create: Namespaces, given: &[(Namespaces, OwnedFd)]) -> Resul
                 }
                 step_of(namespaces)
             }
-            JoinFd::Pidfd => Step::JoinNamespacesOfPidfd,
+            JoinFd::Pidfd => {
+                if namespaces.contains(Namespaces::USER)
+                    && user_namespace_of_pidfd(fd) == own_user_namespace
+                {
+                    // As for a namespace file: setns(2) refuses (EINVAL) the user
+                    // namespace one is in, so join the others of the process only.
+                    namespaces.remove(Namespaces::USER);
+                    if namespaces.is_empty() {
+                        continue;
+                    }
+                }
+                Step::JoinNamespacesOfPidfd
+            }
             JoinFd::Other => {
                 return Err(invalid(
                     "the descriptor is neither a namespace file (open /proc/PID/ns/NAME) nor \
@@ -170,6 +182,23 @@ fn identity(fd: &OwnedFd) -> Option<(u64, u64)> {
     nix::sys::stat::fstat(fd)
         .ok()
         .map(|stat| (stat.st_dev, stat.st_ino))
+}
+
+/// The (device, inode) of the user namespace of the process behind a pidfd, found through
+/// the pid /proc/self/fdinfo gives; `None` once the process has ended.
+fn user_namespace_of_pidfd(fd: &OwnedFd) -> Option<(u64, u64)> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    let pid: i32 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("Pid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    if pid <= 0 {
+        return None;
+    }
+    let metadata = std::fs::metadata(format!("/proc/{pid}/ns/user")).ok()?;
+    Some((metadata.dev(), metadata.ino()))
 }
 
 /// Whether `step` is one of a join's, done in the child.

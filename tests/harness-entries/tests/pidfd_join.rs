@@ -299,6 +299,33 @@ fn joins_namespaces_through_a_pidfd() {
 }
 
 #[test]
+fn a_pidfd_of_a_process_in_our_user_namespace_joins_its_other_namespaces() {
+    reexec_tests::skip_unless!(effective_ids().0 == 0, "unshare --uts needs root");
+    let mut unshare = std::process::Command::new("unshare");
+    unshare.args(["--uts", "sleep", "60"]);
+    let holder = reexec_tests::or_skip!(NamespaceHolder::start(unshare), "no holder");
+    // SAFETY: pidfd_open(2) with numbers only.
+    let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, holder.pid(), 0) };
+    reexec_tests::skip_unless!(pidfd >= 0, "pidfd_open fails here (before Linux 5.3)");
+    // SAFETY: the descriptor pidfd_open just made, owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // setns(2) would refuse the user namespace we are in (EINVAL): it is left out.
+    let result = Command::new("pj-ns")
+        .join(Namespaces::USER | Namespaces::UTS, pidfd)
+        .output();
+    if let Err(error) = &result
+        && error.raw_os_error() == Some(nix::errno::Errno::EINVAL as i32)
+        && error.step() == Some(Step::JoinNamespacesOfPidfd)
+    {
+        println!("skipped: setns with a pidfd needs Linux 5.8: {error}");
+        return;
+    }
+    let output = result.unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(field(&stdout(&output), "uts"), holder.link("uts"));
+}
+
+#[test]
 fn joins_that_cannot_work_are_refused_before_any_child_exists() {
     let net = || File::open("/proc/self/ns/net").unwrap();
     let refusals = [
