@@ -85,6 +85,41 @@ fn pj_pid_reuse() -> Result<(), String> {
     Ok(())
 }
 
+/// With waitid(2) failing EINVAL (as P_PIDFD does before Linux 5.4) and
+/// pidfd_send_signal(2) ENOSYS (before 5.1): kills and waits for two children, by pid.
+#[reexec::entry("pj-without-pidfd-calls")]
+fn pj_without_pidfd_calls() -> Result<(), String> {
+    use reexec_tests::faults::SeccompFilter;
+    SeccompFilter::failing(&[nix::libc::SYS_waitid], nix::libc::EINVAL)
+        .install()
+        .map_err(|errno| format!("skipped=seccomp: {errno}"))?;
+    SeccompFilter::failing(&[nix::libc::SYS_pidfd_send_signal], nix::libc::ENOSYS)
+        .install()
+        .map_err(|errno| format!("skipped=seccomp: {errno}"))?;
+    let mut sleeper = Command::new("pj-sleep")
+        .args(["60000", "0"])
+        .spawn()
+        .map_err(|error| error.to_string())?;
+    sleeper.kill().map_err(|error| format!("kill: {error}"))?;
+    let status = sleeper.wait().map_err(|error| format!("wait: {error}"))?;
+    println!("killed_by={}", status.signal().unwrap_or(0));
+    let mut exiting = Command::new("pj-exit")
+        .arg("5")
+        .spawn()
+        .map_err(|error| error.to_string())?;
+    let status = loop {
+        match exiting
+            .try_wait()
+            .map_err(|error| format!("try_wait: {error}"))?
+        {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    println!("code={}", status.code().unwrap_or(-1));
+    Ok(())
+}
+
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -116,6 +151,20 @@ fn each_child_is_waited_for_through_its_own_pidfd() {
     for (code, child) in children.iter_mut().enumerate().rev() {
         assert_eq!(child.wait().unwrap().code(), Some(code as i32));
     }
+}
+
+#[test]
+fn without_the_pidfd_calls_children_are_waited_for_and_killed_by_pid() {
+    let output = Command::new("pj-without-pidfd-calls").output().unwrap();
+    let text = stdout(&output);
+    let context = describe(&output);
+    if String::from_utf8_lossy(&output.stderr).contains("skipped=") {
+        println!("skipped: no seccomp filter here: {context}");
+        return;
+    }
+    assert!(output.status.success(), "{context}");
+    assert_eq!(field(&text, "killed_by"), Some("9".to_owned()), "{context}");
+    assert_eq!(field(&text, "code"), Some("5".to_owned()), "{context}");
 }
 
 #[test]
