@@ -777,6 +777,28 @@ mod tests {
         assert!(set.contains(reexec::Namespaces::PID));
     }
 
+    #[test]
+    fn joined_namespaces_are_neither_created_nor_set_up() {
+        let options = Options::parse_from([
+            "ns-process",
+            "--join",
+            "user=/proc/1/ns/user",
+            "--join",
+            "net=/proc/1/ns/net",
+            "--share",
+            "pid",
+        ]);
+        let set = options.namespaces();
+        assert!(!set.contains(reexec::Namespaces::USER) && !set.contains(reexec::Namespaces::NET));
+        assert!(set.contains(reexec::Namespaces::MOUNT));
+        assert!(options.shares(Shareable::Net) && options.shares(Shareable::User));
+        assert_eq!(
+            options.joined(),
+            reexec::Namespaces::USER | reexec::Namespaces::NET
+        );
+        assert!(options.validate().is_ok());
+    }
+
     fn is_valid_hostname(name: &str) -> bool {
         (1..=64).contains(&name.len())
             && name.split('.').all(|label| {
@@ -815,6 +837,9 @@ mod tests {
             Just("/tmp:/mnt:ro".to_owned()),
             Just("/x:size=1m".to_owned()),
             Just("--user".to_owned()),
+            Just("--join".to_owned()),
+            Just("net=/proc/self/ns/net".to_owned()),
+            Just("user=/proc/self/ns/user".to_owned()),
             Just("--workdir".to_owned()),
             Just("SYS_ADMIN".to_owned()),
             Just("bridge".to_owned()),

@@ -467,18 +467,18 @@ impl Command {
     /// other joins need: without one, the child needs `CAP_SYS_ADMIN` over the user
     /// namespace owning each namespace joined (and in its own). A user namespace created
     /// for it ([`Namespaces::USER`]) owns no existing namespace, so creating one and
-    /// joining any other kind is refused. With a joined user namespace, the namespaces asked for with
-    /// [`namespaces`](Self::namespaces) are created after the joins (unshare(2)), so that
-    /// the joined one owns them, as runc does; but a PID namespace is still created by
-    /// clone(2), owned by the caller's user namespace. Joining the user namespace the
-    /// caller is in already changes nothing and is left out.
+    /// joining any other kind is refused. With a joined user namespace, the namespaces
+    /// asked for with [`namespaces`](Self::namespaces) are created after the joins
+    /// (unshare(2)), so that the joined one owns them, as runc does; but a PID namespace
+    /// is still created by clone(2), owned by the caller's user namespace. Joining the
+    /// user namespace the caller is in already changes nothing and is left out.
     ///
     /// The command keeps `fd` and every spawn joins it; the child's copy closes at execve.
     ///
     /// `spawn` fails, before any child exists, with [`Error::InvalidInput`] for: a
     /// namespace both created and joined, or joined twice; a new user namespace with a
-    /// joined namespace of another kind; a PID namespace (joining one
-    /// moves only the joiner's later children into it, so the entry would run outside it);
+    /// joined namespace of another kind; a PID namespace (joining one moves only the
+    /// joiner's later children into it, so the entry would run outside it);
     /// a time namespace (the kernel lets only a process that shares no memory enter one,
     /// and the child shares its parent's until execve); a namespace file of another kind
     /// than `namespaces`, or several kinds for a namespace file; a descriptor that is

@@ -213,8 +213,8 @@ fn parent_in_proc() -> Result<libc::pid_t, i32> {
 }
 
 /// Closes every descriptor but those in `keep`, the sources of `given` and the namespaces
-/// to join: what a child does before it waits for its parent. 0, 1 and 2 stay unless close-on-exec: the child
-/// keeps the parent's stdio where it was not given another.
+/// to join: what a child does before it waits for its parent. 0, 1 and 2 stay unless
+/// close-on-exec: the child keeps the parent's stdio where it was not given another.
 ///
 /// The clone gave the child a copy of every descriptor the parent had, those of spawns
 /// that other threads have in flight included. execve would close them all (see
