@@ -323,21 +323,43 @@ fn a_network_namespace_alone_needs_capabilities_over_its_owner_unprivileged() {
     assert_passes_unprivileged("a_network_namespace_alone_needs_capabilities_over_its_owner");
 }
 
+/// Runs pj-ns joined to the `namespaces` of process `pid` through a pidfd; `None` where
+/// pidfd_open is missing (before Linux 5.3).
+fn joined_through_pidfd(
+    pid: u32,
+    namespaces: Namespaces,
+) -> Option<Result<std::process::Output, reexec::Error>> {
+    // SAFETY: pidfd_open(2) with numbers only.
+    let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        println!("skipped: pidfd_open fails here (before Linux 5.3)");
+        return None;
+    }
+    // SAFETY: the descriptor pidfd_open just made, owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    Some(Command::new("pj-ns").join(namespaces, pidfd).output())
+}
+
+/// Whether `result` is the refusal of a kernel that can't join by pidfd (before 5.8).
+fn no_setns_by_pidfd(result: &Result<std::process::Output, reexec::Error>) -> bool {
+    let unsupported = result.as_ref().is_err_and(|error| {
+        error.raw_os_error() == Some(nix::errno::Errno::EINVAL as i32)
+            && error.step() == Some(Step::JoinNamespacesOfPidfd)
+    });
+    if unsupported {
+        println!("skipped: setns with a pidfd needs Linux 5.8");
+    }
+    unsupported
+}
+
 #[test]
 fn joins_namespaces_through_a_pidfd() {
     let holder = reexec_tests::or_skip!(holder(), "no holder of namespaces");
-    // SAFETY: pidfd_open(2) with numbers only.
-    let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, holder.pid(), 0) };
-    reexec_tests::skip_unless!(pidfd >= 0, "pidfd_open fails here (before Linux 5.3)");
-    // SAFETY: the descriptor pidfd_open just made, owned by nothing else.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    let result = Command::new("pj-ns")
-        .join(Namespaces::USER | Namespaces::NET, pidfd)
-        .output();
-    if let Err(error) = &result
-        && error.raw_os_error() == Some(nix::errno::Errno::EINVAL as i32)
-    {
-        println!("skipped: setns with a pidfd needs Linux 5.8: {error}");
+    let Some(result) = joined_through_pidfd(holder.pid(), Namespaces::USER | Namespaces::NET)
+    else {
+        return;
+    };
+    if no_setns_by_pidfd(&result) {
         return;
     }
     let output = result.unwrap();
@@ -353,23 +375,17 @@ fn a_pidfd_of_a_process_in_our_user_namespace_joins_its_other_namespaces() {
     let mut unshare = std::process::Command::new("unshare");
     unshare.args(["--uts", "sleep", "60"]);
     let holder = reexec_tests::or_skip!(NamespaceHolder::start(unshare), "no holder");
-    // SAFETY: pidfd_open(2) with numbers only.
-    let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, holder.pid(), 0) };
-    reexec_tests::skip_unless!(pidfd >= 0, "pidfd_open fails here (before Linux 5.3)");
-    // SAFETY: the descriptor pidfd_open just made, owned by nothing else.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // setns(2) would refuse the user namespace we are in (EINVAL): it is left out.
-    let result = Command::new("pj-ns")
-        .join(Namespaces::USER | Namespaces::UTS, pidfd)
-        .output();
-    if let Err(error) = &result
-        && error.raw_os_error() == Some(nix::errno::Errno::EINVAL as i32)
-        && error.step() == Some(Step::JoinNamespacesOfPidfd)
-    {
-        println!("skipped: setns with a pidfd needs Linux 5.8: {error}");
+    // Without the user namespace first: tells whether this kernel joins by pidfd at all.
+    let Some(result) = joined_through_pidfd(holder.pid(), Namespaces::UTS) else {
+        return;
+    };
+    if no_setns_by_pidfd(&result) {
         return;
     }
-    let output = result.unwrap();
+    // setns(2) would refuse the user namespace we are in (EINVAL): it is left out.
+    let output = joined_through_pidfd(holder.pid(), Namespaces::USER | Namespaces::UTS)
+        .unwrap()
+        .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
     assert_eq!(field(&stdout(&output), "uts"), holder.link("uts"));
 }
