@@ -29,6 +29,8 @@ Examples:
   scripts/make-rootfs --debian ~/debian        a Debian one (mmdebstrap), then:
   ns-process --rootfs ~/debian -w /root -- python3
   ns-process --share net -- ip link            keep the caller's network namespace
+  ns-process --join user=/proc/PID/ns/user --join net=/proc/PID/ns/net -- ip link
+                                               join those of process PID
 
 Exit status: the command's; 128+N when signal N ended it; 125 when ns-process itself
 fails (bad input, setup); 126 when COMMAND can't be executed; 127 when it is not found."
@@ -66,6 +68,12 @@ pub(crate) struct Options {
     /// Keep the caller's namespace of this kind instead of creating one (repeatable).
     #[arg(long, value_name = "NAMESPACE", value_enum)]
     pub(crate) share: Vec<Shareable>,
+
+    /// Join the existing namespace NS at PATH instead of creating one (repeatable): NS is
+    /// user, mnt, uts, ipc, net or cgroup, PATH a namespace file such as /proc/PID/ns/net.
+    /// Any but user needs its owner joined too (--join user=PATH) or --share user.
+    #[arg(long, value_name = "NS=PATH", value_parser = JoinArg::parse)]
+    pub(crate) join: Vec<JoinArg>,
 
     /// Network: `none` is a new namespace with only `lo` up; `host` keeps the caller's;
     /// `bridge` adds a veth pair to a bridge on the host (needs root or CAP_NET_ADMIN).
@@ -178,6 +186,179 @@ pub(crate) enum Shareable {
     User,
 }
 
+impl Shareable {
+    /// The namespace of this kind.
+    fn namespace(self) -> reexec::Namespaces {
+        use reexec::Namespaces;
+        match self {
+            Shareable::Mount => Namespaces::MOUNT,
+            Shareable::Uts => Namespaces::UTS,
+            Shareable::Ipc => Namespaces::IPC,
+            Shareable::Pid => Namespaces::PID,
+            Shareable::Net => Namespaces::NET,
+            Shareable::User => Namespaces::USER,
+        }
+    }
+}
+
+/// `--join NS=PATH`: an existing namespace the init enters instead of a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JoinArg {
+    /// One namespace.
+    pub(crate) kind: reexec::Namespaces,
+    /// Its name as given: user, mnt, …
+    pub(crate) name: &'static str,
+    pub(crate) path: PathBuf,
+}
+
+/// The namespaces `--join` takes, by their names under /proc/PID/ns. Not pid: joining one
+/// moves only the joiner's later children, never the init; not time: the kernel refuses
+/// to let reexec's child, which shares its parent's memory until execve, enter one.
+const JOINABLE: [(&str, reexec::Namespaces); 6] = [
+    ("user", reexec::Namespaces::USER),
+    ("mnt", reexec::Namespaces::MOUNT),
+    ("uts", reexec::Namespaces::UTS),
+    ("ipc", reexec::Namespaces::IPC),
+    ("net", reexec::Namespaces::NET),
+    ("cgroup", reexec::Namespaces::CGROUP),
+];
+
+impl JoinArg {
+    fn parse(text: &str) -> Result<JoinArg, String> {
+        let (name, path) = text.split_once('=').ok_or_else(|| {
+            format!("{text:?} has no '='; write NS=PATH, e.g. net=/proc/PID/ns/net")
+        })?;
+        let known = || {
+            JOINABLE
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(&(name, kind)) = JOINABLE.iter().find(|(known, _)| *known == name) else {
+            let why = match name {
+                "pid" => "joining a PID namespace would move only the init's children into it, \
+                          not the init; use --share pid to keep yours"
+                    .to_owned(),
+                "time" => "the kernel lets no process that shares memory enter a time namespace, \
+                           as reexec's child does until it executes the init"
+                    .to_owned(),
+                _ => format!("unknown namespace {name:?}"),
+            };
+            return Err(format!("{why}; --join takes {}", known()));
+        };
+        if path.is_empty() {
+            return Err(format!(
+                "--join {name}= names no file; give one such as /proc/PID/ns/{name}"
+            ));
+        }
+        Ok(JoinArg {
+            kind,
+            name,
+            path: path.into(),
+        })
+    }
+
+    /// The namespace file, open, checked to be a namespace of this kind.
+    fn open(&self) -> Result<(reexec::Namespaces, std::fs::File), String> {
+        let given = format!("--join {}={}", self.name, self.path.display());
+        let file = std::fs::File::open(&self.path).map_err(|error| {
+            format!(
+                "{given}: {error}; give a namespace file such as /proc/PID/ns/{}",
+                self.name
+            )
+        })?;
+        match reexec::Namespaces::of_file(&file) {
+            Ok(kind) if kind == self.kind => Ok((self.kind, file)),
+            Ok(kind) => Err(format!(
+                "{given}: that file is a namespace of another kind ({kind}); give the {} one",
+                self.name
+            )),
+            Err(_) => Err(format!(
+                "{given}: not a namespace file; give /proc/PID/ns/{} or a bind mount of one",
+                self.name
+            )),
+        }
+    }
+}
+
+/// `--join`'s conflicts with the other options, checked first: a joined namespace is no
+/// more ns-process's own than a kept one, and the messages name --join.
+fn check_joins(options: &Options) -> Result<(), String> {
+    let mut seen = reexec::Namespaces::NONE;
+    for join in &options.join {
+        if seen.contains(join.kind) {
+            return Err(format!(
+                "--join {} is given twice: give each namespace once",
+                join.name
+            ));
+        }
+        seen |= join.kind;
+        let kept = Shareable::value_variants()
+            .iter()
+            .any(|&kind| kind.namespace() == join.kind && options.share.contains(&kind));
+        if kept {
+            return Err(format!(
+                "--join {0} and --share {0}: the command is in one namespace of each kind; \
+                 drop one",
+                join.name
+            ));
+        }
+    }
+    let joins = |kind| seen.contains(kind);
+    use reexec::Namespaces;
+    let conflict = [
+        (
+            joins(Namespaces::NET) && options.net == NetMode::Host,
+            "net",
+            "--net host keeps the caller's network namespace",
+        ),
+        (
+            joins(Namespaces::NET) && options.net == NetMode::Bridge,
+            "net",
+            "--net bridge needs a network namespace of its own",
+        ),
+        (
+            joins(Namespaces::UTS) && options.hostname_given(),
+            "uts",
+            "--hostname needs a UTS namespace of its own",
+        ),
+        (
+            joins(Namespaces::USER)
+                && !(options.map_users.is_empty() && options.map_groups.is_empty()),
+            "user",
+            "--map-users and --map-groups map ids into a new user namespace",
+        ),
+        (
+            joins(Namespaces::MOUNT) && options.rootfs.is_some(),
+            "mnt",
+            "--rootfs needs a mount namespace of its own",
+        ),
+    ];
+    if let Some((_, name, why)) = conflict.iter().find(|(conflicts, _, _)| *conflicts) {
+        return Err(format!("{why}; drop --join {name}"));
+    }
+    if joins(Namespaces::USER) && !options.share.contains(&Shareable::Pid) {
+        return Err(
+            "--join user: a PID namespace ns-process creates belongs to the caller's user \
+             namespace, not the joined one, so nobody inside may mount its /proc (and without \
+             privilege it can't be created at all); add --share pid"
+                .into(),
+        );
+    }
+    let others = seen.without(Namespaces::USER);
+    let new_user_namespace = !joins(Namespaces::USER) && !options.share.contains(&Shareable::User);
+    if !others.is_empty() && new_user_namespace {
+        return Err(format!(
+            "--join of the {others} namespace: the user namespace ns-process creates owns no \
+             existing namespace, so the kernel would refuse to enter it from there; join the \
+             user namespace that owns it too (--join user=/proc/PID/ns/user), or keep yours \
+             (--share user, as root)"
+        ));
+    }
+    Ok(())
+}
+
 /// How the command is networked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum NetMode {
@@ -207,9 +388,25 @@ fn parse_env(pair: &str) -> Result<(String, String), String> {
 }
 
 impl Options {
-    /// Whether the caller's namespace of this kind is kept.
+    /// Whether the namespace of this kind is not ns-process's own: the caller's kept, or
+    /// another joined (`--join`). The init sets up neither.
     pub(crate) fn shares(&self, kind: Shareable) -> bool {
-        self.share.contains(&kind) || (kind == Shareable::Net && self.net == NetMode::Host)
+        self.share.contains(&kind)
+            || (kind == Shareable::Net && self.net == NetMode::Host)
+            || self.joined().contains(kind.namespace())
+    }
+
+    /// The namespaces `--join` names.
+    pub(crate) fn joined(&self) -> reexec::Namespaces {
+        self.join
+            .iter()
+            .fold(reexec::Namespaces::NONE, |set, join| set | join.kind)
+    }
+
+    /// Opens each `--join` PATH and checks that it is a namespace file of its kind: the
+    /// namespaces for `reexec::Command::join`.
+    pub(crate) fn open_joins(&self) -> Result<Vec<(reexec::Namespaces, std::fs::File)>, String> {
+        self.join.iter().map(JoinArg::open).collect()
     }
 
     /// The namespaces to create.
@@ -258,6 +455,7 @@ impl Options {
         {
             return Err("--internal-* options are for ns-process's own init".into());
         }
+        check_joins(self)?;
         check_hostname(&self.hostname)?;
         check_preserved_fds(self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
@@ -596,6 +794,28 @@ mod tests {
         assert!(set.contains(reexec::Namespaces::PID));
     }
 
+    #[test]
+    fn joined_namespaces_are_neither_created_nor_set_up() {
+        let options = Options::parse_from([
+            "ns-process",
+            "--join",
+            "user=/proc/1/ns/user",
+            "--join",
+            "net=/proc/1/ns/net",
+            "--share",
+            "pid",
+        ]);
+        let set = options.namespaces();
+        assert!(!set.contains(reexec::Namespaces::USER) && !set.contains(reexec::Namespaces::NET));
+        assert!(set.contains(reexec::Namespaces::MOUNT));
+        assert!(options.shares(Shareable::Net) && options.shares(Shareable::User));
+        assert_eq!(
+            options.joined(),
+            reexec::Namespaces::USER | reexec::Namespaces::NET
+        );
+        assert!(options.validate().is_ok());
+    }
+
     fn is_valid_hostname(name: &str) -> bool {
         (1..=64).contains(&name.len())
             && name.split('.').all(|label| {
@@ -634,6 +854,9 @@ mod tests {
             Just("/tmp:/mnt:ro".to_owned()),
             Just("/x:size=1m".to_owned()),
             Just("--user".to_owned()),
+            Just("--join".to_owned()),
+            Just("net=/proc/self/ns/net".to_owned()),
+            Just("user=/proc/self/ns/user".to_owned()),
             Just("--workdir".to_owned()),
             Just("SYS_ADMIN".to_owned()),
             Just("bridge".to_owned()),

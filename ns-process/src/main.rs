@@ -65,8 +65,15 @@ reexec::main! {
         } else {
             None
         };
+        let joins = match options.open_joins() {
+            Ok(joins) => joins,
+            Err(message) => return fail(message),
+        };
         if options.verbose {
             eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
+            if !joins.is_empty() {
+                eprintln!("ns-process: joining the namespaces: {}", options.joined());
+            }
         }
 
         // Blocked before the host is changed and the child starts: none ends ns-process
@@ -116,6 +123,10 @@ reexec::main! {
             }
             if let Some(id_maps) = &id_maps {
                 id_maps.apply(&mut command);
+            }
+            // Entered by the init before anything of its own, user namespace first.
+            for (kind, file) in joins {
+                command.join(kind, file);
             }
             // Checked open by validate(); the init hands them on to the command.
             for fd in cli::preserved_fds(options.preserve_fds) {

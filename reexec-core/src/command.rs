@@ -23,6 +23,7 @@ use crate::seccomp::SeccompProgram;
 use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
 
 mod child;
+mod join;
 mod stdio;
 mod subordinate;
 mod userns;
@@ -98,6 +99,8 @@ pub struct Command {
     parent_setup: Option<ParentSetup>,
     /// Installed in the child as its last step before execve.
     seccomp: Option<SeccompProgram>,
+    /// What [`join`](Self::join) gave, in call order.
+    joins: Vec<(Namespaces, OwnedFd)>,
 }
 
 /// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
@@ -136,6 +139,7 @@ impl Command {
             subordinate_range: false,
             parent_setup: None,
             seccomp: None,
+            joins: Vec::new(),
         }
     }
 
@@ -495,6 +499,64 @@ impl Command {
         self
     }
 
+    /// Has the child enter the existing `namespaces` that `fd` refers to, instead of
+    /// creating them: `fd` is an open namespace file (`/proc/PID/ns/net`, a bind mount of
+    /// one), which holds one namespace, or a pidfd (Linux 5.8), whose process's namespaces
+    /// of each kind in `namespaces` are all joined at once. Repeatable, one call per
+    /// descriptor; as `nsenter` and an OCI runtime's `namespaces[].path` do.
+    ///
+    /// The child joins right after its parent let it go (after the id maps and
+    /// [`parent_setup`](Self::parent_setup)), before anything of its own: stdio, the
+    /// working directory (which, after joining a mount namespace, is looked up in that
+    /// namespace) and execve. It joins the user namespace first, whose capabilities the
+    /// other joins need: without one, the child needs `CAP_SYS_ADMIN` over the user
+    /// namespace owning each namespace joined (and in its own). A user namespace created
+    /// for it ([`Namespaces::USER`]) owns no existing namespace, so creating one and
+    /// joining any other kind is refused. With a joined user namespace, the namespaces
+    /// asked for with [`namespaces`](Self::namespaces) are created after the joins
+    /// (unshare(2)), so that the joined one owns them, as runc does; but a PID namespace
+    /// is still created by clone(2), owned by the caller's user namespace. Joining the
+    /// user namespace the caller is in already changes nothing and is left out.
+    ///
+    /// The command keeps `fd` and every spawn joins it; the child's copy closes at execve.
+    ///
+    /// `spawn` fails, before any child exists, with [`Error::InvalidInput`] for: a
+    /// namespace both created and joined, or joined twice; a new user namespace with a
+    /// joined namespace of another kind; a PID namespace (joining one moves only the
+    /// joiner's later children into it, so the entry would run outside it);
+    /// a time namespace (the kernel lets only a process that shares no memory enter one,
+    /// and the child shares its parent's until execve); a namespace file of another kind
+    /// than `namespaces`, or several kinds for a namespace file; a descriptor that is
+    /// neither a namespace file nor a pidfd. When the kernel refuses the join it fails with
+    /// [`Error::Refused`] with the join's step, naming the namespace and what the refusal usually means
+    /// (`EPERM`: no `CAP_SYS_ADMIN` over the namespace's owner).
+    ///
+    /// ```no_run
+    /// use reexec::{Command, Namespaces};
+    ///
+    /// #[reexec::entry("in-their-network")]
+    /// fn in_their_network() {
+    ///     println!("{:?}", std::fs::read_link("/proc/self/ns/net"));
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///         // The network of process 1234 (say, `unshare --net sleep infinity` run by root).
+    ///         let net = std::fs::File::open("/proc/1234/ns/net")?;
+    ///         let status = Command::new("in-their-network")
+    ///             .join(Namespaces::NET, net)
+    ///             .namespaces(Namespaces::UTS)
+    ///             .status()?;
+    ///         assert!(status.success());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn join(&mut self, namespaces: Namespaces, fd: impl Into<OwnedFd>) -> &mut Command {
+        self.joins.push((namespaces, fd.into()));
+        self
+    }
+
     /// The entry name this command starts.
     pub fn get_name(&self) -> &OsStr {
         &self.name
@@ -585,6 +647,7 @@ impl Command {
 
         let maps = self.maps()?;
         validate_given_fds(&given)?;
+        let join_plan = join::plan(self.namespaces, &self.joins)?;
 
         let given = given_without_collisions(given)?;
         let given_plan: Vec<GivenFd> = given
@@ -609,7 +672,10 @@ impl Command {
             fds: &given_plan,
             death_signal,
             parent_pid: std::process::id() as libc::pid_t,
-            clone_flags: self.namespaces.clone_flags(),
+            clone_flags: self
+                .namespaces
+                .without(join_plan.unshare_after_join)
+                .clone_flags(),
             unshare_time: self.namespaces.contains(Namespaces::TIME),
             // As PID 1 the child would drop the death signal until the entry's dispatch
             // installs a handler; blocked, it waits for that (see dispatch/death_signal.rs).
@@ -619,6 +685,8 @@ impl Command {
                 0
             },
             seccomp: self.seccomp.as_ref().map(SeccompProgram::instructions),
+            joins: &join_plan.joins,
+            unshare_after_join: join_plan.unshare_after_join.clone_flags(),
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
         // Borrowed, not taken: a hook that panics must still be there for the next spawn.
@@ -634,10 +702,13 @@ impl Command {
             )
         });
         let spawned = sys::spawn(&plan, parent_part);
-        let pid = match spawned {
-            Ok(pid) => Pid::from_raw(pid),
+        let spawned = match spawned {
+            Ok(spawned) => spawned,
             Err(SpawnError::Clone(error)) => return Err(self.clone_error(error)),
             Err(SpawnError::Parent(error)) => return Err(error),
+            Err(SpawnError::Child(step, errno)) if join::is_join_step(step) => {
+                return Err(join::refusal(step, errno));
+            }
             Err(SpawnError::Child(step, errno)) => {
                 return Err(self.child_error(step, errno));
             }
@@ -647,7 +718,13 @@ impl Command {
         // never report end-of-file.
         drop((stdin.child, stdout.child, stderr.child, given));
 
-        Ok(Child::new(pid, stdin.parent, stdout.parent, stderr.parent))
+        Ok(Child::new(
+            Pid::from_raw(spawned.pid),
+            spawned.pidfd,
+            stdin.parent,
+            stdout.parent,
+            stderr.parent,
+        ))
     }
 
     /// The maps of this spawn, checked: with the caller's subordinate ranges read now, and

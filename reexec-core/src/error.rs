@@ -68,10 +68,32 @@ pub enum Step {
     /// the child (`prctl(PR_SET_NO_NEW_PRIVS)`, then `seccomp(SECCOMP_SET_MODE_FILTER)`),
     /// its last step before `execve`.
     InstallSeccomp,
+
+    // Joining existing namespaces (`Command::join`), in the child.
+    /// Joining the user namespace given with [`Command::join`](crate::Command::join)
+    /// (`setns(CLONE_NEWUSER)`).
+    JoinUserNamespace,
+    /// Joining the mount namespace given with [`Command::join`](crate::Command::join).
+    JoinMountNamespace,
+    /// Joining the UTS namespace given with [`Command::join`](crate::Command::join).
+    JoinUtsNamespace,
+    /// Joining the IPC namespace given with [`Command::join`](crate::Command::join).
+    JoinIpcNamespace,
+    /// Joining the network namespace given with [`Command::join`](crate::Command::join).
+    JoinNetNamespace,
+    /// Joining the cgroup namespace given with [`Command::join`](crate::Command::join).
+    JoinCgroupNamespace,
+    /// Joining several namespaces of a process through its pidfd
+    /// ([`Command::join`](crate::Command::join); `setns(pidfd, flags)`, Linux 5.8).
+    JoinNamespacesOfPidfd,
+    /// Creating, with `unshare(2)` after joining a user namespace, the namespaces asked
+    /// for with [`Command::namespaces`](crate::Command::namespaces), so that the joined
+    /// user namespace owns them.
+    CreateNamespacesAfterJoin,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 26] = [
+    pub(crate) const ALL: [Step; 34] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -98,6 +120,14 @@ impl Step {
         Step::RunNewuidmap,
         Step::RunNewgidmap,
         Step::InstallSeccomp,
+        Step::JoinUserNamespace,
+        Step::JoinMountNamespace,
+        Step::JoinUtsNamespace,
+        Step::JoinIpcNamespace,
+        Step::JoinNetNamespace,
+        Step::JoinCgroupNamespace,
+        Step::JoinNamespacesOfPidfd,
+        Step::CreateNamespacesAfterJoin,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -146,6 +176,18 @@ impl fmt::Display for Step {
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
             Step::InstallSeccomp => "installing the seccomp filter in the child",
+            Step::JoinUserNamespace => "joining the given user namespace in the child (setns)",
+            Step::JoinMountNamespace => "joining the given mount namespace in the child (setns)",
+            Step::JoinUtsNamespace => "joining the given UTS namespace in the child (setns)",
+            Step::JoinIpcNamespace => "joining the given IPC namespace in the child (setns)",
+            Step::JoinNetNamespace => "joining the given network namespace in the child (setns)",
+            Step::JoinCgroupNamespace => "joining the given cgroup namespace in the child (setns)",
+            Step::JoinNamespacesOfPidfd => {
+                "joining the namespaces of the given pidfd in the child (setns)"
+            }
+            Step::CreateNamespacesAfterJoin => {
+                "creating namespaces in the joined user namespace (unshare)"
+            }
         })
     }
 }
@@ -244,7 +286,8 @@ pub enum Error {
     },
     /// A step failed for a cause this crate can name: `hint` says what the errno usually
     /// means there and what to do (a seccomp filter the kernel refused, or one that
-    /// refused `execve`).
+    /// refused `execve`; a namespace given with [`Command::join`](crate::Command::join)
+    /// that the kernel would not let the child enter).
     #[error("{step} failed: {source}; {hint}")]
     Refused {
         /// What was being done.

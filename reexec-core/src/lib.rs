@@ -29,6 +29,23 @@
 //! | Linux (glibc or musl), x86_64 and aarch64 | everything |
 //! | other Unix, Windows | not supported: the crate relies on `/proc/self/exe` and `clone(2)` |
 //!
+//! # Children: pidfds, async waits, joined namespaces
+//!
+//! A [`Child`] holds its pidfd ([`Child::pidfd`], from `CLONE_PIDFD`, Linux 5.2), and
+//! [`wait`](Child::wait), [`try_wait`](Child::try_wait), [`kill`](Child::kill) and
+//! [`signal`](Child::signal) go through it: once the child was reaped elsewhere, they fail
+//! (`ECHILD`, `ESRCH`) instead of reaching whichever process took over its pid. On older
+//! kernels they work by pid, as before. With the `tokio` feature,
+//! `Child::wait_async` waits on the pidfd from a tokio runtime without blocking a thread.
+//!
+//! [`Command::join`] enters existing namespaces — a `/proc/PID/ns/*` file, or a pidfd —
+//! instead of creating them, user namespace first, as `nsenter` and OCI runtimes do.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `early-dispatch` | entries in tests: see below |
+//! | `tokio` | `Child::wait_async` (an optional dependency on tokio, features `net` and `rt`) |
+//!
 //! # Entries in other crates
 //!
 //! Entries live in a [linkme] distributed slice, so an entry defined in a library crate

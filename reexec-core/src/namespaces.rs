@@ -1,6 +1,8 @@
 //! Which Linux namespaces a child gets, and how ids map into a new user namespace.
 
 use std::fmt::{self, Write};
+use std::io;
+use std::os::fd::AsFd;
 
 /// A set of Linux namespaces to create for a child; combine them with `|`.
 ///
@@ -55,6 +57,24 @@ impl Namespaces {
     /// [`difference`](Namespaces::difference) and `-`.
     pub const fn without(self, other: Namespaces) -> Namespaces {
         self.difference(other)
+    }
+
+    /// The kind of namespace an open namespace file (`/proc/PID/ns/net`, or a bind mount
+    /// of one) holds, as the kernel says (`ioctl(NS_GET_NSTYPE)`, Linux 4.11): what
+    /// [`Command::join`](crate::Command::join) checks a descriptor against. Fails with
+    /// `ENOTTY` or `EINVAL` for a file that is no namespace.
+    ///
+    /// ```
+    /// use reexec::Namespaces;
+    ///
+    /// let net = std::fs::File::open("/proc/self/ns/net")?;
+    /// assert_eq!(Namespaces::of_file(&net)?, Namespaces::NET);
+    /// assert!(Namespaces::of_file(&std::fs::File::open("/proc/self/stat")?).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn of_file(file: impl AsFd) -> io::Result<Namespaces> {
+        crate::sys::pidfd::namespace_type(file.as_fd())
+            .map(|nstype| Namespaces::from_bits_retain(nstype as u32))
     }
 
     /// The flags for `clone(2)`: all but the time namespace, which clone can't take.

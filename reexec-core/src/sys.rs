@@ -64,6 +64,7 @@ use crate::error::Step;
 
 mod child;
 mod cstring_array;
+pub(crate) mod pidfd;
 mod raw;
 mod spawn;
 
@@ -97,6 +98,26 @@ pub(crate) struct ChildPlan<'a> {
     pub(crate) keep_blocked: c_int,
     /// The seccomp filter installed last, with `no_new_privs`, just before execve.
     pub(crate) seccomp: Option<&'a [libc::sock_filter]>,
+
+    // Joining existing namespaces (`Command::join`).
+    /// The namespaces to enter with setns(2) once the parent let the child go, in this
+    /// order: the one with the user namespace first. Each descriptor stays open in the
+    /// child until then, and closes at execve.
+    pub(crate) joins: &'a [Join],
+    /// `CLONE_NEW*` flags the child creates with unshare(2) right after the joins, instead
+    /// of clone(2) creating them: with a joined user namespace, so that the joined one owns
+    /// them.
+    pub(crate) unshare_after_join: c_int,
+}
+
+/// One setns(2) of the child: `fd`, a namespace file or a pidfd, and the `CLONE_NEW*`
+/// flags to join of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Join {
+    pub(crate) fd: RawFd,
+    pub(crate) nstype: c_int,
+    /// The step named when this join fails.
+    pub(crate) step: Step,
 }
 
 /// A descriptor of the parent that the child gets as `target`.

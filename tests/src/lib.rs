@@ -10,10 +10,12 @@
 //! - [`faults`]: fault injection — seccomp filters, ptrace, signal storms.
 //! - [`orphans`]: parents killed on purpose, and what became of their children.
 //! - [`rootfs`]: the busybox and Debian root filesystems the ns-process tests run in.
+//! - [`holder`]: a process holding namespaces of its own, for a test to join.
 //!
 //! The items tests use most are re-exported here.
 
 pub mod faults;
+pub mod holder;
 pub mod orphans;
 pub mod output;
 pub mod procfs;
@@ -22,6 +24,7 @@ pub mod run;
 pub mod stress;
 pub mod terminal;
 
+pub use holder::NamespaceHolder;
 pub use output::{
     assert_exit_code, assert_failed_with, assert_fields, describe, field, fields, or_none,
     print_status, status_text, stderr_text, stdout_text, step_name,

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
 
@@ -22,6 +22,9 @@ use crate::sys;
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,
+    /// The child's pidfd, through which it is waited for and signalled; `None` on a
+    /// kernel before 5.2.
+    pidfd: Option<OwnedFd>,
     status: Option<ExitStatus>,
     /// Our end of the child's stdin, when it was [`Stdio::piped`](crate::Stdio::piped).
     pub stdin: Option<ChildStdin>,
@@ -35,12 +38,14 @@ impl Child {
     /// The child `pid`, just spawned, with our ends of its piped stdio.
     pub(super) fn new(
         pid: Pid,
+        pidfd: Option<OwnedFd>,
         stdin: Option<OwnedFd>,
         stdout: Option<OwnedFd>,
         stderr: Option<OwnedFd>,
     ) -> Child {
         Child {
             pid,
+            pidfd,
             status: None,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
@@ -53,30 +58,84 @@ impl Child {
         self.pid.as_raw() as u32
     }
 
+    /// The child's pidfd (`CLONE_PIDFD`, Linux 5.2): a descriptor that names this child
+    /// and no other, even once it has ended and its pid went to another process. `None` on
+    /// an older kernel, which has no pidfds. It is close-on-exec, and closes when the
+    /// `Child` is dropped.
+    ///
+    /// [`wait`](Self::wait), [`try_wait`](Self::try_wait) and [`signal`](Self::signal)
+    /// go through it already. Use it to wait for the child with `poll(2)` or an event
+    /// loop (it becomes readable once the child has ended), or to join its namespaces
+    /// with [`Command::join`](crate::Command::join).
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsRawFd;
+    ///
+    /// #[reexec::entry("pidfd-child")]
+    /// fn pidfd_child() {}
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         let mut child = reexec::Command::new("pidfd-child").spawn()?;
+    ///         if let Some(pidfd) = child.pidfd() {
+    ///             println!("child {} has pidfd {}", child.id(), pidfd.as_raw_fd());
+    ///         }
+    ///         child.wait()?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(AsFd::as_fd)
+    }
+
     /// Waits for the child to exit. Closes our end of its stdin first, so a child that
     /// reads to end-of-file can finish.
+    ///
+    /// Through the child's pidfd (`waitid(P_PIDFD)`, Linux 5.4) where there is one: should
+    /// another part of the program have reaped the child already (a `waitpid(-1)` loop),
+    /// this fails with `ECHILD` instead of reaping whichever child has the pid now.
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         drop(self.stdin.take());
         if let Some(status) = self.status {
             return Ok(status);
         }
-        let status = sys::reap(self.pid.as_raw())
-            .map(ExitStatus::from_raw)
-            .map_err(|error| Error::os(Step::Wait, error))?;
-        self.status = Some(status);
-        Ok(status)
+        let status = self
+            .wait_raw(false)
+            .map_err(|error| Error::os(Step::Wait, error))?
+            .map(ExitStatus::from_raw);
+        self.status = status;
+        status.ok_or_else(|| Error::os(Step::Wait, io::ErrorKind::WouldBlock.into()))
     }
 
-    /// The exit status if the child has exited, without blocking.
+    /// The exit status if the child has exited, without blocking. Through the pidfd, as
+    /// [`wait`](Self::wait).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
         if let Some(status) = self.status {
             return Ok(Some(status));
         }
-        let status = sys::wait(self.pid.as_raw(), true)
+        let status = self
+            .wait_raw(true)
             .map_err(|error| Error::os(Step::Wait, error))?
             .map(ExitStatus::from_raw);
         self.status = status;
         Ok(status)
+    }
+
+    /// The raw status, through the pidfd where the kernel can (5.4), else by pid.
+    fn wait_raw(&self, nohang: bool) -> io::Result<Option<i32>> {
+        if let Some(pidfd) = &self.pidfd {
+            match sys::pidfd::wait(pidfd.as_fd(), nohang) {
+                // EINVAL: a kernel of 5.2 or 5.3, with pidfds but no P_PIDFD.
+                Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {}
+                result => return result,
+            }
+        }
+        if nohang {
+            sys::wait(self.pid.as_raw(), true)
+        } else {
+            sys::reap(self.pid.as_raw()).map(Some)
+        }
     }
 
     /// Sends `SIGKILL` to the child. Succeeds without doing anything if the child was
@@ -86,13 +145,75 @@ impl Child {
     }
 
     /// Sends `signal` to the child, unless it was already waited for.
+    ///
+    /// Through the child's pidfd (`pidfd_send_signal`, Linux 5.1) where there is one:
+    /// should another part of the program have reaped the child already, this fails with
+    /// `ESRCH` instead of signalling whichever process has the pid now.
     pub fn signal(&mut self, signal: i32) -> Result<(), Error> {
         if self.status.is_some() {
             return Ok(());
         }
         let signal =
             Signal::try_from(signal).map_err(|errno| Error::os(Step::Kill, errno.into()))?;
+        if let Some(pidfd) = &self.pidfd {
+            match sys::pidfd::send_signal(pidfd.as_fd(), signal as i32) {
+                Err(error) if error.raw_os_error() == Some(libc::ENOSYS) => {}
+                result => return result.map_err(|error| Error::os(Step::Kill, error)),
+            }
+        }
         signal::kill(self.pid, signal).map_err(|errno| Error::os(Step::Kill, errno.into()))
+    }
+
+    /// Waits for the child to exit without blocking a thread: the future completes once
+    /// the child's pidfd turns readable, which the tokio runtime watches (with the
+    /// `tokio` feature). Closes our end of its stdin first, as [`wait`](Self::wait) does.
+    ///
+    /// Must be awaited inside a tokio runtime with I/O enabled (`Builder::enable_io`,
+    /// or `#[tokio::main]`); `AsyncFd` panics outside one. On a kernel without pollable
+    /// pidfds (before 5.3) or without `P_PIDFD` (before 5.4), the wait runs on tokio's
+    /// blocking pool instead, one thread per waiting child.
+    ///
+    /// ```no_run
+    /// #[reexec::entry("async-child")]
+    /// fn async_child() {}
+    ///
+    /// reexec::main! {
+    ///     #[tokio::main(flavor = "current_thread")]
+    ///     async fn main() -> Result<(), reexec::Error> {
+    ///         let mut children = Vec::new();
+    ///         for _ in 0..10 {
+    ///             children.push(reexec::Command::new("async-child").spawn()?);
+    ///         }
+    ///         for child in &mut children {
+    ///             assert!(child.wait_async().await?.success());
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn wait_async(&mut self) -> Result<ExitStatus, Error> {
+        drop(self.stdin.take());
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let waited = match &self.pidfd {
+            Some(pidfd) => sys::pidfd::wait_async(pidfd.as_fd()).await,
+            None => None,
+        };
+        let raw = match waited {
+            Some(result) => result,
+            None => {
+                let pid = self.pid.as_raw();
+                tokio::task::spawn_blocking(move || sys::reap(pid))
+                    .await
+                    .unwrap_or_else(|error| Err(io::Error::other(error)))
+            }
+        }
+        .map_err(|error| Error::os(Step::Wait, error))?;
+        let status = ExitStatus::from_raw(raw);
+        self.status = Some(status);
+        Ok(status)
     }
 
     /// Waits for the child and collects everything it writes to piped stdout and stderr.

@@ -11,7 +11,7 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ChildPlan, GivenFd, SETUP_FAILED, encode_report, is_given_target, raw};
+use super::{ChildPlan, GivenFd, Join, SETUP_FAILED, encode_report, is_given_target, raw};
 use crate::error::Step;
 
 /// What `child_entry` receives: the plan, and the word the child reports a failed step
@@ -66,20 +66,23 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         raw::exit(SETUP_FAILED)
     };
 
-    if plan.death_signal != 0 {
-        if let Err(errno) = raw::set_death_signal(plan.death_signal) {
-            fail(Step::SetDeathSignal, errno);
+    let arm_death_signal = || {
+        if plan.death_signal != 0 {
+            if let Err(errno) = raw::set_death_signal(plan.death_signal) {
+                fail(Step::SetDeathSignal, errno);
+            }
+            // The parent may have died before the signal was armed; then nobody sends it.
+            // Whatever the handshake: a parent may let a waiting child go and die before the
+            // child got here, leaving the byte that releases it in the pipe.
+            let new_pid_namespace = plan.clone_flags & libc::CLONE_NEWPID != 0;
+            match parent_is_gone(new_pid_namespace, plan.parent_pid, shared.parent_in_proc) {
+                Ok(false) => {}
+                Ok(true) => raw::exit(SETUP_FAILED),
+                Err(errno) => fail(Step::SetDeathSignal, errno),
+            }
         }
-        // The parent may have died before the signal was armed; then nobody sends it.
-        // Whatever the handshake: a parent may let a waiting child go and die before the
-        // child got here, leaving the byte that releases it in the pipe.
-        let new_pid_namespace = plan.clone_flags & libc::CLONE_NEWPID != 0;
-        match parent_is_gone(new_pid_namespace, plan.parent_pid, shared.parent_in_proc) {
-            Ok(false) => {}
-            Ok(true) => raw::exit(SETUP_FAILED),
-            Err(errno) => fail(Step::SetDeathSignal, errno),
-        }
-    }
+    };
+    arm_death_signal();
 
     if let Some(wait) = shared.wait {
         // Our copy of the write end must go, or a dead parent would never give us EOF.
@@ -92,6 +95,7 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
             close_unneeded(
                 &[wait.go_read, wait.done_write, stdin, stdout, stderr],
                 plan.fds,
+                plan.joins,
             );
         }
         let mut go = 0u8;
@@ -103,6 +107,26 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
                 // End-of-file: the parent died or gave up on us; it reports on its side.
                 _ => raw::exit(SETUP_FAILED),
             }
+        }
+    }
+
+    // Joining existing namespaces (`Command::join`): the user namespace first, whose
+    // capabilities the other joins need. setns(CLONE_NEWUSER) wants a caller alone in its
+    // thread group and not sharing its fs_struct: this child is its own thread group, made
+    // without CLONE_FS; sharing memory (CLONE_VM) is no obstacle.
+    for join in plan.joins {
+        if let Err(errno) = raw::setns(join.fd, join.nstype) {
+            fail(join.step, errno);
+        }
+    }
+    if !plan.joins.is_empty() {
+        // Entering a user namespace whose creator was not us changes our credentials in a
+        // way the kernel counts as gaining privilege, which clears the death signal.
+        arm_death_signal();
+    }
+    if plan.unshare_after_join != 0 {
+        if let Err(errno) = raw::unshare(plan.unshare_after_join) {
+            fail(Step::CreateNamespacesAfterJoin, errno);
         }
     }
 
@@ -201,9 +225,9 @@ fn parent_in_proc() -> Result<libc::pid_t, i32> {
     fields.next().and_then(parse_decimal).ok_or(libc::EINVAL)
 }
 
-/// Closes every descriptor but those in `keep` and the sources of `given`: what a child
-/// does before it waits for its parent. 0, 1 and 2 stay unless close-on-exec: the child
-/// keeps the parent's stdio where it was not given another.
+/// Closes every descriptor but those in `keep`, the sources of `given` and the namespaces
+/// to join: what a child does before it waits for its parent. 0, 1 and 2 stay unless
+/// close-on-exec: the child keeps the parent's stdio where it was not given another.
 ///
 /// The clone gave the child a copy of every descriptor the parent had, those of spawns
 /// that other threads have in flight included. execve would close them all (see
@@ -220,9 +244,11 @@ fn parent_in_proc() -> Result<libc::pid_t, i32> {
 /// # Safety
 /// Only in a process whose descriptor table nothing else uses: the child after clone(2),
 /// or a forked one in a test.
-unsafe fn close_unneeded(keep: &[RawFd], given: &[GivenFd]) {
+unsafe fn close_unneeded(keep: &[RawFd], given: &[GivenFd], joins: &[Join]) {
     let _ = for_each_open_fd(|fd| {
-        let kept = keep.contains(&fd) || given.iter().any(|given| given.source == fd);
+        let kept = keep.contains(&fd)
+            || given.iter().any(|given| given.source == fd)
+            || joins.iter().any(|join| join.fd == fd);
         if !kept && (fd > 2 || closes_on_exec(fd)) {
             // SAFETY: the caller vouches that nothing else uses our descriptors.
             unsafe { raw::close(fd) };
@@ -483,7 +509,7 @@ mod tests {
                 target: 1000,
             }];
             // SAFETY: a forked child, whose descriptor table is its own.
-            unsafe { close_unneeded(&[fds[0]], &given) };
+            unsafe { close_unneeded(&[fds[0]], &given, &[]) };
             // The parent's stdio stays.
             fds.map(is_open) == [true, true, false, false] && (0..3).all(is_open)
         });

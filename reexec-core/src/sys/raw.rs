@@ -309,6 +309,13 @@ pub(super) unsafe fn execve(
     }
 }
 
+/// `setns(fd, nstype)`: enters the namespace of a namespace file, or those of `nstype`
+/// of the process behind a pidfd.
+pub(super) fn setns(fd: c_int, nstype: c_int) -> Result<(), i32> {
+    // SAFETY: setns(2) takes numbers and touches no memory of ours.
+    unsafe { call(libc::SYS_setns, fd as usize, nstype as usize, 0, 0) }.map(drop)
+}
+
 /// Ends the process at once, running nothing of Rust's or libc's exit path.
 ///
 /// exit_group(2) returns only when a seccomp filter (`Command::seccomp`, installed just

@@ -38,15 +38,23 @@ pub(crate) enum SpawnError<E> {
 /// a debug build's frames take a few KiB of this. The guard page comes on top.
 const CHILD_STACK_SIZE: usize = 64 * 1024;
 
-/// Starts the child described by `plan` and returns its pid once the child has called
-/// execve — or ended, which the caller learns from its status.
+/// A child that has exec'd (or ended, which its status tells).
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    pub(crate) pid: libc::pid_t,
+    /// Its pidfd, from `CLONE_PIDFD`; `None` on a kernel before 5.2, which ignores the flag.
+    pub(crate) pidfd: Option<OwnedFd>,
+}
+
+/// Starts the child described by `plan` and returns its pid (and pidfd) once the child has
+/// called execve — or ended, which the caller learns from its status.
 ///
 /// With a `parent_part`, the child waits while it runs, and goes on once it has returned
 /// `Ok`; see [`Handshake`].
 pub(crate) fn spawn<E>(
     plan: &ChildPlan<'_>,
     parent_part: Option<impl FnOnce(libc::pid_t) -> Result<(), E>>,
-) -> Result<libc::pid_t, SpawnError<E>> {
+) -> Result<Spawned, SpawnError<E>> {
     assert!(
         follows_the_rules(plan.fds),
         "the given descriptors break ChildPlan::fds's rules: {:?}",
@@ -67,16 +75,25 @@ pub(crate) fn spawn<E>(
         },
     };
     let blocked = SignalsBlocked::all().map_err(|error| SpawnError::Os(Step::Clone, error))?;
+    // Where the kernel puts the child's pidfd (CLONE_PIDFD, Linux 5.2): the legacy clone
+    // takes it in the parent_tid argument. It is written, close-on-exec, into our own
+    // descriptor table only, after the child's copy of the table was made, and before
+    // the child runs. It composes with CLONE_VM and CLONE_VFORK (only CLONE_THREAD,
+    // CLONE_DETACHED and CLONE_PARENT_SETTID are refused with it); older kernels ignore
+    // the flag, and the number stays -1.
+    let mut pidfd: c_int = -1;
     // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame; this
     // function returns only after the child has exec'd or ended (see the module docs),
     // and the child only reads the plan and stores to the atomic report. The stack is a
-    // fresh mapping, clone gets its top as the ABI wants, and nothing else uses it.
+    // fresh mapping, clone gets its top as the ABI wants, and nothing else uses it. The
+    // kernel writes one int into `pidfd`, a live local.
     let pid = unsafe {
         libc::clone(
             child_entry,
             stack.top(),
-            plan.clone_flags | handshake.share_memory() | libc::SIGCHLD,
+            plan.clone_flags | handshake.share_memory() | libc::CLONE_PIDFD | libc::SIGCHLD,
             &shared as *const Shared<'_> as *mut c_void,
+            &mut pidfd as *mut c_int,
         )
     };
     // Read errno only when clone(2) failed: then no child ever ran, and errno is ours.
@@ -85,6 +102,8 @@ pub(crate) fn spawn<E>(
     if let Some(error) = clone_error {
         return Err(SpawnError::Clone(error));
     }
+    // SAFETY: when set, the descriptor the kernel just made for us; nothing else owns it.
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
 
     // From here until the child is known to be done, leaving this frame early — an error
     // below, a panic in `parent_part` — must first make sure it is.
@@ -97,7 +116,7 @@ pub(crate) fn spawn<E>(
     reaper.pid = None;
     stack.keep();
     if report == 0 {
-        return Ok(pid);
+        return Ok(Spawned { pid, pidfd });
     }
     // The child reported a failed step and exits right after: reap it.
     reap(pid).map_err(|error| SpawnError::Os(Step::Wait, error))?;
@@ -428,6 +447,8 @@ mod tests {
             unshare_time: false,
             keep_blocked: 0,
             seccomp: None,
+            joins: &[],
+            unshare_after_join: 0,
         }
     }
 
@@ -446,8 +467,31 @@ mod tests {
     #[test]
     fn a_child_that_execs_comes_back_as_its_pid() {
         let argv = exec_args(c"true");
-        let pid = spawn(&plan(c"/bin/true", &argv), VFORK).unwrap();
+        let pid = spawn(&plan(c"/bin/true", &argv), VFORK).unwrap().pid;
         assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+    }
+
+    #[test]
+    fn both_handshakes_hand_back_a_pidfd_that_waits_for_the_child() {
+        let argv = exec_args(c"true");
+        let plan = plan(c"/bin/true", &argv);
+        let waiting = spawn(&plan, Some(|_| Ok::<(), ()>(()))).unwrap();
+        for spawned in [spawn(&plan, VFORK).unwrap(), waiting] {
+            let Some(pidfd) = spawned.pidfd else {
+                println!("skipped: this kernel ignores CLONE_PIDFD (before 5.2)");
+                return;
+            };
+            assert!(closes_on_exec(pidfd.as_raw_fd()));
+            match super::super::pidfd::wait(pidfd.as_fd(), false) {
+                Ok(status) => assert_eq!(status.and_then(exit_code), Some(0)),
+                Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
+                    println!("skipped the wait: no P_PIDFD before Linux 5.4");
+                    assert_eq!(exit_code(reap(spawned.pid).unwrap()), Some(0));
+                }
+                Err(error) => panic!("waitid(P_PIDFD): {error}"),
+            }
+            assert!(reaped(spawned.pid), "the pidfd's wait reaped the child");
+        }
     }
 
     #[test]
@@ -475,7 +519,8 @@ mod tests {
                 Ok::<(), ()>(())
             }),
         )
-        .unwrap();
+        .unwrap()
+        .pid;
         assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
         assert_eq!(before_exec, std::env::current_exe().ok());
     }
@@ -516,16 +561,16 @@ mod tests {
         let mut plan = plan(c"/bin/true", &argv);
         plan.death_signal = libc::SIGTERM;
         // The parent it was spawned by: the child goes on and execs.
-        let pid = spawn(&plan, VFORK).unwrap();
+        let pid = spawn(&plan, VFORK).unwrap().pid;
         assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
 
         // Told of another parent, the child sees its own parent as one that took over
         // from a dead one, and stops before exec, with the status no exec'd program
         // gives here. So does a child that waits for its parent, before it waits.
         plan.parent_pid += 1;
-        let pid = spawn(&plan, VFORK).unwrap();
+        let pid = spawn(&plan, VFORK).unwrap().pid;
         assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
-        let pid = spawn(&plan, Some(|_| Ok::<(), ()>(()))).unwrap();
+        let pid = spawn(&plan, Some(|_| Ok::<(), ()>(()))).unwrap().pid;
         assert_eq!(exit_code(reap(pid).unwrap()), Some(SETUP_FAILED));
     }
 
@@ -541,7 +586,7 @@ mod tests {
         plan.clone_flags = libc::CLONE_NEWPID;
         plan.death_signal = libc::SIGTERM;
         plan.keep_blocked = libc::SIGTERM;
-        let pid = spawn(&plan, VFORK).unwrap();
+        let pid = spawn(&plan, VFORK).unwrap().pid;
         assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
     }
 

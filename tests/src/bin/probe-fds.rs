@@ -161,11 +161,13 @@ fn given(kind: &str, filter: &str, inheritable_read: RawFd) {
         }
     };
     // spawn closed our copies of what it gave, the originals and any copies it made:
-    // we hold what we held before and our ends of the three pipes, nothing else.
+    // we hold what we held before, our ends of the three pipes and the child's pidfd,
+    // nothing else.
     let ours = [
         to_child_write.as_raw_fd(),
         from_child_read.as_raw_fd(),
         child.stdout.as_ref().unwrap().as_raw_fd(),
+        child.pidfd().map_or(-1, |pidfd| pidfd.as_raw_fd()),
     ]
     .map(|fd| fd.to_string());
     let mut fds_after = open_fds(false);
