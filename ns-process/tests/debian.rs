@@ -126,7 +126,10 @@ fn user_switches_to_mapped_ids_without_capabilities_and_refuses_others() {
                 rootfs,
                 &args,
                 125,
-                &["--user 1000: uid 1000 is not mapped", "(mapped uids: 0)"],
+                &[
+                    "--user 1000:1000: uid 1000 is not mapped",
+                    "(mapped uids: 0)",
+                ],
             );
         }
         // Beyond any map ns-process makes.
@@ -153,10 +156,55 @@ fn user_switches_to_mapped_ids_without_capabilities_and_refuses_others() {
         assert_refused_as(
             &user,
             rootfs,
-            &["--user", "root", "--", "true"],
+            &["--user=-1", "--", "true"],
             125,
-            &["is not a number", "UID or UID:GID"],
+            &["is neither a number", "USER or USER:GROUP"],
         );
+        // Names are Debian's own, from the rootfs's /etc/passwd and /etc/group.
+        let output = run_in(
+            &user,
+            rootfs,
+            &["--user", "root:tty", "--", "sh", "-c", "id -u; id -g"],
+        );
+        if user.is_root() || output.status.code() != Some(125) {
+            assert_exit_code(user.label(), &output, 0);
+            assert_eq!(stdout_text(&output), "0\n5\n", "{}", user.label());
+        } else {
+            assert_failed_with(
+                user.label(),
+                &output,
+                125,
+                &["--user root:tty (gid 5 in /etc/group): gid 5 is not mapped"],
+            );
+        }
+        let output = run_in(
+            &user,
+            rootfs,
+            &[
+                "--user",
+                "nobody:nogroup",
+                "--",
+                "sh",
+                "-c",
+                "id -un; id -gn; echo $HOME",
+            ],
+        );
+        if user.is_root() || output.status.code() != Some(125) {
+            assert_exit_code(user.label(), &output, 0);
+            assert_eq!(
+                stdout_text(&output),
+                "nobody\nnogroup\n/nonexistent\n",
+                "{}",
+                user.label()
+            );
+        } else {
+            assert_failed_with(
+                user.label(),
+                &output,
+                125,
+                &["--user nobody:nogroup (uid 65534 in /etc/passwd): uid 65534 is not mapped"],
+            );
+        }
     }
 }
 
