@@ -99,6 +99,16 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
         )?;
     }
 
+    // Known now, before the pivot, so that /etc/hosts can give it to the hostname.
+    let bridge_address = if options.net == NetMode::Bridge {
+        Some(steps.run(
+            format!("reading the address of {}", crate::net::INSIDE_NAME),
+            || crate::net::inside_address(options.subnet),
+        )?)
+    } else {
+        None
+    };
+
     let new_proc = if !own_mounts {
         steps.skip("mounting /proc", "the mount namespace is shared");
         false
@@ -181,7 +191,7 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
                     || new_mount(c"tmpfs", &[(c"mode", c"1777")], &[], TMP_ATTRIBUTES),
                 )?;
             }
-            bind_etc_files(&steps, options, &rootfs, dev.as_fd())?;
+            bind_etc_files(&steps, options, &rootfs, dev.as_fd(), bridge_address)?;
             for bind in &options.bind {
                 let step = format!(
                     "binding {} on {}{}{}",
@@ -224,14 +234,14 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
     if !options.shares(Shareable::Net) {
         steps.run("bringing lo up", || crate::net::set_up("lo"))?;
     }
-    if options.net == NetMode::Bridge {
+    if let Some(address) = bridge_address {
         steps.run(
             format!(
-                "configuring {} in {}",
+                "configuring {} with {address} in {}",
                 crate::net::INSIDE_NAME,
                 options.subnet
             ),
-            || crate::net::configure_inside(options.subnet),
+            || crate::net::configure_inside(options.subnet, address),
         )?;
     }
     // Nothing the command runs may gain privileges through set-user-ID binaries or file
@@ -400,6 +410,7 @@ fn bind_etc_files(
     options: &Options,
     rootfs: &Rootfs<'_>,
     dev: BorrowedFd<'_>,
+    bridge_address: Option<std::net::Ipv4Addr>,
 ) -> Result<(), SetupError> {
     let step = format!(
         "binding /etc/hostname, /etc/hosts and /etc/resolv.conf read-only in {}",
@@ -429,6 +440,7 @@ fn bind_etc_files(
     let files = crate::etc_files::contents(
         net,
         &hostname,
+        bridge_address,
         read("/etc/hosts").as_deref(),
         read("/etc/resolv.conf").as_deref(),
     );
