@@ -74,20 +74,25 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
-    if let Err(error) = setup::prepare(&options) {
-        eprintln!("ns-process: {error}");
-        return ExitCode::from(EXIT_OWN_FAILURE);
-    }
-    let user = match User::inside(&options, maps.as_ref()) {
-        Ok(user) => user,
+    let made = setup::MadeInRootfs::default();
+    let code = match setup::prepare(&options, &made) {
         Err(error) => {
             eprintln!("ns-process: {error}");
-            return ExitCode::from(EXIT_OWN_FAILURE);
+            EXIT_OWN_FAILURE
         }
+        Ok(()) => match User::inside(&options, maps.as_ref()) {
+            Err(error) => {
+                eprintln!("ns-process: {error}");
+                EXIT_OWN_FAILURE
+            }
+            Ok(user) => match run(&options, &user, &blocked, started) {
+                Ok(code) | Err(code) => code,
+            },
+        },
     };
-    match run(&options, &user, &blocked, started) {
-        Ok(code) | Err(code) => ExitCode::from(code),
-    }
+    // The rootfs as it was found: what was made in it to mount on goes.
+    made.remove(options.verbose);
+    ExitCode::from(code)
 }
 
 /// The id maps of this user namespace, read before the setup (after the pivot the
