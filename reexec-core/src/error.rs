@@ -64,10 +64,13 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+    /// Taking uid and gid 0 of the new user namespace in the child (`setresgid`,
+    /// `setresuid`), where the maps give 0 but not the caller's own ids.
+    TakeRootInside,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 25] = [
+    pub(crate) const ALL: [Step; 26] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -93,6 +96,7 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        Step::TakeRootInside,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -140,6 +144,10 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            Step::TakeRootInside => {
+                "taking uid and gid 0 of the child's user namespace (setresgid, setresuid), \
+                 the caller's own ids being unmapped there"
+            }
         })
     }
 }

@@ -95,6 +95,11 @@ pub(crate) struct ChildPlan<'a> {
     /// A signal left blocked across execve; see the dispatch's `death_signal.rs`. 0 for
     /// none.
     pub(crate) keep_blocked: c_int,
+    /// Take gid 0, then uid 0, of the new user namespace once the maps are written: the
+    /// caller's own id is not mapped there (`0:100000:65536`), so the child would run as
+    /// the overflow id and lose every capability at execve.
+    pub(crate) take_root_gid: bool,
+    pub(crate) take_root_uid: bool,
 }
 
 /// A descriptor of the parent that the child gets as `target`.

@@ -84,6 +84,7 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::ReadSubordinateIds) => "read-subordinate-ids",
         Some(Step::RunNewuidmap) => "run-newuidmap",
         Some(Step::RunNewgidmap) => "run-newgidmap",
+        Some(Step::TakeRootInside) => "take-root-inside",
         Some(other) => return format!("unnamed: {other}"),
     };
     name.to_owned()

@@ -106,6 +106,19 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         }
     }
 
+    // After the wait: the maps are written, so that 0 is an id of the namespace. The gid
+    // first, while the uid still carries the capability to change it.
+    if plan.take_root_gid {
+        if let Err(errno) = raw::set_all_gids(0) {
+            fail(Step::TakeRootInside, errno);
+        }
+    }
+    if plan.take_root_uid {
+        if let Err(errno) = raw::set_all_uids(0) {
+            fail(Step::TakeRootInside, errno);
+        }
+    }
+
     if plan.unshare_time {
         if let Err(errno) = raw::unshare(libc::CLONE_NEWTIME) {
             fail(Step::EnterTimeNamespace, errno);

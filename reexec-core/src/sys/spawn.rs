@@ -427,6 +427,8 @@ mod tests {
             clone_flags: 0,
             unshare_time: false,
             keep_blocked: 0,
+            take_root_gid: false,
+            take_root_uid: false,
         }
     }
 

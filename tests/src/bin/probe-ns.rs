@@ -159,6 +159,14 @@ fn namespaced(namespaces: &str, maps: &str) -> Command {
                 .gid_map(IdMap::new(0, gid, 1))
                 .map_with_helpers(true);
         }
+        "helpers-range-only" => {
+            // As a tree mmdebstrap --mode=unshare built is owned: root is the range's
+            // first id, and the caller's own ids are not mapped at all.
+            command
+                .uid_map(IdMap::new(0, 200_000, 65536))
+                .gid_map(IdMap::new(0, 200_000, 65536))
+                .map_with_helpers(true);
+        }
         "own-uid-as-5" => {
             command.uid_map(IdMap::new(5, nix::unistd::geteuid().as_raw(), 1));
         }
