@@ -149,10 +149,11 @@ pub(crate) struct Options {
     /// --map-users, with /etc/subgid and newgidmap.
     #[arg(long = "map-groups", value_name = "INNER:OUTER:COUNT", value_parser = crate::ids::parse_id_map)]
     pub(crate) map_groups: Vec<reexec::IdMap>,
-    /// Run the command as this user and group inside (numeric; GID defaults to the
-    /// user's group in /etc/passwd inside, else 0). Only ids the user namespace maps can
+    /// Run the command as this user and group inside, each a numeric id or a name
+    /// looked up in /etc/passwd and /etc/group inside (the rootfs's own); GROUP defaults
+    /// to the user's group in /etc/passwd, else 0. Only ids the user namespace maps can
     /// be used; a user other than 0 keeps no capability.
-    #[arg(long, value_name = "UID[:GID]", value_parser = UserArg::parse)]
+    #[arg(long, value_name = "USER[:GROUP]", value_parser = UserArg::parse)]
     pub(crate) user: Option<UserArg>,
 
     /// Start the command in this directory inside, an absolute path (default: / under

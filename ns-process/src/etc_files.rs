@@ -3,32 +3,43 @@
 //! read-only over the rootfs's, which are never edited. A program inside then resolves
 //! its own hostname, and finds name servers only where they can be reached.
 
+use std::net::Ipv4Addr;
+
 use crate::cli::NetMode;
 
 /// The three files' names under `/etc` and contents.
 pub(crate) fn contents(
     net: NetMode,
     hostname: &str,
+    bridge_address: Option<Ipv4Addr>,
     host_hosts: Option<&str>,
     host_resolv_conf: Option<&str>,
 ) -> [(&'static str, String); 3] {
     [
         ("hostname", format!("{hostname}\n")),
-        ("hosts", hosts(net, hostname, host_hosts)),
+        ("hosts", hosts(net, hostname, bridge_address, host_hosts)),
         ("resolv.conf", resolv_conf(net, host_resolv_conf)),
     ]
 }
 
-/// The loopback names and the hostname, on 127.0.1.1 as Debian has it (the bridge
-/// address is only known once the init configured it, after the pivot); with the host's
-/// network, the host's own file, whose names are all reachable there.
-fn hosts(net: NetMode, hostname: &str, host_hosts: Option<&str>) -> String {
+/// The loopback names, and the hostname on the command's own address: with a bridge,
+/// the address its interface gets (as podman writes it, so that other hosts on the bridge
+/// and the command agree on it); without one, 127.0.1.1 as Debian has it. With the
+/// host's network, the host's own file, whose names are all reachable there.
+fn hosts(
+    net: NetMode,
+    hostname: &str,
+    bridge_address: Option<Ipv4Addr>,
+    host_hosts: Option<&str>,
+) -> String {
     if let (NetMode::Host, Some(host)) = (net, host_hosts) {
         return host.to_owned();
     }
-    format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-    )
+    let own = match (net, bridge_address) {
+        (NetMode::Bridge, Some(address)) => address.to_string(),
+        _ => "127.0.1.1".to_owned(),
+    };
+    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n")
 }
 
 /// The host's name servers, where the command's network reaches them: all of them with
@@ -78,9 +89,14 @@ mod tests {
         );
         assert_eq!(resolv_conf(NetMode::Host, Some(host)), host);
         assert!(!resolv_conf(NetMode::None, Some(host)).contains("nameserver"));
-        assert!(hosts(NetMode::None, "box", Some("x")).ends_with("127.0.1.1\tbox\n"));
+        assert!(hosts(NetMode::None, "box", None, Some("x")).ends_with("127.0.1.1\tbox\n"));
+        let address = Some(Ipv4Addr::new(10, 10, 10, 2));
         assert_eq!(
-            hosts(NetMode::Host, "box", Some("host file\n")),
+            hosts(NetMode::Bridge, "box", address, Some("x")),
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.10.10.2\tbox\n"
+        );
+        assert_eq!(
+            hosts(NetMode::Host, "box", None, Some("host file\n")),
             "host file\n"
         );
     }

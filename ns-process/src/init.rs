@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 
 use crate::capabilities::Cut;
 use crate::cli::{self, Options};
-use crate::user::{self, IdMap};
+use crate::user::{self, Id, IdMap};
 use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, started, terminal};
 
 /// The entry's name, as in the Go series.
@@ -67,8 +67,8 @@ fn ns_initialisation() -> ExitCode {
     let started = started::Report::take(options.internal_started_fd);
     // Before the pivot: the rootfs may have no /proc (--share pid), and refused now,
     // nothing is mounted for nothing.
-    let group_map = match check_user_is_mapped(&options) {
-        Ok(group_map) => group_map,
+    let maps = match check_user_is_mapped(&options) {
+        Ok(maps) => maps,
         Err(error) => {
             eprintln!("ns-process: {error}");
             return ExitCode::from(EXIT_OWN_FAILURE);
@@ -83,20 +83,25 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
-    if let Err(error) = setup::prepare(&options) {
-        eprintln!("ns-process: {error}");
-        return ExitCode::from(EXIT_OWN_FAILURE);
-    }
-    let user = match User::inside(&options, group_map.as_ref()) {
-        Ok(user) => user,
+    let made = setup::MadeInRootfs::default();
+    let code = match setup::prepare(&options, &made) {
         Err(error) => {
             eprintln!("ns-process: {error}");
-            return ExitCode::from(EXIT_OWN_FAILURE);
+            EXIT_OWN_FAILURE
         }
+        Ok(()) => match User::inside(&options, maps.as_ref()) {
+            Err(error) => {
+                eprintln!("ns-process: {error}");
+                EXIT_OWN_FAILURE
+            }
+            Ok(user) => match run(&options, &user, seccomp, &blocked, started) {
+                Ok(code) | Err(code) => code,
+            },
+        },
     };
-    match run(&options, &user, seccomp, &blocked, started) {
-        Ok(code) | Err(code) => ExitCode::from(code),
-    }
+    // The rootfs as it was found: what was made in it to mount on goes.
+    made.remove(options.verbose);
+    ExitCode::from(code)
 }
 
 /// The filter the command runs under, if any, refused when this kernel can't install it.
@@ -120,20 +125,31 @@ fn command_seccomp(options: &Options) -> Result<Option<reexec::SeccompProgram>, 
     Ok(Some(program))
 }
 
-/// With `--user`, refuses a uid (or a gid given) that the user namespace does not map;
-/// the gid map is returned to check a gid taken from `/etc/passwd` later.
-fn check_user_is_mapped(options: &Options) -> Result<Option<IdMap>, String> {
-    let Some(arg) = options.user else {
+/// The id maps of this user namespace, read before the setup (after the pivot the
+/// rootfs may have no `/proc`), to check `--user`'s ids against.
+struct Maps {
+    uids: IdMap,
+    gids: IdMap,
+}
+
+/// With `--user`, reads the maps and refuses a numeric uid or gid the user namespace
+/// does not map; names are looked up (and their ids checked) after the pivot.
+fn check_user_is_mapped(options: &Options) -> Result<Option<Maps>, String> {
+    let Some(arg) = &options.user else {
         return Ok(None);
     };
-    let given_as = |id: &str| format!("--user {id}");
-    let uids = IdMap::of_this_namespace("uid")?;
-    uids.check(arg.uid, &given_as(&arg.uid.to_string()))?;
-    let gids = IdMap::of_this_namespace("gid")?;
-    if let Some(gid) = arg.gid {
-        gids.check(gid, &given_as(&format!("{}:{gid}", arg.uid)))?;
+    let maps = Maps {
+        uids: IdMap::of_this_namespace("uid")?,
+        gids: IdMap::of_this_namespace("gid")?,
+    };
+    let given_as = format!("--user {}", arg.text);
+    if let Id::Number(uid) = arg.user {
+        maps.uids.check(uid, &given_as)?;
     }
-    Ok(Some(gids))
+    if let Some(Id::Number(gid)) = arg.group {
+        maps.gids.check(gid, &given_as)?;
+    }
+    Ok(Some(maps))
 }
 
 /// Who the command runs as, and what its environment says of it.
@@ -144,35 +160,99 @@ struct User {
 }
 
 impl User {
-    /// Looks the command's user up in `/etc/passwd` as seen from here: after the pivot,
-    /// the rootfs's own. A file that can't be read is warned about, and the defaults used.
-    fn inside(options: &Options, group_map: Option<&IdMap>) -> Result<User, String> {
-        let uid = options.user.map_or(0, |arg| arg.uid);
-        let entry = user::passwd_entry(uid).unwrap_or_else(|why| {
-            eprintln!("ns-process: warning: {why}; HOME, USER and SHELL take their defaults");
-            None
-        });
-        let ids = match (options.user, group_map) {
-            (Some(arg), Some(gids)) => {
-                let gid = match (arg.gid, &entry) {
-                    (Some(gid), _) => gid,
-                    (None, Some(entry)) => {
-                        gids.check(
-                            entry.gid,
-                            &format!("--user {uid} (its group in /etc/passwd)"),
-                        )?;
-                        entry.gid
-                    }
-                    (None, None) => 0,
-                };
-                Some((uid, gid))
+    /// Looks the command's user up in `/etc/passwd` (and a group name in `/etc/group`)
+    /// as seen from here: after the pivot, the rootfs's own. A file that can't be read is
+    /// warned about, and the defaults used, unless a name had to be found in it.
+    fn inside(options: &Options, maps: Option<&Maps>) -> Result<User, String> {
+        let (Some(arg), Some(maps)) = (&options.user, maps) else {
+            return Ok(User {
+                ids: None,
+                environment: user::environment(0, passwd_entry_or_warn(0).as_ref()),
+            });
+        };
+        let given_as = format!("--user {}", arg.text);
+        let (uid, entry) = match &arg.user {
+            Id::Number(uid) => (*uid, passwd_entry_or_warn(*uid)),
+            Id::Name(name) => {
+                let entry = found(
+                    user::passwd_entry_named(name),
+                    &given_as,
+                    "user",
+                    name,
+                    user::PASSWD,
+                    options,
+                )?;
+                maps.uids.check(
+                    entry.uid,
+                    &format!("{given_as} (uid {} in {})", entry.uid, user::PASSWD),
+                )?;
+                (entry.uid, Some(entry))
             }
-            _ => None,
+        };
+        let gid = match (&arg.group, &entry) {
+            (Some(Id::Number(gid)), _) => *gid,
+            (Some(Id::Name(name)), _) => {
+                let gid = found(
+                    user::group_named(name),
+                    &given_as,
+                    "group",
+                    name,
+                    user::GROUP,
+                    options,
+                )?;
+                maps.gids
+                    .check(gid, &format!("{given_as} (gid {gid} in {})", user::GROUP))?;
+                gid
+            }
+            (None, Some(entry)) => {
+                maps.gids.check(
+                    entry.gid,
+                    &format!("{given_as} (its group in {})", user::PASSWD),
+                )?;
+                entry.gid
+            }
+            (None, None) => 0,
         };
         Ok(User {
-            ids,
+            ids: Some((uid, gid)),
             environment: user::environment(uid, entry.as_ref()),
         })
+    }
+}
+
+/// The passwd entry of `uid`, or none with a warning where the file can't be read: the
+/// command then runs with the defaults.
+fn passwd_entry_or_warn(uid: u32) -> Option<user::Entry> {
+    user::passwd_entry(uid).unwrap_or_else(|why| {
+        eprintln!("ns-process: warning: {why}; HOME, USER and SHELL take their defaults");
+        None
+    })
+}
+
+/// What a lookup of `--user`'s `name` (a `kind`, user or group) in `file` found; a name
+/// that is missing, or a file that can't be read, is refused, naming the file the
+/// command sees (the rootfs's own under `--rootfs`).
+fn found<T>(
+    lookup: Result<Option<T>, String>,
+    given_as: &str,
+    kind: &str,
+    name: &str,
+    file: &str,
+    options: &Options,
+) -> Result<T, String> {
+    let file = match &options.rootfs {
+        Some(rootfs) => format!("{file} of the rootfs {}", rootfs.display()),
+        None => file.to_owned(),
+    };
+    match lookup {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(format!(
+            "{given_as}: no {kind} {name:?} in {file}; give a {kind} that file has, or a \
+             numeric id"
+        )),
+        Err(why) => Err(format!(
+            "{given_as}: the {kind} {name:?} could not be looked up in {file}: {why}"
+        )),
     }
 }
 

@@ -613,30 +613,41 @@ pub(crate) fn release(lease: &Lease) -> Result<(), String> {
     })
 }
 
-/// Inside: the address the parent put into [`INSIDE_NAME`]'s MAC, and a default route
-/// through the bridge.
-pub(crate) fn configure_inside(subnet: Subnet) -> Result<(), String> {
+/// Inside: the address the parent put into [`INSIDE_NAME`]'s MAC. Known from the start
+/// of the setup (the parent attached the pair while the init waited), so that
+/// `/etc/hosts` can give it to the hostname before the pivot.
+pub(crate) fn inside_address(subnet: Subnet) -> Result<Ipv4Addr, String> {
     with_netlink(async |handle| {
-        let mut links = handle
-            .link()
-            .get()
-            .match_name(INSIDE_NAME.to_owned())
-            .execute();
-        let link = match links.try_next().await {
-            Ok(Some(link)) => link,
-            Ok(None) => return Err(format!("{INSIDE_NAME} never arrived in this namespace")),
-            Err(error) => return Err(describe(&format!("looking up {INSIDE_NAME}"), error)),
-        };
-        let address = link
-            .attributes
+        let link = inside_link(&handle).await?;
+        link.attributes
             .iter()
             .find_map(|attribute| match attribute {
                 LinkAttribute::Address(mac) => address_in(mac),
                 _ => None,
             })
             .filter(|&address| subnet.contains(address))
-            .ok_or_else(|| format!("{INSIDE_NAME} carries no address of {subnet} in its MAC"))?;
-        let index = link.header.index;
+            .ok_or_else(|| format!("{INSIDE_NAME} carries no address of {subnet} in its MAC"))
+    })
+}
+
+async fn inside_link(handle: &rtnetlink::Handle) -> Result<LinkMessage, String> {
+    let mut links = handle
+        .link()
+        .get()
+        .match_name(INSIDE_NAME.to_owned())
+        .execute();
+    match links.try_next().await {
+        Ok(Some(link)) => Ok(link),
+        Ok(None) => Err(format!("{INSIDE_NAME} never arrived in this namespace")),
+        Err(error) => Err(describe(&format!("looking up {INSIDE_NAME}"), error)),
+    }
+}
+
+/// Inside: `address` (from [`inside_address`]) on [`INSIDE_NAME`], and a default route
+/// through the bridge.
+pub(crate) fn configure_inside(subnet: Subnet, address: Ipv4Addr) -> Result<(), String> {
+    with_netlink(async |handle| {
+        let index = inside_link(&handle).await?.header.index;
         handle
             .address()
             .add(index, address.into(), subnet.prefix)

@@ -62,8 +62,10 @@ pub(crate) fn describe(call: &str, path: &Path, errno: nix::Error) -> String {
     format!("{call}({}): {}", path.display(), errno.desc())
 }
 
-/// Everything between the clone and the command, in the order the series does it.
-pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
+/// Everything between the clone and the command, in the order the series does it. What
+/// it makes in the rootfs to mount on is noted in `made`, to be taken out after the run
+/// (or after a failure here).
+pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), SetupError> {
     let steps = Steps {
         verbose: options.verbose,
     };
@@ -99,6 +101,16 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
         )?;
     }
 
+    // Known now, before the pivot, so that /etc/hosts can give it to the hostname.
+    let bridge_address = if options.net == NetMode::Bridge {
+        Some(steps.run(
+            format!("reading the address of {}", crate::net::INSIDE_NAME),
+            || crate::net::inside_address(options.subnet),
+        )?)
+    } else {
+        None
+    };
+
     let new_proc = if !own_mounts {
         steps.skip("mounting /proc", "the mount namespace is shared");
         false
@@ -133,7 +145,7 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
         }
         Some(path) => {
             let rootfs = steps.run(format!("binding {} onto itself", path.display()), || {
-                Rootfs::bind(path)
+                Rootfs::bind(path, made)
             })?;
             let dev = steps.run(
                 format!("mounting a tmpfs on {}", rootfs.show("dev")),
@@ -181,7 +193,7 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
                     || new_mount(c"tmpfs", &[(c"mode", c"1777")], &[], TMP_ATTRIBUTES),
                 )?;
             }
-            bind_etc_files(&steps, options, &rootfs, dev.as_fd())?;
+            bind_etc_files(&steps, options, &rootfs, dev.as_fd(), bridge_address)?;
             for bind in &options.bind {
                 let step = format!(
                     "binding {} on {}{}{}",
@@ -224,14 +236,14 @@ pub(crate) fn prepare(options: &Options) -> Result<(), SetupError> {
     if !options.shares(Shareable::Net) {
         steps.run("bringing lo up", || crate::net::set_up("lo"))?;
     }
-    if options.net == NetMode::Bridge {
+    if let Some(address) = bridge_address {
         steps.run(
             format!(
-                "configuring {} in {}",
+                "configuring {} with {address} in {}",
                 crate::net::INSIDE_NAME,
                 options.subnet
             ),
-            || crate::net::configure_inside(options.subnet),
+            || crate::net::configure_inside(options.subnet, address),
         )?;
     }
     // Nothing the command runs may gain privileges through set-user-ID binaries or file
@@ -400,6 +412,7 @@ fn bind_etc_files(
     options: &Options,
     rootfs: &Rootfs<'_>,
     dev: BorrowedFd<'_>,
+    bridge_address: Option<std::net::Ipv4Addr>,
 ) -> Result<(), SetupError> {
     let step = format!(
         "binding /etc/hostname, /etc/hosts and /etc/resolv.conf read-only in {}",
@@ -429,6 +442,7 @@ fn bind_etc_files(
     let files = crate::etc_files::contents(
         net,
         &hostname,
+        bridge_address,
         read("/etc/hosts").as_deref(),
         read("/etc/resolv.conf").as_deref(),
     );
@@ -663,6 +677,146 @@ fn mount_in_dev(
     }
 }
 
+/// What ns-process made in the rootfs to mount on — a missing `/proc`, `/sys`, `/tmp`,
+/// `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf`, a `--bind` or `--tmpfs` destination
+/// and the directories leading to it — taken out once the run is over, so that the rootfs
+/// is left as it was found. Each is noted by its inode when made, and removed only if the
+/// same inode is still there, still an empty file or an empty directory, reached from
+/// the rootfs's descriptor through no symbolic link: nothing else of the rootfs is ever
+/// removed, whatever its owner or the command changed meanwhile.
+#[derive(Default)]
+pub(crate) struct MadeInRootfs {
+    /// The rootfs's descriptor, once it is bound.
+    root: std::cell::OnceCell<OwnedFd>,
+    made: std::cell::RefCell<Vec<Made>>,
+}
+
+/// How many mounts are taken off one entry at most: ns-process stacks two at most (an
+/// `/etc` file and a `--bind` over it).
+const MAX_STACKED_MOUNTS: usize = 8;
+
+/// A directory or file ns-process made in the rootfs: where, relative to it, and which
+/// inode.
+struct Made {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    dir: bool,
+}
+
+impl MadeInRootfs {
+    /// Notes that `path` of the rootfs, open at `fd`, was made by ns-process. One whose
+    /// inode can't be had is not noted, and stays.
+    fn note(&self, path: &Path, fd: BorrowedFd<'_>, dir: bool) {
+        if let Ok(stat) = nix::sys::stat::fstat(fd) {
+            self.made.borrow_mut().push(Made {
+                path: path.to_owned(),
+                dev: stat.st_dev,
+                ino: stat.st_ino,
+                dir,
+            });
+        }
+    }
+
+    /// Removes what was noted, the last made first. The mounts on each are detached from
+    /// this mount namespace first, since the kernel refuses to remove a mount point of the
+    /// caller's own (EBUSY); the removals go through a copy of the rootfs's own mount
+    /// (none of the mounts on it) made writable, as `--read-only` made the rootfs
+    /// read-only for the command only. What can't be removed stays, said with `verbose`.
+    pub(crate) fn remove(self, verbose: bool) {
+        let made = self.made.into_inner();
+        let Some(root) = self.root.into_inner() else {
+            return;
+        };
+        if made.is_empty() {
+            return;
+        }
+        let say = |what: String| {
+            if verbose {
+                eprintln!("ns-process: {what}");
+            }
+        };
+        let writable = mount_api::clone_tree(root.as_fd(), c"", false).and_then(|tree| {
+            mount_api::clear_attributes(tree.as_fd(), libc::MOUNT_ATTR_RDONLY)?;
+            Ok(tree)
+        });
+        if let Err(errno) = fchdir(root.as_fd()) {
+            say(format!(
+                "leaving what was made in the rootfs to mount on: fchdir: {}",
+                errno.desc()
+            ));
+            return;
+        }
+        for made in made.iter().rev() {
+            // Relative to the rootfs (the working directory now), every mount stacked
+            // there; this mount namespace's own, and gone with it anyway.
+            for _ in 0..MAX_STACKED_MOUNTS {
+                let flags = MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW;
+                if umount2(&made.path, flags).is_err() {
+                    break;
+                }
+            }
+        }
+        let base = writable.as_ref().map_or(root.as_fd(), |tree| tree.as_fd());
+        for made in made.iter().rev() {
+            match made.remove_from(base) {
+                Ok(()) => say(format!(
+                    "removed /{}, made to mount on",
+                    made.path.display()
+                )),
+                Err(why) => say(format!(
+                    "leaving /{}, made to mount on: {why}",
+                    made.path.display()
+                )),
+            }
+        }
+    }
+}
+
+impl Made {
+    /// Removes this entry, reached from `base` (the rootfs's root), if it is still the
+    /// inode made, empty.
+    fn remove_from(&self, base: BorrowedFd<'_>) -> Result<(), String> {
+        let name = self.path.file_name().ok_or("no name")?;
+        let parent = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(
+                ResolveFlag::RESOLVE_BENEATH
+                    | ResolveFlag::RESOLVE_NO_MAGICLINKS
+                    | ResolveFlag::RESOLVE_NO_SYMLINKS,
+            );
+        let parent = openat2(base, parent, how).map_err(|errno| errno.desc().to_owned())?;
+        let stat = nix::sys::stat::fstatat(
+            parent.as_fd(),
+            name,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|errno| errno.desc().to_owned())?;
+        let kind = stat.st_mode & libc::S_IFMT;
+        let still_ours = stat.st_dev == self.dev
+            && stat.st_ino == self.ino
+            && if self.dir {
+                kind == libc::S_IFDIR
+            } else {
+                kind == libc::S_IFREG && stat.st_size == 0
+            };
+        if !still_ours {
+            return Err("it is no longer the empty entry made".into());
+        }
+        // rmdir(2) removes only an empty directory; a file was checked empty just above.
+        let flag = if self.dir {
+            nix::unistd::UnlinkatFlags::RemoveDir
+        } else {
+            nix::unistd::UnlinkatFlags::NoRemoveDir
+        };
+        nix::unistd::unlinkat(parent.as_fd(), name, flag).map_err(|errno| errno.desc().to_owned())
+    }
+}
+
 /// The rootfs, held from the start by one descriptor: the root of its bind mount onto
 /// itself. Its owner may rename anything in it at any moment, so a path under it looked
 /// up twice may lead somewhere else the second time, even out of it through a symlink
@@ -673,13 +827,14 @@ fn mount_in_dev(
 struct Rootfs<'a> {
     path: &'a Path,
     root: OwnedFd,
+    made: &'a MadeInRootfs,
 }
 
 impl<'a> Rootfs<'a> {
     /// Binds the rootfs onto itself, recursively: pivot_root(2) needs a mount point.
     /// The path given is the caller's own and is looked up this once, following its
     /// links as the caller wrote it; from here on only the descriptor counts.
-    fn bind(path: &'a Path) -> Result<Rootfs<'a>, String> {
+    fn bind(path: &'a Path, made: &'a MadeInRootfs) -> Result<Rootfs<'a>, String> {
         let dir = open(
             path,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -690,7 +845,11 @@ impl<'a> Rootfs<'a> {
             .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE|AT_RECURSIVE", path, errno))?;
         mount_api::attach(root.as_fd(), dir.as_fd())
             .map_err(|errno| call_failed("move_mount", path, errno))?;
-        Ok(Rootfs { path, root })
+        let kept = root
+            .try_clone()
+            .map_err(|error| format!("dup of the rootfs's descriptor: {error}"))?;
+        let _ = made.root.set(kept);
+        Ok(Rootfs { path, root, made })
     }
 
     /// `name` under the rootfs, for messages.
@@ -752,16 +911,22 @@ impl<'a> Rootfs<'a> {
             Err(Errno::ENOENT) => {
                 // mkdirat(2) never follows a link in the last component: if one appears
                 // meanwhile, this fails or the open below refuses it.
-                match mkdirat(self.root.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(errno) => {
-                        return Err(MountPointError::CannotMake(
-                            errno,
-                            describe("mkdir", Path::new(&self.show(name)), errno),
-                        ));
-                    }
+                let created =
+                    match mkdirat(self.root.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                        Ok(()) => true,
+                        Err(Errno::EEXIST) => false,
+                        Err(errno) => {
+                            return Err(MountPointError::CannotMake(
+                                errno,
+                                describe("mkdir", Path::new(&self.show(name)), errno),
+                            ));
+                        }
+                    };
+                let opened = self.mount_point(name);
+                if let (true, Ok(dir)) = (created, &opened) {
+                    self.made.note(Path::new(name), dir.as_fd(), true);
                 }
-                self.mount_point(name)
+                opened
             }
             other => other,
         }
@@ -819,7 +984,8 @@ impl<'a> Rootfs<'a> {
             let opened = match openat2(at.as_fd(), *name, how) {
                 Err(Errno::ENOENT) => {
                     // Neither call follows a link in the last component: one swapped in
-                    // meanwhile makes it fail, or the open after it refuses it.
+                    // meanwhile makes it fail, or the open after it refuses it. A file is
+                    // noted through the descriptor that made it: that very inode.
                     let made = if as_file {
                         openat(
                             at.as_fd(),
@@ -831,10 +997,11 @@ impl<'a> Rootfs<'a> {
                                 | OFlag::O_CLOEXEC,
                             Mode::from_bits_truncate(0o644),
                         )
-                        .map(drop)
+                        .map(|file| self.made.note(&walked, file.as_fd(), false))
                     } else {
                         mkdirat(at.as_fd(), *name, Mode::from_bits_truncate(0o755))
                     };
+                    let made_dir = !as_file && made.is_ok();
                     match made {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(errno) => {
@@ -848,7 +1015,11 @@ impl<'a> Rootfs<'a> {
                             ));
                         }
                     }
-                    openat2(at.as_fd(), *name, how)
+                    let opened = openat2(at.as_fd(), *name, how);
+                    if let (true, Ok(dir)) = (made_dir, &opened) {
+                        self.made.note(&walked, dir.as_fd(), true);
+                    }
+                    opened
                 }
                 other => other,
             };

@@ -10,43 +10,77 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::sys::stat::{SFlag, fstat};
 
-/// `--user UID[:GID]`: numeric ids, as the kernel knows them inside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct UserArg {
-    pub(crate) uid: u32,
-    pub(crate) gid: Option<u32>,
+/// A user or a group as `--user` gives it: a number, as the kernel knows it inside, or a
+/// name, looked up in the files of the rootfs (`/etc/passwd`, `/etc/group`) as podman
+/// does, never in the host's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Id {
+    Number(u32),
+    Name(String),
 }
 
+/// `--user USER[:GROUP]`, each a number or a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserArg {
+    pub(crate) user: Id,
+    pub(crate) group: Option<Id>,
+    /// As the caller wrote it, for messages.
+    pub(crate) text: String,
+}
+
+/// The longest user or group name taken: longer than any system allows (32 on Linux's
+/// shadow tools), short enough for a message.
+const MAX_NAME_BYTES: usize = 256;
+
 impl UserArg {
-    /// Takes `UID` or `UID:GID`, decimal; -1 (4294967295) means "unchanged" to the
-    /// kernel, so it is no id.
+    /// Takes `USER` or `USER:GROUP`: digits are a numeric id (-1, 4294967295, means
+    /// "unchanged" to the kernel, so it is no id); anything else a name, as `useradd`
+    /// would make it: not starting with `-`, without blanks, control characters, `/`,
+    /// `:` or `,`.
     pub(crate) fn parse(text: &str) -> Result<UserArg, String> {
         let id = |part: &str, what: &str| {
-            part.parse::<u32>()
-                .ok()
-                .filter(|&id| id != u32::MAX)
-                .ok_or_else(|| {
-                    format!(
-                        "{text:?}: the {what} {part:?} is not a number from 0 to 4294967294; \
-                         write UID or UID:GID with numeric ids, such as 0 or 1000:1000"
-                    )
-                })
+            let bad = |why: &str| {
+                format!(
+                    "{text:?}: the {what} {part:?} {why}; write USER or USER:GROUP, each a \
+                     name inside or a numeric id, such as root, 1000:1000 or nobody:nogroup"
+                )
+            };
+            if !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit()) {
+                return part
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&id| id != u32::MAX)
+                    .map(Id::Number)
+                    .ok_or_else(|| bad("is not a number from 0 to 4294967294"));
+            }
+            let name_ok = !part.is_empty()
+                && part.len() <= MAX_NAME_BYTES
+                && !part.starts_with('-')
+                && !part
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ':' | ','));
+            if name_ok {
+                Ok(Id::Name(part.to_owned()))
+            } else {
+                Err(bad(
+                    "is neither a number from 0 to 4294967294 nor a user or group name",
+                ))
+            }
         };
-        match text.split_once(':') {
-            Some((uid, gid)) => Ok(UserArg {
-                uid: id(uid, "UID")?,
-                gid: Some(id(gid, "GID")?),
-            }),
-            None => Ok(UserArg {
-                uid: id(text, "UID")?,
-                gid: None,
-            }),
-        }
+        let (user, group) = match text.split_once(':') {
+            Some((user, group)) => (id(user, "user")?, Some(id(group, "group")?)),
+            None => (id(text, "user")?, None),
+        };
+        Ok(UserArg {
+            user,
+            group,
+            text: text.to_owned(),
+        })
     }
 }
 
@@ -136,79 +170,123 @@ impl IdMap {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) name: OsString,
+    pub(crate) uid: u32,
     pub(crate) gid: u32,
     pub(crate) home: PathBuf,
     pub(crate) shell: PathBuf,
 }
 
-/// How much of `/etc/passwd` is read: far more than any real one (a line is under 200
-/// bytes), and little enough for the init to hold.
+/// How much of `/etc/passwd` or `/etc/group` is read: far more than any real one (a line
+/// is under 200 bytes), and little enough for the init to hold.
 pub(crate) const MAX_PASSWD_BYTES: u64 = 1 << 20;
 
 /// The longest field taken from an entry: a path the kernel could still resolve.
 const MAX_FIELD_BYTES: usize = 4096;
 
-/// The entry of `uid` in `/etc/passwd`, as seen by this process: `Ok(None)` when there is
-/// no such file or entry; `Err` says why the file was not read, for a warning.
-pub(crate) fn passwd_entry(uid: u32) -> Result<Option<Entry>, String> {
-    let path = Path::new("/etc/passwd");
+/// `/etc/passwd`, where users are looked up.
+pub(crate) const PASSWD: &str = "/etc/passwd";
+/// `/etc/group`, where `--user`'s group names are looked up.
+pub(crate) const GROUP: &str = "/etc/group";
+
+/// The content of `path` (`/etc/passwd` or `/etc/group`) as seen by this process:
+/// `Ok(None)` when there is no such file; `Err` says why it was not read.
+fn read_database(path: &str) -> Result<Option<Vec<u8>>, String> {
     let how = OpenHow::new()
         .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let file: OwnedFd = match openat2(nix::fcntl::AT_FDCWD, path, how) {
         Ok(file) => file,
         Err(nix::errno::Errno::ENOENT) => return Ok(None),
-        Err(errno) => return Err(format!("open {}: {}", path.display(), errno.desc())),
+        Err(errno) => return Err(format!("open {path}: {}", errno.desc())),
     };
-    let stat =
-        fstat(&file).map_err(|errno| format!("fstat {}: {}", path.display(), errno.desc()))?;
+    let stat = fstat(&file).map_err(|errno| format!("fstat {path}: {}", errno.desc()))?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err(format!("{} is not a regular file", path.display()));
+        return Err(format!("{path} is not a regular file"));
     }
     let mut text = Vec::new();
     std::fs::File::from(file)
         .take(MAX_PASSWD_BYTES + 1)
         .read_to_end(&mut text)
-        .map_err(|error| format!("reading {}: {error}", path.display()))?;
+        .map_err(|error| format!("reading {path}: {error}"))?;
     if text.len() as u64 > MAX_PASSWD_BYTES {
-        return Err(format!(
-            "{} is longer than {MAX_PASSWD_BYTES} bytes",
-            path.display()
-        ));
+        return Err(format!("{path} is longer than {MAX_PASSWD_BYTES} bytes"));
     }
-    Ok(find_entry(&text, uid))
+    Ok(Some(text))
 }
 
-/// The first well-formed entry of `uid` in passwd(5) text: `name:password:uid:gid:gecos:
-/// home:shell`, a non-empty name, an absolute home, an absolute or empty shell (empty
-/// means `/bin/sh`), no NUL and no control character anywhere.
-fn find_entry(text: &[u8], uid: u32) -> Option<Entry> {
+/// The entry of `uid` in `/etc/passwd`, as seen by this process: `Ok(None)` when there is
+/// no such file or entry; `Err` says why the file was not read, for a warning.
+pub(crate) fn passwd_entry(uid: u32) -> Result<Option<Entry>, String> {
+    Ok(read_database(PASSWD)?.and_then(|text| find_entry(&text, |entry| entry.uid == uid)))
+}
+
+/// The entry of the user `name` in `/etc/passwd`, as [`passwd_entry`] reads it.
+pub(crate) fn passwd_entry_named(name: &str) -> Result<Option<Entry>, String> {
+    Ok(read_database(PASSWD)?.and_then(|text| {
+        find_entry(&text, |entry| {
+            entry.name.as_encoded_bytes() == name.as_bytes()
+        })
+    }))
+}
+
+/// The gid of the group `name` in `/etc/group`, read as `/etc/passwd` is.
+pub(crate) fn group_named(name: &str) -> Result<Option<u32>, String> {
+    Ok(read_database(GROUP)?.and_then(|text| find_group(&text, name)))
+}
+
+/// The first well-formed entry in passwd(5) text that `wanted` takes: `name:password:uid:
+/// gid:gecos:home:shell`, a non-empty name, an absolute home, an absolute or empty shell
+/// (empty means `/bin/sh`), no NUL and no control character anywhere.
+fn find_entry(text: &[u8], wanted: impl Fn(&Entry) -> bool) -> Option<Entry> {
+    text.split(|&byte| byte == b'\n').find_map(|line| {
+        let entry = parse_entry(line)?;
+        wanted(&entry).then_some(entry)
+    })
+}
+
+fn parse_entry(line: &[u8]) -> Option<Entry> {
+    if line.iter().any(|&byte| byte.is_ascii_control()) {
+        return None;
+    }
+    let fields: Vec<&[u8]> = line.split(|&byte| byte == b':').collect();
+    let [name, _, uid, gid, _, home, shell] = fields[..] else {
+        return None;
+    };
+    if name.is_empty()
+        || !home.starts_with(b"/")
+        || !(shell.is_empty() || shell.starts_with(b"/"))
+        || [name, home, shell]
+            .iter()
+            .any(|field| field.len() > MAX_FIELD_BYTES)
+    {
+        return None;
+    }
+    let shell = if shell.is_empty() { b"/bin/sh" } else { shell };
+    Some(Entry {
+        name: OsString::from_vec(name.to_vec()),
+        uid: number(uid)?,
+        gid: number(gid)?,
+        home: PathBuf::from(OsString::from_vec(home.to_vec())),
+        shell: PathBuf::from(OsString::from_vec(shell.to_vec())),
+    })
+}
+
+fn number(field: &[u8]) -> Option<u32> {
+    std::str::from_utf8(field).ok()?.parse::<u32>().ok()
+}
+
+/// The gid of the first well-formed entry of the group `name` in group(5) text:
+/// `name:password:gid:members`, no control character.
+fn find_group(text: &[u8], name: &str) -> Option<u32> {
     text.split(|&byte| byte == b'\n').find_map(|line| {
         if line.iter().any(|&byte| byte.is_ascii_control()) {
             return None;
         }
         let fields: Vec<&[u8]> = line.split(|&byte| byte == b':').collect();
-        let [name, _, line_uid, gid, _, home, shell] = fields[..] else {
+        let [group, _, gid, _] = fields[..] else {
             return None;
         };
-        let number = |field: &[u8]| std::str::from_utf8(field).ok()?.parse::<u32>().ok();
-        if number(line_uid)? != uid
-            || name.is_empty()
-            || !home.starts_with(b"/")
-            || !(shell.is_empty() || shell.starts_with(b"/"))
-            || [name, home, shell]
-                .iter()
-                .any(|field| field.len() > MAX_FIELD_BYTES)
-        {
-            return None;
-        }
-        let shell = if shell.is_empty() { b"/bin/sh" } else { shell };
-        Some(Entry {
-            name: OsString::from_vec(name.to_vec()),
-            gid: number(gid)?,
-            home: PathBuf::from(OsString::from_vec(home.to_vec())),
-            shell: PathBuf::from(OsString::from_vec(shell.to_vec())),
-        })
+        (group == name.as_bytes()).then(|| number(gid)).flatten()
     })
 }
 
@@ -234,20 +312,47 @@ pub(crate) fn environment(uid: u32, entry: Option<&Entry>) -> Vec<(&'static str,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn user_arguments() {
+        let parsed = |text| UserArg::parse(text).map(|arg| (arg.user, arg.group));
         assert_eq!(
-            UserArg::parse("1000:100"),
-            Ok(UserArg {
-                uid: 1000,
-                gid: Some(100)
-            })
+            parsed("1000:100"),
+            Ok((Id::Number(1000), Some(Id::Number(100))))
         );
-        assert_eq!(UserArg::parse("0"), Ok(UserArg { uid: 0, gid: None }));
-        for bad in ["", "root", "1000:", ":1", "-1", "4294967295", "1:2:3", "1 "] {
+        assert_eq!(parsed("0"), Ok((Id::Number(0), None)));
+        assert_eq!(parsed("root"), Ok((Id::Name("root".into()), None)));
+        assert_eq!(
+            parsed("nobody:nogroup"),
+            Ok((Id::Name("nobody".into()), Some(Id::Name("nogroup".into()))))
+        );
+        assert_eq!(
+            parsed("0:crontab"),
+            Ok((Id::Number(0), Some(Id::Name("crontab".into()))))
+        );
+        assert_eq!(UserArg::parse("u1:5").unwrap().text, "u1:5");
+        for bad in [
+            "",
+            "1000:",
+            ":1",
+            "-1",
+            "4294967295",
+            "1:2:3",
+            "1 ",
+            "a/b",
+            "a,b",
+            "\u{1b}",
+            "-x",
+        ] {
             assert!(UserArg::parse(bad).is_err(), "{bad:?}");
         }
+        assert!(UserArg::parse(&"n".repeat(MAX_NAME_BYTES + 1)).is_err());
+        assert!(
+            UserArg::parse("4294967295")
+                .unwrap_err()
+                .contains("is not a number from 0 to 4294967294")
+        );
     }
 
     #[test]
@@ -276,7 +381,9 @@ mod tests {
             ctl\x1b:x:1003:1003::/h:/bin/sh\n\
             first:x:1004:1::/a:/bin/sh\n\
             second:x:1004:2::/b:/bin/sh\n";
-        let root = find_entry(text, 0).unwrap();
+        let by_uid = |uid| find_entry(text, |entry| entry.uid == uid);
+        let by_name = |name: &str| find_entry(text, |entry| entry.name == name);
+        let root = by_uid(0).unwrap();
         assert_eq!(
             (
                 root.name.to_str(),
@@ -286,18 +393,37 @@ mod tests {
             ),
             (Some("root"), 0, Some("/root"), Some("/bin/bash"))
         );
-        assert_eq!(find_entry(text, 1000), None);
-        assert_eq!(find_entry(text, 1001), None);
-        assert_eq!(find_entry(text, 1002).unwrap().shell, Path::new("/bin/sh"));
-        assert_eq!(find_entry(text, 1003), None);
-        assert_eq!(find_entry(text, 1004).unwrap().gid, 1);
-        assert_eq!(find_entry(text, 7), None);
+        assert_eq!(by_uid(1000), None);
+        assert_eq!(by_uid(1001), None);
+        assert_eq!(by_uid(1002).unwrap().shell, Path::new("/bin/sh"));
+        assert_eq!(by_uid(1003), None);
+        assert_eq!(by_uid(1004).unwrap().gid, 1);
+        assert_eq!(by_uid(7), None);
+        assert_eq!(
+            by_name("second").map(|entry| (entry.uid, entry.gid)),
+            Some((1004, 2))
+        );
+        assert_eq!(by_name("nobody").unwrap().uid, 65534);
+        assert_eq!(by_name("broken"), None);
+        assert_eq!(by_name("relative"), None);
+        assert_eq!(by_name("nosuchuser"), None);
+    }
+
+    #[test]
+    fn group_entries() {
+        let text =
+            b"root:x:0:\ntty:x:5:\ncrontab:x:101:a,b\nbad:x:many:\nshort:x:7\nctl\x1b:x:8:\n";
+        assert_eq!(find_group(text, "tty"), Some(5));
+        assert_eq!(find_group(text, "crontab"), Some(101));
+        for missing in ["bad", "short", "ctl\u{1b}", "nogroup", ""] {
+            assert_eq!(find_group(text, missing), None, "{missing:?}");
+        }
     }
 
     proptest::proptest! {
         #[test]
         fn any_passwd_text_is_parsed_without_panicking(text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), uid in 0u32..3) {
-            if let Some(entry) = find_entry(&text, uid) {
+            if let Some(entry) = find_entry(&text, |entry| entry.uid == uid) {
                 proptest::prop_assert!(entry.home.is_absolute() && entry.shell.is_absolute());
             }
         }

@@ -126,7 +126,10 @@ fn user_switches_to_mapped_ids_without_capabilities_and_refuses_others() {
                 rootfs,
                 &args,
                 125,
-                &["--user 1000: uid 1000 is not mapped", "(mapped uids: 0)"],
+                &[
+                    "--user 1000:1000: uid 1000 is not mapped",
+                    "(mapped uids: 0)",
+                ],
             );
         }
         // Beyond any map ns-process makes.
@@ -153,10 +156,55 @@ fn user_switches_to_mapped_ids_without_capabilities_and_refuses_others() {
         assert_refused_as(
             &user,
             rootfs,
-            &["--user", "root", "--", "true"],
+            &["--user=-1", "--", "true"],
             125,
-            &["is not a number", "UID or UID:GID"],
+            &["is neither a number", "USER or USER:GROUP"],
         );
+        // Names are Debian's own, from the rootfs's /etc/passwd and /etc/group.
+        let output = run_in(
+            &user,
+            rootfs,
+            &["--user", "root:tty", "--", "sh", "-c", "id -u; id -g"],
+        );
+        if user.is_root() || output.status.code() != Some(125) {
+            assert_exit_code(user.label(), &output, 0);
+            assert_eq!(stdout_text(&output), "0\n5\n", "{}", user.label());
+        } else {
+            assert_failed_with(
+                user.label(),
+                &output,
+                125,
+                &["--user root:tty (gid 5 in /etc/group): gid 5 is not mapped"],
+            );
+        }
+        let output = run_in(
+            &user,
+            rootfs,
+            &[
+                "--user",
+                "nobody:nogroup",
+                "--",
+                "sh",
+                "-c",
+                "id -un; id -gn; echo $HOME",
+            ],
+        );
+        if user.is_root() || output.status.code() != Some(125) {
+            assert_exit_code(user.label(), &output, 0);
+            assert_eq!(
+                stdout_text(&output),
+                "nobody\nnogroup\n/nonexistent\n",
+                "{}",
+                user.label()
+            );
+        } else {
+            assert_failed_with(
+                user.label(),
+                &output,
+                125,
+                &["--user nobody:nogroup (uid 65534 in /etc/passwd): uid 65534 is not mapped"],
+            );
+        }
     }
 }
 
@@ -309,6 +357,115 @@ fn an_unprivileged_build_is_its_builders_and_root_inside_may_change_it() {
         user.label()
     );
     assert!(rootfs.join("root/made").exists());
+}
+
+/// The suite and apt sources make-rootfs builds from: the host's on Debian, else
+/// bookworm from mmdebstrap's default mirror.
+fn host_suite_and_sources() -> Vec<String> {
+    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let value = |key: &str| {
+        release
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{key}=")))
+            .map(|value| value.trim_matches('"').to_owned())
+    };
+    match (value("ID").as_deref(), value("VERSION_CODENAME")) {
+        (Some("debian"), Some(codename)) if !codename.is_empty() => {
+            let mut words = vec![codename];
+            for sources in [
+                "/etc/apt/sources.list.d/debian.sources",
+                "/etc/apt/sources.list",
+            ] {
+                if std::fs::metadata(sources).is_ok_and(|meta| meta.len() > 0) {
+                    words.push(sources.to_owned());
+                    break;
+                }
+            }
+            words
+        }
+        _ => vec!["bookworm".to_owned()],
+    }
+}
+
+#[test]
+fn a_tree_mmdebstrap_built_in_unshare_mode_runs_with_root_mapped_to_its_range() {
+    skip_unless!(
+        std::env::var_os(UNPRIVILEGED_BUILD).is_some_and(|value| value == "1"),
+        format!("set {UNPRIVILEGED_BUILD}=1 to build a Debian tree as uid 65534 (a minute)")
+    );
+    skip_unless!(
+        is_root(),
+        "uid 65534 gets its subordinate range from a copy of /etc/subuid bound by root"
+    );
+    skip_unless!(
+        Command::new("mmdebstrap")
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success()),
+        "mmdebstrap is missing (scripts/install-test-deps installs it)"
+    );
+    let files = or_skip!(
+        SubordinateIdFiles::with("nobody:200000:65536\n"),
+        "no subordinate ids"
+    );
+    let nobody = or_skip!(TestUser::unprivileged(NS_PROCESS), "no run as uid 65534");
+    let dir = temp_dir("mmdebstrap-unshare");
+    let own = dir.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    nix::unistd::chown(&own, Some(65534.into()), Some(65534.into())).unwrap();
+    let tree = own.join("tree");
+    // mmdebstrap itself, as uid 65534 with its range: root's files belong to 200000, the
+    // others to 200000 + their id inside; 65534 owns nothing of the tree.
+    let mut build = files.command(&[], "env");
+    build
+        .arg(format!("HOME={}", own.display()))
+        .arg(format!("TMPDIR={}", own.display()))
+        .args([
+            "mmdebstrap",
+            "--quiet",
+            "--mode=unshare",
+            "--variant=minbase",
+        ]);
+    let suite_and_sources = host_suite_and_sources();
+    build
+        .arg(&suite_and_sources[0])
+        .arg(&tree)
+        .args(&suite_and_sources[1..]);
+    let output = output_with_timeout(&mut build, Duration::from_secs(600));
+    assert_exit_code("mmdebstrap --mode=unshare as uid 65534", &output, 0);
+    use std::os::unix::fs::MetadataExt;
+    let shadow = std::fs::symlink_metadata(tree.join("etc/shadow")).unwrap();
+    assert_eq!((shadow.uid(), shadow.gid()), (200_000, 200_042));
+    let paths = || {
+        let output = output_with_timeout(Command::new("find").arg(&tree), TIMEOUT);
+        let mut paths: Vec<String> = stdout_text(&output).lines().map(str::to_owned).collect();
+        paths.sort();
+        paths
+    };
+    let before = paths();
+    let mut run = files.command(&[], nobody.program());
+    run.arg("--rootfs").arg(&tree).args([
+        "--map-users",
+        "0:200000:65536",
+        "--map-groups",
+        "0:200000:65536",
+        "--",
+        "sh",
+        "-c",
+        "id -u; id -g; stat -c %U:%G /etc/shadow; touch /root/made && \
+         chown 1000:1000 /root/made && echo chowned",
+    ]);
+    let mounts = mount_table();
+    let output = output_with_timeout(&mut run, TIMEOUT);
+    assert_exit_code("ns-process as uid 65534 on the range's tree", &output, 0);
+    assert_eq!(stdout_text(&output), "0\n0\nroot:shadow\nchowned\n");
+    let made = std::fs::symlink_metadata(tree.join("root/made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (201_000, 201_000));
+    let mut expected = before;
+    expected.push(tree.join("root/made").display().to_string());
+    expected.sort();
+    assert_eq!(paths(), expected, "only what the command made is new");
+    assert_eq!(mounts, mount_table(), "a mount was left behind");
 }
 
 #[test]

@@ -278,7 +278,8 @@ fn a_rootfs_without_sys_or_tmp_gets_them_made_or_runs_without() {
         // 65534 may not, and its run goes on without them, saying so with -v.
         if user.ids().0 == nix::unistd::geteuid().as_raw() {
             assert_eq!(mounted, "/sys\n/tmp\n", "{label}: {}", describe(&output));
-            assert!(rootfs.join("sys").is_dir() && rootfs.join("tmp").is_dir());
+            // Made to mount on, and taken out after the run.
+            assert!(!rootfs.join("sys").exists() && !rootfs.join("tmp").exists());
         } else {
             assert_eq!(mounted, "", "{label}: {}", describe(&output));
             let stderr = reexec_tests::stderr_text(&output);
@@ -460,14 +461,11 @@ fn binds_read_only_and_read_write_and_tmpfs_are_mounted_where_asked() {
             std::fs::read_to_string(source.path().join("hello")).unwrap(),
             "from the host\n"
         );
-        // The missing destinations were made in the rootfs: directories for directories,
-        // an empty file for a file.
-        assert!(rootfs.join("mnt/rw").is_dir() && rootfs.join("scratch").is_dir());
-        assert_eq!(
-            std::fs::read(rootfs.join("etc/hello")).unwrap(),
-            b"",
-            "{label}"
-        );
+        // The missing destinations were made in the rootfs (directories for directories,
+        // an empty file for a file, as the mountinfo above shows) and taken out after.
+        for made in ["mnt/rw", "mnt/ro", "scratch", "etc/hello"] {
+            assert!(!rootfs.join(made).exists(), "{label}: {made} was left");
+        }
     }
     assert_eq!(before, mount_table(), "the host's mount table changed");
 }
@@ -609,6 +607,142 @@ fn a_bind_or_tmpfs_through_a_symlink_of_the_rootfs_is_refused_and_nothing_is_mad
     assert_eq!(before, mount_table(), "the host's mount table changed");
 }
 
+/// Every path under `root`, with its type, mode, owner and size (and a link's target):
+/// what a run must leave as it was.
+fn tree(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut lines = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let shown = path.strip_prefix(root).unwrap().display().to_string();
+        let target = std::fs::read_link(&path)
+            .map(|target| format!(" -> {}", target.display()))
+            .unwrap_or_default();
+        lines.push(format!(
+            "/{shown} {:o} {}:{} {}{target}",
+            meta.mode(),
+            meta.uid(),
+            meta.gid(),
+            if meta.is_dir() { 0 } else { meta.size() }
+        ));
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                pending.push(entry.unwrap().path());
+            }
+        }
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn what_ns_process_makes_in_a_rootfs_to_mount_on_is_gone_after_the_run() {
+    let dir = temp_dir("made-and-gone");
+    let source = world_writable_dir("made-source");
+    std::fs::write(source.path().join("f"), "a file\n").unwrap();
+    let src = source.path().to_str().unwrap();
+    let file = format!("{src}/f");
+    let before_mounts = mount_table();
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let rootfs = or_skip!(own_rootfs(dir.path(), &user), "no root filesystem");
+        // A link of the rootfs's own, which a --tmpfs below must not go through.
+        std::os::unix::fs::symlink("/etc", rootfs.join("etc-link")).unwrap();
+        // The busybox rootfs has no /etc/hostname, /etc/hosts nor /etc/resolv.conf: all
+        // three are made to bind on, as are the --bind and --tmpfs destinations.
+        for name in ["etc/hostname", "etc/hosts", "etc/resolv.conf", "new"] {
+            assert!(!rootfs.join(name).exists(), "{label}: {name}");
+        }
+        let before = tree(&rootfs);
+        let rootfs_arg = rootfs.to_str().unwrap();
+        let run = |args: &[&str]| {
+            let mut command = user.command();
+            command.args(["--rootfs", rootfs_arg]).args(args);
+            output_with_timeout(&mut command, TIMEOUT)
+        };
+        let binds = [
+            "--bind",
+            &format!("{src}:/new/dir/deeper"),
+            "--bind",
+            &format!("{file}:/new/file"),
+            "--tmpfs",
+            "/scratch/t",
+        ];
+        for (what, extra) in [
+            ("a run", &[][..]),
+            ("binds and a tmpfs", &binds[..]),
+            (
+                "--read-only with binds",
+                &[&["--read-only"], &binds[..]].concat()[..],
+            ),
+            ("--net none", &["--net", "none"][..]),
+        ] {
+            let mut args = extra.to_vec();
+            args.extend([
+                "--",
+                "sh",
+                "-c",
+                "test -d /new/dir/deeper -o ! -e /new && cat /etc/hostname",
+            ]);
+            let output = run(&args);
+            assert_exit_code(&format!("{label}: {what}"), &output, 0);
+            assert_eq!(stdout_text(&output), "ns-process\n", "{label}: {what}");
+            assert_eq!(
+                before,
+                tree(&rootfs),
+                "{label}: {what} left the rootfs changed"
+            );
+        }
+        // A setup that fails after making destinations takes them out too.
+        let output = run(&[
+            "--bind",
+            &format!("{src}:/made/before/failing"),
+            "--tmpfs",
+            "/etc-link/x",
+            "--",
+            "true",
+        ]);
+        assert_failed_with(label, &output, 125, &["etc-link is a symbolic link"]);
+        assert_eq!(
+            before,
+            tree(&rootfs),
+            "{label}: a failed setup left the rootfs changed"
+        );
+        // Only what ns-process made goes: a file the command leaves in a directory made
+        // for a --bind stays, and so does that directory; a file it writes in its rootfs
+        // stays.
+        let output = run(&[
+            "--bind",
+            &format!("{src}:/new/dir"),
+            "--",
+            "sh",
+            "-c",
+            "echo mine > /new/mine && echo kept > /root/kept",
+        ]);
+        assert_exit_code(label, &output, 0);
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join("new/mine")).unwrap(),
+            "mine\n",
+            "{label}"
+        );
+        assert!(
+            !rootfs.join("new/dir").exists(),
+            "{label}: new/dir was left"
+        );
+        assert!(rootfs.join("root/kept").exists(), "{label}");
+        assert!(
+            !rootfs.join("etc/hosts").exists(),
+            "{label}: etc/hosts was left"
+        );
+    }
+    assert_eq!(
+        before_mounts,
+        mount_table(),
+        "the host's mount table changed"
+    );
+}
+
 #[test]
 fn etc_hostname_hosts_and_resolv_conf_follow_the_network_mode_and_the_rootfs_keeps_its_own() {
     let dir = temp_dir("etc-files");
@@ -672,16 +806,14 @@ fn etc_hostname_hosts_and_resolv_conf_follow_the_network_mode_and_the_rootfs_kee
             "{label}"
         );
         for made in ["etc/hostname", "etc/resolv.conf"] {
-            assert_eq!(
-                std::fs::read(rootfs.join(made)).unwrap(),
-                b"",
-                "{label}: {made}"
+            assert!(
+                !rootfs.join(made).exists(),
+                "{label}: {made}, made to mount on, was left"
             );
         }
 
         // A resolv.conf that is a link (as systemd-resolved's images have it) is left as
         // it is, said with -v: nothing is mounted where a link leads.
-        std::fs::remove_file(rootfs.join("etc/resolv.conf")).unwrap();
         std::fs::write(rootfs.join("etc/resolv.real"), "nameserver 192.0.2.1\n").unwrap();
         std::os::unix::fs::symlink("resolv.real", rootfs.join("etc/resolv.conf")).unwrap();
         let output = output_with_timeout(

@@ -160,6 +160,71 @@ fn map_users_and_map_groups_choose_the_maps() {
     );
 }
 
+/// Every path under `root`, sorted.
+fn paths(root: &std::path::Path) -> Vec<String> {
+    let output = output_with_timeout(Command::new("find").arg(root), TIMEOUT);
+    assert_exit_code("find", &output, 0);
+    let mut paths: Vec<String> = stdout_text(&output).lines().map(str::to_owned).collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+fn a_tree_owned_by_a_range_runs_with_root_mapped_to_the_ranges_first_id() {
+    skip_unless!(is_root(), "binding a copy over /etc/subuid needs root");
+    let files = or_skip!(SubordinateIdFiles::with(RANGE), "no subordinate ids");
+    let nobody = or_skip!(nobodys_copy(), "no run as uid 65534");
+    // What `mmdebstrap --mode=unshare` leaves: root's files belong to the range's first
+    // id, uid N's to 200000 + N; the caller itself (65534) owns nothing in it.
+    let dir = reexec_tests::temp_dir("range-owned");
+    let rootfs = dir.path().join("rootfs");
+    or_skip!(
+        reexec_tests::busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, (200_000, 200_000)),
+        "no root filesystem"
+    );
+    let owned = rootfs.join("etc/owned");
+    std::fs::write(&owned, "").unwrap();
+    std::os::unix::fs::lchown(&owned, Some(201_000), Some(201_000)).unwrap();
+    let before = paths(&rootfs);
+    let script = "id -u; id -g; stat -c %u:%g /etc/owned; touch /root/made && \
+                  chown 2000:2000 /etc/owned && echo changed";
+    let output = as_nobody(
+        &files,
+        nobody.program().to_str().unwrap(),
+        &[],
+        &[
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--map-users",
+            "0:200000:65536",
+            "--map-groups",
+            "0:200000:65536",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_exit_code("uid 65534, root mapped to 200000", &output, 0);
+    // Root inside, with root's capabilities over the tree: it writes root's /root and
+    // chowns; what it makes is the range's first id's outside.
+    assert_eq!(
+        stdout_text(&output),
+        "0\n0\n1000:1000\nchanged\n",
+        "{}",
+        describe(&output)
+    );
+    let made = std::fs::metadata(rootfs.join("root/made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (200_000, 200_000));
+    let owned = std::fs::metadata(&owned).unwrap();
+    assert_eq!((owned.uid(), owned.gid()), (202_000, 202_000));
+    // Nothing else changed: what ns-process made there to mount on is gone.
+    let mut expected = before;
+    expected.push(rootfs.join("root/made").display().to_string());
+    expected.sort();
+    assert_eq!(paths(&rootfs), expected);
+}
+
 #[test]
 fn without_a_range_only_root_is_mapped_and_stderr_says_how_to_get_more() {
     skip_unless!(is_root(), "binding a copy over /etc/subuid needs root");

@@ -200,6 +200,51 @@ fn two_instances_get_distinct_addresses_and_reach_each_other() {
 }
 
 #[test]
+fn etc_hosts_gives_the_hostname_the_address_the_bridge_gave() {
+    if !have("unshare", &["--version"]) {
+        return;
+    }
+    // A copy readable by uid 65534, with the files ns-process binds over already there:
+    // a user may not create them in a rootfs of root's.
+    let dir = reexec_tests::temp_dir("bridge-hosts");
+    let rootfs = dir.path().join("rootfs");
+    reexec_tests::or_skip!(
+        reexec_tests::busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, (0, 0)),
+        "no root filesystem"
+    );
+    for file in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+        std::fs::write(rootfs.join(file), "the rootfs's own\n").unwrap();
+    }
+    // A first run holds 10.20.30.2 (its link appears once it has its address), so the
+    // second gets another: the file follows the address handed out, whatever it is.
+    let script = format!(
+        r#"$NS_PROCESS --net bridge --subnet 10.20.30.0/24 -- sleep 30 & first=$!
+           i=0; until ip link show brg0-2 >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ] || exit 9; sleep 0.1; done
+           $NS_PROCESS --rootfs {rootfs} --net bridge --subnet 10.20.30.0/24 --hostname boxy -- \
+               sh -c 'echo "iface=$(ip -o -4 addr show veth1 | tr -s " " | cut -d" " -f4 | cut -d/ -f1)"; cat /etc/hosts'
+           kill $first; wait $first || true"#,
+        rootfs = rootfs.display()
+    );
+    in_fake_hosts(&script, |label, output| {
+        let out = text(output);
+        assert!(output.status.success(), "{label}: {}", describe(output));
+        assert_eq!(field(output, "iface"), Some("10.20.30.3"), "{label}: {out}");
+        assert!(
+            out.ends_with(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+                 10.20.30.3\tboxy\n"
+            ),
+            "{label}: /etc/hosts: {out}"
+        );
+    });
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/hosts")).unwrap(),
+        "the rootfs's own\n",
+        "the rootfs's file is never written"
+    );
+}
+
+#[test]
 fn killing_ns_process_removes_the_host_side() {
     if !have("unshare", &["--version"]) {
         return;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reexec_tests::procfs::namespace_id;
 use reexec_tests::{
-    as_root_and_unprivileged, assert_exit_code, assert_failed_with, describe,
+    TestUser, as_root_and_unprivileged, assert_exit_code, assert_failed_with, describe,
     in_terminal_as_root_and_unprivileged, mount_table, or_skip, output_with_timeout, stderr_text,
     stdout_text, succeeds_as_root_and_unprivileged, temp_dir,
 };
@@ -383,6 +383,124 @@ fn a_rootfs_passwd_of_any_kind_gives_an_entry_or_the_defaults_and_never_blocks()
     // None at all: the defaults, without a word.
     std::fs::remove_file(&passwd).unwrap();
     expect("no passwd", "/root root /bin/sh\n", None);
+}
+
+#[test]
+fn user_names_are_looked_up_in_the_rootfs_own_passwd_and_group() {
+    let dir = temp_dir("user-names");
+    let rootfs = dir.path().join("rootfs");
+    or_skip!(
+        reexec_tests::busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, (0, 0)),
+        "no root filesystem"
+    );
+    // Names the host has no user or group of, and none of the host's own (nobody,
+    // daemon): the rootfs's files are the only ones read. toor is a second name of uid 0,
+    // with its own home, as BSD's: found by its name, not as the first entry of its uid.
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n\
+         toor:x:0:0:toor:/toor:/bin/sh\n\
+         nszed:x:4242:4343:zed:/home/nszed:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\nnszgroup:x:4444:\nnszed:x:4343:\n",
+    )
+    .unwrap();
+    assert!(
+        !std::fs::read_to_string("/etc/passwd")
+            .unwrap_or_default()
+            .contains("nszed:"),
+        "the host must not have the rootfs's user"
+    );
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let run = |user: &str, script: &str| {
+        let args = [
+            "--rootfs", rootfs_arg, "--user", user, "--", "sh", "-c", script,
+        ];
+        args.map(str::to_owned)
+    };
+    let ids_and_env = "echo \"$(id -u):$(id -g) $HOME $USER\"";
+    let before = mount_table();
+    for (user, printed) in [
+        ("root", "0:0 /root root\n"),
+        ("toor", "0:0 /toor toor\n"),
+        ("toor:root", "0:0 /toor toor\n"),
+        ("0:root", "0:0 /root root\n"),
+    ] {
+        let args = run(user, ids_and_env);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        as_root_and_unprivileged(NS_PROCESS, TIMEOUT, &args, |label, output| {
+            assert_exit_code(&format!("{label}: --user {user}"), output, 0);
+            assert_eq!(stdout_text(output), printed, "{label}: --user {user}");
+        });
+    }
+    // A name the rootfs lacks is refused, naming the file it was looked up in; so is a
+    // name the host has (nobody), since the host's files are never read.
+    let passwd = format!("/etc/passwd of the rootfs {rootfs_arg}");
+    let group = format!("/etc/group of the rootfs {rootfs_arg}");
+    for (user, expected) in [
+        (
+            "nobody",
+            format!("--user nobody: no user \"nobody\" in {passwd}"),
+        ),
+        (
+            "nosuchuser:root",
+            format!("--user nosuchuser:root: no user \"nosuchuser\" in {passwd}"),
+        ),
+        (
+            "root:nogroup",
+            format!("--user root:nogroup: no group \"nogroup\" in {group}"),
+        ),
+    ] {
+        let args = run(user, "true");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        as_root_and_unprivileged(NS_PROCESS, TIMEOUT, &args, |label, output| {
+            assert_failed_with(
+                &format!("{label}: --user {user}"),
+                output,
+                125,
+                &[&expected],
+            );
+        });
+    }
+    // Run by root, 4242 and 4444 are mapped; by uid 65534 without a range only root is,
+    // and the ids the names stand for are refused as numeric ones are.
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let output = output_with_timeout(user.command().args(run("nszed", ids_and_env)), TIMEOUT);
+        let grouped = output_with_timeout(
+            user.command().args(run("nszed:nszgroup", "id -u; id -g")),
+            TIMEOUT,
+        );
+        if user.is_root() || output.status.code() != Some(125) {
+            assert_exit_code(label, &output, 0);
+            assert_eq!(
+                stdout_text(&output),
+                "4242:4343 /home/nszed nszed\n",
+                "{label}"
+            );
+            assert_exit_code(label, &grouped, 0);
+            assert_eq!(stdout_text(&grouped), "4242\n4444\n", "{label}");
+        } else {
+            assert_failed_with(
+                label,
+                &output,
+                125,
+                &["--user nszed (uid 4242 in /etc/passwd): uid 4242 is not mapped"],
+            );
+            let root_in_group =
+                output_with_timeout(user.command().args(run("root:nszgroup", "true")), TIMEOUT);
+            assert_failed_with(
+                label,
+                &root_in_group,
+                125,
+                &["--user root:nszgroup (gid 4444 in /etc/group): gid 4444 is not mapped"],
+            );
+        }
+    }
+    assert_eq!(before, mount_table(), "a mount was left behind");
 }
 
 #[test]

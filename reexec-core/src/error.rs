@@ -90,10 +90,14 @@ pub enum Step {
     /// for with [`Command::namespaces`](crate::Command::namespaces), so that the joined
     /// user namespace owns them.
     CreateNamespacesAfterJoin,
+
+    /// Taking uid and gid 0 of the new user namespace in the child (`setresgid`,
+    /// `setresuid`), where the maps give 0 but not the caller's own ids.
+    TakeRootInside,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 34] = [
+    pub(crate) const ALL: [Step; 35] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -128,6 +132,7 @@ impl Step {
         Step::JoinCgroupNamespace,
         Step::JoinNamespacesOfPidfd,
         Step::CreateNamespacesAfterJoin,
+        Step::TakeRootInside,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -187,6 +192,10 @@ impl fmt::Display for Step {
             }
             Step::CreateNamespacesAfterJoin => {
                 "creating namespaces in the joined user namespace (unshare)"
+            }
+            Step::TakeRootInside => {
+                "taking uid and gid 0 of the child's user namespace (setresgid, setresuid), \
+                 the caller's own ids being unmapped there"
             }
         })
     }

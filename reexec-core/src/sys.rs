@@ -108,6 +108,12 @@ pub(crate) struct ChildPlan<'a> {
     /// of clone(2) creating them: with a joined user namespace, so that the joined one owns
     /// them.
     pub(crate) unshare_after_join: c_int,
+
+    /// Take gid 0, then uid 0, of the new user namespace once the maps are written: the
+    /// caller's own id is not mapped there (`0:100000:65536`), so the child would run as
+    /// the overflow id and lose every capability at execve.
+    pub(crate) take_root_gid: bool,
+    pub(crate) take_root_uid: bool,
 }
 
 /// One setns(2) of the child: `fd`, a namespace file or a pidfd, and the `CLONE_NEW*`

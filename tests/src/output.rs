@@ -85,6 +85,7 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::RunNewuidmap) => "run-newuidmap",
         Some(Step::RunNewgidmap) => "run-newgidmap",
         Some(Step::InstallSeccomp) => "install-seccomp",
+        Some(Step::TakeRootInside) => "take-root-inside",
         Some(other) => return format!("unnamed: {other}"),
     };
     name.to_owned()

@@ -399,6 +399,30 @@ fn the_callers_subordinate_range_is_mapped_through_the_helpers() {
 }
 
 #[test]
+fn maps_that_leave_the_caller_out_make_the_child_root_inside() {
+    // Root is the range's first id and 65534 itself is unmapped: without taking uid and
+    // gid 0 before execve, the child would run as the overflow id, without capabilities.
+    let Some(output) = as_nobody_with_range(
+        "nobody:200000:65536\n",
+        &[],
+        &["ns", "user", "helpers-range-only"],
+    ) else {
+        return;
+    };
+    assert_fields(
+        "uid 65534, root mapped to 200000",
+        &output,
+        &[
+            ("code", "0"),
+            ("uid", "0 gid=0"),
+            ("uid_map", "0 200000 65536"),
+            ("gid_map", "0 200000 65536"),
+            ("death_signal", &nix::libc::SIGUSR2.to_string()),
+        ],
+    );
+}
+
+#[test]
 fn no_range_a_missing_helper_and_a_refused_map_are_three_errors() {
     let Some(output) = as_nobody_with_range("", &[], &["ns", "user", "subordinate"]) else {
         return;

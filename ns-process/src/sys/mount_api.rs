@@ -151,9 +151,24 @@ pub(crate) fn attach(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Resu
 /// and, with `recursive`, on every mount below it: how a cloned tree is made read-only as
 /// a whole, which a remount of mount(2) can't do in one call.
 pub(crate) fn set_attributes(mount: BorrowedFd<'_>, set: u64, recursive: bool) -> nix::Result<()> {
+    change_attributes(mount, set, 0, recursive)
+}
+
+/// Clears the mount attributes `clear` (`libc::MOUNT_ATTR_*`) on the mount `mount` is open
+/// on, and on no other.
+pub(crate) fn clear_attributes(mount: BorrowedFd<'_>, clear: u64) -> nix::Result<()> {
+    change_attributes(mount, 0, clear, false)
+}
+
+fn change_attributes(
+    mount: BorrowedFd<'_>,
+    set: u64,
+    clear: u64,
+    recursive: bool,
+) -> nix::Result<()> {
     let attributes = libc::mount_attr {
         attr_set: set,
-        attr_clr: 0,
+        attr_clr: clear,
         propagation: 0,
         userns_fd: 0,
     };

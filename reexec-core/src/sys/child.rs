@@ -110,6 +110,19 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         }
     }
 
+    // After the wait: the maps are written, so that 0 is an id of the namespace. The gid
+    // first, while the uid still carries the capability to change it.
+    if plan.take_root_gid {
+        if let Err(errno) = raw::set_all_gids(0) {
+            fail(Step::TakeRootInside, errno);
+        }
+    }
+    if plan.take_root_uid {
+        if let Err(errno) = raw::set_all_uids(0) {
+            fail(Step::TakeRootInside, errno);
+        }
+    }
+
     // Joining existing namespaces (`Command::join`): the user namespace first, whose
     // capabilities the other joins need. setns(CLONE_NEWUSER) wants a caller alone in its
     // thread group and not sharing its fs_struct: this child is its own thread group, made
@@ -119,9 +132,9 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
             fail(join.step, errno);
         }
     }
-    if !plan.joins.is_empty() {
-        // Entering a user namespace whose creator was not us changes our credentials in a
-        // way the kernel counts as gaining privilege, which clears the death signal.
+    if !plan.joins.is_empty() || plan.take_root_gid || plan.take_root_uid {
+        // Entering a user namespace whose creator was not us, or taking other ids,
+        // changes our credentials, which clears the death signal (commit_creds).
         arm_death_signal();
     }
     if plan.unshare_after_join != 0 {

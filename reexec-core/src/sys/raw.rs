@@ -255,6 +255,20 @@ pub(super) fn unshare(flags: c_int) -> Result<(), i32> {
     unsafe { call(libc::SYS_unshare, flags as usize, 0, 0, 0) }.map(drop)
 }
 
+/// setresuid(2) to `id` for the real, effective and saved uid.
+pub(super) fn set_all_uids(id: libc::uid_t) -> Result<(), i32> {
+    let id = id as usize;
+    // SAFETY: setresuid(2) takes three ids and touches no memory of ours.
+    unsafe { call(libc::SYS_setresuid, id, id, id, 0) }.map(drop)
+}
+
+/// setresgid(2) to `id` for the real, effective and saved gid.
+pub(super) fn set_all_gids(id: libc::gid_t) -> Result<(), i32> {
+    let id = id as usize;
+    // SAFETY: setresgid(2) takes three ids and touches no memory of ours.
+    unsafe { call(libc::SYS_setresgid, id, id, id, 0) }.map(drop)
+}
+
 /// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`.
 pub(super) fn dup_above(fd: c_int, lowest: c_int) -> Result<c_int, i32> {
     let command = libc::F_DUPFD_CLOEXEC as usize;

@@ -449,6 +449,8 @@ mod tests {
             seccomp: None,
             joins: &[],
             unshare_after_join: 0,
+            take_root_gid: false,
+            take_root_uid: false,
         }
     }
 

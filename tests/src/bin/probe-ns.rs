@@ -34,6 +34,11 @@ fn hostname() -> String {
 fn ns_report() -> Result<(), String> {
     print_namespaces("");
     println!("pid={}", std::process::id());
+    let death_signal = nix::sys::prctl::get_pdeathsig()
+        .ok()
+        .flatten()
+        .map_or(0, |signal| signal as i32);
+    println!("death_signal={death_signal}");
     println!(
         "uid={} gid={}",
         nix::unistd::getuid(),
@@ -158,6 +163,16 @@ fn namespaced(namespaces: &str, maps: &str) -> Command {
                 .uid_maps([IdMap::new(0, uid, 1), IdMap::new(1, 300_000, 5)])
                 .gid_map(IdMap::new(0, gid, 1))
                 .map_with_helpers(true);
+        }
+        "helpers-range-only" => {
+            // As a tree mmdebstrap --mode=unshare built is owned: root is the range's
+            // first id, and the caller's own ids are not mapped at all.
+            // Taking ids clears a death signal: the child must arm it again after.
+            command
+                .uid_map(IdMap::new(0, 200_000, 65536))
+                .gid_map(IdMap::new(0, 200_000, 65536))
+                .map_with_helpers(true)
+                .death_signal(Some(nix::libc::SIGUSR2));
         }
         "own-uid-as-5" => {
             command.uid_map(IdMap::new(5, nix::unistd::geteuid().as_raw(), 1));
