@@ -64,10 +64,15 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+    // Typed calls (the `typed` feature).
+    /// Sending a typed call's input to the child.
+    SendInput,
+    /// Reading a typed call's answer from the child.
+    ReadAnswer,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 25] = [
+    pub(crate) const ALL: [Step; 27] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -93,6 +98,9 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        // Typed calls.
+        Step::SendInput,
+        Step::ReadAnswer,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -140,6 +148,9 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            // Typed calls.
+            Step::SendInput => "sending the typed call's input to the child",
+            Step::ReadAnswer => "reading the typed call's answer from the child",
         })
     }
 }
@@ -246,6 +257,94 @@ pub enum Error {
         /// What is wrong with it and what to do.
         why: String,
     },
+    // ---- Typed calls (the `typed` feature): why a call has no value ----
+    /// The typed entry panicked; the child sent the panic's message and place.
+    #[error("the entry {entry:?} panicked at {file}:{line}:{column}: {message}")]
+    Panicked {
+        /// The entry's name.
+        entry: String,
+        /// The panic's message (`Box<dyn Any>` for a payload that is not a string).
+        message: String,
+        /// The source file of the `panic!`, as `Location::file` says it.
+        file: String,
+        /// Its line.
+        line: u32,
+        /// Its column.
+        column: u32,
+    },
+    /// The typed call's child died of a signal before it answered.
+    #[error(
+        "the child running the entry {entry:?} was killed by signal {signal} ({}) before it \
+         answered",
+        signal_name(*signal)
+    )]
+    Killed {
+        /// The entry's name.
+        entry: String,
+        /// The signal's number.
+        signal: i32,
+    },
+    /// The typed call's child exited without answering.
+    #[error(
+        "the child running the entry {entry:?} exited {} without answering{}",
+        code.map_or("with no status".to_owned(), |code| format!("with status {code}")),
+        no_answer_hint(*code)
+    )]
+    NoAnswer {
+        /// The entry's name.
+        entry: String,
+        /// Its exit status, when it could be waited for.
+        code: Option<i32>,
+    },
+    /// The entry's types are not the call's: the entry did not run.
+    #[error(
+        "the entry {entry:?} has the types {entry_types}, but the call gave {call_types}: \
+         call it with its handle (TypedCommand::new::<handle>()), or give by_name the \
+         entry's own types"
+    )]
+    TypeMismatch {
+        /// The entry's name.
+        entry: String,
+        /// The entry's types, `Input -> Output`.
+        entry_types: String,
+        /// The call's types, `Input -> Output`.
+        call_types: String,
+    },
+    /// The typed call did not end within its timeout; the child was killed and reaped.
+    #[error(
+        "the entry {entry:?} did not answer within {timeout:?}: its child was killed and reaped"
+    )]
+    Timeout {
+        /// The entry's name.
+        entry: String,
+        /// The timeout given to `join_timeout`.
+        timeout: std::time::Duration,
+    },
+    /// A typed call's value could not be written or read as postcard.
+    #[error("{what} for the entry {entry:?} failed: {message}")]
+    Encoding {
+        /// The entry's name.
+        entry: String,
+        /// Which value, on which side.
+        what: &'static str,
+        /// What serde or postcard said.
+        message: String,
+    },
+}
+
+/// `SIGKILL` for 9: the name of a signal, for messages.
+fn signal_name(signal: i32) -> &'static str {
+    nix::sys::signal::Signal::try_from(signal).map_or("unknown signal", |signal| signal.as_str())
+}
+
+/// What an exit status without an answer usually means.
+fn no_answer_hint(code: Option<i32>) -> &'static str {
+    match code {
+        Some(121) => " (121: this binary has no entry by that name)",
+        Some(122) => " (122: two entries share a name in this binary)",
+        Some(0) => " (a plain entry, one without an argument, answers nothing)",
+        _ => " (did the entry call std::process::exit?)",
+    }
 }
 
 impl Error {
@@ -263,6 +362,12 @@ impl Error {
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
+            Error::Panicked { .. }
+            | Error::Killed { .. }
+            | Error::NoAnswer { .. }
+            | Error::TypeMismatch { .. }
+            | Error::Timeout { .. }
+            | Error::Encoding { .. } => None,
         }
     }
 
@@ -276,6 +381,12 @@ impl Error {
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
             | Error::InvalidInput { .. } => None,
+            Error::Panicked { .. }
+            | Error::Killed { .. }
+            | Error::NoAnswer { .. }
+            | Error::TypeMismatch { .. }
+            | Error::Timeout { .. }
+            | Error::Encoding { .. } => None,
         }
     }
 }
@@ -291,6 +402,11 @@ impl From<Error> for io::Error {
                 io::ErrorKind::PermissionDenied
             }
             Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::Panicked { .. } | Error::Killed { .. } | Error::NoAnswer { .. } => {
+                io::ErrorKind::Other
+            }
+            Error::TypeMismatch { .. } | Error::Encoding { .. } => io::ErrorKind::InvalidData,
+            Error::Timeout { .. } => io::ErrorKind::TimedOut,
         };
         io::Error::new(kind, error)
     }

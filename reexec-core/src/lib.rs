@@ -134,12 +134,16 @@ mod error;
 mod namespaces;
 mod registry;
 mod sys;
+#[cfg(feature = "typed")]
+mod typed;
 
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
 pub use error::{Error, Step};
 pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
+#[cfg(feature = "typed")]
+pub use typed::{EXIT_NOT_A_TYPED_CALL, TypedChild, TypedCommand, TypedEntry, TypedOutput, call};
 
 /// Registers a function as an entry that [`Command`] can start by name.
 ///
@@ -240,8 +244,13 @@ macro_rules! main {
 pub mod __private {
     pub use crate::dispatch::dispatch_status;
     pub use crate::registry::{ENTRIES, Entry};
+    #[cfg(feature = "typed")]
+    pub use crate::typed::serve;
     pub use linkme;
     pub use std::process::{ExitCode, Termination};
+
+    #[cfg(feature = "typed")]
+    pub use crate::typed::{Decoder, Encoder, input_type, output_type};
 
     /// Turns what `main` or an entry returned into its exit status, printing an `Err` as
     /// `main` does.
