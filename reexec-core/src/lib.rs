@@ -143,7 +143,9 @@ pub use error::{Error, Step};
 pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
 #[cfg(feature = "typed")]
-pub use typed::{EXIT_NOT_A_TYPED_CALL, TypedChild, TypedCommand, TypedEntry, TypedOutput, call};
+pub use typed::{
+    EXIT_NOT_A_TYPED_CALL, Pool, TypedChild, TypedCommand, TypedEntry, TypedOutput, call,
+};
 
 /// Registers a function as an entry that [`Command`] can start by name.
 ///

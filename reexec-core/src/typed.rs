@@ -21,9 +21,11 @@ use crate::command::{Child, Command};
 use crate::error::{Error, Step};
 use crate::sys;
 
+mod pool;
 mod serve;
 mod wire;
 
+pub use pool::Pool;
 pub use serve::EXIT_NOT_A_TYPED_CALL;
 #[doc(hidden)]
 pub use serve::{Decoder, Encoder, input_type, output_type, serve};
@@ -163,28 +165,15 @@ where
                 what: "writing the input with postcard",
                 message: error.to_string(),
             })?;
-        let (input_at, answer_at) = free_pair(self.command.given_fd_numbers());
-        let (input_read, input_write) =
-            sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
-        let (answer_read, answer_write) =
-            sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
-        let child = self
-            .command
-            .fd(input_at, input_read)
-            .fd(answer_at, answer_write)
-            .env(wire::FDS_ENV, format!("{input_at},{answer_at}"))
-            .spawn();
-        // Spawn took the descriptors; the numbers must not reach a later plain spawn.
-        self.command.env_remove(wire::FDS_ENV);
-        let child = child?;
+        let (child, input, answer) = start(&mut self.command)?;
         let mut typed = TypedChild {
             child,
             entry: self.entry.clone(),
             types,
             request,
             sent: 0,
-            input: Some(File::from(input_write)),
-            answer: Some(File::from(answer_read)),
+            input: Some(input),
+            answer: Some(answer),
             received: Vec::new(),
             _out: PhantomData,
         };
@@ -350,7 +339,20 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
                 timeout,
             })
         } else {
-            value.and_then(|()| self.decode(status.as_ref().ok().copied()))
+            value.and_then(|()| {
+                let frame =
+                    wire::complete_frame(&self.received).map_err(|error| Error::Encoding {
+                        entry: self.entry.clone(),
+                        what: "reading the child's answer",
+                        message: error.to_string(),
+                    })?;
+                decode_answer(
+                    &self.entry,
+                    &self.types,
+                    frame,
+                    status.as_ref().ok().copied(),
+                )
+            })
         };
         TypedOutput {
             value,
@@ -500,65 +502,85 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
             pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
+}
 
-    /// The value the answer carries, or the error that says why there is none.
-    fn decode(&self, status: Option<ExitStatus>) -> Result<Out, Error> {
-        let entry = || self.entry.clone();
-        let bad_answer = |message: String| Error::Encoding {
+/// The value an answer carries, or the error that says why there is none: `frame` is the
+/// answer, if one came whole; `status`, how the child ended, if it did.
+fn decode_answer<Out: DeserializeOwned>(
+    entry: &str,
+    types: &Signature,
+    frame: Option<(Tag, &[u8])>,
+    status: Option<ExitStatus>,
+) -> Result<Out, Error> {
+    let entry = || entry.to_owned();
+    let bad_answer = |message: String| Error::Encoding {
+        entry: entry(),
+        what: "reading the child's answer",
+        message,
+    };
+    let Some((tag, body)) = frame else {
+        return Err(match status.and_then(|status| status.signal()) {
+            Some(signal) => Error::Killed {
+                entry: entry(),
+                signal,
+            },
+            None => Error::NoAnswer {
+                entry: entry(),
+                code: status.and_then(|status| status.code()),
+            },
+        });
+    };
+    match tag {
+        Tag::Value => wire::decode(body).map_err(|error| Error::Encoding {
             entry: entry(),
-            what: "reading the child's answer",
-            message,
-        };
-        let frame =
-            wire::complete_frame(&self.received).map_err(|error| bad_answer(error.to_string()))?;
-        let Some((tag, body)) = frame else {
-            return Err(match status.and_then(|status| status.signal()) {
-                Some(signal) => Error::Killed {
-                    entry: entry(),
-                    signal,
-                },
-                None => Error::NoAnswer {
-                    entry: entry(),
-                    code: status.and_then(|status| status.code()),
-                },
-            });
-        };
-        match tag {
-            Tag::Value => wire::decode(body).map_err(|error| Error::Encoding {
+            what: "reading the entry's value with postcard",
+            message: error.to_string(),
+        }),
+        Tag::Panic => {
+            let (message, file, line, column) = wire::decode::<(String, String, u32, u32)>(body)
+                .map_err(|error| bad_answer(error.to_string()))?;
+            Err(Error::Panicked {
                 entry: entry(),
-                what: "reading the entry's value with postcard",
-                message: error.to_string(),
-            }),
-            Tag::Panic => {
-                let (message, file, line, column) =
-                    wire::decode::<(String, String, u32, u32)>(body)
-                        .map_err(|error| bad_answer(error.to_string()))?;
-                Err(Error::Panicked {
-                    entry: entry(),
-                    message,
-                    file,
-                    line,
-                    column,
-                })
-            }
-            Tag::Mismatch => {
-                let theirs =
-                    Signature::decode(body).map_err(|error| bad_answer(error.to_string()))?;
-                Err(Error::TypeMismatch {
-                    entry: entry(),
-                    entry_types: format!("{} -> {}", theirs.input, theirs.output),
-                    call_types: format!("{} -> {}", self.types.input, self.types.output),
-                })
-            }
-            Tag::Failed => Err(Error::Encoding {
-                entry: entry(),
-                what: "the child's reading of the input or writing of the value",
-                message: wire::decode::<String>(body)
-                    .unwrap_or_else(|error| format!("(unreadable: {error})")),
-            }),
-            Tag::Types | Tag::Input => Err(bad_answer(format!("a frame of kind {tag:?}"))),
+                message,
+                file,
+                line,
+                column,
+            })
         }
+        Tag::Mismatch => {
+            let theirs = Signature::decode(body).map_err(|error| bad_answer(error.to_string()))?;
+            Err(Error::TypeMismatch {
+                entry: entry(),
+                entry_types: format!("{} -> {}", theirs.input, theirs.output),
+                call_types: format!("{} -> {}", types.input, types.output),
+            })
+        }
+        Tag::Failed => Err(Error::Encoding {
+            entry: entry(),
+            what: "the child's reading of the input or writing of the value",
+            message: wire::decode::<String>(body)
+                .unwrap_or_else(|error| format!("(unreadable: {error})")),
+        }),
+        Tag::Types | Tag::Input => Err(bad_answer(format!("a frame of kind {tag:?}"))),
     }
+}
+
+/// Starts `command` with the two pipes of a typed call: our ends of the input and of the
+/// answer come back with the child.
+fn start(command: &mut Command) -> Result<(Child, File, File), Error> {
+    let (input_at, answer_at) = free_pair(command.given_fd_numbers());
+    let (input_read, input_write) =
+        sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
+    let (answer_read, answer_write) =
+        sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
+    let child = command
+        .fd(input_at, input_read)
+        .fd(answer_at, answer_write)
+        .env(wire::FDS_ENV, format!("{input_at},{answer_at}"))
+        .spawn();
+    // Spawn took the descriptors; the numbers must not reach a later plain spawn.
+    command.env_remove(wire::FDS_ENV);
+    Ok((child?, File::from(input_write), File::from(answer_read)))
 }
 
 /// Two descriptor numbers from 3 up that the command does not give already.

@@ -458,3 +458,137 @@ fn a_typed_call_in_new_user_pid_net_and_uts_namespaces() {
 fn a_typed_call_in_new_namespaces_works_unprivileged() {
     assert_passes_unprivileged("a_typed_call_in_new_user_pid_net_and_uts_namespaces");
 }
+
+// ---- reexec::Pool ----
+
+/// Squares, and says which worker did it; 0 crashes the worker, 1 panics, 2 exits.
+#[reexec::entry("typed-pool-square")]
+fn pool_square(value: u64) -> (u64, u32) {
+    match value {
+        0 => std::process::abort(),
+        1 => panic!("one is not squared here"),
+        2 => std::process::exit(3),
+        _ => (value * value, std::process::id()),
+    }
+}
+
+fn pid_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_pool_serves_calls_from_many_threads_on_the_same_workers() {
+    let pool = reexec::Pool::new::<pool_square>(2).unwrap();
+    let workers = pool.idle_worker_ids();
+    assert_eq!(workers.len(), 2);
+    let seen: Vec<u32> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let pool = &pool;
+                scope.spawn(move || {
+                    (0..25u64)
+                        .map(|index| {
+                            let value = 3 + thread * 100 + index;
+                            let (square, pid) = pool.call(&value).unwrap();
+                            assert_eq!(square, value * value);
+                            pid
+                        })
+                        .collect::<Vec<u32>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap())
+            .collect()
+    });
+    assert_eq!(seen.len(), 100);
+    assert!(
+        seen.iter().all(|pid| workers.contains(pid)),
+        "100 calls, served by the two workers started first: {workers:?}"
+    );
+    drop(pool);
+    for pid in workers {
+        assert!(!pid_exists(pid), "worker {pid} is reaped with the pool");
+    }
+}
+
+#[test]
+fn a_pool_survives_a_worker_crash_and_replaces_it() {
+    let pool = reexec::Pool::new::<pool_square>(1).unwrap();
+    let [first] = pool.idle_worker_ids()[..] else {
+        panic!("one worker")
+    };
+    match pool.call(&0) {
+        Err(Error::Killed { entry, signal }) => {
+            assert_eq!(entry, "typed-pool-square");
+            assert_eq!(signal, 6, "SIGABRT");
+        }
+        other => panic!("expected Killed, got {other:?}"),
+    }
+    let [second] = pool.idle_worker_ids()[..] else {
+        panic!("still one worker")
+    };
+    assert_ne!(second, first, "a new worker");
+    assert!(!pid_exists(first), "the crashed worker {first} is reaped");
+    assert_eq!(pool.call(&5).unwrap(), (25, second));
+
+    // A worker that exits: its status, and a replacement.
+    assert!(matches!(
+        pool.call(&2),
+        Err(Error::NoAnswer { code: Some(3), .. })
+    ));
+    let [third] = pool.idle_worker_ids()[..] else {
+        panic!("still one worker")
+    };
+    assert_ne!(third, second);
+
+    // A panic is answered, and the worker serves on.
+    assert!(matches!(
+        pool.call(&1),
+        Err(Error::Panicked { ref message, .. }) if message == "one is not squared here"
+    ));
+    assert_eq!(pool.call(&4).unwrap(), (16, third));
+
+    // A worker that died while idle is replaced before the next call reaches it. (`kill`
+    // returns before the worker is dead: wait until it is a zombie, unreaped.)
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &third.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(format!("/proc/{third}/stat"))
+        .unwrap()
+        .contains(") Z ")
+    {
+        assert!(Instant::now() < deadline, "worker {third} never died");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (square, fourth) = pool.call(&6).unwrap();
+    assert_eq!(square, 36);
+    assert_ne!(fourth, third);
+    assert!(!pid_exists(third), "the killed worker {third} is reaped");
+}
+
+#[test]
+fn a_pool_of_workers_in_new_user_and_net_namespaces() {
+    let pool = reexec::Pool::<String, Seen>::with_command::<what_do_you_see>(2, |command| {
+        command
+            .namespaces(Namespaces::USER | Namespaces::NET)
+            .map_root_to_caller()
+            .stdout(Stdio::null());
+    })
+    .unwrap();
+    for _ in 0..3 {
+        let seen = pool.call(&"hi".to_owned()).unwrap();
+        assert_eq!((seen.uid, seen.gid), (0, 0), "{seen:?}");
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert_ne!(ours.display().to_string(), seen.namespaces[2]);
+    }
+}
+
+#[test]
+fn a_pool_in_new_namespaces_works_unprivileged() {
+    assert_passes_unprivileged("a_pool_of_workers_in_new_user_and_net_namespaces");
+}
