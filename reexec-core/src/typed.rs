@@ -46,8 +46,9 @@ use wire::{Signature, Tag};
 ///     value * 2
 /// }
 ///
-/// assert_eq!(<double as reexec::TypedEntry>::NAME, "double");
-/// # fn main() {}
+/// fn main() {
+///     assert_eq!(<double as reexec::TypedEntry>::NAME, "double");
+/// }
 /// ```
 pub trait TypedEntry: 'static {
     /// What the entry takes.
