@@ -7,6 +7,7 @@
 
 mod spawns;
 mod stats;
+mod typed_calls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,8 @@ struct Plan {
     tool_runs: usize,
     /// Process starts of each dispatch binary.
     dispatch_starts: usize,
+    /// Rounds of typed calls: one plain round trip, one typed call, ten pool calls each.
+    typed_rounds: usize,
 }
 
 impl Plan {
@@ -72,6 +75,7 @@ impl Plan {
                 threads_repeats: 1,
                 tool_runs: 4,
                 dispatch_starts: 4,
+                typed_rounds: 4,
             }
         } else {
             Plan {
@@ -80,6 +84,7 @@ impl Plan {
                 threads_repeats: 5,
                 tool_runs: 80,
                 dispatch_starts: 100,
+                typed_rounds: 200,
             }
         }
     }
@@ -99,6 +104,8 @@ fn run(quick: bool) -> ExitCode {
     dispatch_rows(&plan, &mut table);
     progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
     tool_rows(&plan, &mut table);
+    progress("typed calls and pool calls against a plain round trip (item 7)");
+    typed_rows(&plan, &mut table);
 
     println!("{}", machine_line());
     println!(
@@ -414,6 +421,30 @@ fn callgrind_dispatch_instructions(binary: &PathBuf) -> Option<u64> {
         .replace(',', "")
         .parse()
         .ok()
+}
+
+/// Item 7: a typed call of a small value, and a call on a pool's worker, against a plain
+/// re-exec round trip, all from this process in turns.
+fn typed_rows(plan: &Plan, table: &mut Table) {
+    let [plain, typed, pooled] = typed_calls::measure(plan.typed_rounds);
+    table.timed(
+        "7",
+        "`reexec::Command` round trip into an entry that returns at once",
+        &plain,
+        None,
+    );
+    table.timed(
+        "7",
+        "typed call of a small struct (`reexec::call`), answer decoded",
+        &typed,
+        Some(Ratio::new(&plain, "7 plain", Target::AtMost(1.10))),
+    );
+    table.timed(
+        "7",
+        "the same call on a `reexec::Pool` worker",
+        &pooled,
+        Some(Ratio::new(&plain, "7 plain", Target::AtMost(0.10))),
+    );
 }
 
 /// Item 6: `ns-process -- true` against `unshare -Urmunpif --mount-proc true`, which
