@@ -178,13 +178,23 @@ where
             received: Vec::new(),
             _out: PhantomData,
         };
-        for fd in [&typed.input, &typed.answer].into_iter().flatten() {
-            set_nonblocking(fd).map_err(|error| Error::os(Step::CreatePipe, error))?;
-        }
+        let nonblocking = [&typed.input, &typed.answer]
+            .into_iter()
+            .flatten()
+            .try_for_each(set_nonblocking)
+            .map_err(|error| Error::os(Step::CreatePipe, error));
         // Small inputs fit the pipe: sent before the child needs them.
-        typed
-            .send()
-            .map_err(|error| Error::os(Step::SendInput, error))?;
+        let prepared = nonblocking.and_then(|()| {
+            typed
+                .send()
+                .map_err(|error| Error::os(Step::SendInput, error))
+        });
+        if let Err(error) = prepared {
+            // Nothing stays behind a call that could not start.
+            let _ = typed.child.kill();
+            let _ = typed.child.wait();
+            return Err(error);
+        }
         Ok(typed)
     }
 
@@ -453,7 +463,8 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
             if self.answer.is_some() && ready.next().unwrap_or(false) {
                 let want = wire::missing(&self.received).unwrap_or(wire::HEAD as u64);
                 if self.received.capacity() - self.received.len() < chunk.len() {
-                    // A lying length costs no more than what arrives: grow by what came.
+                    // Room for the rest of the frame, but at most 64 MiB ahead of what
+                    // has arrived: a child that lies about the length gets no more.
                     self.received
                         .reserve((want.min(1 << 26) as usize).max(chunk.len()));
                 }

@@ -120,7 +120,9 @@ fn take_descriptors(name: &str) -> Option<(OwnedFd, OwnedFd)> {
     };
     for fd in [input, answer] {
         if let Err(errno) = nix::fcntl::fcntl(
-            // SAFETY: a descriptor number only, used for this one call.
+            // SAFETY: the borrow lives for this one call, in a process with one thread
+            // (see above), so nothing closes or reuses the number meanwhile; were it not
+            // open, fcntl would fail with EBADF and it is refused below.
             unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         ) {
