@@ -592,3 +592,94 @@ fn a_pool_of_workers_in_new_user_and_net_namespaces() {
 fn a_pool_in_new_namespaces_works_unprivileged() {
     assert_passes_unprivileged("a_pool_of_workers_in_new_user_and_net_namespaces");
 }
+
+// ---- a child that lies ----
+
+/// What a compromised child writes on its answer descriptor instead of an answer.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
+enum Lie {
+    /// A value frame claiming 1 TiB, then nothing.
+    HugeLength,
+    /// A frame of a kind that does not exist.
+    UnknownTag,
+    /// A value frame holding a string, where the call expects a `u64`.
+    AnotherType,
+}
+
+/// Finds its answer descriptor as an attacker would — the one pipe it may write, above 2
+/// — writes `lie` on it and exits without a real answer.
+#[reexec::entry("typed-liar")]
+fn liar(lie: Lie) -> u64 {
+    let answer = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| {
+            entry
+                .ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .parse::<i32>()
+                .ok()
+        })
+        .find(|&fd| {
+            fd > 2
+                && std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                    .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"))
+                && std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|line| {
+                        line.strip_prefix("flags:")
+                            .is_some_and(|f| f.trim().ends_with('1'))
+                    })
+        })
+        .expect("the answer pipe is open for writing");
+    let mut frame = Vec::new();
+    match lie {
+        Lie::HugeLength => {
+            frame.push(b'V');
+            frame.extend_from_slice(&(1u64 << 40).to_le_bytes());
+            frame.extend_from_slice(&[0; 100]);
+        }
+        Lie::UnknownTag => {
+            frame.push(b'Z');
+            frame.extend_from_slice(&1u64.to_le_bytes());
+            frame.push(0);
+        }
+        Lie::AnotherType => {
+            // postcard of the string "abcdefghijklmnopqrstuvwxyz": a length, the bytes.
+            frame.push(b'V');
+            frame.extend_from_slice(&27u64.to_le_bytes());
+            frame.push(26);
+            frame.extend_from_slice(b"abcdefghijklmnopqrstuvwxyz");
+        }
+    }
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    // SAFETY: the descriptor found above is open, and only this code uses it from here on.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(answer) };
+    pipe.write_all(&frame).unwrap();
+    std::process::exit(0)
+}
+
+#[test]
+fn a_lying_child_gets_an_error_never_a_value() {
+    match reexec::call::<liar>(&Lie::HugeLength) {
+        // Half a frame is no answer; what arrived was kept, not what it claimed.
+        Err(Error::NoAnswer { code: Some(0), .. }) => {}
+        other => panic!("a claimed 1 TiB: expected NoAnswer, got {other:?}"),
+    }
+    match reexec::call::<liar>(&Lie::UnknownTag) {
+        Err(Error::Encoding { what, message, .. }) => {
+            assert_eq!(what, "reading the child's answer");
+            assert!(message.contains("unknown kind"), "{message}");
+        }
+        other => panic!("an unknown tag: expected Encoding, got {other:?}"),
+    }
+    match reexec::call::<liar>(&Lie::AnotherType) {
+        Err(Error::Encoding { what, .. }) => {
+            assert_eq!(what, "reading the entry's value with postcard");
+        }
+        other => panic!("a string for a u64: expected Encoding, got {other:?}"),
+    }
+}
