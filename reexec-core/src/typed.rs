@@ -254,8 +254,8 @@ where
 
 /// A typed call under way: the child, the input still to send, the answer so far.
 ///
-/// Dropping it closes the call's pipes but, as with [`Child`], neither kills nor reaps
-/// the child: join it.
+/// Unlike a [`Child`], dropping it without a join kills (`SIGKILL`) and reaps the child:
+/// a call given up on leaves no process behind.
 pub struct TypedChild<Out> {
     child: Child,
     entry: String,
@@ -574,6 +574,16 @@ fn decode_answer<Out: DeserializeOwned>(
                 .unwrap_or_else(|error| format!("(unreadable: {error})")),
         }),
         Tag::Types | Tag::Input => Err(bad_answer(format!("a frame of kind {tag:?}"))),
+    }
+}
+
+impl<Out> Drop for TypedChild<Out> {
+    fn drop(&mut self) {
+        // After a join the status is known and this does nothing.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

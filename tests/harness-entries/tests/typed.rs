@@ -240,6 +240,17 @@ fn a_timeout_kills_and_reaps_the_child() {
 }
 
 #[test]
+fn dropping_an_unjoined_call_kills_and_reaps_its_child() {
+    let mut call = TypedCommand::new::<wait_forever>();
+    call.command().stdout(Stdio::null());
+    let child = call.spawn(&600).unwrap();
+    let pid = child.id();
+    assert!(pid_exists(pid));
+    drop(child);
+    assert!(!pid_exists(pid), "the child {pid} is still there");
+}
+
+#[test]
 fn a_call_that_ends_in_time_is_not_a_timeout() {
     let child = TypedCommand::new::<wait_forever>().spawn(&0).unwrap();
     assert_eq!(child.join_timeout(Duration::from_secs(60)).unwrap(), 0);
