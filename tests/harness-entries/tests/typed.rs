@@ -251,6 +251,23 @@ fn dropping_an_unjoined_call_kills_and_reaps_its_child() {
 }
 
 #[test]
+fn a_typed_call_gets_the_death_signal_of_its_command() {
+    // The spawning thread ends at once: the kernel sends the death signal (SIGTERM by
+    // default) to the child, mid-call; the join, on another thread, sees it.
+    let child = std::thread::spawn(|| {
+        let mut call = TypedCommand::new::<wait_forever>();
+        call.command().stdout(Stdio::null());
+        call.spawn(&600).unwrap()
+    })
+    .join()
+    .unwrap();
+    match child.join_timeout(Duration::from_secs(60)) {
+        Err(Error::Killed { signal, .. }) => assert_eq!(signal, 15, "SIGTERM"),
+        other => panic!("expected Killed by SIGTERM, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_call_that_ends_in_time_is_not_a_timeout() {
     let child = TypedCommand::new::<wait_forever>().spawn(&0).unwrap();
     assert_eq!(child.join_timeout(Duration::from_secs(60)).unwrap(), 0);
