@@ -21,8 +21,8 @@ usage: reexec-bench [--quick | --once KIND [COUNT]]
 
 Prints one Markdown table: each figure with the baseline measured in the same run and
 their ratio. --quick runs a few samples of everything (a smoke test, not figures).
---once KIND [COUNT] spawns COUNT children of one KIND (std, plain, ns, ns-no-net) and
-nothing else, for profilers.";
+--once KIND [COUNT] spawns COUNT children of one KIND (std, plain, ns, ns-no-net, or
+typed: a typed call of item 7) and nothing else, for profilers.";
 
 reexec::main! {
     fn main() -> ExitCode {
@@ -32,6 +32,11 @@ reexec::main! {
             None => run(false),
             Some("--quick") => run(true),
             // For profilers: `strace -f reexec-bench --once plain` shows one spawn alone.
+            Some("--once") if args.get(1).is_some_and(|name| name == "typed") => {
+                let count = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+                typed_calls::once(count);
+                ExitCode::SUCCESS
+            }
             Some("--once") => {
                 let kind = args.get(1).and_then(|name| Kind::parse(name));
                 let kind = kind.unwrap_or_else(|| fail("--once takes std, plain, ns or ns-no-net"));

@@ -60,3 +60,17 @@ pub(crate) fn measure(rounds: usize) -> [Samples; 3] {
     }
     [plain, typed, pooled]
 }
+
+/// `count` typed calls of item 7 and nothing else, for profilers (`--once typed`).
+pub(crate) fn once(count: usize) {
+    let small = Small {
+        id: 7,
+        name: "a small request".to_owned(),
+        flags: [true, false, true, false],
+    };
+    for _ in 0..count {
+        if reexec::call::<typed_echo>(&small).map(|(id, _)| id).ok() != Some(7) {
+            fail("a typed call failed");
+        }
+    }
+}
