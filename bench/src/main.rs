@@ -7,6 +7,7 @@
 
 mod spawns;
 mod stats;
+mod typed_calls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,8 +21,8 @@ usage: reexec-bench [--quick | --once KIND [COUNT]]
 
 Prints one Markdown table: each figure with the baseline measured in the same run and
 their ratio. --quick runs a few samples of everything (a smoke test, not figures).
---once KIND [COUNT] spawns COUNT children of one KIND (std, plain, ns, ns-no-net) and
-nothing else, for profilers.";
+--once KIND [COUNT] spawns COUNT children of one KIND (std, plain, ns, ns-no-net, or
+typed: a typed call of item 7) and nothing else, for profilers.";
 
 reexec::main! {
     fn main() -> ExitCode {
@@ -31,6 +32,11 @@ reexec::main! {
             None => run(false),
             Some("--quick") => run(true),
             // For profilers: `strace -f reexec-bench --once plain` shows one spawn alone.
+            Some("--once") if args.get(1).is_some_and(|name| name == "typed") => {
+                let count = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+                typed_calls::once(count);
+                ExitCode::SUCCESS
+            }
             Some("--once") => {
                 let kind = args.get(1).and_then(|name| Kind::parse(name));
                 let kind = kind.unwrap_or_else(|| fail("--once takes std, plain, ns or ns-no-net"));
@@ -65,6 +71,8 @@ struct Plan {
     peer_runs: usize,
     /// Round trips per run of the round-trip programs: plain, and namespaced.
     peer_round_trips: [usize; 2],
+    /// Rounds of typed calls: one plain round trip, one typed call, ten pool calls each.
+    typed_rounds: usize,
 }
 
 impl Plan {
@@ -78,6 +86,7 @@ impl Plan {
                 dispatch_starts: 4,
                 peer_runs: 1,
                 peer_round_trips: [20, 10],
+                typed_rounds: 4,
             }
         } else {
             Plan {
@@ -88,6 +97,7 @@ impl Plan {
                 dispatch_starts: 100,
                 peer_runs: 5,
                 peer_round_trips: [400, 200],
+                typed_rounds: 200,
             }
         }
     }
@@ -109,6 +119,8 @@ fn run(quick: bool) -> ExitCode {
     tool_rows(&plan, &mut table);
     progress("round trips against Go's reexec, from whole programs (item 7)");
     peer_rows(&plan, &mut table);
+    progress("typed calls and pool calls against a plain round trip (item 8)");
+    typed_rows(&plan, &mut table);
 
     println!("{}", machine_line());
     println!(
@@ -424,6 +436,30 @@ fn callgrind_dispatch_instructions(binary: &PathBuf) -> Option<u64> {
         .replace(',', "")
         .parse()
         .ok()
+}
+
+/// Item 8: a typed call of a small value, and a call on a pool's worker, against a plain
+/// re-exec round trip, all from this process in turns.
+fn typed_rows(plan: &Plan, table: &mut Table) {
+    let [plain, typed, pooled] = typed_calls::measure(plan.typed_rounds);
+    table.timed(
+        "8",
+        "`reexec::Command` round trip into an entry that returns at once",
+        &plain,
+        None,
+    );
+    table.timed(
+        "8",
+        "typed call of a small struct (`reexec::call`), answer decoded",
+        &typed,
+        Some(Ratio::new(&plain, "8 plain", Target::AtMost(1.10))),
+    );
+    table.timed(
+        "8",
+        "the same call on a `reexec::Pool` worker",
+        &pooled,
+        Some(Ratio::new(&plain, "8 plain", Target::AtMost(0.10))),
+    );
 }
 
 /// Item 6: `ns-process -- true` against `unshare -Urmunpif --mount-proc true`, which

@@ -568,6 +568,13 @@ impl Command {
         &self.name
     }
 
+    /// The child's numbers of the descriptors given with [`fd`](Self::fd) so far: a typed
+    /// call takes two others.
+    #[cfg(feature = "typed")]
+    pub(crate) fn given_fd_numbers(&self) -> impl Iterator<Item = RawFd> + Clone + '_ {
+        self.given_fds.iter().map(|(number, _)| *number)
+    }
+
     /// Starts the child; stdio not set explicitly is inherited.
     pub fn spawn(&mut self) -> Result<Child, Error> {
         self.spawn_with(StdioDefault::Inherit, NO_SETUP)

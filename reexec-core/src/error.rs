@@ -94,10 +94,16 @@ pub enum Step {
     /// Taking uid and gid 0 of the new user namespace in the child (`setresgid`,
     /// `setresuid`), where the maps give 0 but not the caller's own ids.
     TakeRootInside,
+
+    // Typed calls (the `typed` feature).
+    /// Sending a typed call's input to the child.
+    SendInput,
+    /// Reading a typed call's answer from the child.
+    ReadAnswer,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 35] = [
+    pub(crate) const ALL: [Step; 37] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -133,6 +139,9 @@ impl Step {
         Step::JoinNamespacesOfPidfd,
         Step::CreateNamespacesAfterJoin,
         Step::TakeRootInside,
+        // Typed calls.
+        Step::SendInput,
+        Step::ReadAnswer,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -197,6 +206,9 @@ impl fmt::Display for Step {
                 "taking uid and gid 0 of the child's user namespace (setresgid, setresuid), \
                  the caller's own ids being unmapped there"
             }
+            // Typed calls.
+            Step::SendInput => "sending the typed call's input to the child",
+            Step::ReadAnswer => "reading the typed call's answer from the child",
         })
     }
 }
@@ -317,6 +329,94 @@ pub enum Error {
         /// What is wrong with it and what to do.
         why: String,
     },
+    // ---- Typed calls (the `typed` feature): why a call has no value ----
+    /// The typed entry panicked; the child sent the panic's message and place.
+    #[error("the entry {entry:?} panicked at {file}:{line}:{column}: {message}")]
+    Panicked {
+        /// The entry's name.
+        entry: String,
+        /// The panic's message (`Box<dyn Any>` for a payload that is not a string).
+        message: String,
+        /// The source file of the `panic!`, as `Location::file` says it.
+        file: String,
+        /// Its line.
+        line: u32,
+        /// Its column.
+        column: u32,
+    },
+    /// The typed call's child died of a signal before it answered.
+    #[error(
+        "the child running the entry {entry:?} was killed by signal {signal} ({}) before it \
+         answered",
+        signal_name(*signal)
+    )]
+    Killed {
+        /// The entry's name.
+        entry: String,
+        /// The signal's number.
+        signal: i32,
+    },
+    /// The typed call's child exited without answering.
+    #[error(
+        "the child running the entry {entry:?} exited {} without answering{}",
+        code.map_or("with no status".to_owned(), |code| format!("with status {code}")),
+        no_answer_hint(*code)
+    )]
+    NoAnswer {
+        /// The entry's name.
+        entry: String,
+        /// Its exit status, when it could be waited for.
+        code: Option<i32>,
+    },
+    /// The entry's types are not the call's: the entry did not run.
+    #[error(
+        "the entry {entry:?} has the types {entry_types}, but the call gave {call_types}: \
+         call it with its handle (TypedCommand::new::<handle>()), or give by_name the \
+         entry's own types"
+    )]
+    TypeMismatch {
+        /// The entry's name.
+        entry: String,
+        /// The entry's types, `Input -> Output`.
+        entry_types: String,
+        /// The call's types, `Input -> Output`.
+        call_types: String,
+    },
+    /// The typed call did not end within its timeout; the child was killed and reaped.
+    #[error(
+        "the entry {entry:?} did not answer within {timeout:?}: its child was killed and reaped"
+    )]
+    Timeout {
+        /// The entry's name.
+        entry: String,
+        /// The timeout given to `join_timeout`.
+        timeout: std::time::Duration,
+    },
+    /// A typed call's value could not be written or read as postcard.
+    #[error("{what} for the entry {entry:?} failed: {message}")]
+    Encoding {
+        /// The entry's name.
+        entry: String,
+        /// Which value, on which side.
+        what: &'static str,
+        /// What serde or postcard said.
+        message: String,
+    },
+}
+
+/// `SIGKILL` for 9: the name of a signal, for messages.
+fn signal_name(signal: i32) -> &'static str {
+    nix::sys::signal::Signal::try_from(signal).map_or("unknown signal", |signal| signal.as_str())
+}
+
+/// What an exit status without an answer usually means.
+fn no_answer_hint(code: Option<i32>) -> &'static str {
+    match code {
+        Some(121) => " (121: this binary has no entry by that name)",
+        Some(122) => " (122: two entries share a name in this binary)",
+        Some(0) => " (a plain entry, one without an argument, answers nothing)",
+        _ => " (did the entry call std::process::exit?)",
+    }
 }
 
 impl Error {
@@ -335,6 +435,12 @@ impl Error {
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
+            Error::Panicked { .. }
+            | Error::Killed { .. }
+            | Error::NoAnswer { .. }
+            | Error::TypeMismatch { .. }
+            | Error::Timeout { .. }
+            | Error::Encoding { .. } => None,
         }
     }
 
@@ -349,6 +455,12 @@ impl Error {
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
             | Error::InvalidInput { .. } => None,
+            Error::Panicked { .. }
+            | Error::Killed { .. }
+            | Error::NoAnswer { .. }
+            | Error::TypeMismatch { .. }
+            | Error::Timeout { .. }
+            | Error::Encoding { .. } => None,
         }
     }
 }
@@ -365,6 +477,11 @@ impl From<Error> for io::Error {
                 io::ErrorKind::PermissionDenied
             }
             Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::Panicked { .. } | Error::Killed { .. } | Error::NoAnswer { .. } => {
+                io::ErrorKind::Other
+            }
+            Error::TypeMismatch { .. } | Error::Encoding { .. } => io::ErrorKind::InvalidData,
+            Error::Timeout { .. } => io::ErrorKind::TimedOut,
         };
         io::Error::new(kind, error)
     }

@@ -134,13 +134,16 @@
 //!   [`Command::death_signal(None)`](Command::death_signal).
 //!
 //! [linkme]: https://docs.rs/linkme
-
+//!
+// With the feature only: its examples need it to build.
+#![cfg_attr(feature = "typed", doc = include_str!("typed.md"))]
 #![doc(test(attr(deny(warnings))))]
 
 extern crate self as reexec;
 
-// The README's examples are compiled and run as doctests too.
-#[cfg(doctest)]
+// The README's examples are compiled and run as doctests too — with the `typed` feature,
+// which its typed example needs (the workspace's `cargo test` has it on).
+#[cfg(all(doctest, feature = "typed"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
@@ -152,6 +155,8 @@ mod namespaces;
 mod registry;
 mod seccomp;
 mod sys;
+#[cfg(feature = "typed")]
+mod typed;
 
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
@@ -159,6 +164,10 @@ pub use error::{Error, Step};
 pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
 pub use seccomp::{ArgCondition, SeccompAction, SeccompFilter, SeccompProgram};
+#[cfg(feature = "typed")]
+pub use typed::{
+    EXIT_NOT_A_TYPED_CALL, Pool, TypedChild, TypedCommand, TypedEntry, TypedOutput, call,
+};
 
 /// Registers a function as an entry that [`Command`] can start by name.
 ///
@@ -259,8 +268,13 @@ macro_rules! main {
 pub mod __private {
     pub use crate::dispatch::dispatch_status;
     pub use crate::registry::{ENTRIES, Entry};
+    #[cfg(feature = "typed")]
+    pub use crate::typed::serve;
     pub use linkme;
     pub use std::process::{ExitCode, Termination};
+
+    #[cfg(feature = "typed")]
+    pub use crate::typed::{Decoder, Encoder, input_type, output_type};
 
     /// Turns what `main` or an entry returned into its exit status, printing an `Err` as
     /// `main` does.

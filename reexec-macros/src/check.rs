@@ -2,7 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::{Error, FnArg, Item, ItemFn, LitStr, TraitItemFn};
+use syn::{Error, FnArg, Item, ItemFn, LitStr, ReturnType, Signature, TraitItemFn, Type};
 
 use crate::push;
 
@@ -102,13 +102,16 @@ pub(crate) fn signature(function: &ItemFn) -> syn::Result<()> {
                  of the `impl` block and drop `self`",
             ),
         );
+    } else if cfg!(feature = "typed") {
+        typed(sig, &mut errors);
     } else if !sig.inputs.is_empty() {
         push(
             &mut errors,
             Error::new_spanned(
                 &sig.inputs,
                 "reexec entries take no arguments; read them with std::env::args() inside \
-                 the entry",
+                 the entry (or enable reexec's `typed` feature for an entry that takes one \
+                 value)",
             ),
         );
     }
@@ -123,6 +126,81 @@ pub(crate) fn signature(function: &ItemFn) -> syn::Result<()> {
         );
     }
     errors.map_or(Ok(()), Err)
+}
+
+/// The shape of a typed entry, with reexec's `typed` feature: no argument (a plain entry),
+/// or one argument of an owned type, and a return type that can be sent back.
+fn typed(sig: &Signature, errors: &mut Option<Error>) {
+    if sig.inputs.len() > 1 {
+        push(
+            errors,
+            Error::new_spanned(
+                &sig.inputs,
+                "a typed reexec entry takes one argument, the value its caller sends: put \
+                 the values in a struct or a tuple, e.g. `fn entry((name, count): (String, \
+                 u32))`",
+            ),
+        );
+        return;
+    }
+    let Some(FnArg::Typed(input)) = sig.inputs.first() else {
+        return;
+    };
+    if let Some(problem) = not_owned(&input.ty) {
+        push(
+            errors,
+            Error::new_spanned(
+                &input.ty,
+                format!(
+                    "a typed reexec entry's argument is sent from another process and \
+                     deserialized there, so it must be an owned type: {problem}"
+                ),
+            ),
+        );
+    }
+    if let ReturnType::Type(_, output) = &sig.output {
+        let problem = if is_never(output) {
+            Some("an entry that takes a value must return one (use `()` for none), not `!`")
+        } else {
+            not_owned(output)
+        };
+        if let Some(problem) = problem {
+            push(
+                errors,
+                Error::new_spanned(
+                    output,
+                    format!(
+                        "a typed reexec entry's return value is sent to another process, so \
+                         it must be an owned type: {problem}"
+                    ),
+                ),
+            );
+        }
+    }
+}
+
+/// Why `ty` cannot cross to another process as the value of a typed entry, if it can't.
+fn not_owned(ty: &Type) -> Option<&'static str> {
+    match ty {
+        Type::Reference(_) => Some("take the value itself instead of a reference (`T`, not `&T`)"),
+        Type::ImplTrait(_) => Some("name the type; `impl Trait` has no type to deserialize"),
+        Type::Ptr(_) => Some("a pointer means nothing in another process"),
+        Type::BareFn(_) => Some("a function pointer means nothing in another process"),
+        Type::TraitObject(_) => Some("name the type; a trait object has no type to deserialize"),
+        Type::Infer(_) => Some("name the type; `_` is not allowed here"),
+        Type::Group(group) => not_owned(&group.elem),
+        Type::Paren(paren) => not_owned(&paren.elem),
+        _ => None,
+    }
+}
+
+/// Whether `ty` is `!`, possibly as a `macro_rules!` fragment.
+pub(crate) fn is_never(ty: &Type) -> bool {
+    match ty {
+        Type::Never(_) => true,
+        Type::Group(group) => is_never(&group.elem),
+        _ => false,
+    }
 }
 
 /// The error for the attribute on anything but a function, pointed at the item's keyword
@@ -163,4 +241,43 @@ fn head(keyword: &dyn ToTokens, name: &dyn ToTokens) -> TokenStream {
     let mut tokens = keyword.to_token_stream();
     name.to_tokens(&mut tokens);
     tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use crate::entry_attribute;
+
+    #[test]
+    fn one_argument_makes_a_typed_entry_only_with_the_feature() {
+        let result = entry_attribute(
+            quote!("child"),
+            quote!(
+                fn child(value: u32) -> u32 {
+                    value
+                }
+            ),
+        );
+        if cfg!(feature = "typed") {
+            assert!(result.is_ok());
+        } else {
+            let message = result.unwrap_err().to_string();
+            assert!(
+                message.contains("take no arguments") && message.contains("`typed` feature"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_arguments_are_refused_either_way() {
+        let result = entry_attribute(
+            quote!("child"),
+            quote!(
+                fn child(a: u32, b: u32) {}
+            ),
+        );
+        assert!(result.is_err());
+    }
 }

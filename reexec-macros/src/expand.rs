@@ -4,7 +4,10 @@
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
-use syn::{ItemFn, LitStr, ReturnType, Type};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
+
+use crate::check::is_never;
 
 use crate::parse::Args;
 
@@ -24,6 +27,9 @@ pub(crate) fn entry(args: &Args, function: &ItemFn) -> TokenStream {
     // call to the user's function: neither may take its name.
     let static_ident = not_named(&bare_name, "__REEXEC_ENTRY", ident.span());
     let run = not_named(&bare_name, "__reexec_run", Span::call_site());
+    if let Some(FnArg::Typed(input)) = function.sig.inputs.first() {
+        return typed(&krate, &name, function, &input.ty, &static_ident, &run);
+    }
     let body = match &function.sig.output {
         ReturnType::Type(_, ty) if is_never(ty) => quote!(#ident()),
         // Every token of the call carries the return type's span, so that a type that is
@@ -77,6 +83,73 @@ pub(crate) fn entry(args: &Args, function: &ItemFn) -> TokenStream {
     }
 }
 
+/// A typed entry (one argument, reexec's `typed` feature): the user's function, its handle
+/// — a type of the function's own name implementing `TypedEntry` — and the registration,
+/// whose wrapper serves the call on the descriptors the parent gave.
+fn typed(
+    krate: &TokenStream,
+    name: &LitStr,
+    function: &ItemFn,
+    input: &Type,
+    static_ident: &Ident,
+    run: &Ident,
+) -> TokenStream {
+    let ident = &function.sig.ident;
+    let vis = &function.vis;
+    let output = match &function.sig.output {
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+        ReturnType::Default => quote!(()),
+    };
+    let cfgs: Vec<_> = function
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg"))
+        .collect();
+    // Spanned on the user's types, so that a type serde cannot carry is reported there.
+    let input_check = quote_spanned!(input.span()=> #krate::__private::input_type::<#input>());
+    let output_check = quote_spanned!(output.span()=> #krate::__private::output_type::<#output>());
+    let doc = format!(
+        "The typed handle of the entry `{}`: call it with \
+         `reexec::call::<{ident}>(&input)` or `reexec::TypedCommand::new::<{ident}>()`.",
+        name.value(),
+    );
+    quote! {
+        #function
+
+        // The function's name in the type namespace, where a function never is: the
+        // handle needs no name of its own to learn.
+        #(#cfgs)*
+        #[doc = #doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #ident {}
+
+        #(#cfgs)*
+        impl #krate::TypedEntry for #ident {
+            type Input = #input;
+            type Output = #output;
+            const NAME: &'static str = #name;
+        }
+
+        #(#cfgs)*
+        const _: () = {
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::ENTRIES)]
+            // See the plain entry's registration for this option.
+            #[linkme(crate = #krate::__private::linkme)]
+            static #static_ident: #krate::__private::Entry = #krate::__private::Entry::new(
+                #name,
+                ::core::file!(),
+                ::core::line!(),
+                {
+                    fn #run() -> #krate::__private::ExitCode {
+                        #krate::__private::serve(#name, #ident, #input_check, #output_check)
+                    }
+                    #run
+                },
+            );
+        };
+    }
+}
+
 /// `name`, or `name_` when that is the user's function's name (`function`), which the item
 /// would otherwise shadow.
 fn not_named(function: &str, name: &str, span: Span) -> Ident {
@@ -109,13 +182,4 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
-}
-
-/// Whether `ty` is `!`, possibly as a `macro_rules!` fragment.
-fn is_never(ty: &Type) -> bool {
-    match ty {
-        Type::Never(_) => true,
-        Type::Group(group) => is_never(&group.elem),
-        _ => false,
-    }
 }

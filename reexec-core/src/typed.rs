@@ -1,0 +1,621 @@
+//! Typed calls: a value into an entry, a value — or its panic — back. The `typed` feature.
+//!
+//! Runs in the parent: [`TypedCommand`] builds on a [`Command`], adds the two descriptors
+//! of the call and starts it; [`TypedChild`] sends the input, reads the answer and reaps
+//! the child. `wire.rs` is the frames both sides speak; `serve.rs` is the child's side.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::command::{Child, Command};
+use crate::error::{Error, Step};
+use crate::sys;
+
+mod pool;
+mod serve;
+mod wire;
+
+pub use pool::Pool;
+pub use serve::EXIT_NOT_A_TYPED_CALL;
+#[doc(hidden)]
+pub use serve::{Decoder, Encoder, input_type, output_type, serve};
+use wire::{Signature, Tag};
+
+/// The typed handle of an entry that takes a value: `#[reexec::entry]` implements it, on a
+/// type of the function's own name, for every entry with one argument.
+///
+/// The function's name is taken, in the value namespace, by the function; the handle has
+/// the same name in the type namespace, where a function never is. Name it where a type
+/// goes — `TypedCommand::new::<parse>()`, `reexec::call::<parse>(&input)` — and the
+/// compiler knows the entry's name and both its types; misspell it, or give the wrong
+/// input, and the program does not build.
+///
+/// ```
+/// #[reexec::entry("double")]
+/// fn double(value: u64) -> u64 {
+///     value * 2
+/// }
+///
+/// fn main() {
+///     assert_eq!(<double as reexec::TypedEntry>::NAME, "double");
+/// }
+/// ```
+pub trait TypedEntry: 'static {
+    /// What the entry takes.
+    type Input: 'static;
+    /// What the entry returns — for an entry returning `Result<T, E>`, the whole `Result`.
+    type Output: 'static;
+    /// The name the entry is registered under.
+    const NAME: &'static str;
+}
+
+/// A typed call being prepared: a [`Command`] for the entry, plus its types.
+///
+/// Everything a `Command` offers — namespaces, id maps, environment, stdio, descriptors,
+/// the death signal, hooks — applies to the call through [`command`](Self::command). The
+/// input goes to the child on a pipe of its own, the answer comes back on another: neither
+/// shows in `argv` or the environment, and neither has a size limit but memory.
+///
+/// ```no_run
+/// use reexec::{Namespaces, TypedCommand};
+///
+/// #[reexec::entry("count-words")]
+/// fn count_words(text: String) -> usize {
+///     text.split_whitespace().count()
+/// }
+///
+/// reexec::main! {
+///     fn main() -> Result<(), reexec::Error> {
+///         let mut call = TypedCommand::new::<count_words>();
+///         call.command()
+///             .namespaces(Namespaces::USER | Namespaces::NET)
+///             .map_root_to_caller();
+///         assert_eq!(call.call(&"one two three".to_owned())?, 3);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub struct TypedCommand<In, Out> {
+    command: Command,
+    entry: String,
+    _types: PhantomData<fn(In) -> Out>,
+}
+
+impl<In, Out> fmt::Debug for TypedCommand<In, Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedCommand")
+            .field("command", &self.command)
+            .field("input", &std::any::type_name::<In>())
+            .field("output", &std::any::type_name::<Out>())
+            .finish()
+    }
+}
+
+impl<In, Out> TypedCommand<In, Out>
+where
+    In: Serialize + 'static,
+    Out: DeserializeOwned + 'static,
+{
+    /// A call of the entry `E`, by its handle: the types are `E`'s, checked by the
+    /// compiler.
+    pub fn new<E>() -> Self
+    where
+        E: TypedEntry<Input = In, Output = Out>,
+    {
+        TypedCommand {
+            command: Command::new(E::NAME),
+            entry: E::NAME.to_owned(),
+            _types: PhantomData,
+        }
+    }
+
+    /// A call of the entry registered as `name`, whose types the caller states: for an
+    /// entry whose handle is out of reach. The types are checked when the child reads the
+    /// call, before the entry runs — by a fingerprint of their `TypeId`s — and a mismatch
+    /// is [`Error::TypeMismatch`], never a value read as the wrong type.
+    ///
+    /// ```no_run
+    /// #[reexec::entry("add-one")]
+    /// fn add_one(value: u32) -> u32 {
+    ///     value + 1
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() {
+    ///         let wrong = reexec::TypedCommand::<String, u32>::by_name("add-one")
+    ///             .call(&"one".to_owned());
+    ///         assert!(matches!(wrong, Err(reexec::Error::TypeMismatch { .. })));
+    ///     }
+    /// }
+    /// ```
+    pub fn by_name(name: &str) -> Self {
+        TypedCommand {
+            command: Command::new(name),
+            entry: name.to_owned(),
+            _types: PhantomData,
+        }
+    }
+
+    /// The command the call runs as, to set namespaces, id maps, environment, stdio and
+    /// the rest. Its arguments reach the entry as `std::env::args()`; its descriptors
+    /// 3 and up keep the numbers asked for (the call's own take two free ones).
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.command
+    }
+
+    /// Starts the child and hands it `input`: the value is serialized now, and sent while
+    /// [`TypedChild::join`] waits for the answer.
+    pub fn spawn(&mut self, input: &In) -> Result<TypedChild<Out>, Error> {
+        let mut request = Vec::new();
+        let types = Signature::of::<In, Out>();
+        types
+            .encode(Tag::Types, &mut request)
+            .and_then(|()| wire::encode(Tag::Input, input, &mut request))
+            .map_err(|error| Error::Encoding {
+                entry: self.entry.clone(),
+                what: "writing the input with postcard",
+                message: error.to_string(),
+            })?;
+        let (child, input, answer) = start(&mut self.command)?;
+        let mut typed = TypedChild {
+            child,
+            entry: self.entry.clone(),
+            types,
+            request,
+            sent: 0,
+            input: Some(input),
+            answer: Some(answer),
+            received: Vec::new(),
+            _out: PhantomData,
+        };
+        let nonblocking = [&typed.input, &typed.answer]
+            .into_iter()
+            .flatten()
+            .try_for_each(set_nonblocking)
+            .map_err(|error| Error::os(Step::CreatePipe, error));
+        // Small inputs fit the pipe: sent before the child needs them.
+        let prepared = nonblocking.and_then(|()| {
+            typed
+                .send()
+                .map_err(|error| Error::os(Step::SendInput, error))
+        });
+        if let Err(error) = prepared {
+            // Nothing stays behind a call that could not start.
+            let _ = typed.child.kill();
+            let _ = typed.child.wait();
+            return Err(error);
+        }
+        Ok(typed)
+    }
+
+    /// Starts the child, sends `input` and waits for the answer: [`spawn`](Self::spawn)
+    /// then [`join`](TypedChild::join).
+    pub fn call(&mut self, input: &In) -> Result<Out, Error> {
+        self.spawn(input)?.join()
+    }
+}
+
+/// Calls the entry `E` with `input` in a child re-executed for it and returns what the
+/// entry returned; the child inherits stdio and starts in the parent's namespaces. See
+/// [`TypedCommand`] to set up more.
+///
+/// ```no_run
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Request {
+///     text: String,
+/// }
+///
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// enum Parsed {
+///     Number(i64),
+///     Word(String),
+/// }
+///
+/// #[reexec::entry("parse")]
+/// fn parse(request: Request) -> Result<Parsed, String> {
+///     match request.text.parse() {
+///         Ok(number) => Ok(Parsed::Number(number)),
+///         Err(_) if !request.text.is_empty() => Ok(Parsed::Word(request.text)),
+///         Err(_) => Err("empty input".to_owned()),
+///     }
+/// }
+///
+/// reexec::main! {
+///     fn main() -> Result<(), reexec::Error> {
+///         let parsed = reexec::call::<parse>(&Request { text: "42".into() })?;
+///         assert_eq!(parsed, Ok(Parsed::Number(42)));
+///         // The entry's own `Err` comes back as the inner `Err`:
+///         let empty = reexec::call::<parse>(&Request { text: String::new() })?;
+///         assert_eq!(empty, Err("empty input".to_owned()));
+///         Ok(())
+///     }
+/// }
+/// ```
+pub fn call<E>(input: &E::Input) -> Result<E::Output, Error>
+where
+    E: TypedEntry,
+    E::Input: Serialize,
+    E::Output: DeserializeOwned,
+{
+    TypedCommand::new::<E>().call(input)
+}
+
+/// A typed call under way: the child, the input still to send, the answer so far.
+///
+/// Unlike a [`Child`], dropping it without a join kills (`SIGKILL`) and reaps the child:
+/// a call given up on leaves no process behind.
+pub struct TypedChild<Out> {
+    child: Child,
+    entry: String,
+    /// The call's types, for a mismatch's message.
+    types: Signature,
+    request: Vec<u8>,
+    sent: usize,
+    input: Option<File>,
+    answer: Option<File>,
+    received: Vec<u8>,
+    _out: PhantomData<fn() -> Out>,
+}
+
+impl<Out> fmt::Debug for TypedChild<Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedChild")
+            .field("entry", &self.entry)
+            .field("child", &self.child)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`TypedChild::join_with_output`] returns: the call's result, and what the child
+/// left behind.
+#[derive(Debug)]
+pub struct TypedOutput<Out> {
+    /// The entry's return value, or why there is none.
+    pub value: Result<Out, Error>,
+    /// How the child ended; `None` only when waiting for it failed.
+    pub status: Option<ExitStatus>,
+    /// What it wrote to stdout, when that was [`Stdio::piped`](crate::Stdio::piped) and
+    /// not taken from [`child`](TypedChild::child) before.
+    pub stdout: Vec<u8>,
+    /// What it wrote to stderr, likewise.
+    pub stderr: Vec<u8>,
+}
+
+impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
+    /// The child's process id, as seen from the parent's PID namespace.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child, to take its piped stdin, stdout or stderr, or to signal it.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Sends the input, waits for the answer and reaps the child. Piped stdout and stderr
+    /// left on the child are read meanwhile (so that a chatty child cannot block) and
+    /// dropped: use [`join_with_output`](Self::join_with_output) to keep them.
+    ///
+    /// The entry's value is `Ok`; for an entry returning `Result<T, E>`, its `Err(e)` is
+    /// the value `Ok(Err(e))`. Distinct errors say why there is no value:
+    /// [`Error::Panicked`] (message and place), [`Error::Killed`] (the signal),
+    /// [`Error::NoAnswer`] (exited without answering), [`Error::TypeMismatch`],
+    /// [`Error::Encoding`].
+    pub fn join(self) -> Result<Out, Error> {
+        self.join_with_output(None).value
+    }
+
+    /// As [`join`](Self::join), but gives up after `timeout`: then the child is killed
+    /// (`SIGKILL`) and reaped, and the call is [`Error::Timeout`]. With the child in a new
+    /// PID namespace, everything it started dies with it.
+    pub fn join_timeout(self, timeout: Duration) -> Result<Out, Error> {
+        self.join_with_output(Some(timeout)).value
+    }
+
+    /// As [`join`](Self::join) or, with a timeout, [`join_timeout`](Self::join_timeout),
+    /// and keeps the child's exit status and piped output.
+    pub fn join_with_output(mut self, timeout: Option<Duration>) -> TypedOutput<Out> {
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let exchanged = self.exchange(deadline, &mut stdout, &mut stderr);
+        let mut timed_out = matches!(exchanged, Ok(false));
+        let value = match exchanged {
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if value.is_ok() && !timed_out {
+            timed_out = !self.wait_until(deadline);
+        }
+        if timed_out || value.is_err() {
+            // Nothing stays behind a call given up on.
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait();
+        let value = if let (Some(timeout), true) = (timeout, timed_out) {
+            Err(Error::Timeout {
+                entry: self.entry.clone(),
+                timeout,
+            })
+        } else {
+            value.and_then(|()| {
+                let frame =
+                    wire::complete_frame(&self.received).map_err(|error| Error::Encoding {
+                        entry: self.entry.clone(),
+                        what: "reading the child's answer",
+                        message: error.to_string(),
+                    })?;
+                decode_answer(
+                    &self.entry,
+                    &self.types,
+                    frame,
+                    status.as_ref().ok().copied(),
+                )
+            })
+        };
+        TypedOutput {
+            value,
+            status: status.ok(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Writes what of the input the pipe takes now; the whole input sent closes the pipe,
+    /// which tells the child there is no other call. A child that stopped reading
+    /// (`EPIPE`) gets no more: its exit says why.
+    fn send(&mut self) -> io::Result<()> {
+        let Some(mut pipe) = self.input.as_ref() else {
+            return Ok(());
+        };
+        while self.sent < self.request.len() {
+            match pipe.write(&self.request[self.sent..]) {
+                Ok(written) => self.sent += written,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.raw_os_error() == Some(libc::EPIPE) => break,
+                Err(error) => return Err(error),
+            }
+        }
+        self.input = None;
+        self.request = Vec::new();
+        Ok(())
+    }
+
+    /// Sends the input and reads the answer, and piped output, until the answer is whole
+    /// or its pipe ends and the output pipes end. `Ok(false)`: the deadline came first.
+    fn exchange(
+        &mut self,
+        deadline: Option<Instant>,
+        stdout: &mut Vec<u8>,
+        stderr: &mut Vec<u8>,
+    ) -> Result<bool, Error> {
+        let mut out = self
+            .child
+            .stdout
+            .take()
+            .map(|pipe| File::from(OwnedFd::from(pipe)));
+        let mut err = self
+            .child
+            .stderr
+            .take()
+            .map(|pipe| File::from(OwnedFd::from(pipe)));
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if self.answer.is_some()
+                && wire::complete_frame(&self.received)
+                    .ok()
+                    .flatten()
+                    .is_some()
+            {
+                // The whole answer is here: the pipe's end-of-file need not be waited for.
+                self.answer = None;
+            }
+            if self.input.is_none() && self.answer.is_none() && out.is_none() && err.is_none() {
+                return Ok(true);
+            }
+            let wait = match deadline {
+                None => PollTimeout::NONE,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    // Rounded up, so that a wait never ends just before the deadline.
+                    let millis = left.as_millis().saturating_add(1).min(i32::MAX as u128 - 1);
+                    PollTimeout::try_from(millis as i32).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let ready = {
+                let mut fds = Vec::with_capacity(4);
+                if let Some(fd) = &self.input {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
+                }
+                for fd in [&self.answer].into_iter().flatten() {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
+                for file in [&out, &err].into_iter().flatten() {
+                    fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
+                }
+                sys::retry_interrupted(|| Ok(poll(&mut fds, wait)?))
+                    .map_err(|error| Error::os(Step::ReadAnswer, error))?;
+                fds.iter()
+                    .map(|fd| fd.any().unwrap_or(true))
+                    .collect::<Vec<bool>>()
+            };
+            let mut ready = ready.into_iter();
+            if self.input.is_some() && ready.next().unwrap_or(false) {
+                self.send()
+                    .map_err(|error| Error::os(Step::SendInput, error))?;
+            }
+            if self.answer.is_some() && ready.next().unwrap_or(false) {
+                let want = wire::missing(&self.received).unwrap_or(wire::HEAD as u64);
+                if self.received.capacity() - self.received.len() < chunk.len() {
+                    // Room for the rest of the frame, but at most 64 MiB ahead of what
+                    // has arrived: a child that lies about the length gets no more.
+                    self.received
+                        .reserve((want.min(1 << 26) as usize).max(chunk.len()));
+                }
+                match self.answer.as_ref().map(|mut pipe| pipe.read(&mut chunk)) {
+                    Some(Ok(0)) => self.answer = None,
+                    Some(Ok(read)) => self.received.extend_from_slice(&chunk[..read]),
+                    Some(Err(error))
+                        if matches!(
+                            error.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) => {}
+                    Some(Err(error)) => return Err(Error::os(Step::ReadAnswer, error)),
+                    None => {}
+                }
+            }
+            for (source, sink) in [(&mut out, &mut *stdout), (&mut err, &mut *stderr)] {
+                if source.is_none() || !ready.next().unwrap_or(false) {
+                    continue;
+                }
+                if let Some(file) = source {
+                    match sys::retry_interrupted(|| file.read(&mut chunk)) {
+                        Ok(0) => *source = None,
+                        Ok(read) => sink.extend_from_slice(&chunk[..read]),
+                        Err(error) => return Err(Error::os(Step::ReadOutput, error)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the child to exit, until `deadline`; `false` when the deadline came first.
+    fn wait_until(&mut self, deadline: Option<Instant>) -> bool {
+        let Some(deadline) = deadline else {
+            return true;
+        };
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => return true,
+                Ok(None) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The value an answer carries, or the error that says why there is none: `frame` is the
+/// answer, if one came whole; `status`, how the child ended, if it did.
+fn decode_answer<Out: DeserializeOwned>(
+    entry: &str,
+    types: &Signature,
+    frame: Option<(Tag, &[u8])>,
+    status: Option<ExitStatus>,
+) -> Result<Out, Error> {
+    let entry = || entry.to_owned();
+    let bad_answer = |message: String| Error::Encoding {
+        entry: entry(),
+        what: "reading the child's answer",
+        message,
+    };
+    let Some((tag, body)) = frame else {
+        return Err(match status.and_then(|status| status.signal()) {
+            Some(signal) => Error::Killed {
+                entry: entry(),
+                signal,
+            },
+            None => Error::NoAnswer {
+                entry: entry(),
+                code: status.and_then(|status| status.code()),
+            },
+        });
+    };
+    match tag {
+        Tag::Value => wire::decode(body).map_err(|error| Error::Encoding {
+            entry: entry(),
+            what: "reading the entry's value with postcard",
+            message: error.to_string(),
+        }),
+        Tag::Panic => {
+            let (message, file, line, column) = wire::decode::<(String, String, u32, u32)>(body)
+                .map_err(|error| bad_answer(error.to_string()))?;
+            Err(Error::Panicked {
+                entry: entry(),
+                message,
+                file,
+                line,
+                column,
+            })
+        }
+        Tag::Mismatch => {
+            let theirs = Signature::decode(body).map_err(|error| bad_answer(error.to_string()))?;
+            Err(Error::TypeMismatch {
+                entry: entry(),
+                entry_types: format!("{} -> {}", theirs.input, theirs.output),
+                call_types: format!("{} -> {}", types.input, types.output),
+            })
+        }
+        Tag::Failed => Err(Error::Encoding {
+            entry: entry(),
+            what: "the child's reading of the input or writing of the value",
+            message: wire::decode::<String>(body)
+                .unwrap_or_else(|error| format!("(unreadable: {error})")),
+        }),
+        Tag::Types | Tag::Input => Err(bad_answer(format!("a frame of kind {tag:?}"))),
+    }
+}
+
+impl<Out> Drop for TypedChild<Out> {
+    fn drop(&mut self) {
+        // After a join the status is known and this does nothing.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Starts `command` with the two pipes of a typed call: our ends of the input and of the
+/// answer come back with the child.
+fn start(command: &mut Command) -> Result<(Child, File, File), Error> {
+    let (input_at, answer_at) = free_pair(command.given_fd_numbers());
+    let (input_read, input_write) =
+        sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
+    let (answer_read, answer_write) =
+        sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
+    let child = command
+        .fd(input_at, input_read)
+        .fd(answer_at, answer_write)
+        .env(wire::FDS_ENV, format!("{input_at},{answer_at}"))
+        .spawn();
+    // Spawn took the descriptors; the numbers must not reach a later plain spawn.
+    command.env_remove(wire::FDS_ENV);
+    Ok((child?, File::from(input_write), File::from(answer_read)))
+}
+
+/// Two descriptor numbers from 3 up that the command does not give already.
+fn free_pair(taken: impl Iterator<Item = RawFd> + Clone) -> (RawFd, RawFd) {
+    let mut free = (3..).filter(|number| !taken.clone().any(|taken| taken == *number));
+    let first = free.next().unwrap_or(3);
+    let second = free.next().unwrap_or(4);
+    (first, second)
+}
+
+fn set_nonblocking(fd: &File) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_retain(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}

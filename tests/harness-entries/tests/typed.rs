@@ -1,0 +1,713 @@
+//! Typed entries (reexec's `typed` feature) defined in an integration test and called
+//! from its `#[test]`s under libtest, through `early-dispatch`: values in; values, `Err`s
+//! and panics out; and each way a call can end without a value, told apart.
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use reexec::{Command, Error, Namespaces, Stdio, TypedCommand};
+use reexec_harness_entries::{assert_passes_unprivileged, describe, effective_ids};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Request {
+    text: String,
+    repeat: u32,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Parsed {
+    words: Vec<String>,
+    pid: u32,
+}
+
+#[reexec::entry("typed-split")]
+fn split(request: Request) -> Parsed {
+    Parsed {
+        words: request
+            .text
+            .split_whitespace()
+            .flat_map(|word| std::iter::repeat_n(word.to_owned(), request.repeat as usize))
+            .collect(),
+        pid: std::process::id(),
+    }
+}
+
+#[test]
+fn a_struct_goes_in_and_a_struct_comes_back() {
+    let request = Request {
+        text: "a b".into(),
+        repeat: 2,
+    };
+    let parsed = reexec::call::<split>(&request).unwrap();
+    assert_eq!(parsed.words, ["a", "a", "b", "b"]);
+    assert_ne!(parsed.pid, std::process::id(), "ran in a child");
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+enum Shape {
+    Point,
+    Circle { radius: f64 },
+    Polygon(Vec<(i32, i32)>),
+}
+
+#[reexec::entry("typed-describe-shape")]
+fn describe_shape(shape: Shape) -> (Shape, Option<usize>) {
+    let corners = match &shape {
+        Shape::Point | Shape::Circle { .. } => None,
+        Shape::Polygon(points) => Some(points.len()),
+    };
+    (shape, corners)
+}
+
+#[test]
+fn every_kind_of_enum_variant_round_trips() {
+    let shapes = [
+        Shape::Point,
+        Shape::Circle { radius: 2.5 },
+        Shape::Polygon(vec![(0, 0), (-1, 5), (i32::MAX, i32::MIN)]),
+    ];
+    for shape in shapes {
+        let (back, corners) = reexec::call::<describe_shape>(&shape).unwrap();
+        assert_eq!(back, shape);
+        assert_eq!(corners, matches!(shape, Shape::Polygon(_)).then_some(3));
+    }
+}
+
+const LARGE: usize = 64 << 20;
+
+/// Text of `length` bytes whose period, 4093 bytes (a prime), divides no power of two:
+/// a lost, doubled or reordered pipe-sized chunk shows in the comparison.
+fn large_text(length: usize) -> String {
+    let period: String = (0..4093u32)
+        .map(|index| char::from(b'a' + (index * 7 % 26) as u8))
+        .collect();
+    let mut text = period.repeat(length / period.len() + 1);
+    text.truncate(length);
+    text
+}
+
+/// Takes 64 MiB and returns 64 MiB: each way, far more than a pipe holds. What comes back
+/// is what went in, with its first and last bytes swapped: the child read all of it.
+#[reexec::entry("typed-swap-ends")]
+fn swap_ends(text: String) -> String {
+    let mut bytes = text.into_bytes();
+    let last = bytes.len() - 1;
+    bytes.swap(0, last);
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn a_64_mib_value_goes_each_way() {
+    let text = large_text(LARGE);
+    let started = Instant::now();
+    let back = reexec::call::<swap_ends>(&text).unwrap();
+    println!("64 MiB in and out in {:?}", started.elapsed());
+    assert_eq!(back.len(), LARGE);
+    assert_eq!(back.as_bytes()[0], text.as_bytes()[LARGE - 1]);
+    assert_eq!(back.as_bytes()[LARGE - 1], text.as_bytes()[0]);
+    assert!(
+        back[1..LARGE - 1] == text[1..LARGE - 1],
+        "the 64 MiB came back changed"
+    );
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+enum ParseError {
+    Empty,
+    NotANumber { text: String, at: usize },
+}
+
+#[reexec::entry("typed-parse-number")]
+fn parse_number(text: String) -> Result<i64, ParseError> {
+    if text.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    text.parse().map_err(|_| ParseError::NotANumber {
+        at: text.find(|c: char| !c.is_ascii_digit()).unwrap_or(0),
+        text,
+    })
+}
+
+#[test]
+fn the_entrys_err_is_the_inner_err_not_a_failed_call() {
+    assert_eq!(
+        reexec::call::<parse_number>(&"-42".to_owned()).unwrap(),
+        Ok(-42)
+    );
+    assert_eq!(
+        reexec::call::<parse_number>(&String::new()).unwrap(),
+        Err(ParseError::Empty)
+    );
+    assert_eq!(
+        reexec::call::<parse_number>(&"12x".to_owned()).unwrap(),
+        Err(ParseError::NotANumber {
+            text: "12x".into(),
+            at: 2
+        })
+    );
+}
+
+/// The line of the `panic!` below, for the location the parent must get.
+const PANIC_LINE: u32 = line!() + 4;
+
+#[reexec::entry("typed-panic")]
+fn panics(code: u32) -> u32 {
+    panic!("refusing {code} on purpose");
+}
+
+#[test]
+fn a_panic_comes_back_with_its_message_and_place() {
+    let mut call = TypedCommand::new::<panics>();
+    call.command().stderr(Stdio::piped());
+    let output = call.spawn(&7).unwrap().join_with_output(None);
+    match output.value {
+        Err(Error::Panicked {
+            entry,
+            message,
+            file,
+            line,
+            column,
+        }) => {
+            assert_eq!(entry, "typed-panic");
+            assert_eq!(message, "refusing 7 on purpose");
+            assert_eq!(file, file!());
+            assert_eq!(line, PANIC_LINE);
+            assert_eq!(column, 5);
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    // The hook printed it too, as for any panic; the child ended as a panicking main.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refusing 7 on purpose"), "{stderr}");
+    assert_eq!(output.status.and_then(|status| status.code()), Some(101));
+}
+
+/// Says it started on stdout, then waits to be killed.
+#[reexec::entry("typed-wait-forever")]
+fn wait_forever(seconds: u64) -> u64 {
+    println!("started");
+    std::thread::sleep(Duration::from_secs(seconds));
+    seconds
+}
+
+#[test]
+fn a_child_killed_mid_call_is_killed_not_garbage() {
+    let mut call = TypedCommand::new::<wait_forever>();
+    call.command().stdout(Stdio::piped());
+    let mut child = call.spawn(&600).unwrap();
+    let stdout = child.child().stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert_eq!(line, "started\n", "the entry is running");
+    child.child().signal(libc_sigkill()).unwrap();
+    match child.join() {
+        Err(Error::Killed { entry, signal }) => {
+            assert_eq!(entry, "typed-wait-forever");
+            assert_eq!(signal, libc_sigkill());
+        }
+        other => panic!("expected Killed, got {other:?}"),
+    }
+}
+
+fn libc_sigkill() -> i32 {
+    9
+}
+
+#[test]
+fn a_timeout_kills_and_reaps_the_child() {
+    let mut call = TypedCommand::new::<wait_forever>();
+    call.command().stdout(Stdio::null());
+    let child = call.spawn(&600).unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    match child.join_timeout(Duration::from_millis(300)) {
+        Err(Error::Timeout { entry, timeout }) => {
+            assert_eq!(entry, "typed-wait-forever");
+            assert_eq!(timeout, Duration::from_millis(300));
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // Reaped, not a zombie: the pid names no process (nothing else can have taken it
+    // so soon on a machine that does not wrap pids within a test).
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the child {pid} is still there"
+    );
+}
+
+#[test]
+fn dropping_an_unjoined_call_kills_and_reaps_its_child() {
+    let mut call = TypedCommand::new::<wait_forever>();
+    call.command().stdout(Stdio::null());
+    let child = call.spawn(&600).unwrap();
+    let pid = child.id();
+    assert!(pid_exists(pid));
+    drop(child);
+    assert!(!pid_exists(pid), "the child {pid} is still there");
+}
+
+#[test]
+fn a_typed_call_gets_the_death_signal_of_its_command() {
+    // The spawning thread ends at once: the kernel sends the death signal (SIGTERM by
+    // default) to the child, mid-call; the join, on another thread, sees it.
+    let child = std::thread::spawn(|| {
+        let mut call = TypedCommand::new::<wait_forever>();
+        call.command().stdout(Stdio::null());
+        call.spawn(&600).unwrap()
+    })
+    .join()
+    .unwrap();
+    match child.join_timeout(Duration::from_secs(60)) {
+        Err(Error::Killed { signal, .. }) => assert_eq!(signal, 15, "SIGTERM"),
+        other => panic!("expected Killed by SIGTERM, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_call_that_ends_in_time_is_not_a_timeout() {
+    let child = TypedCommand::new::<wait_forever>().spawn(&0).unwrap();
+    assert_eq!(child.join_timeout(Duration::from_secs(60)).unwrap(), 0);
+}
+
+#[reexec::entry("typed-exit")]
+fn exits(code: i32) -> String {
+    std::process::exit(code)
+}
+
+#[test]
+fn a_child_that_exits_without_answering_says_its_status() {
+    match reexec::call::<exits>(&7) {
+        Err(Error::NoAnswer { entry, code }) => {
+            assert_eq!(entry, "typed-exit");
+            assert_eq!(code, Some(7));
+        }
+        other => panic!("expected NoAnswer, got {other:?}"),
+    }
+    // Status 0 without an answer is no value either.
+    assert!(matches!(
+        reexec::call::<exits>(&0),
+        Err(Error::NoAnswer { code: Some(0), .. })
+    ));
+}
+
+#[test]
+fn a_string_name_with_the_wrong_types_is_a_mismatch_and_the_entry_does_not_run() {
+    // The entry takes a Request; the caller claims it takes a String.
+    let mut call = TypedCommand::<String, Parsed>::by_name("typed-split");
+    call.command().stderr(Stdio::piped());
+    let output = call
+        .spawn(&"a b".to_owned())
+        .unwrap()
+        .join_with_output(None);
+    match output.value {
+        Err(Error::TypeMismatch {
+            entry,
+            entry_types,
+            call_types,
+        }) => {
+            assert_eq!(entry, "typed-split");
+            assert!(
+                entry_types.starts_with("typed::Request -> "),
+                "{entry_types}"
+            );
+            assert!(
+                call_types.starts_with("alloc::string::String -> "),
+                "{call_types}"
+            );
+        }
+        other => panic!("expected TypeMismatch, got {other:?}"),
+    }
+    assert_eq!(output.status.and_then(|status| status.code()), Some(0));
+
+    // Only the output wrong: refused as well, although the input would read.
+    let wrong_output = TypedCommand::<Request, String>::by_name("typed-split").call(&Request {
+        text: "a".into(),
+        repeat: 1,
+    });
+    assert!(
+        matches!(wrong_output, Err(Error::TypeMismatch { .. })),
+        "{wrong_output:?}"
+    );
+
+    // The right types by name: the value.
+    let parsed = TypedCommand::<Request, Parsed>::by_name("typed-split")
+        .call(&Request {
+            text: "x".into(),
+            repeat: 1,
+        })
+        .unwrap();
+    assert_eq!(parsed.words, ["x"]);
+}
+
+#[test]
+fn a_string_name_of_no_entry_or_a_plain_entry_has_no_answer() {
+    let missing = TypedCommand::<u8, u8>::by_name("typed-no-such-entry").call(&1);
+    assert!(
+        matches!(
+            missing,
+            Err(Error::NoAnswer {
+                code: Some(121),
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+    let plain = TypedCommand::<u8, u8>::by_name("typed-plain").call(&1);
+    assert!(
+        matches!(plain, Err(Error::NoAnswer { code: Some(0), .. })),
+        "{plain:?}"
+    );
+}
+
+#[reexec::entry("typed-plain")]
+fn plain() {}
+
+#[test]
+fn a_typed_entry_started_by_a_plain_command_refuses() {
+    let output = Command::new("typed-split").output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(i32::from(reexec::EXIT_NOT_A_TYPED_CALL)),
+        "{}",
+        describe(&output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("reexec::TypedCommand"), "{stderr}");
+}
+
+/// What a child sees of the command it was started with.
+#[derive(Serialize, Deserialize, Debug)]
+struct Seen {
+    uid: u32,
+    gid: u32,
+    pid: u32,
+    args: Vec<String>,
+    env: Option<String>,
+    cwd: String,
+    typed_env: bool,
+    namespaces: Vec<String>,
+    descriptors: Vec<String>,
+}
+
+#[reexec::entry("typed-what-do-you-see")]
+fn what_do_you_see(greeting: String) -> Seen {
+    let (uid, gid) = effective_ids();
+    println!("{greeting} from the child");
+    Seen {
+        uid,
+        gid,
+        pid: std::process::id(),
+        args: std::env::args().skip(1).collect(),
+        env: std::env::var("TYPED_TEST_VALUE").ok(),
+        cwd: std::env::current_dir().unwrap().display().to_string(),
+        typed_env: std::env::vars().any(|(key, _)| key.starts_with("REEXEC_")),
+        namespaces: ["user", "pid", "net", "uts"]
+            .iter()
+            .map(|name| {
+                std::fs::read_link(format!("/proc/self/ns/{name}"))
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect(),
+        // Only those without close-on-exec: what a program the entry runs would get.
+        descriptors: std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|fd| {
+                let flags =
+                    std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+                flags.lines().any(|line| {
+                    line.strip_prefix("flags:")
+                        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+                        .is_some_and(|flags| flags & 0o2000000 == 0)
+                })
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_typed_call_takes_everything_a_command_offers() {
+    let dir = std::env::temp_dir();
+    let mut call = TypedCommand::new::<what_do_you_see>();
+    call.command()
+        .args(["one", "two"])
+        .env("TYPED_TEST_VALUE", "set")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        // A descriptor of the caller's at 3: the call's own take other numbers.
+        .fd(3, std::fs::File::open("/dev/null").unwrap());
+    let output = call
+        .spawn(&"hello".to_owned())
+        .unwrap()
+        .join_with_output(Some(Duration::from_secs(60)));
+    let seen = output.value.unwrap();
+    assert_eq!(seen.args, ["one", "two"]);
+    assert_eq!(seen.env.as_deref(), Some("set"));
+    assert_eq!(seen.cwd, dir.canonicalize().unwrap().display().to_string());
+    assert!(
+        !seen.typed_env,
+        "the call's variable is gone before the entry runs"
+    );
+    // 0-2 and the caller's 3 reach a program the entry runs; the call's own do not.
+    assert_eq!(seen.descriptors, ["0", "1", "2", "3"]);
+    assert_eq!(output.stdout, b"hello from the child\n");
+}
+
+#[test]
+fn a_typed_call_in_new_user_pid_net_and_uts_namespaces() {
+    let (uid, gid) = effective_ids();
+    let mut call = TypedCommand::new::<what_do_you_see>();
+    call.command()
+        .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::NET | Namespaces::UTS)
+        .map_root_to_caller()
+        .stdout(Stdio::null());
+    let seen = call
+        .call(&"hi".to_owned())
+        .unwrap_or_else(|error| panic!("as uid {uid} gid {gid}: {error}"));
+    assert_eq!((seen.uid, seen.gid), (0, 0), "as uid {uid}: {seen:?}");
+    assert_eq!(seen.pid, 1, "PID 1 of its namespace: {seen:?}");
+    for (name, theirs) in ["user", "pid", "net", "uts"].iter().zip(&seen.namespaces) {
+        let ours = std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap();
+        assert_ne!(
+            &ours.display().to_string(),
+            theirs,
+            "the {name} namespace is new"
+        );
+    }
+}
+
+#[test]
+fn a_typed_call_in_new_namespaces_works_unprivileged() {
+    assert_passes_unprivileged("a_typed_call_in_new_user_pid_net_and_uts_namespaces");
+}
+
+// ---- reexec::Pool ----
+
+/// Squares, and says which worker did it; 0 crashes the worker, 1 panics, 2 exits.
+#[reexec::entry("typed-pool-square")]
+fn pool_square(value: u64) -> (u64, u32) {
+    match value {
+        0 => std::process::abort(),
+        1 => panic!("one is not squared here"),
+        2 => std::process::exit(3),
+        _ => (value * value, std::process::id()),
+    }
+}
+
+fn pid_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_pool_serves_calls_from_many_threads_on_the_same_workers() {
+    let pool = reexec::Pool::new::<pool_square>(2).unwrap();
+    let workers = pool.idle_worker_ids();
+    assert_eq!(workers.len(), 2);
+    let seen: Vec<u32> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let pool = &pool;
+                scope.spawn(move || {
+                    (0..25u64)
+                        .map(|index| {
+                            let value = 3 + thread * 100 + index;
+                            let (square, pid) = pool.call(&value).unwrap();
+                            assert_eq!(square, value * value);
+                            pid
+                        })
+                        .collect::<Vec<u32>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap())
+            .collect()
+    });
+    assert_eq!(seen.len(), 100);
+    assert!(
+        seen.iter().all(|pid| workers.contains(pid)),
+        "100 calls, served by the two workers started first: {workers:?}"
+    );
+    drop(pool);
+    for pid in workers {
+        assert!(!pid_exists(pid), "worker {pid} is reaped with the pool");
+    }
+}
+
+#[test]
+fn a_pool_survives_a_worker_crash_and_replaces_it() {
+    let pool = reexec::Pool::new::<pool_square>(1).unwrap();
+    let [first] = pool.idle_worker_ids()[..] else {
+        panic!("one worker")
+    };
+    match pool.call(&0) {
+        Err(Error::Killed { entry, signal }) => {
+            assert_eq!(entry, "typed-pool-square");
+            assert_eq!(signal, 6, "SIGABRT");
+        }
+        other => panic!("expected Killed, got {other:?}"),
+    }
+    let [second] = pool.idle_worker_ids()[..] else {
+        panic!("still one worker")
+    };
+    assert_ne!(second, first, "a new worker");
+    assert!(!pid_exists(first), "the crashed worker {first} is reaped");
+    assert_eq!(pool.call(&5).unwrap(), (25, second));
+
+    // A worker that exits: its status, and a replacement.
+    assert!(matches!(
+        pool.call(&2),
+        Err(Error::NoAnswer { code: Some(3), .. })
+    ));
+    let [third] = pool.idle_worker_ids()[..] else {
+        panic!("still one worker")
+    };
+    assert_ne!(third, second);
+
+    // A panic is answered, and the worker serves on.
+    assert!(matches!(
+        pool.call(&1),
+        Err(Error::Panicked { ref message, .. }) if message == "one is not squared here"
+    ));
+    assert_eq!(pool.call(&4).unwrap(), (16, third));
+
+    // A worker that died while idle is replaced before the next call reaches it. (`kill`
+    // returns before the worker is dead: wait until it is a zombie, unreaped.)
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &third.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(format!("/proc/{third}/stat"))
+        .unwrap()
+        .contains(") Z ")
+    {
+        assert!(Instant::now() < deadline, "worker {third} never died");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (square, fourth) = pool.call(&6).unwrap();
+    assert_eq!(square, 36);
+    assert_ne!(fourth, third);
+    assert!(!pid_exists(third), "the killed worker {third} is reaped");
+}
+
+#[test]
+fn a_pool_of_workers_in_new_user_and_net_namespaces() {
+    let pool = reexec::Pool::<String, Seen>::with_command::<what_do_you_see>(2, |command| {
+        command
+            .namespaces(Namespaces::USER | Namespaces::NET)
+            .map_root_to_caller()
+            .stdout(Stdio::null());
+    })
+    .unwrap();
+    for _ in 0..3 {
+        let seen = pool.call(&"hi".to_owned()).unwrap();
+        assert_eq!((seen.uid, seen.gid), (0, 0), "{seen:?}");
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert_ne!(ours.display().to_string(), seen.namespaces[2]);
+    }
+}
+
+#[test]
+fn a_pool_in_new_namespaces_works_unprivileged() {
+    assert_passes_unprivileged("a_pool_of_workers_in_new_user_and_net_namespaces");
+}
+
+// ---- a child that lies ----
+
+/// What a compromised child writes on its answer descriptor instead of an answer.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
+enum Lie {
+    /// A value frame claiming 1 TiB, then nothing.
+    HugeLength,
+    /// A frame of a kind that does not exist.
+    UnknownTag,
+    /// A value frame holding a string, where the call expects a `u64`.
+    AnotherType,
+}
+
+/// Finds its answer descriptor as an attacker would — the one pipe it may write, above 2
+/// — writes `lie` on it and exits without a real answer.
+#[reexec::entry("typed-liar")]
+fn liar(lie: Lie) -> u64 {
+    let answer = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| {
+            entry
+                .ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .parse::<i32>()
+                .ok()
+        })
+        .find(|&fd| {
+            fd > 2
+                && std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                    .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"))
+                && std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|line| {
+                        line.strip_prefix("flags:")
+                            .is_some_and(|f| f.trim().ends_with('1'))
+                    })
+        })
+        .expect("the answer pipe is open for writing");
+    let mut frame = Vec::new();
+    match lie {
+        Lie::HugeLength => {
+            frame.push(b'V');
+            frame.extend_from_slice(&(1u64 << 40).to_le_bytes());
+            frame.extend_from_slice(&[0; 100]);
+        }
+        Lie::UnknownTag => {
+            frame.push(b'Z');
+            frame.extend_from_slice(&1u64.to_le_bytes());
+            frame.push(0);
+        }
+        Lie::AnotherType => {
+            // postcard of the string "abcdefghijklmnopqrstuvwxyz": a length, the bytes.
+            frame.push(b'V');
+            frame.extend_from_slice(&27u64.to_le_bytes());
+            frame.push(26);
+            frame.extend_from_slice(b"abcdefghijklmnopqrstuvwxyz");
+        }
+    }
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    // SAFETY: the descriptor found above is open, and only this code uses it from here on.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(answer) };
+    pipe.write_all(&frame).unwrap();
+    std::process::exit(0)
+}
+
+#[test]
+fn a_lying_child_gets_an_error_never_a_value() {
+    match reexec::call::<liar>(&Lie::HugeLength) {
+        // Half a frame is no answer; what arrived was kept, not what it claimed.
+        Err(Error::NoAnswer { code: Some(0), .. }) => {}
+        other => panic!("a claimed 1 TiB: expected NoAnswer, got {other:?}"),
+    }
+    match reexec::call::<liar>(&Lie::UnknownTag) {
+        Err(Error::Encoding { what, message, .. }) => {
+            assert_eq!(what, "reading the child's answer");
+            assert!(message.contains("unknown kind"), "{message}");
+        }
+        other => panic!("an unknown tag: expected Encoding, got {other:?}"),
+    }
+    match reexec::call::<liar>(&Lie::AnotherType) {
+        Err(Error::Encoding { what, .. }) => {
+            assert_eq!(what, "reading the entry's value with postcard");
+        }
+        other => panic!("a string for a u64: expected Encoding, got {other:?}"),
+    }
+}

@@ -1,0 +1,6 @@
+#[reexec::entry("child")]
+async fn child(text: String) -> String {
+    text
+}
+
+fn main() {}

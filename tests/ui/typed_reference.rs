@@ -1,0 +1,6 @@
+#[reexec::entry("child")]
+fn child(text: &str) -> usize {
+    text.len()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[reexec::entry("child")]
+fn child(index: usize) -> &'static str {
+    ["a", "b"][index]
+}
+
+fn main() {}
