@@ -16,12 +16,15 @@ use std::process::{ExitStatus, Output};
 
 use nix::unistd::Pid;
 
+use crate::capabilities::Capabilities;
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces};
+use crate::rlimit::Resource;
 use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
 
 mod child;
+mod restrictions;
 mod stdio;
 mod subordinate;
 mod userns;
@@ -95,6 +98,11 @@ pub struct Command {
     /// Whether spawn maps root to the caller and the caller's subordinate ranges after.
     subordinate_range: bool,
     parent_setup: Option<ParentSetup>,
+    // Limits and privileges (issue #13): see restrictions.rs.
+    /// What [`rlimit`](Self::rlimit) gave, one per resource, in the order first given.
+    rlimits: Vec<(Resource, u64, u64)>,
+    capabilities: Option<Capabilities>,
+    no_new_privs: bool,
 }
 
 /// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
@@ -132,6 +140,9 @@ impl Command {
             map_with_helpers: false,
             subordinate_range: false,
             parent_setup: None,
+            rlimits: Vec::new(),
+            capabilities: None,
+            no_new_privs: false,
         }
     }
 
@@ -540,6 +551,8 @@ impl Command {
 
         let maps = self.maps()?;
         validate_given_fds(&given)?;
+        let rlimits = self.rlimit_plan()?;
+        self.check_capabilities()?;
 
         let given = given_without_collisions(given)?;
         let given_plan: Vec<GivenFd> = given
@@ -573,6 +586,9 @@ impl Command {
             } else {
                 0
             },
+            rlimits: &rlimits,
+            capabilities: self.capabilities,
+            no_new_privs: self.no_new_privs,
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
         // Borrowed, not taken: a hook that panics must still be there for the next spawn.
@@ -592,6 +608,9 @@ impl Command {
             Ok(pid) => Pid::from_raw(pid),
             Err(SpawnError::Clone(error)) => return Err(self.clone_error(error)),
             Err(SpawnError::Parent(error)) => return Err(error),
+            Err(SpawnError::Child(step, word)) if restrictions::is_restriction(step) => {
+                return Err(self.restriction_error(step, word));
+            }
             Err(SpawnError::Child(step, errno)) => {
                 return Err(Error::os(step, io::Error::from_raw_os_error(errno)));
             }

@@ -64,10 +64,26 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+    // Limits and privileges (issue #13).
+    /// Setting a limit given with [`Command::rlimit`](crate::Command::rlimit) in the child
+    /// (`prlimit64(2)`).
+    SetResourceLimit,
+    /// Dropping capabilities from the child's bounding set
+    /// ([`Command::capabilities`](crate::Command::capabilities), `prctl(PR_CAPBSET_DROP)`).
+    DropBoundingCapabilities,
+    /// Setting the child's effective, permitted and inheritable capabilities
+    /// (`capset(2)`).
+    SetCapabilities,
+    /// Setting the child's ambient capabilities (`prctl(PR_CAP_AMBIENT)`).
+    SetAmbientCapabilities,
+    /// Setting `no_new_privs` in the child
+    /// ([`Command::no_new_privs`](crate::Command::no_new_privs),
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`).
+    SetNoNewPrivs,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 25] = [
+    pub(crate) const ALL: [Step; 30] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -93,6 +109,12 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        // Limits and privileges (issue #13).
+        Step::SetResourceLimit,
+        Step::DropBoundingCapabilities,
+        Step::SetCapabilities,
+        Step::SetAmbientCapabilities,
+        Step::SetNoNewPrivs,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -140,6 +162,18 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            // Limits and privileges (issue #13).
+            Step::SetResourceLimit => "setting a resource limit in the child (prlimit64)",
+            Step::DropBoundingCapabilities => {
+                "dropping a capability from the child's bounding set (prctl(PR_CAPBSET_DROP))"
+            }
+            Step::SetCapabilities => {
+                "setting the child's effective, permitted and inheritable capabilities (capset)"
+            }
+            Step::SetAmbientCapabilities => {
+                "setting the child's ambient capabilities (prctl(PR_CAP_AMBIENT))"
+            }
+            Step::SetNoNewPrivs => "setting no_new_privs in the child (prctl(PR_SET_NO_NEW_PRIVS))",
         })
     }
 }
@@ -236,6 +270,24 @@ pub enum Error {
         /// What it wrote on its standard error, trimmed.
         stderr: String,
     },
+    /// The child could not take on a resource limit, or give up a capability, as asked;
+    /// `what` names which, and `hint` the likely cause and what to do. The child never ran
+    /// anything of its own.
+    #[error("{step} failed for {what}: {source}; {hint}")]
+    Restriction {
+        /// [`Step::SetResourceLimit`], [`Step::DropBoundingCapabilities`],
+        /// [`Step::SetCapabilities`], [`Step::SetAmbientCapabilities`] or
+        /// [`Step::SetNoNewPrivs`].
+        step: Step,
+        /// The limit or capability: `nofile (RLIMIT_NOFILE) soft 10 hard 20`,
+        /// `CAP_NET_ADMIN`, …
+        what: String,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+        /// The likely cause, and what to do.
+        hint: String,
+    },
     /// An argument given to the [`Command`](crate::Command) can't be passed to a process.
     #[error("invalid {what} {value:?}: {why}")]
     InvalidInput {
@@ -259,7 +311,8 @@ impl Error {
             Error::Os { step, .. }
             | Error::IdMap { step, .. }
             | Error::IdMapHelperMissing { step, .. }
-            | Error::IdMapHelper { step, .. } => Some(*step),
+            | Error::IdMapHelper { step, .. }
+            | Error::Restriction { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
@@ -271,7 +324,8 @@ impl Error {
         match self {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.raw_os_error(),
+            | Error::IdMap { source, .. }
+            | Error::Restriction { source, .. } => source.raw_os_error(),
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
@@ -285,7 +339,8 @@ impl From<Error> for io::Error {
         let kind = match &error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.kind(),
+            | Error::IdMap { source, .. }
+            | Error::Restriction { source, .. } => source.kind(),
             Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
             Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {
                 io::ErrorKind::PermissionDenied

@@ -127,12 +127,14 @@ extern crate self as reexec;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+mod capabilities;
 mod command;
 mod diagnose;
 mod dispatch;
 mod error;
 mod namespaces;
 mod registry;
+mod rlimit;
 mod sys;
 
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
@@ -140,6 +142,9 @@ pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatc
 pub use error::{Error, Step};
 pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
+// Limits and privileges (issue #13).
+pub use capabilities::{Capabilities, Capability, CapabilitySet, UnknownCapability};
+pub use rlimit::{RLIM_INFINITY, Resource, UnknownResource};
 
 /// Registers a function as an entry that [`Command`] can start by name.
 ///

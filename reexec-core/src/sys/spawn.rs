@@ -427,6 +427,9 @@ mod tests {
             clone_flags: 0,
             unshare_time: false,
             keep_blocked: 0,
+            rlimits: &[],
+            capabilities: None,
+            no_new_privs: false,
         }
     }
 
