@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::capabilities::{CapArg, CapSet};
 use crate::net::{MAX_BRIDGE_NAME, Subnet};
+use crate::ulimit::Ulimit;
 use crate::user::UserArg;
 
 /// The hostname the namespace gets unless `--hostname` says otherwise.
@@ -115,6 +116,14 @@ pub(crate) struct Options {
     /// ns-process runs as root (see SECURITY.md).
     #[arg(long)]
     pub(crate) privileged: bool,
+
+    /// Limit a resource of everything inside, the command and the init (repeatable), as
+    /// podman: NAME is core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile,
+    /// nproc, rss, rtprio, rttime, sigpending, stack or as; a limit is a number,
+    /// `unlimited` or -1; HARD is SOFT when not given. Raising a hard limit needs
+    /// CAP_SYS_RESOURCE on the host.
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = Ulimit::parse)]
+    pub(crate) ulimit: Vec<Ulimit>,
 
     /// Pass the caller's descriptors 3 to 3+N-1 on to the command, as runc does; every
     /// other descriptor above 2 is closed before the command runs.
@@ -607,6 +616,8 @@ mod tests {
             Just("--cap-drop".to_owned()),
             Just("--privileged".to_owned()),
             Just("--preserve-fds".to_owned()),
+            Just("--ulimit".to_owned()),
+            Just("nofile=1:2".to_owned()),
             Just("--map-users".to_owned()),
             Just("--map-groups".to_owned()),
             Just("0:1000:1".to_owned()),

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use reexec_tests::procfs::LIMIT_NAMES;
 use reexec_tests::{TestUser, assert_fields, describe, field, output_with_timeout};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe-limits");
@@ -172,29 +173,11 @@ fn cutting_the_bounding_set_without_cap_setpcap_is_refused_naming_the_capability
 
 #[test]
 fn every_resource_limit_reaches_the_exec_d_program() {
-    const NAMES: [&str; 16] = [
-        "cpu",
-        "fsize",
-        "data",
-        "stack",
-        "core",
-        "rss",
-        "nproc",
-        "nofile",
-        "memlock",
-        "as",
-        "locks",
-        "sigpending",
-        "msgqueue",
-        "nice",
-        "rtprio",
-        "rttime",
-    ];
     for user in TestUser::all(PROBE) {
         let output = output_with_timeout(user.command().arg("rlimits"), TIMEOUT);
         let context = format!("{}: {}", user.label(), describe(&output));
         assert_fields(user.label(), &output, &[("code", "0")]);
-        for name in NAMES {
+        for name in LIMIT_NAMES {
             let wanted = field(&output, &format!("want_{name}"));
             assert!(wanted.is_some(), "{name}: {context}");
             assert_eq!(

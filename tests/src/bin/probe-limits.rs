@@ -7,44 +7,19 @@ use std::process::ExitCode;
 use reexec::{
     Capabilities, Capability, CapabilitySet, Command, IdMap, Namespaces, RLIM_INFINITY, Resource,
 };
+use reexec_tests::procfs::{LIMIT_NAMES, own_limits};
 use reexec_tests::{or_none, print_status, step_name};
-
-/// The resources as /proc/PID/limits lists them: in the kernel's order, 0 to 15.
-const LIMIT_NAMES: [&str; 16] = [
-    "cpu",
-    "fsize",
-    "data",
-    "stack",
-    "core",
-    "rss",
-    "nproc",
-    "nofile",
-    "memlock",
-    "as",
-    "locks",
-    "sigpending",
-    "msgqueue",
-    "nice",
-    "rtprio",
-    "rttime",
-];
 
 /// Each resource's (soft, hard) limit in /proc/self/limits, `unlimited` as
 /// [`RLIM_INFINITY`], in the order of [`LIMIT_NAMES`].
 fn limits() -> Vec<(u64, u64)> {
-    let text = std::fs::read_to_string("/proc/self/limits").unwrap();
     let value = |word: &str| match word {
         "unlimited" => RLIM_INFINITY,
         number => number.parse().unwrap(),
     };
-    // "Max open files            1024                 1048576              files": the
-    // name takes 26 columns.
-    text.lines()
-        .skip(1)
-        .map(|line| {
-            let mut words = line[26..].split_whitespace();
-            (value(words.next().unwrap()), value(words.next().unwrap()))
-        })
+    own_limits()
+        .iter()
+        .map(|(_, soft, hard)| (value(soft), value(hard)))
         .collect()
 }
 
