@@ -29,6 +29,16 @@
 //! | Linux (glibc or musl), x86_64 and aarch64 | everything |
 //! | other Unix, Windows | not supported: the crate relies on `/proc/self/exe` and `clone(2)` |
 //!
+//! # Limits and privileges
+//!
+//! A child can be bounded and confined beyond its namespaces: resource limits with
+//! [`Command::rlimit`] ([`Resource`]), the capabilities it keeps with
+//! [`Command::capabilities`] ([`Capabilities`], [`CapabilitySet`], [`Capability`]; what
+//! `execve` makes of each set, for root and for other uids, is in [`Capabilities`]'s docs),
+//! and [`Command::no_new_privs`]. The child takes them on between clone and exec with raw
+//! system calls, after changing directory, in that order; a refusal there comes back as
+//! [`Error::Restriction`], naming the limit or capability, and the entry never runs.
+//!
 //! # Entries in other crates
 //!
 //! Entries live in a [linkme] distributed slice, so an entry defined in a library crate
