@@ -22,6 +22,7 @@ mod kernel_paths;
 mod namespaces;
 mod net;
 mod pty;
+mod seccomp;
 mod setup;
 mod signals;
 mod started;

@@ -166,7 +166,7 @@ fn raising_a_hard_limit_is_refused_with_125_naming_the_limit_and_the_capability(
             let stderr = reexec_tests::stderr_text(output);
             assert!(
                 stderr.contains("ns-process: --ulimit: setting a resource limit")
-                    && stderr.contains(&format!("failed for {name} (RLIMIT_"))
+                    && stderr.contains(&format!("; {name} (RLIMIT_"))
                     && stderr.contains("CAP_SYS_RESOURCE"),
                 "{context}"
             );

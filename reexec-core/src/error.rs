@@ -64,6 +64,10 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+    /// Installing the filter given with [`Command::seccomp`](crate::Command::seccomp) in
+    /// the child (`prctl(PR_SET_NO_NEW_PRIVS)`, then `seccomp(SECCOMP_SET_MODE_FILTER)`),
+    /// its last step before `execve`.
+    InstallSeccomp,
     // Limits and privileges (issue #13).
     /// Setting a limit given with [`Command::rlimit`](crate::Command::rlimit) in the child
     /// (`prlimit64(2)`).
@@ -83,7 +87,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 30] = [
+    pub(crate) const ALL: [Step; 31] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -109,6 +113,7 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        Step::InstallSeccomp,
         // Limits and privileges (issue #13).
         Step::SetResourceLimit,
         Step::DropBoundingCapabilities,
@@ -162,6 +167,7 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            Step::InstallSeccomp => "installing the seccomp filter in the child",
             // Limits and privileges (issue #13).
             Step::SetResourceLimit => "setting a resource limit in the child (prlimit64)",
             Step::DropBoundingCapabilities => {
@@ -270,18 +276,14 @@ pub enum Error {
         /// What it wrote on its standard error, trimmed.
         stderr: String,
     },
-    /// The child could not take on a resource limit, or give up a capability, as asked;
-    /// `what` names which, and `hint` the likely cause and what to do. The child never ran
-    /// anything of its own.
-    #[error("{step} failed for {what}: {source}; {hint}")]
-    Restriction {
-        /// [`Step::SetResourceLimit`], [`Step::DropBoundingCapabilities`],
-        /// [`Step::SetCapabilities`], [`Step::SetAmbientCapabilities`] or
-        /// [`Step::SetNoNewPrivs`].
+    /// A step failed for a cause this crate can name: `hint` says what the errno usually
+    /// means there and what to do (a seccomp filter the kernel refused, or one that
+    /// refused `execve`; a resource limit the child could not set, or a capability it
+    /// could not give up, which `hint` names first).
+    #[error("{step} failed: {source}; {hint}")]
+    Refused {
+        /// What was being done.
         step: Step,
-        /// The limit or capability: `nofile (RLIMIT_NOFILE) soft 10 hard 20`,
-        /// `CAP_NET_ADMIN`, …
-        what: String,
         /// What the kernel said.
         #[source]
         source: io::Error,
@@ -312,7 +314,7 @@ impl Error {
             | Error::IdMap { step, .. }
             | Error::IdMapHelperMissing { step, .. }
             | Error::IdMapHelper { step, .. }
-            | Error::Restriction { step, .. } => Some(*step),
+            | Error::Refused { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
@@ -325,7 +327,7 @@ impl Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. }
-            | Error::Restriction { source, .. } => source.raw_os_error(),
+            | Error::Refused { source, .. } => source.raw_os_error(),
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
@@ -340,7 +342,7 @@ impl From<Error> for io::Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. }
-            | Error::Restriction { source, .. } => source.kind(),
+            | Error::Refused { source, .. } => source.kind(),
             Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
             Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {
                 io::ErrorKind::PermissionDenied

@@ -37,7 +37,8 @@
 //! `execve` makes of each set, for root and for other uids, is in [`Capabilities`]'s docs),
 //! and [`Command::no_new_privs`]. The child takes them on between clone and exec with raw
 //! system calls, after changing directory, in that order; a refusal there comes back as
-//! [`Error::Restriction`], naming the limit or capability, and the entry never runs.
+//! [`Error::Refused`], whose hint names the limit or capability, and the entry never
+//! runs.
 //!
 //! # Entries in other crates
 //!
@@ -145,6 +146,7 @@ mod error;
 mod namespaces;
 mod registry;
 mod rlimit;
+mod seccomp;
 mod sys;
 
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
@@ -155,6 +157,7 @@ pub use registry::{Entry, entries, lookup};
 // Limits and privileges (issue #13).
 pub use capabilities::{Capabilities, Capability, CapabilitySet, UnknownCapability};
 pub use rlimit::{RLIM_INFINITY, Resource, UnknownResource};
+pub use seccomp::{ArgCondition, SeccompAction, SeccompFilter, SeccompProgram};
 
 /// Registers a function as an entry that [`Command`] can start by name.
 ///

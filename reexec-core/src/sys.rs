@@ -103,6 +103,8 @@ pub(crate) struct ChildPlan<'a> {
     pub(crate) capabilities: Option<Capabilities>,
     /// `PR_SET_NO_NEW_PRIVS` before execve.
     pub(crate) no_new_privs: bool,
+    /// The seccomp filter installed last, with `no_new_privs`, just before execve.
+    pub(crate) seccomp: Option<&'a [libc::sock_filter]>,
 }
 
 /// A resource limit the child sets: the kernel's resource number and the values.

@@ -90,6 +90,7 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::SetCapabilities) => "set-capabilities",
         Some(Step::SetAmbientCapabilities) => "set-ambient-capabilities",
         Some(Step::SetNoNewPrivs) => "set-no-new-privs",
+        Some(Step::InstallSeccomp) => "install-seccomp",
         Some(other) => return format!("unnamed: {other}"),
     };
     name.to_owned()

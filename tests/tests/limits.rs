@@ -159,12 +159,13 @@ fn cutting_the_bounding_set_without_cap_setpcap_is_refused_naming_the_capability
             &[
                 ("error_step", "drop-bounding-capabilities"),
                 ("error_errno", "1"),
-                ("error_kind", "restriction"),
+                ("error_kind", "refused"),
             ],
         );
         let error = field(&output, "error").unwrap_or_default();
         assert!(
-            error.contains("failed for CAP_CHOWN") && error.contains("needs CAP_SETPCAP"),
+            error.contains("; CAP_CHOWN: dropping from the bounding set")
+                && error.contains("needs CAP_SETPCAP"),
             "{}",
             describe(&output)
         );
@@ -214,14 +215,13 @@ fn raising_a_hard_limit_from_a_user_namespace_is_refused_naming_the_limit() {
             &[
                 ("error_step", "set-resource-limit"),
                 ("error_errno", "1"),
-                ("error_kind", "restriction"),
+                ("error_kind", "refused"),
             ],
         );
         let raised = field(&output, "raised").unwrap_or("?");
         let error = field(&output, "error").unwrap_or_default();
         assert!(
-            error.contains(&format!("failed for {raised} (RLIMIT_"))
-                && error.contains("CAP_SYS_RESOURCE"),
+            error.contains(&format!("; {raised} (RLIMIT_")) && error.contains("CAP_SYS_RESOURCE"),
             "{}: {}",
             user.label(),
             describe(&output)

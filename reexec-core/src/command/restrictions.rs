@@ -25,7 +25,7 @@ impl Command {
     /// before any child exists. Lowering a limit, and raising a soft limit up to the hard
     /// one, needs no privilege; raising a hard limit above the one the child inherits
     /// needs `CAP_SYS_RESOURCE` in the initial user namespace (never there in a new user
-    /// namespace), and the child's refusal comes back as [`Error::Restriction`] with
+    /// namespace), and the child's refusal comes back as [`Error::Refused`] with
     /// [`Step::SetResourceLimit`], naming the limit.
     ///
     /// ```no_run
@@ -71,7 +71,7 @@ impl Command {
     /// `spawn` fail with [`Error::InvalidInput`] before any child exists. Dropping from
     /// the bounding set needs `CAP_SETPCAP`: a child in a new user namespace has it, one
     /// in an unprivileged caller's own does not, and that refusal comes back as
-    /// [`Error::Restriction`] with [`Step::DropBoundingCapabilities`], naming the
+    /// [`Error::Refused`] with [`Step::DropBoundingCapabilities`], naming the
     /// capability (keep the bounding set whole with
     /// [`CapabilitySet::ALL`](crate::CapabilitySet::ALL) to drop the rest without it).
     ///
@@ -105,8 +105,8 @@ impl Command {
     /// `/proc/PID/status`), after its [capabilities](Self::capabilities) are cut: neither
     /// the program it executes nor any process that one starts can gain privilege at
     /// exec again — set-user-ID and set-group-ID bits and file capabilities are ignored —
-    /// and none can turn it off. A seccomp filter needs it unless the child has
-    /// `CAP_SYS_ADMIN`. Off by default.
+    /// and none can turn it off. Off by default; a filter given with
+    /// [`seccomp`](Self::seccomp) sets it anyway, just before it is installed.
     ///
     /// ```no_run
     /// #[reexec::entry("no-new-privileges")]
@@ -230,11 +230,10 @@ impl Command {
                 },
             ),
         };
-        Error::Restriction {
+        Error::Refused {
             step,
-            what,
             source,
-            hint,
+            hint: format!("{what}: {hint}"),
         }
     }
 }
@@ -394,7 +393,7 @@ mod tests {
             .restriction_error(Step::DropBoundingCapabilities, word)
             .to_string();
         assert!(
-            text.contains("for CAP_SYS_ADMIN") && text.contains("needs CAP_SETPCAP"),
+            text.contains("; CAP_SYS_ADMIN: dropping") && text.contains("needs CAP_SETPCAP"),
             "{text}"
         );
         let text = command

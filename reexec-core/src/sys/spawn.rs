@@ -430,6 +430,7 @@ mod tests {
             rlimits: &[],
             capabilities: None,
             no_new_privs: false,
+            seccomp: None,
         }
     }
 

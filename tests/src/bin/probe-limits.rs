@@ -90,7 +90,7 @@ fn report_error(error: &reexec::Error) {
 fn kind(error: &reexec::Error) -> &'static str {
     match error {
         reexec::Error::InvalidInput { .. } => "invalid-input",
-        reexec::Error::Restriction { .. } => "restriction",
+        reexec::Error::Refused { .. } => "refused",
         _ => "other",
     }
 }
