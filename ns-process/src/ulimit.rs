@@ -8,7 +8,9 @@
 //! the library before the init ran (exit status 125, naming the limit and the cause),
 //! and nothing in the init's own code has to be trusted to apply them. The init counts
 //! as a process of root inside for `nproc`, and its own setup needs a few descriptors
-//! under `nofile`.
+//! under `nofile`. The kernel never enforces `nproc` on host root's processes (fork(2)
+//! exempts them), so it binds an ns-process run by a user, or a `--user` other than root
+//! inside an ns-process run by root.
 
 use reexec::{RLIM_INFINITY, Resource};
 

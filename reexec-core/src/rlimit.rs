@@ -51,7 +51,8 @@ pub enum Resource {
     /// `RLIMIT_NOFILE` (`nofile`): one more than the highest descriptor number.
     NoFile,
     /// `RLIMIT_NPROC` (`nproc`): processes and threads of the real user (in its user
-    /// namespace).
+    /// namespace). fork(2) never enforces it on host root, nor on a process with
+    /// `CAP_SYS_RESOURCE` or `CAP_SYS_ADMIN` in the initial user namespace.
     NProc,
     /// `RLIMIT_RSS` (`rss`): resident set size (not enforced by Linux).
     Rss,
