@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use reexec_tests::procfs::{LIMIT_NAMES, limits_in, own_limits};
-use reexec_tests::{as_root_and_unprivileged, assert_refused, describe, stdout_text};
+use reexec_tests::{
+    as_root_and_unprivileged, assert_refused, describe, output_with_timeout, stdout_text,
+};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -172,4 +174,32 @@ fn raising_a_hard_limit_is_refused_with_125_naming_the_limit_and_the_capability(
             );
         },
     );
+}
+
+#[test]
+fn nproc_stops_the_forks_of_a_user_other_than_host_root() {
+    // fork(2) never enforces nproc on host root: as uid 65534, where it binds.
+    let user = reexec_tests::or_skip!(
+        reexec_tests::TestUser::unprivileged(NS_PROCESS),
+        "no unprivileged user to run as"
+    );
+    let script = "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait; echo waited";
+    let output = output_with_timeout(
+        user.command()
+            .args(["--ulimit", "nproc=5", "--", "sh", "-c", script]),
+        TIMEOUT,
+    );
+    let context = format!("{}: {}", user.label(), describe(&output));
+    // The init, sh and three sleeps are five processes of root inside: the next fork fails.
+    // dash says "Cannot fork", busybox "can't fork".
+    let refused = |output: &std::process::Output| {
+        reexec_tests::stderr_text(output)
+            .to_lowercase()
+            .contains("fork")
+    };
+    assert!(refused(&output), "{context}");
+    // Without the limit, all eight start.
+    let output = output_with_timeout(user.command().args(["--", "sh", "-c", script]), TIMEOUT);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(!refused(&output), "{}", describe(&output));
 }
