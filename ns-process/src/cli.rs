@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 use crate::capabilities::{CapArg, CapSet};
 use crate::net::{MAX_BRIDGE_NAME, Subnet};
 use crate::seccomp::SeccompArg;
+use crate::ulimit::Ulimit;
 use crate::user::UserArg;
 
 /// The hostname the namespace gets unless `--hostname` says otherwise.
@@ -125,6 +126,13 @@ pub(crate) struct Options {
     #[arg(long)]
     pub(crate) privileged: bool,
 
+    /// Limit a resource of everything inside, the command and the init (repeatable), as
+    /// podman: NAME is core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile,
+    /// nproc, rss, rtprio, rttime, sigpending, stack or as; a limit is a number,
+    /// `unlimited` or -1; HARD is SOFT when not given. Raising a hard limit needs
+    /// CAP_SYS_RESOURCE on the host.
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = Ulimit::parse)]
+    pub(crate) ulimit: Vec<Ulimit>,
     /// The system calls the command may make: `default` refuses what a container has no
     /// business calling (keyrings, kexec, modules, bpf, perf events, ptrace, mounts, new
     /// user namespaces, … with EPERM; see SECURITY.md), `unconfined` nothing, or PATH, a
@@ -845,6 +853,8 @@ mod tests {
             Just("--cap-drop".to_owned()),
             Just("--privileged".to_owned()),
             Just("--preserve-fds".to_owned()),
+            Just("--ulimit".to_owned()),
+            Just("nofile=1:2".to_owned()),
             Just("--map-users".to_owned()),
             Just("--map-groups".to_owned()),
             Just("0:1000:1".to_owned()),

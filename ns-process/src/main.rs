@@ -29,6 +29,7 @@ mod started;
 #[allow(unsafe_code)]
 mod sys;
 mod terminal;
+mod ulimit;
 mod user;
 
 /// Exit status when ns-process itself fails, as `docker run` and `podman` use.
@@ -128,6 +129,8 @@ reexec::main! {
             for (kind, file) in joins {
                 command.join(kind, file);
             }
+            // On the init, and so on everything inside: see ulimit.rs.
+            ulimit::Ulimit::apply_to(&options.ulimit, &mut command);
             // Checked open by validate(); the init hands them on to the command.
             for fd in cli::preserved_fds(options.preserve_fds) {
                 if let Some(inherited) = sys::claim_handed_fd(fd) {
@@ -153,7 +156,7 @@ reexec::main! {
         let status = match (spawned, pty) {
             (Ok(Ok(mut child)), Some(pty)) => pty.relay(&mut child, &blocked),
             (Ok(Ok(mut child)), None) => signals::supervise_child(&mut child, &blocked),
-            (Ok(Err(error)), _) => Err(error.to_string()),
+            (Ok(Err(error)), _) => Err(ulimit::with_flag_named(&error)),
             (Err(message), _) => Err(message),
         };
         // The init has ended: its pair goes, and if the command never started, whatever

@@ -16,14 +16,17 @@ use std::process::{ExitStatus, Output};
 
 use nix::unistd::Pid;
 
+use crate::capabilities::Capabilities;
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces};
+use crate::rlimit::Resource;
 use crate::seccomp::SeccompProgram;
 use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
 
 mod child;
 mod join;
+mod restrictions;
 mod stdio;
 mod subordinate;
 mod userns;
@@ -97,6 +100,11 @@ pub struct Command {
     /// Whether spawn maps root to the caller and the caller's subordinate ranges after.
     subordinate_range: bool,
     parent_setup: Option<ParentSetup>,
+    // Limits and privileges (issue #13): see restrictions.rs.
+    /// What [`rlimit`](Self::rlimit) gave, one per resource, in the order first given.
+    rlimits: Vec<(Resource, u64, u64)>,
+    capabilities: Option<Capabilities>,
+    no_new_privs: bool,
     /// Installed in the child as its last step before execve.
     seccomp: Option<SeccompProgram>,
     /// What [`join`](Self::join) gave, in call order.
@@ -138,6 +146,9 @@ impl Command {
             map_with_helpers: false,
             subordinate_range: false,
             parent_setup: None,
+            rlimits: Vec::new(),
+            capabilities: None,
+            no_new_privs: false,
             seccomp: None,
             joins: Vec::new(),
         }
@@ -661,6 +672,8 @@ impl Command {
         let maps = self.maps()?;
         validate_given_fds(&given)?;
         let join_plan = join::plan(self.namespaces, &self.joins)?;
+        let rlimits = self.rlimit_plan()?;
+        self.check_capabilities()?;
 
         let given = given_without_collisions(given)?;
         let given_plan: Vec<GivenFd> = given
@@ -697,6 +710,9 @@ impl Command {
             } else {
                 0
             },
+            rlimits: &rlimits,
+            capabilities: self.capabilities,
+            no_new_privs: self.no_new_privs,
             seccomp: self.seccomp.as_ref().map(SeccompProgram::instructions),
             joins: &join_plan.joins,
             unshare_after_join: join_plan.unshare_after_join.clone_flags(),
@@ -723,6 +739,9 @@ impl Command {
             Err(SpawnError::Parent(error)) => return Err(error),
             Err(SpawnError::Child(step, errno)) if join::is_join_step(step) => {
                 return Err(join::refusal(step, errno));
+            }
+            Err(SpawnError::Child(step, word)) if restrictions::is_restriction(step) => {
+                return Err(self.restriction_error(step, word));
             }
             Err(SpawnError::Child(step, errno)) => {
                 return Err(self.child_error(step, errno));

@@ -100,10 +100,27 @@ pub enum Step {
     SendInput,
     /// Reading a typed call's answer from the child.
     ReadAnswer,
+
+    // Limits and privileges (issue #13).
+    /// Setting a limit given with [`Command::rlimit`](crate::Command::rlimit) in the child
+    /// (`prlimit64(2)`).
+    SetResourceLimit,
+    /// Dropping capabilities from the child's bounding set
+    /// ([`Command::capabilities`](crate::Command::capabilities), `prctl(PR_CAPBSET_DROP)`).
+    DropBoundingCapabilities,
+    /// Setting the child's effective, permitted and inheritable capabilities
+    /// (`capset(2)`).
+    SetCapabilities,
+    /// Setting the child's ambient capabilities (`prctl(PR_CAP_AMBIENT)`).
+    SetAmbientCapabilities,
+    /// Setting `no_new_privs` in the child
+    /// ([`Command::no_new_privs`](crate::Command::no_new_privs),
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`).
+    SetNoNewPrivs,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 37] = [
+    pub(crate) const ALL: [Step; 42] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -142,6 +159,12 @@ impl Step {
         // Typed calls.
         Step::SendInput,
         Step::ReadAnswer,
+        // Limits and privileges (issue #13).
+        Step::SetResourceLimit,
+        Step::DropBoundingCapabilities,
+        Step::SetCapabilities,
+        Step::SetAmbientCapabilities,
+        Step::SetNoNewPrivs,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -209,6 +232,18 @@ impl fmt::Display for Step {
             // Typed calls.
             Step::SendInput => "sending the typed call's input to the child",
             Step::ReadAnswer => "reading the typed call's answer from the child",
+            // Limits and privileges (issue #13).
+            Step::SetResourceLimit => "setting a resource limit in the child (prlimit64)",
+            Step::DropBoundingCapabilities => {
+                "dropping a capability from the child's bounding set (prctl(PR_CAPBSET_DROP))"
+            }
+            Step::SetCapabilities => {
+                "setting the child's effective, permitted and inheritable capabilities (capset)"
+            }
+            Step::SetAmbientCapabilities => {
+                "setting the child's ambient capabilities (prctl(PR_CAP_AMBIENT))"
+            }
+            Step::SetNoNewPrivs => "setting no_new_privs in the child (prctl(PR_SET_NO_NEW_PRIVS))",
         })
     }
 }
@@ -308,7 +343,8 @@ pub enum Error {
     /// A step failed for a cause this crate can name: `hint` says what the errno usually
     /// means there and what to do (a seccomp filter the kernel refused, or one that
     /// refused `execve`; a namespace given with [`Command::join`](crate::Command::join)
-    /// that the kernel would not let the child enter).
+    /// that the kernel would not let the child enter; a resource limit the child could
+    /// not set, or a capability it could not give up, which `hint` names first).
     #[error("{step} failed: {source}; {hint}")]
     Refused {
         /// What was being done.

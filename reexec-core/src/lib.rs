@@ -46,6 +46,17 @@
 //! | `early-dispatch` | entries in tests: see below |
 //! | `tokio` | `Child::wait_async` (an optional dependency on tokio, features `net` and `rt`) |
 //!
+//! # Limits and privileges
+//!
+//! A child can be bounded and confined beyond its namespaces: resource limits with
+//! [`Command::rlimit`] ([`Resource`]), the capabilities it keeps with
+//! [`Command::capabilities`] ([`Capabilities`], [`CapabilitySet`], [`Capability`]; what
+//! `execve` makes of each set, for root and for other uids, is in [`Capabilities`]'s docs),
+//! and [`Command::no_new_privs`]. The child takes them on between clone and exec with raw
+//! system calls, after changing directory, in that order; a refusal there comes back as
+//! [`Error::Refused`], whose hint names the limit or capability, and the entry never
+//! runs.
+//!
 //! # Entries in other crates
 //!
 //! Entries live in a [linkme] distributed slice, so an entry defined in a library crate
@@ -147,12 +158,14 @@ extern crate self as reexec;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+mod capabilities;
 mod command;
 mod diagnose;
 mod dispatch;
 mod error;
 mod namespaces;
 mod registry;
+mod rlimit;
 mod seccomp;
 mod sys;
 #[cfg(feature = "typed")]
@@ -163,6 +176,9 @@ pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatc
 pub use error::{Error, Step};
 pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
+// Limits and privileges (issue #13).
+pub use capabilities::{Capabilities, Capability, CapabilitySet, UnknownCapability};
+pub use rlimit::{RLIM_INFINITY, Resource, UnknownResource};
 pub use seccomp::{ArgCondition, SeccompAction, SeccompFilter, SeccompProgram};
 #[cfg(feature = "typed")]
 pub use typed::{

@@ -60,6 +60,7 @@
 use std::ffi::{CStr, c_int};
 use std::os::fd::RawFd;
 
+use crate::capabilities::Capabilities;
 use crate::error::Step;
 
 mod child;
@@ -96,6 +97,13 @@ pub(crate) struct ChildPlan<'a> {
     /// A signal left blocked across execve; see the dispatch's `death_signal.rs`. 0 for
     /// none.
     pub(crate) keep_blocked: c_int,
+    // Limits and privileges (issue #13), applied after chdir in this order.
+    /// Resource limits the child sets on itself with prlimit64, in order, one per resource.
+    pub(crate) rlimits: &'a [RlimitPlan],
+    /// The capabilities the child keeps; `None` leaves them as they are.
+    pub(crate) capabilities: Option<Capabilities>,
+    /// `PR_SET_NO_NEW_PRIVS` before execve.
+    pub(crate) no_new_privs: bool,
     /// The seccomp filter installed last, with `no_new_privs`, just before execve.
     pub(crate) seccomp: Option<&'a [libc::sock_filter]>,
 
@@ -124,6 +132,28 @@ pub(crate) struct Join {
     pub(crate) nstype: c_int,
     /// The step named when this join fails.
     pub(crate) step: Step,
+}
+
+/// A resource limit the child sets: the kernel's resource number and the values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RlimitPlan {
+    pub(crate) resource: c_int,
+    pub(crate) soft: u64,
+    pub(crate) hard: u64,
+}
+
+/// The errno word of a failed step over a list (the resource limits, the capabilities),
+/// which also says which item failed: `errno | (item + 1) << 16`; errnos are below 4096.
+/// `None` for a failure of the step as a whole.
+pub(crate) fn with_item(errno: i32, item: Option<usize>) -> i32 {
+    let item = item.map_or(0, |item| (item as i32).wrapping_add(1) & 0x7fff);
+    errno | item << 16
+}
+
+/// The errno and item that [`with_item`] put in `word`.
+pub(crate) fn split_item(word: i32) -> (i32, Option<usize>) {
+    let item = (word >> 16) & 0x7fff;
+    (word & 0xffff, (item > 0).then(|| item as usize - 1))
 }
 
 /// A descriptor of the parent that the child gets as `target`.
@@ -197,6 +227,21 @@ mod tests {
             assert_ne!(report, 0, "0 means no report");
             assert_eq!(decode_report(report), (Some(step), errno));
         }
+    }
+
+    #[test]
+    fn items_travel_with_the_errno() {
+        for (errno, item) in [
+            (libc::EPERM, Some(0)),
+            (libc::EINVAL, Some(63)),
+            (4095, None),
+        ] {
+            let word = with_item(errno, item);
+            assert_eq!(split_item(word), (errno, item));
+            let report = encode_report(Step::SetResourceLimit, word);
+            assert_eq!(decode_report(report), (Some(Step::SetResourceLimit), word));
+        }
+        assert_eq!(with_item(libc::EPERM, None), libc::EPERM);
     }
 
     #[test]

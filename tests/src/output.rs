@@ -84,6 +84,12 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::ReadSubordinateIds) => "read-subordinate-ids",
         Some(Step::RunNewuidmap) => "run-newuidmap",
         Some(Step::RunNewgidmap) => "run-newgidmap",
+        // Limits and privileges (issue #13).
+        Some(Step::SetResourceLimit) => "set-resource-limit",
+        Some(Step::DropBoundingCapabilities) => "drop-bounding-capabilities",
+        Some(Step::SetCapabilities) => "set-capabilities",
+        Some(Step::SetAmbientCapabilities) => "set-ambient-capabilities",
+        Some(Step::SetNoNewPrivs) => "set-no-new-privs",
         Some(Step::InstallSeccomp) => "install-seccomp",
         Some(Step::TakeRootInside) => "take-root-inside",
         Some(other) => return format!("unnamed: {other}"),

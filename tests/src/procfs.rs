@@ -217,3 +217,50 @@ pub fn descriptors(pid: u32) -> Result<Vec<(String, std::path::PathBuf)>, String
     }
     Ok(found)
 }
+
+/// The resources as `/proc/PID/limits` lists them, in the kernel's order (0 to 15), by
+/// the names podman's `--ulimit` and `reexec::Resource::name` give them.
+pub const LIMIT_NAMES: [&str; 16] = [
+    "cpu",
+    "fsize",
+    "data",
+    "stack",
+    "core",
+    "rss",
+    "nproc",
+    "nofile",
+    "memlock",
+    "as",
+    "locks",
+    "sigpending",
+    "msgqueue",
+    "nice",
+    "rtprio",
+    "rttime",
+];
+
+/// Each resource's soft and hard limit in the text of a `/proc/PID/limits` (found in
+/// `text` after its heading line, so other output may come before), as written there
+/// (`1024`, `unlimited`), in the order of [`LIMIT_NAMES`].
+pub fn limits_in(text: &str) -> Vec<(&'static str, String, String)> {
+    let lines = text
+        .lines()
+        .skip_while(|line| !line.starts_with("Limit "))
+        .skip(1);
+    // "Max open files            1024                 1048576              files": the
+    // name takes 26 columns.
+    LIMIT_NAMES
+        .iter()
+        .zip(lines)
+        .map(|(&name, line)| {
+            let mut words = line.get(26..).unwrap_or_default().split_whitespace();
+            let mut next = || words.next().unwrap_or_default().to_owned();
+            (name, next(), next())
+        })
+        .collect()
+}
+
+/// This process's limits, as [`limits_in`] reads them.
+pub fn own_limits() -> Vec<(&'static str, String, String)> {
+    limits_in(&std::fs::read_to_string("/proc/self/limits").unwrap())
+}

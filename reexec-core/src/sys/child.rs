@@ -5,13 +5,17 @@
 //! (`raw.rs`) on data the parent prepared (the plan, in `sys.rs`) and nothing else: no
 //! allocation, no lock, no formatting, no panic, no libc call that could touch `errno` —
 //! see the `sys` module's docs for why. What it calls outside this file and `raw.rs` is
-//! pure: `sys.rs`'s lookups in the plan and report encoding, and `Step::code`.
+//! pure: `sys.rs`'s lookups in the plan and report encoding (`with_item` too), `Step::code`,
+//! and `CapabilitySet::bits`.
 
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ChildPlan, GivenFd, Join, SETUP_FAILED, encode_report, is_given_target, raw};
+use super::{
+    ChildPlan, GivenFd, Join, SETUP_FAILED, encode_report, is_given_target, raw, with_item,
+};
+use crate::capabilities::Capabilities;
 use crate::error::Step;
 
 /// What `child_entry` receives: the plan, and the word the child reports a failed step
@@ -172,6 +176,12 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         if let Err(errno) = raw::chdir(cwd) {
             fail(Step::ChangeDirectory, errno);
         }
+    }
+
+    // Limits and privileges (issue #13): resource limits, then capabilities (bounding
+    // set, sets, ambient), then no_new_privs.
+    if let Err((step, errno)) = restrict(plan) {
+        fail(step, errno);
     }
 
     // Last: every step before may make calls the filter refuses; only execve runs under
@@ -441,6 +451,86 @@ unsafe fn install_stdio(stdio: &[Option<RawFd>; 3]) -> Result<(), i32> {
             // `source` is 3 or above by now, so never equal to `target`.
             // SAFETY: the caller vouches that nothing else uses our descriptors.
             unsafe { raw::dup_onto(source, target) }?;
+        }
+    }
+    Ok(())
+}
+
+/// The resource limits, the capabilities and no_new_privs of the plan, in that order:
+/// the child's last steps before execve (issue #13; a seccomp filter would come after).
+/// Limits first: raising a hard one needs `CAP_SYS_RESOURCE`, which cutting the
+/// capabilities may take away.
+fn restrict(plan: &ChildPlan<'_>) -> Result<(), (Step, i32)> {
+    for (index, limit) in plan.rlimits.iter().enumerate() {
+        raw::set_rlimit(limit.resource, limit.soft, limit.hard)
+            .map_err(|errno| (Step::SetResourceLimit, with_item(errno, Some(index))))?;
+    }
+    if let Some(keep) = &plan.capabilities {
+        keep_capabilities(keep)?;
+    }
+    if plan.no_new_privs {
+        raw::set_no_new_privs().map_err(|errno| (Step::SetNoNewPrivs, errno))?;
+    }
+    Ok(())
+}
+
+/// Gives up every capability `keep` does not name (see `Capabilities`'s docs): the
+/// bounding set first, since dropping from it needs `CAP_SETPCAP`, which cutting the
+/// other sets may take away; then effective, permitted and inheritable; then the ambient
+/// set, whose capabilities must be in both the permitted and inheritable sets as they
+/// are now.
+fn keep_capabilities(keep: &Capabilities) -> Result<(), (Step, i32)> {
+    let bounding_failed = |number: u8, errno| {
+        (
+            Step::DropBoundingCapabilities,
+            with_item(errno, Some(number.into())),
+        )
+    };
+    let mut bounding = 0u64;
+    for number in 0..64u8 {
+        let bit = 1u64 << number;
+        match raw::bounding_set_has(number) {
+            // Only those present are dropped: dropping one already gone needs
+            // CAP_SETPCAP all the same, which would fail a child that has nothing to drop.
+            Ok(false) => {}
+            Ok(true) if keep.bounding.bits() & bit != 0 => bounding |= bit,
+            Ok(true) => raw::drop_from_bounding_set(number)
+                .map_err(|errno| bounding_failed(number, errno))?,
+            // Past the highest capability this kernel knows.
+            Err(libc::EINVAL) => break,
+            Err(errno) => return Err(bounding_failed(number, errno)),
+        }
+    }
+
+    let had = raw::capabilities().map_err(|errno| (Step::SetCapabilities, errno))?;
+    let permitted = keep.permitted.bits() & had.permitted;
+    let effective = keep.effective.bits() & permitted;
+    // capset(2) lets a thread without CAP_SETPCAP add to its inheritable set only what it
+    // has or is permitted, and nobody what its bounding set lacks.
+    let inheritable = keep.inheritable.bits() & (had.inheritable | had.permitted) & bounding;
+    raw::set_capabilities(raw::CapabilitySets {
+        effective,
+        permitted,
+        inheritable,
+    })
+    .map_err(|errno| (Step::SetCapabilities, errno))?;
+
+    let ambient = keep.ambient.bits() & permitted & inheritable;
+    let ambient_failed = |number: Option<u8>, errno| {
+        (
+            Step::SetAmbientCapabilities,
+            with_item(errno, number.map(usize::from)),
+        )
+    };
+    match raw::clear_ambient() {
+        Ok(()) => {}
+        // Before Linux 4.3 there is no ambient set: nothing to clear, nor to raise.
+        Err(libc::EINVAL) if ambient == 0 => return Ok(()),
+        Err(errno) => return Err(ambient_failed(None, errno)),
+    }
+    for number in 0..64u8 {
+        if ambient & 1 << number != 0 {
+            raw::raise_ambient(number).map_err(|errno| ambient_failed(Some(number), errno))?;
         }
     }
     Ok(())

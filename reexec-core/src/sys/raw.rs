@@ -350,6 +350,125 @@ pub(super) fn exit(status: c_int) -> ! {
     }
 }
 
+// --- Limits and privileges (issue #13: resource limits, capabilities, no_new_privs) ---
+
+/// `prctl(option, arg2, arg3, 0, 0)` for the options below, which take numbers only and
+/// refuse unused arguments that are not 0 (`syscall4` passes 0 as the fifth).
+fn prctl(option: c_int, arg2: usize, arg3: usize) -> Result<usize, i32> {
+    // SAFETY: every option passed here (PR_CAPBSET_*, PR_CAP_AMBIENT) takes numbers and
+    // touches no memory of ours.
+    unsafe { call(libc::SYS_prctl, option as usize, arg2, arg3, 0) }
+}
+
+/// The kernel's `struct rlimit64`.
+#[repr(C)]
+struct Rlimit64 {
+    soft: u64,
+    hard: u64,
+}
+
+/// `prlimit64(0, resource, {soft, hard}, NULL)`: sets this process's limit.
+pub(super) fn set_rlimit(resource: c_int, soft: u64, hard: u64) -> Result<(), i32> {
+    let limit = Rlimit64 { soft, hard };
+    let limit_ptr = &limit as *const Rlimit64 as usize;
+    // SAFETY: prlimit64(2) reads one rlimit64 from a live local and, with a NULL old
+    // limit, writes nothing.
+    unsafe { call(libc::SYS_prlimit64, 0, resource as usize, limit_ptr, 0) }.map(drop)
+}
+
+/// Whether `capability` is in this thread's bounding set; EINVAL past the highest
+/// capability the kernel knows.
+pub(super) fn bounding_set_has(capability: u8) -> Result<bool, i32> {
+    prctl(libc::PR_CAPBSET_READ, capability.into(), 0).map(|has| has == 1)
+}
+
+/// Takes `capability` out of this thread's bounding set (needs `CAP_SETPCAP`).
+pub(super) fn drop_from_bounding_set(capability: u8) -> Result<(), i32> {
+    prctl(libc::PR_CAPBSET_DROP, capability.into(), 0).map(drop)
+}
+
+/// Empties this thread's ambient set.
+pub(super) fn clear_ambient() -> Result<(), i32> {
+    let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as usize;
+    prctl(libc::PR_CAP_AMBIENT, clear, 0).map(drop)
+}
+
+/// Raises `capability` into this thread's ambient set (it must be permitted and
+/// inheritable).
+pub(super) fn raise_ambient(capability: u8) -> Result<(), i32> {
+    let raise = libc::PR_CAP_AMBIENT_RAISE as usize;
+    prctl(libc::PR_CAP_AMBIENT, raise, capability.into()).map(drop)
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two 32-bit halves.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The kernel's `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: c_int,
+}
+
+/// The kernel's `struct __user_cap_data_struct`: one 32-bit half of each set.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// A thread's effective, permitted and inheritable capability sets, a bit each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct CapabilitySets {
+    pub(super) effective: u64,
+    pub(super) permitted: u64,
+    pub(super) inheritable: u64,
+}
+
+/// `capget(2)` of this thread.
+pub(super) fn capabilities() -> Result<CapabilitySets, i32> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    let (header_ptr, data_ptr) = (
+        &mut header as *mut CapHeader as usize,
+        data.as_mut_ptr() as usize,
+    );
+    // SAFETY: capget(2) with a version-3 header reads (and may rewrite) the header and
+    // writes two CapData, the live local array it gets.
+    unsafe { call(libc::SYS_capget, header_ptr, data_ptr, 0, 0) }?;
+    let join =
+        |half: fn(&CapData) -> u32| u64::from(half(&data[0])) | u64::from(half(&data[1])) << 32;
+    Ok(CapabilitySets {
+        effective: join(|data| data.effective),
+        permitted: join(|data| data.permitted),
+        inheritable: join(|data| data.inheritable),
+    })
+}
+
+/// `capset(2)` of this thread: permitted may only shrink, effective stay within it, and
+/// inheritable within the bounding set.
+pub(super) fn set_capabilities(sets: CapabilitySets) -> Result<(), i32> {
+    let header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let half = |bits: u64, high: bool| (if high { bits >> 32 } else { bits }) as u32;
+    let data = [false, true].map(|high| CapData {
+        effective: half(sets.effective, high),
+        permitted: half(sets.permitted, high),
+        inheritable: half(sets.inheritable, high),
+    });
+    let (header_ptr, data_ptr) = (&header as *const CapHeader as usize, data.as_ptr() as usize);
+    // SAFETY: capset(2) with a version-3 header reads the header and two CapData, live
+    // locals.
+    unsafe { call(libc::SYS_capset, header_ptr, data_ptr, 0, 0) }.map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use std::mem::MaybeUninit;
@@ -364,6 +483,37 @@ mod tests {
         assert_eq!(dup_above(-1, 3), Err(libc::EBADF));
         assert_eq!(chdir(c"/nonexistent/reexec"), Err(libc::ENOENT));
         assert_eq!(errno(), 0);
+    }
+
+    #[test]
+    fn raw_capability_and_limit_calls_see_what_libc_sees() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let field = |name: &str| {
+            let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        let sets = capabilities().unwrap();
+        assert_eq!(sets.effective, field("CapEff:"));
+        assert_eq!(sets.permitted, field("CapPrm:"));
+        assert_eq!(sets.inheritable, field("CapInh:"));
+        let bounding = field("CapBnd:");
+        for number in 0..64u8 {
+            match bounding_set_has(number) {
+                Ok(has) => assert_eq!(has, bounding & 1 << number != 0, "capability {number}"),
+                Err(errno) => {
+                    assert_eq!(errno, libc::EINVAL, "past the last capability");
+                    break;
+                }
+            }
+        }
+        // Setting the limit it has changes nothing and needs no privilege.
+        let (soft, hard) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap();
+        assert_eq!(set_rlimit(libc::RLIMIT_CORE as c_int, soft, hard), Ok(()));
+        assert_eq!(
+            set_rlimit(libc::RLIMIT_CORE as c_int, 2, 1),
+            Err(libc::EINVAL)
+        );
     }
 
     #[test]
