@@ -64,10 +64,16 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+    // Cgroups (#13).
+    /// Creating, configuring, reading or removing a [`Cgroup`](crate::Cgroup).
+    ManageCgroup,
+    /// Writing the child's pid into the `cgroup.procs` of the cgroup given with
+    /// [`Command::cgroup`](crate::Command::cgroup), while it waits.
+    JoinCgroup,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 25] = [
+    pub(crate) const ALL: [Step; 27] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -93,6 +99,9 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        // Cgroups (#13).
+        Step::ManageCgroup,
+        Step::JoinCgroup,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -140,6 +149,9 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            // Cgroups (#13).
+            Step::ManageCgroup => "managing a cgroup",
+            Step::JoinCgroup => "moving the child into its cgroup (cgroup.procs)",
         })
     }
 }
@@ -236,6 +248,24 @@ pub enum Error {
         /// What it wrote on its standard error, trimmed.
         stderr: String,
     },
+    /// A cgroup operation failed: `action` on `target` (a file or directory of the
+    /// cgroup filesystem, or what was looked for); `hint` names the likely cause — no
+    /// delegation for a caller without privilege, a controller not enabled, a read-only
+    /// cgroup filesystem — and what is needed.
+    #[error("{step}: {action} {target} failed: {source}; {hint}")]
+    Cgroup {
+        /// [`Step::ManageCgroup`], or [`Step::JoinCgroup`] during a spawn.
+        step: Step,
+        /// What was being done, e.g. `creating the cgroup`, `writing "64" to`.
+        action: String,
+        /// The path, or what was looked for.
+        target: String,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+        /// The likely cause, and what to do.
+        hint: String,
+    },
     /// An argument given to the [`Command`](crate::Command) can't be passed to a process.
     #[error("invalid {what} {value:?}: {why}")]
     InvalidInput {
@@ -259,7 +289,8 @@ impl Error {
             Error::Os { step, .. }
             | Error::IdMap { step, .. }
             | Error::IdMapHelperMissing { step, .. }
-            | Error::IdMapHelper { step, .. } => Some(*step),
+            | Error::IdMapHelper { step, .. }
+            | Error::Cgroup { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
@@ -271,7 +302,8 @@ impl Error {
         match self {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.raw_os_error(),
+            | Error::IdMap { source, .. }
+            | Error::Cgroup { source, .. } => source.raw_os_error(),
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
@@ -285,7 +317,8 @@ impl From<Error> for io::Error {
         let kind = match &error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
-            | Error::IdMap { source, .. } => source.kind(),
+            | Error::IdMap { source, .. }
+            | Error::Cgroup { source, .. } => source.kind(),
             Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
             Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {
                 io::ErrorKind::PermissionDenied

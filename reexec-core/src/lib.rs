@@ -127,6 +127,7 @@ extern crate self as reexec;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+mod cgroup;
 mod command;
 mod diagnose;
 mod dispatch;
@@ -135,6 +136,7 @@ mod namespaces;
 mod registry;
 mod sys;
 
+pub use cgroup::{Cgroup, Controller};
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
 pub use error::{Error, Step};
