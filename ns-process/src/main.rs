@@ -19,6 +19,7 @@ mod etc_files;
 mod ids;
 mod init;
 mod kernel_paths;
+mod limits;
 mod namespaces;
 mod net;
 mod pty;
@@ -67,6 +68,13 @@ reexec::main! {
         if options.verbose {
             eprintln!("ns-process: starting {} in new namespaces: {namespaces}", init::ENTRY);
         }
+        // Limits (#13): the cgroup is made before the host is changed otherwise, and
+        // removed once the init has ended — here, or on any early return, as it drops.
+        limits::remove_leftovers(options.verbose);
+        let cgroup = match limits::create(&options) {
+            Ok(cgroup) => cgroup,
+            Err(message) => return fail(message),
+        };
 
         // Blocked before the host is changed and the child starts: none ends ns-process
         // between changing the host and starting its init; once it exists, they go to it.
@@ -116,6 +124,10 @@ reexec::main! {
             if let Some(id_maps) = &id_maps {
                 id_maps.apply(&mut command);
             }
+            // In the cgroup before the init runs anything of its own.
+            if let Some(cgroup) = &cgroup {
+                command.cgroup(cgroup.cgroup());
+            }
             // Checked open by validate(); the init hands them on to the command.
             for fd in cli::preserved_fds(options.preserve_fds) {
                 if let Some(inherited) = sys::claim_handed_fd(fd) {
@@ -147,6 +159,9 @@ reexec::main! {
         // The init has ended: its pair goes, and if the command never started, whatever
         // this run added to the host for it.
         drop(network);
+        if let Some(cgroup) = cgroup {
+            cgroup.finish();
+        }
         match status {
             Ok(code) => ExitCode::from(code),
             Err(message) => fail(message),

@@ -1,0 +1,364 @@
+//! `--memory`, `--pids-limit` and `--cpus`, for real: the cgroup ns-process makes below its
+//! own, what it does to the command, and that nothing of it is left after the run — also
+//! after ns-process was killed. The cgroups are read from the test's side, in the v1
+//! hierarchies of this host (cgroup v1 hybrid); elsewhere the tests skip with the reason.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reexec_tests::{
+    Unprivileged, assert_failed_with, describe, is_root, output_with_timeout, spawn_until_ready,
+    stderr_text, stdout_text,
+};
+
+const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// This process's own cgroup directory in the v1 hierarchy of `controller`, where
+/// ns-process (a child of ours) makes its cgroups; `None` when the controller is not on
+/// cgroup v1 at /sys/fs/cgroup/CONTROLLER.
+fn own_v1_dir(controller: &str) -> Option<PathBuf> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = membership.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|listed| listed == controller)
+            .then_some(path)
+    })?;
+    let mount = Path::new("/sys/fs/cgroup").join(controller);
+    mount
+        .join("cgroup.procs")
+        .exists()
+        .then(|| mount.join(path.trim_start_matches('/')))
+}
+
+/// Whether the tests can see ns-process's cgroups: as root, on cgroup v1.
+fn can_test(controller: &str) -> bool {
+    if !is_root() {
+        println!("skipped: creating cgroups needs root here (no delegation)");
+        return false;
+    }
+    if own_v1_dir(controller).is_none() {
+        println!("skipped: the {controller} controller is not on cgroup v1 here");
+        return false;
+    }
+    true
+}
+
+/// The cgroups ns-process `pid` made in `controller`'s hierarchy (named
+/// `ns-process-PIDNS-PID-N`).
+fn cgroups_of(pid: u32, controller: &str) -> Vec<PathBuf> {
+    let dir = own_v1_dir(controller).unwrap();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let mut parts = name.rsplitn(3, '-');
+            let (_, owner) = (parts.next(), parts.next());
+            name.starts_with("ns-process-") && owner == Some(&pid.to_string())
+        })
+        .collect()
+}
+
+/// Every cgroup any ns-process made in `controller`'s hierarchy below ours.
+fn all_ns_process_cgroups(controller: &str) -> Vec<PathBuf> {
+    let dir = own_v1_dir(controller).unwrap();
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("ns-process-")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The single cgroup of running ns-process `pid` in `controller`'s hierarchy.
+fn the_cgroup_of(pid: u32, controller: &str) -> PathBuf {
+    let dirs = cgroups_of(pid, controller);
+    assert_eq!(
+        dirs.len(),
+        1,
+        "ns-process {pid}'s {controller} cgroups: {dirs:?}"
+    );
+    dirs.into_iter().next().unwrap()
+}
+
+fn host_processes() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .count()
+}
+
+#[test]
+fn a_fork_bomb_under_pids_limit_is_contained_and_gone_after() {
+    if !can_test("pids") {
+        return;
+    }
+    let before = host_processes();
+    // The bomb goes on in the background; the shell then becomes `sleep` (no fork), and
+    // when that ends the init ends, and the kernel the whole PID namespace with it.
+    let mut child = spawn_until_ready(
+        Command::new(NS_PROCESS)
+            .args(["--pids-limit", "64", "--", "sh", "-c"])
+            .arg("echo ready; b() { b | b & }; b 2>/dev/null; exec sleep 4")
+            .stderr(Stdio::piped()),
+    );
+    let cgroup = the_cgroup_of(child.id(), "pids");
+    assert_eq!(read(&cgroup.join("pids.max")), "64");
+    // Contained: the kernel refuses forks past the limit (counted in pids.events), and
+    // the count never goes over it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut highest = 0;
+    let refused = loop {
+        let current: u64 = read(&cgroup.join("pids.current")).parse().unwrap_or(0);
+        highest = highest.max(current);
+        let refused: u64 = read(&cgroup.join("pids.events"))
+            .strip_prefix("max ")
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(0);
+        if refused > 0 || Instant::now() > deadline {
+            break refused;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = child.wait().unwrap();
+    assert!(refused > 0, "no fork was refused at pids.max 64");
+    assert!(highest <= 64, "pids.current reached {highest}");
+    assert_eq!(status.code(), Some(0), "{status}");
+    // Nothing of the bomb survives: its cgroup, which no process can leave, is removed
+    // (rmdir succeeds only once it is empty), and the host's count is back.
+    assert!(!cgroup.exists(), "{} left behind", cgroup.display());
+    let after = host_processes();
+    println!("host processes: {before} before, {after} after");
+    assert!(
+        after <= before + 16,
+        "{before} processes before, {after} after"
+    );
+}
+
+#[test]
+fn the_memory_limit_kills_with_137_and_says_so() {
+    if !can_test("memory") {
+        return;
+    }
+    let before = all_ns_process_cgroups("memory");
+    // tail keeps its whole input when no newline comes: 300 MiB against 64 MiB. The
+    // shell reports tail's death by SIGKILL as 137, and so does ns-process; had the
+    // kernel killed the init instead, ns-process's status would be 137 too.
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS).args([
+            "--memory",
+            "64M",
+            "--",
+            "sh",
+            "-c",
+            "head -c 300M /dev/zero | tail",
+        ]),
+        TIMEOUT,
+    );
+    assert_failed_with(
+        "--memory 64M, 300 MiB",
+        &output,
+        137,
+        &[
+            "the memory limit (--memory 64M) was reached",
+            "OOM killer killed",
+        ],
+    );
+    let after = all_ns_process_cgroups("memory");
+    assert!(
+        after.iter().all(|dir| before.contains(dir)),
+        "left behind: {after:?}"
+    );
+}
+
+/// Runs a busy loop for `seconds` of wall time under `--cpus cpus`, checks the quota in
+/// the cgroup, and returns the loop's CPU time over wall time, and how often the kernel
+/// throttled it (cpu.stat's `nr_throttled`, read just before the loop ends).
+fn busy_loop_under(cpus: &str, quota_us: &str, seconds: u64) -> (f64, u64) {
+    // `times` prints the CPU time of the shell's children, the loop included (each
+    // waited for its own).
+    let mut child = Command::new(NS_PROCESS)
+        .args(["--cpus", cpus, "--", "sh", "-c"])
+        .arg(format!(
+            "echo ready; timeout {seconds} sh -c 'while :; do :; done'; times"
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    stdout.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    let cgroup = the_cgroup_of(child.id(), "cpu");
+    assert_eq!(read(&cgroup.join("cpu.cfs_quota_us")), quota_us);
+    assert_eq!(read(&cgroup.join("cpu.cfs_period_us")), "100000");
+    std::thread::sleep(Duration::from_millis(seconds * 1000 - 500));
+    let throttled = read(&cgroup.join("cpu.stat"))
+        .lines()
+        .find_map(|line| line.strip_prefix("nr_throttled "))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0);
+    let mut text = String::new();
+    stdout.read_to_string(&mut text).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}: {text}");
+    assert!(!cgroup.exists(), "{} left behind", cgroup.display());
+    let children = text.lines().last().unwrap_or_default();
+    let to_seconds = |field: &str| -> f64 {
+        let (minutes, seconds) = field.trim_end_matches('s').split_once('m').unwrap();
+        minutes.parse::<f64>().unwrap() * 60.0 + seconds.parse::<f64>().unwrap()
+    };
+    let cpu: f64 = children.split_whitespace().map(to_seconds).sum();
+    let ratio = cpu / seconds as f64;
+    println!(
+        "--cpus {cpus}: CPU time {cpu:.2} s in {seconds} s of wall time, {ratio:.2} of a CPU; \
+         throttled {throttled} times"
+    );
+    assert!(ratio > 0.005, "the loop did not run: {text}");
+    (ratio, throttled)
+}
+
+#[test]
+fn cpus_bounds_the_cpu_time_of_a_busy_loop() {
+    if !can_test("cpu") {
+        return;
+    }
+    // A limit check with a wide margin, not a speed claim: unlimited, the loop takes a
+    // whole CPU (1.0) unless the machine is busy.
+    let (ratio, _) = busy_loop_under("0.5", "50000", 4);
+    assert!(ratio < 0.8, "{ratio:.2} of a CPU under --cpus 0.5");
+    // On a busy machine the loop may get less than half a CPU anyway, and never meet the
+    // quota: far below what it gets, the kernel must throttle it.
+    let (ratio, throttled) = busy_loop_under("0.02", "2000", 2);
+    assert!(
+        throttled > 0,
+        "the busy loop was never throttled at --cpus 0.02"
+    );
+    assert!(ratio < 0.1, "{ratio:.2} of a CPU under --cpus 0.02");
+}
+
+#[test]
+fn the_cgroup_of_a_killed_ns_process_is_removed_by_the_next_run() {
+    if !can_test("pids") {
+        return;
+    }
+    let mut child = spawn_until_ready(
+        Command::new(NS_PROCESS)
+            .args([
+                "--pids-limit",
+                "64",
+                "--",
+                "sh",
+                "-c",
+                "echo ready; exec sleep 60",
+            ])
+            .stderr(Stdio::null()),
+    );
+    let cgroup = the_cgroup_of(child.id(), "pids");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    // The init dies of its death signal, the sleep with its PID namespace.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !read(&cgroup.join("cgroup.procs")).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        cgroup.exists(),
+        "killed, ns-process could not remove {}",
+        cgroup.display()
+    );
+    assert_eq!(
+        read(&cgroup.join("cgroup.procs")),
+        "",
+        "the cgroup's processes did not end"
+    );
+
+    // The next run removes it, whichever limit it is given.
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS).args(["-v", "--memory", "64m", "--", "true"]),
+        TIMEOUT,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        !cgroup.exists(),
+        "{} still there: {}",
+        cgroup.display(),
+        describe(&output)
+    );
+    assert!(
+        stderr_text(&output).contains(&format!("removed the cgroup {}", cgroup.display())),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn without_delegation_a_limit_refuses_and_nothing_runs() {
+    let unprivileged = match Unprivileged::prepare(NS_PROCESS) {
+        Ok(unprivileged) => unprivileged,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    for limit in [
+        ["--memory", "64m"],
+        ["--pids-limit", "64"],
+        ["--cpus", "0.5"],
+    ] {
+        let args = [limit[0], limit[1], "--", "sh", "-c", "echo ran"];
+        let output = output_with_timeout(&mut unprivileged.command(NS_PROCESS, &args), TIMEOUT);
+        let label = limit.join(" ");
+        assert_failed_with(
+            &label,
+            &output,
+            125,
+            &[
+                &label,
+                "no delegation",
+                "Permission denied",
+                "cgroup delegated to it",
+            ],
+        );
+        assert!(
+            !stdout_text(&output).contains("ran"),
+            "{label}: {}",
+            describe(&output)
+        );
+    }
+}
