@@ -29,6 +29,10 @@ pub enum Controller {
 
 impl Controller {
     /// The kernel's name of the controller.
+    ///
+    /// ```
+    /// assert_eq!(reexec::Controller::Pids.name(), "pids");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Controller::Memory => "memory",
@@ -59,11 +63,22 @@ impl Controller {
 ///
 /// reexec::main! {
 ///     fn main() -> Result<(), reexec::Error> {
-///         let cgroup = Cgroup::create("limited-example", &[Controller::Memory, Controller::Pids])?;
+///         let all = [Controller::Memory, Controller::Pids, Controller::Cpu];
+///         let cgroup = Cgroup::create("limited-example", &all)?;
 ///         cgroup.set_memory_max(64 << 20)?;
+///         cgroup.set_memory_swap_max(128 << 20)?;
 ///         cgroup.set_pids_max(32)?;
+///         // Half a CPU: 50 ms of each 100 ms.
+///         let period = std::time::Duration::from_millis(100);
+///         cgroup.set_cpu_max(period / 2, period)?;
+///         for dir in cgroup.paths() {
+///             println!("made {}", dir.display());
+///         }
 ///         // The child is in the cgroup before it runs anything of its own.
-///         let status = Command::new("limited").cgroup(&cgroup).status()?;
+///         let mut child = Command::new("limited").cgroup(&cgroup).spawn()?;
+///         println!("in it: {:?}", cgroup.processes()?);
+///         println!("{} bytes, {} tasks", cgroup.memory_usage()?, cgroup.pids_current()?);
+///         let status = child.wait()?;
 ///         println!("{status}, OOM kills: {}", cgroup.oom_kills()?);
 ///         cgroup.remove()
 ///     }
@@ -203,6 +218,18 @@ impl Cgroup {
     /// A cgroup that still has processes, or of a pid that is in use again, is left
     /// alone; so is one that cannot be removed (no delegation). Nothing here fails: a
     /// hierarchy that cannot be read is skipped.
+    ///
+    /// ```no_run
+    /// use reexec::{Cgroup, Controller};
+    ///
+    /// // At start: what an earlier run, killed with SIGKILL, could not remove.
+    /// for gone in Cgroup::remove_leftovers("my-tool", &[Controller::Pids]) {
+    ///     eprintln!("removed {}", gone.display());
+    /// }
+    /// let cgroup = Cgroup::create_owned("my-tool", &[Controller::Pids])?;
+    /// assert!(cgroup.path(Controller::Pids).is_some());
+    /// # Ok::<(), reexec::Error>(())
+    /// ```
     pub fn remove_leftovers(prefix: &str, controllers: &[Controller]) -> Vec<PathBuf> {
         let Ok(hierarchies) = Hierarchy::of_self() else {
             return Vec::new();
@@ -475,6 +502,12 @@ impl Hierarchy {
     fn of_self() -> Result<Vec<Hierarchy>, Error> {
         let mountinfo = read_text(Path::new("/proc/self/mountinfo"))?;
         let membership = read_text(Path::new("/proc/self/cgroup"))?;
+        Ok(Hierarchy::parse(&mountinfo, &membership))
+    }
+
+    /// The hierarchies of `mountinfo` (as `/proc/self/mountinfo`), each with the cgroup
+    /// `membership` (as `/proc/self/cgroup`) gives there.
+    fn parse(mountinfo: &str, membership: &str) -> Vec<Hierarchy> {
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
         for line in mountinfo.lines() {
             let Some((before, after)) = line.split_once(" - ") else {
@@ -487,37 +520,36 @@ impl Hierarchy {
             else {
                 continue;
             };
-            let (v2, controllers) = match *fstype {
-                "cgroup2" => (true, Vec::new()),
-                "cgroup" => (
-                    false,
-                    options
-                        .split(',')
-                        .filter(|option| !matches!(*option, "rw" | "ro") && !option.contains('='))
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>(),
-                ),
+            let v2 = match *fstype {
+                "cgroup2" => true,
+                "cgroup" => false,
                 _ => continue,
             };
-            if !v2 && controllers.is_empty() {
-                // A named hierarchy (name=systemd): no controller to limit with.
-                continue;
-            }
-            let Some(path) = membership.lines().find_map(|line| {
+            // The super options of a v1 mount name its controllers among flags such as
+            // `xattr` or `noprefix`: the controllers are those of the line of
+            // /proc/self/cgroup that all appear there. A named hierarchy (name=systemd)
+            // has none to limit with, and is passed over.
+            let mounted: Vec<&str> = options.split(',').collect();
+            let Some((listed, path)) = membership.lines().find_map(|line| {
                 let mut parts = line.splitn(3, ':');
                 let (_, listed, path) = (parts.next()?, parts.next()?, parts.next()?);
                 let matches = if v2 {
                     listed.is_empty()
                 } else {
-                    let mut listed: Vec<&str> = listed.split(',').collect();
-                    let mut mounted: Vec<&str> = controllers.iter().map(String::as_str).collect();
-                    listed.sort_unstable();
-                    mounted.sort_unstable();
-                    listed == mounted
+                    !listed.is_empty()
+                        && !listed.starts_with("name=")
+                        && listed
+                            .split(',')
+                            .all(|controller| mounted.contains(&controller))
                 };
-                matches.then_some(path)
+                matches.then_some((listed, path))
             }) else {
                 continue;
+            };
+            let controllers: Vec<String> = if v2 {
+                Vec::new()
+            } else {
+                listed.split(',').map(str::to_owned).collect()
             };
             let root = unescape(root);
             let Some(below_root) = Path::new(path).strip_prefix(&root).ok() else {
@@ -533,7 +565,7 @@ impl Hierarchy {
                 });
             }
         }
-        Ok(hierarchies)
+        hierarchies
     }
 }
 
@@ -767,9 +799,130 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hierarchies_of_a_hybrid_host() {
+        let mountinfo = "\
+30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+33 25 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,noprefix,memory
+34 25 0:30 /sub /mnt/pids\\040here rw - cgroup cgroup rw,pids
+35 25 0:31 /elsewhere /mnt/other rw - cgroup cgroup rw,freezer
+36 25 0:32 / /proc rw - proc proc rw
+";
+        let membership = "\
+5:freezer:/mine
+4:pids:/sub/mine
+3:memory:/a/b
+2:cpu,cpuacct:/
+1:name=systemd:/user
+0::/v2/mine
+";
+        let found: Vec<(bool, Vec<String>, PathBuf)> = Hierarchy::parse(mountinfo, membership)
+            .into_iter()
+            .map(|hierarchy| (hierarchy.v2, hierarchy.controllers, hierarchy.own))
+            .collect();
+        let v1 = |controllers: &[&str], own: &str| {
+            (
+                false,
+                controllers.iter().map(|c| c.to_string()).collect(),
+                PathBuf::from(own),
+            )
+        };
+        assert_eq!(
+            found,
+            vec![
+                (
+                    true,
+                    Vec::new(),
+                    PathBuf::from("/sys/fs/cgroup/unified/v2/mine")
+                ),
+                v1(&["cpu", "cpuacct"], "/sys/fs/cgroup/cpu,cpuacct/"),
+                v1(&["memory"], "/sys/fs/cgroup/memory/a/b"),
+                // Mounted from /sub: the cgroup below that, at the mount point.
+                v1(&["pids"], "/mnt/pids here/mine"),
+                // The freezer's mount shows another subtree, not ours: left out.
+            ]
+        );
+    }
+
+    #[test]
     fn mountinfo_escapes() {
         assert_eq!(unescape(r"/a\040b\134c"), r"/a b\c");
         assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    /// A directory standing in for a cgroup's, with `files`; removed by the caller.
+    fn fake_dir(label: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("reexec-cgroup-{label}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        for (name, text) in files {
+            fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_controller_not_enabled_on_v2_says_what_to_enable() {
+        let enabled_not = fake_dir(
+            "v2-available",
+            &[
+                ("cgroup.subtree_control", "pids\n"),
+                ("cgroup.controllers", "memory pids\n"),
+            ],
+        );
+        assert!(check_enabled_v2(&enabled_not, Controller::Pids).is_ok());
+        let error = check_enabled_v2(&enabled_not, Controller::Memory)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("echo +memory >"), "{error}");
+        let missing = fake_dir(
+            "v2-missing",
+            &[("cgroup.subtree_control", ""), ("cgroup.controllers", "")],
+        );
+        let error = check_enabled_v2(&missing, Controller::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not even available"), "{error}");
+        fs::remove_dir_all(enabled_not).unwrap();
+        fs::remove_dir_all(missing).unwrap();
+    }
+
+    #[test]
+    fn a_missing_swap_file_and_a_read_only_cgroup_are_named() {
+        // A v1 memory cgroup of a kernel without swap accounting: no memory.memsw.* file.
+        let dir = fake_dir("no-swap-accounting", &[("memory.limit_in_bytes", "")]);
+        let cgroup = Cgroup {
+            dirs: vec![CgroupDir {
+                path: dir.clone(),
+                v2: false,
+                controllers: vec![Controller::Memory],
+            }],
+            removed: true,
+        };
+        cgroup.set_memory_max(64 << 20).unwrap();
+        let error = cgroup.set_memory_swap_max(128 << 20).unwrap_err();
+        assert_eq!(error.step(), Some(Step::ManageCgroup));
+        let text = error.to_string();
+        assert!(
+            text.contains("memory.memsw.limit_in_bytes") && text.contains("the file is missing"),
+            "{text}"
+        );
+        let error = cgroup.set_pids_max(1).unwrap_err().to_string();
+        assert!(error.contains("pass Controller::Pids"), "{error}");
+        fs::remove_dir_all(dir).unwrap();
+
+        let read_only = io::Error::from_raw_os_error(libc::EROFS);
+        let text = hint(
+            &read_only,
+            Path::new("/sys/fs/cgroup/pids/x"),
+            Action::Create,
+        );
+        assert!(
+            text.contains("read-only") && text.contains("delegate"),
+            "{text}"
+        );
     }
 
     #[test]
