@@ -409,3 +409,38 @@ fn bad_limits_are_refused_with_125_and_a_reason() {
         reexec_tests::assert_refused(NS_PROCESS, &args, 125, expected);
     }
 }
+
+#[test]
+fn the_command_cannot_leave_its_cgroup_unless_the_boundary_is_given_up() {
+    if !can_test("pids") {
+        return;
+    }
+    // Root inside tries to move itself back into the cgroup ns-process runs in (the
+    // test's own: even a success moves nothing outside the test's subtree).
+    let own = own_v1_dir("pids").unwrap().join("cgroup.procs");
+    let script = format!(
+        "echo $$ > {} 2>/dev/null && echo moved; grep ':pids:' /proc/self/cgroup",
+        own.display()
+    );
+    let run = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["--pids-limit", "64", "--", "sh", "-c", &script]);
+        output_with_timeout(Command::new(NS_PROCESS).args(&args), TIMEOUT)
+    };
+    // The cgroup filesystem is read-only inside, as the kernel's other knobs.
+    let output = run(&[]);
+    let out = stdout_text(&output);
+    assert!(
+        !out.contains("moved") && out.contains("/ns-process-"),
+        "{}",
+        describe(&output)
+    );
+    // The control: in the caller's mount namespace, root-run, nothing is read-only, and
+    // the command can leave (SECURITY.md, `--share mount`).
+    let output = run(&["--share", "mount"]);
+    assert!(
+        stdout_text(&output).contains("moved"),
+        "the control did not move: {}",
+        describe(&output)
+    );
+}
