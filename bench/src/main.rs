@@ -61,6 +61,10 @@ struct Plan {
     tool_runs: usize,
     /// Process starts of each dispatch binary.
     dispatch_starts: usize,
+    /// Whole runs of each round-trip program against its Go twin (item 7).
+    peer_runs: usize,
+    /// Round trips per run of the round-trip programs: plain, and namespaced.
+    peer_round_trips: [usize; 2],
 }
 
 impl Plan {
@@ -72,6 +76,8 @@ impl Plan {
                 threads_repeats: 1,
                 tool_runs: 4,
                 dispatch_starts: 4,
+                peer_runs: 1,
+                peer_round_trips: [20, 10],
             }
         } else {
             Plan {
@@ -80,6 +86,8 @@ impl Plan {
                 threads_repeats: 5,
                 tool_runs: 80,
                 dispatch_starts: 100,
+                peer_runs: 5,
+                peer_round_trips: [400, 200],
             }
         }
     }
@@ -99,6 +107,8 @@ fn run(quick: bool) -> ExitCode {
     dispatch_rows(&plan, &mut table);
     progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
     tool_rows(&plan, &mut table);
+    progress("round trips against Go's reexec, from whole programs (item 7)");
+    peer_rows(&plan, &mut table);
 
     println!("{}", machine_line());
     println!(
@@ -417,45 +427,143 @@ fn callgrind_dispatch_instructions(binary: &PathBuf) -> Option<u64> {
 }
 
 /// Item 6: `ns-process -- true` against `unshare -Urmunpif --mount-proc true`, which
-/// create the same namespaces, interleaved.
+/// create the same namespaces, and against bubblewrap's closest equivalent when it is
+/// installed, interleaved; each with its page faults (those of everything it waited for).
 fn tool_rows(plan: &Plan, table: &mut Table) {
     let Some(ns_process) = sibling("ns-process") else {
         table.missing("6", "ns-process");
         return;
     };
-    let run = |program: &std::path::Path, args: &[&str]| {
-        let output = std::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap_or_else(|error| fail(&format!("{}: {error}", program.display())));
-        if !output.status.success() {
-            fail(&format!(
-                "{} {args:?} ended with {}: {}",
-                program.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-    };
-    let unshare = std::path::Path::new("unshare");
-    let unshare_args = ["-Urmunpif", "--mount-proc", "true"];
-    let ours_args = ["--", "true"];
-    run(unshare, &unshare_args);
-    run(&ns_process, &ours_args);
-    let mut theirs = Samples::default();
-    let mut ours = Samples::default();
-    for _ in 0..plan.tool_runs {
-        theirs.time(|| run(unshare, &unshare_args));
-        ours.time(|| run(&ns_process, &ours_args));
-    }
-    table.timed("6", "`unshare -Urmunpif --mount-proc true`", &theirs, None);
-    table.timed(
-        "6",
-        "`ns-process -- true`",
-        &ours,
-        Some(Ratio::new(&theirs, "6 unshare", Target::Below(1.0))),
+    let words = |line: &str| -> Vec<String> { line.split(' ').map(str::to_owned).collect() };
+    let unshare = (
+        PathBuf::from("unshare"),
+        words("-Urmunpif --mount-proc true"),
     );
+    let bwrap = (
+        PathBuf::from("bwrap"),
+        words("--unshare-all --uid 0 --gid 0 --dev-bind / / --proc /proc true"),
+    );
+    let ours = (ns_process, words("-- true"));
+    let has_bwrap = std::process::Command::new("bwrap")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let mut programs = vec![(unshare, "`unshare -Urmunpif --mount-proc true`")];
+    if has_bwrap {
+        programs.push((
+            bwrap,
+            "`bwrap --unshare-all --uid 0 --gid 0 --dev-bind / / --proc /proc true`",
+        ));
+    }
+    programs.push((ours, "`ns-process -- true`"));
+    let mut times = vec![Samples::default(); programs.len()];
+    let mut faults = vec![Samples::default(); programs.len()];
+    for ((program, args), _) in &programs {
+        run_counting_faults(program, args);
+    }
+    for _ in 0..plan.tool_runs {
+        for (index, ((program, args), _)) in programs.iter().enumerate() {
+            times[index].time(|| faults[index].0.push(run_counting_faults(program, args)));
+        }
+    }
+    let ours = programs.len() - 1;
+    for (index, (_, what)) in programs.iter().enumerate() {
+        let what = format!("{what} ({:.0} page faults)", faults[index].median());
+        let ratio = match index {
+            0 => None,
+            _ if index == ours => Some(Ratio::new(&times[0], "6 unshare", Target::Below(1.0))),
+            _ => Some(Ratio::new(&times[0], "6 unshare", Target::None)),
+        };
+        table.timed("6", &what, &times[index], ratio);
+    }
+    if has_bwrap {
+        table.timed(
+            "6",
+            "`ns-process -- true`, against bubblewrap",
+            &times[ours],
+            Some(Ratio::new(&times[1], "6 bwrap", Target::None)),
+        );
+    } else {
+        table.not_measured("6", "against bubblewrap: no bwrap (Debian: bubblewrap)");
+    }
+}
+
+/// Runs `program` with `args` to its end and returns its minor page faults, those of the
+/// processes it waited for included; a failure ends the benchmark.
+fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
+    let faults = || {
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+            .map_or(0, |usage| usage.minor_page_faults() as u64)
+    };
+    let before = faults();
+    let output = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|error| fail(&format!("{}: {error}", program.display())));
+    if !output.status.success() {
+        fail(&format!(
+            "{} {args:?} ended with {}: {}",
+            program.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    faults() - before
+}
+
+/// Item 7: the same round trips from a `#[tokio::main]` program with `reexec` and from a
+/// Go program with moby's `pkg/reexec` (`bench/go/roundtrips`), each timed as a whole
+/// process, alternating, with the page faults of each run beside the time: on these
+/// machines a start costs what it faults, and faults don't vary with the neighbours.
+fn peer_rows(plan: &Plan, table: &mut Table) {
+    let (Some(ours), Some(go)) = (sibling("roundtrips"), sibling("roundtrips-go")) else {
+        table.missing("7", "roundtrips and roundtrips-go (Go: golang-go)");
+        return;
+    };
+    for (mode, count, what, target) in [
+        (
+            "plain",
+            plan.peer_round_trips[0],
+            "into an entry that returns",
+            0.60,
+        ),
+        (
+            "ns",
+            plan.peer_round_trips[1],
+            "in new user (root mapped), mount, UTS, IPC, PID, net namespaces; sets the hostname",
+            0.70,
+        ),
+    ] {
+        let args = [mode.to_owned(), count.to_string()];
+        let (mut theirs, mut mine) = (Samples::default(), Samples::default());
+        let (mut their_faults, mut my_faults) = (Samples::default(), Samples::default());
+        run_counting_faults(&go, &args);
+        run_counting_faults(&ours, &args);
+        for _ in 0..plan.peer_runs {
+            theirs.time(|| their_faults.0.push(run_counting_faults(&go, &args)));
+            mine.time(|| my_faults.0.push(run_counting_faults(&ours, &args)));
+        }
+        let per_trip = |faults: &Samples| faults.median() / count as f64;
+        table.timed(
+            "7",
+            &format!(
+                "Go `reexec.Command(…).Run()`, {count} round trips {what} ({:.0} page faults each)",
+                per_trip(&their_faults)
+            ),
+            &theirs,
+            None,
+        );
+        table.timed(
+            "7",
+            &format!(
+                "`reexec::Command` from `#[tokio::main]`, the same ({:.0} page faults each)",
+                per_trip(&my_faults)
+            ),
+            &mine,
+            Some(Ratio::new(&theirs, "7 Go", Target::AtMost(target))),
+        );
+    }
 }
 
 /// The share of CPU time the whole machine spent idle over one second, from `/proc/stat`:
@@ -602,9 +710,16 @@ impl Table {
     }
 
     fn missing(&mut self, item: &str, binaries: &str) {
+        self.not_measured(
+            item,
+            &format!("{binaries} not built (scripts/bench builds them)"),
+        );
+    }
+
+    fn not_measured(&mut self, item: &str, why: &str) {
         self.rows.push([
             item.into(),
-            format!("not measured: {binaries} not built (scripts/bench builds them)"),
+            format!("not measured: {why}"),
             String::new(),
             String::new(),
             String::new(),

@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::capabilities::{CapArg, CapSet};
 use crate::net::{MAX_BRIDGE_NAME, Subnet};
+use crate::seccomp::SeccompArg;
 use crate::user::UserArg;
 
 /// The hostname the namespace gets unless `--hostname` says otherwise.
@@ -115,6 +116,14 @@ pub(crate) struct Options {
     /// ns-process runs as root (see SECURITY.md).
     #[arg(long)]
     pub(crate) privileged: bool,
+
+    /// The system calls the command may make: `default` refuses what a container has no
+    /// business calling (keyrings, kexec, modules, bpf, perf events, ptrace, mounts, new
+    /// user namespaces, … with EPERM; see SECURITY.md), `unconfined` nothing, or PATH, a
+    /// JSON profile (a subset of Docker's format). Default: `default`, or `unconfined`
+    /// with --privileged.
+    #[arg(long, value_name = "default|unconfined|PATH", value_parser = SeccompArg::parse)]
+    pub(crate) seccomp: Option<SeccompArg>,
 
     /// Pass the caller's descriptors 3 to 3+N-1 on to the command, as runc does; every
     /// other descriptor above 2 is closed before the command runs.
@@ -247,6 +256,11 @@ impl Options {
         CapSet::for_command(self.privileged, &self.cap_add, &self.cap_drop)
     }
 
+    /// The seccomp filter the command runs under, compiled; `None` for none.
+    pub(crate) fn seccomp_program(&self) -> Result<Option<reexec::SeccompProgram>, String> {
+        crate::seccomp::program(self.seccomp.as_ref(), self.privileged, self.capabilities())
+    }
+
     /// Whether the init masks the kernel's paths: not when asked not to, and not in the
     /// caller's own mount namespace, where a mount would change the caller's view.
     pub(crate) fn protects_kernel_paths(&self) -> bool {
@@ -272,6 +286,9 @@ impl Options {
         crate::limits::validate(self)?;
         check_preserved_fds(self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
+        // Read and compiled again by the init, before its setup; refused here, before
+        // anything is created.
+        self.seccomp_program()?;
         if let Some(workdir) = &self.workdir {
             if !workdir.is_absolute() {
                 return Err(format!(

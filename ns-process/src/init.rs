@@ -74,6 +74,15 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
+    // Before the setup: a profile's path is the caller's, which the pivot into a rootfs
+    // leaves behind. ns-process checked it already; this reads it once more.
+    let seccomp = match command_seccomp(&options) {
+        Ok(seccomp) => seccomp,
+        Err(error) => {
+            eprintln!("ns-process: {error}");
+            return ExitCode::from(EXIT_OWN_FAILURE);
+        }
+    };
     if let Err(error) = setup::prepare(&options) {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
@@ -85,9 +94,30 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
-    match run(&options, &user, &blocked, started) {
+    match run(&options, &user, seccomp, &blocked, started) {
         Ok(code) | Err(code) => ExitCode::from(code),
     }
+}
+
+/// The filter the command runs under, if any, refused when this kernel can't install it.
+fn command_seccomp(options: &Options) -> Result<Option<reexec::SeccompProgram>, String> {
+    let Some(program) = options.seccomp_program()? else {
+        return Ok(None);
+    };
+    crate::sys::seccomp_filters_available().map_err(|error| {
+        format!(
+            "--seccomp: this kernel can't install the filter ({error}): it needs seccomp \
+             filters (CONFIG_SECCOMP_FILTER) of Linux 4.14 or later; run with --seccomp \
+             unconfined to go without"
+        )
+    })?;
+    if options.verbose {
+        eprintln!(
+            "ns-process: the command runs under a seccomp filter of {} instructions",
+            program.instructions().len()
+        );
+    }
+    Ok(Some(program))
 }
 
 /// With `--user`, refuses a uid (or a gid given) that the user namespace does not map;
@@ -160,6 +190,7 @@ fn cannot_enter(workdir: &std::path::Path, why: &str) -> u8 {
 fn run(
     options: &Options,
     user: &User,
+    seccomp: Option<reexec::SeccompProgram>,
     blocked: &signals::Blocked,
     started: started::Report,
 ) -> Result<u8, u8> {
@@ -199,6 +230,10 @@ fn run(
             EXIT_OWN_FAILURE
         })?
         .apply_to(&mut command, user.ids);
+    // After the cut's hook: pre_exec hooks run in the order they were given.
+    if let Some(program) = seccomp {
+        crate::sys::install_seccomp_at_exec(&mut command, program);
+    }
     if options.verbose {
         match user.ids {
             Some((uid, gid)) => eprintln!(

@@ -23,6 +23,7 @@ mod limits;
 mod namespaces;
 mod net;
 mod pty;
+mod seccomp;
 mod setup;
 mod signals;
 mod started;

@@ -1,6 +1,6 @@
 //! Every `unsafe` of ns-process, here and in the submodules: the system calls nix does
-//! not wrap — descriptors it hands on, the command's capabilities cut and its user
-//! (`--user`) taken on in its forked child, where only async-signal-safe calls may run,
+//! not wrap — descriptors it hands on, the command's capabilities cut, its user
+//! (`--user`) taken on and its seccomp filter installed in its forked child, where only async-signal-safe calls may run,
 //! the new mount API (`mount_api`), terminal ioctls and the command's own session
 //! (`tty`). The rest of the crate denies `unsafe_code`.
 
@@ -218,5 +218,60 @@ pub(crate) fn cut_capabilities_at_exec(
     // requires.
     unsafe {
         command.pre_exec(cut);
+    }
+}
+
+/// Whether this kernel takes the filters `--seccomp` compiles, which kill the calls of
+/// other architectures with `SECCOMP_RET_KILL_PROCESS` (Linux 4.14): `Err` with EINVAL or
+/// ENOSYS on a kernel without seccomp filters (`CONFIG_SECCOMP_FILTER`) or older.
+pub(crate) fn seccomp_filters_available() -> io::Result<()> {
+    let action: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+    // SAFETY: seccomp(SECCOMP_GET_ACTION_AVAIL) reads one u32 from a live local and
+    // changes nothing.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &action as *const u32,
+        )
+    } as libc::c_int)
+}
+
+/// Binds the command to `program` from its forked child, just before it execs: after the
+/// hooks registered before this one — the capability cut, the switch to `--user` — whose
+/// calls the filter may refuse. `no_new_privs` is set first (the init set it already; the
+/// kernel wants it of a filter installed without `CAP_SYS_ADMIN`, which the command has
+/// lost by then).
+pub(crate) fn install_seccomp_at_exec(
+    command: &mut std::process::Command,
+    program: reexec::SeccompProgram,
+) {
+    let install = move || {
+        let instructions = program.instructions();
+        // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes numbers and touches no memory of ours.
+        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+        // `SeccompProgram` holds 1 to 4096 instructions: the length fits.
+        let fprog = libc::sock_fprog {
+            len: instructions.len() as u16,
+            filter: instructions.as_ptr().cast_mut(),
+        };
+        // SAFETY: seccomp(SECCOMP_SET_MODE_FILTER) reads the sock_fprog, a live local, and
+        // the instructions it points to, which `program` owns for the closure's life; the
+        // kernel copies them and keeps no pointer.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &fprog as *const libc::sock_fprog,
+            )
+        } as libc::c_int)
+    };
+    // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
+    // another thread; it makes a prctl and a seccomp system call on memory built before
+    // the fork and allocates nothing, as pre_exec requires.
+    unsafe {
+        command.pre_exec(install);
     }
 }

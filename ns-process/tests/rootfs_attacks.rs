@@ -18,8 +18,9 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, setgroups, setresgid, setresu
 use reexec_tests::faults::SeccompFilter;
 use reexec_tests::procfs::{children, is_running};
 use reexec_tests::{
-    MAKE_ROOTFS, TestUser, Unprivileged, assert_failed_with, busybox_rootfs, describe, is_root,
-    mount_table, or_skip, output_with_timeout, skip_unless, stderr_text, temp_dir,
+    MAKE_ROOTFS, TestUser, Unprivileged, assert_failed_with, busybox_rootfs, busybox_rootfs_copy,
+    describe, is_root, mount_table, or_skip, output_with_timeout, skip_unless, stderr_text,
+    temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -39,22 +40,11 @@ fn chown_tree(path: &Path, uid: u32) {
     assert!(status.success(), "chown -R {owner} {}", path.display());
 }
 
-/// A copy of the busybox rootfs at `to`, or why there is none.
+/// A copy of the busybox rootfs at `to`, owned as the source is (the tests chown it to
+/// whom they need), or why there is none.
 fn copy_of_busybox_rootfs(to: &Path) -> Result<(), String> {
-    let rootfs = busybox_rootfs(env!("CARGO_TARGET_TMPDIR"))?;
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(rootfs)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "cp -a {} {}",
-        rootfs.display(),
-        to.display()
-    );
-    Ok(())
+    let me = (Uid::effective().as_raw(), Gid::effective().as_raw());
+    busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), to, me)
 }
 
 /// A directory standing in for one of the host's, with a file of known content: what the

@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 use crate::dispatch::ENTRY_ENV;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces};
+use crate::seccomp::SeccompProgram;
 use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
 
 mod child;
@@ -95,6 +96,8 @@ pub struct Command {
     /// Whether spawn maps root to the caller and the caller's subordinate ranges after.
     subordinate_range: bool,
     parent_setup: Option<ParentSetup>,
+    /// Installed in the child as its last step before execve.
+    seccomp: Option<SeccompProgram>,
     // Cgroups (#13).
     /// The `cgroup.procs` files of the cgroup given with [`cgroup`](Self::cgroup).
     cgroup_procs: Vec<PathBuf>,
@@ -135,6 +138,7 @@ impl Command {
             map_with_helpers: false,
             subordinate_range: false,
             parent_setup: None,
+            seccomp: None,
             // Cgroups (#13).
             cgroup_procs: Vec::new(),
         }
@@ -455,6 +459,47 @@ impl Command {
         self
     }
 
+    /// Binds the child to a seccomp filter ([`SeccompFilter`](crate::SeccompFilter)
+    /// compiled into a [`SeccompProgram`]), installed as its very last step before
+    /// `execve`: the child's own setup — namespaces, stdio, descriptors, working
+    /// directory — runs unfiltered, and `execve` itself and everything after it, in the
+    /// entry and in whatever it executes, runs under the filter. Replaces any filter given
+    /// before.
+    ///
+    /// The child sets `no_new_privs` first (`PR_SET_NO_NEW_PRIVS`), which the kernel asks
+    /// of a caller without `CAP_SYS_ADMIN`, and which keeps a setuid program the entry
+    /// runs from gaining privilege — and from leaving the filter behind.
+    ///
+    /// `spawn` fails with [`Error::Refused`] and [`Step::InstallSeccomp`] when the kernel
+    /// refuses the filter (`EINVAL`: a kernel built without `CONFIG_SECCOMP_FILTER`, or an
+    /// invalid program), and with [`Error::Refused`] and [`Step::Exec`] when `execve` fails
+    /// under it — a filter must allow `execve` for the child to start.
+    ///
+    /// ```no_run
+    /// use reexec::{SeccompAction, SeccompFilter};
+    ///
+    /// #[reexec::entry("cannot-get-its-pid")]
+    /// fn cannot_get_its_pid() {
+    ///     // SAFETY: getpid(2) takes nothing.
+    ///     assert_eq!(unsafe { libc::syscall(libc::SYS_getpid) }, -1);
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         let filter = SeccompFilter::new(SeccompAction::Allow)
+    ///             .rule(libc::SYS_getpid, SeccompAction::Errno(libc::ENOSYS as u16))
+    ///             .compile()?;
+    ///         let status = reexec::Command::new("cannot-get-its-pid").seccomp(filter).status()?;
+    ///         assert!(status.success());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn seccomp(&mut self, program: SeccompProgram) -> &mut Command {
+        self.seccomp = Some(program);
+        self
+    }
+
     // Cgroups (#13).
     /// Starts the child in `cgroup`: it is there before it runs anything of its own, so
     /// the cgroup's limits bind it — and everything it starts — from its first
@@ -615,6 +660,7 @@ impl Command {
             } else {
                 0
             },
+            seccomp: self.seccomp.as_ref().map(SeccompProgram::instructions),
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
         // Borrowed, not taken: a hook that panics must still be there for the next spawn.
@@ -637,7 +683,7 @@ impl Command {
             Err(SpawnError::Clone(error)) => return Err(self.clone_error(error)),
             Err(SpawnError::Parent(error)) => return Err(error),
             Err(SpawnError::Child(step, errno)) => {
-                return Err(Error::os(step, io::Error::from_raw_os_error(errno)));
+                return Err(self.child_error(step, errno));
             }
             Err(SpawnError::Os(step, error)) => return Err(Error::os(step, error)),
         };
@@ -650,25 +696,44 @@ impl Command {
 
     /// The maps of this spawn, checked: with the caller's subordinate ranges read now, and
     /// the helpers found, if asked for.
-    fn maps(&mut self) -> Result<Maps, Error> {
+    fn maps(&self) -> Result<Maps, Error> {
         let is_root = nix::unistd::geteuid().is_root();
-        if self.subordinate_range {
-            let ids = SubordinateIds::of_caller()?;
-            let beyond_root =
-                |range: SubordinateRange| IdMap::new(1, range.start, range.count.min(65536));
-            self.uid_maps = vec![
-                IdMap::new(0, nix::unistd::geteuid().as_raw(), 1),
-                beyond_root(ids.uids),
-            ];
-            self.gid_maps = vec![
-                IdMap::new(0, nix::unistd::getegid().as_raw(), 1),
-                beyond_root(ids.gids),
-            ];
-        }
         let helpers = (self.map_with_helpers || (self.subordinate_range && !is_root))
             .then(IdMapHelpers::find)
             .transpose()?;
-        Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps, helpers)
+        if !self.subordinate_range {
+            return Maps::new(self.namespaces, &self.uid_maps, &self.gid_maps, helpers);
+        }
+        let ids = SubordinateIds::of_caller()?;
+        let root_and_range = |caller: u32, range: SubordinateRange| {
+            [
+                IdMap::new(0, caller, 1),
+                IdMap::new(1, range.start, range.count.min(65536)),
+            ]
+        };
+        let uid_maps = root_and_range(nix::unistd::geteuid().as_raw(), ids.uids);
+        let gid_maps = root_and_range(nix::unistd::getegid().as_raw(), ids.gids);
+        Maps::new(self.namespaces, &uid_maps, &gid_maps, helpers)
+    }
+
+    /// The error of a step the child reported failed: the seccomp filter's, and an
+    /// execve under it, explained.
+    fn child_error(&self, step: Step, errno: i32) -> Error {
+        let source = io::Error::from_raw_os_error(errno);
+        let hint = match step {
+            Step::InstallSeccomp => seccomp_refusal(errno),
+            Step::Exec if self.seccomp.is_some() => {
+                "execve ran under the seccomp filter given with Command::seccomp, installed \
+                 just before it: a filter that answers execve with this error refuses it \
+                 (allow execve in the filter; it binds the entry, not the setup)"
+            }
+            _ => return Error::os(step, source),
+        };
+        Error::Refused {
+            step,
+            source,
+            hint: hint.into(),
+        }
     }
 
     fn clone_error(&self, error: io::Error) -> Error {
@@ -771,6 +836,29 @@ fn c_string(what: &'static str, value: &OsStr) -> Result<CString, Error> {
         value: value.to_owned(),
         why: "it contains a NUL byte, which no process argument can carry".into(),
     })
+}
+
+/// What an errno of `seccomp(SECCOMP_SET_MODE_FILTER)`, or of the prctl that sets
+/// `no_new_privs` before it, usually means.
+fn seccomp_refusal(errno: i32) -> &'static str {
+    match errno {
+        libc::EINVAL => {
+            "the kernel refused the filter: it was built without seccomp filters \
+             (CONFIG_SECCOMP_FILTER), or the program is not valid classic BPF (one given \
+             with SeccompProgram::from_instructions)"
+        }
+        libc::ENOSYS => "this kernel has no seccomp(2) (Linux 3.17 and later have)",
+        libc::EACCES => {
+            "the kernel wants no_new_privs set or CAP_SYS_ADMIN for a filter, and the \
+             child had neither"
+        }
+        libc::ENOMEM => {
+            "the filters the child inherited and this one together exceed the kernel's \
+             limit of 32768 instructions: give a shorter filter"
+        }
+        libc::EFAULT => "the kernel could not read the filter",
+        _ => "see seccomp(2) for this error",
+    }
 }
 
 /// The parent's part while the child waits: its cgroup, setgroups, uid_map, gid_map, the

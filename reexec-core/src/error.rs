@@ -64,6 +64,10 @@ pub enum Step {
     RunNewuidmap,
     /// Running `newgidmap(1)` to write the child's gid map (and its setgroups).
     RunNewgidmap,
+    /// Installing the filter given with [`Command::seccomp`](crate::Command::seccomp) in
+    /// the child (`prctl(PR_SET_NO_NEW_PRIVS)`, then `seccomp(SECCOMP_SET_MODE_FILTER)`),
+    /// its last step before `execve`.
+    InstallSeccomp,
     // Cgroups (#13).
     /// Creating, configuring, reading or removing a [`Cgroup`](crate::Cgroup).
     ManageCgroup,
@@ -73,7 +77,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 27] = [
+    pub(crate) const ALL: [Step; 28] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -99,6 +103,7 @@ impl Step {
         Step::ReadSubordinateIds,
         Step::RunNewuidmap,
         Step::RunNewgidmap,
+        Step::InstallSeccomp,
         // Cgroups (#13).
         Step::ManageCgroup,
         Step::JoinCgroup,
@@ -149,6 +154,7 @@ impl fmt::Display for Step {
             Step::ReadSubordinateIds => "reading the caller's range in /etc/subuid and /etc/subgid",
             Step::RunNewuidmap => "running newuidmap for the child's uid map",
             Step::RunNewgidmap => "running newgidmap for the child's gid map",
+            Step::InstallSeccomp => "installing the seccomp filter in the child",
             // Cgroups (#13).
             Step::ManageCgroup => "managing a cgroup",
             Step::JoinCgroup => "moving the child into its cgroup (cgroup.procs)",
@@ -248,6 +254,19 @@ pub enum Error {
         /// What it wrote on its standard error, trimmed.
         stderr: String,
     },
+    /// A step failed for a cause this crate can name: `hint` says what the errno usually
+    /// means there and what to do (a seccomp filter the kernel refused, or one that
+    /// refused `execve`).
+    #[error("{step} failed: {source}; {hint}")]
+    Refused {
+        /// What was being done.
+        step: Step,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+        /// The likely cause, and what to do.
+        hint: String,
+    },
     /// A cgroup operation failed: `action` on `target` (a file or directory of the
     /// cgroup filesystem, or what was looked for); `hint` names the likely cause — no
     /// delegation for a caller without privilege, a controller not enabled, a read-only
@@ -290,6 +309,7 @@ impl Error {
             | Error::IdMap { step, .. }
             | Error::IdMapHelperMissing { step, .. }
             | Error::IdMapHelper { step, .. }
+            | Error::Refused { step, .. }
             | Error::Cgroup { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
@@ -303,6 +323,7 @@ impl Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. }
+            | Error::Refused { source, .. }
             | Error::Cgroup { source, .. } => source.raw_os_error(),
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
@@ -318,6 +339,7 @@ impl From<Error> for io::Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. }
+            | Error::Refused { source, .. }
             | Error::Cgroup { source, .. } => source.kind(),
             Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
             Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {

@@ -143,6 +143,7 @@ mod dispatch;
 mod error;
 mod namespaces;
 mod registry;
+mod seccomp;
 mod sys;
 
 pub use cgroup::{Cgroup, Controller};
@@ -151,6 +152,7 @@ pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatc
 pub use error::{Error, Step};
 pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
+pub use seccomp::{ArgCondition, SeccompAction, SeccompFilter, SeccompProgram};
 
 /// Registers a function as an entry that [`Command`] can start by name.
 ///

@@ -95,6 +95,8 @@ pub(crate) struct ChildPlan<'a> {
     /// A signal left blocked across execve; see the dispatch's `death_signal.rs`. 0 for
     /// none.
     pub(crate) keep_blocked: c_int,
+    /// The seccomp filter installed last, with `no_new_privs`, just before execve.
+    pub(crate) seccomp: Option<&'a [libc::sock_filter]>,
 }
 
 /// A descriptor of the parent that the child gets as `target`.

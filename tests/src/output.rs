@@ -84,6 +84,7 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::ReadSubordinateIds) => "read-subordinate-ids",
         Some(Step::RunNewuidmap) => "run-newuidmap",
         Some(Step::RunNewgidmap) => "run-newgidmap",
+        Some(Step::InstallSeccomp) => "install-seccomp",
         Some(Step::ManageCgroup) => "manage-cgroup",
         Some(Step::JoinCgroup) => "join-cgroup",
         Some(other) => return format!("unnamed: {other}"),

@@ -6,7 +6,7 @@
 //! child waits (running the helpers, from `userns.rs`).
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, Step};
 
@@ -114,16 +114,6 @@ impl IdMapHelpers {
             newuidmap: find_in_path("newuidmap", &path, Step::RunNewuidmap)?,
             newgidmap: find_in_path("newgidmap", &path, Step::RunNewgidmap)?,
         })
-    }
-
-    /// The helper that writes the map of `step`, [`Step::RunNewuidmap`] or
-    /// [`Step::RunNewgidmap`].
-    pub(super) fn for_step(&self, step: Step) -> &Path {
-        if step == Step::RunNewgidmap {
-            &self.newgidmap
-        } else {
-            &self.newuidmap
-        }
     }
 }
 

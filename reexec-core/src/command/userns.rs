@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::process::Stdio;
 
 use nix::unistd::Pid;
@@ -15,10 +16,13 @@ use super::subordinate::IdMapHelpers;
 use crate::error::{Error, Step};
 use crate::namespaces::{IdMap, Namespaces, map_file_text};
 
-/// The texts for `/proc/PID/uid_map` and `gid_map`; empty for no map.
+/// The maps of a new user namespace, checked, and the texts for `/proc/PID/uid_map` and
+/// `gid_map` (empty for no map).
 pub(super) struct Maps {
     uid: String,
     gid: String,
+    uid_maps: Vec<IdMap>,
+    gid_maps: Vec<IdMap>,
     /// The helpers that write the maps instead of the parent, if the command asked.
     helpers: Option<IdMapHelpers>,
 }
@@ -50,6 +54,8 @@ impl Maps {
         Ok(Maps {
             uid: text("uid map", uid_maps)?,
             gid: text("gid map", gid_maps)?,
+            uid_maps: uid_maps.to_vec(),
+            gid_maps: gid_maps.to_vec(),
             helpers,
         })
     }
@@ -65,8 +71,8 @@ impl Maps {
     /// decides setgroups: a `deny` written first would make it fail.
     pub(super) fn write(&self, pid: Pid, allow_setgroups: bool) -> Result<(), Error> {
         if let Some(helpers) = &self.helpers {
-            run_helper(helpers, Step::RunNewuidmap, pid, &self.uid)?;
-            return run_helper(helpers, Step::RunNewgidmap, pid, &self.gid);
+            run_helper(&helpers.newuidmap, Step::RunNewuidmap, pid, &self.uid_maps)?;
+            return run_helper(&helpers.newgidmap, Step::RunNewgidmap, pid, &self.gid_maps);
         }
         let proc_file = |name: &str| format!("/proc/{pid}/{name}");
         if !self.gid.is_empty() && !allow_setgroups {
@@ -82,16 +88,18 @@ impl Maps {
     }
 }
 
-/// Runs the helper of `step` on `pid` with the ranges of `map` (the text of a map file),
-/// unless it is empty; its standard error comes back in the error when it fails.
-fn run_helper(helpers: &IdMapHelpers, step: Step, pid: Pid, map: &str) -> Result<(), Error> {
-    if map.is_empty() {
+/// Runs `program` (`newuidmap` or `newgidmap`, for `step`) on `pid` with `maps`, unless
+/// there are none; its standard error comes back in the error when it fails.
+fn run_helper(program: &Path, step: Step, pid: Pid, maps: &[IdMap]) -> Result<(), Error> {
+    if maps.is_empty() {
         return Ok(());
     }
-    let program = helpers.for_step(step);
     // newuidmap PID INSIDE OUTSIDE COUNT [INSIDE OUTSIDE COUNT]...
     let args: Vec<String> = std::iter::once(pid.to_string())
-        .chain(map.split_whitespace().map(str::to_owned))
+        .chain(
+            maps.iter()
+                .flat_map(|map| [map.inside, map.outside, map.count].map(|id| id.to_string())),
+        )
         .collect();
     let output = std::process::Command::new(program)
         .args(&args)

@@ -137,6 +137,19 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         }
     }
 
+    // Last: every step before may make calls the filter refuses; only execve runs under
+    // it (and exit_group, should execve fail). no_new_privs first, which the kernel asks
+    // of a filter installed without CAP_SYS_ADMIN, and which keeps a setuid program from
+    // escaping it.
+    if let Some(filter) = plan.seccomp {
+        if let Err(errno) = raw::set_no_new_privs() {
+            fail(Step::InstallSeccomp, errno);
+        }
+        if let Err(errno) = raw::install_seccomp_filter(filter) {
+            fail(Step::InstallSeccomp, errno);
+        }
+    }
+
     // SAFETY: a `CStringArray` ends in NULL and owns the strings it points to, and the
     // plan keeps both arrays alive until we have exec'd or ended.
     let errno = unsafe { raw::execve(plan.exe, plan.argv.as_ptr(), plan.envp.as_ptr()) };

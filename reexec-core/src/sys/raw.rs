@@ -11,7 +11,8 @@
 
 use std::ffi::{CStr, c_char, c_int, c_long};
 
-/// A raw system call with up to four arguments; the kernel's return value as is.
+/// A raw system call with up to four arguments; the kernel's return value as is. The
+/// fifth argument is 0: prctl(2) refuses some options whose unused arguments are not.
 ///
 /// # Safety
 /// `number` and its arguments must form a valid system call whose pointers are valid
@@ -20,7 +21,7 @@ use std::ffi::{CStr, c_char, c_int, c_long};
 unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     // SAFETY: the x86_64 Linux system-call convention: number in rax, arguments in
-    // rdi, rsi, rdx, r10, result in rax; the kernel clobbers rcx and r11 and nothing
+    // rdi, rsi, rdx, r10, r8, result in rax; the kernel clobbers rcx and r11 and nothing
     // else, and uses no stack of ours. The caller vouches for the arguments.
     unsafe {
         std::arch::asm!(
@@ -30,6 +31,7 @@ unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> is
             in("rsi") b,
             in("rdx") c,
             in("r10") d,
+            in("r8") 0usize,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),
@@ -46,7 +48,7 @@ unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> is
 unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     // SAFETY: the aarch64 Linux system-call convention: number in x8, arguments in
-    // x0 to x3, result in x0; `svc 0` clobbers nothing else and uses no stack of
+    // x0 to x4, result in x0; `svc 0` clobbers nothing else and uses no stack of
     // ours. The caller vouches for the arguments.
     unsafe {
         std::arch::asm!(
@@ -56,6 +58,7 @@ unsafe fn syscall4(number: c_long, a: usize, b: usize, c: usize, d: usize) -> is
             in("x1") b,
             in("x2") c,
             in("x3") d,
+            in("x4") 0usize,
             options(nostack),
         );
     }
@@ -144,6 +147,30 @@ pub(super) fn set_death_signal(signal: c_int) -> Result<(), i32> {
     let option = libc::PR_SET_PDEATHSIG as usize;
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a number and touches no memory of ours.
     unsafe { call(libc::SYS_prctl, option, signal as usize, 0, 0) }.map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: execve grants no privilege from now on (setuid bits,
+/// file capabilities), and a seccomp filter may be installed without `CAP_SYS_ADMIN`.
+pub(super) fn set_no_new_privs() -> Result<(), i32> {
+    let option = libc::PR_SET_NO_NEW_PRIVS as usize;
+    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes numbers and touches no memory of ours; the
+    // kernel wants arguments 3 to 5 zero, which they are (see `syscall4`).
+    unsafe { call(libc::SYS_prctl, option, 1, 0, 0) }.map(drop)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, {filter})`: binds this thread, and whatever it
+/// executes, to `filter`.
+pub(super) fn install_seccomp_filter(filter: &[libc::sock_filter]) -> Result<(), i32> {
+    // The length was checked by `SeccompProgram`: 1 to 4096 instructions.
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    let program_ptr = &program as *const libc::sock_fprog as usize;
+    let operation = libc::SECCOMP_SET_MODE_FILTER as usize;
+    // SAFETY: seccomp(2) reads a sock_fprog from a live local, and the `len` instructions
+    // it points to from `filter`, a live slice; it copies them and keeps no pointer.
+    unsafe { call(libc::SYS_seccomp, operation, 0, program_ptr, 0) }.map(drop)
 }
 
 pub(super) fn getppid() -> libc::pid_t {
@@ -283,10 +310,22 @@ pub(super) unsafe fn execve(
 }
 
 /// Ends the process at once, running nothing of Rust's or libc's exit path.
+///
+/// exit_group(2) returns only when a seccomp filter (`Command::seccomp`, installed just
+/// before execve) refuses it; the process then dies of an illegal instruction, whose
+/// SIGILL the kernel delivers even blocked, rather than spin forever.
 pub(super) fn exit(status: c_int) -> ! {
+    // SAFETY: exit_group(2) takes a number and does not return unless refused.
+    let _ = unsafe { call(libc::SYS_exit_group, status as usize, 0, 0, 0) };
     loop {
-        // SAFETY: exit_group(2) takes a number and does not return.
-        let _ = unsafe { call(libc::SYS_exit_group, status as usize, 0, 0, 0) };
+        // SAFETY: an undefined instruction: the kernel ends the process with SIGILL, and
+        // the child has put every handler back to its default by the time a filter is in.
+        unsafe {
+            #[cfg(target_arch = "x86_64")]
+            std::arch::asm!("ud2", options(nomem, nostack));
+            #[cfg(target_arch = "aarch64")]
+            std::arch::asm!("udf #0", options(nomem, nostack));
+        }
     }
 }
 

@@ -427,6 +427,7 @@ mod tests {
             clone_flags: 0,
             unshare_time: false,
             keep_blocked: 0,
+            seccomp: None,
         }
     }
 

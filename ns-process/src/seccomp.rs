@@ -1,0 +1,576 @@
+//! `--seccomp`: the system calls the command may make. The filter binds the command only —
+//! installed in its forked child after the capabilities are cut, just before it execs
+//! (`sys`) — never the init, whose setup mounts, pivots and configures what the filter
+//! then refuses.
+//!
+//! The default profile refuses, with `EPERM` as Docker's does, what a program in a
+//! container has no business calling: calls that reach the whole machine (kernel keyrings,
+//! kexec, modules, reboot, swap, accounting, the clock, I/O ports, quotas), calls that let
+//! a process out of its view (`open_by_handle_at`, ptrace and the calls reading other
+//! processes' memory, new user namespaces, `setns`), and large kernel surfaces that
+//! ordinary programs do without (bpf, perf events, userfaultfd, io_uring, the mount API).
+//! Most of them need a capability the command lacks anyway; the filter is the second
+//! wall, against a kernel bug behind the capability check. Like Docker's, a family comes
+//! back with the capability that makes it legitimate (`--cap-add SYS_ADMIN` allows the
+//! mount calls, `--cap-add SYS_PTRACE` ptrace). Calls newer than the table look absent
+//! (`ENOSYS`), so that programs fall back; calls of another architecture (i386's
+//! `int 0x80`, x32) kill the process: the list can't judge them.
+
+use std::path::{Path, PathBuf};
+
+use nix::libc;
+use reexec::{ArgCondition, SeccompAction, SeccompFilter, SeccompProgram};
+use serde_json::Value;
+
+use crate::capabilities::{CapArg, CapSet};
+
+/// The `--seccomp` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SeccompArg {
+    /// The profile of this module.
+    Default,
+    /// No filter.
+    Unconfined,
+    /// A profile file (see [`from_file`]).
+    Profile(PathBuf),
+}
+
+impl SeccompArg {
+    pub(crate) fn parse(text: &str) -> Result<SeccompArg, String> {
+        Ok(match text {
+            "default" => SeccompArg::Default,
+            "unconfined" => SeccompArg::Unconfined,
+            "" => return Err("give default, unconfined or the path of a profile".into()),
+            path => SeccompArg::Profile(path.into()),
+        })
+    }
+}
+
+const EPERM: SeccompAction = SeccompAction::Errno(libc::EPERM as u16);
+const ENOSYS: SeccompAction = SeccompAction::Errno(libc::ENOSYS as u16);
+
+/// The families the default profile refuses, each with the calls in it and the
+/// capabilities any of which gives it back (none: refused whatever the command keeps).
+/// A name this architecture does not have (`iopl` on aarch64) is left out.
+const REFUSED: &[(&str, &[&str], &[&str])] = &[
+    (
+        "kernel keyrings",
+        &["add_key", "request_key", "keyctl"],
+        &[],
+    ),
+    ("kexec", &["kexec_load", "kexec_file_load"], &["SYS_BOOT"]),
+    ("reboot", &["reboot"], &["SYS_BOOT"]),
+    (
+        "kernel modules",
+        &[
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "create_module",
+            "query_module",
+            "get_kernel_syms",
+        ],
+        &["SYS_MODULE"],
+    ),
+    ("file handles", &["open_by_handle_at"], &["DAC_READ_SEARCH"]),
+    ("bpf", &["bpf"], &["SYS_ADMIN", "BPF"]),
+    (
+        "perf events",
+        &["perf_event_open"],
+        &["SYS_ADMIN", "PERFMON"],
+    ),
+    ("userfaultfd", &["userfaultfd"], &["SYS_PTRACE"]),
+    (
+        "ptrace and other processes' memory",
+        &[
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "kcmp",
+            "pidfd_getfd",
+        ],
+        &["SYS_PTRACE"],
+    ),
+    (
+        "mounts",
+        &[
+            "mount",
+            "umount",
+            "umount2",
+            "pivot_root",
+            "fsopen",
+            "fsconfig",
+            "fsmount",
+            "fspick",
+            "move_mount",
+            "open_tree",
+            "open_tree_attr",
+            "mount_setattr",
+        ],
+        &["SYS_ADMIN"],
+    ),
+    ("joining namespaces", &["setns"], &["SYS_ADMIN"]),
+    ("swap", &["swapon", "swapoff"], &["SYS_ADMIN"]),
+    ("process accounting", &["acct"], &["SYS_PACCT"]),
+    (
+        "setting the clock",
+        &["settimeofday", "clock_settime", "stime"],
+        &["SYS_TIME"],
+    ),
+    ("I/O ports", &["iopl", "ioperm"], &["SYS_RAWIO"]),
+    ("quotas", &["quotactl", "quotactl_fd"], &["SYS_ADMIN"]),
+    ("fanotify", &["fanotify_init"], &["SYS_ADMIN"]),
+    ("the kernel log", &["syslog"], &["SYSLOG"]),
+    ("hanging up the terminal", &["vhangup"], &["SYS_TTY_CONFIG"]),
+    (
+        "NUMA memory policy",
+        &[
+            "mbind",
+            "set_mempolicy",
+            "get_mempolicy",
+            "move_pages",
+            "migrate_pages",
+        ],
+        &["SYS_NICE"],
+    ),
+    (
+        "io_uring",
+        &["io_uring_setup", "io_uring_enter", "io_uring_register"],
+        &[],
+    ),
+    (
+        "obsolete calls",
+        &[
+            "lookup_dcookie",
+            "nfsservctl",
+            "uselib",
+            "ustat",
+            "sysfs",
+            "_sysctl",
+            "vm86",
+            "vm86old",
+        ],
+        &[],
+    ),
+];
+
+/// The `personality(2)` values the default profile lets through, as Docker's: Linux,
+/// `UNAME26`, `PER_LINUX32` and both, and the query. Others — `ADDR_NO_RANDOMIZE` above
+/// all — are refused.
+const PERSONALITIES: [u64; 5] = [0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
+
+/// The filter the command runs under, or `None` for no filter: `--seccomp` as given, or
+/// the default profile unless `--privileged`.
+pub(crate) fn program(
+    arg: Option<&SeccompArg>,
+    privileged: bool,
+    kept: CapSet,
+) -> Result<Option<SeccompProgram>, String> {
+    let filter = match arg {
+        None if privileged => return Ok(None),
+        None | Some(SeccompArg::Default) => default_profile(kept),
+        Some(SeccompArg::Unconfined) => return Ok(None),
+        Some(SeccompArg::Profile(path)) => from_file(path)?,
+    };
+    filter
+        .compile()
+        .map(Some)
+        .map_err(|error| format!("compiling the seccomp filter: {error}"))
+}
+
+/// The default profile for a command that keeps the capabilities `kept`.
+fn default_profile(kept: CapSet) -> SeccompFilter {
+    let keeps = |name: &str| match CapArg::parse(name) {
+        Ok(CapArg::One(number)) => kept.contains(number),
+        _ => false,
+    };
+    let mut filter = SeccompFilter::new(SeccompAction::Allow);
+    for (_, names, given_back_by) in REFUSED {
+        if given_back_by.iter().any(|name| keeps(name)) {
+            continue;
+        }
+        for number in names
+            .iter()
+            .filter_map(|name| SeccompFilter::syscall_number(name))
+        {
+            filter.rule(number, EPERM);
+        }
+    }
+    if !keeps("SYS_ADMIN") {
+        // A new user namespace would give the command every capability again, in there:
+        // refused, whatever else unshare or clone are asked for. clone3 passes its flags
+        // in memory a filter can't read: it looks absent, and libc falls back to clone.
+        let new_user = libc::CLONE_NEWUSER as u64;
+        let asks_new_user = ArgCondition::masked_equal(0, new_user, new_user);
+        for name in ["unshare", "clone"] {
+            if let Some(number) = SeccompFilter::syscall_number(name) {
+                filter.rule_if(number, asks_new_user, EPERM);
+            }
+        }
+        if let Some(clone3) = SeccompFilter::syscall_number("clone3") {
+            filter.rule(clone3, ENOSYS);
+        }
+    }
+    if let Some(personality) = SeccompFilter::syscall_number("personality") {
+        for value in PERSONALITIES {
+            filter.rule_if(
+                personality,
+                ArgCondition::equal(0, value),
+                SeccompAction::Allow,
+            );
+        }
+        filter.rule(personality, EPERM);
+    }
+    filter.rule_from(SeccompFilter::last_known_syscall() + 1, ENOSYS);
+    filter
+}
+
+/// A profile file: a subset of the OCI and Docker seccomp profile, in JSON:
+///
+/// ```json
+/// {
+///   "defaultAction": "SCMP_ACT_ALLOW",
+///   "syscalls": [
+///     { "names": ["keyctl", "add_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 },
+///     { "names": ["unshare"], "action": "SCMP_ACT_ERRNO",
+///       "args": [{ "index": 0, "value": 268435456, "valueTwo": 268435456,
+///                  "op": "SCMP_CMP_MASKED_EQ" }] }
+///   ]
+/// }
+/// ```
+///
+/// Actions: `SCMP_ACT_ALLOW`, `SCMP_ACT_ERRNO` (with `errnoRet`, else `defaultErrnoRet`,
+/// else `EPERM`), `SCMP_ACT_KILL` / `SCMP_ACT_KILL_THREAD`, `SCMP_ACT_KILL_PROCESS`,
+/// `SCMP_ACT_TRAP`, `SCMP_ACT_LOG`. A rule has at most one argument test, `SCMP_CMP_EQ`
+/// or `SCMP_CMP_MASKED_EQ` (`value` the mask, `valueTwo` what the masked argument equals).
+/// `architectures` and `comment` are read and ignored: the filter judges this build's
+/// architecture and kills calls of any other. Any other field — `includes`, `excludes`,
+/// `flags`, `listenerPath` — is refused rather than left out, as is a name no system call
+/// has on any architecture we know; a name of another architecture's (`_llseek`) is
+/// skipped, as runc skips it, so that Docker-style profiles load.
+fn from_file(path: &Path) -> Result<SeccompFilter, String> {
+    let at = |what: String| format!("--seccomp {}: {what}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        at(format!(
+            "{error}; give default, unconfined or a readable JSON profile"
+        ))
+    })?;
+    let profile: Value =
+        serde_json::from_str(&text).map_err(|error| at(format!("not valid JSON: {error}")))?;
+    parse_profile(&profile).map_err(at)
+}
+
+/// The filter a parsed profile describes; `Err` names the field that is wrong.
+fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
+    let top = profile
+        .as_object()
+        .ok_or("the profile must be a JSON object with defaultAction and syscalls")?;
+    check_fields(
+        top,
+        "the profile",
+        &[
+            "defaultAction",
+            "defaultErrnoRet",
+            "syscalls",
+            "architectures",
+            "comment",
+        ],
+    )?;
+    let default_errno = match top.get("defaultErrnoRet") {
+        None => libc::EPERM as u16,
+        Some(value) => errno(value, "defaultErrnoRet")?,
+    };
+    let default = action(
+        top.get("defaultAction")
+            .ok_or("defaultAction is missing: give SCMP_ACT_ALLOW or SCMP_ACT_ERRNO")?,
+        "defaultAction",
+        default_errno,
+    )?;
+    let mut filter = SeccompFilter::new(default);
+    let rules = match top.get("syscalls") {
+        None => return Ok(filter),
+        Some(Value::Array(rules)) => rules,
+        Some(_) => return Err("syscalls must be an array of rules".into()),
+    };
+    for (index, rule) in rules.iter().enumerate() {
+        let field = |name: &str| format!("syscalls[{index}].{name}");
+        let rule = rule
+            .as_object()
+            .ok_or_else(|| format!("syscalls[{index}] must be an object"))?;
+        check_fields(
+            rule,
+            &format!("syscalls[{index}]"),
+            &["names", "action", "errnoRet", "args", "comment"],
+        )?;
+        let errno_ret = match rule.get("errnoRet") {
+            None => default_errno,
+            Some(value) => errno(value, &field("errnoRet"))?,
+        };
+        let rule_action = action(
+            rule.get("action")
+                .ok_or_else(|| format!("{} is missing", field("action")))?,
+            &field("action"),
+            errno_ret,
+        )?;
+        let condition = match rule.get("args") {
+            None => None,
+            Some(Value::Array(args)) if args.is_empty() => None,
+            Some(Value::Array(args)) if args.len() == 1 => {
+                Some(condition(&args[0], &field("args[0]"))?)
+            }
+            Some(_) => {
+                return Err(format!(
+                    "{} must be an array of at most one argument test",
+                    field("args")
+                ));
+            }
+        };
+        let names = rule
+            .get("names")
+            .and_then(Value::as_array)
+            .filter(|names| !names.is_empty())
+            .ok_or_else(|| format!("{} must be a non-empty array of names", field("names")))?;
+        for (position, name) in names.iter().enumerate() {
+            let where_ = format!("syscalls[{index}].names[{position}]");
+            let name = name
+                .as_str()
+                .ok_or_else(|| format!("{where_} must be a string"))?;
+            let Some(number) = SeccompFilter::syscall_number(name) else {
+                if OTHER_ARCHITECTURES_ONLY.contains(&name) {
+                    continue;
+                }
+                return Err(format!(
+                    "{where_}: {name:?} is not a system call this build knows"
+                ));
+            };
+            match condition {
+                Some(condition) => filter.rule_if(number, condition, rule_action),
+                None => filter.rule(number, rule_action),
+            };
+        }
+    }
+    Ok(filter)
+}
+
+/// Names of calls other architectures have, which Docker's profiles list: skipped when
+/// this one has no such call, not refused.
+const OTHER_ARCHITECTURES_ONLY: &[&str] = &[
+    "_llseek",
+    "_newselect",
+    "arch_prctl",
+    "arm_fadvise64_64",
+    "arm_sync_file_range",
+    "breakpoint",
+    "cacheflush",
+    "chown32",
+    "fadvise64_64",
+    "fchown32",
+    "fcntl64",
+    "fstat64",
+    "fstatat64",
+    "fstatfs64",
+    "ftruncate64",
+    "getegid32",
+    "geteuid32",
+    "getgid32",
+    "getgroups32",
+    "getresgid32",
+    "getresuid32",
+    "getuid32",
+    "ioperm",
+    "iopl",
+    "ipc",
+    "lchown32",
+    "lstat64",
+    "mmap2",
+    "modify_ldt",
+    "recv",
+    "send",
+    "sendfile64",
+    "set_tls",
+    "setfsgid32",
+    "setfsuid32",
+    "setgid32",
+    "setgroups32",
+    "setregid32",
+    "setresgid32",
+    "setresuid32",
+    "setreuid32",
+    "setuid32",
+    "sigaction",
+    "signal",
+    "sigpending",
+    "sigprocmask",
+    "sigreturn",
+    "sigsuspend",
+    "socketcall",
+    "stat64",
+    "statfs64",
+    "stime",
+    "sync_file_range2",
+    "time",
+    "truncate64",
+    "ugetrlimit",
+    "umount",
+    "vm86",
+    "vm86old",
+    "waitpid",
+    "alarm",
+    "clock_gettime64",
+    "clock_settime64",
+    "futex_time64",
+    "riscv_flush_icache",
+    "s390_pci_mmio_read",
+    "s390_pci_mmio_write",
+    "s390_runtime_instr",
+    "spu_create",
+    "spu_run",
+    "subpage_prot",
+    "sys_debug_setcontext",
+    "utimensat_time64",
+];
+
+/// Refuses any field of `object` not in `known`: a field we would leave out (`includes`,
+/// say) could mean a rule applies only sometimes, and applying it always, or never, is not
+/// what the profile says.
+fn check_fields(
+    object: &serde_json::Map<String, Value>,
+    what: &str,
+    known: &[&str],
+) -> Result<(), String> {
+    match object.keys().find(|key| !known.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(key) => Err(format!(
+            "{what} has the field {key:?}, which ns-process does not support; it reads {}",
+            known.join(", ")
+        )),
+    }
+}
+
+fn errno(value: &Value, field: &str) -> Result<u16, String> {
+    value
+        .as_u64()
+        .filter(|errno| (1..=4095).contains(errno))
+        .map(|errno| errno as u16)
+        .ok_or_else(|| format!("{field} must be an errno from 1 to 4095, not {value}"))
+}
+
+fn action(value: &Value, field: &str, errno: u16) -> Result<SeccompAction, String> {
+    Ok(match value.as_str() {
+        Some("SCMP_ACT_ALLOW") => SeccompAction::Allow,
+        Some("SCMP_ACT_ERRNO") => SeccompAction::Errno(errno),
+        Some("SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD") => SeccompAction::KillThread,
+        Some("SCMP_ACT_KILL_PROCESS") => SeccompAction::KillProcess,
+        Some("SCMP_ACT_TRAP") => SeccompAction::Trap,
+        Some("SCMP_ACT_LOG") => SeccompAction::Log,
+        _ => {
+            return Err(format!(
+                "{field} is {value}; give one of SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, \
+                 SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_LOG"
+            ));
+        }
+    })
+}
+
+fn condition(value: &Value, field: &str) -> Result<ArgCondition, String> {
+    let test = value
+        .as_object()
+        .ok_or_else(|| format!("{field} must be an object"))?;
+    check_fields(test, field, &["index", "value", "valueTwo", "op"])?;
+    let number = |name: &str| {
+        test.get(name)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("{field}.{name} must be a number"))
+    };
+    let index = number("index")?;
+    if index > 5 {
+        return Err(format!("{field}.index is {index}; arguments are 0 to 5"));
+    }
+    let index = index as u8;
+    match test.get("op").and_then(Value::as_str) {
+        Some("SCMP_CMP_EQ") => Ok(ArgCondition::equal(index, number("value")?)),
+        Some("SCMP_CMP_MASKED_EQ") => Ok(ArgCondition::masked_equal(
+            index,
+            number("value")?,
+            number("valueTwo")?,
+        )),
+        _ => Err(format!(
+            "{field}.op must be SCMP_CMP_EQ or SCMP_CMP_MASKED_EQ (the only tests ns-process \
+             compiles)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SeccompFilter, String> {
+        parse_profile(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_docker_style_profile_parses() {
+        let filter = parse(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [
+                  {"names": ["read", "write", "_llseek"], "action": "SCMP_ACT_ALLOW"},
+                  {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                   "args": [{"index": 0, "value": 268435456, "valueTwo": 268435456,
+                             "op": "SCMP_CMP_MASKED_EQ"}]}
+                ]}"#,
+        )
+        .unwrap();
+        assert!(filter.compile().is_ok());
+    }
+
+    #[test]
+    fn bad_profiles_name_the_field() {
+        for (text, expected) in [
+            (r#"[]"#, "JSON object"),
+            (r#"{"syscalls": []}"#, "defaultAction is missing"),
+            (
+                r#"{"defaultAction": "ALLOW"}"#,
+                "defaultAction is \"ALLOW\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "includes": {}}"#,
+                "\"includes\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctll"], "action": "SCMP_ACT_ERRNO"}]}"#,
+                "syscalls[0].names[0]: \"keyctll\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]}"#,
+                "syscalls[0].errnoRet",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GT"}]}]}"#,
+                "syscalls[0].args[0].op",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ALLOW"}]}"#,
+                "syscalls[0].names must be",
+            ),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_default_profile_gives_a_family_back_with_its_capability() {
+        let default = CapSet::for_command(false, &[], &[]);
+        let with_admin = CapSet::for_command(false, &[CapArg::parse("SYS_ADMIN").unwrap()], &[]);
+        let strict = default_profile(default).compile().unwrap();
+        let relaxed = default_profile(with_admin).compile().unwrap();
+        // Each mount call is one rule of two instructions.
+        assert!(strict.instructions().len() > relaxed.instructions().len());
+        assert!(
+            strict.instructions().len() < 512,
+            "short enough to run on every call"
+        );
+    }
+}
