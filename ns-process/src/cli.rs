@@ -169,6 +169,29 @@ pub(crate) struct Options {
     #[arg(long, short = 'w', value_name = "DIR")]
     pub(crate) workdir: Option<PathBuf>,
 
+    // Limits through a cgroup (#13).
+    /// Limit the memory of everything inside to SIZE (a number of bytes with b, k, m or g
+    /// after it, as podman); past it the kernel kills a process inside (status 137).
+    /// The limits need a cgroup ns-process may create: root's, or one delegated to you.
+    #[arg(long, short = 'm', value_name = "SIZE", value_parser = crate::limits::Size::parse)]
+    pub(crate) memory: Option<crate::limits::Size>,
+
+    /// With --memory: memory plus swap in all, or -1 for unlimited swap (default: twice
+    /// --memory, where the kernel accounts swap).
+    #[arg(long = "memory-swap", value_name = "SIZE", allow_hyphen_values = true,
+          value_parser = crate::limits::parse_swap)]
+    pub(crate) memory_swap: Option<crate::limits::Swap>,
+
+    /// At most N processes and threads inside, all together (a fork bomb stops there);
+    /// -1 for no limit.
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true,
+          value_parser = crate::limits::parse_pids)]
+    pub(crate) pids_limit: Option<i64>,
+
+    /// At most N CPUs' worth of time for everything inside: 0.5 is 50 ms of each 100 ms.
+    #[arg(long, value_name = "N", value_parser = crate::limits::parse_cpus)]
+    pub(crate) cpus: Option<f64>,
+
     /// Print each setup step as it happens.
     #[arg(short, long)]
     pub(crate) verbose: bool,
@@ -466,6 +489,8 @@ impl Options {
         }
         check_joins(self)?;
         check_hostname(&self.hostname)?;
+        // Limits through a cgroup (#13).
+        crate::limits::validate(self)?;
         check_preserved_fds(self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
         // Read and compiled again by the init, before its setup; refused here, before
@@ -872,6 +897,13 @@ mod tests {
             Just("SYS_ADMIN".to_owned()),
             Just("bridge".to_owned()),
             Just("net".to_owned()),
+            // Limits through a cgroup (#13).
+            Just("--memory".to_owned()),
+            Just("--memory-swap".to_owned()),
+            Just("--pids-limit".to_owned()),
+            Just("--cpus".to_owned()),
+            Just("64m".to_owned()),
+            Just("-1".to_owned()),
             "[a-z0-9./=_-]{0,12}",
             "\\PC{0,16}",
         ]

@@ -19,6 +19,7 @@ mod etc_files;
 mod ids;
 mod init;
 mod kernel_paths;
+mod limits;
 mod namespaces;
 mod net;
 mod pty;
@@ -76,6 +77,13 @@ reexec::main! {
                 eprintln!("ns-process: joining the namespaces: {}", options.joined());
             }
         }
+        // Limits (#13): the cgroup is made before the host is changed otherwise, and
+        // removed once the init has ended — here, or on any early return, as it drops.
+        limits::remove_leftovers(options.verbose);
+        let cgroup = match limits::create(&options) {
+            Ok(cgroup) => cgroup,
+            Err(message) => return fail(message),
+        };
 
         // Blocked before the host is changed and the child starts: none ends ns-process
         // between changing the host and starting its init; once it exists, they go to it.
@@ -131,6 +139,10 @@ reexec::main! {
             }
             // On the init, and so on everything inside: see ulimit.rs.
             ulimit::Ulimit::apply_to(&options.ulimit, &mut command);
+            // In the cgroup before the init runs anything of its own.
+            if let Some(cgroup) = &cgroup {
+                command.cgroup(cgroup.cgroup());
+            }
             // Checked open by validate(); the init hands them on to the command.
             for fd in cli::preserved_fds(options.preserve_fds) {
                 if let Some(inherited) = sys::claim_handed_fd(fd) {
@@ -162,6 +174,9 @@ reexec::main! {
         // The init has ended: its pair goes, and if the command never started, whatever
         // this run added to the host for it.
         drop(network);
+        if let Some(cgroup) = cgroup {
+            cgroup.finish();
+        }
         match status {
             Ok(code) => ExitCode::from(code),
             Err(message) => fail(message),

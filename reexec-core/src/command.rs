@@ -109,6 +109,9 @@ pub struct Command {
     seccomp: Option<SeccompProgram>,
     /// What [`join`](Self::join) gave, in call order.
     joins: Vec<(Namespaces, OwnedFd)>,
+    // Cgroups (#13).
+    /// The `cgroup.procs` files of the cgroup given with [`cgroup`](Self::cgroup).
+    cgroup_procs: Vec<PathBuf>,
 }
 
 /// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
@@ -151,6 +154,8 @@ impl Command {
             no_new_privs: false,
             seccomp: None,
             joins: Vec::new(),
+            // Cgroups (#13).
+            cgroup_procs: Vec::new(),
         }
     }
 
@@ -574,6 +579,40 @@ impl Command {
         self
     }
 
+    // Cgroups (#13).
+    /// Starts the child in `cgroup`: it is there before it runs anything of its own, so
+    /// the cgroup's limits bind it — and everything it starts — from its first
+    /// instruction. Replaces a cgroup given before.
+    ///
+    /// The parent writes the child's pid into the `cgroup.procs` of each of the cgroup's
+    /// directories while the child waits (as for id maps), before a
+    /// [`parent_setup`](Self::parent_setup) hook runs. A failure there ends the child
+    /// before it ran and comes back as [`Error::Cgroup`] with [`Step::JoinCgroup`].
+    ///
+    /// On a pure cgroup v2 host, `clone3(CLONE_INTO_CGROUP)` would create the child in
+    /// the cgroup at once, with no write; `reexec` clones with `clone(2)` on a stack of
+    /// its own and uses the write on v2 too, for now.
+    ///
+    /// ```no_run
+    /// use reexec::{Cgroup, Command, Controller};
+    ///
+    /// #[reexec::entry("at-most-16-processes")]
+    /// fn at_most_16_processes() {}
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         let cgroup = Cgroup::create_owned("my-tool", &[Controller::Pids])?;
+    ///         cgroup.set_pids_max(16)?;
+    ///         Command::new("at-most-16-processes").cgroup(&cgroup).status()?;
+    ///         cgroup.remove()
+    ///     }
+    /// }
+    /// ```
+    pub fn cgroup(&mut self, cgroup: &crate::Cgroup) -> &mut Command {
+        self.cgroup_procs = cgroup.procs_files();
+        self
+    }
+
     /// The entry name this command starts.
     pub fn get_name(&self) -> &OsStr {
         &self.name
@@ -687,7 +726,10 @@ impl Command {
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
         // The parent writes id maps, and runs the caller's hook, while the child waits.
-        let has_parent_part = self.parent_setup.is_some() || setup.is_some() || !maps.is_empty();
+        let has_parent_part = self.parent_setup.is_some()
+            || setup.is_some()
+            || !maps.is_empty()
+            || !self.cgroup_procs.is_empty();
 
         let plan = ChildPlan {
             exe: SELF_EXE,
@@ -723,9 +765,11 @@ impl Command {
         // Borrowed, not taken: a hook that panics must still be there for the next spawn.
         let allow_setgroups = self.allow_setgroups;
         let parent_setup = self.parent_setup.as_mut();
+        let cgroup_procs = &self.cgroup_procs;
         let parent_part = has_parent_part.then_some(|pid| {
             parent_part(
                 Pid::from_raw(pid),
+                cgroup_procs,
                 &maps,
                 allow_setgroups,
                 parent_setup,
@@ -928,15 +972,18 @@ fn seccomp_refusal(errno: i32) -> &'static str {
     }
 }
 
-/// The parent's part while the child waits: setgroups, uid_map, gid_map, the command's
-/// hook, this spawn's hook. `sys::spawn` then lets the child go on.
+/// The parent's part while the child waits: its cgroup, setgroups, uid_map, gid_map, the
+/// command's hook, this spawn's hook. `sys::spawn` then lets the child go on.
 fn parent_part(
     pid: Pid,
+    cgroup_procs: &[PathBuf],
     maps: &Maps,
     allow_setgroups: bool,
     parent_setup: Option<&mut ParentSetup>,
     setup: Option<impl FnOnce(u32) -> io::Result<()>>,
 ) -> Result<(), Error> {
+    // First, so that whatever the rest makes the child do is accounted to the cgroup.
+    crate::cgroup::join(cgroup_procs, pid.as_raw() as u32)?;
     maps.write(pid, allow_setgroups)?;
     let pid = pid.as_raw() as u32;
     let failed = |error| Error::os(Step::ParentSetup, error);

@@ -117,10 +117,17 @@ pub enum Step {
     /// ([`Command::no_new_privs`](crate::Command::no_new_privs),
     /// `prctl(PR_SET_NO_NEW_PRIVS)`).
     SetNoNewPrivs,
+
+    // Cgroups (#13).
+    /// Creating, configuring, reading or removing a [`Cgroup`](crate::Cgroup).
+    ManageCgroup,
+    /// Writing the child's pid into the `cgroup.procs` of the cgroup given with
+    /// [`Command::cgroup`](crate::Command::cgroup), while it waits.
+    JoinCgroup,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 42] = [
+    pub(crate) const ALL: [Step; 44] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -165,6 +172,9 @@ impl Step {
         Step::SetCapabilities,
         Step::SetAmbientCapabilities,
         Step::SetNoNewPrivs,
+        // Cgroups (#13).
+        Step::ManageCgroup,
+        Step::JoinCgroup,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -244,6 +254,9 @@ impl fmt::Display for Step {
                 "setting the child's ambient capabilities (prctl(PR_CAP_AMBIENT))"
             }
             Step::SetNoNewPrivs => "setting no_new_privs in the child (prctl(PR_SET_NO_NEW_PRIVS))",
+            // Cgroups (#13).
+            Step::ManageCgroup => "managing a cgroup",
+            Step::JoinCgroup => "moving the child into its cgroup (cgroup.procs)",
         })
     }
 }
@@ -349,6 +362,24 @@ pub enum Error {
     Refused {
         /// What was being done.
         step: Step,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+        /// The likely cause, and what to do.
+        hint: String,
+    },
+    /// A cgroup operation failed: `action` on `target` (a file or directory of the
+    /// cgroup filesystem, or what was looked for); `hint` names the likely cause — no
+    /// delegation for a caller without privilege, a controller not enabled, a read-only
+    /// cgroup filesystem — and what is needed.
+    #[error("{step}: {action} {target} failed: {source}; {hint}")]
+    Cgroup {
+        /// [`Step::ManageCgroup`], or [`Step::JoinCgroup`] during a spawn.
+        step: Step,
+        /// What was being done, e.g. `creating the cgroup`, `writing "64" to`.
+        action: String,
+        /// The path, or what was looked for.
+        target: String,
         /// What the kernel said.
         #[source]
         source: io::Error,
@@ -467,7 +498,8 @@ impl Error {
             | Error::IdMap { step, .. }
             | Error::IdMapHelperMissing { step, .. }
             | Error::IdMapHelper { step, .. }
-            | Error::Refused { step, .. } => Some(*step),
+            | Error::Refused { step, .. }
+            | Error::Cgroup { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
             Error::InvalidInput { .. } => None,
@@ -486,7 +518,8 @@ impl Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. }
-            | Error::Refused { source, .. } => source.raw_os_error(),
+            | Error::Refused { source, .. }
+            | Error::Cgroup { source, .. } => source.raw_os_error(),
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
@@ -507,7 +540,8 @@ impl From<Error> for io::Error {
             Error::Os { source, .. }
             | Error::Namespaces { source, .. }
             | Error::IdMap { source, .. }
-            | Error::Refused { source, .. } => source.kind(),
+            | Error::Refused { source, .. }
+            | Error::Cgroup { source, .. } => source.kind(),
             Error::IdMapHelperMissing { .. } => io::ErrorKind::NotFound,
             Error::NoSubordinateIds { .. } | Error::IdMapHelper { .. } => {
                 io::ErrorKind::PermissionDenied

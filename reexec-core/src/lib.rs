@@ -22,6 +22,15 @@
 //! }
 //! ```
 //!
+//! # Limits
+//!
+//! A [`Cgroup`] is made below the caller's own cgroup — one directory per controller
+//! hierarchy on cgroup v1, one on v2, the same code for both — and bounds memory, swap,
+//! processes and CPU time ([`Cgroup::set_memory_max`], [`Cgroup::set_pids_max`], …);
+//! [`Command::cgroup`] starts a child in it before it runs anything of its own. Creating
+//! one needs write access to the caller's cgroup: root's, or a delegated one; without it,
+//! [`Error::Cgroup`] says so.
+//!
 //! # Platform support
 //!
 //! | platform | support |
@@ -159,6 +168,7 @@ extern crate self as reexec;
 struct ReadmeDoctests;
 
 mod capabilities;
+mod cgroup;
 mod command;
 mod diagnose;
 mod dispatch;
@@ -171,6 +181,7 @@ mod sys;
 #[cfg(feature = "typed")]
 mod typed;
 
+pub use cgroup::{Cgroup, Controller};
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
 pub use error::{Error, Step};

@@ -92,6 +92,8 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::SetNoNewPrivs) => "set-no-new-privs",
         Some(Step::InstallSeccomp) => "install-seccomp",
         Some(Step::TakeRootInside) => "take-root-inside",
+        Some(Step::ManageCgroup) => "manage-cgroup",
+        Some(Step::JoinCgroup) => "join-cgroup",
         Some(other) => return format!("unnamed: {other}"),
     };
     name.to_owned()

@@ -1,0 +1,935 @@
+//! [`Cgroup`]: a control group below the caller's own, with the differences between
+//! cgroup v1 (one hierarchy per controller) and cgroup v2 (one hierarchy) kept out of the
+//! caller's code.
+//!
+//! Runs in the parent, as ordinary Rust: the child never touches a cgroup itself. The
+//! parent writes the child's pid into each `cgroup.procs` while the child waits
+//! ([`Command::cgroup`](crate::Command::cgroup)).
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Step};
+
+/// A cgroup controller that [`Cgroup`] can set limits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Controller {
+    /// Memory, and memory plus swap: `memory.max`, `memory.limit_in_bytes`, ….
+    Memory,
+    /// The number of processes and threads: `pids.max`.
+    Pids,
+    /// CPU bandwidth: `cpu.max`, `cpu.cfs_quota_us`.
+    Cpu,
+}
+
+impl Controller {
+    /// The kernel's name of the controller.
+    ///
+    /// ```
+    /// assert_eq!(reexec::Controller::Pids.name(), "pids");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+            Controller::Cpu => "cpu",
+        }
+    }
+}
+
+/// A cgroup created below the caller's own — in each controller's hierarchy on cgroup
+/// v1, as one directory on cgroup v2 — whose limits are set, and usage read, without
+/// caring which version the host has. Removed by [`remove`](Self::remove), or, at the
+/// least, tried again when dropped.
+///
+/// It is only ever created *below* the cgroup the calling process is in, in every
+/// hierarchy it uses (read from `/proc/self/cgroup`), and a process is only ever moved
+/// into it: never out of the caller's subtree. Creating one needs write access to the
+/// caller's own cgroup directories — root's, or a cgroup delegated to the caller — and
+/// fails with [`Error::Cgroup`] naming the file and what is needed otherwise.
+///
+/// ```no_run
+/// use reexec::{Cgroup, Command, Controller};
+///
+/// #[reexec::entry("limited")]
+/// fn limited() {
+///     print!("{}", std::fs::read_to_string("/proc/self/cgroup").unwrap());
+/// }
+///
+/// reexec::main! {
+///     fn main() -> Result<(), reexec::Error> {
+///         let all = [Controller::Memory, Controller::Pids, Controller::Cpu];
+///         let cgroup = Cgroup::create("limited-example", &all)?;
+///         cgroup.set_memory_max(64 << 20)?;
+///         cgroup.set_memory_swap_max(128 << 20)?;
+///         cgroup.set_pids_max(32)?;
+///         // Half a CPU: 50 ms of each 100 ms.
+///         let period = std::time::Duration::from_millis(100);
+///         cgroup.set_cpu_max(period / 2, period)?;
+///         for dir in cgroup.paths() {
+///             println!("made {}", dir.display());
+///         }
+///         // The child is in the cgroup before it runs anything of its own.
+///         let mut child = Command::new("limited").cgroup(&cgroup).spawn()?;
+///         println!("in it: {:?}", cgroup.processes()?);
+///         println!("{} bytes, {} tasks", cgroup.memory_usage()?, cgroup.pids_current()?);
+///         let status = child.wait()?;
+///         println!("{status}, OOM kills: {}", cgroup.oom_kills()?);
+///         cgroup.remove()
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Cgroup {
+    /// One per hierarchy: each controller's on v1 (co-mounted ones share one), the
+    /// single one on v2.
+    dirs: Vec<CgroupDir>,
+    /// Whether `remove` succeeded: then drop has nothing to do.
+    removed: bool,
+}
+
+/// A directory of the cgroup in one hierarchy.
+#[derive(Debug, Clone)]
+struct CgroupDir {
+    path: PathBuf,
+    v2: bool,
+    controllers: Vec<Controller>,
+}
+
+/// One mounted cgroup hierarchy, and the caller's cgroup in it.
+#[derive(Debug, Clone)]
+struct Hierarchy {
+    v2: bool,
+    /// The v1 controllers mounted there (names, `name=systemd` left out); empty on v2.
+    controllers: Vec<String>,
+    /// The caller's own cgroup directory in it.
+    own: PathBuf,
+}
+
+impl Cgroup {
+    /// Creates the cgroup `name` below the caller's own cgroup in the hierarchy of each
+    /// of `controllers`. On cgroup v1 that is one directory per hierarchy (a controller
+    /// co-mounted with another shares its directory); on v2, one directory, whose
+    /// controllers the caller's cgroup must have enabled in its `cgroup.subtree_control`.
+    /// With no controllers, it is one directory in the v2 hierarchy, which groups
+    /// processes without limiting them.
+    ///
+    /// Fails with [`Error::Cgroup`] when a directory exists already, cannot be made (no
+    /// delegation: the message says what is needed), or a controller is not available;
+    /// a failure removes what this call made. `name` is one path component.
+    pub fn create(name: &str, controllers: &[Controller]) -> Result<Cgroup, Error> {
+        check_name(name)?;
+        let hierarchies = Hierarchy::of_self()?;
+        let mut dirs: Vec<CgroupDir> = Vec::new();
+        let mut add = |hierarchy: &Hierarchy, controller: Option<Controller>| {
+            let path = hierarchy.own.join(name);
+            match dirs.iter_mut().find(|dir| dir.path == path) {
+                Some(dir) => dir.controllers.extend(controller),
+                None => dirs.push(CgroupDir {
+                    path,
+                    v2: hierarchy.v2,
+                    controllers: controller.into_iter().collect(),
+                }),
+            }
+        };
+        let v2 = hierarchies.iter().find(|hierarchy| hierarchy.v2);
+        if controllers.is_empty() {
+            let v2 = v2.ok_or_else(|| {
+                cgroup_error(
+                    "finding",
+                    &"the cgroup v2 hierarchy",
+                    io::ErrorKind::NotFound.into(),
+                    "this host mounts no cgroup v2 (cgroup2 in /proc/self/mountinfo): name \
+                     the controllers the cgroup is for"
+                        .into(),
+                )
+            })?;
+            add(v2, None);
+        }
+        for &controller in controllers {
+            let v1 = hierarchies.iter().find(|hierarchy| {
+                !hierarchy.v2 && hierarchy.controllers.iter().any(|c| c == controller.name())
+            });
+            match (v1, v2) {
+                (Some(v1), _) => add(v1, Some(controller)),
+                (None, Some(v2)) => {
+                    check_enabled_v2(&v2.own, controller)?;
+                    add(v2, Some(controller));
+                }
+                (None, None) => {
+                    return Err(cgroup_error(
+                        "finding",
+                        &format!("the {} controller", controller.name()),
+                        io::ErrorKind::NotFound.into(),
+                        format!(
+                            "no cgroup hierarchy with the {} controller is mounted (see \
+                             /proc/self/mountinfo): mount one, or leave this limit out",
+                            controller.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut cgroup = Cgroup {
+            dirs: Vec::with_capacity(dirs.len()),
+            removed: false,
+        };
+        for dir in dirs {
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&dir.path)
+                .map_err(|error| {
+                    let hint = hint(&error, &dir.path, Action::Create);
+                    cgroup_error("creating the cgroup", &dir.path.display(), error, hint)
+                })?;
+            // Pushed once made: a failure for the next removes it on drop.
+            cgroup.dirs.push(dir);
+        }
+        Ok(cgroup)
+    }
+
+    /// Creates a cgroup as [`create`](Self::create) does, named
+    /// `PREFIX-PIDNS-PID-N`: this process's PID namespace and pid, and a number unique in
+    /// this process. [`remove_leftovers`](Self::remove_leftovers) with the same prefix
+    /// then finds the ones a process that died before removing them left behind.
+    pub fn create_owned(prefix: &str, controllers: &[Controller]) -> Result<Cgroup, Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        check_name(prefix)?;
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "{prefix}-{}-{}-{number}",
+            pid_namespace(),
+            std::process::id()
+        );
+        Cgroup::create(&name, controllers)
+    }
+
+    /// Removes the empty cgroups that [`create_owned`](Self::create_owned) made with
+    /// `prefix`, below the caller's own cgroup in the hierarchies of `controllers` (the
+    /// v2 one for none), for processes of this PID namespace that no longer run: what a
+    /// process killed before it could remove its cgroups leaves. Returns the directories
+    /// removed.
+    ///
+    /// A cgroup that still has processes, or of a pid that is in use again, is left
+    /// alone; so is one that cannot be removed (no delegation). Nothing here fails: a
+    /// hierarchy that cannot be read is skipped.
+    ///
+    /// ```no_run
+    /// use reexec::{Cgroup, Controller};
+    ///
+    /// // At start: what an earlier run, killed with SIGKILL, could not remove.
+    /// for gone in Cgroup::remove_leftovers("my-tool", &[Controller::Pids]) {
+    ///     eprintln!("removed {}", gone.display());
+    /// }
+    /// let cgroup = Cgroup::create_owned("my-tool", &[Controller::Pids])?;
+    /// assert!(cgroup.path(Controller::Pids).is_some());
+    /// # Ok::<(), reexec::Error>(())
+    /// ```
+    pub fn remove_leftovers(prefix: &str, controllers: &[Controller]) -> Vec<PathBuf> {
+        let Ok(hierarchies) = Hierarchy::of_self() else {
+            return Vec::new();
+        };
+        let ours = format!("{prefix}-{}-", pid_namespace());
+        let mut removed = Vec::new();
+        for hierarchy in hierarchies.iter().filter(|hierarchy| {
+            if controllers.is_empty() {
+                hierarchy.v2
+            } else {
+                controllers.iter().any(|controller| {
+                    hierarchy.v2 || hierarchy.controllers.iter().any(|c| c == controller.name())
+                })
+            }
+        }) {
+            let Ok(entries) = fs::read_dir(&hierarchy.own) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(rest) = name.to_str().and_then(|name| name.strip_prefix(&ours)) else {
+                    continue;
+                };
+                let Some(pid) = rest
+                    .split_once('-')
+                    .and_then(|(pid, number)| {
+                        number.bytes().all(|b| b.is_ascii_digit()).then_some(pid)
+                    })
+                    .and_then(|pid| pid.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                if pid > 0 && !is_running(pid) && fs::remove_dir(entry.path()).is_ok() {
+                    removed.push(entry.path());
+                }
+            }
+        }
+        removed
+    }
+
+    /// The cgroup's directories: one per hierarchy it was made in.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.dirs.iter().map(|dir| dir.path.as_path())
+    }
+
+    /// The cgroup's directory in the hierarchy of `controller`, if it was made for it.
+    pub fn path(&self, controller: Controller) -> Option<&Path> {
+        self.dir(controller).map(|dir| dir.path.as_path())
+    }
+
+    /// The `cgroup.procs` files a process is written into to join the cgroup.
+    pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|dir| dir.path.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// Limits the memory of the cgroup's processes to `bytes` (`memory.max` on v2,
+    /// `memory.limit_in_bytes` on v1); past it the kernel reclaims, then kills a process
+    /// in the cgroup (see [`oom_kills`](Self::oom_kills)).
+    pub fn set_memory_max(&self, bytes: u64) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Memory)?;
+        let file = if dir.v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        write_value(&dir.path.join(file), &bytes.to_string())
+    }
+
+    /// Limits memory plus swap to `bytes` in all, as podman's `--memory-swap` does: on
+    /// v1 `memory.memsw.limit_in_bytes`, on v2 `memory.swap.max` set to `bytes` less the
+    /// memory limit, which must be set first. `bytes` is not below the memory limit.
+    ///
+    /// Fails with [`Error::Cgroup`] when the kernel does not account swap (no
+    /// `memory.memsw.*` or `memory.swap.*` file: on v1 it needs the boot option
+    /// `swapaccount=1`).
+    pub fn set_memory_swap_max(&self, bytes: u64) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Memory)?;
+        if !dir.v2 {
+            return write_value(
+                &dir.path.join("memory.memsw.limit_in_bytes"),
+                &bytes.to_string(),
+            );
+        }
+        let memory_file = dir.path.join("memory.max");
+        let memory = read_text(&memory_file)?;
+        let Ok(memory) = memory.trim().parse::<u64>() else {
+            return Err(cgroup_error(
+                "reading",
+                &memory_file.display(),
+                io::ErrorKind::InvalidInput.into(),
+                "memory plus swap is bounded only with a memory limit: set the memory limit first"
+                    .into(),
+            ));
+        };
+        let swap = bytes.checked_sub(memory).ok_or_else(|| {
+            cgroup_error(
+                "checking",
+                &format!("memory plus swap {bytes} against {}", memory_file.display()),
+                io::ErrorKind::InvalidInput.into(),
+                format!("memory plus swap can't be below the memory limit, {memory}"),
+            )
+        })?;
+        write_value(&dir.path.join("memory.swap.max"), &swap.to_string())
+    }
+
+    /// Limits the number of processes and threads in the cgroup to `count` (`pids.max`):
+    /// a fork or clone past it fails with `EAGAIN`.
+    pub fn set_pids_max(&self, count: u64) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Pids)?;
+        write_value(&dir.path.join("pids.max"), &count.to_string())
+    }
+
+    /// Limits the cgroup's processes together to `quota` of CPU time in each `period`
+    /// (`cpu.max` on v2, `cpu.cfs_period_us` and `cpu.cfs_quota_us` on v1): half a CPU is
+    /// 50 ms in 100 ms. The kernel takes periods from 1 ms to 1 s, and quotas of 1 ms or
+    /// more.
+    pub fn set_cpu_max(&self, quota: Duration, period: Duration) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Cpu)?;
+        let (quota, period) = (quota.as_micros(), period.as_micros());
+        if dir.v2 {
+            return write_value(&dir.path.join("cpu.max"), &format!("{quota} {period}"));
+        }
+        write_value(&dir.path.join("cpu.cfs_period_us"), &period.to_string())?;
+        write_value(&dir.path.join("cpu.cfs_quota_us"), &quota.to_string())
+    }
+
+    /// The memory the cgroup's processes use now, in bytes (`memory.current`,
+    /// `memory.usage_in_bytes`).
+    pub fn memory_usage(&self) -> Result<u64, Error> {
+        let dir = self.dir_for(Controller::Memory)?;
+        let file = if dir.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        read_number(&dir.path.join(file))
+    }
+
+    /// How many processes of the cgroup the kernel's OOM killer has killed because the
+    /// cgroup reached its memory limit: the `oom_kill` line of `memory.events` on v2, of
+    /// `memory.oom_control` on v1.
+    pub fn oom_kills(&self) -> Result<u64, Error> {
+        let dir = self.dir_for(Controller::Memory)?;
+        let file = dir.path.join(if dir.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        });
+        let text = read_text(&file)?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("oom_kill "))
+            .and_then(|count| count.trim().parse().ok())
+            .ok_or_else(|| {
+                cgroup_error(
+                    "reading",
+                    &file.display(),
+                    io::ErrorKind::InvalidData.into(),
+                    "it has no oom_kill line: this kernel (before 4.13) does not count OOM kills"
+                        .into(),
+                )
+            })
+    }
+
+    /// The number of processes and threads in the cgroup now (`pids.current`).
+    pub fn pids_current(&self) -> Result<u64, Error> {
+        let dir = self.dir_for(Controller::Pids)?;
+        read_number(&dir.path.join("pids.current"))
+    }
+
+    /// The processes in the cgroup, in any of its directories (`cgroup.procs`).
+    pub fn processes(&self) -> Result<Vec<u32>, Error> {
+        let mut pids = Vec::new();
+        for file in self.procs_files() {
+            for line in read_text(&file)?.lines() {
+                if let Ok(pid) = line.trim().parse() {
+                    if !pids.contains(&pid) {
+                        pids.push(pid);
+                    }
+                }
+            }
+        }
+        Ok(pids)
+    }
+
+    /// Removes the cgroup's directories, once its processes have ended: a process that
+    /// is ending can keep the cgroup busy for a moment, so a busy one is tried again for
+    /// up to a second. Fails with [`Error::Cgroup`] if processes are still in it then
+    /// (each directory left is tried once more as the cgroup drops, here).
+    pub fn remove(mut self) -> Result<(), Error> {
+        let result = self.remove_dirs(Duration::from_secs(1));
+        self.removed = result.is_ok();
+        result
+    }
+
+    fn remove_dirs(&mut self, patience: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + patience;
+        let mut first_error = None;
+        let mut kept = Vec::new();
+        // In reverse order of creation; those that stay are tried again on drop.
+        while let Some(dir) = self.dirs.pop() {
+            let error = loop {
+                match fs::remove_dir(&dir.path) {
+                    Ok(()) => break None,
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => break None,
+                    Err(error)
+                        if error.raw_os_error() == Some(libc::EBUSY)
+                            && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(error) => break Some(error),
+                }
+            };
+            if let Some(error) = error {
+                let hint = hint(&error, &dir.path, Action::Remove);
+                first_error.get_or_insert_with(|| {
+                    cgroup_error("removing the cgroup", &dir.path.display(), error, hint)
+                });
+                kept.push(dir);
+            }
+        }
+        kept.reverse();
+        self.dirs = kept;
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn dir(&self, controller: Controller) -> Option<&CgroupDir> {
+        self.dirs
+            .iter()
+            .find(|dir| dir.controllers.contains(&controller))
+    }
+
+    fn dir_for(&self, controller: Controller) -> Result<&CgroupDir, Error> {
+        self.dir(controller).ok_or_else(|| {
+            cgroup_error(
+                "finding",
+                &format!("the {} controller of the cgroup", controller.name()),
+                io::ErrorKind::NotFound.into(),
+                format!(
+                    "the cgroup was not created for it: pass Controller::{controller:?} to \
+                     Cgroup::create"
+                ),
+            )
+        })
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        if !self.removed {
+            for dir in self.dirs.iter().rev() {
+                // Best effort: one that still has processes stays.
+                let _ = fs::remove_dir(&dir.path);
+            }
+        }
+    }
+}
+
+impl Hierarchy {
+    /// The cgroup hierarchies mounted in this mount namespace, each with this process's
+    /// cgroup there, from `/proc/self/mountinfo` and `/proc/self/cgroup`. A hierarchy
+    /// whose mount does not show this process's cgroup (a bind of another subtree) is
+    /// left out.
+    fn of_self() -> Result<Vec<Hierarchy>, Error> {
+        let mountinfo = read_text(Path::new("/proc/self/mountinfo"))?;
+        let membership = read_text(Path::new("/proc/self/cgroup"))?;
+        Ok(Hierarchy::parse(&mountinfo, &membership))
+    }
+
+    /// The hierarchies of `mountinfo` (as `/proc/self/mountinfo`), each with the cgroup
+    /// `membership` (as `/proc/self/cgroup`) gives there.
+    fn parse(mountinfo: &str, membership: &str) -> Vec<Hierarchy> {
+        let mut hierarchies: Vec<Hierarchy> = Vec::new();
+        for line in mountinfo.lines() {
+            let Some((before, after)) = line.split_once(" - ") else {
+                continue;
+            };
+            let fields: Vec<&str> = before.split(' ').collect();
+            let after: Vec<&str> = after.split(' ').collect();
+            let (Some(root), Some(mount_point), Some(fstype), Some(options)) =
+                (fields.get(3), fields.get(4), after.first(), after.get(2))
+            else {
+                continue;
+            };
+            let v2 = match *fstype {
+                "cgroup2" => true,
+                "cgroup" => false,
+                _ => continue,
+            };
+            // The super options of a v1 mount name its controllers among flags such as
+            // `xattr` or `noprefix`: the controllers are those of the line of
+            // /proc/self/cgroup that all appear there. A named hierarchy (name=systemd)
+            // has none to limit with, and is passed over.
+            let mounted: Vec<&str> = options.split(',').collect();
+            let Some((listed, path)) = membership.lines().find_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let (_, listed, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let matches = if v2 {
+                    listed.is_empty()
+                } else {
+                    !listed.is_empty()
+                        && !listed.starts_with("name=")
+                        && listed
+                            .split(',')
+                            .all(|controller| mounted.contains(&controller))
+                };
+                matches.then_some((listed, path))
+            }) else {
+                continue;
+            };
+            let controllers: Vec<String> = if v2 {
+                Vec::new()
+            } else {
+                listed.split(',').map(str::to_owned).collect()
+            };
+            let root = unescape(root);
+            let Some(below_root) = Path::new(path).strip_prefix(&root).ok() else {
+                continue;
+            };
+            let own = Path::new(&unescape(mount_point)).join(below_root);
+            let same = |known: &Hierarchy| known.v2 == v2 && known.controllers == controllers;
+            if !hierarchies.iter().any(same) {
+                hierarchies.push(Hierarchy {
+                    v2,
+                    controllers,
+                    own,
+                });
+            }
+        }
+        hierarchies
+    }
+}
+
+/// On v2, a controller must be enabled for the children of the caller's cgroup.
+fn check_enabled_v2(own: &Path, controller: Controller) -> Result<(), Error> {
+    let file = own.join("cgroup.subtree_control");
+    let enabled = read_text(&file)?;
+    if enabled
+        .split_whitespace()
+        .any(|name| name == controller.name())
+    {
+        return Ok(());
+    }
+    let available = read_text(&own.join("cgroup.controllers")).unwrap_or_default();
+    let what_to_do = if available
+        .split_whitespace()
+        .any(|name| name == controller.name())
+    {
+        format!(
+            "enable it for the children of this cgroup: `echo +{0} > {1}` (which the kernel \
+             allows only while no process is in {2} itself: move them to a child cgroup first)",
+            controller.name(),
+            file.display(),
+            own.display()
+        )
+    } else {
+        format!(
+            "it is not even available to this cgroup ({}): whoever manages the parent cgroup \
+             must enable it there (its cgroup.subtree_control), or delegate a cgroup with it",
+            own.join("cgroup.controllers").display()
+        )
+    };
+    Err(cgroup_error(
+        "finding",
+        &format!("the {} controller in {}", controller.name(), file.display()),
+        io::ErrorKind::NotFound.into(),
+        what_to_do,
+    ))
+}
+
+/// Writes the child `pid` into each of `procs`: it joins the cgroup, while it waits.
+pub(crate) fn join(procs: &[PathBuf], pid: u32) -> Result<(), Error> {
+    for file in procs {
+        write_value(file, &pid.to_string()).map_err(|error| match error {
+            Error::Cgroup {
+                action,
+                target,
+                source,
+                hint,
+                ..
+            } => Error::Cgroup {
+                step: Step::JoinCgroup,
+                action,
+                target,
+                source,
+                hint,
+            },
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let why = if name.is_empty() {
+        "a cgroup name can't be empty"
+    } else if name == "." || name == ".." {
+        "a cgroup name can't be '.' or '..'"
+    } else if name.contains(['/', '\0', '\n']) {
+        "a cgroup name is one path component: no '/', NUL or newline"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidInput {
+        what: "cgroup name",
+        value: name.into(),
+        why: why.into(),
+    })
+}
+
+/// What was being done to a cgroup, for the hint of a failure.
+#[derive(Clone, Copy, PartialEq)]
+enum Action {
+    Create,
+    Write,
+    Read,
+    Remove,
+}
+
+/// What a failure with `error` on `path` usually means, and what to do.
+fn hint(error: &io::Error, path: &Path, action: Action) -> String {
+    let parent = path.parent().unwrap_or(path);
+    match error.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => format!(
+            "no delegation: uid {} may not {} there; a caller without privilege needs a \
+             cgroup delegated to it (the directory {} and its files owned by it, as \
+             `systemd-run --user --scope -p Delegate=yes` or an administrator gives), or \
+             root",
+            nix::unistd::geteuid(),
+            if action == Action::Create {
+                "create cgroups"
+            } else {
+                "change this cgroup"
+            },
+            parent.display()
+        ),
+        Some(libc::EROFS) => "the cgroup filesystem is mounted read-only here (as in a \
+                              container that was given no cgroup of its own): the container's \
+                              manager must delegate a writable cgroup"
+            .into(),
+        Some(libc::EEXIST) => "a cgroup of that name exists already: choose another name, or \
+                               remove it if it is a leftover"
+            .into(),
+        Some(libc::ENOENT) if action == Action::Create => {
+            "the parent cgroup does not exist (any more)".into()
+        }
+        Some(libc::ENOENT) if path.ends_with("cgroup.procs") => {
+            "the cgroup is gone: it was removed before the process could join it".into()
+        }
+        Some(libc::ENOENT) => "the file is missing: the kernel lacks that feature, or the \
+                               controller is not enabled for this cgroup"
+            .into(),
+        Some(libc::EBUSY) if action == Action::Remove => {
+            "processes are still in it, or cgroups below it: end them first".into()
+        }
+        Some(libc::EINVAL) if action == Action::Write => "the kernel refused the value".into(),
+        Some(libc::EAGAIN | libc::ENOSPC) if action == Action::Create => {
+            "a limit on the number or depth of cgroups was reached (cgroup.max.descendants, \
+             cgroup.max.depth)"
+                .into()
+        }
+        Some(libc::ESRCH) => "the process to move is gone".into(),
+        _ => "see the cgroup documentation of the kernel for this file".into(),
+    }
+}
+
+fn cgroup_error(
+    action: &str,
+    path: &dyn std::fmt::Display,
+    source: io::Error,
+    hint: String,
+) -> Error {
+    Error::Cgroup {
+        step: Step::ManageCgroup,
+        action: action.to_owned(),
+        target: path.to_string(),
+        source,
+        hint,
+    }
+}
+
+/// Writes `value` to a cgroup file in one write(2), as the kernel reads these.
+fn write_value(file: &Path, value: &str) -> Result<(), Error> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .and_then(|mut open| open.write_all(value.as_bytes()))
+        .map_err(|error| {
+            let hint = hint(&error, file, Action::Write);
+            cgroup_error(
+                &format!("writing {value:?} to"),
+                &file.display(),
+                error,
+                hint,
+            )
+        })
+}
+
+fn read_text(file: &Path) -> Result<String, Error> {
+    fs::read_to_string(file).map_err(|error| {
+        let hint = hint(&error, file, Action::Read);
+        cgroup_error("reading", &file.display(), error, hint)
+    })
+}
+
+fn read_number(file: &Path) -> Result<u64, Error> {
+    let text = read_text(file)?;
+    text.trim().parse().map_err(|_| {
+        cgroup_error(
+            "reading",
+            &file.display(),
+            io::ErrorKind::InvalidData.into(),
+            format!("{:?} is not a number", text.trim()),
+        )
+    })
+}
+
+/// The inode of this process's PID namespace: pids mean something only within one.
+fn pid_namespace() -> u64 {
+    fs::metadata("/proc/self/ns/pid").map_or(0, |meta| meta.ino())
+}
+
+/// Whether `pid` names a process (a zombie included) in this PID namespace.
+fn is_running(pid: i32) -> bool {
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// A path of `/proc/self/mountinfo`, whose space, tab, newline and backslash are octal
+/// escapes there.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let octal = bytes.get(at + 1..at + 4).filter(|digits| {
+            bytes[at] == b'\\' && digits.iter().all(|digit| (b'0'..=b'7').contains(digit))
+        });
+        match octal {
+            Some(digits) => {
+                out.push(
+                    digits
+                        .iter()
+                        .fold(0u8, |value, digit| value * 8 + (digit - b'0')),
+                );
+                at += 4;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hierarchies_of_a_hybrid_host() {
+        let mountinfo = "\
+30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+33 25 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,noprefix,memory
+34 25 0:30 /sub /mnt/pids\\040here rw - cgroup cgroup rw,pids
+35 25 0:31 /elsewhere /mnt/other rw - cgroup cgroup rw,freezer
+36 25 0:32 / /proc rw - proc proc rw
+";
+        let membership = "\
+5:freezer:/mine
+4:pids:/sub/mine
+3:memory:/a/b
+2:cpu,cpuacct:/
+1:name=systemd:/user
+0::/v2/mine
+";
+        let found: Vec<(bool, Vec<String>, PathBuf)> = Hierarchy::parse(mountinfo, membership)
+            .into_iter()
+            .map(|hierarchy| (hierarchy.v2, hierarchy.controllers, hierarchy.own))
+            .collect();
+        let v1 = |controllers: &[&str], own: &str| {
+            (
+                false,
+                controllers.iter().map(|c| c.to_string()).collect(),
+                PathBuf::from(own),
+            )
+        };
+        assert_eq!(
+            found,
+            vec![
+                (
+                    true,
+                    Vec::new(),
+                    PathBuf::from("/sys/fs/cgroup/unified/v2/mine")
+                ),
+                v1(&["cpu", "cpuacct"], "/sys/fs/cgroup/cpu,cpuacct/"),
+                v1(&["memory"], "/sys/fs/cgroup/memory/a/b"),
+                // Mounted from /sub: the cgroup below that, at the mount point.
+                v1(&["pids"], "/mnt/pids here/mine"),
+                // The freezer's mount shows another subtree, not ours: left out.
+            ]
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape(r"/a\040b\134c"), r"/a b\c");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    /// A directory standing in for a cgroup's, with `files`; removed by the caller.
+    fn fake_dir(label: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("reexec-cgroup-{label}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        for (name, text) in files {
+            fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_controller_not_enabled_on_v2_says_what_to_enable() {
+        let enabled_not = fake_dir(
+            "v2-available",
+            &[
+                ("cgroup.subtree_control", "pids\n"),
+                ("cgroup.controllers", "memory pids\n"),
+            ],
+        );
+        assert!(check_enabled_v2(&enabled_not, Controller::Pids).is_ok());
+        let error = check_enabled_v2(&enabled_not, Controller::Memory)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("echo +memory >"), "{error}");
+        let missing = fake_dir(
+            "v2-missing",
+            &[("cgroup.subtree_control", ""), ("cgroup.controllers", "")],
+        );
+        let error = check_enabled_v2(&missing, Controller::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not even available"), "{error}");
+        fs::remove_dir_all(enabled_not).unwrap();
+        fs::remove_dir_all(missing).unwrap();
+    }
+
+    #[test]
+    fn a_missing_swap_file_and_a_read_only_cgroup_are_named() {
+        // A v1 memory cgroup of a kernel without swap accounting: no memory.memsw.* file.
+        let dir = fake_dir("no-swap-accounting", &[("memory.limit_in_bytes", "")]);
+        let cgroup = Cgroup {
+            dirs: vec![CgroupDir {
+                path: dir.clone(),
+                v2: false,
+                controllers: vec![Controller::Memory],
+            }],
+            removed: true,
+        };
+        cgroup.set_memory_max(64 << 20).unwrap();
+        let error = cgroup.set_memory_swap_max(128 << 20).unwrap_err();
+        assert_eq!(error.step(), Some(Step::ManageCgroup));
+        let text = error.to_string();
+        assert!(
+            text.contains("memory.memsw.limit_in_bytes") && text.contains("the file is missing"),
+            "{text}"
+        );
+        let error = cgroup.set_pids_max(1).unwrap_err().to_string();
+        assert!(error.contains("pass Controller::Pids"), "{error}");
+        fs::remove_dir_all(dir).unwrap();
+
+        let read_only = io::Error::from_raw_os_error(libc::EROFS);
+        let text = hint(
+            &read_only,
+            Path::new("/sys/fs/cgroup/pids/x"),
+            Action::Create,
+        );
+        assert!(
+            text.contains("read-only") && text.contains("delegate"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn names_are_one_component() {
+        for bad in ["", ".", "..", "a/b", "a\nb"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_name("ns-process-1-2-3").is_ok());
+    }
+}

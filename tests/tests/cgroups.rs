@@ -1,0 +1,210 @@
+//! `reexec::Cgroup` and `Command::cgroup`, for real: cgroups made below the test's own,
+//! in the v1 controllers' hierarchies and in the (empty) v2 one, and removed after.
+
+use std::process::Command;
+use std::time::Duration;
+
+use reexec_tests::{
+    Unprivileged, assert_fields, describe, field, fields, is_root, output_with_timeout, skip_unless,
+};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_probe-cgroup");
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The layouts this host has: `v1` when the memory, pids and cpu controllers are
+/// mounted as v1 hierarchies, `v2` when a cgroup v2 hierarchy is.
+fn layouts() -> Vec<&'static str> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut layouts = Vec::new();
+    let v1 = ["memory", "pids", "cpu"].iter().all(|controller| {
+        mounts.lines().any(|line| {
+            line.contains(" - cgroup ") && line.rsplit(',').any(|option| option == *controller)
+        })
+    });
+    if v1 {
+        layouts.push("v1");
+    } else {
+        println!("skipped v1: the memory, pids and cpu controllers are not all on cgroup v1 here");
+    }
+    if mounts.contains(" - cgroup2 ") {
+        layouts.push("v2");
+    } else {
+        println!("skipped v2: no cgroup v2 hierarchy is mounted");
+    }
+    layouts
+}
+
+fn probe(args: &[&str]) -> std::process::Output {
+    output_with_timeout(Command::new(PROBE).args(args), TIMEOUT)
+}
+
+#[test]
+fn the_child_is_in_the_cgroup_from_its_start_and_nothing_is_left() {
+    skip_unless!(
+        is_root(),
+        "creating cgroups needs root here (no delegation)"
+    );
+    for layout in layouts() {
+        let output = probe(&["join", layout]);
+        let context = format!("{layout}: {}", describe(&output));
+        let paths = fields(&output, "path");
+        assert!(!paths.is_empty(), "{context}");
+        let seen = fields(&output, "cgroup");
+        for path in &paths {
+            // The child's /proc/self/cgroup names the cgroup's directory in each hierarchy
+            // (the path below the mount point ends with the cgroup's own name).
+            let name = path.rsplit('/').next().unwrap();
+            let below_mount = path.split_once("/sys/fs/cgroup/").unwrap().1;
+            let hierarchy_relative = below_mount.split_once('/').unwrap().1;
+            assert!(
+                seen.iter()
+                    .any(|line| line.ends_with(&format!("/{hierarchy_relative}"))),
+                "{name} not in the child's cgroups: {context}"
+            );
+        }
+        assert_fields(layout, &output, &[("code", "0"), ("left", "")]);
+    }
+}
+
+#[test]
+fn a_failed_join_ends_the_child_and_names_its_step() {
+    skip_unless!(
+        is_root(),
+        "creating cgroups needs root here (no delegation)"
+    );
+    for layout in layouts() {
+        let output = probe(&["join-fails", layout]);
+        assert_fields(
+            layout,
+            &output,
+            &[
+                ("spawn_error_step", "join-cgroup"),
+                ("children_left", "false"),
+            ],
+        );
+        let error = field(&output, "spawn_error").unwrap();
+        assert!(
+            error.contains("cgroup.procs") && error.contains("the cgroup is gone"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn pids_max_stops_the_forks_past_it() {
+    skip_unless!(
+        is_root(),
+        "creating cgroups needs root here (no delegation)"
+    );
+    let output = probe(&["pids", "16"]);
+    // The entry itself is one of the 16: it starts 15 children, then fork fails (EAGAIN).
+    assert_fields(
+        "pids.max 16",
+        &output,
+        &[
+            ("started", "15"),
+            ("refusal", "WouldBlock"),
+            ("code", "0"),
+            ("left", ""),
+        ],
+    );
+}
+
+#[test]
+fn the_memory_limit_kills_and_the_oom_kill_is_counted() {
+    skip_unless!(
+        is_root(),
+        "creating cgroups needs root here (no delegation)"
+    );
+    let output = probe(&["memory", "32"]);
+    assert_fields(
+        "memory 32 MiB, 256 MiB allocated",
+        &output,
+        &[
+            ("oom_kills_before", "0"),
+            ("signal", "9"),
+            ("oom_kills", "1"),
+            ("left", ""),
+        ],
+    );
+    assert_eq!(field(&output, "allocated"), None, "{}", describe(&output));
+}
+
+#[test]
+fn the_cpu_quota_is_written_in_the_hosts_terms() {
+    skip_unless!(
+        is_root(),
+        "creating cgroups needs root here (no delegation)"
+    );
+    for layout in layouts() {
+        let output = probe(&["cpu", layout]);
+        if layout == "v1" {
+            assert_fields(
+                layout,
+                &output,
+                &[
+                    ("cpu.cfs_quota_us", "25000"),
+                    ("cpu.cfs_period_us", "100000"),
+                ],
+            );
+        } else {
+            // This host's v2 hierarchy has no cpu controller: the refusal says so.
+            match field(&output, "cpu.max") {
+                Some(max) => assert_eq!(max, "25000 100000"),
+                None => assert!(
+                    field(&output, "cpu_error").is_some_and(|error| error.contains("cpu")),
+                    "{}",
+                    describe(&output)
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_leftovers_of_dead_owners_are_removed_and_live_ones_kept() {
+    skip_unless!(
+        is_root(),
+        "creating cgroups needs root here (no delegation)"
+    );
+    for layout in layouts() {
+        let output = probe(&["leftovers", layout]);
+        assert_fields(
+            layout,
+            &output,
+            &[
+                ("removed_all_of_dead", "true"),
+                ("kept_ours", "true"),
+                ("left", ""),
+            ],
+        );
+    }
+}
+
+#[test]
+fn without_delegation_creating_refuses_and_says_what_is_needed() {
+    let unprivileged = match Unprivileged::prepare(PROBE) {
+        Ok(unprivileged) => unprivileged,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    for layout in layouts() {
+        let output =
+            output_with_timeout(&mut unprivileged.command(PROBE, &["join", layout]), TIMEOUT);
+        if matches!(unprivileged, Unprivileged::AlreadyUnprivileged)
+            && field(&output, "create_error").is_none()
+        {
+            // Run by a user who has a cgroup delegated to it: nothing to refuse.
+            println!("skipped {layout}: this user may create cgroups here (delegated)");
+            continue;
+        }
+        assert_fields(layout, &output, &[("create_error_step", "manage-cgroup")]);
+        let error = field(&output, "create_error").unwrap();
+        assert!(
+            error.contains("no delegation") && error.contains("Permission denied"),
+            "{layout}: {error}"
+        );
+    }
+}
