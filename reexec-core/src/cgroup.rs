@@ -56,8 +56,8 @@ impl Controller {
 /// ```no_run
 /// use reexec::{Cgroup, Command, Controller};
 ///
-/// #[reexec::entry("limited")]
-/// fn limited() {
+/// #[reexec::entry("in-a-cgroup")]
+/// fn in_a_cgroup() {
 ///     print!("{}", std::fs::read_to_string("/proc/self/cgroup").unwrap());
 /// }
 ///
@@ -75,7 +75,7 @@ impl Controller {
 ///             println!("made {}", dir.display());
 ///         }
 ///         // The child is in the cgroup before it runs anything of its own.
-///         let mut child = Command::new("limited").cgroup(&cgroup).spawn()?;
+///         let mut child = Command::new("in-a-cgroup").cgroup(&cgroup).spawn()?;
 ///         println!("in it: {:?}", cgroup.processes()?);
 ///         println!("{} bytes, {} tasks", cgroup.memory_usage()?, cgroup.pids_current()?);
 ///         let status = child.wait()?;
