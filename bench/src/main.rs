@@ -67,7 +67,7 @@ struct Plan {
     tool_runs: usize,
     /// Process starts of each dispatch binary.
     dispatch_starts: usize,
-    /// Whole runs of each round-trip program against its Go twin (item 7).
+    /// Whole runs of each round-trip program against its Go twin (items 7 and 8).
     peer_runs: usize,
     /// Round trips per run of the round-trip programs: plain, and namespaced.
     peer_round_trips: [usize; 2],
@@ -117,7 +117,7 @@ fn run(quick: bool) -> ExitCode {
     dispatch_rows(&plan, &mut table);
     progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
     tool_rows(&plan, &mut table);
-    progress("round trips against Go's reexec, from whole programs (item 7)");
+    progress("round trips against Go's reexec, from whole programs (items 7 and 8)");
     peer_rows(&plan, &mut table);
     progress("typed calls and pool calls against a plain round trip (item 8)");
     typed_rows(&plan, &mut table);
@@ -552,11 +552,17 @@ fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
 /// Go program with moby's `pkg/reexec` (`bench/go/roundtrips`), each timed as a whole
 /// process, alternating, with the page faults of each run beside the time: on these
 /// machines a start costs what it faults, and faults don't vary with the neighbours.
+///
+/// Item 9: the same Rust program built static-pie (`-C target-feature=+crt-static`,
+/// `roundtrips-static`, which `scripts/bench` builds beside it), taking turns with the two
+/// others: what the fastest build a user can choose gives (BENCHMARKS.md, "The fastest
+/// binary").
 fn peer_rows(plan: &Plan, table: &mut Table) {
     let (Some(ours), Some(go)) = (sibling("roundtrips"), sibling("roundtrips-go")) else {
         table.missing("7", "roundtrips and roundtrips-go (Go: golang-go)");
         return;
     };
+    let ours_static = sibling("roundtrips-static");
     for (mode, count, what, target) in [
         (
             "plain",
@@ -574,11 +580,22 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
         let args = [mode.to_owned(), count.to_string()];
         let (mut theirs, mut mine) = (Samples::default(), Samples::default());
         let (mut their_faults, mut my_faults) = (Samples::default(), Samples::default());
+        let (mut mine_static, mut my_static_faults) = (Samples::default(), Samples::default());
         run_counting_faults(&go, &args);
         run_counting_faults(&ours, &args);
+        if let Some(ours_static) = &ours_static {
+            run_counting_faults(ours_static, &args);
+        }
         for _ in 0..plan.peer_runs {
             theirs.time(|| their_faults.0.push(run_counting_faults(&go, &args)));
             mine.time(|| my_faults.0.push(run_counting_faults(&ours, &args)));
+            if let Some(ours_static) = &ours_static {
+                mine_static.time(|| {
+                    my_static_faults
+                        .0
+                        .push(run_counting_faults(ours_static, &args))
+                });
+            }
         }
         let per_trip = |faults: &Samples| faults.median() / count as f64;
         table.timed(
@@ -597,6 +614,25 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
                 per_trip(&my_faults)
             ),
             &mine,
+            Some(Ratio::new(&theirs, "7 Go", Target::AtMost(target))),
+        );
+        if ours_static.is_none() {
+            table.missing("9", "roundtrips-static (static-pie, glibc's libc.a)");
+            continue;
+        }
+        table.timed(
+            "9",
+            &format!(
+                "… the same program built static-pie ({:.0} page faults each)",
+                per_trip(&my_static_faults)
+            ),
+            &mine_static,
+            Some(Ratio::new(&mine, "7 reexec", Target::None)),
+        );
+        table.timed(
+            "9",
+            "… static-pie, against Go",
+            &mine_static,
             Some(Ratio::new(&theirs, "7 Go", Target::AtMost(target))),
         );
     }
