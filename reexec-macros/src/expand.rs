@@ -49,18 +49,39 @@ pub(crate) fn entry(args: &Args, function: &ItemFn) -> TokenStream {
         }
         ReturnType::Default => quote!(#krate::__private::report(#ident())),
     };
-    // An entry compiled out by `#[cfg]` must take its registration with it.
-    let cfgs = function
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("cfg"));
-    // Inside an anonymous `const` block the static's name is seen by nothing outside it, so
-    // every entry can use the same one: no name to derive from the function's, and no clash
-    // between functions whose names differ only in case. linkme collects such statics as
-    // any other, from other crates too (tests/entry-lib, tests/ui-pass/entries.rs).
+    let registration = registration(&krate, &name, &cfgs(function), &static_ident, &run, &body);
     quote! {
         #function
+        #registration
+    }
+}
 
+/// The `#[cfg]` attributes of `function`: an entry compiled out must take its registration
+/// (and handle) with it.
+fn cfgs(function: &ItemFn) -> Vec<&syn::Attribute> {
+    function
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg"))
+        .collect()
+}
+
+/// The static that registers `name` in reexec's distributed slice, with a wrapper `run`
+/// whose body is `body`, under the function's `cfgs`.
+///
+/// Inside an anonymous `const` block the static's name is seen by nothing outside it, so
+/// every entry can use the same one: no name to derive from the function's, and no clash
+/// between functions whose names differ only in case. linkme collects such statics as any
+/// other, from other crates too (tests/entry-lib, tests/ui-pass/entries.rs).
+fn registration(
+    krate: &TokenStream,
+    name: &LitStr,
+    cfgs: &[&syn::Attribute],
+    static_ident: &Ident,
+    run: &Ident,
+    body: &TokenStream,
+) -> TokenStream {
+    quote! {
         #(#cfgs)*
         const _: () = {
             #[#krate::__private::linkme::distributed_slice(#krate::__private::ENTRIES)]
@@ -100,14 +121,12 @@ fn typed(
         ReturnType::Type(_, ty) => ty.to_token_stream(),
         ReturnType::Default => quote!(()),
     };
-    let cfgs: Vec<_> = function
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("cfg"))
-        .collect();
+    let cfgs = cfgs(function);
     // Spanned on the user's types, so that a type serde cannot carry is reported there.
     let input_check = quote_spanned!(input.span()=> #krate::__private::input_type::<#input>());
     let output_check = quote_spanned!(output.span()=> #krate::__private::output_type::<#output>());
+    let serve = quote!(#krate::__private::serve(#name, #ident, #input_check, #output_check));
+    let registration = registration(krate, name, &cfgs, static_ident, run, &serve);
     let doc = format!(
         "The typed handle of the entry `{}`: call it with \
          `reexec::call::<{ident}>(&input)` or `reexec::TypedCommand::new::<{ident}>()`.",
@@ -130,23 +149,7 @@ fn typed(
             const NAME: &'static str = #name;
         }
 
-        #(#cfgs)*
-        const _: () = {
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::ENTRIES)]
-            // See the plain entry's registration for this option.
-            #[linkme(crate = #krate::__private::linkme)]
-            static #static_ident: #krate::__private::Entry = #krate::__private::Entry::new(
-                #name,
-                ::core::file!(),
-                ::core::line!(),
-                {
-                    fn #run() -> #krate::__private::ExitCode {
-                        #krate::__private::serve(#name, #ident, #input_check, #output_check)
-                    }
-                    #run
-                },
-            );
-        };
+        #registration
     }
 }
 
