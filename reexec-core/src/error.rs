@@ -502,8 +502,8 @@ impl Error {
             | Error::Cgroup { step, .. } => Some(*step),
             Error::NoSubordinateIds { .. } => Some(Step::ReadSubordinateIds),
             Error::Namespaces { .. } => Some(Step::Clone),
-            Error::InvalidInput { .. } => None,
-            Error::Panicked { .. }
+            Error::InvalidInput { .. }
+            | Error::Panicked { .. }
             | Error::Killed { .. }
             | Error::NoAnswer { .. }
             | Error::TypeMismatch { .. }
@@ -523,8 +523,8 @@ impl Error {
             Error::IdMapHelperMissing { .. }
             | Error::NoSubordinateIds { .. }
             | Error::IdMapHelper { .. }
-            | Error::InvalidInput { .. } => None,
-            Error::Panicked { .. }
+            | Error::InvalidInput { .. }
+            | Error::Panicked { .. }
             | Error::Killed { .. }
             | Error::NoAnswer { .. }
             | Error::TypeMismatch { .. }
