@@ -40,8 +40,8 @@ impl IdMaps {
             // inside. Root inside is host root already, with its capabilities over every
             // mapped id: a group it sheds denies it nothing it could not override.
             return Ok(IdMaps {
-                uids: given_or(&options.map_users, || identity("/proc/self/uid_map"))?,
-                gids: given_or(&options.map_groups, || identity("/proc/self/gid_map"))?,
+                uids: given_or(&options.map_users, || identity("uid"))?,
+                gids: given_or(&options.map_groups, || identity("gid"))?,
                 helpers: false,
                 allow_setgroups: true,
             });
@@ -126,27 +126,14 @@ fn only_own_id(maps: &[IdMap], own: u32) -> bool {
 }
 
 /// Ids 0 to 65535 mapped to themselves, those of them this process's user namespace has
-/// (`map_file`, its uid_map or gid_map): all for the host's root, only 0 for a root that
-/// is someone else outside.
-fn identity(map_file: &str) -> Result<Vec<IdMap>, String> {
-    let text = std::fs::read_to_string(map_file)
-        .map_err(|error| format!("reading {map_file}: {error}"))?;
-    let end = u64::from(IDS_AFTER_ROOT);
-    let maps: Vec<IdMap> = text
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line
-                .split_whitespace()
-                .map(|field| field.parse::<u64>().ok());
-            let (first, count) = (fields.next()??, fields.nth(1)??);
-            let last = (first + count).min(end);
-            (first < last).then(|| IdMap::new(first as u32, first as u32, (last - first) as u32))
-        })
-        .collect();
+/// (its map of `kind`, `uid` or `gid`): all for the host's root, only 0 for a root that is
+/// someone else outside.
+fn identity(kind: &'static str) -> Result<Vec<IdMap>, String> {
+    let maps = crate::user::IdMap::of_this_namespace(kind)?.to_themselves_below(IDS_AFTER_ROOT);
     if maps.is_empty() {
         return Err(format!(
-            "{map_file} maps none of the ids 0 to 65535 into this user namespace: nothing to \
-             map; give --map-users and --map-groups"
+            "/proc/self/{kind}_map maps none of the ids 0 to 65535 into this user namespace: \
+             nothing to map; give --map-users and --map-groups"
         ));
     }
     Ok(maps)

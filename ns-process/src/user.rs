@@ -123,6 +123,19 @@ impl IdMap {
         IdMap { kind, ranges }
     }
 
+    /// Each mapped id below `end` mapped to itself: what root, whose namespace has them,
+    /// may give a new user namespace of its own ids.
+    pub(crate) fn to_themselves_below(&self, end: u32) -> Vec<reexec::IdMap> {
+        self.ranges
+            .iter()
+            .filter_map(|range| {
+                let last = (u64::from(range.inside) + u64::from(range.count)).min(u64::from(end));
+                let count = u32::try_from(last.checked_sub(u64::from(range.inside))?).ok()?;
+                (count > 0).then(|| reexec::IdMap::new(range.inside, range.inside, count))
+            })
+            .collect()
+    }
+
     pub(crate) fn contains(&self, id: u32) -> bool {
         self.ranges.iter().any(|range| {
             id >= range.inside && u64::from(id - range.inside) < u64::from(range.count)
@@ -369,6 +382,23 @@ mod tests {
         assert_eq!(many.describe(), "0, 1-65536");
         let all = IdMap::parse("uid", "0 0 4294967295\n");
         assert!(all.contains(4_294_967_294));
+    }
+
+    #[test]
+    fn the_ids_below_an_end_map_to_themselves() {
+        let to_themselves = |text| IdMap::parse("uid", text).to_themselves_below(65536);
+        // The host's root: all of them.
+        assert_eq!(
+            to_themselves("0 0 4294967295\n"),
+            [reexec::IdMap::new(0, 0, 65536)]
+        );
+        // A root that is someone else outside: only 0.
+        assert_eq!(to_themselves("0 1000 1\n"), [reexec::IdMap::new(0, 0, 1)]);
+        // Ranges cut at the end, and those past it left out.
+        assert_eq!(
+            to_themselves("0 1000 1\n1 100000 70000\n70001 200000 5\n"),
+            [reexec::IdMap::new(0, 0, 1), reexec::IdMap::new(1, 1, 65535)]
+        );
     }
 
     #[test]
