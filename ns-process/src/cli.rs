@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 
-use crate::capabilities::{CapArg, CapSet};
+use crate::capabilities::CapArg;
 use crate::net::{MAX_BRIDGE_NAME, Subnet};
 use crate::seccomp::SeccompArg;
 use crate::ulimit::Ulimit;
@@ -458,8 +458,8 @@ impl Options {
     }
 
     /// The capabilities the command keeps.
-    pub(crate) fn capabilities(&self) -> CapSet {
-        CapSet::for_command(self.privileged, &self.cap_add, &self.cap_drop)
+    pub(crate) fn capabilities(&self) -> reexec::CapabilitySet {
+        crate::capabilities::for_command(self.privileged, &self.cap_add, &self.cap_drop)
     }
 
     /// The seccomp filter the command runs under, compiled; `None` for none.

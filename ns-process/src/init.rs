@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use nix::unistd::Pid;
 
-use crate::capabilities::Cut;
 use crate::cli::{self, Options};
 use crate::user::{self, Id, IdMap};
 use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, started, terminal};
@@ -302,14 +301,12 @@ fn run(
     terminal::prepare_command(&mut command, options.internal_take_terminal);
     let capabilities = options.capabilities();
     if options.verbose {
-        eprintln!("ns-process: the command keeps the capabilities {capabilities}");
+        eprintln!(
+            "ns-process: the command keeps the capabilities {}",
+            crate::capabilities::names(capabilities)
+        );
     }
-    Cut::prepare(capabilities)
-        .map_err(|error| {
-            eprintln!("ns-process: init: {error}");
-            EXIT_OWN_FAILURE
-        })?
-        .apply_to(&mut command, user.ids);
+    crate::capabilities::cut_at_exec(&mut command, capabilities, user.ids);
     // After the cut's hook: pre_exec hooks run in the order they were given.
     if let Some(program) = seccomp {
         crate::sys::install_seccomp_at_exec(&mut command, program);

@@ -19,10 +19,10 @@
 use std::path::{Path, PathBuf};
 
 use nix::libc;
-use reexec::{ArgCondition, SeccompAction, SeccompFilter, SeccompProgram};
+use reexec::{
+    ArgCondition, Capability, CapabilitySet, SeccompAction, SeccompFilter, SeccompProgram,
+};
 use serde_json::Value;
-
-use crate::capabilities::{CapArg, CapSet};
 
 /// The `--seccomp` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +164,7 @@ const PERSONALITIES: [u64; 5] = [0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 pub(crate) fn program(
     arg: Option<&SeccompArg>,
     privileged: bool,
-    kept: CapSet,
+    kept: CapabilitySet,
 ) -> Result<Option<SeccompProgram>, String> {
     let filter = match arg {
         None if privileged => return Ok(None),
@@ -179,10 +179,10 @@ pub(crate) fn program(
 }
 
 /// The default profile for a command that keeps the capabilities `kept`.
-fn default_profile(kept: CapSet) -> SeccompFilter {
-    let keeps = |name: &str| match CapArg::parse(name) {
-        Ok(CapArg::One(number)) => kept.contains(number),
-        _ => false,
+fn default_profile(kept: CapabilitySet) -> SeccompFilter {
+    let keeps = |name: &str| {
+        name.parse::<Capability>()
+            .is_ok_and(|capability| kept.contains(capability))
     };
     let mut filter = SeccompFilter::new(SeccompAction::Allow);
     for (_, names, given_back_by) in REFUSED {
@@ -562,8 +562,10 @@ mod tests {
 
     #[test]
     fn the_default_profile_gives_a_family_back_with_its_capability() {
-        let default = CapSet::for_command(false, &[], &[]);
-        let with_admin = CapSet::for_command(false, &[CapArg::parse("SYS_ADMIN").unwrap()], &[]);
+        use crate::capabilities::{CapArg, for_command};
+
+        let default = for_command(false, &[], &[]);
+        let with_admin = for_command(false, &[CapArg::One(Capability::SysAdmin)], &[]);
         let strict = default_profile(default).compile().unwrap();
         let relaxed = default_profile(with_admin).compile().unwrap();
         // Each mount call is one rule of two instructions.

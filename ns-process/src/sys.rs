@@ -13,112 +13,12 @@ pub(crate) mod mount_api;
 pub(crate) mod tty;
 use std::os::unix::process::CommandExt;
 
-/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two 32-bit halves.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
 fn check(result: libc::c_int) -> io::Result<()> {
     if result < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
     }
-}
-
-/// Removes `capability` from this thread's bounding set: no program it execs can get it
-/// back (needs `CAP_SETPCAP`).
-fn drop_from_bounding_set(capability: u8) -> io::Result<()> {
-    // SAFETY: prctl(PR_CAPBSET_DROP) takes a number and touches no memory of ours.
-    check(unsafe {
-        libc::prctl(
-            libc::PR_CAPBSET_DROP,
-            libc::c_ulong::from(capability),
-            0,
-            0,
-            0,
-        )
-    })
-}
-
-/// Empties this thread's ambient set, which would otherwise pass capabilities to a
-/// program run by a non-root user.
-fn clear_ambient_capabilities() -> io::Result<()> {
-    // SAFETY: prctl(PR_CAP_AMBIENT, CLEAR_ALL) takes numbers and touches no memory of ours.
-    check(unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    })
-}
-
-/// The highest capability number this kernel knows: PR_CAPBSET_READ answers EINVAL
-/// past it.
-pub(crate) fn last_capability() -> io::Result<u8> {
-    let mut last = None;
-    for number in 0..64u8 {
-        // SAFETY: prctl(PR_CAPBSET_READ) takes a number and touches no memory of ours.
-        let known =
-            unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(number), 0, 0, 0) };
-        if known < 0 {
-            let error = io::Error::last_os_error();
-            if error.raw_os_error() == Some(libc::EINVAL) {
-                break;
-            }
-            return Err(error);
-        }
-        last = Some(number);
-    }
-    last.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-/// This thread's permitted set.
-fn permitted_capabilities() -> io::Result<u64> {
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: capget(2) with a version-3 header reads the header and writes two CapData
-    // structs, which is the array we pass; both live across the call.
-    check(unsafe {
-        libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) as libc::c_int
-    })?;
-    Ok(u64::from(data[0].permitted) | u64::from(data[1].permitted) << 32)
-}
-
-/// Sets this thread's effective, permitted and inheritable sets; each may only shrink
-/// (permitted), or stay within what the kernel allows.
-fn set_capabilities(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
-    let header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let half = |bits: u64, high: bool| (if high { bits >> 32 } else { bits }) as u32;
-    let data = [false, true].map(|high| CapData {
-        effective: half(effective, high),
-        permitted: half(permitted, high),
-        inheritable: half(inheritable, high),
-    });
-    // SAFETY: capset(2) with a version-3 header reads the header and two CapData structs,
-    // which is the array we pass; both live across the call.
-    check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int })
 }
 
 /// Whether descriptor `fd` is open in this process.
@@ -184,38 +84,37 @@ fn switch_ids(uid: u32, gid: u32) -> io::Result<()> {
     check(unsafe { libc::setresuid(uid, uid, uid) })
 }
 
-/// Leaves the command with the capabilities in `keep` and no more, from its forked child
-/// just before it execs, running as `user` (uid, gid) when given: the bounding set first
-/// (dropping from it needs `CAP_SETPCAP`, which the later steps may remove), then the
-/// ambient set, then the ids (which needs `CAP_SETUID` and `CAP_SETGID`, whatever the
-/// command keeps, and empties the sets of a user other than root), then effective and
-/// permitted; inheritable stays empty, as Docker's since CVE-2022-24769: a program that
-/// switched to another user would otherwise regain the kept capabilities on exec of a
-/// file with inheritable file capabilities. `last` is the kernel's highest capability
-/// number.
+/// Leaves the command with the capabilities `keep` keeps and no more, from its forked
+/// child just before it execs, running as `user` (uid, gid) when given. reexec's
+/// [`Capabilities::apply_to_current_thread`](reexec::Capabilities::apply_to_current_thread)
+/// cuts the sets; a user is taken on in between: the bounding set first (dropping from it
+/// needs `CAP_SETPCAP`, which the later steps may remove), inheritable and ambient
+/// emptied, then the ids (which needs `CAP_SETUID` and `CAP_SETGID`, whatever the command
+/// keeps, and empties the sets of a user other than root), then effective and permitted.
+/// `keep`'s inheritable and ambient sets are empty, as Docker's since CVE-2022-24769: a
+/// program that switched to another user would otherwise regain the kept capabilities
+/// on exec of a file with inheritable file capabilities.
 pub(crate) fn cut_capabilities_at_exec(
     command: &mut std::process::Command,
-    keep: u64,
-    last: u8,
+    keep: reexec::Capabilities,
     user: Option<(u32, u32)>,
 ) {
+    // The first cut when a user is taken on: effective and permitted as they are, for
+    // the switch.
+    let mut before_switch = keep;
+    before_switch.permitted = reexec::CapabilitySet::ALL;
+    before_switch.effective = reexec::CapabilitySet::ALL;
     let cut = move || {
-        for number in 0..=last {
-            if keep & 1 << number == 0 {
-                drop_from_bounding_set(number)?;
-            }
-        }
-        clear_ambient_capabilities()?;
         if let Some((uid, gid)) = user {
+            before_switch.apply_to_current_thread()?;
             switch_ids(uid, gid)?;
         }
-        let kept = keep & permitted_capabilities()?;
-        set_capabilities(kept, kept, 0)
+        keep.apply_to_current_thread()
     };
     // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
-    // another thread; it only makes prctl, capget, capset, setgroups, setresgid and
-    // setresuid system calls on values it owns and allocates nothing, as pre_exec
-    // requires.
+    // another thread; apply_to_current_thread makes raw system calls only (documented
+    // async-signal-safe and allocation-free), and switch_ids setgroups, setresgid and
+    // setresuid calls on numbers; nothing allocates, as pre_exec requires.
     unsafe {
         command.pre_exec(cut);
     }

@@ -226,6 +226,62 @@ fn a_user_other_than_root_inside_keeps_no_capability_and_no_group_of_roots() {
 }
 
 #[test]
+fn a_user_is_taken_on_even_when_the_command_keeps_no_capability_to_take_it_on() {
+    // Taking on --user needs CAP_SETGID (setgroups, setresgid) and CAP_SETUID, which
+    // `--cap-drop ALL` does not keep: the cut must leave effective and permitted to after
+    // the switch, and still end with every set empty.
+    let script = "id -u; id -g; grep ^Cap /proc/self/status";
+    let empty_sets = |label: &str, output: &Output| {
+        let sets = capability_sets(output);
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert!(
+                sets.contains(&format!("{set}:\t0000000000000000")),
+                "{label}: {set} should be empty: {sets:?} {}",
+                describe(output)
+            );
+        }
+    };
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--user", "0", "--cap-drop", "ALL", "--", "sh", "-c", script],
+        |label, output| {
+            assert!(output.status.success(), "{label}: {}", describe(output));
+            assert!(
+                stdout_text(output).starts_with("0\n0\n"),
+                "{label}: {}",
+                describe(output)
+            );
+            empty_sets(label, output);
+        },
+    );
+    skip_unless!(
+        is_root(),
+        "uid 65534 inside is mapped for sure only when root runs ns-process"
+    );
+    let output = output_with_timeout(
+        Command::new(NS_PROCESS).args([
+            "--user",
+            "65534:65534",
+            "--cap-drop",
+            "ALL",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]),
+        TIMEOUT,
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        stdout_text(&output).starts_with("65534\n65534\n"),
+        "{}",
+        describe(&output)
+    );
+    empty_sets("root, --user 65534:65534", &output);
+}
+
+#[test]
 fn an_unknown_capability_is_refused_with_the_names_to_use() {
     reexec_tests::assert_refused(
         NS_PROCESS,

@@ -2,6 +2,7 @@
 //! [`Capabilities`], for [`Command::capabilities`](crate::Command::capabilities).
 
 use std::fmt;
+use std::io;
 use std::str::FromStr;
 
 /// One Linux capability (capabilities(7)), numbered as the kernel numbers it.
@@ -165,8 +166,19 @@ impl Capability {
         Capability::ALL.get(usize::from(number)).copied()
     }
 
-    /// The kernel's name without `CAP_`: `NET_ADMIN`.
-    fn short_name(self) -> &'static str {
+    /// The kernel's name without `CAP_`, as Docker's `--cap-add` and `--cap-drop` write
+    /// it: `NET_ADMIN`. [`Display`](fmt::Display) gives the full name, `CAP_NET_ADMIN`;
+    /// [`FromStr`] takes either.
+    ///
+    /// ```
+    /// use reexec::Capability;
+    ///
+    /// assert_eq!(Capability::NetAdmin.name(), "NET_ADMIN");
+    /// assert_eq!(Capability::NetAdmin.name().parse(), Ok(Capability::NetAdmin));
+    /// let names: Vec<&str> = Capability::ALL.iter().map(|cap| cap.name()).collect();
+    /// assert_eq!(names[..2], ["CHOWN", "DAC_OVERRIDE"]);
+    /// ```
+    pub fn name(self) -> &'static str {
         NAMES[usize::from(self.number())]
     }
 }
@@ -174,7 +186,7 @@ impl Capability {
 impl fmt::Display for Capability {
     /// The kernel's name: `CAP_NET_ADMIN`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CAP_{}", self.short_name())
+        write!(f, "CAP_{}", self.name())
     }
 }
 
@@ -403,6 +415,50 @@ impl Capabilities {
         Capabilities::only([])
     }
 
+    /// Gives up, in the calling thread, every capability these sets do not keep: what
+    /// [`Command::capabilities`] does in its child, for a program that forks and execs by
+    /// other means, as in a [`pre_exec`] hook of [`std::process::Command`].
+    ///
+    /// The same steps as in the child: the bounding set first (each capability present
+    /// and not kept dropped, which needs `CAP_SETPCAP`), then effective, permitted and
+    /// inheritable (each cut to what the thread had and the kernel allows), then the
+    /// ambient set, emptied and raised again. Sets that contradict each other, which
+    /// [`Command::capabilities`] refuses, are cut here to what the kernel allows.
+    ///
+    /// Async-signal-safe and allocation-free: raw system calls only, no lock, not even
+    /// `errno` touched, so it may run between fork and exec in a program with threads.
+    /// Capabilities belong to a thread: only the calling one's change.
+    ///
+    /// # Errors
+    ///
+    /// The errno of the first call that failed; then the thread may have given up part
+    /// of what it was to give up, never more. `EPERM` from dropping from the bounding set
+    /// means the thread lacks `CAP_SETPCAP`: keep the bounding set whole
+    /// ([`CapabilitySet::ALL`]) or run in a new user namespace.
+    ///
+    /// ```
+    /// use std::os::unix::process::CommandExt;
+    /// use reexec::{Capabilities, CapabilitySet};
+    ///
+    /// // No capability in the effective, permitted, inheritable and ambient sets, which
+    /// // needs no privilege; the bounding set stays whole.
+    /// let mut keep = Capabilities::none();
+    /// keep.bounding = CapabilitySet::ALL;
+    /// let mut command = std::process::Command::new("true");
+    /// // SAFETY: the hook only calls apply_to_current_thread, which is async-signal-safe
+    /// // and allocates nothing, as pre_exec requires.
+    /// unsafe { command.pre_exec(move || keep.apply_to_current_thread()) };
+    /// assert!(command.status()?.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// [`pre_exec`]: std::os::unix::process::CommandExt::pre_exec
+    /// [`Command::capabilities`]: crate::Command::capabilities
+    pub fn apply_to_current_thread(&self) -> io::Result<()> {
+        crate::sys::keep_capabilities(self)
+            .map_err(|(_, word)| io::Error::from_raw_os_error(crate::sys::split_item(word).0))
+    }
+
     /// Why the sets can't be taken on together, if they can't: the kernel's rules, checked
     /// in the parent before any child exists.
     pub(crate) fn contradiction(&self) -> Option<String> {
@@ -456,10 +512,7 @@ mod tests {
             assert_eq!(usize::from(capability.number()), number);
             assert_eq!(Capability::from_number(number as u8), Some(capability));
             assert_eq!(capability.to_string().parse(), Ok(capability));
-            assert_eq!(
-                capability.short_name().to_lowercase().parse(),
-                Ok(capability)
-            );
+            assert_eq!(capability.name().to_lowercase().parse(), Ok(capability));
         }
         assert_eq!(Capability::from_number(41), None);
         // The numbers of linux/capability.h.

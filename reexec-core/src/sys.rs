@@ -69,6 +69,7 @@ pub(crate) mod pidfd;
 mod raw;
 mod spawn;
 
+pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
 pub(crate) use spawn::{SpawnError, cloexec_pipe, dup_above, reap, retry_interrupted, spawn, wait};
 

@@ -478,8 +478,9 @@ fn restrict(plan: &ChildPlan<'_>) -> Result<(), (Step, i32)> {
 /// bounding set first, since dropping from it needs `CAP_SETPCAP`, which cutting the
 /// other sets may take away; then effective, permitted and inheritable; then the ambient
 /// set, whose capabilities must be in both the permitted and inheritable sets as they
-/// are now.
-fn keep_capabilities(keep: &Capabilities) -> Result<(), (Step, i32)> {
+/// are now. Also `Capabilities::apply_to_current_thread`'s, for other programs' hooks
+/// between fork and exec: async-signal-safe as all of this file.
+pub(crate) fn keep_capabilities(keep: &Capabilities) -> Result<(), (Step, i32)> {
     let bounding_failed = |number: u8, errno| {
         (
             Step::DropBoundingCapabilities,
@@ -543,6 +544,38 @@ mod tests {
     use super::super::cloexec_pipe;
     use super::super::spawn::{pid_in_proc, wait};
     use super::*;
+
+    #[test]
+    fn capabilities_applied_in_a_pre_exec_hook_reach_the_program_or_fail_with_a_plain_errno() {
+        use std::os::unix::process::CommandExt;
+
+        use crate::capabilities::Capability;
+
+        let keep = Capabilities::only([Capability::NetBindService]);
+        let mut command = std::process::Command::new("grep");
+        command.args(["^Cap", "/proc/self/status"]);
+        // SAFETY: the hook only calls apply_to_current_thread, which makes raw system
+        // calls and allocates nothing, as pre_exec requires.
+        unsafe { command.pre_exec(move || keep.apply_to_current_thread()) };
+        let bounding = raw::bounding_set_has(Capability::Chown.number());
+        match command.output() {
+            Ok(output) => {
+                let text = String::from_utf8_lossy(&output.stdout);
+                for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+                    assert!(
+                        text.contains(&format!("{set}:\t0000000000000400")),
+                        "{set}: {text}"
+                    );
+                }
+            }
+            // Without CAP_SETPCAP (not root): the errno alone, not the word with the
+            // capability's number in it that the child of `spawn` reports.
+            Err(error) => {
+                assert_eq!(error.raw_os_error(), Some(libc::EPERM), "{error}");
+                assert_eq!(bounding, Ok(true), "refused only with something to drop");
+            }
+        }
+    }
 
     #[test]
     fn decimals_parse() {
