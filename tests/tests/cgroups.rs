@@ -66,6 +66,21 @@ fn the_child_is_in_the_cgroup_from_its_start_and_nothing_is_left() {
     }
 }
 
+/// Whether this test run can make cgroups on a v2 hierarchy: as root (nothing is
+/// delegated here), with one mounted.
+fn can_make_v2_cgroups() -> bool {
+    is_root() && layouts().contains(&"v2")
+}
+
+/// Whether the running kernel is `major.minor` or later.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|number| number.parse::<u32>().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
+}
+
 /// The child's v2 cgroup line names the probe's cgroup directory (below its own).
 fn in_its_v2_cgroup(output: &std::process::Output) -> bool {
     let Some(path) = field(output, "path") else {
@@ -81,16 +96,16 @@ fn in_its_v2_cgroup(output: &std::process::Output) -> bool {
 #[test]
 fn on_v2_clone3_creates_the_child_in_the_cgroup_and_nothing_writes_its_procs() {
     skip_unless!(
-        is_root(),
-        "creating cgroups needs root here (no delegation)"
-    );
-    skip_unless!(
-        layouts().contains(&"v2"),
-        "no cgroup v2 hierarchy is mounted"
+        can_make_v2_cgroups(),
+        "creating cgroups needs root here (no delegation), and a cgroup v2 hierarchy"
     );
     skip_unless!(
         cfg!(target_arch = "x86_64"),
         "reexec has clone3 on x86_64 only; elsewhere it writes cgroup.procs"
+    );
+    skip_unless!(
+        kernel_at_least(5, 7),
+        "CLONE_INTO_CGROUP needs Linux 5.7; an older kernel gets the write"
     );
     let output = probe(&["into-v2", "clone3"]);
     assert!(in_its_v2_cgroup(&output), "{}", describe(&output));
@@ -111,12 +126,8 @@ fn on_v2_clone3_creates_the_child_in_the_cgroup_and_nothing_writes_its_procs() {
 #[test]
 fn when_seccomp_refuses_clone3_the_parent_writes_the_pid_instead() {
     skip_unless!(
-        is_root(),
-        "creating cgroups needs root here (no delegation)"
-    );
-    skip_unless!(
-        layouts().contains(&"v2"),
-        "no cgroup v2 hierarchy is mounted"
+        can_make_v2_cgroups(),
+        "creating cgroups needs root here (no delegation), and a cgroup v2 hierarchy"
     );
     // ENOSYS, as ns-process's default profile and other containers' answer clone3, and
     // EPERM, as other filters do.
