@@ -2,8 +2,9 @@
 //! cgroup v1 (one hierarchy per controller) and cgroup v2 (one hierarchy) kept out of the
 //! caller's code.
 //!
-//! Runs in the parent, as ordinary Rust: the child never touches a cgroup itself. The
-//! parent writes the child's pid into each `cgroup.procs` while the child waits
+//! Runs in the parent, as ordinary Rust: the child never touches a cgroup itself. On a
+//! cgroup v2 hierarchy clone3 creates the child in the cgroup; otherwise the parent
+//! writes the child's pid into each `cgroup.procs` while the child waits
 //! ([`Command::cgroup`](crate::Command::cgroup)).
 
 use std::fs;
@@ -286,6 +287,15 @@ impl Cgroup {
             .iter()
             .map(|dir| dir.path.join("cgroup.procs"))
             .collect()
+    }
+
+    /// The cgroup's directory when it is its only one and on a cgroup v2 hierarchy: the
+    /// one clone3 can create a child in (`CLONE_INTO_CGROUP`).
+    pub(crate) fn v2_only_dir(&self) -> Option<&Path> {
+        match &self.dirs[..] {
+            [dir] if dir.v2 => Some(&dir.path),
+            _ => None,
+        }
     }
 
     /// Limits the memory of the cgroup's processes to `bytes` (`memory.max` on v2,
@@ -629,6 +639,34 @@ pub(crate) fn join(procs: &[PathBuf], pid: u32) -> Result<(), Error> {
     Ok(())
 }
 
+/// The error of a clone3 that could not create the child in the cgroup v2 directory `dir`
+/// for a reason of the cgroup's (the refusals of clone3 itself fall back to the write).
+pub(crate) fn clone_refusal(dir: &Path, error: io::Error) -> Error {
+    let hint = match error.raw_os_error() {
+        Some(libc::EAGAIN) => "the cgroup's pids.max is reached (or this user's process \
+                               limit, RLIMIT_NPROC): no process more can start in it"
+            .into(),
+        Some(libc::EBUSY) => "the cgroup has controllers enabled for cgroups below it \
+                              (cgroup.subtree_control), and cgroup v2 puts processes only in \
+                              leaves: give a cgroup below it"
+            .into(),
+        Some(libc::EOPNOTSUPP) => "the cgroup is a threaded one or an invalid domain \
+                                   (cgroup.type): a process can't start in it"
+            .into(),
+        Some(libc::ENOENT | libc::ENODEV) => "the cgroup is gone, or outside this process's \
+                                              cgroup namespace"
+            .into(),
+        _ => hint(&error, &dir.join("cgroup.procs"), Action::Write),
+    };
+    Error::Cgroup {
+        step: Step::JoinCgroup,
+        action: "starting the child (clone3 CLONE_INTO_CGROUP) in".to_owned(),
+        target: dir.display().to_string(),
+        source: error,
+        hint,
+    }
+}
+
 fn check_name(name: &str) -> Result<(), Error> {
     let why = if name.is_empty() {
         "a cgroup name can't be empty"
@@ -923,6 +961,26 @@ mod tests {
             text.contains("read-only") && text.contains("delegate"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_refusal_of_clone3_names_the_cgroup_and_the_cause() {
+        let dir = Path::new("/sys/fs/cgroup/unified/job");
+        for (errno, cause) in [
+            (libc::EAGAIN, "pids.max"),
+            (libc::EBUSY, "cgroup.subtree_control"),
+            (libc::EOPNOTSUPP, "threaded"),
+            (libc::EACCES, "no delegation"),
+        ] {
+            let error = clone_refusal(dir, io::Error::from_raw_os_error(errno));
+            assert_eq!(error.step(), Some(Step::JoinCgroup));
+            let text = error.to_string();
+            assert!(
+                text.contains("CLONE_INTO_CGROUP") && text.contains("/unified/job"),
+                "{text}"
+            );
+            assert!(text.contains(cause), "{errno}: {text}");
+        }
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct Command {
     // Cgroups (#13).
     /// The `cgroup.procs` files of the cgroup given with [`cgroup`](Self::cgroup).
     cgroup_procs: Vec<PathBuf>,
+    /// Its directory, when it is its only one and on cgroup v2: clone3 starts the child
+    /// there.
+    cgroup_v2_dir: Option<PathBuf>,
 }
 
 /// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
@@ -156,6 +159,7 @@ impl Command {
             joins: Vec::new(),
             // Cgroups (#13).
             cgroup_procs: Vec::new(),
+            cgroup_v2_dir: None,
         }
     }
 
@@ -584,14 +588,19 @@ impl Command {
     /// the cgroup's limits bind it — and everything it starts — from its first
     /// instruction. Replaces a cgroup given before.
     ///
-    /// The parent writes the child's pid into the `cgroup.procs` of each of the cgroup's
-    /// directories while the child waits (as for id maps), before a
-    /// [`parent_setup`](Self::parent_setup) hook runs. A failure there ends the child
-    /// before it ran and comes back as [`Error::Cgroup`] with [`Step::JoinCgroup`].
+    /// When the cgroup is one directory on a cgroup v2 hierarchy, the child is created
+    /// in it: `clone3(CLONE_INTO_CGROUP)` (Linux 5.7, x86_64), with no write and no wait,
+    /// so that a spawn with nothing else for the parent to do keeps `CLONE_VFORK`. A
+    /// cgroup that refuses the child — its `pids.max` reached, say — fails the spawn
+    /// with [`Error::Cgroup`] and [`Step::JoinCgroup`], and no child was made.
     ///
-    /// On a pure cgroup v2 host, `clone3(CLONE_INTO_CGROUP)` would create the child in
-    /// the cgroup at once, with no write; `reexec` clones with `clone(2)` on a stack of
-    /// its own and uses the write on v2 too, for now.
+    /// Otherwise — a v1 or hybrid host's directories, one per controller, or clone3
+    /// refused by the kernel (before 5.7) or by a seccomp filter (as in a container
+    /// whose profile answers it with `ENOSYS`) — the parent writes the child's pid into
+    /// the `cgroup.procs` of each of the cgroup's directories while the child waits (as
+    /// for id maps), before a [`parent_setup`](Self::parent_setup) hook runs. A failure
+    /// there ends the child before it ran and comes back as [`Error::Cgroup`] with
+    /// [`Step::JoinCgroup`].
     ///
     /// ```no_run
     /// use reexec::{Cgroup, Command, Controller};
@@ -610,6 +619,7 @@ impl Command {
     /// ```
     pub fn cgroup(&mut self, cgroup: &crate::Cgroup) -> &mut Command {
         self.cgroup_procs = cgroup.procs_files();
+        self.cgroup_v2_dir = cgroup.v2_only_dir().map(ToOwned::to_owned);
         self
     }
 
@@ -726,10 +736,15 @@ impl Command {
         let stdout = prepare_stdio(self.stdout.as_ref(), default, Direction::Output)?;
         let stderr = prepare_stdio(self.stderr.as_ref(), default, Direction::Output)?;
         // The parent writes id maps, and runs the caller's hook, while the child waits.
-        let has_parent_part = self.parent_setup.is_some()
-            || setup.is_some()
-            || !maps.is_empty()
-            || !self.cgroup_procs.is_empty();
+        // Joining a cgroup may be one more part: `sys::spawn` decides.
+        let has_parent_part = self.parent_setup.is_some() || setup.is_some() || !maps.is_empty();
+        // Opened now, for clone3: one that can't be opened is left to the write, whose
+        // error names the file.
+        let cgroup_v2_dir = self.cgroup_v2_dir.as_deref().and_then(|dir| {
+            use nix::fcntl::OFlag;
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).ok()
+        });
 
         let plan = ChildPlan {
             exe: SELF_EXE,
@@ -766,20 +781,28 @@ impl Command {
         let allow_setgroups = self.allow_setgroups;
         let parent_setup = self.parent_setup.as_mut();
         let cgroup_procs = &self.cgroup_procs;
+        let cgroup = (!cgroup_procs.is_empty()).then(|| sys::IntoCgroup {
+            v2_dir: cgroup_v2_dir.as_ref().map(AsFd::as_fd),
+            join: |pid: libc::pid_t| crate::cgroup::join(cgroup_procs, pid as u32),
+        });
         let parent_part = has_parent_part.then_some(|pid| {
             parent_part(
                 Pid::from_raw(pid),
-                cgroup_procs,
                 &maps,
                 allow_setgroups,
                 parent_setup,
                 setup,
             )
         });
-        let spawned = sys::spawn(&plan, parent_part);
+        let spawned = sys::spawn(&plan, cgroup, parent_part);
+        drop(cgroup_v2_dir);
         let spawned = match spawned {
             Ok(spawned) => spawned,
             Err(SpawnError::Clone(error)) => return Err(self.clone_error(error)),
+            Err(SpawnError::IntoCgroup(error)) => {
+                let dir = self.cgroup_v2_dir.as_deref().unwrap_or(Path::new(""));
+                return Err(crate::cgroup::clone_refusal(dir, error));
+            }
             Err(SpawnError::Parent(error)) => return Err(error),
             Err(SpawnError::Child(step, errno)) if join::is_join_step(step) => {
                 return Err(join::refusal(step, errno));
@@ -972,18 +995,16 @@ fn seccomp_refusal(errno: i32) -> &'static str {
     }
 }
 
-/// The parent's part while the child waits: its cgroup, setgroups, uid_map, gid_map, the
-/// command's hook, this spawn's hook. `sys::spawn` then lets the child go on.
+/// The parent's part while the child waits, after `sys::spawn` put it in its cgroup:
+/// setgroups, uid_map, gid_map, the command's hook, this spawn's hook. `sys::spawn` then
+/// lets the child go on.
 fn parent_part(
     pid: Pid,
-    cgroup_procs: &[PathBuf],
     maps: &Maps,
     allow_setgroups: bool,
     parent_setup: Option<&mut ParentSetup>,
     setup: Option<impl FnOnce(u32) -> io::Result<()>>,
 ) -> Result<(), Error> {
-    // First, so that whatever the rest makes the child do is accounted to the cgroup.
-    crate::cgroup::join(cgroup_procs, pid.as_raw() as u32)?;
     maps.write(pid, allow_setgroups)?;
     let pid = pid.as_raw() as u32;
     let failed = |error| Error::os(Step::ParentSetup, error);

@@ -6,6 +6,7 @@
 //! | `spawn.rs` | the parent: the thread that calls `Command::spawn`, around the clone |
 //! | `child.rs` | the child, from clone(2) to execve(2), on the parent's memory: the one file to audit for async-signal safety |
 //! | `raw.rs` | the child: the system calls it makes, without libc |
+//! | `clone3.rs` | both: the clone3 system call, whose child leaves it on its own stack and calls `child.rs` |
 //! | `cstring_array.rs` | built by the parent; the child hands it to execve |
 //! | this file | both: the plan the parent writes and the child reads — data, and pure functions of it |
 //!
@@ -30,6 +31,13 @@
 //!
 //! `spawn.rs`'s `Handshake` makes that choice, from whether the parent has a part to play,
 //! and owns every pipe of it, from its creation to the end-of-file.
+//!
+//! A child given a cgroup whose one directory is on a cgroup v2 hierarchy is made by
+//! clone3 with `CLONE_INTO_CGROUP` instead (`clone3.rs`; x86_64): it starts in the
+//! cgroup, so the parent has no pid to write into `cgroup.procs`, and the clone keeps
+//! `CLONE_VFORK` if nothing else is to be done. Where the kernel (before 5.7) or a
+//! seccomp filter refuses clone3, or on a v1 or hybrid cgroup, it is clone(2), and the
+//! parent writes the pid while the child waits.
 //!
 //! # What sharing memory asks of the child
 //!
@@ -64,6 +72,7 @@ use crate::capabilities::Capabilities;
 use crate::error::Step;
 
 mod child;
+mod clone3;
 mod cstring_array;
 pub(crate) mod pidfd;
 mod raw;
@@ -71,7 +80,9 @@ mod spawn;
 
 pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
-pub(crate) use spawn::{SpawnError, cloexec_pipe, dup_above, reap, retry_interrupted, spawn, wait};
+pub(crate) use spawn::{
+    IntoCgroup, SpawnError, cloexec_pipe, dup_above, reap, retry_interrupted, spawn, wait,
+};
 
 /// What the child is to do, prepared by the parent before the clone.
 pub(crate) struct ChildPlan<'a> {

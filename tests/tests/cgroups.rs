@@ -66,6 +66,97 @@ fn the_child_is_in_the_cgroup_from_its_start_and_nothing_is_left() {
     }
 }
 
+/// Whether this test run can make cgroups on a v2 hierarchy: as root (nothing is
+/// delegated here), with one mounted.
+fn can_make_v2_cgroups() -> bool {
+    is_root() && layouts().contains(&"v2")
+}
+
+/// Whether the running kernel is `major.minor` or later.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|number| number.parse::<u32>().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// The child's v2 cgroup line names the probe's cgroup directory (below its own).
+fn in_its_v2_cgroup(output: &std::process::Output) -> bool {
+    let Some(path) = field(output, "path") else {
+        return false;
+    };
+    let below = path.split_once("/sys/fs/cgroup/").unwrap().1;
+    let relative = below.split_once('/').map_or("", |(_, rest)| rest);
+    fields(output, "cgroup")
+        .iter()
+        .any(|line| line.starts_with("0::/") && line.ends_with(&format!("/{relative}")))
+}
+
+#[test]
+fn on_v2_clone3_creates_the_child_in_the_cgroup_and_nothing_writes_its_procs() {
+    skip_unless!(
+        can_make_v2_cgroups(),
+        "creating cgroups needs root here (no delegation), and a cgroup v2 hierarchy"
+    );
+    skip_unless!(
+        cfg!(target_arch = "x86_64"),
+        "reexec has clone3 on x86_64 only; elsewhere it writes cgroup.procs"
+    );
+    skip_unless!(
+        kernel_at_least(5, 7),
+        "CLONE_INTO_CGROUP needs Linux 5.7; an older kernel gets the write"
+    );
+    let output = probe(&["into-v2", "clone3"]);
+    assert!(in_its_v2_cgroup(&output), "{}", describe(&output));
+    // The write path opens and writes cgroup.procs (the fallback test below sees it);
+    // clone3 takes the child in through the directory's descriptor alone.
+    assert_fields(
+        "clone3",
+        &output,
+        &[
+            ("code", "0"),
+            ("procs_opened", "0"),
+            ("procs_written", "0"),
+            ("left", ""),
+        ],
+    );
+}
+
+#[test]
+fn when_seccomp_refuses_clone3_the_parent_writes_the_pid_instead() {
+    skip_unless!(
+        can_make_v2_cgroups(),
+        "creating cgroups needs root here (no delegation), and a cgroup v2 hierarchy"
+    );
+    // ENOSYS, as ns-process's default profile and other containers' answer clone3, and
+    // EPERM, as other filters do.
+    for refusal in ["enosys", "eperm"] {
+        let output = probe(&["into-v2", refusal]);
+        assert_eq!(
+            field(&output, "filter_error"),
+            None,
+            "{}",
+            describe(&output)
+        );
+        assert!(
+            in_its_v2_cgroup(&output),
+            "{refusal}: {}",
+            describe(&output)
+        );
+        assert_fields(
+            refusal,
+            &output,
+            &[
+                ("code", "0"),
+                ("procs_opened", "1"),
+                ("procs_written", "1"),
+                ("left", ""),
+            ],
+        );
+    }
+}
+
 #[test]
 fn a_failed_join_ends_the_child_and_names_its_step() {
     skip_unless!(

@@ -45,7 +45,8 @@ pub(super) struct WaitFds {
     pub(super) done_write: RawFd,
 }
 
-/// The function clone(2) starts the child in, with a pointer to `spawn`'s [`Shared`].
+/// The function clone(2) starts the child in — and clone3, from `clone3.rs`'s assembly —
+/// with a pointer to `spawn`'s [`Shared`].
 pub(super) extern "C" fn child_entry(shared: *mut c_void) -> c_int {
     // SAFETY: `spawn` passes a pointer to its live `Shared`, which stays valid until this
     // child has exec'd or ended; the child only reads it and stores to the atomic.

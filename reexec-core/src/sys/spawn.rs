@@ -10,13 +10,14 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Pid, SysconfVar, sysconf};
 
 use super::child::{Shared, WaitFds, child_entry};
+use super::clone3;
 use super::{ChildPlan, GivenFd, decode_report, follows_the_rules, is_given_target};
 use crate::error::Step;
 
@@ -25,6 +26,11 @@ use crate::error::Step;
 pub(crate) enum SpawnError<E> {
     /// clone(2) failed: there never was a child.
     Clone(io::Error),
+    /// clone3 could not create the child in its cgroup v2 directory, for a reason of the
+    /// cgroup's (its `pids.max` reached, no delegation, processes not allowed there):
+    /// there never was a child. A clone3 the kernel or a seccomp filter refuses is no
+    /// such error: clone(2) and the write start the child instead.
+    IntoCgroup(io::Error),
     /// The parent's part failed; the child was killed and reaped.
     Parent(E),
     /// A step of the child's setup failed with this errno; the child was reaped.
@@ -46,20 +52,104 @@ pub(crate) struct Spawned {
     pub(crate) pidfd: Option<OwnedFd>,
 }
 
+/// How the child of [`spawn`] gets into the cgroup of `Command::cgroup`.
+pub(crate) struct IntoCgroup<'a, J> {
+    /// The cgroup's one directory, on a cgroup v2 hierarchy, open (`O_PATH`): clone3
+    /// creates the child in it (`CLONE_INTO_CGROUP`). `None` for a cgroup with
+    /// directories on v1 hierarchies, which only the write can join.
+    pub(crate) v2_dir: Option<BorrowedFd<'a>>,
+    /// Writes the child's pid into each `cgroup.procs` while it waits: the way in without
+    /// clone3 — on v1, or where the kernel or a seccomp filter refuses clone3.
+    pub(crate) join: J,
+}
+
+/// Set once clone3 failed in a way that every later call in this process would too
+/// (`clone3::is_unavailable_for_good`): spawns then go straight to clone(2).
+static CLONE3_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// How many children clone3 started in their cgroup, in this process: what the tests
+/// check the path a spawn took with.
+#[cfg(test)]
+static STARTED_IN_CGROUP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Starts the child described by `plan` and returns its pid (and pidfd) once the child has
 /// called execve — or ended, which the caller learns from its status.
 ///
-/// With a `parent_part`, the child waits while it runs, and goes on once it has returned
-/// `Ok`; see [`Handshake`].
-pub(crate) fn spawn<E>(
+/// With a `cgroup`, the child is in it before it runs anything of its own: created there
+/// by clone3 on a cgroup v2 directory, or else written into it by `cgroup.join` while it
+/// waits, before `parent_part`. With a `parent_part`, or the write, the child waits while
+/// the parent acts, and goes on once that returned `Ok`; see [`Handshake`].
+pub(crate) fn spawn<E, J, P>(
     plan: &ChildPlan<'_>,
-    parent_part: Option<impl FnOnce(libc::pid_t) -> Result<(), E>>,
-) -> Result<Spawned, SpawnError<E>> {
+    cgroup: Option<IntoCgroup<'_, J>>,
+    parent_part: Option<P>,
+) -> Result<Spawned, SpawnError<E>>
+where
+    J: FnOnce(libc::pid_t) -> Result<(), E>,
+    P: FnOnce(libc::pid_t) -> Result<(), E>,
+{
     assert!(
         follows_the_rules(plan.fds),
         "the given descriptors break ChildPlan::fds's rules: {:?}",
         plan.fds
     );
+    let (v2_dir, join) = match cgroup {
+        Some(IntoCgroup { v2_dir, join }) => (v2_dir, Some(join)),
+        None => (None, None),
+    };
+    let mut parent_part = parent_part;
+    let clone3 =
+        v2_dir.filter(|_| clone3::AVAILABLE && !CLONE3_UNAVAILABLE.load(Ordering::Relaxed));
+    if let Some(dir) = clone3 {
+        let via = Via::Clone3 {
+            cgroup: Some(dir.as_raw_fd()),
+        };
+        match spawn_once(plan, via, &mut parent_part) {
+            Err(SpawnError::Clone(error)) => {
+                let errno = error.raw_os_error().unwrap_or(0);
+                if !clone3::is_unavailable(errno) {
+                    return Err(SpawnError::IntoCgroup(error));
+                }
+                if clone3::is_unavailable_for_good(errno) {
+                    CLONE3_UNAVAILABLE.store(true, Ordering::Relaxed);
+                }
+                // No child was made: on to clone(2) and the write.
+            }
+            result => {
+                #[cfg(test)]
+                STARTED_IN_CGROUP.fetch_add(1, Ordering::Relaxed);
+                return result;
+            }
+        }
+    }
+    // The write first, so that whatever the rest makes the child do is accounted to the
+    // cgroup.
+    let acts = join.is_some() || parent_part.is_some();
+    let mut parts = acts.then_some(move |pid| {
+        if let Some(join) = join {
+            join(pid)?;
+        }
+        parent_part.map_or(Ok(()), |part| part(pid))
+    });
+    spawn_once(plan, Via::Clone, &mut parts)
+}
+
+/// The system call that makes the child.
+#[derive(Clone, Copy)]
+enum Via {
+    /// clone(2), through libc.
+    Clone,
+    /// clone3(2), through `clone3.rs`, into `cgroup` when given.
+    Clone3 { cgroup: Option<RawFd> },
+}
+
+/// One attempt of [`spawn`]: the clone, then the handshake. A failed clone leaves
+/// `parent_part` where it was, for another attempt.
+fn spawn_once<E>(
+    plan: &ChildPlan<'_>,
+    via: Via,
+    parent_part: &mut Option<impl FnOnce(libc::pid_t) -> Result<(), E>>,
+) -> Result<Spawned, SpawnError<E>> {
     // Failures before clone(2) itself are not the namespaces' doing: no clone diagnosis.
     let stack = ChildStack::take().map_err(|error| SpawnError::Os(Step::Clone, error))?;
     let handshake = Handshake::new(parent_part.is_some(), plan.fds)
@@ -76,39 +166,71 @@ pub(crate) fn spawn<E>(
     };
     let blocked = SignalsBlocked::all().map_err(|error| SpawnError::Os(Step::Clone, error))?;
     // Where the kernel puts the child's pidfd (CLONE_PIDFD, Linux 5.2): the legacy clone
-    // takes it in the parent_tid argument. It is written, close-on-exec, into our own
-    // descriptor table only, after the child's copy of the table was made, and before
-    // the child runs. It composes with CLONE_VM and CLONE_VFORK (only CLONE_THREAD,
-    // CLONE_DETACHED and CLONE_PARENT_SETTID are refused with it); older kernels ignore
-    // the flag, and the number stays -1.
+    // takes it in the parent_tid argument, clone3 in its `pidfd` field. It is written,
+    // close-on-exec, into our own descriptor table only, after the child's copy of the
+    // table was made, and before the child runs. It composes with CLONE_VM and
+    // CLONE_VFORK (only CLONE_THREAD, CLONE_DETACHED and CLONE_PARENT_SETTID are refused
+    // with it); older kernels ignore the flag, and the number stays -1.
     let mut pidfd: c_int = -1;
-    // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame; this
-    // function returns only after the child has exec'd or ended (see the module docs),
-    // and the child only reads the plan and stores to the atomic report. The stack is a
-    // fresh mapping, clone gets its top as the ABI wants, and nothing else uses it. The
-    // kernel writes one int into `pidfd`, a live local.
-    let pid = unsafe {
-        libc::clone(
-            child_entry,
-            stack.top(),
-            plan.clone_flags | handshake.share_memory() | libc::CLONE_PIDFD | libc::SIGCHLD,
-            &shared as *const Shared<'_> as *mut c_void,
-            &mut pidfd as *mut c_int,
-        )
+    let flags = plan.clone_flags | handshake.share_memory() | libc::CLONE_PIDFD;
+    let arg = &shared as *const Shared<'_> as *mut c_void;
+    let pid = match via {
+        Via::Clone => {
+            // SAFETY: `child_entry` gets a pointer to `shared`, which lives in this frame;
+            // this function returns only after the child has exec'd or ended (see the
+            // module docs), and the child only reads the plan and stores to the atomic
+            // report. The stack is a fresh mapping, clone gets its top as the ABI wants,
+            // and nothing else uses it. The kernel writes one int into `pidfd`, a live
+            // local.
+            let pid = unsafe {
+                libc::clone(
+                    child_entry,
+                    stack.top(),
+                    flags | libc::SIGCHLD,
+                    arg,
+                    &mut pidfd as *mut c_int,
+                )
+            };
+            // Read errno only when clone(2) failed: then no child ever ran, and errno is
+            // ours.
+            if pid < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(pid)
+            }
+        }
+        Via::Clone3 { cgroup } => {
+            let clone = clone3::Clone3 {
+                flags,
+                exit_signal: libc::SIGCHLD,
+                stack: stack.lowest(),
+                stack_size: stack.usable(),
+                cgroup,
+                pidfd: &mut pidfd,
+            };
+            // SAFETY: as for clone(2) above: `shared` outlives the child's use of it, the
+            // stack is ours alone and page-aligned at its top, `child_entry` ends in exit
+            // or execve, `pidfd` is a live local, and every signal is blocked (`blocked`).
+            unsafe { clone3::clone3(&clone, child_entry, arg) }
+                .map_err(io::Error::from_raw_os_error)
+        }
     };
-    // Read errno only when clone(2) failed: then no child ever ran, and errno is ours.
-    let clone_error = (pid < 0).then(io::Error::last_os_error);
     drop(blocked);
-    if let Some(error) = clone_error {
-        return Err(SpawnError::Clone(error));
-    }
+    let pid = match pid {
+        Ok(pid) => pid,
+        Err(error) => {
+            // No child ran on the stack: keep it for the next attempt.
+            stack.keep();
+            return Err(SpawnError::Clone(error));
+        }
+    };
     // SAFETY: when set, the descriptor the kernel just made for us; nothing else owns it.
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
 
     // From here until the child is known to be done, leaving this frame early — an error
     // below, a panic in `parent_part` — must first make sure it is.
     let mut reaper = ReapOnDrop { pid: Some(pid) };
-    if let (Handshake::WaitForParent(pipes), Some(parent_part)) = (handshake, parent_part) {
+    if let (Handshake::WaitForParent(pipes), Some(parent_part)) = (handshake, parent_part.take()) {
         pipes.see_through(pid, parent_part)?;
     }
     // The child has exec'd or ended: CLONE_VFORK returned, or the pipe said so.
@@ -333,6 +455,8 @@ pub(crate) fn wait(pid: libc::pid_t, nohang: bool) -> io::Result<Option<c_int>> 
 struct ChildStack {
     base: NonNull<c_void>,
     len: usize,
+    /// The size of the guard page at `base`.
+    guard: usize,
 }
 
 thread_local! {
@@ -376,7 +500,11 @@ impl ChildStack {
                 MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
             )
         }?;
-        let stack = ChildStack { base, len };
+        let stack = ChildStack {
+            base,
+            len,
+            guard: page,
+        };
         // SAFETY: makes the lowest page of our own fresh mapping inaccessible.
         unsafe { mman::mprotect(base, page, ProtFlags::PROT_NONE) }?;
         Ok(stack)
@@ -386,6 +514,17 @@ impl ChildStack {
     fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of the mapping, which `add` allows.
         unsafe { self.base.as_ptr().cast::<u8>().add(self.len).cast() }
+    }
+
+    /// The lowest address above the guard page: where clone3's stack starts.
+    fn lowest(&self) -> *mut c_void {
+        // SAFETY: within the mapping: `len` is the stack's size plus the guard page.
+        unsafe { self.top().cast::<u8>().sub(self.usable()).cast() }
+    }
+
+    /// The size of the stack above the guard page.
+    fn usable(&self) -> usize {
+        self.len - self.guard
     }
 }
 
@@ -459,6 +598,30 @@ mod tests {
 
     /// No part for the parent: the child starts under `CLONE_VFORK`.
     const VFORK: Option<fn(libc::pid_t) -> Result<(), ()>> = None;
+
+    /// [`super::spawn`] without a cgroup.
+    fn spawn<E>(
+        plan: &ChildPlan<'_>,
+        parent_part: Option<impl FnOnce(libc::pid_t) -> Result<(), E>>,
+    ) -> Result<Spawned, SpawnError<E>> {
+        type NoJoin<E> = fn(libc::pid_t) -> Result<(), E>;
+        super::spawn(plan, None::<IntoCgroup<'_, NoJoin<E>>>, parent_part)
+    }
+
+    /// Skips a test of clone3 where this build or kernel has none.
+    fn clone3_runs_here() -> bool {
+        if !clone3::AVAILABLE {
+            println!("skipped: no clone3 assembly for this architecture");
+            return false;
+        }
+        // SAFETY: a raw clone3 with a null struct of size 0 only checks its arguments.
+        let result = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
+        if result < 0 && errno() == libc::ENOSYS {
+            println!("skipped: this kernel, or a seccomp filter, has no clone3");
+            return false;
+        }
+        true
+    }
 
     /// Whether `pid` is gone and reaped: waitpid finds no such child.
     fn reaped(pid: libc::pid_t) -> bool {
@@ -593,6 +756,125 @@ mod tests {
         plan.keep_blocked = libc::SIGTERM;
         let pid = spawn(&plan, VFORK).unwrap().pid;
         assert_eq!(exit_code(reap(pid).unwrap()), Some(0));
+    }
+
+    #[test]
+    fn clone3_children_exec_and_report_under_both_handshakes() {
+        if !clone3_runs_here() {
+            return;
+        }
+        let via = Via::Clone3 { cgroup: None };
+        let argv = exec_args(c"true");
+        let plan = plan(c"/bin/true", &argv);
+        let mut part_ran = None;
+        let mut waiting = Some(|pid| {
+            part_ran = Some(pid);
+            Ok::<(), ()>(())
+        });
+        let spawned = spawn_once(&plan, via, &mut waiting).unwrap();
+        assert_eq!(
+            part_ran,
+            Some(spawned.pid),
+            "the parent's part ran for the child"
+        );
+        let vfork = spawn_once(&plan, via, &mut VFORK.clone()).unwrap();
+        for spawned in [spawned, vfork] {
+            let pidfd = spawned.pidfd.expect("CLONE_PIDFD is older than clone3");
+            assert!(closes_on_exec(pidfd.as_raw_fd()));
+            let status = super::super::pidfd::wait(pidfd.as_fd(), false).unwrap();
+            assert_eq!(status.and_then(exit_code), Some(0));
+        }
+        // A failed step comes back as with clone(2), and the child's raw calls left this
+        // thread's errno alone.
+        let argv = exec_args(c"missing");
+        set_errno(0);
+        let result = spawn_once(&plan_for_missing(&argv), via, &mut VFORK.clone());
+        assert_eq!(errno(), 0);
+        assert!(
+            matches!(result, Err(SpawnError::Child(Step::Exec, libc::ENOENT))),
+            "{result:?}"
+        );
+    }
+
+    fn plan_for_missing(args: &(CStringArray, CStringArray)) -> ChildPlan<'_> {
+        plan(c"/nonexistent/reexec-sys-test", args)
+    }
+
+    #[test]
+    fn a_v2_cgroup_takes_the_child_at_its_creation_without_the_write() {
+        // SAFETY: geteuid only reads this process's credentials.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: creating a cgroup needs root here (no delegation)");
+            return;
+        }
+        if !clone3_runs_here() {
+            return;
+        }
+        let name = format!("reexec-unit-clone3-{}", std::process::id());
+        let cgroup = match crate::cgroup::Cgroup::create(&name, &[]) {
+            Ok(cgroup) => cgroup,
+            Err(error) => {
+                println!("skipped: no cgroup v2 directory to make here: {error}");
+                return;
+            }
+        };
+        let dir = cgroup.v2_only_dir().unwrap().to_owned();
+        let open = std::fs::File::open(&dir).unwrap();
+        let argv = [c"sleep", c"10"].map(CString::from).into_iter().collect();
+        let args = (argv, CStringArray::with_capacity(0));
+        let plan = plan(c"/bin/sleep", &args);
+        let before = STARTED_IN_CGROUP.load(Ordering::Relaxed);
+        let mut written = false;
+        let into = IntoCgroup {
+            v2_dir: Some(open.as_fd()),
+            join: |_| {
+                written = true;
+                Ok::<(), ()>(())
+            },
+        };
+        let pid = super::spawn(&plan, Some(into), VFORK).unwrap().pid;
+        let seen = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        reap(pid).unwrap();
+        assert!(
+            !written,
+            "the parent wrote the pid: clone3 did not take the child in"
+        );
+        assert!(STARTED_IN_CGROUP.load(Ordering::Relaxed) > before);
+        assert!(
+            seen.lines().any(|line| line == format!("0::/{name}")
+                || (line.starts_with("0::/") && line.ends_with(&format!("/{name}")))),
+            "{seen}"
+        );
+        cgroup.remove().unwrap();
+    }
+
+    #[test]
+    fn a_refusal_of_the_cgroups_own_is_reported_not_written_around() {
+        if !clone3_runs_here() {
+            return;
+        }
+        // Not a cgroup v2 directory: clone3 answers EBADF, which is no refusal of clone3
+        // itself, so there is no retry with the write (which, for a full pids.max, would
+        // go around the limit).
+        let not_a_cgroup = std::fs::File::open("/").unwrap();
+        let argv = exec_args(c"true");
+        let plan = plan(c"/bin/true", &argv);
+        let mut written = false;
+        let into = IntoCgroup {
+            v2_dir: Some(not_a_cgroup.as_fd()),
+            join: |_| {
+                written = true;
+                Ok::<(), ()>(())
+            },
+        };
+        let result = super::spawn(&plan, Some(into), VFORK);
+        assert!(
+            matches!(&result, Err(SpawnError::IntoCgroup(error)) if error.raw_os_error() == Some(libc::EBADF)),
+            "{result:?}"
+        );
+        assert!(!written);
+        assert!(!CLONE3_UNAVAILABLE.load(Ordering::Relaxed));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use nix::libc;
 use reexec::{Cgroup, Command, Controller};
+use reexec_tests::faults::SeccompFilter;
 use reexec_tests::{print_status, step_name};
 
 /// The prefix of every cgroup the probe makes, for `Cgroup::remove_leftovers`.
@@ -53,6 +55,56 @@ fn hog() {
         memory.extend(std::iter::repeat_n(1u8, 4096));
     }
     println!("allocated={}", memory.len());
+}
+
+/// An inotify watch of a `cgroup.procs` file: whether anyone opened or wrote it.
+struct ProcsWatch {
+    inotify: std::os::fd::OwnedFd,
+}
+
+impl ProcsWatch {
+    fn new(file: &std::path::Path) -> ProcsWatch {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(file.as_os_str().as_bytes()).unwrap();
+        // SAFETY: makes a new descriptor, which the OwnedFd below alone owns.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(
+            fd >= 0,
+            "inotify_init1: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: `fd` is ours and unowned until here.
+        let inotify = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
+        let watch =
+            unsafe { libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_OPEN | libc::IN_MODIFY) };
+        assert!(
+            watch >= 0,
+            "inotify_add_watch {}: {}",
+            file.display(),
+            std::io::Error::last_os_error()
+        );
+        ProcsWatch { inotify }
+    }
+
+    /// How many opens and writes of the file were seen so far.
+    fn events(&self) -> (usize, usize) {
+        let (mut opened, mut written) = (0, 0);
+        let mut buffer = [0u8; 4096];
+        while let Ok(length) = nix::unistd::read(&self.inotify, &mut buffer) {
+            let mut at = 0;
+            while at + size_of::<libc::inotify_event>() <= length {
+                // SAFETY: the kernel wrote a whole event header at `at`; read unaligned.
+                let event: libc::inotify_event =
+                    unsafe { std::ptr::read_unaligned(buffer[at..].as_ptr().cast()) };
+                opened += usize::from(event.mask & libc::IN_OPEN != 0);
+                written += usize::from(event.mask & libc::IN_MODIFY != 0);
+                at += size_of::<libc::inotify_event>() + event.len as usize;
+            }
+        }
+        (opened, written)
+    }
 }
 
 fn controllers(which: &str) -> Vec<Controller> {
@@ -145,6 +197,39 @@ reexec::main! {
                 }
                 cgroup.remove().unwrap();
             }
+            ["into-v2", how] => {
+                // How the child got into a v2 cgroup: created there by clone3, or, with
+                // clone3 refused by a seccomp filter (as a container's profile does), by
+                // the parent's write to cgroup.procs — which inotify sees.
+                let Some(cgroup) = or_report("create", Cgroup::create_owned(PREFIX, &[])) else {
+                    return ExitCode::SUCCESS;
+                };
+                let paths: Vec<_> = cgroup.paths().map(ToOwned::to_owned).collect();
+                println!("path={}", paths[0].display());
+                let procs = paths[0].join("cgroup.procs");
+                let watch = ProcsWatch::new(&procs);
+                let refusal = match how {
+                    "clone3" => None,
+                    "enosys" => Some(libc::ENOSYS),
+                    "eperm" => Some(libc::EPERM),
+                    other => panic!("unknown way {other}"),
+                };
+                if let Some(errno) = refusal {
+                    // On this thread, the one that spawns; its children inherit it.
+                    if let Err(error) = SeccompFilter::failing(&[libc::SYS_clone3], errno).install() {
+                        println!("filter_error={error}");
+                    }
+                }
+                if let Some(output) = or_report("spawn", Command::new("cgroup-report").cgroup(&cgroup).output()) {
+                    print!("{}", String::from_utf8_lossy(&output.stdout));
+                    print_status(output.status);
+                }
+                let (opened, written) = watch.events();
+                println!("procs_opened={opened}");
+                println!("procs_written={written}");
+                or_report("remove", cgroup.remove());
+                print_left(&paths);
+            }
             ["join-fails", layout] => {
                 // The cgroup is gone by the time the child would join it.
                 let cgroup = Cgroup::create_owned(PREFIX, &controllers(layout)).unwrap();
@@ -175,7 +260,7 @@ reexec::main! {
                 ours.remove().unwrap();
             }
             _ => {
-                eprintln!("usage: probe-cgroup join|join-fails|leftovers|cpu v1|v2, pids N, memory MIB");
+                eprintln!("usage: probe-cgroup join|join-fails|leftovers|cpu v1|v2, pids N, memory MIB, into-v2 clone3|enosys|eperm");
                 return ExitCode::from(2);
             }
         }
