@@ -650,7 +650,16 @@ fn what_ns_process_makes_in_a_rootfs_to_mount_on_is_gone_after_the_run() {
         // A link of the rootfs's own, which a --tmpfs below must not go through.
         std::os::unix::fs::symlink("/etc", rootfs.join("etc-link")).unwrap();
         // The busybox rootfs has no /etc/hostname, /etc/hosts nor /etc/resolv.conf: all
-        // three are made to bind on, as are the --bind and --tmpfs destinations.
+        // three are made to bind on, as are the --bind and --tmpfs destinations. The copy
+        // may hold the empty ones a run of another test made in the shared original while
+        // it was copied: those go, so that this run makes its own.
+        for name in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+            let path = rootfs.join(name);
+            if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_file() && meta.len() == 0)
+            {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
         for name in ["etc/hostname", "etc/hosts", "etc/resolv.conf", "new"] {
             assert!(!rootfs.join(name).exists(), "{label}: {name}");
         }
