@@ -105,7 +105,7 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         }
         let mut go = 0u8;
         loop {
-            match raw::read(wait.go_read, &mut go) {
+            match raw::read_into(wait.go_read, std::slice::from_mut(&mut go)) {
                 Ok(1) => break,
                 // Signals are blocked, but a stop and continue can interrupt the read.
                 Err(libc::EINTR) => {}

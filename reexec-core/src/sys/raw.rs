@@ -244,12 +244,6 @@ pub(super) fn read_into(fd: c_int, buffer: &mut [u8]) -> Result<usize, i32> {
     unsafe { call(libc::SYS_read, fd as usize, pointer, length, 0) }
 }
 
-/// Reads at most one byte.
-pub(super) fn read(fd: c_int, byte: &mut u8) -> Result<usize, i32> {
-    // SAFETY: read(2) of at most one byte into `byte`, a live exclusive reference.
-    unsafe { call(libc::SYS_read, fd as usize, byte as *mut u8 as usize, 1, 0) }
-}
-
 pub(super) fn unshare(flags: c_int) -> Result<(), i32> {
     // SAFETY: unshare(2) takes flags and touches no memory of ours.
     unsafe { call(libc::SYS_unshare, flags as usize, 0, 0, 0) }.map(drop)
