@@ -1045,8 +1045,7 @@ fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
     }
     let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(u64::MAX, |(soft, _)| soft);
-    for (index, (target, _)) in given.iter().enumerate() {
-        let target = *target;
+    for &(target, _) in given {
         if target < 0 {
             return Err(invalid(target, "descriptor numbers are 0 or more".into()));
         }
@@ -1067,12 +1066,14 @@ fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
                 ),
             ));
         }
-        if given[..index].iter().any(|(other, _)| *other == target) {
-            return Err(invalid(
-                target,
-                "it was given twice: a number in the child takes one descriptor".into(),
-            ));
-        }
+    }
+    let mut targets: Vec<RawFd> = given.iter().map(|(target, _)| *target).collect();
+    targets.sort_unstable();
+    if let Some(pair) = targets.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(invalid(
+            pair[0],
+            "it was given twice: a number in the child takes one descriptor".into(),
+        ));
     }
     Ok(())
 }
