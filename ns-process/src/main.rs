@@ -22,6 +22,7 @@ mod kernel_paths;
 mod limits;
 mod namespaces;
 mod net;
+mod netlink;
 mod pty;
 mod seccomp;
 mod setup;

@@ -1,4 +1,4 @@
-//! Network setup through rtnetlink, never by running `ip`.
+//! Network setup through netlink (see `netlink.rs`), never by running `ip`.
 //!
 //! `--net bridge` reproduces the series' netsetgo without a setuid helper: the parent,
 //! privileged in its own network namespace, makes sure the bridge exists with the
@@ -14,62 +14,93 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use futures_util::TryStreamExt;
-use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use crate::netlink::{self, Netlink};
 
 /// The name the child's end of the pair has inside, as in the series.
 pub(crate) const INSIDE_NAME: &str = "veth1";
 
-/// Runs one netlink conversation on a runtime of its own, on this thread, and leaves no
-/// thread behind: the init does this before it starts the command.
-fn with_netlink<T>(
-    work: impl AsyncFnOnce(rtnetlink::Handle) -> Result<T, String>,
-) -> Result<T, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|error| format!("starting the netlink runtime: {error}"))?;
-    runtime.block_on(async {
-        let (connection, handle, _) = rtnetlink::new_connection()
-            .map_err(|error| format!("opening a netlink socket: {error}"))?;
-        let connection = tokio::spawn(connection);
-        let result = work(handle).await;
-        connection.abort();
-        result
-    })
+/// Runs one netlink conversation on a socket of its own, closed when it ends.
+fn with_netlink<T>(work: impl FnOnce(&mut Netlink) -> Result<T, String>) -> Result<T, String> {
+    work(&mut Netlink::open()?)
 }
 
 /// The kernel's errno in a netlink error, if it is one.
-fn errno_of(error: &rtnetlink::Error) -> Option<i32> {
-    match error {
-        rtnetlink::Error::NetlinkError(message) => Some(-message.raw_code()),
+fn errno_of(error: &netlink::Error) -> Option<i32> {
+    error.errno()
+}
+
+fn describe(what: &str, error: netlink::Error) -> String {
+    format!("{what}: {error}")
+}
+
+/// The flags of a request that adds a link, address or route, as `ip` sends them: it must
+/// not exist yet. RTM_SETLINK ignores them (rtnetlink sent them there too).
+const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
+
+/// A link message naming its link by `name`, or by `index` if it is not 0.
+fn link_message(index: u32, name: Option<&str>) -> LinkMessage {
+    let mut message = LinkMessage::default();
+    message.header.index = index;
+    if let Some(name) = name {
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_owned()));
+    }
+    message
+}
+
+/// The link's up flag set (`up`) or cleared, and nothing else changed.
+fn with_up(mut message: LinkMessage, up: bool) -> LinkMessage {
+    message.header.flags.set(LinkFlags::Up, up);
+    message.header.change_mask |= LinkFlags::Up;
+    message
+}
+
+fn links_in(answers: Vec<RouteNetlinkMessage>) -> impl Iterator<Item = LinkMessage> {
+    answers.into_iter().filter_map(|answer| match answer {
+        RouteNetlinkMessage::NewLink(link) => Some(link),
         _ => None,
-    }
+    })
 }
 
-fn describe(what: &str, error: rtnetlink::Error) -> String {
-    match errno_of(&error) {
-        Some(errno) => format!("{what}: {}", nix::errno::Errno::from_raw(errno).desc()),
-        None => format!("{what}: {error}"),
-    }
+fn set_link(netlink: &mut Netlink, message: LinkMessage) -> Result<(), netlink::Error> {
+    netlink
+        .request(RouteNetlinkMessage::SetLink(message), CREATE)
+        .map(drop)
 }
 
-async fn find_link(handle: &rtnetlink::Handle, name: &str) -> Result<Option<LinkMessage>, String> {
-    let mut links = handle.link().get().match_name(name.to_owned()).execute();
-    match links.try_next().await {
+fn delete_index(netlink: &mut Netlink, index: u32) -> Result<(), netlink::Error> {
+    netlink
+        .request(RouteNetlinkMessage::DelLink(link_message(index, None)), 0)
+        .map(drop)
+}
+
+/// The link named `name`, by one GETLINK for that name.
+fn get_link(netlink: &mut Netlink, name: &str) -> Result<Option<LinkMessage>, netlink::Error> {
+    let answers = netlink.request(RouteNetlinkMessage::GetLink(link_message(0, Some(name))), 0)?;
+    Ok(links_in(answers).next())
+}
+
+fn find_link(netlink: &mut Netlink, name: &str) -> Result<Option<LinkMessage>, String> {
+    match get_link(netlink, name) {
         Ok(link) => Ok(link),
         Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => Ok(None),
         Err(error) => Err(describe(&format!("looking up {name}"), error)),
     }
 }
 
-async fn link_index(handle: &rtnetlink::Handle, name: &str) -> Result<Option<u32>, String> {
-    Ok(find_link(handle, name).await?.map(|link| link.header.index))
+fn link_index(netlink: &mut Netlink, name: &str) -> Result<Option<u32>, String> {
+    Ok(find_link(netlink, name)?.map(|link| link.header.index))
 }
 
 /// The link's kind (IFLA_INFO_KIND: "bridge", "veth", …); a network card has none.
@@ -85,23 +116,60 @@ fn kind_of(link: &LinkMessage) -> Option<&InfoKind> {
         })
 }
 
+/// An IPv4 address message for `address/prefix` on the link `index`, as `ip address
+/// add` sends it: local and peer address the same, and the broadcast address.
+fn ipv4_address_message(index: u32, address: Ipv4Addr, prefix: u8) -> AddressMessage {
+    let mut message = AddressMessage::default();
+    message.header.family = AddressFamily::Inet;
+    message.header.index = index;
+    message.header.prefix_len = prefix;
+    message
+        .attributes
+        .push(AddressAttribute::Address(address.into()));
+    message
+        .attributes
+        .push(AddressAttribute::Local(address.into()));
+    if prefix < 31 {
+        let broadcast = Ipv4Addr::from(u32::MAX >> prefix | u32::from(address));
+        message
+            .attributes
+            .push(AddressAttribute::Broadcast(broadcast));
+    }
+    message
+}
+
+fn add_address(
+    netlink: &mut Netlink,
+    index: u32,
+    address: Ipv4Addr,
+    prefix: u8,
+) -> Result<(), netlink::Error> {
+    let message = ipv4_address_message(index, address, prefix);
+    netlink
+        .request(RouteNetlinkMessage::NewAddress(message), CREATE)
+        .map(drop)
+}
+
 /// The IPv4 addresses on the link `index`, each with its prefix length and the message
 /// that deletes it.
-async fn ipv4_addresses(
-    handle: &rtnetlink::Handle,
+fn ipv4_addresses(
+    netlink: &mut Netlink,
     index: u32,
     name: &str,
 ) -> Result<Vec<(Ipv4Addr, u8, AddressMessage)>, String> {
-    let messages: Vec<AddressMessage> = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect()
-        .await
+    let mut request = AddressMessage::default();
+    request.header.index = index;
+    let answers = netlink
+        .dump(RouteNetlinkMessage::GetAddress(request))
         .map_err(|error| describe(&format!("listing the addresses of {name}"), error))?;
-    Ok(messages
+    Ok(answers
         .into_iter()
+        .filter_map(|answer| match answer {
+            RouteNetlinkMessage::NewAddress(message) => Some(message),
+            _ => None,
+        })
+        // Without strict checking the kernel lists every link's addresses.
+        .filter(|message| message.header.index == index)
         .filter(|message| message.header.family == AddressFamily::Inet)
         .filter_map(|message| {
             let address = message
@@ -117,19 +185,17 @@ async fn ipv4_addresses(
 }
 
 /// The links on the bridge `bridge_index` (whose controller it is): index and name.
-async fn ports_of(
-    handle: &rtnetlink::Handle,
-    bridge_index: u32,
-) -> Result<Vec<(u32, String)>, String> {
-    let links: Vec<LinkMessage> = handle
-        .link()
-        .get()
-        .execute()
-        .try_collect()
-        .await
+fn ports_of(netlink: &mut Netlink, bridge_index: u32) -> Result<Vec<(u32, String)>, String> {
+    // Asks the kernel for the bridge's ports only (it filters a dump by IFLA_MASTER
+    // since Linux 4.5); the filter below keeps the answer right on older kernels.
+    let mut request = LinkMessage::default();
+    request
+        .attributes
+        .push(LinkAttribute::Controller(bridge_index));
+    let answers = netlink
+        .dump(RouteNetlinkMessage::GetLink(request))
         .map_err(|error| describe("listing the links", error))?;
-    Ok(links
-        .iter()
+    Ok(links_in(answers)
         .filter(|link| {
             link.attributes
                 .contains(&LinkAttribute::Controller(bridge_index))
@@ -138,9 +204,9 @@ async fn ports_of(
             let index = link.header.index;
             let name = link
                 .attributes
-                .iter()
+                .into_iter()
                 .find_map(|attribute| match attribute {
-                    LinkAttribute::IfName(name) => Some(name.clone()),
+                    LinkAttribute::IfName(name) => Some(name),
                     _ => None,
                 });
             (index, name.unwrap_or_else(|| format!("link {index}")))
@@ -148,18 +214,14 @@ async fn ports_of(
         .collect())
 }
 
-async fn set_up_link(handle: &rtnetlink::Handle, name: &str) -> Result<(), String> {
-    handle
-        .link()
-        .set(LinkUnspec::new_with_name(name).up().build())
-        .execute()
-        .await
+fn set_up_link(netlink: &mut Netlink, name: &str) -> Result<(), String> {
+    set_link(netlink, with_up(link_message(0, Some(name)), true))
         .map_err(|error| describe(&format!("setting {name} up"), error))
 }
 
 /// Sets the link `name` up (`ip link set NAME up`).
 pub(crate) fn set_up(name: &str) -> Result<(), String> {
-    with_netlink(async |handle| set_up_link(&handle, name).await)
+    with_netlink(|netlink| set_up_link(netlink, name))
 }
 
 /// A subnet with the gateway on the bridge at its first host address.
@@ -381,11 +443,11 @@ fn check_serves(
 /// holds the bridge's lock (see `bridge.rs`), and every step also tolerates a bridge or
 /// address that appeared meanwhile.
 pub(crate) fn ensure_bridge(bridge: &str, subnet: Subnet) -> Result<Added, String> {
-    with_netlink(async |handle| {
+    with_netlink(|netlink| {
         let mut added = Added::nothing(bridge);
-        match ensure(&handle, bridge, subnet, &mut added).await {
+        match ensure(netlink, bridge, subnet, &mut added) {
             Ok(()) => Ok(added),
-            Err(error) => match take_back_with(&handle, &added).await {
+            Err(error) => match take_back_with(netlink, &added) {
                 Ok(_) => Err(error),
                 Err(undo) => Err(format!("{error}; then taking back {added}: {undo}")),
             },
@@ -393,48 +455,59 @@ pub(crate) fn ensure_bridge(bridge: &str, subnet: Subnet) -> Result<Added, Strin
     })
 }
 
-async fn ensure(
-    handle: &rtnetlink::Handle,
+/// Creates the bridge `name`, up; returns the new link if the kernel echoed it (RTM_NEWLINK
+/// honours NLM_F_ECHO since about Linux 6.2), or `None` if it did not or the bridge
+/// existed already.
+fn create_bridge(
+    netlink: &mut Netlink,
+    name: &str,
+    added: &mut Added,
+) -> Result<Option<LinkMessage>, String> {
+    let mut message = with_up(link_message(0, Some(name)), true);
+    message
+        .attributes
+        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+            InfoKind::Bridge,
+        )]));
+    match netlink.request(RouteNetlinkMessage::NewLink(message), CREATE | NLM_F_ECHO) {
+        Ok(answers) => {
+            added.created = true;
+            Ok(links_in(answers).find(|link| {
+                link.attributes
+                    .contains(&LinkAttribute::IfName(name.to_owned()))
+            }))
+        }
+        Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => Ok(None),
+        Err(error) => Err(describe(&format!("creating bridge {name}"), error)),
+    }
+}
+
+fn ensure(
+    netlink: &mut Netlink,
     bridge: &str,
     subnet: Subnet,
     added: &mut Added,
 ) -> Result<(), String> {
-    let link = match find_link(handle, bridge).await? {
+    let link = match find_link(netlink, bridge)? {
         Some(link) => link,
-        None => {
-            match handle
-                .link()
-                .add(LinkBridge::new(bridge).build())
-                .execute()
-                .await
-            {
-                Ok(()) => added.created = true,
-                Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => {}
-                Err(error) => {
-                    return Err(describe(&format!("creating bridge {bridge}"), error));
-                }
-            }
-            find_link(handle, bridge)
-                .await?
-                .ok_or_else(|| format!("bridge {bridge} vanished right after it was created"))?
-        }
+        // The echo gives the index of the bridge this run made: a failed lookup can
+        // then not leave it behind.
+        None => match create_bridge(netlink, bridge, added)? {
+            Some(link) => link,
+            None => find_link(netlink, bridge)?
+                .ok_or_else(|| format!("bridge {bridge} vanished right after it was created"))?,
+        },
     };
     let index = link.header.index;
     added.index = Some(index);
     check_is_bridge(bridge, &link)?;
-    added.ports_before = ports_of(handle, index)
-        .await?
+    added.ports_before = ports_of(netlink, index)?
         .into_iter()
         .map(|(index, _)| index)
         .collect();
-    let addresses = ipv4_addresses(handle, index, bridge).await?;
+    let addresses = ipv4_addresses(netlink, index, bridge)?;
     if !check_serves(bridge, subnet, &addresses)? {
-        match handle
-            .address()
-            .add(index, subnet.gateway().into(), subnet.prefix)
-            .execute()
-            .await
-        {
+        match add_address(netlink, index, subnet.gateway(), subnet.prefix) {
             Ok(()) => added.gateway = Some(subnet),
             Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => {}
             Err(error) => {
@@ -446,7 +519,7 @@ async fn ensure(
         }
     }
     if !link.header.flags.contains(LinkFlags::Up) {
-        set_up_link(handle, bridge).await?;
+        set_up_link(netlink, bridge)?;
         added.set_up = true;
     }
     Ok(())
@@ -469,15 +542,15 @@ pub(crate) enum TakenBack {
 /// holds the bridge's lock, so no ns-process is between making the bridge ready and
 /// attaching to it.
 pub(crate) fn take_back(added: &Added) -> Result<TakenBack, String> {
-    with_netlink(async |handle| take_back_with(&handle, added).await)
+    with_netlink(|netlink| take_back_with(netlink, added))
 }
 
-async fn take_back_with(handle: &rtnetlink::Handle, added: &Added) -> Result<TakenBack, String> {
+fn take_back_with(netlink: &mut Netlink, added: &Added) -> Result<TakenBack, String> {
     let bridge = &added.bridge;
     if added.is_nothing() {
         return Ok(TakenBack::All);
     }
-    let Some(link) = find_link(handle, bridge).await? else {
+    let Some(link) = find_link(netlink, bridge)? else {
         return Ok(TakenBack::All);
     };
     let index = link.header.index;
@@ -485,8 +558,7 @@ async fn take_back_with(handle: &rtnetlink::Handle, added: &Added) -> Result<Tak
         // Another link of that name now: not ours to touch.
         return Ok(TakenBack::All);
     }
-    let newcomer = ports_of(handle, index)
-        .await?
+    let newcomer = ports_of(netlink, index)?
         .into_iter()
         .find(|(port, _)| !added.ports_before.contains(port));
     if let Some((_, name)) = newcomer {
@@ -494,7 +566,7 @@ async fn take_back_with(handle: &rtnetlink::Handle, added: &Added) -> Result<Tak
     }
     if added.created {
         // Its addresses and their routes go with it.
-        return match handle.link().del(index).execute().await {
+        return match delete_index(netlink, index) {
             Ok(()) => Ok(TakenBack::All),
             Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => Ok(TakenBack::All),
             Err(error) => Err(describe(&format!("deleting bridge {bridge}"), error)),
@@ -502,14 +574,13 @@ async fn take_back_with(handle: &rtnetlink::Handle, added: &Added) -> Result<Tak
     }
     if let Some(subnet) = added.gateway {
         let gateway = subnet.gateway();
-        let ours = ipv4_addresses(handle, index, bridge)
-            .await?
+        let ours = ipv4_addresses(netlink, index, bridge)?
             .into_iter()
             .find(|&(address, prefix, _)| address == gateway && prefix == subnet.prefix);
         if let Some((_, _, message)) = ours {
             // The prefix route the kernel added with it goes with it.
-            match handle.address().del(message).execute().await {
-                Ok(()) => {}
+            match netlink.request(RouteNetlinkMessage::DelAddress(message), 0) {
+                Ok(_) => {}
                 Err(error) if errno_of(&error) == Some(nix::libc::EADDRNOTAVAIL) => {}
                 Err(error) => {
                     return Err(describe(
@@ -521,11 +592,7 @@ async fn take_back_with(handle: &rtnetlink::Handle, added: &Added) -> Result<Tak
         }
     }
     if added.set_up {
-        handle
-            .link()
-            .set(LinkUnspec::new_with_index(index).down().build())
-            .execute()
-            .await
+        set_link(netlink, with_up(link_message(index, None), false))
             .map_err(|error| describe(&format!("setting {bridge} down"), error))?;
     }
     Ok(TakenBack::All)
@@ -536,48 +603,41 @@ async fn take_back_with(handle: &rtnetlink::Handle, added: &Added) -> Result<Tak
 /// child's network namespace as [`INSIDE_NAME`] with the address in its MAC. Creating a
 /// link is atomic, so two instances can never claim the same address.
 pub(crate) fn attach(bridge: &str, subnet: Subnet, pid: u32) -> Result<Lease, String> {
-    with_netlink(async |handle| {
-        let bridge_index = link_index(&handle, bridge)
-            .await?
-            .ok_or_else(|| format!("bridge {bridge} is gone"))?;
+    with_netlink(|netlink| {
+        let bridge_index =
+            link_index(netlink, bridge)?.ok_or_else(|| format!("bridge {bridge} is gone"))?;
         for number in subnet.child_hosts() {
             let host_side = format!("{bridge}-{number}");
             let address = subnet.host(number);
-            let peer = LinkUnspec::new_with_name(INSIDE_NAME)
-                .address(mac_for(address))
-                .setns_by_pid(pid)
-                .build();
-            let pair = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-                .name(host_side.clone())
-                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-                .build();
-            match handle.link().add(pair).execute().await {
-                Ok(()) => {}
+            let mut peer = link_message(0, Some(INSIDE_NAME));
+            peer.attributes
+                .push(LinkAttribute::Address(mac_for(address)));
+            peer.attributes.push(LinkAttribute::NetNsPid(pid));
+            let mut pair = link_message(0, Some(&host_side));
+            pair.attributes.push(LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Veth),
+                LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+            ]));
+            match netlink.request(RouteNetlinkMessage::NewLink(pair), CREATE) {
+                Ok(_) => {}
                 Err(error) if errno_of(&error) == Some(nix::libc::EEXIST) => continue,
                 Err(error) => {
                     return Err(describe(&format!("creating veth pair {host_side}"), error));
                 }
             }
-            let attached = handle
-                .link()
-                .set(
-                    LinkUnspec::new_with_name(&host_side)
-                        .controller(bridge_index)
-                        .up()
-                        .build(),
-                )
-                .execute()
-                .await;
-            if let Err(error) = attached {
-                let _ = delete_link(&handle, &host_side).await;
+            let mut attach = with_up(link_message(0, Some(&host_side)), true);
+            attach
+                .attributes
+                .push(LinkAttribute::Controller(bridge_index));
+            if let Err(error) = set_link(netlink, attach) {
+                let _ = delete_link(netlink, &host_side);
                 return Err(describe(
                     &format!("attaching {host_side} to {bridge}"),
                     error,
                 ));
             }
             // Still ours: the child waits, so its namespace, and the pair, are alive.
-            let host_index = link_index(&handle, &host_side)
-                .await?
+            let host_index = link_index(netlink, &host_side)?
                 .ok_or_else(|| format!("{host_side} vanished right after it was created"))?;
             return Ok(Lease {
                 host_side,
@@ -589,9 +649,9 @@ pub(crate) fn attach(bridge: &str, subnet: Subnet, pid: u32) -> Result<Lease, St
     })
 }
 
-async fn delete_link(handle: &rtnetlink::Handle, name: &str) -> Result<(), String> {
-    if let Some(index) = link_index(handle, name).await? {
-        match handle.link().del(index).execute().await {
+fn delete_link(netlink: &mut Netlink, name: &str) -> Result<(), String> {
+    if let Some(index) = link_index(netlink, name)? {
+        match delete_index(netlink, index) {
             Ok(()) => {}
             // Gone meanwhile, with the child's namespace.
             Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => {}
@@ -603,13 +663,11 @@ async fn delete_link(handle: &rtnetlink::Handle, name: &str) -> Result<(), Strin
 
 /// Removes the pair, if the kernel has not already; deleting one end deletes both.
 pub(crate) fn release(lease: &Lease) -> Result<(), String> {
-    with_netlink(async |handle| {
-        match handle.link().del(lease.host_index).execute().await {
-            Ok(()) => Ok(()),
-            // Gone meanwhile, with the child's namespace.
-            Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => Ok(()),
-            Err(error) => Err(describe(&format!("deleting {}", lease.host_side), error)),
-        }
+    with_netlink(|netlink| match delete_index(netlink, lease.host_index) {
+        Ok(()) => Ok(()),
+        // Gone meanwhile, with the child's namespace.
+        Err(error) if errno_of(&error) == Some(nix::libc::ENODEV) => Ok(()),
+        Err(error) => Err(describe(&format!("deleting {}", lease.host_side), error)),
     })
 }
 
@@ -617,8 +675,8 @@ pub(crate) fn release(lease: &Lease) -> Result<(), String> {
 /// of the setup (the parent attached the pair while the init waited), so that
 /// `/etc/hosts` can give it to the hostname before the pivot.
 pub(crate) fn inside_address(subnet: Subnet) -> Result<Ipv4Addr, String> {
-    with_netlink(async |handle| {
-        let link = inside_link(&handle).await?;
+    with_netlink(|netlink| {
+        let link = inside_link(netlink)?;
         link.attributes
             .iter()
             .find_map(|attribute| match attribute {
@@ -630,13 +688,8 @@ pub(crate) fn inside_address(subnet: Subnet) -> Result<Ipv4Addr, String> {
     })
 }
 
-async fn inside_link(handle: &rtnetlink::Handle) -> Result<LinkMessage, String> {
-    let mut links = handle
-        .link()
-        .get()
-        .match_name(INSIDE_NAME.to_owned())
-        .execute();
-    match links.try_next().await {
+fn inside_link(netlink: &mut Netlink) -> Result<LinkMessage, String> {
+    match get_link(netlink, INSIDE_NAME) {
         Ok(Some(link)) => Ok(link),
         Ok(None) => Err(format!("{INSIDE_NAME} never arrived in this namespace")),
         Err(error) => Err(describe(&format!("looking up {INSIDE_NAME}"), error)),
@@ -646,31 +699,39 @@ async fn inside_link(handle: &rtnetlink::Handle) -> Result<LinkMessage, String> 
 /// Inside: `address` (from [`inside_address`]) on [`INSIDE_NAME`], and a default route
 /// through the bridge.
 pub(crate) fn configure_inside(subnet: Subnet, address: Ipv4Addr) -> Result<(), String> {
-    with_netlink(async |handle| {
-        let index = inside_link(&handle).await?.header.index;
-        handle
-            .address()
-            .add(index, address.into(), subnet.prefix)
-            .execute()
-            .await
-            .map_err(|error| {
-                describe(
-                    &format!("adding {address}/{} to {INSIDE_NAME}", subnet.prefix),
-                    error,
-                )
-            })?;
-        set_up_link(&handle, INSIDE_NAME).await?;
+    with_netlink(|netlink| {
+        let index = inside_link(netlink)?.header.index;
+        add_address(netlink, index, address, subnet.prefix).map_err(|error| {
+            describe(
+                &format!("adding {address}/{} to {INSIDE_NAME}", subnet.prefix),
+                error,
+            )
+        })?;
+        set_up_link(netlink, INSIDE_NAME)?;
         let gateway = subnet.gateway();
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(gateway)
-            .build();
-        handle
-            .route()
-            .add(route)
-            .execute()
-            .await
+        netlink
+            .request(
+                RouteNetlinkMessage::NewRoute(default_route(gateway)),
+                CREATE,
+            )
+            .map(drop)
             .map_err(|error| describe(&format!("adding the default route via {gateway}"), error))
     })
+}
+
+/// The main table's IPv4 default route through `gateway`, as `ip route add default via`
+/// makes it.
+fn default_route(gateway: Ipv4Addr) -> RouteMessage {
+    let mut route = RouteMessage::default();
+    route.header.address_family = AddressFamily::Inet;
+    route.header.table = RouteHeader::RT_TABLE_MAIN;
+    route.header.protocol = RouteProtocol::Static;
+    route.header.scope = RouteScope::Universe;
+    route.header.kind = RouteType::Unicast;
+    route
+        .attributes
+        .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+    route
 }
 
 #[cfg(test)]
