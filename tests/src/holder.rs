@@ -25,7 +25,9 @@ const WATCHED: [&str; 4] = ["user", "net", "mnt", "uts"];
 impl NamespaceHolder {
     /// Starts `unshare` (with its options and the program that holds the namespaces,
     /// such as `sleep 60`; run as whichever user the command says) and waits until it has
-    /// entered a namespace other than ours. `Err` says why not.
+    /// entered a namespace other than ours and executed that program: only then is its
+    /// setup done — `unshare -r` writes the id maps after entering the user namespace, and
+    /// a process joining before that is nobody (65534) there. `Err` says why not.
     pub fn start(mut unshare: Command) -> Result<NamespaceHolder, String> {
         let child = unshare
             .spawn()
@@ -35,11 +37,15 @@ impl NamespaceHolder {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let theirs: Vec<_> = WATCHED.iter().map(|name| holder.link(name)).collect();
-            if theirs.iter().all(Option::is_some) && theirs != ours {
+            let executed = std::fs::read_to_string(format!("/proc/{}/comm", holder.pid()))
+                .is_ok_and(|comm| comm.trim_end() != "unshare");
+            if executed && theirs.iter().all(Option::is_some) && theirs != ours {
                 return Ok(holder);
             }
             if Instant::now() > deadline {
-                return Err(format!("{unshare:?} entered no new namespace within 10 s"));
+                return Err(format!(
+                    "{unshare:?} entered no new namespace, or did not execute its program, within 10 s"
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
