@@ -67,7 +67,7 @@ struct Plan {
     tool_runs: usize,
     /// Process starts of each dispatch binary.
     dispatch_starts: usize,
-    /// Whole runs of each round-trip program against its Go twin (items 7 and 8).
+    /// Whole runs of each round-trip program against its Go twin (items 7 and 9).
     peer_runs: usize,
     /// Round trips per run of the round-trip programs: plain, and namespaced.
     peer_round_trips: [usize; 2],
@@ -117,7 +117,7 @@ fn run(quick: bool) -> ExitCode {
     dispatch_rows(&plan, &mut table);
     progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
     tool_rows(&plan, &mut table);
-    progress("round trips against Go's reexec, from whole programs (items 7 and 8)");
+    progress("round trips against Go's reexec, from whole programs (items 7 and 9)");
     peer_rows(&plan, &mut table);
     progress("typed calls and pool calls against a plain round trip (item 8)");
     typed_rows(&plan, &mut table);
