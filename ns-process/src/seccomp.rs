@@ -52,14 +52,18 @@ const ENOSYS: SeccompAction = SeccompAction::Errno(libc::ENOSYS as u16);
 /// The families the default profile refuses, each with the calls in it and the
 /// capabilities any of which gives it back (none: refused whatever the command keeps).
 /// A name this architecture does not have (`iopl` on aarch64) is left out.
-const REFUSED: &[(&str, &[&str], &[&str])] = &[
+const REFUSED: &[(&str, &[&str], &[Capability])] = &[
     (
         "kernel keyrings",
         &["add_key", "request_key", "keyctl"],
         &[],
     ),
-    ("kexec", &["kexec_load", "kexec_file_load"], &["SYS_BOOT"]),
-    ("reboot", &["reboot"], &["SYS_BOOT"]),
+    (
+        "kexec",
+        &["kexec_load", "kexec_file_load"],
+        &[Capability::SysBoot],
+    ),
+    ("reboot", &["reboot"], &[Capability::SysBoot]),
     (
         "kernel modules",
         &[
@@ -70,16 +74,20 @@ const REFUSED: &[(&str, &[&str], &[&str])] = &[
             "query_module",
             "get_kernel_syms",
         ],
-        &["SYS_MODULE"],
+        &[Capability::SysModule],
     ),
-    ("file handles", &["open_by_handle_at"], &["DAC_READ_SEARCH"]),
-    ("bpf", &["bpf"], &["SYS_ADMIN", "BPF"]),
+    (
+        "file handles",
+        &["open_by_handle_at"],
+        &[Capability::DacReadSearch],
+    ),
+    ("bpf", &["bpf"], &[Capability::SysAdmin, Capability::Bpf]),
     (
         "perf events",
         &["perf_event_open"],
-        &["SYS_ADMIN", "PERFMON"],
+        &[Capability::SysAdmin, Capability::Perfmon],
     ),
-    ("userfaultfd", &["userfaultfd"], &["SYS_PTRACE"]),
+    ("userfaultfd", &["userfaultfd"], &[Capability::SysPtrace]),
     (
         "ptrace and other processes' memory",
         &[
@@ -89,7 +97,7 @@ const REFUSED: &[(&str, &[&str], &[&str])] = &[
             "kcmp",
             "pidfd_getfd",
         ],
-        &["SYS_PTRACE"],
+        &[Capability::SysPtrace],
     ),
     (
         "mounts",
@@ -107,21 +115,29 @@ const REFUSED: &[(&str, &[&str], &[&str])] = &[
             "open_tree_attr",
             "mount_setattr",
         ],
-        &["SYS_ADMIN"],
+        &[Capability::SysAdmin],
     ),
-    ("joining namespaces", &["setns"], &["SYS_ADMIN"]),
-    ("swap", &["swapon", "swapoff"], &["SYS_ADMIN"]),
-    ("process accounting", &["acct"], &["SYS_PACCT"]),
+    ("joining namespaces", &["setns"], &[Capability::SysAdmin]),
+    ("swap", &["swapon", "swapoff"], &[Capability::SysAdmin]),
+    ("process accounting", &["acct"], &[Capability::SysPacct]),
     (
         "setting the clock",
         &["settimeofday", "clock_settime", "stime"],
-        &["SYS_TIME"],
+        &[Capability::SysTime],
     ),
-    ("I/O ports", &["iopl", "ioperm"], &["SYS_RAWIO"]),
-    ("quotas", &["quotactl", "quotactl_fd"], &["SYS_ADMIN"]),
-    ("fanotify", &["fanotify_init"], &["SYS_ADMIN"]),
-    ("the kernel log", &["syslog"], &["SYSLOG"]),
-    ("hanging up the terminal", &["vhangup"], &["SYS_TTY_CONFIG"]),
+    ("I/O ports", &["iopl", "ioperm"], &[Capability::SysRawio]),
+    (
+        "quotas",
+        &["quotactl", "quotactl_fd"],
+        &[Capability::SysAdmin],
+    ),
+    ("fanotify", &["fanotify_init"], &[Capability::SysAdmin]),
+    ("the kernel log", &["syslog"], &[Capability::Syslog]),
+    (
+        "hanging up the terminal",
+        &["vhangup"],
+        &[Capability::SysTtyConfig],
+    ),
     (
         "NUMA memory policy",
         &[
@@ -131,7 +147,7 @@ const REFUSED: &[(&str, &[&str], &[&str])] = &[
             "move_pages",
             "migrate_pages",
         ],
-        &["SYS_NICE"],
+        &[Capability::SysNice],
     ),
     (
         "io_uring",
@@ -180,13 +196,10 @@ pub(crate) fn program(
 
 /// The default profile for a command that keeps the capabilities `kept`.
 fn default_profile(kept: CapabilitySet) -> SeccompFilter {
-    let keeps = |name: &str| {
-        name.parse::<Capability>()
-            .is_ok_and(|capability| kept.contains(capability))
-    };
+    let keeps = |capability: &Capability| kept.contains(*capability);
     let mut filter = SeccompFilter::new(SeccompAction::Allow);
     for (_, names, given_back_by) in REFUSED {
-        if given_back_by.iter().any(|name| keeps(name)) {
+        if given_back_by.iter().any(keeps) {
             continue;
         }
         for number in names
@@ -196,7 +209,7 @@ fn default_profile(kept: CapabilitySet) -> SeccompFilter {
             filter.rule(number, EPERM);
         }
     }
-    if !keeps("SYS_ADMIN") {
+    if !keeps(&Capability::SysAdmin) {
         // A new user namespace would give the command every capability again, in there:
         // refused, whatever else unshare or clone are asked for. clone3 passes its flags
         // in memory a filter can't read: it looks absent, and libc falls back to clone.
