@@ -493,9 +493,12 @@ impl Options {
         crate::limits::validate(self)?;
         check_preserved_fds(self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
-        // Read and compiled again by the init, before its setup; refused here, before
-        // anything is created.
-        self.seccomp_program()?;
+        // A profile file is read and compiled again by the init, before its setup; a bad
+        // one is refused here, before anything is created. The built-in profile can't be
+        // bad: only the init compiles it.
+        if let Some(SeccompArg::Profile(_)) = &self.seccomp {
+            self.seccomp_program()?;
+        }
         if let Some(workdir) = &self.workdir {
             if !workdir.is_absolute() {
                 return Err(format!(
