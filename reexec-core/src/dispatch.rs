@@ -143,14 +143,20 @@ fn role(name: &OsStr, marker: Option<OsString>) -> Role {
 /// it: the entry, or `main`, must not see it, nor pass it on to what they start. The
 /// dispatch's one change to the process.
 fn take_entry_marker() -> Option<OsString> {
-    let marker = std::env::var_os(ENTRY_ENV)?;
+    take_env_var_in_dispatch(ENTRY_ENV)
+}
+
+/// Removes the variable `name` from the environment, if set, and returns its value. Only
+/// for the dispatch and what it runs before the entry (a typed entry's descriptors).
+pub(crate) fn take_env_var_in_dispatch(name: &str) -> Option<OsString> {
+    let value = std::env::var_os(name)?;
     // SAFETY: changing the environment is unsound only while another thread reads or
     // writes it. The dispatch runs before this process has a second thread: in the
     // `early-dispatch` constructor, before `main`, where only glibc's and other
     // constructors have run and std has started no thread; or first thing in `main`,
     // through `main!` or `dispatch()`, whose documented contract that is.
-    unsafe { std::env::remove_var(ENTRY_ENV) };
-    Some(marker)
+    unsafe { std::env::remove_var(name) };
+    Some(value)
 }
 
 fn basename(path: &OsStr) -> &OsStr {

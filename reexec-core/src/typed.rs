@@ -156,16 +156,7 @@ where
     /// Starts the child and hands it `input`: the value is serialized now, and sent while
     /// [`TypedChild::join`] waits for the answer.
     pub fn spawn(&mut self, input: &In) -> Result<TypedChild<Out>, Error> {
-        let mut request = Vec::new();
-        let types = Signature::of::<In, Out>();
-        types
-            .encode(Tag::Types, &mut request)
-            .and_then(|()| wire::encode(Tag::Input, input, &mut request))
-            .map_err(|error| Error::Encoding {
-                entry: self.entry.clone(),
-                what: "writing the input with postcard",
-                message: error.to_string(),
-            })?;
+        let (types, request) = request::<In, Out>(&self.entry, input)?;
         let (child, input, answer) = start(&mut self.command)?;
         let mut typed = TypedChild {
             child,
@@ -585,6 +576,24 @@ impl<Out> Drop for TypedChild<Out> {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The frames a call of `entry` with `input` sends: its types, then the value.
+fn request<In: Serialize + 'static, Out: 'static>(
+    entry: &str,
+    input: &In,
+) -> Result<(Signature, Vec<u8>), Error> {
+    let mut request = Vec::new();
+    let types = Signature::of::<In, Out>();
+    types
+        .encode(Tag::Types, &mut request)
+        .and_then(|()| wire::encode(Tag::Input, input, &mut request))
+        .map_err(|error| Error::Encoding {
+            entry: entry.to_owned(),
+            what: "writing the input with postcard",
+            message: error.to_string(),
+        })?;
+    Ok((types, request))
 }
 
 /// Starts `command` with the two pipes of a typed call: our ends of the input and of the

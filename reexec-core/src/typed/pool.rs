@@ -14,8 +14,8 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::wire::{self, Signature, Tag};
-use super::{TypedEntry, decode_answer, start};
+use super::wire;
+use super::{TypedEntry, decode_answer, request, start};
 use crate::command::{Child, Command};
 use crate::error::{Error, Step};
 
@@ -159,16 +159,7 @@ where
 
     /// Calls the entry with `input` on an idle worker, waiting for one if all are busy.
     pub fn call(&self, input: &In) -> Result<Out, Error> {
-        let types = Signature::of::<In, Out>();
-        let mut request = Vec::new();
-        types
-            .encode(Tag::Types, &mut request)
-            .and_then(|()| wire::encode(Tag::Input, input, &mut request))
-            .map_err(|error| Error::Encoding {
-                entry: self.entry.to_owned(),
-                what: "writing the input with postcard",
-                message: error.to_string(),
-            })?;
+        let (types, request) = request::<In, Out>(self.entry, input)?;
         let mut worker = self.take_idle()?;
         let answer = exchange(&mut worker, &request);
         match answer {

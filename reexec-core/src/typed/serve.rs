@@ -97,14 +97,9 @@ pub fn serve<In: 'static, Out: 'static>(
 /// The two descriptors [`FDS_ENV`] names, made close-on-exec so that a program the entry
 /// runs does not hold them; `None`, said on stderr, when the variable is missing or bad.
 fn take_descriptors(name: &str) -> Option<(OwnedFd, OwnedFd)> {
-    let value = std::env::var(FDS_ENV).ok();
-    if value.is_some() {
-        // SAFETY: changing the environment is unsound only while another thread reads or
-        // writes it. An entry's registration calls this before the entry runs, from the
-        // dispatch, which runs before the process has a second thread (see the
-        // dispatch's `take_entry_marker`).
-        unsafe { std::env::remove_var(FDS_ENV) };
-    }
+    // An entry's registration calls this before the entry runs, from the dispatch.
+    let value = crate::dispatch::take_env_var_in_dispatch(FDS_ENV)
+        .and_then(|value| value.into_string().ok());
     let numbers = value.as_deref().and_then(|value| {
         let (input, answer) = value.split_once(',')?;
         let input: RawFd = input.parse().ok()?;
