@@ -773,8 +773,8 @@ impl Command {
             seccomp: self.seccomp.as_ref().map(SeccompProgram::instructions),
             joins: &join_plan.joins,
             unshare_after_join: join_plan.unshare_after_join.clone_flags(),
-            take_root_gid: takes_root(&self.uid_maps, &self.gid_maps, false),
-            take_root_uid: takes_root(&self.uid_maps, &self.gid_maps, true),
+            take_root_gid: maps.takes_root_gid(),
+            take_root_uid: maps.takes_root_uid(),
         };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
         // Borrowed, not taken: a hook that panics must still be there for the next spawn.
@@ -1018,21 +1018,6 @@ fn parent_part(
 }
 
 /// Checks the numbers given with [`Command::fd`], before anything is created.
-/// Whether the child takes id 0 of its user namespace, of uids (`uid`) or gids: when the
-/// maps of that kind give 0 inside and none of them the caller's own effective id. An
-/// empty map (no user namespace, or no map of that kind) takes nothing.
-fn takes_root(uid_maps: &[IdMap], gid_maps: &[IdMap], uid: bool) -> bool {
-    let (maps, own) = if uid {
-        (uid_maps, nix::unistd::geteuid().as_raw())
-    } else {
-        (gid_maps, nix::unistd::getegid().as_raw())
-    };
-    let covers =
-        |start: u32, count: u32, id: u32| id >= start && u64::from(id - start) < u64::from(count);
-    maps.iter().any(|map| covers(map.inside, map.count, 0))
-        && !maps.iter().any(|map| covers(map.outside, map.count, own))
-}
-
 fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
     let invalid = |target: RawFd, why: String| Error::InvalidInput {
         what: "descriptor number for the child (Command::fd)",

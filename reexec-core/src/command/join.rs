@@ -38,6 +38,10 @@ const CREATED_AFTER_JOIN: Namespaces = Namespaces::MOUNT
 /// against what each descriptor is; then orders them.
 pub(super) fn plan(create: Namespaces, given: &[(Namespaces, OwnedFd)]) -> Result<JoinPlan, Error> {
     let mut plan = JoinPlan::default();
+    if given.is_empty() {
+        // The common spawn: not even a look at our own user namespace.
+        return Ok(plan);
+    }
     let mut joined = Namespaces::NONE;
     let own_user_namespace = std::fs::metadata("/proc/self/ns/user")
         .ok()

@@ -60,6 +60,18 @@ impl Maps {
         })
     }
 
+    /// Whether the child takes uid 0 of its user namespace: when the uid maps give 0 inside
+    /// and none of them the caller's own effective uid.
+    pub(super) fn takes_root_uid(&self) -> bool {
+        takes_root(&self.uid_maps, || nix::unistd::geteuid().as_raw())
+    }
+
+    /// Whether the child takes gid 0 of its user namespace, as
+    /// [`takes_root_uid`](Self::takes_root_uid) for gids.
+    pub(super) fn takes_root_gid(&self) -> bool {
+        takes_root(&self.gid_maps, || nix::unistd::getegid().as_raw())
+    }
+
     /// Whether there is no map to write.
     pub(super) fn is_empty(&self) -> bool {
         self.uid.is_empty() && self.gid.is_empty()
@@ -86,6 +98,18 @@ impl Maps {
         }
         Ok(())
     }
+}
+
+/// Whether `maps` give 0 inside and none of them the caller's `own` id (asked only then).
+/// No map (no user namespace, or no map of that kind) takes nothing.
+fn takes_root(maps: &[IdMap], own: impl FnOnce() -> u32) -> bool {
+    let covers =
+        |start: u32, count: u32, id: u32| id >= start && u64::from(id - start) < u64::from(count);
+    if !maps.iter().any(|map| covers(map.inside, map.count, 0)) {
+        return false;
+    }
+    let own = own();
+    !maps.iter().any(|map| covers(map.outside, map.count, own))
 }
 
 /// Runs `program` (`newuidmap` or `newgidmap`, for `step`) on `pid` with `maps`, unless
