@@ -443,18 +443,11 @@ impl Options {
 
     /// The namespaces to create.
     pub(crate) fn namespaces(&self) -> reexec::Namespaces {
-        use reexec::Namespaces;
-        [
-            (Shareable::User, Namespaces::USER),
-            (Shareable::Mount, Namespaces::MOUNT),
-            (Shareable::Uts, Namespaces::UTS),
-            (Shareable::Ipc, Namespaces::IPC),
-            (Shareable::Pid, Namespaces::PID),
-            (Shareable::Net, Namespaces::NET),
-        ]
-        .into_iter()
-        .filter(|&(kind, _)| !self.shares(kind))
-        .fold(Namespaces::NONE, |set, (_, namespace)| set | namespace)
+        Shareable::value_variants()
+            .iter()
+            .copied()
+            .filter(|&kind| !self.shares(kind))
+            .fold(reexec::Namespaces::NONE, |set, kind| set | kind.namespace())
     }
 
     /// The capabilities the command keeps.
