@@ -618,23 +618,9 @@ fn check_enabled_v2(own: &Path, controller: Controller) -> Result<(), Error> {
 
 /// Writes the child `pid` into each of `procs`: it joins the cgroup, while it waits.
 pub(crate) fn join(procs: &[PathBuf], pid: u32) -> Result<(), Error> {
+    let pid = pid.to_string();
     for file in procs {
-        write_value(file, &pid.to_string()).map_err(|error| match error {
-            Error::Cgroup {
-                action,
-                target,
-                source,
-                hint,
-                ..
-            } => Error::Cgroup {
-                step: Step::JoinCgroup,
-                action,
-                target,
-                source,
-                hint,
-            },
-            other => other,
-        })?;
+        write_value_as(Step::JoinCgroup, file, &pid)?;
     }
     Ok(())
 }
@@ -658,13 +644,13 @@ pub(crate) fn clone_refusal(dir: &Path, error: io::Error) -> Error {
             .into(),
         _ => hint(&error, &dir.join("cgroup.procs"), Action::Write),
     };
-    Error::Cgroup {
-        step: Step::JoinCgroup,
-        action: "starting the child (clone3 CLONE_INTO_CGROUP) in".to_owned(),
-        target: dir.display().to_string(),
-        source: error,
+    cgroup_error_as(
+        Step::JoinCgroup,
+        "starting the child (clone3 CLONE_INTO_CGROUP) in",
+        &dir.display(),
+        error,
         hint,
-    }
+    )
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
@@ -746,8 +732,18 @@ fn cgroup_error(
     source: io::Error,
     hint: String,
 ) -> Error {
+    cgroup_error_as(Step::ManageCgroup, action, path, source, hint)
+}
+
+fn cgroup_error_as(
+    step: Step,
+    action: &str,
+    path: &dyn std::fmt::Display,
+    source: io::Error,
+    hint: String,
+) -> Error {
     Error::Cgroup {
-        step: Step::ManageCgroup,
+        step,
         action: action.to_owned(),
         target: path.to_string(),
         source,
@@ -757,13 +753,19 @@ fn cgroup_error(
 
 /// Writes `value` to a cgroup file in one write(2), as the kernel reads these.
 fn write_value(file: &Path, value: &str) -> Result<(), Error> {
+    write_value_as(Step::ManageCgroup, file, value)
+}
+
+/// [`write_value`], failing as `step`.
+fn write_value_as(step: Step, file: &Path, value: &str) -> Result<(), Error> {
     fs::OpenOptions::new()
         .write(true)
         .open(file)
         .and_then(|mut open| open.write_all(value.as_bytes()))
         .map_err(|error| {
             let hint = hint(&error, file, Action::Write);
-            cgroup_error(
+            cgroup_error_as(
+                step,
                 &format!("writing {value:?} to"),
                 &file.display(),
                 error,
