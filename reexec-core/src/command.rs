@@ -696,7 +696,8 @@ impl Command {
     {
         // The given descriptors are the child's now: they close with this spawn, whatever
         // becomes of it.
-        let given = std::mem::take(&mut self.given_fds);
+        let mut given = std::mem::take(&mut self.given_fds);
+        given.sort_by_key(|(target, _)| *target);
         let name = self.validated_name()?;
         let argv = self.argv(&name)?;
         let envp = self.envp(&name)?;
@@ -1017,7 +1018,8 @@ fn parent_part(
     Ok(())
 }
 
-/// Checks the numbers given with [`Command::fd`], before anything is created.
+/// Checks the numbers given with [`Command::fd`] (sorted by them), before anything is
+/// created.
 fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
     let invalid = |target: RawFd, why: String| Error::InvalidInput {
         what: "descriptor number for the child (Command::fd)",
@@ -1052,11 +1054,9 @@ fn validate_given_fds(given: &[(RawFd, OwnedFd)]) -> Result<(), Error> {
             ));
         }
     }
-    let mut targets: Vec<RawFd> = given.iter().map(|(target, _)| *target).collect();
-    targets.sort_unstable();
-    if let Some(pair) = targets.windows(2).find(|pair| pair[0] == pair[1]) {
+    if let Some(pair) = given.windows(2).find(|pair| pair[0].0 == pair[1].0) {
         return Err(invalid(
-            pair[0],
+            pair[0].0,
             "it was given twice: a number in the child takes one descriptor".into(),
         ));
     }
