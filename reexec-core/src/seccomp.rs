@@ -174,7 +174,7 @@ impl SeccompFilter {
     /// System call `number` (see [`syscall_number`](Self::syscall_number), or
     /// `libc::SYS_*`) gets `action`, unless an earlier rule matched it.
     pub fn rule(&mut self, number: i64, action: SeccompAction) -> &mut SeccompFilter {
-        self.push(number, None, action)
+        self.push_rule(number, false, None, action)
     }
 
     /// System call `number` gets `action` when `condition` holds of its arguments, unless
@@ -185,7 +185,7 @@ impl SeccompFilter {
         condition: ArgCondition,
         action: SeccompAction,
     ) -> &mut SeccompFilter {
-        self.push(number, Some(condition), action)
+        self.push_rule(number, false, Some(condition), action)
     }
 
     /// Every system call numbered `first` or above gets `action`, unless an earlier rule
@@ -193,15 +193,6 @@ impl SeccompFilter {
     /// `Errno(ENOSYS)` so that programs fall back to older ones.
     pub fn rule_from(&mut self, first: i64, action: SeccompAction) -> &mut SeccompFilter {
         self.push_rule(first, true, None, action)
-    }
-
-    fn push(
-        &mut self,
-        number: i64,
-        condition: Option<ArgCondition>,
-        action: SeccompAction,
-    ) -> &mut SeccompFilter {
-        self.push_rule(number, false, condition, action)
     }
 
     fn push_rule(

@@ -434,7 +434,7 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
                 if let Some(fd) = &self.input {
                     fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
                 }
-                for fd in [&self.answer].into_iter().flatten() {
+                if let Some(fd) = &self.answer {
                     fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
                 }
                 for file in [&out, &err].into_iter().flatten() {
