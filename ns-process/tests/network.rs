@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use reexec_tests::{Unprivileged, describe, field, is_root, output_with_timeout};
+use reexec_tests::{Unprivileged, describe, field, is_root, output_with_timeout, stdout_text};
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -119,10 +119,6 @@ fn assert_host_unchanged(setup: &str, args: &str, code: i32, expected: &[&str]) 
     });
 }
 
-fn text(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn the_child_gets_an_address_a_route_and_reaches_the_gateway() {
     if !have("busybox", &["true"]) || !have("unshare", &["--version"]) {
@@ -133,7 +129,7 @@ fn the_child_gets_an_address_a_route_and_reaches_the_gateway() {
            echo links-after: $(ip -o link | cut -d: -f2)
            ip -o -4 addr show brg0"#,
     );
-    let out = text(&output);
+    let out = stdout_text(&output);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(out.contains("veth1    inet 10.10.10.2/24"), "{out}");
     assert!(out.contains("default via 10.10.10.1 dev veth1"), "{out}");
@@ -162,7 +158,7 @@ fn an_unprivileged_user_bridges_inside_a_network_namespace_it_owns() {
         &copy,
         "$NS_PROCESS --net bridge -- sh -c 'ip -o -4 addr show veth1; busybox ping -c1 -W5 10.10.10.1 >/dev/null && echo gateway-reachable'",
     );
-    let out = text(&output);
+    let out = stdout_text(&output);
     assert!(
         out.contains("veth1    inet 10.10.10.2/24"),
         "{}",
@@ -185,7 +181,7 @@ fn two_instances_get_distinct_addresses_and_reach_each_other() {
            wait
            echo links-after: $(ip -o link | cut -d: -f2)"#,
     );
-    let out = text(&output);
+    let out = stdout_text(&output);
     assert!(output.status.success(), "{}", describe(&output));
     let address = |who: &str| {
         out.lines()
@@ -226,7 +222,7 @@ fn etc_hosts_gives_the_hostname_the_address_the_bridge_gave() {
         rootfs = rootfs.display()
     );
     in_fake_hosts(&script, |label, output| {
-        let out = text(output);
+        let out = stdout_text(output);
         assert!(output.status.success(), "{label}: {}", describe(output));
         assert_eq!(field(output, "iface"), Some("10.20.30.3"), "{label}: {out}");
         assert!(
@@ -258,7 +254,7 @@ fn killing_ns_process_removes_the_host_side() {
            for i in $(seq 100); do ip -o link | grep -q 'brg0-' || break; sleep 0.05; done
            echo after: $(ip -o link | cut -d: -f2)"#,
     );
-    let out = text(&output);
+    let out = stdout_text(&output);
     assert!(
         out.contains("before: lo brg0 brg0-2@if"),
         "{}",
@@ -326,7 +322,7 @@ fn killed_at_any_point_of_its_start_ns_process_leaves_no_link_behind() {
            for i in $(seq 100); do ip -o link | grep -q 'brg0-' || break; sleep 0.05; done
            echo after: $(ip -o link | cut -d: -f2)"#,
     );
-    let out = text(&output);
+    let out = stdout_text(&output);
     assert!(
         out.contains("after: lo brg0\n") || out.contains("after: lo\n"),
         "{}",
@@ -481,7 +477,7 @@ fn the_start_report_reaches_the_init_and_not_the_command() {
         echo "bridge=$(ip -o -4 addr show brg0 | awk '{print $4}')""#;
     in_fake_hosts(script, |label, output| {
         let context = format!("{label}: {}", describe(output));
-        assert!(text(output).contains("open: 3\n"), "{context}");
+        assert!(stdout_text(output).contains("open: 3\n"), "{context}");
         assert_eq!(field(output, "bridge"), Some("10.10.10.1/24"), "{context}");
     });
 }
