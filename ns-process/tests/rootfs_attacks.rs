@@ -40,11 +40,10 @@ fn chown_tree(path: &Path, uid: u32) {
     assert!(status.success(), "chown -R {owner} {}", path.display());
 }
 
-/// A copy of the busybox rootfs at `to`, owned as the source is (the tests chown it to
-/// whom they need), or why there is none.
-fn copy_of_busybox_rootfs(to: &Path) -> Result<(), String> {
-    let me = (Uid::effective().as_raw(), Gid::effective().as_raw());
-    busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), to, me)
+/// A copy of the busybox rootfs at `to`, owned by `owner` (uid and gid) where the tests
+/// run as root, or why there is none.
+fn copy_of_busybox_rootfs(to: &Path, owner: u32) -> Result<(), String> {
+    busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), to, (owner, owner))
 }
 
 /// A directory standing in for one of the host's, with a file of known content: what the
@@ -204,11 +203,14 @@ fn a_dev_swapped_for_a_symlink_while_ns_process_starts_reaches_no_host_directory
     for victim in victims() {
         let dir = temp_dir("rootfs-race");
         let rootfs = dir.path().join("rootfs");
-        or_skip!(copy_of_busybox_rootfs(&rootfs), "no root filesystem");
+        or_skip!(
+            copy_of_busybox_rootfs(&rootfs, victim.attacker),
+            "no root filesystem"
+        );
         // `null`: a file the old setup truncated; any new entry is a node or link it made.
         let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], victim.uid);
         std::os::unix::fs::symlink(&decoy.path, rootfs.join("dev-swap")).unwrap();
-        chown_tree(&rootfs, victim.attacker);
+        chown_tree(&rootfs.join("dev-swap"), victim.attacker);
 
         let swapper = Swapper::start(&rootfs, "dev", "dev-swap", victim.attacker);
         let (mut started, mut refused, mut unexpected) = (0, 0, Vec::new());
@@ -296,13 +298,18 @@ fn a_proc_swapped_for_a_symlink_once_mounted_leaves_no_writable_proc_sys_behind(
     const RUNS: usize = 20;
     let dir = temp_dir("rootfs-proc-swap");
     let rootfs = dir.path().join("rootfs");
-    or_skip!(copy_of_busybox_rootfs(&rootfs), "no root filesystem");
+    or_skip!(
+        copy_of_busybox_rootfs(&rootfs, ROOTFS_OWNER),
+        "no root filesystem"
+    );
     // What a protection done by path would make read-only once `proc` leads here, with
     // what the init reads there to look real.
     std::fs::create_dir_all(rootfs.join("fake-proc/sys/kernel")).unwrap();
     std::fs::write(rootfs.join("fake-proc/sys/kernel/cap_last_cap"), "40\n").unwrap();
     std::os::unix::fs::symlink("fake-proc", rootfs.join("proc-swap")).unwrap();
-    chown_tree(&rootfs, ROOTFS_OWNER);
+    for made in ["fake-proc", "proc-swap"] {
+        chown_tree(&rootfs.join(made), ROOTFS_OWNER);
+    }
     let mounts = mount_table();
     let rootfs_arg = rootfs.to_str().unwrap();
     let (proc, swap) = (rootfs.join("proc"), rootfs.join("proc-swap"));
@@ -389,8 +396,8 @@ impl MountPoint {
 fn a_proc_or_dev_that_is_a_symlink_or_no_directory_is_refused_and_nothing_is_mounted() {
     let dir = temp_dir("rootfs-links");
     let rootfs = dir.path().join("rootfs");
-    or_skip!(copy_of_busybox_rootfs(&rootfs), "no root filesystem");
     let me = nix::unistd::geteuid().as_raw();
+    or_skip!(copy_of_busybox_rootfs(&rootfs, me), "no root filesystem");
     let decoy = Decoy::new(dir.path().join("host-dir"), &["null"], me);
     let rootfs_arg = rootfs.to_str().unwrap();
     let mounts = mount_table();
