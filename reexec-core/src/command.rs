@@ -739,9 +739,13 @@ impl Command {
         // The parent writes id maps, and runs the caller's hook, while the child waits.
         // Joining a cgroup may be one more part: `sys::spawn` decides.
         let has_parent_part = self.parent_setup.is_some() || setup.is_some() || !maps.is_empty();
-        // Opened now, for clone3: one that can't be opened is left to the write, whose
-        // error names the file.
-        let cgroup_v2_dir = self.cgroup_v2_dir.as_deref().and_then(|dir| {
+        // Opened now, for clone3 (when it may still run): one that can't be opened is left
+        // to the write, whose error names the file.
+        let cgroup_v2_dir = self
+            .cgroup_v2_dir
+            .as_deref()
+            .filter(|_| sys::clone3_may_run());
+        let cgroup_v2_dir = cgroup_v2_dir.and_then(|dir| {
             use nix::fcntl::OFlag;
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
             nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).ok()

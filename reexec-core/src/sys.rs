@@ -81,7 +81,8 @@ mod spawn;
 pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
 pub(crate) use spawn::{
-    IntoCgroup, SpawnError, cloexec_pipe, dup_above, reap, retry_interrupted, spawn, wait,
+    IntoCgroup, SpawnError, cloexec_pipe, clone3_may_run, dup_above, reap, retry_interrupted,
+    spawn, wait,
 };
 
 /// What the child is to do, prepared by the parent before the clone.

@@ -67,6 +67,12 @@ pub(crate) struct IntoCgroup<'a, J> {
 /// (`clone3::is_unavailable_for_good`): spawns then go straight to clone(2).
 static CLONE3_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 
+/// Whether a spawn into a cgroup v2 directory may still try clone3: built for this
+/// architecture, and not yet found unavailable in this process.
+pub(crate) fn clone3_may_run() -> bool {
+    clone3::AVAILABLE && !CLONE3_UNAVAILABLE.load(Ordering::Relaxed)
+}
+
 /// How many children clone3 started in their cgroup, in this process: what the tests
 /// check the path a spawn took with.
 #[cfg(test)]
@@ -98,8 +104,7 @@ where
         None => (None, None),
     };
     let mut parent_part = parent_part;
-    let clone3 =
-        v2_dir.filter(|_| clone3::AVAILABLE && !CLONE3_UNAVAILABLE.load(Ordering::Relaxed));
+    let clone3 = v2_dir.filter(|_| clone3_may_run());
     if let Some(dir) = clone3 {
         let via = Via::Clone3 {
             cgroup: Some(dir.as_raw_fd()),
