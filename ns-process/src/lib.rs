@@ -1,0 +1,209 @@
+//! The engine behind two programs: `ns-process`, a shell or any command in new mount,
+//! UTS, IPC, PID, network and user namespaces with root mapped to the caller, and
+//! `ns-runtime`, an OCI runtime with runc's command line.
+//!
+//! Both front ends end in the same place: an `ns-process` command line, parsed into the
+//! same options, started as the entry `nsInitialisation` through [`reexec::Command`],
+//! which runs inside the namespaces as their PID 1, sets them up, starts the command and
+//! stays its init. `ns-runtime` writes that command line from a bundle's `config.json`.
+//!
+//! This library exists so that the two binaries share one engine; its only public items
+//! are their `main` functions.
+
+#![deny(unsafe_code)]
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod bridge;
+mod capabilities;
+mod cli;
+mod etc_files;
+mod ids;
+mod init;
+mod kernel_paths;
+mod limits;
+mod namespaces;
+mod net;
+mod netlink;
+mod pty;
+pub mod runtime;
+mod seccomp;
+mod setup;
+mod signals;
+mod started;
+#[allow(unsafe_code)]
+mod sys;
+mod terminal;
+mod ulimit;
+mod user;
+
+/// Exit status when ns-process itself fails, as `docker run` and `podman` use.
+const EXIT_OWN_FAILURE: u8 = 125;
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ns-process: {message}");
+    ExitCode::from(EXIT_OWN_FAILURE)
+}
+
+/// `ns-process`'s `main`: parses the command line, starts the init in new namespaces and
+/// supervises it; returns the command's exit status, or 125 for ns-process's own failures.
+///
+/// The binary calls it inside [`reexec::main!`], which runs the init's entry first when
+/// this is a re-executed child:
+///
+/// ```no_run
+/// reexec::main! {
+///     fn main() -> std::process::ExitCode {
+///         ns_process::ns_process_main()
+///     }
+/// }
+/// ```
+pub fn ns_process_main() -> ExitCode {
+    let options = match cli::Options::try_parse() {
+        Ok(options) => options,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version.
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(EXIT_OWN_FAILURE);
+        }
+    };
+    if let Err(message) = options.validate() {
+        return fail(message);
+    }
+    let namespaces = options.namespaces();
+    let id_maps = if namespaces.contains(reexec::Namespaces::USER) {
+        match ids::IdMaps::choose(&options) {
+            Ok(id_maps) => Some(id_maps),
+            Err(message) => return fail(message),
+        }
+    } else {
+        None
+    };
+    let joins = match options.open_joins() {
+        Ok(joins) => joins,
+        Err(message) => return fail(message),
+    };
+    if options.verbose {
+        eprintln!(
+            "ns-process: starting {} in new namespaces: {namespaces}",
+            init::ENTRY
+        );
+        if !joins.is_empty() {
+            eprintln!("ns-process: joining the namespaces: {}", options.joined());
+        }
+    }
+    // Limits (#13): the cgroup is made before the host is changed otherwise, and
+    // removed once the init has ended — here, or on any early return, as it drops.
+    limits::remove_leftovers(options.verbose);
+    let cgroup = match limits::create(&options) {
+        Ok(cgroup) => cgroup,
+        Err(message) => return fail(message),
+    };
+
+    // Blocked before the host is changed and the child starts: none ends ns-process
+    // between changing the host and starting its init; once it exists, they go to it.
+    let blocked = match signals::Blocked::now() {
+        Ok(blocked) => blocked,
+        Err(errno) => return fail(format!("blocking signals: {}", errno.desc())),
+    };
+    // Dropped before the command started, it takes back what it added to the host.
+    let mut network = None;
+    if options.net == cli::NetMode::Bridge {
+        match bridge::prepare(&options) {
+            Ok(prepared) => network = Some(prepared),
+            Err(message) => return fail(message),
+        }
+    }
+
+    // An interactive run gets a pty of its own; any other, no terminal at all.
+    let pty = match pty::Pty::for_caller() {
+        Ok(pty) => pty,
+        Err(message) => return fail(message),
+    };
+    // Internal options go first: the user's command after `--` must stay last.
+    let outer = match namespaces::outer() {
+        Ok(outer) => outer,
+        Err(error) => return fail(error),
+    };
+    let mut args: Vec<OsString> = vec![format!("--internal-outer-namespaces={outer}").into()];
+    if pty.is_some() {
+        args.push("--internal-take-terminal".into());
+    }
+    if let Some(network) = &network {
+        args.extend(network.init_args());
+    }
+    args.extend(std::env::args_os().skip(1));
+
+    let spawned = {
+        let mut command = reexec::Command::new(init::ENTRY);
+        // If ns-process dies, its init dies at once, and the kernel ends everything in
+        // the PID namespace with it.
+        command
+            .namespaces(namespaces)
+            .args(args)
+            .death_signal(Some(nix::libc::SIGKILL));
+        // The init shows its environment to whoever may read its /proc/1/environ; it
+        // needs none of the caller's, only the terminal's type to hand on.
+        command.env_clear();
+        if let Some(term) = std::env::var_os("TERM") {
+            command.env("TERM", term);
+        }
+        if let Some(id_maps) = &id_maps {
+            id_maps.apply(&mut command);
+        }
+        // Entered by the init before anything of its own, user namespace first.
+        for (kind, file) in joins {
+            command.join(kind, file);
+        }
+        // On the init, and so on everything inside: see ulimit.rs.
+        ulimit::Ulimit::apply_to(&options.ulimit, &mut command);
+        // In the cgroup before the init runs anything of its own.
+        if let Some(cgroup) = &cgroup {
+            command.cgroup(cgroup.cgroup());
+        }
+        // Checked open by validate(); the init hands them on to the command.
+        for fd in cli::preserved_fds(options.preserve_fds) {
+            if let Some(inherited) = sys::claim_handed_fd(fd) {
+                command.fd(fd, inherited);
+            }
+        }
+        let attach_pair = network.as_mut().map(|network| {
+            network.give_to(&mut command);
+            network.attach(&options)
+        });
+        let spawn = |command: &mut reexec::Command| match attach_pair {
+            Some(attach_pair) => command.spawn_with_parent_setup(attach_pair),
+            None => command.spawn(),
+        };
+        match &pty {
+            Some(pty) => pty.attach(&mut command).map(|()| spawn(&mut command)),
+            None => Ok(spawn(&mut command)),
+        }
+        // The command, and its copies of the pty's slave, end here.
+    };
+    // Matched in one statement: a pty still held is dropped, and the caller's terminal
+    // is as it was, before any message is printed.
+    let status = match (spawned, pty) {
+        (Ok(Ok(mut child)), Some(pty)) => pty.relay(&mut child, &blocked),
+        (Ok(Ok(mut child)), None) => signals::supervise_child(&mut child, &blocked),
+        (Ok(Err(error)), _) => Err(ulimit::with_flag_named(&error)),
+        (Err(message), _) => Err(message),
+    };
+    // The init has ended: its pair goes, and if the command never started, whatever
+    // this run added to the host for it.
+    drop(network);
+    if let Some(cgroup) = cgroup {
+        cgroup.finish();
+    }
+    match status {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => fail(message),
+    }
+}
