@@ -105,6 +105,16 @@ pub(crate) struct Options {
     #[arg(long, hide = true, value_name = "FD")]
     pub(crate) internal_started_fd: Option<i32>,
 
+    // ns-runtime's internal options (#16): set by `ns-runtime create` for its init.
+    /// Set by ns-runtime for its init: a socket to say "set up" on, and to hear "saved".
+    #[arg(long, hide = true, value_name = "FD")]
+    pub(crate) internal_ready_fd: Option<i32>,
+
+    /// Set by ns-runtime for its init: the read end of the container's start FIFO,
+    /// waited on before the command runs.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub(crate) internal_start_fifo_fd: Option<i32>,
+
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
     /// with PATH, TERM, PS1, and HOME, USER and SHELL from /etc/passwd inside for the
     /// command's user; KEY=VALUE replaces any of them.
@@ -478,6 +488,9 @@ impl Options {
             || self.internal_outer_namespaces.is_some()
             || self.internal_started_fd.is_some()
         {
+            return Err("--internal-* options are for ns-process's own init".into());
+        }
+        if self.internal_ready_fd.is_some() || self.internal_start_fifo_fd.is_some() {
             return Err("--internal-* options are for ns-process's own init".into());
         }
         check_joins(self)?;

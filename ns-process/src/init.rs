@@ -64,6 +64,15 @@ fn ns_initialisation() -> ExitCode {
     };
     // Before setup, so that nothing the init starts inherits the parent's pipe.
     let started = started::Report::take(options.internal_started_fd);
+    // ns-runtime (#16): its ready socket and start FIFO, taken before the setup as the
+    // report is; an init of ns-process has neither.
+    let waiting = match crate::runtime::created::Waiting::take(&options) {
+        Ok(waiting) => waiting,
+        Err(error) => {
+            eprintln!("ns-runtime: {error}");
+            return ExitCode::from(EXIT_OWN_FAILURE);
+        }
+    };
     // Before the pivot: the rootfs may have no /proc (--share pid), and refused now,
     // nothing is mounted for nothing.
     let maps = match check_user_is_mapped(&options) {
@@ -93,7 +102,11 @@ fn ns_initialisation() -> ExitCode {
                 eprintln!("ns-process: {error}");
                 EXIT_OWN_FAILURE
             }
-            Ok(user) => match run(&options, &user, seccomp, &blocked, started) {
+            // A container waits for `start` here, set up, before its command runs.
+            Ok(user) => match waiting
+                .until_started(&blocked)
+                .and_then(|()| run(&options, &user, seccomp, &blocked, started))
+            {
                 Ok(code) | Err(code) => code,
             },
         },

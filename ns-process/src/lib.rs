@@ -77,19 +77,81 @@ pub fn ns_process_main() -> ExitCode {
     if let Err(message) = options.validate() {
         return fail(message);
     }
+    let init = match start_init(&options, std::env::args_os().skip(1).collect(), None) {
+        Ok(init) => init,
+        Err(message) => return fail(message),
+    };
+    let Init {
+        mut child,
+        pty,
+        blocked,
+        network,
+        cgroup,
+    } = init;
+    // Matched in one statement: a pty still held is dropped, and the caller's terminal
+    // is as it was, before any message is printed.
+    let status = match pty {
+        Some(pty) => pty.relay(&mut child, &blocked),
+        None => signals::supervise_child(&mut child, &blocked),
+    };
+    // The init has ended: its pair goes, and if the command never started, whatever
+    // this run added to the host for it.
+    drop(network);
+    if let Some(cgroup) = cgroup {
+        cgroup.finish();
+    }
+    match status {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => fail(message),
+    }
+}
+
+/// What `ns-runtime create` adds to the start of an init it does not supervise.
+pub(crate) struct Detached<'a> {
+    /// The runtime's internal options for the init; they go before the user's.
+    pub(crate) init_args: Vec<OsString>,
+    /// Descriptors the init gets, at these numbers.
+    pub(crate) fds: Vec<(std::os::fd::RawFd, std::os::fd::OwnedFd)>,
+    /// The container's cgroup, made by the runtime and kept past `create`.
+    pub(crate) cgroup: Option<&'a reexec::Cgroup>,
+}
+
+/// An init just started, and what its start holds until it ends.
+pub(crate) struct Init {
+    pub(crate) child: reexec::Child,
+    /// The pty relayed to the caller's terminal (ns-process, interactive).
+    pty: Option<pty::Pty>,
+    /// The signals forwarded to the init, blocked since before it started.
+    pub(crate) blocked: signals::Blocked,
+    /// The bridge's pair, taken back if the command never started (ns-process).
+    network: Option<bridge::Network>,
+    /// `--memory` and the other limits' cgroup, removed once the init ended (ns-process).
+    cgroup: Option<limits::RunCgroup>,
+}
+
+/// The start both front ends share: the id maps, the joined namespaces, the cgroup, the
+/// pty and the spawn of `nsInitialisation` in its namespaces with `user_args` (the
+/// command line `options` was parsed from, without the program's name), checked by
+/// `validate()` already.
+///
+/// ns-process supervises the init it gets back (`detached` is `None`). `ns-runtime
+/// create` gives `detached`: no pty, no bridge and no limits of ns-process's own (the
+/// runtime has its own cgroup), and the init is not supervised — it tells its parent
+/// when it is set up, and lives on past it once the runtime has saved its state (see
+/// `runtime/state.rs`). The death signal is SIGKILL in both cases; a detached init
+/// takes it off itself at that point.
+pub(crate) fn start_init(
+    options: &cli::Options,
+    user_args: Vec<OsString>,
+    detached: Option<Detached<'_>>,
+) -> Result<Init, String> {
     let namespaces = options.namespaces();
     let id_maps = if namespaces.contains(reexec::Namespaces::USER) {
-        match ids::IdMaps::choose(&options) {
-            Ok(id_maps) => Some(id_maps),
-            Err(message) => return fail(message),
-        }
+        Some(ids::IdMaps::choose(options)?)
     } else {
         None
     };
-    let joins = match options.open_joins() {
-        Ok(joins) => joins,
-        Err(message) => return fail(message),
-    };
+    let joins = options.open_joins()?;
     if options.verbose {
         eprintln!(
             "ns-process: starting {} in new namespaces: {namespaces}",
@@ -99,39 +161,45 @@ pub fn ns_process_main() -> ExitCode {
             eprintln!("ns-process: joining the namespaces: {}", options.joined());
         }
     }
+    let own_limits = options.memory.is_some()
+        || options.memory_swap.is_some()
+        || options.pids_limit.is_some()
+        || options.cpus.is_some();
+    if detached.is_some() && (options.net == cli::NetMode::Bridge || own_limits) {
+        return Err(
+            "--net bridge and the limits of ns-process's own cgroup are not for a container \
+             the runtime starts: its network and cgroup come from config.json"
+                .into(),
+        );
+    }
     // Limits (#13): the cgroup is made before the host is changed otherwise, and
-    // removed once the init has ended — here, or on any early return, as it drops.
-    limits::remove_leftovers(options.verbose);
-    let cgroup = match limits::create(&options) {
-        Ok(cgroup) => cgroup,
-        Err(message) => return fail(message),
+    // removed once the init has ended — by the caller, or on any early return, as it
+    // drops.
+    let cgroup = if detached.is_none() {
+        limits::remove_leftovers(options.verbose);
+        limits::create(options)?
+    } else {
+        None
     };
 
     // Blocked before the host is changed and the child starts: none ends ns-process
     // between changing the host and starting its init; once it exists, they go to it.
-    let blocked = match signals::Blocked::now() {
-        Ok(blocked) => blocked,
-        Err(errno) => return fail(format!("blocking signals: {}", errno.desc())),
-    };
+    let blocked =
+        signals::Blocked::now().map_err(|errno| format!("blocking signals: {}", errno.desc()))?;
     // Dropped before the command started, it takes back what it added to the host.
     let mut network = None;
     if options.net == cli::NetMode::Bridge {
-        match bridge::prepare(&options) {
-            Ok(prepared) => network = Some(prepared),
-            Err(message) => return fail(message),
-        }
+        network = Some(bridge::prepare(options)?);
     }
 
-    // An interactive run gets a pty of its own; any other, no terminal at all.
-    let pty = match pty::Pty::for_caller() {
-        Ok(pty) => pty,
-        Err(message) => return fail(message),
+    // An interactive run gets a pty of its own; any other, no terminal at all. A
+    // container's terminal comes through its console socket instead.
+    let pty = match detached {
+        None => pty::Pty::for_caller()?,
+        Some(_) => None,
     };
     // Internal options go first: the user's command after `--` must stay last.
-    let outer = match namespaces::outer() {
-        Ok(outer) => outer,
-        Err(error) => return fail(error),
-    };
+    let outer = namespaces::outer()?;
     let mut args: Vec<OsString> = vec![format!("--internal-outer-namespaces={outer}").into()];
     if pty.is_some() {
         args.push("--internal-take-terminal".into());
@@ -139,7 +207,14 @@ pub fn ns_process_main() -> ExitCode {
     if let Some(network) = &network {
         args.extend(network.init_args());
     }
-    args.extend(std::env::args_os().skip(1));
+    let (given_fds, external_cgroup) = match detached {
+        Some(detached) => {
+            args.extend(detached.init_args);
+            (detached.fds, detached.cgroup)
+        }
+        None => (Vec::new(), None),
+    };
+    args.extend(user_args);
 
     let spawned = {
         let mut command = reexec::Command::new(init::ENTRY);
@@ -168,15 +243,21 @@ pub fn ns_process_main() -> ExitCode {
         if let Some(cgroup) = &cgroup {
             command.cgroup(cgroup.cgroup());
         }
+        if let Some(cgroup) = external_cgroup {
+            command.cgroup(cgroup);
+        }
         // Checked open by validate(); the init hands them on to the command.
         for fd in cli::preserved_fds(options.preserve_fds) {
             if let Some(inherited) = sys::claim_handed_fd(fd) {
                 command.fd(fd, inherited);
             }
         }
+        for (number, fd) in given_fds {
+            command.fd(number, fd);
+        }
         let attach_pair = network.as_mut().map(|network| {
             network.give_to(&mut command);
-            network.attach(&options)
+            network.attach(options)
         });
         let spawn = |command: &mut reexec::Command| match attach_pair {
             Some(attach_pair) => command.spawn_with_parent_setup(attach_pair),
@@ -188,22 +269,14 @@ pub fn ns_process_main() -> ExitCode {
         }
         // The command, and its copies of the pty's slave, end here.
     };
-    // Matched in one statement: a pty still held is dropped, and the caller's terminal
-    // is as it was, before any message is printed.
-    let status = match (spawned, pty) {
-        (Ok(Ok(mut child)), Some(pty)) => pty.relay(&mut child, &blocked),
-        (Ok(Ok(mut child)), None) => signals::supervise_child(&mut child, &blocked),
-        (Ok(Err(error)), _) => Err(ulimit::with_flag_named(&error)),
-        (Err(message), _) => Err(message),
-    };
-    // The init has ended: its pair goes, and if the command never started, whatever
-    // this run added to the host for it.
-    drop(network);
-    if let Some(cgroup) = cgroup {
-        cgroup.finish();
-    }
-    match status {
-        Ok(code) => ExitCode::from(code),
-        Err(message) => fail(message),
-    }
+    // On an error, the pty, the pair and the cgroup drop on the way out, before the
+    // caller prints the message.
+    let child = spawned?.map_err(|error| ulimit::with_flag_named(&error))?;
+    Ok(Init {
+        child,
+        pty,
+        blocked,
+        network,
+        cgroup,
+    })
 }

@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 
 mod cgroups;
 mod console;
+pub(crate) mod created;
 mod exec;
 mod hooks;
+mod lifecycle;
 mod log;
 mod spec;
 mod state;
@@ -40,20 +42,97 @@ pub fn main() -> ExitCode {
         }
         Err(error) => {
             let _ = error.print();
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_USAGE);
         }
     };
-    let result = match &cli.command {
-        Sub::Spec(args) => spec::write_example(args),
-        Sub::Features => spec::print_features(),
-        Sub::Exec(args) => exec::run(&cli.global, args),
-        _ => Err(format!("{}: not built yet", cli.command.name())),
-    };
+    let global = &cli.global;
+    let result = check_global(global).and_then(|()| match &cli.command {
+        Sub::Spec(args) => spec::write_example(args).map_err(Failure::failed),
+        Sub::Features => spec::print_features().map_err(Failure::failed),
+        Sub::Exec(args) => exec::run(global, args).map_err(Failure::failed),
+        Sub::Create(args) => lifecycle::create(global, args),
+        Sub::Start { id } => lifecycle::start(global, id),
+        Sub::State { id } => lifecycle::state(global, id),
+        Sub::Kill { all, id, signal } => lifecycle::kill(global, id, signal.as_deref(), *all),
+        Sub::Delete { force, id } => lifecycle::delete(global, id, *force),
+        Sub::Run { create, detach } => lifecycle::run(global, create, *detach),
+        Sub::List { format, quiet } => lifecycle::list(global, format, *quiet),
+        Sub::Ps { .. } => Err(Failure::failed(format!(
+            "{}: not built yet",
+            cli.command.name()
+        ))),
+    });
     match result {
         Ok(code) => code,
-        Err(message) => {
-            log::error(&cli.global, &message);
-            ExitCode::FAILURE
+        Err(failure) => {
+            log::error(global, &failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// The global flags' own checks, before any command runs.
+fn check_global(global: &Global) -> Result<(), Failure> {
+    if !log::FORMATS.contains(&global.log_format.as_str()) {
+        return Err(Failure::usage(format!(
+            "--log-format {:?}: give text or json",
+            global.log_format
+        )));
+    }
+    Ok(())
+}
+
+/// Exit status: the operation failed (a system call, the container's setup).
+pub(crate) const EXIT_FAILED: u8 = 1;
+/// Exit status: the command line is wrong (as clap's own errors).
+pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit status: no container has that id.
+pub(crate) const EXIT_NOT_FOUND: u8 = 3;
+/// Exit status: the container's state forbids it (it exists, is not created, is running).
+pub(crate) const EXIT_WRONG_STATE: u8 = 4;
+/// Exit status: the bundle, its `config.json` or a flag asks for what is refused.
+pub(crate) const EXIT_BAD_INPUT: u8 = 5;
+
+/// Why a command failed: its message (stderr and `--log`) and exit status.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_FAILED,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn wrong_state(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_WRONG_STATE,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_BAD_INPUT,
+            message: message.into(),
         }
     }
 }
