@@ -26,6 +26,8 @@ use crate::{EXIT_OWN_FAILURE, signals};
 pub(crate) const READY: u8 = b'R';
 /// What `create` answers once the container's state is saved.
 pub(crate) const SAVED: u8 = b'S';
+/// What the init answers once it took off its death signal: `create` may end now.
+pub(crate) const LIVING_ON: u8 = b'L';
 /// What `start` writes into the FIFO.
 pub(crate) const START: u8 = b'G';
 
@@ -85,11 +87,15 @@ impl Waiting {
             Ok(_) => return Err(EXIT_OWN_FAILURE),
             Err(error) => return Err(failed("waiting for the runtime", &error)),
         }
-        drop(ready);
         // From here the container exists without `create`: whoever reaps orphans (conmon,
-        // a subreaper, the host's init) is its parent.
+        // a subreaper, the host's init) is its parent. `create` waits for the answer, so
+        // as not to end (and kill the init) before the death signal is off.
         nix::sys::prctl::set_pdeathsig(None)
             .map_err(|errno| failed("prctl(PR_SET_PDEATHSIG, 0)", &errno.desc()))?;
+        ready
+            .write_all(&[LIVING_ON])
+            .map_err(|error| failed("telling the runtime it lives on", &error))?;
+        drop(ready);
         wait_for_start(&fifo, blocked)
     }
 }

@@ -20,7 +20,7 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::ContainerState;
 
-use super::created::{READY, SAVED, START};
+use super::created::{LIVING_ON, READY, SAVED, START};
 use super::state::{self, Container, Reserved};
 use super::{CreateArgs, Failure, Global, log, spec};
 use crate::{cli, signals};
@@ -138,6 +138,10 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
             Err(error) => format!("the container's init failed its setup: {error}"),
         }));
     }
+    log::debug(
+        global,
+        &format!("the init ({pid}) is set up; saving the container's state"),
+    );
     let failed_now = |init: &mut crate::Init, message: String| {
         // The socket closes as `ready` drops: the init ends without its death signal.
         let _ = init.child.kill();
@@ -173,6 +177,13 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
             return Err(failed_now(&mut init, format!("--pid-file: {message}")));
         }
     }
+    log::debug(
+        global,
+        &format!(
+            "saved {}; the init lives on from now",
+            container.dir.display()
+        ),
+    );
     if let Err(error) = ready.write_all(&[SAVED]) {
         if let Some(pid_file) = &args.pid_file {
             let _ = std::fs::remove_file(pid_file);
@@ -180,6 +191,19 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         return Err(failed_now(
             &mut init,
             format!("telling the init it is saved: {error}"),
+        ));
+    }
+    // Killed before the answer, this process leaves a container whose init may live on
+    // (then it is saved whole) or not (then the next call removes it, `creating` still
+    // being there).
+    let lives_on = ready.read(&mut answer);
+    if !matches!(lives_on, Ok(1) if answer[0] == LIVING_ON) {
+        if let Some(pid_file) = &args.pid_file {
+            let _ = std::fs::remove_file(pid_file);
+        }
+        return Err(failed_now(
+            &mut init,
+            "the container's init ended instead of living on past create".into(),
         ));
     }
     reserved.commit();

@@ -8,9 +8,11 @@
 //! running once the FIFO is gone, stopped once the init is.
 //!
 //! Each container directory is locked (`flock`) by whoever changes it. `create` makes it
-//! as `.new-<id>-<pid>`, locked, then renames it into place, failing if the id exists: two
-//! creates of one id can't both succeed. A directory without `state.json` that nobody
-//! holds locked is what a killed `create` left; the next call that meets it removes it.
+//! as `.new-<id>-<pid>`, locked, with a file `creating` in it, then renames it into place,
+//! failing if the id exists: two creates of one id can't both succeed. `creating` goes
+//! once the init was told it is saved, and lives on. A directory that nobody holds locked
+//! and that has no `state.json`, or still has `creating` and no live init, is what a
+//! killed `create` left (its init ended with it): the next call that meets it removes it.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -30,6 +32,9 @@ const STATE_FILE: &str = "state.json";
 pub(crate) const FIFO: &str = "exec.fifo";
 /// The prefix of a container directory still being made.
 const NEW_PREFIX: &str = ".new-";
+/// In a container's directory until its init was told it is saved: with it, the
+/// directory is a create's that may have been killed.
+const CREATING: &str = "creating";
 
 /// The state directory: `--root`, else `/run/ns-runtime` for root, else
 /// `$XDG_RUNTIME_DIR/ns-runtime` (or `/run/user/UID/ns-runtime` where it is not set).
@@ -108,6 +113,11 @@ impl Container {
                 return Err(Failure::failed(format!("{}: {error}", path.display())));
             }
         };
+        if dir.join(CREATING).exists() && remove_if_left_over(&dir) {
+            return Err(Failure::not_found(format!(
+                "container {id:?} does not exist (its create was killed half-way)"
+            )));
+        }
         let mut container: Container = serde_json::from_slice(&text)
             .map_err(|error| Failure::failed(format!("{}: {error}", path.display())))?;
         container.dir = dir;
@@ -189,11 +199,16 @@ impl Reserved {
             .mode(0o700)
             .create(&new)
             .map_err(|error| Failure::failed(format!("mkdir {}: {error}", new.display())))?;
-        let lock = match lock_dir(&new, FlockArg::LockExclusiveNonblock) {
+        let lock = lock_dir(&new, FlockArg::LockExclusiveNonblock).and_then(|lock| {
+            File::create(new.join(CREATING))
+                .map(|_| lock)
+                .map_err(|error| error.to_string())
+        });
+        let lock = match lock {
             Ok(lock) => lock,
             Err(why) => {
-                let _ = std::fs::remove_dir(&new);
-                return Err(Failure::failed(format!("locking {}: {why}", new.display())));
+                let _ = std::fs::remove_dir_all(&new);
+                return Err(Failure::failed(format!("making {}: {why}", new.display())));
             }
         };
         // In place under its id at once, so that a second create of it fails now; what
@@ -236,9 +251,11 @@ impl Reserved {
         })
     }
 
-    /// The container is saved: its directory stays.
+    /// The container is saved and its init lives on: its directory stays.
     pub(crate) fn commit(mut self) {
         self.placed = true;
+        // Left behind if this process is killed now, it is harmless: the init lives.
+        let _ = std::fs::remove_file(self.dir.join(CREATING));
     }
 }
 
@@ -252,15 +269,26 @@ impl Drop for Reserved {
     }
 }
 
-/// Removes the container directory `dir` if a killed create left it: no state saved,
-/// and nobody holds it locked. Whether it did.
+/// Removes the container directory `dir` if a killed create left it (see above).
+/// Whether it did.
 fn remove_if_left_over(dir: &Path) -> bool {
-    if dir.join(STATE_FILE).exists() {
+    let left_over = || {
+        let saved = std::fs::read(dir.join(STATE_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_slice::<Container>(&text).ok());
+        match saved {
+            None => true,
+            Some(container) => {
+                dir.join(CREATING).exists() && !process_is(container.pid, container.start_time)
+            }
+        }
+    };
+    if !left_over() {
         return false;
     }
     match lock_dir(dir, FlockArg::LockExclusiveNonblock) {
-        // Checked again under the lock: the create may have just saved it.
-        Ok(_lock) if !dir.join(STATE_FILE).exists() => std::fs::remove_dir_all(dir).is_ok(),
+        // Checked again under the lock: the create may have just finished.
+        Ok(_lock) if left_over() => std::fs::remove_dir_all(dir).is_ok(),
         _ => false,
     }
 }

@@ -1,0 +1,631 @@
+//! ns-runtime's lifecycle on real bundles (the busybox rootfs and a config.json): create,
+//! state, start, kill, delete, run, list, two containers at once, every refusal with its
+//! message and exit status, runc's log lines, and a create killed half-way. As root and as
+//! uid 65534 (a rootless container: ns-process's user namespace maps root to the caller).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reexec_tests::procfs::processes_where;
+use reexec_tests::{
+    TempDir, TestUser, assert_exit_code, assert_failed_with, describe, mount_table, or_skip,
+    output_with_timeout, stdout_text, world_writable_dir,
+};
+
+mod support;
+
+const NS_RUNTIME: &str = env!("CARGO_BIN_EXE_ns-runtime");
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// runc's exit statuses as ns-runtime distinguishes them (runtime/mod.rs).
+const EXIT_USAGE: i32 = 2;
+const EXIT_NOT_FOUND: i32 = 3;
+const EXIT_WRONG_STATE: i32 = 4;
+const EXIT_BAD_INPUT: i32 = 5;
+
+/// A bundle whose config.json runs `script` with sh in the busybox rootfs, a state
+/// directory of its own, and files for the container's output, all usable by `user`.
+struct Bundle<'a> {
+    user: &'a TestUser,
+    dir: TempDir,
+}
+
+impl<'a> Bundle<'a> {
+    fn new(user: &'a TestUser, script: &str) -> Result<Bundle<'a>, String> {
+        let rootfs = support::rootfs()?;
+        let dir = world_writable_dir("runtime-bundle");
+        // The bundle's path in the command line of its inits: see `processes`.
+        let script = format!(": {}; {script}", dir.path().display());
+        // TODO(spec16): written by `ns-runtime spec` once it exists.
+        let config = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "user": { "uid": 0, "gid": 0 },
+                "args": ["sh", "-c", &script],
+                "env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin"],
+                "cwd": "/",
+            },
+            "root": { "path": rootfs },
+            "hostname": "box",
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        Ok(Bundle { user, dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// `ns-runtime --root R ARGS` as the bundle's user, its stdio its own.
+    fn runtime(&self, args: &[&str]) -> Command {
+        let mut command = self.user.command();
+        command.arg("--root").arg(self.root()).args(args);
+        command
+    }
+
+    /// Runs `ns-runtime ARGS` to its end (not for create: its init keeps stdio open).
+    fn output(&self, args: &[&str]) -> Output {
+        output_with_timeout(self.runtime(args).stdin(Stdio::null()), TIMEOUT)
+    }
+
+    /// `create` of container `id`, its stdio (and so the container's) in files of the
+    /// bundle: `out-ID` and `err-ID`. Returns its status and what create said on stderr.
+    fn create(&self, id: &str, extra: &[&str]) -> (Option<i32>, String) {
+        let out = File::create(self.path().join(format!("out-{id}"))).unwrap();
+        let err_path = self.path().join(format!("err-{id}"));
+        let err = File::create(&err_path).unwrap();
+        let mut args = vec!["create", "--bundle", self.path().to_str().unwrap()];
+        args.extend(extra);
+        args.push(id);
+        let status = self
+            .runtime(&args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .unwrap();
+        (status.code(), std::fs::read_to_string(err_path).unwrap())
+    }
+
+    fn create_ok(&self, id: &str) {
+        let (code, stderr) = self.create(id, &[]);
+        assert_eq!(
+            code,
+            Some(0),
+            "{}: create {id}: {stderr}",
+            self.user.label()
+        );
+    }
+
+    /// What the container `id` wrote on stdout so far.
+    fn container_output(&self, id: &str) -> String {
+        std::fs::read_to_string(self.path().join(format!("out-{id}"))).unwrap_or_default()
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        let output = self.output(&["state", id]);
+        assert_exit_code(self.user.label(), &output, 0);
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("state {id} is no JSON: {error}: {}", describe(&output)))
+    }
+
+    fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until container `id` has `status`.
+    fn wait_for_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.status(id) != status {
+            assert!(Instant::now() < deadline, "{id} never became {status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn succeeds(&self, args: &[&str]) -> String {
+        let output = self.output(args);
+        assert_exit_code(&format!("{}: {args:?}", self.user.label()), &output, 0);
+        stdout_text(&output)
+    }
+
+    /// The live processes whose command line names this bundle: its containers' inits.
+    fn processes(&self) -> Vec<(u32, String)> {
+        let bundle = self.path().as_os_str().as_encoded_bytes().to_vec();
+        processes_where(|pid, stat| {
+            stat.state != 'Z'
+                && std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmdline| cmdline.windows(bundle.len()).any(|w| w == bundle))
+        })
+    }
+
+    /// Nothing of any container is left: no init, no state directory but the empty root.
+    fn assert_nothing_left(&self, label: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !self.processes().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{label}: processes left: {:?}",
+                self.processes()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<_> = std::fs::read_dir(self.root())
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "{label}: left in the state directory: {left:?}"
+        );
+    }
+}
+
+fn pid_of(state: &serde_json::Value) -> i32 {
+    state["pid"].as_i64().unwrap() as i32
+}
+
+#[test]
+fn create_start_kill_delete_as_runc() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(
+            Bundle::new(&user, "echo ran; hostname; exec sleep 1000"),
+            "no root filesystem"
+        );
+        let before = mount_table();
+        let pid_file = bundle.path().join("pid");
+        let (code, stderr) = bundle.create("c1", &["--pid-file", pid_file.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{label}: {stderr}");
+
+        // Created: the init is up and set up, the command not run.
+        let state = bundle.state("c1");
+        assert_eq!(state["status"], "created", "{label}: {state}");
+        assert_eq!(state["id"], "c1");
+        assert_eq!(state["ociVersion"], "1.1.0");
+        assert_eq!(Path::new(state["bundle"].as_str().unwrap()), bundle.path());
+        let pid = pid_of(&state);
+        let written = std::fs::read_to_string(&pid_file).unwrap();
+        assert_eq!(
+            written,
+            pid.to_string(),
+            "{label}: --pid-file holds the init's pid"
+        );
+        assert!(
+            reexec_tests::procfs::is_running(pid as u32),
+            "{label}: the init lives past create"
+        );
+        // What assert_nothing_left looks for finds it.
+        let inits: Vec<u32> = bundle.processes().iter().map(|(pid, _)| *pid).collect();
+        assert_eq!(inits, [pid as u32], "{label}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            bundle.container_output("c1"),
+            "",
+            "{label}: ran before start"
+        );
+        let list = bundle.succeeds(&["list"]);
+        assert!(list.starts_with("ID "), "{list}");
+        assert!(list.lines().nth(1).unwrap().starts_with("c1 "), "{list}");
+        assert!(list.contains(" created "), "{list}");
+
+        // Started: the command runs, in the container's own UTS namespace.
+        bundle.succeeds(&["start", "c1"]);
+        let deadline = Instant::now() + TIMEOUT;
+        while bundle.container_output("c1") != "ran\nbox\n" {
+            assert!(
+                Instant::now() < deadline,
+                "{label}: {:?}",
+                bundle.container_output("c1")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let state = bundle.state("c1");
+        assert_eq!(state["status"], "running", "{label}: {state}");
+        assert_eq!(pid_of(&state), pid);
+
+        // Killed (SIGTERM, forwarded to the command): stopped, and then deleted.
+        bundle.succeeds(&["kill", "c1"]);
+        bundle.wait_for_status("c1", "stopped");
+        assert_eq!(
+            pid_of(&bundle.state("c1")),
+            0,
+            "{label}: a stopped container has no pid"
+        );
+        bundle.succeeds(&["delete", "c1"]);
+        assert_failed_with(
+            label,
+            &bundle.output(&["state", "c1"]),
+            EXIT_NOT_FOUND,
+            &["container \"c1\" does not exist"],
+        );
+        let json = bundle.succeeds(&["list", "--format", "json"]);
+        assert_eq!(json.trim(), "[]", "{label}");
+        bundle.assert_nothing_left(label);
+        assert_eq!(
+            before,
+            mount_table(),
+            "{label}: the host's mount table changed"
+        );
+    }
+}
+
+#[test]
+fn a_created_container_ends_on_kill_and_signals_are_named_or_numbered() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(Bundle::new(&user, "exec sleep 1000"), "no root filesystem");
+        // Before start: the init ends on SIGTERM, as the command would have.
+        bundle.create_ok("a");
+        bundle.succeeds(&["kill", "a", "TERM"]);
+        bundle.wait_for_status("a", "stopped");
+        assert_failed_with(
+            label,
+            &bundle.output(&["start", "a"]),
+            EXIT_WRONG_STATE,
+            &["cannot start container \"a\": it is stopped"],
+        );
+        assert_failed_with(
+            label,
+            &bundle.output(&["kill", "a", "9"]),
+            EXIT_WRONG_STATE,
+            &["cannot kill container \"a\": it is stopped"],
+        );
+        bundle.succeeds(&["delete", "a"]);
+        // Running: a number (podman's `kill ID 9`) and a name with SIG.
+        for (id, signal) in [("b", "9"), ("c", "SIGKILL"), ("d", "int")] {
+            bundle.create_ok(id);
+            bundle.succeeds(&["start", id]);
+            bundle.wait_for_status(id, "running");
+            bundle.succeeds(&["kill", id, signal]);
+            bundle.wait_for_status(id, "stopped");
+            bundle.succeeds(&["delete", id]);
+        }
+        bundle.assert_nothing_left(label);
+    }
+}
+
+#[test]
+fn run_exits_with_the_containers_status_and_deletes_it() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        for (script, code) in [("exit 0", 0), ("echo out; exit 7", 7)] {
+            let bundle = or_skip!(Bundle::new(&user, script), "no root filesystem");
+            let path = bundle.path().to_str().unwrap().to_owned();
+            let output = bundle.output(&["run", "--bundle", &path, "r"]);
+            assert_exit_code(&format!("{label}: {script}"), &output, code);
+            if code == 7 {
+                assert_eq!(stdout_text(&output), "out\n", "{label}");
+            }
+            bundle.assert_nothing_left(label);
+        }
+        // --detach: run returns with the container running.
+        let bundle = or_skip!(Bundle::new(&user, "exec sleep 1000"), "no root filesystem");
+        let path = bundle.path().to_str().unwrap().to_owned();
+        let status = bundle
+            .runtime(&["run", "--detach", "--bundle", &path, "d"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{label}");
+        assert_eq!(bundle.status("d"), "running", "{label}");
+        bundle.succeeds(&["delete", "--force", "d"]);
+        bundle.assert_nothing_left(label);
+    }
+}
+
+#[test]
+fn two_containers_at_once() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(
+            Bundle::new(&user, "echo $$; exec sleep 1000"),
+            "no root filesystem"
+        );
+        bundle.create_ok("one");
+        bundle.create_ok("two");
+        bundle.succeeds(&["start", "one"]);
+        assert_eq!(bundle.status("one"), "running");
+        assert_eq!(
+            bundle.status("two"),
+            "created",
+            "{label}: start of one started two"
+        );
+        bundle.succeeds(&["start", "two"]);
+        let (one, two) = (bundle.state("one"), bundle.state("two"));
+        assert_ne!(pid_of(&one), pid_of(&two));
+        assert_eq!(two["status"], "running");
+        let ids = bundle.succeeds(&["list", "-q"]);
+        assert_eq!(ids, "one\ntwo\n", "{label}");
+        // Each is PID 1 of its own PID namespace: the command is its PID 2.
+        let deadline = Instant::now() + TIMEOUT;
+        while bundle.container_output("one").is_empty() || bundle.container_output("two").is_empty()
+        {
+            assert!(Instant::now() < deadline, "{label}: no output");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(bundle.container_output("one"), "2\n");
+        assert_eq!(bundle.container_output("two"), "2\n");
+        // One goes; the other is untouched.
+        bundle.succeeds(&["delete", "--force", "one"]);
+        assert_eq!(bundle.status("two"), "running", "{label}");
+        bundle.succeeds(&["delete", "--force", "two"]);
+        bundle.assert_nothing_left(label);
+    }
+}
+
+#[test]
+fn refusals_say_why_with_their_exit_status() {
+    let user = &TestUser::all(NS_RUNTIME)[0];
+    let bundle = or_skip!(Bundle::new(user, "exec sleep 1000"), "no root filesystem");
+    let path = bundle.path().to_str().unwrap().to_owned();
+    for command in [
+        &["state", "nope"][..],
+        &["start", "nope"],
+        &["kill", "nope"],
+        &["delete", "nope"],
+    ] {
+        assert_failed_with(
+            &format!("{command:?}"),
+            &bundle.output(command),
+            EXIT_NOT_FOUND,
+            &["container \"nope\" does not exist"],
+        );
+    }
+    bundle.create_ok("x");
+    let (code, stderr) = bundle.create("x", &[]);
+    assert_eq!(code, Some(EXIT_WRONG_STATE), "{stderr}");
+    assert!(
+        stderr.contains("container \"x\" already exists; delete it first"),
+        "{stderr}"
+    );
+    assert_eq!(
+        bundle.status("x"),
+        "created",
+        "the refused create changed x"
+    );
+    bundle.succeeds(&["start", "x"]);
+    assert_failed_with(
+        "start twice",
+        &bundle.output(&["start", "x"]),
+        EXIT_WRONG_STATE,
+        &["cannot start container \"x\": it is running already"],
+    );
+    assert_failed_with(
+        "delete running",
+        &bundle.output(&["delete", "x"]),
+        EXIT_WRONG_STATE,
+        &[
+            "cannot delete container \"x\": it is running; stop it first",
+            "--force",
+        ],
+    );
+    assert_eq!(bundle.status("x"), "running");
+    assert_failed_with(
+        "unknown signal",
+        &bundle.output(&["kill", "x", "SIGNOPE"]),
+        EXIT_USAGE,
+        &["unknown signal \"SIGNOPE\": give a name (TERM, SIGKILL, …) or a number"],
+    );
+    bundle.succeeds(&["delete", "--force", "x"]);
+
+    let refused = [
+        (
+            vec!["create", "--bundle", &path, "../x"],
+            EXIT_BAD_INPUT,
+            "invalid container id \"../x\": use letters, digits",
+        ),
+        (
+            vec!["--systemd-cgroup", "create", "--bundle", &path, "s"],
+            EXIT_BAD_INPUT,
+            "--systemd-cgroup: cgroups through systemd are not supported",
+        ),
+        (
+            vec!["create", "--no-pivot", "--bundle", &path, "p"],
+            EXIT_BAD_INPUT,
+            "--no-pivot: ns-runtime always pivots",
+        ),
+        (
+            vec!["create", "--bundle", "/nonexistent", "m"],
+            EXIT_BAD_INPUT,
+            "/nonexistent/config.json: No such file or directory",
+        ),
+        (
+            vec!["--log-format", "yaml", "list"],
+            EXIT_USAGE,
+            "--log-format \"yaml\": give text or json",
+        ),
+        (
+            vec!["list", "--format", "xml"],
+            EXIT_USAGE,
+            "--format \"xml\": give table or json",
+        ),
+    ];
+    for (args, code, message) in refused {
+        let output = bundle.output(&args);
+        assert_failed_with(&format!("{args:?}"), &output, code, &[message]);
+    }
+    bundle.assert_nothing_left(user.label());
+}
+
+#[test]
+fn a_failed_setup_leaves_nothing_behind() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(Bundle::new(&user, "true"), "no root filesystem");
+        // A rootfs whose /proc is a link out of it: the init refuses to mount there.
+        let rootfs = bundle.path().join("rootfs");
+        or_skip!(
+            reexec_tests::busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, user.ids()),
+            "no root filesystem"
+        );
+        std::fs::remove_dir(rootfs.join("proc")).unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.join("proc")).unwrap();
+        let config = bundle.path().join("config.json");
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        json["root"]["path"] = "rootfs".into();
+        std::fs::write(&config, json.to_string()).unwrap();
+        let before = mount_table();
+        let (code, stderr) = bundle.create("f", &[]);
+        assert_eq!(code, Some(1), "{label}: {stderr}");
+        assert!(stderr.contains("is a symbolic link"), "{label}: {stderr}");
+        assert!(
+            stderr.contains("ns-runtime: the container's init failed its setup (exit status 125)"),
+            "{label}: {stderr}"
+        );
+        bundle.assert_nothing_left(label);
+        assert_eq!(before, mount_table(), "{label}");
+    }
+}
+
+#[test]
+fn log_lines_are_runcs_json_or_text() {
+    let user = &TestUser::all(NS_RUNTIME)[0];
+    let bundle = or_skip!(Bundle::new(user, "exit 0"), "no root filesystem");
+    let log = bundle.path().join("log.json");
+    let log_arg = log.to_str().unwrap().to_owned();
+    let path = bundle.path().to_str().unwrap().to_owned();
+    let output = bundle.output(&["--log", &log_arg, "--log-format", "json", "state", "gone"]);
+    assert_exit_code("state", &output, EXIT_NOT_FOUND);
+    let output = bundle.output(&[
+        "--log",
+        &log_arg,
+        "--log-format",
+        "json",
+        "--debug",
+        "run",
+        "--bundle",
+        &path,
+        "r",
+    ]);
+    assert_exit_code("run", &output, 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}")))
+        .collect();
+    assert_eq!(lines[0]["level"], "error", "{text}");
+    assert_eq!(
+        lines[0]["msg"].as_str().unwrap(),
+        format!(
+            "container \"gone\" does not exist (no state.json under {})",
+            bundle.root().display()
+        )
+    );
+    for line in &lines {
+        let time = line["time"].as_str().unwrap();
+        // RFC 3339, UTC: 2026-11-30T15:04:58.583473294Z.
+        assert!(
+            time.len() == 30 && time.ends_with('Z') && &time[10..11] == "T",
+            "{time}"
+        );
+        assert_eq!(line.as_object().unwrap().len(), 3, "{line}");
+    }
+    // --debug: the command line the bundle became.
+    assert!(
+        lines.iter().any(|line| line["level"] == "debug"
+            && line["msg"]
+                .as_str()
+                .unwrap()
+                .contains("runs as: ns-process --rootfs")),
+        "{text}"
+    );
+    // Text, as logrus writes it.
+    let text_log = bundle.path().join("log.txt");
+    let output = bundle.output(&["--log", text_log.to_str().unwrap(), "start", "gone"]);
+    assert_exit_code("start", &output, EXIT_NOT_FOUND);
+    let text = std::fs::read_to_string(&text_log).unwrap();
+    assert!(text.starts_with("time=\""), "{text}");
+    assert!(
+        text.contains("\" level=error msg=\"container \\\"gone\\\" does not exist"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_create_killed_half_way_leaves_nothing_behind() {
+    // The runtime writes its debug lines into a FIFO the test reads: it blocks opening it
+    // for the next line until the test reads again, so the test kills it at a known step.
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        for stage in ["is set up; saving", "saved"] {
+            let bundle = or_skip!(Bundle::new(&user, "exec sleep 1000"), "no root filesystem");
+            let fifo = bundle.path().join("log");
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            // Writable by uid 65534 too, whatever the umask.
+            std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .unwrap();
+            let before = mount_table();
+            let path = bundle.path().to_str().unwrap().to_owned();
+            let mut create = bundle
+                .runtime(&[
+                    "--debug",
+                    "--log",
+                    fifo.to_str().unwrap(),
+                    "create",
+                    "--bundle",
+                    &path,
+                    "k",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            // Line by line (each line is one open, write, close of the FIFO by the
+            // runtime) until the one before the stage; the runtime is then past it and
+            // blocked in its next open.
+            let mut read = String::new();
+            let wanted = if stage == "saved" {
+                "is set up; saving"
+            } else {
+                "runs as"
+            };
+            while !read.contains(wanted) {
+                File::open(&fifo)
+                    .unwrap()
+                    .read_to_string(&mut read)
+                    .unwrap();
+            }
+            if stage == "saved" {
+                // Its next line says saved: wait until the state file is there.
+                let deadline = Instant::now() + TIMEOUT;
+                while !bundle.root().join("k").join("state.json").exists() {
+                    assert!(Instant::now() < deadline, "{label}: no state.json");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            } else {
+                // Blocked before its line "is set up": the init is starting or set up.
+                let deadline = Instant::now() + TIMEOUT;
+                while bundle.processes().is_empty() {
+                    assert!(Instant::now() < deadline, "{label}: no init");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            create.kill().unwrap();
+            create.wait().unwrap();
+            // The init went with it; the next call removes the directory it left.
+            let deadline = Instant::now() + TIMEOUT;
+            while !bundle.processes().is_empty() {
+                assert!(Instant::now() < deadline, "{label} {stage}: init left");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let listed = bundle.succeeds(&["list", "-q"]);
+            assert_eq!(listed, "", "{label} {stage}");
+            bundle.assert_nothing_left(&format!("{label} {stage}"));
+            assert_eq!(before, mount_table(), "{label} {stage}");
+            // And the id is free again.
+            std::fs::remove_file(&fifo).unwrap();
+            bundle.create_ok("k");
+            bundle.succeeds(&["delete", "k"]);
+        }
+    }
+}
