@@ -629,3 +629,47 @@ fn a_create_killed_half_way_leaves_nothing_behind() {
         }
     }
 }
+
+#[test]
+fn kill_all_signals_every_process_of_the_container() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        // The shell traps SIGUSR1; its child, a sleep, dies of it.
+        let bundle = or_skip!(
+            Bundle::new(
+                &user,
+                "trap 'echo usr1' USR1; sleep 1000 & echo up; while :; do wait; done"
+            ),
+            "no root filesystem"
+        );
+        bundle.create_ok("all");
+        bundle.succeeds(&["start", "all"]);
+        let deadline = Instant::now() + TIMEOUT;
+        while bundle.container_output("all") != "up\n" {
+            assert!(Instant::now() < deadline, "{label}: never up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let init = pid_of(&bundle.state("all")) as u32;
+        let inside = || reexec_tests::procfs::descendants(init).len();
+        assert_eq!(inside(), 2, "{label}: the shell and its sleep");
+        // Without --all, the init forwards it to its command only: the shell.
+        bundle.succeeds(&["kill", "all", "USR1"]);
+        while bundle.container_output("all") != "up\nusr1\n" {
+            assert!(Instant::now() < deadline, "{label}: the shell got no USR1");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(inside(), 2, "{label}: the sleep got USR1 without --all");
+        bundle.succeeds(&["kill", "--all", "all", "USR1"]);
+        while inside() != 1 {
+            assert!(Instant::now() < deadline, "{label}: the sleep lives on");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            bundle.status("all"),
+            "running",
+            "{label}: the shell traps it"
+        );
+        bundle.succeeds(&["delete", "--force", "all"]);
+        bundle.assert_nothing_left(label);
+    }
+}

@@ -314,10 +314,56 @@ pub(crate) fn kill(
             "cannot kill container {id:?}: it is stopped"
         )));
     }
-    // TODO(cg16): with --all, every pid of cgroups::processes(&spec, id).
-    let _ = all;
+    // TODO(cg16): with --all, every pid of cgroups::processes(&spec, id) instead.
+    if all {
+        // The container's processes are the init's descendants: an orphan inside is
+        // the init's (PID 1's) child. Children before their parents, the init last, so
+        // that none is reparented away from the walk meanwhile.
+        for pid in descendants(container.pid).into_iter().rev() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
     send(&container, signal)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The descendants of `pid`, parents before their children, from `/proc`.
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // The parent's pid is field 4, the second after the name in parentheses.
+        let parent = stat
+            .rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().nth(1))
+            .and_then(|field| field.parse().ok());
+        if let Some(parent) = parent {
+            parents.push((child, parent));
+        }
+    }
+    let mut found = vec![pid];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, of)| *of == parent)
+                .map(|(child, _)| *child),
+        );
+        next += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Sends `signal` to the init, if it is still the process `create` started.
