@@ -673,3 +673,46 @@ fn kill_all_signals_every_process_of_the_container() {
         bundle.assert_nothing_left(label);
     }
 }
+
+#[test]
+fn creates_of_one_id_at_once_make_one_container() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(Bundle::new(&user, "exec sleep 1000"), "no root filesystem");
+        let path = bundle.path().to_str().unwrap().to_owned();
+        // stderr in files: the winner's init keeps its stdio open.
+        let creates: Vec<_> = (0..4)
+            .map(|n| {
+                let err = bundle.path().join(format!("err-same-{n}"));
+                let child = bundle
+                    .runtime(&["create", "--bundle", &path, "same"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(File::create(&err).unwrap())
+                    .spawn()
+                    .unwrap();
+                (child, err)
+            })
+            .collect();
+        let results: Vec<(Option<i32>, String)> = creates
+            .into_iter()
+            .map(|(mut child, err)| {
+                let code = child.wait().unwrap().code();
+                (code, std::fs::read_to_string(err).unwrap())
+            })
+            .collect();
+        let made = results.iter().filter(|(code, _)| *code == Some(0)).count();
+        assert_eq!(made, 1, "{label}: {results:?}");
+        for (code, stderr) in results.iter().filter(|(code, _)| *code != Some(0)) {
+            assert_eq!(*code, Some(EXIT_WRONG_STATE), "{label}: {stderr}");
+            assert!(
+                stderr.contains("container \"same\" already exists"),
+                "{label}: {stderr}"
+            );
+        }
+        assert_eq!(bundle.processes().len(), 1, "{label}: one init");
+        assert_eq!(bundle.status("same"), "created");
+        bundle.succeeds(&["delete", "same"]);
+        bundle.assert_nothing_left(label);
+    }
+}

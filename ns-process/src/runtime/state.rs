@@ -228,7 +228,7 @@ impl Reserved {
             renamed = rename();
         }
         if let Err(errno) = renamed {
-            let _ = std::fs::remove_dir(&new);
+            let _ = std::fs::remove_dir_all(&new);
             return Err(if errno == nix::errno::Errno::EEXIST {
                 Failure::wrong_state(format!(
                     "container {id:?} already exists; delete it first (ns-runtime delete {id}) \
