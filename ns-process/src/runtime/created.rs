@@ -43,10 +43,12 @@ impl Waiting {
     pub(crate) fn take(options: &Options) -> Result<Waiting, String> {
         let claim = |fd: Option<RawFd>, what: &str| -> Result<Option<OwnedFd>, String> {
             let Some(fd) = fd else { return Ok(None) };
-            let owned = crate::sys::claim_handed_fd(fd)
-                .filter(|_| fd > 2)
+            // Never stdio: claimed, it would be closed with the claim.
+            let owned = (fd > 2)
+                .then(|| crate::sys::claim_handed_fd(fd))
+                .flatten()
                 .ok_or_else(|| {
-                    format!("init: the runtime's {what} (descriptor {fd}) is not open")
+                    format!("init: the runtime's {what} (descriptor {fd}) is not open, or is stdio")
                 })?;
             fcntl(owned.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(|errno| {
                 format!("init: fcntl(FD_CLOEXEC) on the {what}: {}", errno.desc())
