@@ -716,3 +716,39 @@ fn creates_of_one_id_at_once_make_one_container() {
         bundle.assert_nothing_left(label);
     }
 }
+
+#[test]
+fn preserved_descriptors_reach_the_command_and_no_other() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(
+            Bundle::new(&user, "echo through-3 >&3; ls /proc/self/fd | tr '\\n' ' '"),
+            "no root filesystem"
+        );
+        let file = bundle.path().join("fd3");
+        // bash opens descriptor 3 for the runtime, as conmon does for socket activation.
+        let script = r#"exec 3>"$1"; shift; exec "$@""#;
+        let path = bundle.path().to_str().unwrap().to_owned();
+        let root = bundle.root();
+        let output = output_with_timeout(
+            user.command_of("bash")
+                .args(["-c", script, "bash"])
+                .arg(&file)
+                .arg(user.program())
+                .arg("--root")
+                .arg(&root)
+                .args(["run", "--preserve-fds", "1", "--bundle", &path, "p"])
+                .stdin(Stdio::null()),
+            TIMEOUT,
+        );
+        assert_exit_code(label, &output, 0);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "through-3\n",
+            "{label}"
+        );
+        // 0 to 2, 3, and ls's own directory: not the runtime's ready socket or FIFO.
+        assert_eq!(stdout_text(&output), "0 1 2 3 4 ", "{label}");
+        bundle.assert_nothing_left(label);
+    }
+}
