@@ -10,6 +10,8 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use nix::libc;
 
 pub(crate) mod mount_api;
+// ns-runtime (#16): signals to a container's init by pidfd.
+pub(crate) mod pidfd;
 pub(crate) mod tty;
 use std::os::unix::process::CommandExt;
 

@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -366,19 +366,66 @@ fn descendants(pid: i32) -> Vec<i32> {
     found
 }
 
-/// Sends `signal` to the init, if it is still the process `create` started.
-fn send(container: &Container, signal: Signal) -> Result<(), Failure> {
+/// Sends `signal` to the init, if it is still the process `create` started; returns its
+/// pidfd, where the kernel has them, to wait on.
+fn send(container: &Container, signal: Signal) -> Result<Option<OwnedFd>, Failure> {
+    // The pidfd first, then the start time: if that is still the init's, the pidfd is the
+    // init's, and nothing sent through it can reach a later process given the same pid.
+    let pidfd = match crate::sys::pidfd::open(container.pid) {
+        Ok(pidfd) => Some(pidfd),
+        Err(error) if error.raw_os_error() == Some(nix::libc::ESRCH) => return Ok(None),
+        // Before Linux 5.3: kill(2) just after the check.
+        Err(_) => None,
+    };
     if !state::process_is(container.pid, container.start_time) {
-        return Ok(());
+        return Ok(None);
     }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(container.pid), signal) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-        Err(errno) => Err(Failure::failed(format!(
-            "kill({}, {signal}): {}",
-            container.pid,
-            errno.desc()
+    let sent = match &pidfd {
+        Some(pidfd) => crate::sys::pidfd::send_signal(pidfd, signal as i32),
+        None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(container.pid), signal)
+            .map_err(std::io::Error::from),
+    };
+    match sent {
+        Ok(()) => Ok(pidfd),
+        Err(error) if error.raw_os_error() == Some(nix::libc::ESRCH) => Ok(None),
+        Err(error) => Err(Failure::failed(format!(
+            "kill({}, {signal}): {error}",
+            container.pid
         ))),
     }
+}
+
+/// Waits until the init has ended: its pidfd turns readable then; without one, its
+/// start time is looked for in `/proc`.
+fn wait_for_end(container: &Container, pidfd: Option<OwnedFd>) -> Result<(), Failure> {
+    let deadline = Instant::now() + KILL_WAIT;
+    if let Some(pidfd) = pidfd {
+        let timeout =
+            nix::poll::PollTimeout::try_from(KILL_WAIT).unwrap_or(nix::poll::PollTimeout::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            pidfd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        loop {
+            match nix::poll::poll(&mut fds, timeout) {
+                Err(nix::errno::Errno::EINTR) if Instant::now() < deadline => continue,
+                Ok(0) | Err(_) => break,
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+    while state::process_is(container.pid, container.start_time) {
+        if Instant::now() > deadline {
+            return Err(Failure::failed(format!(
+                "container {:?}: its init ({}) did not end within {} s of SIGKILL",
+                container.id,
+                container.pid,
+                KILL_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
 }
 
 /// `ns-runtime delete`: a stopped or created container (as runc, a created one is
@@ -394,18 +441,8 @@ pub(crate) fn delete(global: &Global, id: &str, force: bool) -> Result<ExitCode,
         )));
     }
     if status != ContainerState::Stopped {
-        send(&container, Signal::SIGKILL)?;
-        let deadline = Instant::now() + KILL_WAIT;
-        while state::process_is(container.pid, container.start_time) {
-            if Instant::now() > deadline {
-                return Err(Failure::failed(format!(
-                    "container {id:?}: its init ({}) did not end within {} s of SIGKILL",
-                    container.pid,
-                    KILL_WAIT.as_secs()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let pidfd = send(&container, Signal::SIGKILL)?;
+        wait_for_end(&container, pidfd)?;
     }
     remove(global, &container)?;
     Ok(ExitCode::SUCCESS)
