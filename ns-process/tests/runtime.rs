@@ -752,3 +752,59 @@ fn preserved_descriptors_reach_the_command_and_no_other() {
         bundle.assert_nothing_left(label);
     }
 }
+
+#[test]
+fn a_bundle_of_runc_spec_runs_as_under_runc() {
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|path| Path::new(path).exists());
+    let Some(runc) = runc else {
+        println!("skipped: runc is not installed (apt-get install runc)");
+        return;
+    };
+    if !reexec_tests::is_root() {
+        println!("skipped: runc's own config (runc spec) is for root");
+        return;
+    }
+    let user = &TestUser::all(NS_RUNTIME)[0];
+    let bundle = or_skip!(Bundle::new(user, "true"), "no root filesystem");
+    let rootfs = or_skip!(support::rootfs(), "no root filesystem");
+    let config = bundle.path().join("config.json");
+    std::fs::remove_file(&config).unwrap();
+    let spec = Command::new(runc)
+        .args(["spec", "--bundle"])
+        .arg(bundle.path())
+        .output()
+        .unwrap();
+    assert_exit_code("runc spec", &spec, 0);
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    json["root"]["path"] = rootfs.to_str().unwrap().into();
+    json["process"]["terminal"] = false.into();
+    // Relative: runc makes (and removes) it below the test's own cgroup, not at the root.
+    json["linux"]["cgroupsPath"] = format!("ns-runtime-test-runc-{}", std::process::id()).into();
+    json["process"]["args"] = serde_json::json!(["sh", "-c", "echo $$ $(hostname); exit 7"]);
+    std::fs::write(&config, json.to_string()).unwrap();
+    let path = bundle.path().to_str().unwrap().to_owned();
+    let runc_root = bundle.path().join("runc-state");
+    let under_runc = output_with_timeout(
+        Command::new(runc)
+            .arg("--root")
+            .arg(&runc_root)
+            .args(["run", "--bundle", &path, "same"])
+            .stdin(Stdio::null()),
+        TIMEOUT,
+    );
+    let under_ns_runtime = bundle.output(&["run", "--bundle", &path, "same"]);
+    // runc's command is PID 1; ours is PID 2 under the init, as `docker --init`.
+    assert_exit_code("runc", &under_runc, 7);
+    assert_eq!(
+        stdout_text(&under_runc),
+        "1 runc\n",
+        "{}",
+        describe(&under_runc)
+    );
+    assert_exit_code("ns-runtime", &under_ns_runtime, 7);
+    assert_eq!(stdout_text(&under_ns_runtime), "2 runc\n");
+    bundle.assert_nothing_left("ns-runtime");
+}
