@@ -268,10 +268,8 @@ pub(crate) fn state(global: &Global, id: &str) -> Result<ExitCode, Failure> {
     if let Some(object) = json.as_object_mut() {
         object.insert("rootfs".into(), serde_json::json!(container.rootfs));
         object.insert("created".into(), serde_json::json!(container.created));
-        object.insert(
-            "owner".into(),
-            serde_json::json!(state::owner_name(container.owner)),
-        );
+        // Empty, as runc's `state` has it; `list` names the owner.
+        object.insert("owner".into(), serde_json::json!(""));
     }
     let json =
         serde_json::to_string_pretty(&json).map_err(|error| Failure::failed(error.to_string()))?;
