@@ -122,11 +122,10 @@ impl<'a> Bundle<'a> {
 
     /// Waits until container `id` has `status`.
     fn wait_for_status(&self, id: &str, status: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.status(id) != status {
-            assert!(Instant::now() < deadline, "{id} never became {status}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            || self.status(id) == status,
+            || format!("{id} never became {status}"),
+        );
     }
 
     fn succeeds(&self, args: &[&str]) -> String {
@@ -160,15 +159,10 @@ impl<'a> Bundle<'a> {
 
     /// Nothing of any container is left: no init, no state directory but the empty root.
     fn assert_nothing_left(&self, label: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        while !self.processes().is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "{label}: processes left: {:?}",
-                self.processes()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            || self.processes().is_empty(),
+            || format!("{label}: processes left: {:?}", self.processes()),
+        );
         let left: Vec<_> = std::fs::read_dir(self.root())
             .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
             .unwrap_or_default();
@@ -176,6 +170,15 @@ impl<'a> Bundle<'a> {
             left.is_empty(),
             "{label}: left in the state directory: {left:?}"
         );
+    }
+}
+
+/// Polls until `done` holds; panics with `what` (made only then) after TIMEOUT.
+fn wait_until(mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -228,15 +231,10 @@ fn create_start_kill_delete_as_runc() {
 
         // Started: the command runs, in the container's own UTS namespace.
         bundle.succeeds(&["start", "c1"]);
-        let deadline = Instant::now() + TIMEOUT;
-        while bundle.container_output("c1") != "ran\nbox\n" {
-            assert!(
-                Instant::now() < deadline,
-                "{label}: {:?}",
-                bundle.container_output("c1")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            || bundle.container_output("c1") == "ran\nbox\n",
+            || format!("{label}: {:?}", bundle.container_output("c1")),
+        );
         let state = bundle.state("c1");
         assert_eq!(state["status"], "running", "{label}: {state}");
         assert_eq!(pid_of(&state), pid);
@@ -353,12 +351,13 @@ fn two_containers_at_once() {
         let ids = bundle.succeeds(&["list", "-q"]);
         assert_eq!(ids, "one\ntwo\n", "{label}");
         // Each is PID 1 of its own PID namespace: the command is its PID 2.
-        let deadline = Instant::now() + TIMEOUT;
-        while bundle.container_output("one").is_empty() || bundle.container_output("two").is_empty()
-        {
-            assert!(Instant::now() < deadline, "{label}: no output");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            || {
+                !bundle.container_output("one").is_empty()
+                    && !bundle.container_output("two").is_empty()
+            },
+            || format!("{label}: no output"),
+        );
         assert_eq!(bundle.container_output("one"), "2\n");
         assert_eq!(bundle.container_output("two"), "2\n");
         // One goes; the other is untouched.
@@ -603,27 +602,24 @@ fn a_create_killed_half_way_leaves_nothing_behind() {
             }
             if stage == "saved" {
                 // Its next line says saved: wait until the state file is there.
-                let deadline = Instant::now() + TIMEOUT;
-                while !bundle.root().join("k").join("state.json").exists() {
-                    assert!(Instant::now() < deadline, "{label}: no state.json");
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                wait_until(
+                    || bundle.root().join("k").join("state.json").exists(),
+                    || format!("{label}: no state.json"),
+                );
             } else {
                 // Blocked before its line "is set up": the init is starting or set up.
-                let deadline = Instant::now() + TIMEOUT;
-                while bundle.processes().is_empty() {
-                    assert!(Instant::now() < deadline, "{label}: no init");
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                wait_until(
+                    || !bundle.processes().is_empty(),
+                    || format!("{label}: no init"),
+                );
             }
             create.kill().unwrap();
             create.wait().unwrap();
             // The init went with it; the next call removes the directory it left.
-            let deadline = Instant::now() + TIMEOUT;
-            while !bundle.processes().is_empty() {
-                assert!(Instant::now() < deadline, "{label} {stage}: init left");
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_until(
+                || bundle.processes().is_empty(),
+                || format!("{label} {stage}: init left"),
+            );
             let listed = bundle.succeeds(&["list", "-q"]);
             assert_eq!(listed, "", "{label} {stage}");
             bundle.assert_nothing_left(&format!("{label} {stage}"));
@@ -650,26 +646,22 @@ fn kill_all_signals_every_process_of_the_container() {
         );
         bundle.create_ok("all");
         bundle.succeeds(&["start", "all"]);
-        let deadline = Instant::now() + TIMEOUT;
-        while bundle.container_output("all") != "up\n" {
-            assert!(Instant::now() < deadline, "{label}: never up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            || bundle.container_output("all") == "up\n",
+            || format!("{label}: never up"),
+        );
         let init = pid_of(&bundle.state("all")) as u32;
         let inside = || reexec_tests::procfs::descendants(init).len();
         assert_eq!(inside(), 2, "{label}: the shell and its sleep");
         // Without --all, the init forwards it to its command only: the shell.
         bundle.succeeds(&["kill", "all", "USR1"]);
-        while bundle.container_output("all") != "up\nusr1\n" {
-            assert!(Instant::now() < deadline, "{label}: the shell got no USR1");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            || bundle.container_output("all") == "up\nusr1\n",
+            || format!("{label}: the shell got no USR1"),
+        );
         assert_eq!(inside(), 2, "{label}: the sleep got USR1 without --all");
         bundle.succeeds(&["kill", "--all", "all", "USR1"]);
-        while inside() != 1 {
-            assert!(Instant::now() < deadline, "{label}: the sleep lives on");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(|| inside() == 1, || format!("{label}: the sleep lives on"));
         assert_eq!(
             bundle.status("all"),
             "running",
