@@ -273,6 +273,95 @@ fn from_file(path: &Path) -> Result<SeccompFilter, String> {
     parse_profile(&profile).map_err(at)
 }
 
+/// The program a profile in JSON describes — config.json's `linux.seccomp`, given by
+/// ns-runtime (#16) — for this build's architecture; `Err` names the field that is wrong,
+/// after `what`.
+pub(crate) fn program_from_json(json: &str, what: &str) -> Result<SeccompProgram, String> {
+    let at = |why: String| format!("{what}: {why}");
+    let mut profile: Value =
+        serde_json::from_str(json).map_err(|error| at(format!("not valid JSON: {error}")))?;
+    if let Some(top) = profile.as_object_mut() {
+        // The OCI form's fields ns-process reads beyond Docker's: flags it may leave out
+        // (none changes which calls are allowed), and architectures, which must include
+        // this one: a filter for others only would judge nothing here.
+        match top.remove("flags") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(flags)) => {
+                for flag in &flags {
+                    if !flag.as_str().is_some_and(|flag| FLAGS.contains(&flag)) {
+                        return Err(at(format!(
+                            "flags: {flag} is not supported; ns-process takes {}",
+                            FLAGS.join(" and ")
+                        )));
+                    }
+                }
+            }
+            Some(other) => return Err(at(format!("flags must be an array, not {other}"))),
+        }
+        if let Some(Value::Array(architectures)) = top.get("architectures") {
+            let native = native_architecture();
+            if !architectures.is_empty()
+                && !architectures
+                    .iter()
+                    .any(|arch| arch.as_str() == Some(native))
+            {
+                return Err(at(format!(
+                    "architectures does not list {native}, this machine's: the filter would \
+                     judge no call here; add it"
+                )));
+            }
+        }
+    }
+    drop_nulls(&mut profile);
+    parse_profile(&profile)
+        .map_err(&at)?
+        .compile()
+        .map_err(|error| at(format!("compiling the seccomp filter: {error}")))
+}
+
+/// The actions a profile may name, as `ns-runtime features` lists them.
+pub(crate) const ACTIONS: [&str; 7] = [
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_LOG",
+];
+
+/// The argument tests a profile may make.
+pub(crate) const OPERATORS: [&str; 2] = ["SCMP_CMP_EQ", "SCMP_CMP_MASKED_EQ"];
+
+/// The OCI profile's flags that are taken (none changes which calls are allowed).
+pub(crate) const FLAGS: [&str; 2] = ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"];
+
+/// Takes out every field whose value is `null`: the same as a field left out.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|_, value| !value.is_null());
+            fields.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(values) => values.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// This build's architecture, as seccomp profiles name it.
+pub(crate) fn native_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "SCMP_ARCH_X86_64",
+        "aarch64" => "SCMP_ARCH_AARCH64",
+        "x86" => "SCMP_ARCH_X86",
+        "arm" => "SCMP_ARCH_ARM",
+        "riscv64" => "SCMP_ARCH_RISCV64",
+        "s390x" => "SCMP_ARCH_S390X",
+        "powerpc64" => "SCMP_ARCH_PPC64LE",
+        _ => "SCMP_ARCH_NATIVE",
+    }
+}
+
 /// The filter a parsed profile describes; `Err` names the field that is wrong.
 fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
     let top = profile

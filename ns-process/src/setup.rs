@@ -18,6 +18,7 @@ use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
 use crate::cli::{Bind, NetMode, Options, Shareable, Tmpfs};
 use crate::kernel_paths::Sys;
+use crate::mounts::{MountArg, MountKind};
 use crate::sys::mount_api;
 
 /// A setup step that failed.
@@ -134,6 +135,7 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
                         .map_err(|errno| describe("mount proc", proc, errno))
                 })?;
             }
+            write_sysctls(&steps, options, "/proc")?;
             protect_kernel_paths(&steps, options, Some("/proc"), Some(Sys::Host))?;
             if own_mounts {
                 // Before the new devpts: the pty is found by its path in the host's.
@@ -212,10 +214,21 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
                 );
                 steps.run(step, || rootfs.mount_tmpfs(tmpfs))?;
             }
+            // config.json's mounts (#16), after ns-process's own, in their order.
+            for mount in &options.mount {
+                let step = format!(
+                    "mounting {} on {}{}",
+                    mount.describe(),
+                    path.display(),
+                    mount.target.display()
+                );
+                steps.run(step, || rootfs.mount_arg(mount))?;
+            }
             // Through the descriptors, before the pivot: see kernel_paths::protect.
             let through = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
             let proc_path = proc.as_ref().map(through);
             let sys_path = sys.as_ref().map(through);
+            write_sysctls(&steps, options, proc_path.as_deref().unwrap_or("/proc"))?;
             protect_kernel_paths(
                 &steps,
                 options,
@@ -269,7 +282,7 @@ fn protect_kernel_paths(
     if options.protects_kernel_paths() {
         steps.run(
             "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
-            || crate::kernel_paths::protect(proc, sys),
+            || crate::kernel_paths::protect(proc, sys, &crate::mounts::KernelPaths::of(options)),
         )
     } else {
         let why = if options.privileged {
@@ -280,6 +293,18 @@ fn protect_kernel_paths(
         steps.skip("protecting /proc and /sys", why);
         Ok(())
     }
+}
+
+/// `--sysctl` (#16): each parameter written through the proc reached at `proc`, before
+/// `/proc/sys` is made read-only.
+fn write_sysctls(steps: &Steps, options: &Options, proc: &str) -> Result<(), SetupError> {
+    for sysctl in &options.sysctl {
+        steps.run(
+            format!("setting {} to {:?}", sysctl.key, sysctl.value),
+            || sysctl.write(proc),
+        )?;
+    }
+    Ok(())
 }
 
 const PROC_FLAGS: MsFlags = MsFlags::MS_NOSUID
@@ -1110,6 +1135,61 @@ impl<'a> Rootfs<'a> {
         umount2(".", MntFlags::MNT_DETACH)
             .map_err(|errno| describe("umount2 MNT_DETACH (old root)", Path::new("."), errno))?;
         chdir("/").map_err(|errno| describe("chdir", Path::new("/"), errno))
+    }
+}
+
+// config.json's mounts (#16).
+impl Rootfs<'_> {
+    /// A `--mount`: a bind made as `--bind`'s (recursive with `rbind`), or a fresh tmpfs
+    /// with its options, attached on its destination with its attributes.
+    fn mount_arg(&self, mount: &MountArg) -> Result<(), String> {
+        let (tree, is_dir, shown) = match &mount.kind {
+            MountKind::Bind { source, recursive } => {
+                let opened = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(|errno| describe("open", source, errno))?;
+                let is_dir = nix::sys::stat::fstat(opened.as_fd())
+                    .map_err(|errno| describe("fstat", source, errno))?
+                    .st_mode
+                    & libc::S_IFMT
+                    == libc::S_IFDIR;
+                let tree = mount_api::clone_tree(opened.as_fd(), c"", *recursive)
+                    .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE", source, errno))?;
+                // The atime flags can't be set this way on a copy; a bind keeps its source's.
+                let attributes = mount.attributes
+                    & (libc::MOUNT_ATTR_RDONLY
+                        | libc::MOUNT_ATTR_NOSUID
+                        | libc::MOUNT_ATTR_NODEV
+                        | libc::MOUNT_ATTR_NOEXEC);
+                if attributes != 0 {
+                    mount_api::set_attributes(tree.as_fd(), attributes, *recursive)
+                        .map_err(|errno| call_failed("mount_setattr", source, errno))?;
+                }
+                (tree, is_dir, source.clone())
+            }
+            MountKind::Tmpfs => {
+                let data: Vec<(CString, CString)> = mount
+                    .data
+                    .iter()
+                    .map(|(key, value)| (cstring(key), cstring(value)))
+                    .collect();
+                let pairs: Vec<(&CStr, &CStr)> = data
+                    .iter()
+                    .map(|(key, value)| (key.as_c_str(), value.as_c_str()))
+                    .collect();
+                let tree = new_mount(c"tmpfs", &pairs, &[], mount.attributes)?;
+                (tree, true, PathBuf::from("tmpfs"))
+            }
+        };
+        let target = self
+            .made_target(&mount.target, !is_dir)
+            .map_err(|error| error.to_string())?;
+        mount_api::attach(tree.as_fd(), target.as_fd()).map_err(|errno| {
+            call_failed(
+                &format!("move_mount ({})", shown.display()),
+                &mount.target,
+                errno,
+            )
+        })
     }
 }
 
