@@ -24,6 +24,10 @@ pub(crate) struct SpecArgs {
     /// A config for a run without privilege (user namespace, maps of the caller).
     #[arg(long)]
     pub(crate) rootless: bool,
+    /// Instead: print the ns-process arguments that run the bundle's config.json, each
+    /// ended by a NUL byte, and what they leave out on stderr.
+    #[arg(long, hide = true, conflicts_with = "rootless")]
+    pub(crate) print_engine_args: bool,
 }
 
 /// The OCI runtime spec versions ns-runtime reads: any 1.x.
@@ -33,8 +37,6 @@ const OCI_VERSION_MAX: &str = oci_spec::runtime::VERSION;
 
 /// Reads `bundle/config.json`. The error names the file and, for a value of the wrong
 /// type, the field (`process.user.uid`).
-// Called by `create` (life16's part), wired at the merge.
-#[allow(dead_code)]
 pub(crate) fn load(bundle: &Path) -> Result<Spec, String> {
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|error| match error.kind() {
@@ -175,8 +177,6 @@ impl Translation {
 }
 
 /// [`engine_args`], with the notes.
-// Called by `create` (life16's part), wired at the merge.
-#[allow(dead_code)]
 pub(crate) fn translate(spec: &Spec, bundle: &Path) -> Result<Translation, String> {
     let mut out = Translation::default();
     let root = spec
@@ -638,6 +638,9 @@ fn capabilities(
 /// `ns-runtime spec`: an example config.json, as `runc spec` writes it, for a rootfs at
 /// `rootfs` in the bundle. Refuses to overwrite one.
 pub(crate) fn write_example(args: &SpecArgs) -> Result<ExitCode, String> {
+    if args.print_engine_args {
+        return print_engine_args(&args.bundle);
+    }
     let path = args.bundle.join("config.json");
     let spec = example(args.rootless);
     let text = serde_json::to_string_pretty(&spec).map_err(|error| error.to_string())?;
@@ -654,6 +657,24 @@ pub(crate) fn write_example(args: &SpecArgs) -> Result<ExitCode, String> {
         })?;
     std::io::Write::write_all(&mut file, format!("{text}\n").as_bytes())
         .map_err(|error| format!("writing {}: {error}", path.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ns-runtime spec --print-engine-args`: what ns-runtime would run, for a person (or a
+/// test) to see or run by hand with ns-process.
+fn print_engine_args(bundle: &Path) -> Result<ExitCode, String> {
+    let spec = load(bundle)?;
+    let translation = translate(&spec, bundle)?;
+    for note in &translation.notes {
+        eprintln!("ns-runtime: left out: {note}");
+    }
+    let mut out = Vec::new();
+    for arg in &translation.args {
+        out.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(arg.as_os_str()));
+        out.push(0);
+    }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &out)
+        .map_err(|error| format!("writing the arguments: {error}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -697,7 +718,10 @@ pub(crate) fn example(rootless: bool) -> Spec {
 /// engine's own lists.
 pub(crate) fn print_features() -> Result<ExitCode, String> {
     let text = serde_json::to_string_pretty(&features()).map_err(|error| error.to_string())?;
-    println!("{text}");
+    // Not println!: a reader that goes away (`| head`) is no reason to panic.
+    let mut stdout = std::io::stdout().lock();
+    std::io::Write::write_all(&mut stdout, format!("{text}\n").as_bytes())
+        .map_err(|error| format!("writing the features: {error}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
