@@ -209,6 +209,13 @@ pub(crate) struct Options {
     #[arg(long = "sysctl", value_name = "KEY=VALUE", value_parser = crate::sysctl::Sysctl::parse)]
     pub(crate) sysctl: Vec<crate::sysctl::Sysctl>,
 
+    /// With --rootfs: the host's device node HOST (a character or block device) bound on
+    /// DEST inside the rootfs (default: the same path), made there when missing
+    /// (repeatable). A bind, not a new node: it works in a user namespace, and the node
+    /// keeps the host's owner and mode.
+    #[arg(long = "device", value_name = "HOST[:DEST]", value_parser = crate::mounts::DeviceArg::parse)]
+    pub(crate) device: Vec<crate::mounts::DeviceArg>,
+
     /// Put the command in this supplementary group too (repeatable), a numeric gid the
     /// user namespace maps.
     #[arg(long = "group-add", value_name = "GID")]

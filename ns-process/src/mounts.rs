@@ -178,6 +178,54 @@ impl MountArg {
     }
 }
 
+/// One `--device HOST[:DEST]`.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceArg {
+    /// The host's node.
+    pub(crate) host: PathBuf,
+    /// Absolute, without `.` or `..`.
+    pub(crate) target: PathBuf,
+}
+
+impl DeviceArg {
+    pub(crate) fn parse(text: &str) -> Result<DeviceArg, String> {
+        let invalid = |why: String| {
+            format!("invalid --device {text:?}: {why}; write HOST or HOST:DEST, e.g. /dev/fuse")
+        };
+        let (host, target) = match text.split(':').collect::<Vec<_>>()[..] {
+            [host] => (host, host),
+            [host, target] => (host, target),
+            _ => return Err(invalid("it has more than two parts".into())),
+        };
+        if !host.starts_with('/') {
+            return Err(invalid(format!("{host:?} is not an absolute path")));
+        }
+        let target = crate::cli::inside_path(target).map_err(&invalid)?;
+        Ok(DeviceArg {
+            host: host.into(),
+            target,
+        })
+    }
+
+    /// The host's node: `Err` unless it is a character or block device.
+    fn check(&self) -> Result<(), String> {
+        use std::os::unix::fs::FileTypeExt;
+        let shown = self.host.display();
+        let metadata = std::fs::metadata(&self.host).map_err(|error| {
+            format!("--device {shown}: {error}; give a device node of the host")
+        })?;
+        let kind = metadata.file_type();
+        if kind.is_char_device() || kind.is_block_device() {
+            Ok(())
+        } else {
+            Err(format!(
+                "--device {shown} is not a device node; give a character or block device such \
+                 as /dev/fuse"
+            ))
+        }
+    }
+}
+
 /// `--internal-masked-path` and `--internal-readonly-path`: a path under `/proc` or
 /// `/sys`, absolute, without `.` or `..`.
 pub(crate) fn kernel_path(text: &str) -> Result<String, String> {
@@ -201,6 +249,16 @@ pub(crate) fn validate(options: &Options) -> Result<(), String> {
              command sees the caller's own)"
                 .into(),
         );
+    }
+    if !options.device.is_empty() && options.rootfs.is_none() {
+        return Err(
+            "--device adds a node to the /dev of a --rootfs; add --rootfs DIR (without one the \
+             command sees the host's /dev)"
+                .into(),
+        );
+    }
+    for device in &options.device {
+        device.check()?;
     }
     for mount in &options.mount {
         if let MountKind::Bind { source, .. } = &mount.kind {

@@ -214,6 +214,21 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
                 );
                 steps.run(step, || rootfs.mount_tmpfs(tmpfs))?;
             }
+            // --device (#16): the host's node, bound as a --bind of a file is.
+            for device in &options.device {
+                let step = format!(
+                    "binding the host's device {} on {}{}",
+                    device.host.display(),
+                    path.display(),
+                    device.target.display()
+                );
+                let bind = Bind {
+                    source: device.host.clone(),
+                    target: device.target.clone(),
+                    read_only: false,
+                };
+                steps.run(step, || rootfs.bind_in(&bind))?;
+            }
             // config.json's mounts (#16), after ns-process's own, in their order.
             for mount in &options.mount {
                 let step = format!(

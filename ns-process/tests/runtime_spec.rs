@@ -671,3 +671,48 @@ fn a_bad_config_is_refused_naming_the_field() {
         assert_failed_with(config, &run(), 1, &[expected]);
     }
 }
+
+#[test]
+fn device_binds_the_hosts_node_into_the_rootfs() {
+    let rootfs = or_skip!(rootfs(), "no busybox rootfs");
+    reexec_tests::skip_unless!(
+        Path::new("/dev/net/tun").exists(),
+        "the host has no /dev/net/tun"
+    );
+    each_user(
+        &[
+            "--rootfs",
+            &rootfs.display().to_string(),
+            "--device",
+            "/dev/net/tun",
+            "--device",
+            "/dev/null:/dev/other-null",
+            "--",
+            "sh",
+            "-c",
+            "stat -c '%F %t:%T' /dev/net/tun /dev/other-null; echo x > /dev/other-null && echo written",
+        ],
+        |user, output| {
+            assert_exit_code(user.label(), output, 0);
+            assert_eq!(
+                stdout_text(output),
+                "character special file a:c8\ncharacter special file 1:3\nwritten\n",
+                "{}",
+                user.label()
+            );
+        },
+    );
+    let rootfs = rootfs.display().to_string();
+    assert_refused(
+        NS_PROCESS,
+        &["--rootfs", &rootfs, "--device", "/etc/passwd", "--", "true"],
+        125,
+        "--device /etc/passwd is not a device node",
+    );
+    assert_refused(
+        NS_PROCESS,
+        &["--device", "/dev/null", "--", "true"],
+        125,
+        "--device adds a node",
+    );
+}

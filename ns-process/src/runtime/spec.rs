@@ -459,16 +459,8 @@ fn linux_fields(linux: &oci_spec::runtime::Linux, out: &mut Translation) -> Resu
             out.flag("--internal-seccomp-json", json);
         }
     }
-    if linux
-        .devices()
-        .as_ref()
-        .is_some_and(|devices| !devices.is_empty())
-    {
-        return Err(
-            "linux.devices: device nodes beyond ns-process's own (null, zero, full, random, \
-             urandom, tty, and a private devpts) are not supported yet; drop them"
-                .into(),
-        );
+    for (index, device) in linux.devices().iter().flatten().enumerate() {
+        devices(index, device, out)?;
     }
     match linux.rootfs_propagation().as_deref() {
         None | Some("" | "private" | "rprivate") => {}
@@ -494,6 +486,62 @@ fn linux_fields(linux: &oci_spec::runtime::Linux, out: &mut Translation) -> Resu
             "{field} is not supported by ns-runtime; drop it from config.json"
         ));
     }
+    Ok(())
+}
+
+/// One of `linux.devices`: the host's node of the same path, bound (`--device`), which
+/// works in a user namespace where mknod(2) can't; refused unless it is the device the
+/// config names.
+fn devices(
+    index: usize,
+    device: &oci_spec::runtime::LinuxDevice,
+    out: &mut Translation,
+) -> Result<(), String> {
+    use oci_spec::runtime::LinuxDeviceType;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let path = device.path();
+    let at = |why: String| format!("linux.devices[{index}] ({}): {why}", path.display());
+    let metadata = std::fs::metadata(path).map_err(|error| {
+        at(format!(
+            "{error}; ns-runtime binds the host's node of the same path, and the host has none"
+        ))
+    })?;
+    let kind = metadata.file_type();
+    let (wanted, matches) = match device.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => ("character", kind.is_char_device()),
+        LinuxDeviceType::B => ("block", kind.is_block_device()),
+        other => {
+            return Err(at(format!(
+                "type {other:?} is not supported; give a character or block device"
+            )));
+        }
+    };
+    let rdev = metadata.rdev();
+    let (major, minor) = (
+        nix::sys::stat::major(rdev) as i64,
+        nix::sys::stat::minor(rdev) as i64,
+    );
+    if !matches || (major, minor) != (device.major(), device.minor()) {
+        return Err(at(format!(
+            "the host's node is not the {wanted} device {}:{} the config names; ns-runtime \
+             binds the host's node of the same path",
+            device.major(),
+            device.minor()
+        )));
+    }
+    let mode_differs = device
+        .file_mode()
+        .is_some_and(|mode| mode & 0o7777 != metadata.mode() & 0o7777);
+    let owner_differs = device.uid().is_some_and(|uid| uid != metadata.uid())
+        || device.gid().is_some_and(|gid| gid != metadata.gid());
+    if mode_differs || owner_differs {
+        out.note(format!(
+            "linux.devices[{index}] ({}): bound with the host's owner and mode, not the \
+             config's",
+            path.display()
+        ));
+    }
+    out.flag("--device", path);
     Ok(())
 }
 
@@ -931,6 +979,36 @@ mod tests {
         ] {
             let error = args_of(change.clone()).unwrap_err();
             assert!(error.contains(expected), "{change}: {error}");
+        }
+    }
+
+    #[test]
+    fn devices_are_the_hosts_nodes_of_the_same_path() {
+        let args = args_of(serde_json::json!({"linux": {"devices": [
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3}
+        ]}}))
+        .unwrap();
+        assert!(has(&args, "--device", "/dev/null"), "{args:?}");
+        for (device, expected) in [
+            (
+                serde_json::json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 5}),
+                "not the character device 1:5",
+            ),
+            (
+                serde_json::json!({"path": "/dev/null", "type": "b", "major": 1, "minor": 3}),
+                "not the block device",
+            ),
+            (
+                serde_json::json!({"path": "/dev/no-such-node", "type": "c", "major": 1, "minor": 3}),
+                "linux.devices[0] (/dev/no-such-node)",
+            ),
+            (
+                serde_json::json!({"path": "/dev/null", "type": "p"}),
+                "is not supported",
+            ),
+        ] {
+            let error = args_of(serde_json::json!({"linux": {"devices": [device]}})).unwrap_err();
+            assert!(error.contains(expected), "{error}");
         }
     }
 
