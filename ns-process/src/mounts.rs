@@ -30,13 +30,14 @@ pub(crate) struct MountArg {
 pub(crate) enum MountKind {
     /// A file or directory of the caller's; `recursive` with every mount below it.
     Bind { source: PathBuf, recursive: bool },
-    /// A fresh tmpfs.
-    Tmpfs,
+    /// A fresh tmpfs; `copy_up`: filled first with what the rootfs has at its
+    /// destination (`tmpcopyup`, as podman asks for a `--read-only` rootfs's `/run`).
+    Tmpfs { copy_up: bool },
 }
 
 /// The options `--mount` takes beyond the tmpfs ones, as `ns-runtime features` lists
 /// them.
-pub(crate) const OPTIONS: [&str; 17] = [
+pub(crate) const OPTIONS: [&str; 18] = [
     "ro",
     "rw",
     "nosuid",
@@ -54,6 +55,7 @@ pub(crate) const OPTIONS: [&str; 17] = [
     "private",
     "rprivate",
     "readonly",
+    "tmpcopyup",
 ];
 
 /// The tmpfs options `--mount type=tmpfs` passes on to the filesystem.
@@ -74,6 +76,7 @@ impl MountArg {
         let (mut fstype, mut source, mut target) = (None, None, None);
         let mut attributes = 0;
         let mut recursive = false;
+        let mut copy_up = false;
         let mut data = Vec::new();
         for part in text.split(',') {
             let (key, value) = match part.split_once('=') {
@@ -95,6 +98,7 @@ impl MountArg {
                 // mount namespace.
                 ("rw" | "suid" | "dev" | "exec" | "relatime" | "private" | "rprivate", None) => {}
                 ("bind", None) => recursive = false,
+                ("tmpcopyup", None) => copy_up = true,
                 ("rbind", None) => recursive = true,
                 (
                     "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable",
@@ -115,7 +119,7 @@ impl MountArg {
                     return Err(invalid(format!(
                         "{part:?} is not an option ns-process knows; it takes ro, rw, nosuid, \
                          nodev, noexec, bind, rbind, private, rprivate, relatime, noatime, \
-                         strictatime, nodiratime and, for tmpfs, {}",
+                         strictatime, nodiratime and, for tmpfs, tmpcopyup, {}",
                         TMPFS_DATA.map(|key| format!("{key}=")).join(", ")
                     )));
                 }
@@ -128,9 +132,10 @@ impl MountArg {
                 let source = source
                     .filter(|source| !source.is_empty())
                     .ok_or_else(|| invalid("a bind needs source=".into()))?;
-                if !data.is_empty() {
+                if !data.is_empty() || copy_up {
                     return Err(invalid(
-                        "size=, mode=, uid=, gid= and nr_inodes= are tmpfs options".into(),
+                        "size=, mode=, uid=, gid=, nr_inodes= and tmpcopyup are tmpfs options"
+                            .into(),
                     ));
                 }
                 MountKind::Bind {
@@ -142,7 +147,7 @@ impl MountArg {
                 if source.is_some_and(|source| source != "tmpfs") {
                     return Err(invalid("a tmpfs has no source".into()));
                 }
-                MountKind::Tmpfs
+                MountKind::Tmpfs { copy_up }
             }
             Some(other) => {
                 return Err(invalid(format!(
@@ -173,7 +178,10 @@ impl MountArg {
                 },
                 source.display()
             ),
-            MountKind::Tmpfs => "a tmpfs".to_owned(),
+            MountKind::Tmpfs { copy_up: false } => "a tmpfs".to_owned(),
+            MountKind::Tmpfs { copy_up: true } => {
+                "a tmpfs holding a copy of what it covers".to_owned()
+            }
         }
     }
 }
@@ -318,7 +326,7 @@ mod tests {
             libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID
         );
         let tmpfs = MountArg::parse("type=tmpfs,dst=/t,size=1m,mode=700,noexec").unwrap();
-        assert_eq!(tmpfs.kind, MountKind::Tmpfs);
+        assert_eq!(tmpfs.kind, MountKind::Tmpfs { copy_up: false });
         assert_eq!(tmpfs.data.len(), 2);
         for (bad, expected) in [
             ("type=bind,destination=/b", "needs source="),

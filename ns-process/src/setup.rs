@@ -7,6 +7,7 @@ use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -1181,7 +1182,7 @@ impl Rootfs<'_> {
                 }
                 (tree, is_dir, source.clone())
             }
-            MountKind::Tmpfs => {
+            MountKind::Tmpfs { copy_up } => {
                 let data: Vec<(CString, CString)> = mount
                     .data
                     .iter()
@@ -1192,6 +1193,19 @@ impl Rootfs<'_> {
                     .map(|(key, value)| (key.as_c_str(), value.as_c_str()))
                     .collect();
                 let tree = new_mount(c"tmpfs", &pairs, &[], mount.attributes)?;
+                if *copy_up {
+                    let covered = self
+                        .made_target(&mount.target, false)
+                        .map_err(|error| error.to_string())?;
+                    let from = openat(
+                        covered.as_fd(),
+                        ".",
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|errno| describe("open", &mount.target, errno))?;
+                    copy_tree(from, tree.as_fd(), &mount.target, 0)?;
+                }
                 (tree, true, PathBuf::from("tmpfs"))
             }
         };
@@ -1206,6 +1220,100 @@ impl Rootfs<'_> {
             )
         })
     }
+}
+
+/// How deep `tmpcopyup` copies: a tree deeper than this in a directory a tmpfs covers is
+/// a mistake, or an attempt to exhaust the init's stack.
+const COPY_UP_DEPTH: usize = 32;
+
+/// `tmpcopyup`: copies the directory `from` (of the rootfs, its owner's: read through
+/// descriptors, never following a link) into `to`, the fresh tmpfs — directories, regular
+/// files and symbolic links with their modes, and owners where this user namespace maps
+/// them; other kinds (device nodes, sockets, fifos) are not copied.
+fn copy_tree(from: OwnedFd, to: BorrowedFd<'_>, shown: &Path, depth: usize) -> Result<(), String> {
+    use nix::sys::stat::{FchmodatFlags, SFlag, fchmodat, fstatat};
+    if depth > COPY_UP_DEPTH {
+        return Err(format!(
+            "{}: deeper than {COPY_UP_DEPTH} directories; tmpcopyup copies no more",
+            shown.display()
+        ));
+    }
+    // The listing reads through a copy of the descriptor; the *at calls use `from`.
+    let listing = from
+        .try_clone()
+        .map_err(|error| format!("dup of {}: {error}", shown.display()))?;
+    let mut dir =
+        nix::dir::Dir::from_fd(listing).map_err(|errno| describe("opendir", shown, errno))?;
+    let names: Vec<CString> = dir
+        .iter()
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_owned())
+        .filter(|name| name.as_bytes() != b"." && name.as_bytes() != b"..")
+        .collect();
+    let from = from.as_fd();
+    for name in names {
+        let path = shown.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
+        let name = name.as_c_str();
+        let stat = fstatat(from, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|errno| describe("fstatat", &path, errno))?;
+        let mode = Mode::from_bits_truncate(stat.st_mode & 0o7777);
+        let kind = SFlag::from_bits_truncate(stat.st_mode & libc::S_IFMT);
+        let nofollow = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if kind == SFlag::S_IFDIR {
+            mkdirat(to, name, Mode::from_bits_truncate(0o700))
+                .map_err(|errno| describe("mkdir", &path, errno))?;
+            let inner_from = openat(
+                from,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                Mode::empty(),
+            )
+            .map_err(|errno| describe("open", &path, errno))?;
+            let inner_to = openat(
+                to,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                Mode::empty(),
+            )
+            .map_err(|errno| describe("open", &path, errno))?;
+            copy_tree(inner_from, inner_to.as_fd(), &path, depth + 1)?;
+        } else if kind == SFlag::S_IFREG {
+            let source = openat(from, name, OFlag::O_RDONLY | nofollow, Mode::empty())
+                .map_err(|errno| describe("open", &path, errno))?;
+            let copy = openat(
+                to,
+                name,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | nofollow,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|errno| describe("creating", &path, errno))?;
+            std::io::copy(
+                &mut std::fs::File::from(source),
+                &mut std::fs::File::from(copy),
+            )
+            .map_err(|error| format!("copying {}: {error}", path.display()))?;
+        } else if kind == SFlag::S_IFLNK {
+            let target = nix::fcntl::readlinkat(from, name)
+                .map_err(|errno| describe("readlink", &path, errno))?;
+            symlinkat(target.as_os_str(), to, name)
+                .map_err(|errno| describe("symlink", &path, errno))?;
+            continue;
+        } else {
+            continue;
+        }
+        // An owner this user namespace does not map stays root's; the mode is set after,
+        // since a change of owner clears set-user-ID bits.
+        let _ = nix::unistd::fchownat(
+            to,
+            name,
+            Some(nix::unistd::Uid::from_raw(stat.st_uid)),
+            Some(nix::unistd::Gid::from_raw(stat.st_gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        fchmodat(to, name, mode, FchmodatFlags::FollowSymlink)
+            .map_err(|errno| describe("chmod", &path, errno))?;
+    }
+    Ok(())
 }
 
 const PROC_ATTRIBUTES: u64 =

@@ -716,3 +716,35 @@ fn device_binds_the_hosts_node_into_the_rootfs() {
         "--device adds a node",
     );
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_what_it_covers() {
+    let rootfs = or_skip!(rootfs(), "no busybox rootfs");
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    each_user(
+        &[
+            "--rootfs",
+            &rootfs.display().to_string(),
+            "--read-only",
+            "--mount",
+            "type=tmpfs,destination=/etc,tmpcopyup,mode=755",
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/passwd; echo new > /etc/new && cat /etc/new; stat -c '%a' /etc/passwd",
+        ],
+        |user, output| {
+            assert_exit_code(user.label(), output, 0);
+            assert_eq!(
+                stdout_text(output),
+                format!("{passwd}new\n644\n"),
+                "{}",
+                user.label()
+            );
+        },
+    );
+    assert!(
+        !rootfs.join("etc/new").exists(),
+        "written through to the rootfs"
+    );
+}

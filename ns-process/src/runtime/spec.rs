@@ -569,9 +569,8 @@ fn process_fields(process: &Process, out: &mut Translation) -> Result<(), String
     for gid in user.additional_gids().iter().flatten() {
         out.flag("--group-add", gid.to_string());
     }
-    if let Some(umask) = user.umask() {
-        out.flag("--umask", format!("{umask:04o}"));
-    }
+    // runc's default where the config gives none.
+    out.flag("--umask", format!("{:04o}", user.umask().unwrap_or(0o022)));
     if process.terminal() == Some(true) {
         out.switch("--internal-terminal");
     }
