@@ -270,7 +270,7 @@ fn from_file(path: &Path) -> Result<SeccompFilter, String> {
     })?;
     let profile: Value =
         serde_json::from_str(&text).map_err(|error| at(format!("not valid JSON: {error}")))?;
-    parse_profile(&profile).map_err(at)
+    parse_profile(&profile, Names::Known).map_err(at)
 }
 
 /// The program a profile in JSON describes — config.json's `linux.seccomp`, given by
@@ -313,7 +313,7 @@ pub(crate) fn program_from_json(json: &str, what: &str) -> Result<SeccompProgram
         }
     }
     drop_nulls(&mut profile);
-    parse_profile(&profile)
+    parse_profile(&profile, Names::SkipUnknown)
         .map_err(&at)?
         .compile()
         .map_err(|error| at(format!("compiling the seccomp filter: {error}")))
@@ -330,8 +330,17 @@ pub(crate) const ACTIONS: [&str; 7] = [
     "SCMP_ACT_LOG",
 ];
 
-/// The argument tests a profile may make.
-pub(crate) const OPERATORS: [&str; 2] = ["SCMP_CMP_EQ", "SCMP_CMP_MASKED_EQ"];
+/// The argument tests config.json's profile may make (`--seccomp PATH`: EQ and
+/// MASKED_EQ).
+pub(crate) const OPERATORS: [&str; 7] = [
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_MASKED_EQ",
+];
 
 /// The OCI profile's flags that are taken (none changes which calls are allowed).
 pub(crate) const FLAGS: [&str; 2] = ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"];
@@ -363,7 +372,21 @@ pub(crate) fn native_architecture() -> &'static str {
 }
 
 /// The filter a parsed profile describes; `Err` names the field that is wrong.
-fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
+/// Which profiles are read, and how strictly.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// `--seccomp PATH`: each name one this build or another architecture has (a typo is
+    /// refused), at most one argument test per rule, `SCMP_CMP_EQ` or `_MASKED_EQ`.
+    Known,
+    /// config.json's (ns-runtime, #16), the client's own — podman's default lists
+    /// `bdflush` and tests `socket`'s arguments with `SCMP_CMP_NE`: a name this build does
+    /// not know is skipped, as runc's libseccomp skips it (a call this build can't name
+    /// is one its programs can't make by that name), and a rule may test several
+    /// arguments, all of which must hold, with any of the seven comparisons.
+    SkipUnknown,
+}
+
+fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, String> {
     let top = profile
         .as_object()
         .ok_or("the profile must be a JSON object with defaultAction and syscalls")?;
@@ -414,11 +437,16 @@ fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
             &field("action"),
             errno_ret,
         )?;
-        let condition = match rule.get("args") {
-            None => None,
-            Some(Value::Array(args)) if args.is_empty() => None,
-            Some(Value::Array(args)) if args.len() == 1 => {
-                Some(condition(&args[0], &field("args[0]"))?)
+        let conditions = match rule.get("args") {
+            None => Vec::new(),
+            Some(Value::Array(args)) if args.is_empty() => Vec::new(),
+            Some(Value::Array(args)) if args.len() == 1 || names_may_be == Names::SkipUnknown => {
+                let mut conditions = Vec::new();
+                for (position, arg) in args.iter().enumerate() {
+                    let field = field(&format!("args[{position}]"));
+                    conditions.push(condition(arg, &field, names_may_be)?);
+                }
+                conditions
             }
             Some(_) => {
                 return Err(format!(
@@ -438,17 +466,14 @@ fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
                 .as_str()
                 .ok_or_else(|| format!("{where_} must be a string"))?;
             let Some(number) = SeccompFilter::syscall_number(name) else {
-                if OTHER_ARCHITECTURES_ONLY.contains(&name) {
+                if OTHER_ARCHITECTURES_ONLY.contains(&name) || names_may_be == Names::SkipUnknown {
                     continue;
                 }
                 return Err(format!(
                     "{where_}: {name:?} is not a system call this build knows"
                 ));
             };
-            match condition {
-                Some(condition) => filter.rule_if(number, condition, rule_action),
-                None => filter.rule(number, rule_action),
-            };
+            filter.rule_if_all(number, &conditions, rule_action);
         }
     }
     Ok(filter)
@@ -574,7 +599,7 @@ fn action(value: &Value, field: &str, errno: u16) -> Result<SeccompAction, Strin
     })
 }
 
-fn condition(value: &Value, field: &str) -> Result<ArgCondition, String> {
+fn condition(value: &Value, field: &str, names_may_be: Names) -> Result<ArgCondition, String> {
     let test = value
         .as_object()
         .ok_or_else(|| format!("{field} must be an object"))?;
@@ -596,6 +621,22 @@ fn condition(value: &Value, field: &str) -> Result<ArgCondition, String> {
             number("value")?,
             number("valueTwo")?,
         )),
+        Some(op) if names_may_be == Names::SkipUnknown => {
+            let compare: fn(u8, u64) -> ArgCondition = match op {
+                "SCMP_CMP_NE" => ArgCondition::not_equal,
+                "SCMP_CMP_LT" => ArgCondition::less,
+                "SCMP_CMP_LE" => ArgCondition::less_or_equal,
+                "SCMP_CMP_GT" => ArgCondition::greater,
+                "SCMP_CMP_GE" => ArgCondition::greater_or_equal,
+                _ => {
+                    return Err(format!(
+                        "{field}.op {op:?} is not one of {}",
+                        OPERATORS.join(", ")
+                    ));
+                }
+            };
+            Ok(compare(index, number("value")?))
+        }
         _ => Err(format!(
             "{field}.op must be SCMP_CMP_EQ or SCMP_CMP_MASKED_EQ (the only tests ns-process \
              compiles)"
@@ -608,7 +649,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SeccompFilter, String> {
-        parse_profile(&serde_json::from_str(text).unwrap())
+        parse_profile(&serde_json::from_str(text).unwrap(), Names::Known)
     }
 
     #[test]

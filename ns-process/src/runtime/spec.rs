@@ -963,8 +963,12 @@ mod tests {
                 "process.capabilities.effective",
             ),
             (
-                serde_json::json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GT"}]}]}}}),
-                "linux.seccomp: syscalls[0].args[0].op",
+                serde_json::json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_XX"}]}]}}}),
+                "linux.seccomp.syscalls[0].args[0].op: unknown variant",
+            ),
+            (
+                serde_json::json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}}}),
+                "architectures does not list",
             ),
             (
                 serde_json::json!({"hostname": "h", "linux": {"namespaces": [{"type": "mount"}]}}),
