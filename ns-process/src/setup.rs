@@ -1278,8 +1278,23 @@ fn copy_tree(from: OwnedFd, to: BorrowedFd<'_>, shown: &Path, depth: usize) -> R
             .map_err(|errno| describe("open", &path, errno))?;
             copy_tree(inner_from, inner_to.as_fd(), &path, depth + 1)?;
         } else if kind == SFlag::S_IFREG {
-            let source = openat(from, name, OFlag::O_RDONLY | nofollow, Mode::empty())
-                .map_err(|errno| describe("open", &path, errno))?;
+            // O_NONBLOCK: a fifo swapped in since the fstatat opens at once (and is refused
+            // just below) instead of hanging the init.
+            let source = openat(
+                from,
+                name,
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK | nofollow,
+                Mode::empty(),
+            )
+            .map_err(|errno| describe("open", &path, errno))?;
+            let opened = nix::sys::stat::fstat(source.as_fd())
+                .map_err(|errno| describe("fstat", &path, errno))?;
+            if opened.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(format!(
+                    "{} changed while it was copied (it is no longer a regular file)",
+                    path.display()
+                ));
+            }
             let copy = openat(
                 to,
                 name,
