@@ -489,46 +489,51 @@ fn linux_fields(linux: &oci_spec::runtime::Linux, out: &mut Translation) -> Resu
     Ok(())
 }
 
-/// One of `linux.devices`: the host's node of the same path, bound (`--device`), which
-/// works in a user namespace where mknod(2) can't; refused unless it is the device the
-/// config names.
+/// One of `linux.devices`: a node of the host's with the type and major:minor it names,
+/// bound (`--device`), which works in a user namespace where mknod(2) can't — the one at
+/// the same path, or else the first found in /dev (podman's `--device /dev/sdc:/dev/xvdc`
+/// names /dev/xvdc with sdc's numbers). Refused when the host has none.
 fn devices(
     index: usize,
     device: &oci_spec::runtime::LinuxDevice,
     out: &mut Translation,
 ) -> Result<(), String> {
     use oci_spec::runtime::LinuxDeviceType;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::fs::MetadataExt;
     let path = device.path();
     let at = |why: String| format!("linux.devices[{index}] ({}): {why}", path.display());
-    let metadata = std::fs::metadata(path).map_err(|error| {
-        at(format!(
-            "{error}; ns-runtime binds the host's node of the same path, and the host has none"
-        ))
-    })?;
-    let kind = metadata.file_type();
-    let (wanted, matches) = match device.typ() {
-        LinuxDeviceType::C | LinuxDeviceType::U => ("character", kind.is_char_device()),
-        LinuxDeviceType::B => ("block", kind.is_block_device()),
+    let (kind, wanted) = match device.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => (nix::libc::S_IFCHR, "character"),
+        LinuxDeviceType::B => (nix::libc::S_IFBLK, "block"),
         other => {
             return Err(at(format!(
                 "type {other:?} is not supported; give a character or block device"
             )));
         }
     };
-    let rdev = metadata.rdev();
-    let (major, minor) = (
-        nix::sys::stat::major(rdev) as i64,
-        nix::sys::stat::minor(rdev) as i64,
-    );
-    if !matches || (major, minor) != (device.major(), device.minor()) {
-        return Err(at(format!(
-            "the host's node is not the {wanted} device {}:{} the config names; ns-runtime \
-             binds the host's node of the same path",
-            device.major(),
-            device.minor()
-        )));
-    }
+    let numbers = (device.major(), device.minor());
+    let is_it = |candidate: &Path| {
+        std::fs::metadata(candidate).is_ok_and(|metadata| {
+            let rdev = metadata.rdev();
+            metadata.mode() & nix::libc::S_IFMT == kind
+                && (
+                    nix::sys::stat::major(rdev) as i64,
+                    nix::sys::stat::minor(rdev) as i64,
+                ) == numbers
+        })
+    };
+    let host = if is_it(path) {
+        path.clone()
+    } else {
+        host_node(&is_it).ok_or_else(|| {
+            at(format!(
+                "the host has no {wanted} device {}:{} (neither at this path nor in /dev); \
+                 ns-runtime binds the host's node",
+                numbers.0, numbers.1
+            ))
+        })?
+    };
+    let metadata = std::fs::metadata(&host).map_err(|error| at(error.to_string()))?;
     let mode_differs = device
         .file_mode()
         .is_some_and(|mode| mode & 0o7777 != metadata.mode() & 0o7777);
@@ -541,8 +546,41 @@ fn devices(
             path.display()
         ));
     }
-    out.flag("--device", path);
+    let mut arg = host.into_os_string();
+    if arg != path.as_os_str() {
+        arg.push(":");
+        arg.push(path);
+    }
+    out.flag("--device", arg);
     Ok(())
+}
+
+/// The first node in the host's /dev, or a directory of it, that `is_it`.
+fn host_node(is_it: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    let entries = |dir: &Path| -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .collect();
+        paths.sort();
+        paths
+    };
+    let top = entries(Path::new("/dev"));
+    let below = top
+        .iter()
+        .filter(|path| {
+            path.symlink_metadata()
+                .is_ok_and(|metadata| metadata.is_dir())
+        })
+        .flat_map(|dir| entries(dir));
+    top.iter().cloned().chain(below).find(|path| {
+        // Not through a link: the node itself.
+        path.symlink_metadata()
+            .is_ok_and(|metadata| !metadata.file_type().is_symlink())
+            && is_it(path)
+    })
 }
 
 /// `process`, but for its args.
@@ -992,18 +1030,20 @@ mod tests {
         ]}}))
         .unwrap();
         assert!(has(&args, "--device", "/dev/null"), "{args:?}");
+        // Podman's `--device /dev/null:/dev/xnull`: the host's node of those numbers.
+        let args = args_of(serde_json::json!({"linux": {"devices": [
+            {"path": "/dev/xnull", "type": "c", "major": 1, "minor": 3}
+        ]}}))
+        .unwrap();
+        assert!(has(&args, "--device", "/dev/null:/dev/xnull"), "{args:?}");
         for (device, expected) in [
             (
-                serde_json::json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 5}),
-                "not the character device 1:5",
+                serde_json::json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 4000}),
+                "the host has no character device 1:4000",
             ),
             (
                 serde_json::json!({"path": "/dev/null", "type": "b", "major": 1, "minor": 3}),
-                "not the block device",
-            ),
-            (
-                serde_json::json!({"path": "/dev/no-such-node", "type": "c", "major": 1, "minor": 3}),
-                "linux.devices[0] (/dev/no-such-node)",
+                "the host has no block device 1:3",
             ),
             (
                 serde_json::json!({"path": "/dev/null", "type": "p"}),
