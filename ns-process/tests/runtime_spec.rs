@@ -801,3 +801,44 @@ fn an_oci_profile_as_podman_writes_it_compiles_and_binds_the_command() {
         },
     );
 }
+
+#[test]
+fn a_mount_destination_through_a_symlink_of_the_rootfs_is_refused() {
+    // The rootfs's owner links /escape to the host's /tmp: a --mount there must not land
+    // on the host's directory, nor anywhere the link leads.
+    let dir = reexec_tests::temp_dir("mount-through-link");
+    let decoy = world_writable_dir("mount-link-target");
+    for user in TestUser::all(NS_PROCESS) {
+        let rootfs = dir
+            .path()
+            .join(format!("rootfs-{}", user.label().replace(' ', "-")));
+        or_skip!(
+            reexec_tests::busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, user.ids()),
+            "no busybox rootfs"
+        );
+        std::os::unix::fs::symlink(decoy.path(), rootfs.join("escape")).unwrap();
+        if reexec_tests::is_root() {
+            let (uid, gid) = user.ids();
+            std::os::unix::fs::lchown(rootfs.join("escape"), Some(uid), Some(gid)).unwrap();
+        }
+        let before = reexec_tests::mount_table();
+        let output = output_with_timeout(
+            user.command().args([
+                "--rootfs",
+                &rootfs.display().to_string(),
+                "--mount",
+                "type=tmpfs,destination=/escape/inside",
+                "--",
+                "true",
+            ]),
+            TIMEOUT,
+        );
+        assert_failed_with(user.label(), &output, 125, &["is a symbolic link"]);
+        assert_eq!(before, reexec_tests::mount_table(), "{}", user.label());
+        assert!(
+            !decoy.path().join("inside").exists(),
+            "{}: made through the link",
+            user.label()
+        );
+    }
+}
