@@ -133,13 +133,15 @@ fn at_exec(kept: CapabilitySet) -> Capabilities {
 }
 
 /// Makes `command` start with the `kept` capabilities only, as `user` (uid, gid) when
-/// given: a user other than root then keeps none.
+/// given, in the supplementary `groups` (none when empty): a user other than root then
+/// keeps none.
 pub(crate) fn cut_at_exec(
     command: &mut std::process::Command,
     kept: CapabilitySet,
     user: Option<(u32, u32)>,
+    groups: Vec<u32>,
 ) {
-    crate::sys::cut_capabilities_at_exec(command, at_exec(kept), user);
+    crate::sys::cut_capabilities_at_exec(command, at_exec(kept), user, groups);
 }
 
 #[cfg(test)]

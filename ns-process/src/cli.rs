@@ -202,6 +202,79 @@ pub(crate) struct Options {
     #[arg(long, value_name = "N", value_parser = crate::limits::parse_cpus)]
     pub(crate) cpus: Option<f64>,
 
+    // What a bundle's config.json asks of the engine (#16): ns-runtime writes these.
+    /// With --rootfs: mount on DST inside the rootfs, made there when missing, with the
+    /// OCI runtime spec's mount options (repeatable): `type=bind,source=SRC,destination=DST`
+    /// or `type=tmpfs,destination=DST`, then any of ro, rw, nosuid, nodev, noexec, bind,
+    /// rbind, private, rprivate, relatime, noatime, strictatime and, for tmpfs, size=,
+    /// mode=, uid=, gid=, nr_inodes=, comma-separated. DST is resolved inside the rootfs
+    /// and may not go through a symbolic link.
+    #[arg(long = "mount", value_name = "type=TYPE,…", value_parser = crate::mounts::MountArg::parse)]
+    pub(crate) mount: Vec<crate::mounts::MountArg>,
+
+    /// Set a kernel parameter of the command's own namespaces (repeatable), as podman:
+    /// kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* (IPC namespace), net.*
+    /// (network namespace), kernel.hostname and kernel.domainname (UTS namespace). Any
+    /// other would change the whole machine, and is refused.
+    #[arg(long = "sysctl", value_name = "KEY=VALUE", value_parser = crate::sysctl::Sysctl::parse)]
+    pub(crate) sysctl: Vec<crate::sysctl::Sysctl>,
+
+    /// With --rootfs: the host's device node HOST (a character or block device) bound on
+    /// DEST inside the rootfs (default: the same path), made there when missing
+    /// (repeatable). A bind, not a new node: it works in a user namespace, and the node
+    /// keeps the host's owner and mode.
+    #[arg(long = "device", value_name = "HOST[:DEST]", value_parser = crate::mounts::DeviceArg::parse)]
+    pub(crate) device: Vec<crate::mounts::DeviceArg>,
+
+    /// Put the command in this supplementary group too (repeatable), a numeric gid the
+    /// user namespace maps.
+    #[arg(long = "group-add", value_name = "GID")]
+    pub(crate) group_add: Vec<u32>,
+
+    /// The command's file mode creation mask, in octal (as podman: default 0022).
+    #[arg(long, value_name = "MASK", value_parser = parse_umask)]
+    pub(crate) umask: Option<u32>,
+
+    /// The command's OOM score adjustment, -1000 to 1000 (as podman); lowering it below
+    /// ns-process's own needs CAP_SYS_RESOURCE on the host.
+    #[arg(long = "oom-score-adj", value_name = "N", allow_hyphen_values = true,
+          value_parser = clap::value_parser!(i32).range(-1000..=1000))]
+    pub(crate) oom_score_adj: Option<i32>,
+
+    /// `private`: a cgroup namespace of the command's own, rooted at its cgroup;
+    /// `host` (the default): the caller's.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = CgroupNs::Host)]
+    pub(crate) cgroupns: CgroupNs,
+
+    /// Set by ns-runtime: the command's environment is exactly the --env given (the OCI
+    /// spec's process.env), nothing of ns-process's own added.
+    #[arg(long, hide = true)]
+    pub(crate) internal_exact_env: bool,
+
+    /// Set by ns-runtime: the kernel paths masked and made read-only are exactly those of
+    /// --internal-masked-path and --internal-readonly-path (config.json's maskedPaths and
+    /// readonlyPaths), not ns-process's lists.
+    #[arg(long, hide = true)]
+    pub(crate) internal_own_kernel_paths: bool,
+
+    /// Set by ns-runtime: a path under /proc or /sys to mask (repeatable).
+    #[arg(long, hide = true, value_name = "PATH", value_parser = crate::mounts::kernel_path)]
+    pub(crate) internal_masked_path: Vec<String>,
+
+    /// Set by ns-runtime: a path under /proc or /sys to make read-only (repeatable).
+    #[arg(long, hide = true, value_name = "PATH", value_parser = crate::mounts::kernel_path)]
+    pub(crate) internal_readonly_path: Vec<String>,
+
+    /// Set by ns-runtime: the command's seccomp profile as OCI JSON (config.json's
+    /// linux.seccomp), instead of --seccomp.
+    #[arg(long, hide = true, value_name = "JSON")]
+    pub(crate) internal_seccomp_json: Option<String>,
+
+    /// Set by ns-runtime: process.terminal, a pty made for the command inside, its master
+    /// handed to the runtime's console socket.
+    #[arg(long, hide = true)]
+    pub(crate) internal_terminal: bool,
+
     /// Print each setup step as it happens.
     #[arg(short, long)]
     pub(crate) verbose: bool,
@@ -412,6 +485,23 @@ pub(crate) enum NetMode {
     Bridge,
 }
 
+/// `--cgroupns`: whether the command gets a cgroup namespace of its own (#16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CgroupNs {
+    /// The caller's cgroup namespace.
+    Host,
+    /// A new cgroup namespace.
+    Private,
+}
+
+/// `--umask`: an octal mask of the permission bits, as umask(1) takes it (#16).
+fn parse_umask(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|mask| *mask <= 0o777)
+        .ok_or_else(|| format!("{text:?} is not an octal mask from 0 to 0777, e.g. 0022"))
+}
+
 /// The series' bridge and subnet (tag 5.0, netsetgo).
 pub(crate) const DEFAULT_BRIDGE: &str = "brg0";
 pub(crate) const DEFAULT_SUBNET: &str = "10.10.10.0/24";
@@ -453,11 +543,17 @@ impl Options {
 
     /// The namespaces to create.
     pub(crate) fn namespaces(&self) -> reexec::Namespaces {
-        Shareable::value_variants()
+        let set = Shareable::value_variants()
             .iter()
             .copied()
             .filter(|&kind| !self.shares(kind))
-            .fold(reexec::Namespaces::NONE, |set, kind| set | kind.namespace())
+            .fold(reexec::Namespaces::NONE, |set, kind| set | kind.namespace());
+        // --cgroupns (#16).
+        if self.cgroupns == CgroupNs::Private {
+            set | reexec::Namespaces::CGROUP
+        } else {
+            set
+        }
     }
 
     /// The capabilities the command keeps.
@@ -467,6 +563,10 @@ impl Options {
 
     /// The seccomp filter the command runs under, compiled; `None` for none.
     pub(crate) fn seccomp_program(&self) -> Result<Option<reexec::SeccompProgram>, String> {
+        // config.json's linux.seccomp (#16).
+        if let Some(json) = &self.internal_seccomp_json {
+            return crate::seccomp::program_from_json(json, "linux.seccomp").map(Some);
+        }
         crate::seccomp::program(self.seccomp.as_ref(), self.privileged, self.capabilities())
     }
 
@@ -499,6 +599,20 @@ impl Options {
         crate::limits::validate(self)?;
         check_preserved_fds(self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
+        // What a bundle's config.json asks of the engine (#16).
+        crate::mounts::validate(self)?;
+        crate::sysctl::validate(self)?;
+        if self.cgroupns == CgroupNs::Private && self.joined().contains(reexec::Namespaces::CGROUP)
+        {
+            return Err(
+                "--cgroupns private and --join cgroup: the command is in one cgroup namespace; \
+                 drop one"
+                    .into(),
+            );
+        }
+        if self.internal_seccomp_json.is_some() {
+            self.seccomp_program()?;
+        }
         // A profile file is read and compiled again by the init, before its setup; a bad
         // one is refused here, before anything is created. The built-in profile can't be
         // bad: only the init compiles it.
@@ -713,7 +827,7 @@ impl Tmpfs {
 
 /// A destination inside the rootfs: absolute, below `/`, with no `.` or `..` (it is
 /// resolved inside the rootfs whatever it says, but a `..` is a mistake to say now).
-fn inside_path(text: &str) -> Result<PathBuf, String> {
+pub(crate) fn inside_path(text: &str) -> Result<PathBuf, String> {
     let path = Path::new(text);
     if !path.is_absolute() {
         return Err(format!(
@@ -913,6 +1027,19 @@ mod tests {
             Just("--cpus".to_owned()),
             Just("64m".to_owned()),
             Just("-1".to_owned()),
+            // What a bundle's config.json asks of the engine (#16).
+            Just("--mount".to_owned()),
+            Just("type=tmpfs,destination=/t,size=1m".to_owned()),
+            Just("type=bind,source=/tmp,destination=/m,rbind,ro".to_owned()),
+            Just("--sysctl".to_owned()),
+            Just("net.ipv4.ip_forward=1".to_owned()),
+            Just("--device".to_owned()),
+            Just("/dev/null".to_owned()),
+            Just("--group-add".to_owned()),
+            Just("--umask".to_owned()),
+            Just("--oom-score-adj".to_owned()),
+            Just("--cgroupns".to_owned()),
+            Just("private".to_owned()),
             "[a-z0-9./=_-]{0,12}",
             "\\PC{0,16}",
         ]

@@ -91,6 +91,12 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
+    // What a bundle's config.json asks of the init (#16), before the setup: the proc
+    // reached here is the one the init started with.
+    if let Err(error) = oci_process_settings(&options) {
+        eprintln!("ns-process: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
     let made = setup::MadeInRootfs::default();
     let code = match setup::prepare(&options, &made) {
         Err(error) => {
@@ -302,6 +308,16 @@ fn run(
     }
     // Last: what the caller sets replaces what passwd said.
     command.envs(options.env.iter().map(|(key, value)| (key, value)));
+    // ns-runtime (#16): the OCI spec's process.env and nothing else.
+    if options.internal_exact_env {
+        command
+            .env_clear()
+            .envs(options.env.iter().map(|(key, value)| (key, value)));
+    }
+    if let Some(mask) = options.umask {
+        // Inherited by the command through fork and exec.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
     if let Some(workdir) = &options.workdir {
         // Checked here: std's chdir failing in the child would read as "not found".
         match std::fs::metadata(workdir) {
@@ -319,7 +335,12 @@ fn run(
             crate::capabilities::names(capabilities)
         );
     }
-    crate::capabilities::cut_at_exec(&mut command, capabilities, user.ids);
+    // --group-add (#16) needs the switch of ids, even to root's.
+    let ids = match user.ids {
+        None if !options.group_add.is_empty() => Some((0, 0)),
+        ids => ids,
+    };
+    crate::capabilities::cut_at_exec(&mut command, capabilities, ids, options.group_add.clone());
     // After the cut's hook: pre_exec hooks run in the order they were given.
     if let Some(program) = seccomp {
         crate::sys::install_seccomp_at_exec(&mut command, program);
@@ -359,4 +380,33 @@ fn run(
         );
         EXIT_OWN_FAILURE
     })
+}
+
+/// `--oom-score-adj`, set on the init and so inherited by the command; and the checks of
+/// `--group-add` that the kernel would otherwise only fail in the command's child (#16).
+fn oci_process_settings(options: &Options) -> Result<(), String> {
+    if let Some(adjustment) = options.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adjustment.to_string()).map_err(|error| {
+            format!(
+                "--oom-score-adj {adjustment}: writing /proc/self/oom_score_adj: {error}; \
+                 lowering the score below ns-process's own needs CAP_SYS_RESOURCE on the host"
+            )
+        })?;
+    }
+    if !options.group_add.is_empty() {
+        let setgroups = std::fs::read_to_string("/proc/self/setgroups").unwrap_or_default();
+        if setgroups.trim() == "deny" {
+            return Err(
+                "--group-add: this user namespace denies setgroups(2), as the kernel does when \
+                 its gid map was written without privilege for one id; have a range in \
+                 /etc/subgid (used through newgidmap), or run as root"
+                    .into(),
+            );
+        }
+        let gids = IdMap::of_this_namespace("gid")?;
+        for gid in &options.group_add {
+            gids.check(*gid, &format!("--group-add {gid}"))?;
+        }
+    }
+    Ok(())
 }

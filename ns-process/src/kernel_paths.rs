@@ -16,7 +16,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::statvfs::{FsFlags, statvfs};
 
 /// Covered: files by /dev/null, directories by an empty read-only tmpfs.
-const MASKED: [&str; 11] = [
+pub(crate) const MASKED: [&str; 11] = [
     "/proc/acpi",
     "/proc/asound",
     "/proc/kcore",
@@ -31,7 +31,7 @@ const MASKED: [&str; 11] = [
 ];
 
 /// Readable, but never writable.
-const READ_ONLY: [&str; 5] = [
+pub(crate) const READ_ONLY: [&str; 5] = [
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -65,13 +65,20 @@ pub(crate) enum Sys<'a> {
 /// never by the names `proc` and `sys` in the rootfs: its owner can swap those for links
 /// to a decoy at any moment, and a protection done through the link would leave the real
 /// ones writable or unmasked under another name.
-pub(crate) fn protect(proc: Option<&str>, sys: Option<Sys<'_>>) -> Result<(), String> {
+///
+/// The lists are [`MASKED`] and [`READ_ONLY`] unless ns-runtime gave config.json's own
+/// (`paths`, #16).
+pub(crate) fn protect(
+    proc: Option<&str>,
+    sys: Option<Sys<'_>>,
+    paths: &crate::mounts::KernelPaths,
+) -> Result<(), String> {
     let sys_path = match &sys {
         Some(Sys::Host) => Some("/sys"),
         Some(Sys::ReadOnlyAt(path)) => Some(*path),
         None => None,
     };
-    let place = |path: &&str| {
+    let place = |path: &String| {
         if let Some(below) = path.strip_prefix("/proc") {
             proc.map(|proc| format!("{proc}{below}"))
         } else {
@@ -82,12 +89,12 @@ pub(crate) fn protect(proc: Option<&str>, sys: Option<Sys<'_>>) -> Result<(), St
     if matches!(sys, Some(Sys::Host)) && Path::new("/sys/kernel").is_dir() {
         read_only_with_everything_below("/sys")?;
     }
-    for path in READ_ONLY.iter().filter_map(place) {
+    for path in paths.read_only.iter().filter_map(place) {
         if Path::new(&path).symlink_metadata().is_ok() {
             read_only(&path)?;
         }
     }
-    for path in MASKED.iter().filter_map(place) {
+    for path in paths.masked.iter().filter_map(place) {
         match Path::new(&path).symlink_metadata() {
             Ok(metadata) if metadata.is_dir() => cover_directory(&path)?,
             Ok(_) => cover_file(&path)?,

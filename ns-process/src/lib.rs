@@ -25,6 +25,7 @@ mod ids;
 mod init;
 mod kernel_paths;
 mod limits;
+mod mounts;
 mod namespaces;
 mod net;
 mod netlink;
@@ -36,6 +37,7 @@ mod signals;
 mod started;
 #[allow(unsafe_code)]
 mod sys;
+mod sysctl;
 mod terminal;
 mod ulimit;
 mod user;

@@ -270,11 +270,123 @@ fn from_file(path: &Path) -> Result<SeccompFilter, String> {
     })?;
     let profile: Value =
         serde_json::from_str(&text).map_err(|error| at(format!("not valid JSON: {error}")))?;
-    parse_profile(&profile).map_err(at)
+    parse_profile(&profile, Names::Known).map_err(at)
+}
+
+/// The program a profile in JSON describes — config.json's `linux.seccomp`, given by
+/// ns-runtime (#16) — for this build's architecture; `Err` names the field that is wrong,
+/// after `what`.
+pub(crate) fn program_from_json(json: &str, what: &str) -> Result<SeccompProgram, String> {
+    let at = |why: String| format!("{what}: {why}");
+    let mut profile: Value =
+        serde_json::from_str(json).map_err(|error| at(format!("not valid JSON: {error}")))?;
+    if let Some(top) = profile.as_object_mut() {
+        // The OCI form's fields ns-process reads beyond Docker's: flags it may leave out
+        // (none changes which calls are allowed), and architectures, which must include
+        // this one: a filter for others only would judge nothing here.
+        match top.remove("flags") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(flags)) => {
+                for flag in &flags {
+                    if !flag.as_str().is_some_and(|flag| FLAGS.contains(&flag)) {
+                        return Err(at(format!(
+                            "flags: {flag} is not supported; ns-process takes {}",
+                            FLAGS.join(" and ")
+                        )));
+                    }
+                }
+            }
+            Some(other) => return Err(at(format!("flags must be an array, not {other}"))),
+        }
+        if let Some(Value::Array(architectures)) = top.get("architectures") {
+            let native = native_architecture();
+            if !architectures.is_empty()
+                && !architectures
+                    .iter()
+                    .any(|arch| arch.as_str() == Some(native))
+            {
+                return Err(at(format!(
+                    "architectures does not list {native}, this machine's: the filter would \
+                     judge no call here; add it"
+                )));
+            }
+        }
+    }
+    drop_nulls(&mut profile);
+    parse_profile(&profile, Names::SkipUnknown)
+        .map_err(&at)?
+        .compile()
+        .map_err(|error| at(format!("compiling the seccomp filter: {error}")))
+}
+
+/// The actions a profile may name, as `ns-runtime features` lists them.
+pub(crate) const ACTIONS: [&str; 7] = [
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_LOG",
+];
+
+/// The argument tests config.json's profile may make (`--seccomp PATH`: EQ and
+/// MASKED_EQ).
+pub(crate) const OPERATORS: [&str; 7] = [
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+/// The OCI profile's flags that are taken (none changes which calls are allowed).
+pub(crate) const FLAGS: [&str; 2] = ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"];
+
+/// Takes out every field whose value is `null`: the same as a field left out.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|_, value| !value.is_null());
+            fields.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(values) => values.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// This build's architecture, as seccomp profiles name it.
+pub(crate) fn native_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "SCMP_ARCH_X86_64",
+        "aarch64" => "SCMP_ARCH_AARCH64",
+        "x86" => "SCMP_ARCH_X86",
+        "arm" => "SCMP_ARCH_ARM",
+        "riscv64" => "SCMP_ARCH_RISCV64",
+        "s390x" => "SCMP_ARCH_S390X",
+        "powerpc64" => "SCMP_ARCH_PPC64LE",
+        _ => "SCMP_ARCH_NATIVE",
+    }
 }
 
 /// The filter a parsed profile describes; `Err` names the field that is wrong.
-fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
+/// Which profiles are read, and how strictly.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// `--seccomp PATH`: each name one this build or another architecture has (a typo is
+    /// refused), at most one argument test per rule, `SCMP_CMP_EQ` or `_MASKED_EQ`.
+    Known,
+    /// config.json's (ns-runtime, #16), the client's own — podman's default lists
+    /// `bdflush` and tests `socket`'s arguments with `SCMP_CMP_NE`: a name this build does
+    /// not know is skipped, as runc's libseccomp skips it (a call this build can't name
+    /// is one its programs can't make by that name), and a rule may test several
+    /// arguments, all of which must hold, with any of the seven comparisons.
+    SkipUnknown,
+}
+
+fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, String> {
     let top = profile
         .as_object()
         .ok_or("the profile must be a JSON object with defaultAction and syscalls")?;
@@ -325,11 +437,16 @@ fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
             &field("action"),
             errno_ret,
         )?;
-        let condition = match rule.get("args") {
-            None => None,
-            Some(Value::Array(args)) if args.is_empty() => None,
-            Some(Value::Array(args)) if args.len() == 1 => {
-                Some(condition(&args[0], &field("args[0]"))?)
+        let conditions = match rule.get("args") {
+            None => Vec::new(),
+            Some(Value::Array(args)) if args.is_empty() => Vec::new(),
+            Some(Value::Array(args)) if args.len() == 1 || names_may_be == Names::SkipUnknown => {
+                let mut conditions = Vec::new();
+                for (position, arg) in args.iter().enumerate() {
+                    let field = field(&format!("args[{position}]"));
+                    conditions.push(condition(arg, &field, names_may_be)?);
+                }
+                conditions
             }
             Some(_) => {
                 return Err(format!(
@@ -349,17 +466,14 @@ fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
                 .as_str()
                 .ok_or_else(|| format!("{where_} must be a string"))?;
             let Some(number) = SeccompFilter::syscall_number(name) else {
-                if OTHER_ARCHITECTURES_ONLY.contains(&name) {
+                if OTHER_ARCHITECTURES_ONLY.contains(&name) || names_may_be == Names::SkipUnknown {
                     continue;
                 }
                 return Err(format!(
                     "{where_}: {name:?} is not a system call this build knows"
                 ));
             };
-            match condition {
-                Some(condition) => filter.rule_if(number, condition, rule_action),
-                None => filter.rule(number, rule_action),
-            };
+            filter.rule_if_all(number, &conditions, rule_action);
         }
     }
     Ok(filter)
@@ -485,7 +599,7 @@ fn action(value: &Value, field: &str, errno: u16) -> Result<SeccompAction, Strin
     })
 }
 
-fn condition(value: &Value, field: &str) -> Result<ArgCondition, String> {
+fn condition(value: &Value, field: &str, names_may_be: Names) -> Result<ArgCondition, String> {
     let test = value
         .as_object()
         .ok_or_else(|| format!("{field} must be an object"))?;
@@ -507,6 +621,22 @@ fn condition(value: &Value, field: &str) -> Result<ArgCondition, String> {
             number("value")?,
             number("valueTwo")?,
         )),
+        Some(op) if names_may_be == Names::SkipUnknown => {
+            let compare: fn(u8, u64) -> ArgCondition = match op {
+                "SCMP_CMP_NE" => ArgCondition::not_equal,
+                "SCMP_CMP_LT" => ArgCondition::less,
+                "SCMP_CMP_LE" => ArgCondition::less_or_equal,
+                "SCMP_CMP_GT" => ArgCondition::greater,
+                "SCMP_CMP_GE" => ArgCondition::greater_or_equal,
+                _ => {
+                    return Err(format!(
+                        "{field}.op {op:?} is not one of {}",
+                        OPERATORS.join(", ")
+                    ));
+                }
+            };
+            Ok(compare(index, number("value")?))
+        }
         _ => Err(format!(
             "{field}.op must be SCMP_CMP_EQ or SCMP_CMP_MASKED_EQ (the only tests ns-process \
              compiles)"
@@ -519,7 +649,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SeccompFilter, String> {
-        parse_profile(&serde_json::from_str(text).unwrap())
+        parse_profile(&serde_json::from_str(text).unwrap(), Names::Known)
     }
 
     #[test]

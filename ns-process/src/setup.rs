@@ -7,6 +7,7 @@ use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -18,6 +19,7 @@ use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
 use crate::cli::{Bind, NetMode, Options, Shareable, Tmpfs};
 use crate::kernel_paths::Sys;
+use crate::mounts::{MountArg, MountKind};
 use crate::sys::mount_api;
 
 /// A setup step that failed.
@@ -134,6 +136,7 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
                         .map_err(|errno| describe("mount proc", proc, errno))
                 })?;
             }
+            write_sysctls(&steps, options, "/proc")?;
             protect_kernel_paths(&steps, options, Some("/proc"), Some(Sys::Host))?;
             if own_mounts {
                 // Before the new devpts: the pty is found by its path in the host's.
@@ -212,10 +215,36 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
                 );
                 steps.run(step, || rootfs.mount_tmpfs(tmpfs))?;
             }
+            // --device (#16): the host's node, bound as a --bind of a file is.
+            for device in &options.device {
+                let step = format!(
+                    "binding the host's device {} on {}{}",
+                    device.host.display(),
+                    path.display(),
+                    device.target.display()
+                );
+                let bind = Bind {
+                    source: device.host.clone(),
+                    target: device.target.clone(),
+                    read_only: false,
+                };
+                steps.run(step, || rootfs.bind_in(&bind))?;
+            }
+            // config.json's mounts (#16), after ns-process's own, in their order.
+            for mount in &options.mount {
+                let step = format!(
+                    "mounting {} on {}{}",
+                    mount.describe(),
+                    path.display(),
+                    mount.target.display()
+                );
+                steps.run(step, || rootfs.mount_arg(mount))?;
+            }
             // Through the descriptors, before the pivot: see kernel_paths::protect.
             let through = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
             let proc_path = proc.as_ref().map(through);
             let sys_path = sys.as_ref().map(through);
+            write_sysctls(&steps, options, proc_path.as_deref().unwrap_or("/proc"))?;
             protect_kernel_paths(
                 &steps,
                 options,
@@ -269,7 +298,7 @@ fn protect_kernel_paths(
     if options.protects_kernel_paths() {
         steps.run(
             "making /proc/sys and the kernel's other knobs read-only, masking its secrets",
-            || crate::kernel_paths::protect(proc, sys),
+            || crate::kernel_paths::protect(proc, sys, &crate::mounts::KernelPaths::of(options)),
         )
     } else {
         let why = if options.privileged {
@@ -280,6 +309,18 @@ fn protect_kernel_paths(
         steps.skip("protecting /proc and /sys", why);
         Ok(())
     }
+}
+
+/// `--sysctl` (#16): each parameter written through the proc reached at `proc`, before
+/// `/proc/sys` is made read-only.
+fn write_sysctls(steps: &Steps, options: &Options, proc: &str) -> Result<(), SetupError> {
+    for sysctl in &options.sysctl {
+        steps.run(
+            format!("setting {} to {:?}", sysctl.key, sysctl.value),
+            || sysctl.write(proc),
+        )?;
+    }
+    Ok(())
 }
 
 const PROC_FLAGS: MsFlags = MsFlags::MS_NOSUID
@@ -1111,6 +1152,183 @@ impl<'a> Rootfs<'a> {
             .map_err(|errno| describe("umount2 MNT_DETACH (old root)", Path::new("."), errno))?;
         chdir("/").map_err(|errno| describe("chdir", Path::new("/"), errno))
     }
+}
+
+// config.json's mounts (#16).
+impl Rootfs<'_> {
+    /// A `--mount`: a bind made as `--bind`'s (recursive with `rbind`), or a fresh tmpfs
+    /// with its options, attached on its destination with its attributes.
+    fn mount_arg(&self, mount: &MountArg) -> Result<(), String> {
+        let (tree, is_dir, shown) = match &mount.kind {
+            MountKind::Bind { source, recursive } => {
+                let opened = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(|errno| describe("open", source, errno))?;
+                let is_dir = nix::sys::stat::fstat(opened.as_fd())
+                    .map_err(|errno| describe("fstat", source, errno))?
+                    .st_mode
+                    & libc::S_IFMT
+                    == libc::S_IFDIR;
+                let tree = mount_api::clone_tree(opened.as_fd(), c"", *recursive)
+                    .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE", source, errno))?;
+                // The atime flags can't be set this way on a copy; a bind keeps its source's.
+                let attributes = mount.attributes
+                    & (libc::MOUNT_ATTR_RDONLY
+                        | libc::MOUNT_ATTR_NOSUID
+                        | libc::MOUNT_ATTR_NODEV
+                        | libc::MOUNT_ATTR_NOEXEC);
+                if attributes != 0 {
+                    mount_api::set_attributes(tree.as_fd(), attributes, *recursive)
+                        .map_err(|errno| call_failed("mount_setattr", source, errno))?;
+                }
+                (tree, is_dir, source.clone())
+            }
+            MountKind::Tmpfs { copy_up } => {
+                let data: Vec<(CString, CString)> = mount
+                    .data
+                    .iter()
+                    .map(|(key, value)| (cstring(key), cstring(value)))
+                    .collect();
+                let pairs: Vec<(&CStr, &CStr)> = data
+                    .iter()
+                    .map(|(key, value)| (key.as_c_str(), value.as_c_str()))
+                    .collect();
+                let tree = new_mount(c"tmpfs", &pairs, &[], mount.attributes)?;
+                if *copy_up {
+                    let covered = self
+                        .made_target(&mount.target, false)
+                        .map_err(|error| error.to_string())?;
+                    let from = openat(
+                        covered.as_fd(),
+                        ".",
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|errno| describe("open", &mount.target, errno))?;
+                    copy_tree(from, tree.as_fd(), &mount.target, 0)?;
+                }
+                (tree, true, PathBuf::from("tmpfs"))
+            }
+        };
+        let target = self
+            .made_target(&mount.target, !is_dir)
+            .map_err(|error| error.to_string())?;
+        mount_api::attach(tree.as_fd(), target.as_fd()).map_err(|errno| {
+            call_failed(
+                &format!("move_mount ({})", shown.display()),
+                &mount.target,
+                errno,
+            )
+        })
+    }
+}
+
+/// How deep `tmpcopyup` copies: a tree deeper than this in a directory a tmpfs covers is
+/// a mistake, or an attempt to exhaust the init's stack.
+const COPY_UP_DEPTH: usize = 32;
+
+/// `tmpcopyup`: copies the directory `from` (of the rootfs, its owner's: read through
+/// descriptors, never following a link) into `to`, the fresh tmpfs — directories, regular
+/// files and symbolic links with their modes, and owners where this user namespace maps
+/// them; other kinds (device nodes, sockets, fifos) are not copied.
+fn copy_tree(from: OwnedFd, to: BorrowedFd<'_>, shown: &Path, depth: usize) -> Result<(), String> {
+    use nix::sys::stat::{FchmodatFlags, SFlag, fchmodat, fstatat};
+    if depth > COPY_UP_DEPTH {
+        return Err(format!(
+            "{}: deeper than {COPY_UP_DEPTH} directories; tmpcopyup copies no more",
+            shown.display()
+        ));
+    }
+    // The listing reads through a copy of the descriptor; the *at calls use `from`.
+    let listing = from
+        .try_clone()
+        .map_err(|error| format!("dup of {}: {error}", shown.display()))?;
+    let mut dir =
+        nix::dir::Dir::from_fd(listing).map_err(|errno| describe("opendir", shown, errno))?;
+    let names: Vec<CString> = dir
+        .iter()
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_owned())
+        .filter(|name| name.as_bytes() != b"." && name.as_bytes() != b"..")
+        .collect();
+    let from = from.as_fd();
+    for name in names {
+        let path = shown.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
+        let name = name.as_c_str();
+        let stat = fstatat(from, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|errno| describe("fstatat", &path, errno))?;
+        let mode = Mode::from_bits_truncate(stat.st_mode & 0o7777);
+        let kind = SFlag::from_bits_truncate(stat.st_mode & libc::S_IFMT);
+        let nofollow = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if kind == SFlag::S_IFDIR {
+            mkdirat(to, name, Mode::from_bits_truncate(0o700))
+                .map_err(|errno| describe("mkdir", &path, errno))?;
+            let inner_from = openat(
+                from,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                Mode::empty(),
+            )
+            .map_err(|errno| describe("open", &path, errno))?;
+            let inner_to = openat(
+                to,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                Mode::empty(),
+            )
+            .map_err(|errno| describe("open", &path, errno))?;
+            copy_tree(inner_from, inner_to.as_fd(), &path, depth + 1)?;
+        } else if kind == SFlag::S_IFREG {
+            // O_NONBLOCK: a fifo swapped in since the fstatat opens at once (and is refused
+            // just below) instead of hanging the init.
+            let source = openat(
+                from,
+                name,
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK | nofollow,
+                Mode::empty(),
+            )
+            .map_err(|errno| describe("open", &path, errno))?;
+            let opened = nix::sys::stat::fstat(source.as_fd())
+                .map_err(|errno| describe("fstat", &path, errno))?;
+            if opened.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(format!(
+                    "{} changed while it was copied (it is no longer a regular file)",
+                    path.display()
+                ));
+            }
+            let copy = openat(
+                to,
+                name,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | nofollow,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|errno| describe("creating", &path, errno))?;
+            std::io::copy(
+                &mut std::fs::File::from(source),
+                &mut std::fs::File::from(copy),
+            )
+            .map_err(|error| format!("copying {}: {error}", path.display()))?;
+        } else if kind == SFlag::S_IFLNK {
+            let target = nix::fcntl::readlinkat(from, name)
+                .map_err(|errno| describe("readlink", &path, errno))?;
+            symlinkat(target.as_os_str(), to, name)
+                .map_err(|errno| describe("symlink", &path, errno))?;
+            continue;
+        } else {
+            continue;
+        }
+        // An owner this user namespace does not map stays root's; the mode is set after,
+        // since a change of owner clears set-user-ID bits.
+        let _ = nix::unistd::fchownat(
+            to,
+            name,
+            Some(nix::unistd::Uid::from_raw(stat.st_uid)),
+            Some(nix::unistd::Gid::from_raw(stat.st_gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        fchmodat(to, name, mode, FchmodatFlags::FollowSymlink)
+            .map_err(|errno| describe("chmod", &path, errno))?;
+    }
+    Ok(())
 }
 
 const PROC_ATTRIBUTES: u64 =

@@ -78,8 +78,15 @@ fn drop_supplementary_groups() -> io::Result<()> {
 /// Makes `gid` and then `uid` this thread's real, effective and saved ids. Leaving uid
 /// 0 this way clears the permitted, effective and ambient sets (capabilities(7): no
 /// `SECBIT_KEEP_CAPS` is set), so a user other than root keeps no capability.
-fn switch_ids(uid: u32, gid: u32) -> io::Result<()> {
-    drop_supplementary_groups()?;
+fn switch_ids(uid: u32, gid: u32, groups: &[libc::gid_t]) -> io::Result<()> {
+    if groups.is_empty() {
+        drop_supplementary_groups()?;
+    } else {
+        // --group-add (#16): the init checked that setgroups is allowed and each gid mapped.
+        // SAFETY: setgroups(2) reads `groups.len()` gids from the slice, which lives for
+        // the call.
+        check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
+    }
     // SAFETY: setresgid(2) and setresuid(2) take numbers and touch no memory of ours.
     check(unsafe { libc::setresgid(gid, gid, gid) })?;
     // SAFETY: as above.
@@ -100,6 +107,7 @@ pub(crate) fn cut_capabilities_at_exec(
     command: &mut std::process::Command,
     keep: reexec::Capabilities,
     user: Option<(u32, u32)>,
+    groups: Vec<u32>,
 ) {
     // The first cut when a user is taken on: effective and permitted as they are, for
     // the switch.
@@ -109,14 +117,15 @@ pub(crate) fn cut_capabilities_at_exec(
     let cut = move || {
         if let Some((uid, gid)) = user {
             before_switch.apply_to_current_thread()?;
-            switch_ids(uid, gid)?;
+            switch_ids(uid, gid, &groups)?;
         }
         keep.apply_to_current_thread()
     };
     // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
     // another thread; apply_to_current_thread makes raw system calls only (documented
     // async-signal-safe and allocation-free), and switch_ids setgroups, setresgid and
-    // setresuid calls on numbers; nothing allocates, as pre_exec requires.
+    // setresuid calls on numbers and on `groups`, built before the fork; nothing
+    // allocates, as pre_exec requires.
     unsafe {
         command.pre_exec(cut);
     }

@@ -3,7 +3,8 @@
 //! installs in the child as its very last step before `execve`.
 //!
 //! The compiler is ours, not `seccompiler`'s nor libseccomp's: what a sandbox needs — an
-//! architecture check, a list of calls (optionally with one masked argument test each),
+//! architecture check, a list of calls (optionally with argument tests, all of which must
+//! hold: masked equality or an unsigned comparison),
 //! an action per call and a default — compiles into a straight list of a few instructions
 //! per rule, which a reader can check against seccomp(2) in one sitting. It adds no
 //! dependency (no C library for users to install), and anything fancier can still be
@@ -85,27 +86,80 @@ pub struct ArgCondition {
     index: u8,
     mask: u64,
     value: u64,
+    compare: Compare,
+}
+
+/// How an [`ArgCondition`] compares its argument: masked equality, or one of the
+/// unsigned 64-bit comparisons seccomp profiles name (`SCMP_CMP_NE`, `_LT`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Compare {
+    MaskedEqual,
+    NotEqual,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
 }
 
 impl ArgCondition {
     /// Argument `index` (0 to 5), masked with `mask`, equals `value`.
     pub fn masked_equal(index: u8, mask: u64, value: u64) -> ArgCondition {
-        ArgCondition { index, mask, value }
+        ArgCondition {
+            index,
+            mask,
+            value,
+            compare: Compare::MaskedEqual,
+        }
     }
 
     /// Argument `index` (0 to 5) equals `value`.
     pub fn equal(index: u8, value: u64) -> ArgCondition {
         ArgCondition::masked_equal(index, u64::MAX, value)
     }
+
+    fn compared(index: u8, value: u64, compare: Compare) -> ArgCondition {
+        ArgCondition {
+            index,
+            mask: u64::MAX,
+            value,
+            compare,
+        }
+    }
+
+    /// Argument `index` (0 to 5) differs from `value`.
+    pub fn not_equal(index: u8, value: u64) -> ArgCondition {
+        ArgCondition::compared(index, value, Compare::NotEqual)
+    }
+
+    /// Argument `index` (0 to 5) is below `value`, both taken as unsigned 64-bit numbers.
+    pub fn less(index: u8, value: u64) -> ArgCondition {
+        ArgCondition::compared(index, value, Compare::Less)
+    }
+
+    /// Argument `index` (0 to 5) is `value` or below, unsigned.
+    pub fn less_or_equal(index: u8, value: u64) -> ArgCondition {
+        ArgCondition::compared(index, value, Compare::LessOrEqual)
+    }
+
+    /// Argument `index` (0 to 5) is above `value`, unsigned.
+    pub fn greater(index: u8, value: u64) -> ArgCondition {
+        ArgCondition::compared(index, value, Compare::Greater)
+    }
+
+    /// Argument `index` (0 to 5) is `value` or above, unsigned.
+    pub fn greater_or_equal(index: u8, value: u64) -> ArgCondition {
+        ArgCondition::compared(index, value, Compare::GreaterOrEqual)
+    }
 }
 
 /// One rule: the first that matches a call decides it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     number: u32,
     /// Whether the rule matches every number from `number` up, not `number` alone.
     and_above: bool,
-    condition: Option<ArgCondition>,
+    /// Every one must hold for the rule to match; none: the number alone decides.
+    conditions: Vec<ArgCondition>,
     action: SeccompAction,
 }
 
@@ -174,7 +228,7 @@ impl SeccompFilter {
     /// System call `number` (see [`syscall_number`](Self::syscall_number), or
     /// `libc::SYS_*`) gets `action`, unless an earlier rule matched it.
     pub fn rule(&mut self, number: i64, action: SeccompAction) -> &mut SeccompFilter {
-        self.push_rule(number, false, None, action)
+        self.push_rule(number, false, Vec::new(), action)
     }
 
     /// System call `number` gets `action` when `condition` holds of its arguments, unless
@@ -185,28 +239,55 @@ impl SeccompFilter {
         condition: ArgCondition,
         action: SeccompAction,
     ) -> &mut SeccompFilter {
-        self.push_rule(number, false, Some(condition), action)
+        self.push_rule(number, false, vec![condition], action)
+    }
+
+    /// System call `number` gets `action` when every one of `conditions` holds of its
+    /// arguments (all of them, as a seccomp profile's `args`), unless an earlier rule
+    /// matched it; otherwise the later rules, then the default, decide. No conditions is
+    /// [`rule`](Self::rule).
+    ///
+    /// ```
+    /// use reexec::{ArgCondition, SeccompAction, SeccompFilter};
+    ///
+    /// // socket(AF_NETLINK, _, NETLINK_AUDIT) refused, as podman's default profile does.
+    /// let socket = SeccompFilter::syscall_number("socket").expect("known on Linux");
+    /// let mut filter = SeccompFilter::new(SeccompAction::Allow);
+    /// filter.rule_if_all(
+    ///     socket,
+    ///     &[ArgCondition::equal(0, 16), ArgCondition::equal(2, 9)],
+    ///     SeccompAction::Errno(libc::EINVAL as u16),
+    /// );
+    /// assert!(filter.compile().is_ok());
+    /// ```
+    pub fn rule_if_all(
+        &mut self,
+        number: i64,
+        conditions: &[ArgCondition],
+        action: SeccompAction,
+    ) -> &mut SeccompFilter {
+        self.push_rule(number, false, conditions.to_vec(), action)
     }
 
     /// Every system call numbered `first` or above gets `action`, unless an earlier rule
     /// matched it: calls newer than a list knows, made to look absent with
     /// `Errno(ENOSYS)` so that programs fall back to older ones.
     pub fn rule_from(&mut self, first: i64, action: SeccompAction) -> &mut SeccompFilter {
-        self.push_rule(first, true, None, action)
+        self.push_rule(first, true, Vec::new(), action)
     }
 
     fn push_rule(
         &mut self,
         number: i64,
         and_above: bool,
-        condition: Option<ArgCondition>,
+        conditions: Vec<ArgCondition>,
         action: SeccompAction,
     ) -> &mut SeccompFilter {
         match u32::try_from(number) {
             Ok(number) => self.rules.push(Rule {
                 number,
                 and_above,
-                condition,
+                conditions,
                 action,
             }),
             Err(_) => {
@@ -269,13 +350,24 @@ impl SeccompFilter {
         if let Some(condition) = self
             .rules
             .iter()
-            .filter_map(|rule| rule.condition)
+            .flat_map(|rule| rule.conditions.iter())
             .find(|condition| condition.index > 5)
         {
             return Err(invalid(
                 "argument index (ArgCondition)",
                 condition.index.to_string(),
                 "system calls have arguments 0 to 5",
+            ));
+        }
+        if let Some(rule) = self
+            .rules
+            .iter()
+            .find(|rule| rule_tests(&rule.conditions).len() > MAX_RULE_TESTS)
+        {
+            return Err(invalid(
+                "argument conditions (SeccompFilter::rule_if_all)",
+                format!("{} conditions", rule.conditions.len()),
+                "one rule's tests must fit in 254 instructions: split the conditions",
             ));
         }
         let instructions = self.instructions();
@@ -306,7 +398,7 @@ impl SeccompFilter {
         #[cfg(target_arch = "x86_64")]
         program.extend([jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1), ret(other_arch)]);
         for rule in &self.rules {
-            let Some(condition) = rule.condition else {
+            if rule.conditions.is_empty() {
                 // The number stays loaded for the next rule.
                 let test = if rule.and_above {
                     libc::BPF_JGE
@@ -316,15 +408,14 @@ impl SeccompFilter {
                 program.push(jump(test, rule.number, 0, 1));
                 program.push(ret(rule.action.ret()));
                 continue;
-            };
-            let tests = argument_tests(condition);
+            }
             // Another number skips the tests and the action, to the reload of the number
             // that the tests replace: where a failed test goes on too.
-            let past_tests = (TEST_LENGTH * tests.len() + 1) as u8;
-            program.push(jump_if_equal(rule.number, 0, past_tests));
-            for (position, test) in tests.iter().enumerate() {
-                let tests_after = tests.len() - position - 1;
-                program.extend(test.instructions((TEST_LENGTH * tests_after + 1) as u8));
+            let tests = rule_tests(&rule.conditions);
+            let reload = tests.len() + 1;
+            program.push(jump_if_equal(rule.number, 0, reload as u8));
+            for (position, step) in tests.iter().enumerate() {
+                program.push(step.instruction(position, reload));
             }
             program.push(ret(rule.action.ret()));
             program.push(load(offset_of!(libc::seccomp_data, nr)));
@@ -334,27 +425,153 @@ impl SeccompFilter {
     }
 }
 
-/// The instructions of a [`HalfTest`]: load, mask, compare.
-const TEST_LENGTH: usize = 3;
+/// The most instructions a rule's conditions compile into: the jumps over them are 8 bits.
+const MAX_RULE_TESTS: usize = 254;
 
-/// One half of an argument's test: `(half & mask) == value`.
+/// Where a step of a rule's tests goes: on to the next instruction, to the end of its
+/// condition (it holds), or to the reload of the number after the rule's action (it
+/// fails). Positions are counted from the first test of the rule.
+#[derive(Clone, Copy)]
+enum Go {
+    Next,
+    To(usize),
+    Fail,
+}
+
+/// One instruction of a rule's tests, its jumps still symbolic.
+struct Step {
+    code: u32,
+    k: u32,
+    jt: Go,
+    jf: Go,
+}
+
+impl Step {
+    fn plain(code: u32, k: u32) -> Step {
+        Step {
+            code,
+            k,
+            jt: Go::Next,
+            jf: Go::Next,
+        }
+    }
+
+    fn jump(condition: u32, k: u32, jt: Go, jf: Go) -> Step {
+        Step {
+            code: libc::BPF_JMP | condition | libc::BPF_K,
+            k,
+            jt,
+            jf,
+        }
+    }
+
+    /// The instruction at `position`, `reload` being the position of the number's reload.
+    fn instruction(&self, position: usize, reload: usize) -> libc::sock_filter {
+        let offset = |go: Go| match go {
+            Go::Next => 0,
+            Go::To(target) => (target - position - 1) as u8,
+            Go::Fail => (reload - position - 1) as u8,
+        };
+        libc::sock_filter {
+            code: self.code as u16,
+            jt: offset(self.jt),
+            jf: offset(self.jf),
+            k: self.k,
+        }
+    }
+}
+
+impl ArgCondition {
+    /// The instructions that test it, at positions from 0 up within the rule's tests once
+    /// shifted: `To` targets are relative to the condition's own first step, fixed up by
+    /// [`ArgCondition::steps`].
+    fn own_steps(&self) -> Vec<Step> {
+        let low = offset_of!(libc::seccomp_data, args) + 8 * usize::from(self.index);
+        let high = low + 4;
+        let load =
+            |offset: usize| Step::plain(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset as u32);
+        let (value_low, value_high) = (self.value as u32, (self.value >> 32) as u32);
+        match self.compare {
+            Compare::MaskedEqual => argument_tests(*self)
+                .iter()
+                .flat_map(|test| {
+                    [
+                        load(test.offset),
+                        // Also when the mask is all ones: one length for every test.
+                        Step::plain(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, test.mask),
+                        Step::jump(libc::BPF_JEQ, test.value, Go::Next, Go::Fail),
+                    ]
+                })
+                .collect(),
+            // Either half differs.
+            Compare::NotEqual => vec![
+                load(high),
+                Step::jump(libc::BPF_JEQ, value_high, Go::Next, Go::To(4)),
+                load(low),
+                Step::jump(libc::BPF_JEQ, value_low, Go::Fail, Go::To(4)),
+            ],
+            // The high halves decide unless equal; then the low ones.
+            Compare::Greater | Compare::GreaterOrEqual => vec![
+                load(high),
+                Step::jump(libc::BPF_JGT, value_high, Go::To(5), Go::Next),
+                Step::jump(libc::BPF_JEQ, value_high, Go::Next, Go::Fail),
+                load(low),
+                Step::jump(
+                    if self.compare == Compare::Greater {
+                        libc::BPF_JGT
+                    } else {
+                        libc::BPF_JGE
+                    },
+                    value_low,
+                    Go::To(5),
+                    Go::Fail,
+                ),
+            ],
+            // The negation of the one above: less is not greater-or-equal.
+            Compare::Less | Compare::LessOrEqual => vec![
+                load(high),
+                Step::jump(libc::BPF_JGT, value_high, Go::Fail, Go::Next),
+                Step::jump(libc::BPF_JEQ, value_high, Go::Next, Go::To(5)),
+                load(low),
+                Step::jump(
+                    if self.compare == Compare::Less {
+                        libc::BPF_JGE
+                    } else {
+                        libc::BPF_JGT
+                    },
+                    value_low,
+                    Go::Fail,
+                    Go::To(5),
+                ),
+            ],
+        }
+    }
+}
+
+/// The steps of a rule's conditions, one after the other, each condition's `To` made
+/// relative to the rule's first test.
+fn rule_tests(conditions: &[ArgCondition]) -> Vec<Step> {
+    let mut tests: Vec<Step> = Vec::new();
+    for condition in conditions {
+        let base = tests.len();
+        let shift = |go: Go| match go {
+            Go::To(target) => Go::To(base + target),
+            other => other,
+        };
+        tests.extend(condition.own_steps().into_iter().map(|step| Step {
+            jt: shift(step.jt),
+            jf: shift(step.jf),
+            ..step
+        }));
+    }
+    tests
+}
+
+/// One half of an argument's masked equality test: `(half & mask) == value`.
 struct HalfTest {
     offset: usize,
     mask: u32,
     value: u32,
-}
-
-impl HalfTest {
-    /// The instructions; a mismatch jumps over the next `skip` ones.
-    fn instructions(&self, skip: u8) -> [libc::sock_filter; TEST_LENGTH] {
-        [
-            load(self.offset),
-            // Also when the mask is all ones: one length for every test keeps the jumps
-            // simple to count.
-            statement(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, self.mask),
-            jump_if_equal(self.value, 0, skip),
-        ]
-    }
 }
 
 /// The half-tests of `condition`: the low half always, the high half when the mask
@@ -523,6 +740,14 @@ mod tests {
                         instruction.jf
                     });
                 }
+                c if c == libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K => {
+                    let taken = a > instruction.k;
+                    pc += usize::from(if taken {
+                        instruction.jt
+                    } else {
+                        instruction.jf
+                    });
+                }
                 c if c == libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K => {
                     let taken = a >= instruction.k;
                     pc += usize::from(if taken {
@@ -586,6 +811,66 @@ mod tests {
         assert_eq!(
             verdict(libc::SYS_read, 0),
             libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+    }
+
+    #[test]
+    fn comparisons_are_unsigned_on_64_bits_and_all_conditions_must_hold() {
+        let high = 1u64 << 40;
+        let values = [0, 1, 7, 8, 9, high - 1, high, high + 8, high + 9, u64::MAX];
+        type Make = fn(u8, u64) -> ArgCondition;
+        type Holds = fn(u64, u64) -> bool;
+        let compares: [(Make, Holds); 5] = [
+            (ArgCondition::not_equal, |a, v| a != v),
+            (ArgCondition::less, |a, v| a < v),
+            (ArgCondition::less_or_equal, |a, v| a <= v),
+            (ArgCondition::greater, |a, v| a > v),
+            (ArgCondition::greater_or_equal, |a, v| a >= v),
+        ];
+        for (make, holds) in compares {
+            for value in [8, high + 8] {
+                let program = SeccompFilter::new(SeccompAction::Allow)
+                    .rule_if(libc::SYS_read, make(1, value), SeccompAction::Trap)
+                    .compile()
+                    .unwrap();
+                for argument in values {
+                    let got = run(
+                        program.instructions(),
+                        &call(libc::SYS_read, [0, argument, 0, 0, 0, 0]),
+                    );
+                    let expected = if holds(argument, value) {
+                        libc::SECCOMP_RET_TRAP
+                    } else {
+                        libc::SECCOMP_RET_ALLOW
+                    };
+                    assert_eq!(got, expected, "{:?} {argument:#x}", make(1, value));
+                }
+            }
+        }
+        // socket(16, _, 9) refused; socket(16, _, 1) and socket(2, _, 9) not; each
+        // condition's jumps land inside the rule, whatever follows.
+        let einval = SeccompAction::Errno(libc::EINVAL as u16);
+        let program = SeccompFilter::new(SeccompAction::Allow)
+            .rule_if_all(
+                libc::SYS_socket,
+                &[
+                    ArgCondition::not_equal(1, 5),
+                    ArgCondition::equal(0, 16),
+                    ArgCondition::greater_or_equal(2, 9),
+                ],
+                einval,
+            )
+            .rule(libc::SYS_socket, SeccompAction::Log)
+            .compile()
+            .unwrap();
+        let verdict = |args| run(program.instructions(), &call(libc::SYS_socket, args));
+        assert_eq!(verdict([16, 1, 9, 0, 0, 0]), einval.ret());
+        assert_eq!(verdict([16, 1, 1, 0, 0, 0]), libc::SECCOMP_RET_LOG);
+        assert_eq!(verdict([2, 1, 9, 0, 0, 0]), libc::SECCOMP_RET_LOG);
+        assert_eq!(verdict([16, 5, 9, 0, 0, 0]), libc::SECCOMP_RET_LOG);
+        assert_eq!(
+            run(program.instructions(), &call(libc::SYS_read, [0; 6])),
+            libc::SECCOMP_RET_ALLOW
         );
     }
 
