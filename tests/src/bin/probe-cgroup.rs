@@ -241,6 +241,23 @@ reexec::main! {
                 let leftover = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
                 println!("children_left={}", !matches!(leftover, Err(nix::errno::Errno::ECHILD)));
             }
+            ["create-at", layout, path] => {
+                // A cgroup at a path, with parents made for it, that a child starts in.
+                let path = std::path::Path::new(path);
+                let Some(mut cgroup) = or_report("create", Cgroup::create_at(path, &controllers(layout))) else {
+                    return ExitCode::SUCCESS;
+                };
+                let paths: Vec<_> = cgroup.paths().map(ToOwned::to_owned).collect();
+                for path in &paths {
+                    println!("path={}", path.display());
+                }
+                if let Some(output) = or_report("spawn", Command::new("cgroup-report").cgroup(&cgroup).output()) {
+                    print!("{}", String::from_utf8_lossy(&output.stdout));
+                    print_status(output.status);
+                }
+                // Kept past this process; the test opens and removes it.
+                cgroup.keep();
+            }
             ["leftovers", layout] => {
                 let controllers = controllers(layout);
                 // A pid no process has any more: a child that ran and was reaped.
@@ -260,7 +277,7 @@ reexec::main! {
                 ours.remove().unwrap();
             }
             _ => {
-                eprintln!("usage: probe-cgroup join|join-fails|leftovers|cpu v1|v2, pids N, memory MIB, into-v2 clone3|enosys|eperm");
+                eprintln!("usage: probe-cgroup join|join-fails|leftovers|cpu v1|v2, create-at v1|v2 PATH, pids N, memory MIB, into-v2 clone3|enosys|eperm");
                 return ExitCode::from(2);
             }
         }
