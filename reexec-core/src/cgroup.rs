@@ -28,6 +28,9 @@ pub enum Controller {
     Cpu,
     /// The CPUs and memory nodes the processes may use: `cpuset.cpus`, `cpuset.mems`.
     Cpuset,
+    /// The device nodes the processes may open or make: `devices.allow`, `devices.deny`
+    /// (cgroup v1 only: v2 does it with a BPF program, which [`Cgroup`] does not load).
+    Devices,
 }
 
 impl Controller {
@@ -38,6 +41,7 @@ impl Controller {
             Controller::Pids,
             Controller::Cpu,
             Controller::Cpuset,
+            Controller::Devices,
         ]
         .into_iter()
         .find(|controller| controller.name() == name)
@@ -54,6 +58,7 @@ impl Controller {
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
             Controller::Cpuset => "cpuset",
+            Controller::Devices => "devices",
         }
     }
 }
@@ -577,6 +582,50 @@ impl Cgroup {
             dirs,
             removed: true,
         })
+    }
+
+    /// The controllers a cgroup below the caller's own can have here: those mounted as
+    /// cgroup v1 hierarchies, and on v2 those the caller's cgroup enables for its
+    /// children (`cgroup.subtree_control`).
+    ///
+    /// ```
+    /// let controllers = reexec::Cgroup::available();
+    /// println!("{controllers:?}");
+    /// ```
+    pub fn available() -> Vec<Controller> {
+        let Ok(hierarchies) = Hierarchy::of_self() else {
+            return Vec::new();
+        };
+        let mut available: Vec<Controller> = Vec::new();
+        for hierarchy in &hierarchies {
+            let names = if hierarchy.v2 {
+                read_text(&hierarchy.own.join("cgroup.subtree_control")).unwrap_or_default()
+            } else {
+                hierarchy.controllers.join(" ")
+            };
+            for controller in names.split([' ', '\n']).filter_map(Controller::named) {
+                if !available.contains(&controller) {
+                    available.push(controller);
+                }
+            }
+        }
+        available
+    }
+
+    /// Lets the cgroup's processes use the devices of `rule`, in the kernel's form
+    /// `TYPE MAJOR:MINOR ACCESS` (`c 1:3 rwm`; `a` for all; `*` for any number):
+    /// `devices.allow` of cgroup v1. [`deny_device`](Self::deny_device)`("a")` first,
+    /// then the allowed ones, gives a list of exactly those.
+    pub fn allow_device(&self, rule: &str) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Devices)?;
+        write_value(&dir.path.join("devices.allow"), rule)
+    }
+
+    /// Forbids the devices of `rule` (as [`allow_device`](Self::allow_device)'s):
+    /// `devices.deny` of cgroup v1.
+    pub fn deny_device(&self, rule: &str) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Devices)?;
+        write_value(&dir.path.join("devices.deny"), rule)
     }
 
     /// Leaves the cgroup in place when it drops: for a cgroup that outlives its creator,

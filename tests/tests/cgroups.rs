@@ -501,6 +501,23 @@ fn the_runtime_limits_are_written_in_the_hosts_terms() {
     assert_eq!(read(Controller::Cpuset, "cpuset.cpus"), "0");
     cgroup.set_cpuset_mems("0").unwrap();
     assert_eq!(read(Controller::Cpuset, "cpuset.mems"), "0");
+    assert!(Cgroup::available().contains(&Controller::Devices));
+    let devices = Cgroup::create_at(
+        Path::new(&format!("{path}-devices")),
+        &[Controller::Devices],
+    )
+    .unwrap();
+    devices.deny_device("a").unwrap();
+    devices.allow_device("c 1:3 rwm").unwrap();
+    let list = std::fs::read_to_string(
+        devices
+            .path(Controller::Devices)
+            .unwrap()
+            .join("devices.list"),
+    )
+    .unwrap();
+    assert_eq!(list.trim(), "c 1:3 rwm");
+    devices.remove().unwrap();
     // A CPU the host lacks: the kernel refuses, and the error names the file.
     let error = cgroup.set_cpuset_cpus("4095").unwrap_err().to_string();
     assert!(error.contains("cpuset.cpus"), "{error}");
