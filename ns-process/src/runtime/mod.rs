@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 mod cgroups;
 mod console;
 mod exec;
-mod hooks;
+pub(crate) mod hooks;
 mod log;
 mod spec;
 mod state;
