@@ -15,6 +15,7 @@ mod console;
 mod exec;
 pub(crate) mod hooks;
 mod log;
+mod ps;
 mod spec;
 mod state;
 
