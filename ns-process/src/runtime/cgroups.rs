@@ -578,6 +578,14 @@ mod tests {
         assert_eq!(processes(&spec, &id).unwrap(), Vec::<i32>::new());
         // Removing twice is fine: delete --force of a container whose cgroup is gone.
         remove(&spec, &id).unwrap();
+        // A privileged container's rule (podman --privileged): every device.
+        let privileged = super::tests::spec(serde_json::json!({
+            "resources": { "devices": [{ "allow": true, "access": "rwm" }] }
+        }));
+        let cgroup = create(&privileged, &id).unwrap().unwrap();
+        let _removed = RemovedAtEnd(&privileged, &id);
+        let devices = cgroup.path(Controller::Devices).unwrap();
+        assert_eq!(read(devices, "devices.list"), "a *:* rwm");
     }
 
     #[test]

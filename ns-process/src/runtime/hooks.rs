@@ -132,10 +132,13 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
     if let Some((name, args)) = hook.args().as_ref().and_then(|args| args.split_first()) {
         command.arg0(name).args(args);
     }
-    command.env_clear();
-    for variable in hook.env().iter().flatten() {
-        let (key, value) = variable.split_once('=').unwrap_or((variable, ""));
-        command.env(key, value);
+    // Its `env` exactly; without one, the runtime's own, as runc does.
+    if let Some(env) = hook.env() {
+        command.env_clear();
+        for variable in env {
+            let (key, value) = variable.split_once('=').unwrap_or((variable, ""));
+            command.env(key, value);
+        }
     }
     // Its output in a file, not a pipe: a process the hook leaves behind holding the
     // pipe would keep the runtime waiting for an end of file.
@@ -330,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn each_hook_gets_the_state_on_stdin_its_args_and_only_its_env() {
+    fn each_hook_gets_the_state_on_stdin_its_args_and_its_env() {
         let dir = temp_dir("stdin");
         let script =
             "cat > \"$OUT/state-$1\"; echo \"$0 $1 $PATH_SEEN ${HOME:-nohome}\" > \"$OUT/args-$1\"";
@@ -357,6 +360,16 @@ mod tests {
             let args = std::fs::read_to_string(dir.join(format!("args-{n}"))).unwrap();
             assert_eq!(args.trim(), format!("called-as {n} given nohome"));
         }
+        // Without env, the runtime's own environment.
+        let spec = spec_with(serde_json::json!({
+            "poststop": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("echo \"$PATH\" > {}/inherited", dir.display())],
+            }],
+        }));
+        run(&spec, Kind::Poststop, &state()).unwrap();
+        let inherited = std::fs::read_to_string(dir.join("inherited")).unwrap();
+        assert_eq!(inherited.trim(), std::env::var("PATH").unwrap());
         // Hooks of other kinds did not run.
         assert!(!dir.join("state-3").exists());
         std::fs::remove_dir_all(dir).unwrap();
