@@ -467,6 +467,14 @@ fn an_absolute_path_is_from_the_hierarchys_root() {
     assert!(!dir.exists());
 }
 
+fn read_freezer(cgroup: &reexec::Cgroup) -> String {
+    let dir = cgroup.path(reexec::Controller::Freezer).unwrap();
+    std::fs::read_to_string(dir.join("freezer.state"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 #[test]
 fn the_runtime_limits_are_written_in_the_hosts_terms() {
     skip_unless!(
@@ -518,6 +526,45 @@ fn the_runtime_limits_are_written_in_the_hosts_terms() {
     .unwrap();
     assert_eq!(list.trim(), "c 1:3 rwm");
     devices.remove().unwrap();
+    // Frozen: a process in it stops (state T), and runs again thawed.
+    if Cgroup::available().contains(&Controller::Freezer) {
+        let frozen = Cgroup::create_at(
+            Path::new(&format!("{path}-freezer")),
+            &[Controller::Freezer],
+        )
+        .unwrap();
+        let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let procs = frozen
+            .path(Controller::Freezer)
+            .unwrap()
+            .join("cgroup.procs");
+        std::fs::write(&procs, sleeper.id().to_string()).unwrap();
+        let state = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            stat.rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        frozen.freeze().unwrap();
+        assert_eq!(read_freezer(&frozen), "FROZEN");
+        assert!(
+            ["D", "T"].contains(&state(sleeper.id()).as_str()),
+            "{}",
+            state(sleeper.id())
+        );
+        frozen.thaw().unwrap();
+        assert_eq!(read_freezer(&frozen), "THAWED");
+        assert_eq!(state(sleeper.id()), "S");
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        frozen.remove().unwrap();
+    } else {
+        println!("freezing skipped: no v1 freezer hierarchy here");
+    }
     // A CPU the host lacks: the kernel refuses, and the error names the file.
     let error = cgroup.set_cpuset_cpus("4095").unwrap_err().to_string();
     assert!(error.contains("cpuset.cpus"), "{error}");

@@ -77,8 +77,14 @@ pub(crate) fn create(spec: &Spec, id: &str) -> Result<Option<Cgroup>, String> {
             controllers.push(*controller);
         }
     }
-    // The processes are tracked with what is there, limited or not.
-    for controller in [Controller::Memory, Controller::Pids, Controller::Cpu] {
+    // The processes are tracked with what is there, limited or not; the freezer stops
+    // them all for kill --all.
+    for controller in [
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Cpu,
+        Controller::Freezer,
+    ] {
         if available.contains(&controller) && !controllers.contains(&controller) {
             controllers.push(controller);
         }
@@ -197,6 +203,56 @@ pub(crate) fn processes(spec: &Spec, id: &str) -> Result<Vec<i32>, String> {
         )
     })?;
     Ok(pids.into_iter().map(|pid| pid as i32).collect())
+}
+
+/// `kill --all`: sends `signal` to every process of the container's cgroup, frozen
+/// meanwhile where the host can (so that none forks one more that the signal misses);
+/// returns how many were signalled — none when the container has no cgroup, and then the
+/// caller signals the init alone.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn signal_all(
+    spec: &Spec,
+    id: &str,
+    signal: nix::sys::signal::Signal,
+) -> Result<usize, String> {
+    let path = path(spec, id);
+    let Ok(cgroup) = Cgroup::open(&path) else {
+        return Ok(0);
+    };
+    // Without a freezer (v1 without one mounted) the signals still go, one by one.
+    let frozen = cgroup.freeze().is_ok();
+    let listed = cgroup.processes();
+    let mut signalled = 0;
+    if let Ok(pids) = &listed {
+        for &pid in pids {
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal) {
+                Ok(()) => signalled += 1,
+                // Ended meanwhile.
+                Err(Errno::ESRCH) => {}
+                Err(errno) => {
+                    if frozen {
+                        let _ = cgroup.thaw();
+                    }
+                    return Err(format!("kill({pid}, {signal}): {}", errno.desc()));
+                }
+            }
+        }
+    }
+    if frozen {
+        cgroup.thaw().map_err(|error| {
+            format!(
+                "thawing the container's cgroup {} after the signals: {error}",
+                path.display()
+            )
+        })?;
+    }
+    listed.map_err(|error| {
+        format!(
+            "listing the processes of the container's cgroup {}: {error}",
+            path.display()
+        )
+    })?;
+    Ok(signalled)
 }
 
 /// [`Cgroup::create_at`], once more if a concurrent `delete` removed the default parent
@@ -455,7 +511,7 @@ mod tests {
         nix::unistd::geteuid().is_root()
     }
 
-    /// Whether memory, pids, cpu and devices are v1 hierarchies here, as the tests of
+    /// Whether memory, pids, cpu, devices and freezer are v1 hierarchies here, as the tests of
     /// v1 limits need.
     fn v1_here() -> bool {
         let available = Cgroup::available();
@@ -465,7 +521,9 @@ mod tests {
                 .lines()
                 .any(|line| line.contains(" - cgroup ") && line.rsplit(',').any(|o| o == name))
         };
-        ["memory", "pids", "cpu", "devices"].iter().all(|c| v1(c))
+        ["memory", "pids", "cpu", "devices", "freezer"]
+            .iter()
+            .all(|c| v1(c))
             && available.contains(&Controller::Devices)
     }
 
@@ -501,7 +559,9 @@ mod tests {
     #[test]
     fn the_resources_are_set_and_the_devices_denied_and_delete_leaves_nothing() {
         if !is_root() || !v1_here() {
-            println!("skipped: needs root and v1 memory, pids, cpu and devices hierarchies");
+            println!(
+                "skipped: needs root and v1 memory, pids, cpu, devices and freezer hierarchies"
+            );
             return;
         }
         let id = format!("cg-test-{}", std::process::id());
@@ -567,8 +627,17 @@ mod tests {
         // exec's process joins the same directories.
         let opened = open(&spec, &id).unwrap();
         assert!(cgroup.paths().all(|dir| opened.paths().any(|o| o == dir)));
-        sleeper.kill().unwrap();
-        sleeper.wait().unwrap();
+        // kill --all, through the freezer.
+        assert!(cgroup.path(Controller::Freezer).is_some());
+        assert_eq!(
+            signal_all(&spec, &id, nix::sys::signal::Signal::SIGKILL).unwrap(),
+            1
+        );
+        let status = sleeper.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
         // Kept past create: dropping the handle leaves it for delete.
         let dirs: Vec<PathBuf> = cgroup.paths().map(Path::to_path_buf).collect();
         drop(cgroup);
@@ -576,6 +645,10 @@ mod tests {
         remove(&spec, &id).unwrap();
         assert!(dirs.iter().all(|dir| !dir.exists()), "{dirs:?}");
         assert_eq!(processes(&spec, &id).unwrap(), Vec::<i32>::new());
+        assert_eq!(
+            signal_all(&spec, &id, nix::sys::signal::Signal::SIGKILL).unwrap(),
+            0
+        );
         // Removing twice is fine: delete --force of a container whose cgroup is gone.
         remove(&spec, &id).unwrap();
         // A privileged container's rule (podman --privileged): every device.
