@@ -5,8 +5,11 @@
 //! find its processes: at `cgroupsPath`, or `ns-runtime/ID` below the runtime's own cgroup
 //! when the config has none. A relative `cgroupsPath` is below the runtime's own cgroup; an
 //! absolute one (what podman and containerd give) from each hierarchy's root. On cgroup v1
-//! it is made in the hierarchies of memory, pids and cpu (and cpuset, devices when they
-//! are used), not in every mounted one as runc does: the others would limit nothing.
+//! it is made in the hierarchies of memory, pids, cpu and freezer (and cpuset, devices
+//! when they are used), not in every mounted one as runc does: the others would limit
+//! nothing. podman 4.3.1 with `--cgroup-manager cgroupfs --cgroup-parent P` gives
+//! `/P/libpod-ID` (it makes `P` itself, in every hierarchy, and conmon's `P/conmon`);
+//! `delete` removes the container's cgroup only, as runc, never the client's parent.
 //!
 //! Without privilege and no delegated cgroup, a config that asks for no resources runs
 //! without a cgroup (`ps` and `kill --all` then see the init alone); one that asks for
