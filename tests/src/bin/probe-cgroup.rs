@@ -127,6 +127,23 @@ fn or_report<T>(what: &str, result: Result<T, reexec::Error>) -> Option<T> {
     }
 }
 
+/// Prints the cgroup's directories, then what a child started in it sees of its
+/// cgroups; returns the directories.
+fn report_from_inside(cgroup: &Cgroup) -> Vec<std::path::PathBuf> {
+    let paths: Vec<_> = cgroup.paths().map(ToOwned::to_owned).collect();
+    for path in &paths {
+        println!("path={}", path.display());
+    }
+    if let Some(output) = or_report(
+        "spawn",
+        Command::new("cgroup-report").cgroup(cgroup).output(),
+    ) {
+        print!("{}", String::from_utf8_lossy(&output.stdout));
+        print_status(output.status);
+    }
+    paths
+}
+
 /// Prints whether each of `paths` is gone.
 fn print_left(paths: &[std::path::PathBuf]) {
     let left: Vec<String> = paths
@@ -146,14 +163,7 @@ reexec::main! {
                 let Some(cgroup) = or_report("create", Cgroup::create_owned(PREFIX, &controllers(layout))) else {
                     return ExitCode::SUCCESS;
                 };
-                let paths: Vec<_> = cgroup.paths().map(ToOwned::to_owned).collect();
-                for path in &paths {
-                    println!("path={}", path.display());
-                }
-                if let Some(output) = or_report("spawn", Command::new("cgroup-report").cgroup(&cgroup).output()) {
-                    print!("{}", String::from_utf8_lossy(&output.stdout));
-                    print_status(output.status);
-                }
+                let paths = report_from_inside(&cgroup);
                 or_report("remove", cgroup.remove());
                 print_left(&paths);
             }
@@ -247,14 +257,7 @@ reexec::main! {
                 let Some(mut cgroup) = or_report("create", Cgroup::create_at(path, &controllers(layout))) else {
                     return ExitCode::SUCCESS;
                 };
-                let paths: Vec<_> = cgroup.paths().map(ToOwned::to_owned).collect();
-                for path in &paths {
-                    println!("path={}", path.display());
-                }
-                if let Some(output) = or_report("spawn", Command::new("cgroup-report").cgroup(&cgroup).output()) {
-                    print!("{}", String::from_utf8_lossy(&output.stdout));
-                    print_status(output.status);
-                }
+                report_from_inside(&cgroup);
                 // Kept past this process; the test opens and removes it.
                 cgroup.keep();
             }
