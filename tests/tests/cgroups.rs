@@ -560,7 +560,12 @@ fn the_runtime_limits_are_written_in_the_hosts_terms() {
         );
         frozen.thaw().unwrap();
         assert_eq!(read_freezer(&frozen), "THAWED");
-        assert_eq!(state(sleeper.id()), "S");
+        // Running again: no longer stopped (it may be seen running before it sleeps).
+        assert!(
+            ["R", "S"].contains(&state(sleeper.id()).as_str()),
+            "{}",
+            state(sleeper.id())
+        );
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
         frozen.remove().unwrap();
