@@ -114,6 +114,14 @@ pub(crate) struct Options {
     /// waited on before the command runs.
     #[arg(long, hide = true, value_name = "FD")]
     pub(crate) internal_start_fifo_fd: Option<i32>,
+    /// Set by ns-runtime for a container's init: the bundle whose `config.json` has the
+    /// OCI `createContainer` and `startContainer` hooks the init runs itself.
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub(crate) internal_runtime_bundle: Option<std::path::PathBuf>,
+
+    /// Set by ns-runtime for a container's init: the container's id, for its hooks' state.
+    #[arg(long, hide = true, value_name = "ID")]
+    pub(crate) internal_runtime_id: Option<String>,
 
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
     /// with PATH, TERM, PS1, and HOME, USER and SHELL from /etc/passwd inside for the

@@ -73,6 +73,15 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
+    // ns-runtime's containers (OCI hooks, cg16): the config is read now, while the
+    // bundle is still in reach, for the createContainer and startContainer hooks.
+    if let Err(error) = crate::runtime::hooks::prepare_in_init(
+        options.internal_runtime_bundle.as_deref(),
+        options.internal_runtime_id.as_deref(),
+    ) {
+        eprintln!("ns-runtime: {error}");
+        return ExitCode::from(EXIT_OWN_FAILURE);
+    }
     // Before the pivot: the rootfs may have no /proc (--share pid), and refused now,
     // nothing is mounted for nothing.
     let maps = match check_user_is_mapped(&options) {
@@ -361,6 +370,14 @@ fn run(
         eprintln!("ns-process: init: close_range({first_closed}, CLOSE_RANGE_CLOEXEC): {error}");
         EXIT_OWN_FAILURE
     })?;
+    // ns-runtime's containers (OCI startContainer hooks, cg16): in the container, once
+    // start is asked, just before the command; a failure fails the start.
+    crate::runtime::hooks::run_in_init(crate::runtime::hooks::Kind::StartContainer).map_err(
+        |error| {
+            eprintln!("ns-runtime: {error}");
+            EXIT_OWN_FAILURE
+        },
+    )?;
     let child = command.spawn().map_err(|error| {
         let (code, why) = match error.kind() {
             io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found"),

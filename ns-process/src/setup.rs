@@ -240,6 +240,14 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
                 );
                 steps.run(step, || rootfs.mount_arg(mount))?;
             }
+            // ns-runtime's containers (OCI createContainer hooks, cg16): in the
+            // container's namespaces, its mounts made, before the pivot leaves the
+            // runtime's paths behind.
+            if options.internal_runtime_bundle.is_some() {
+                steps.run("running the OCI createContainer hooks", || {
+                    crate::runtime::hooks::run_in_init(crate::runtime::hooks::Kind::CreateContainer)
+                })?;
+            }
             // Through the descriptors, before the pivot: see kernel_paths::protect.
             let through = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
             let proc_path = proc.as_ref().map(through);

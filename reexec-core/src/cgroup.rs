@@ -26,9 +26,31 @@ pub enum Controller {
     Pids,
     /// CPU bandwidth: `cpu.max`, `cpu.cfs_quota_us`.
     Cpu,
+    /// The CPUs and memory nodes the processes may use: `cpuset.cpus`, `cpuset.mems`.
+    Cpuset,
+    /// The device nodes the processes may open or make: `devices.allow`, `devices.deny`
+    /// (cgroup v1 only: v2 does it with a BPF program, which [`Cgroup`] does not load).
+    Devices,
+    /// Stopping every process at once: `freezer.state` on v1 (on v2 every cgroup has
+    /// `cgroup.freeze`, and this controller is not needed).
+    Freezer,
 }
 
 impl Controller {
+    /// The controller of a kernel name, if it is one of these.
+    fn named(name: &str) -> Option<Controller> {
+        [
+            Controller::Memory,
+            Controller::Pids,
+            Controller::Cpu,
+            Controller::Cpuset,
+            Controller::Devices,
+            Controller::Freezer,
+        ]
+        .into_iter()
+        .find(|controller| controller.name() == name)
+    }
+
     /// The kernel's name of the controller.
     ///
     /// ```
@@ -39,6 +61,9 @@ impl Controller {
             Controller::Memory => "memory",
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
+            Controller::Cpuset => "cpuset",
+            Controller::Devices => "devices",
+            Controller::Freezer => "freezer",
         }
     }
 }
@@ -100,6 +125,10 @@ struct CgroupDir {
     path: PathBuf,
     v2: bool,
     controllers: Vec<Controller>,
+    /// What removing the cgroup takes back here, in the order it was made: the
+    /// directory itself, after the parents [`Cgroup::create_at`] had to make for it;
+    /// nothing for a directory that was there already.
+    made: Vec<PathBuf>,
 }
 
 /// One mounted cgroup hierarchy, and the caller's cgroup in it.
@@ -110,6 +139,10 @@ struct Hierarchy {
     controllers: Vec<String>,
     /// The caller's own cgroup directory in it.
     own: PathBuf,
+    /// Where it is mounted, and which of its cgroups that shows (`/` but in a
+    /// container that was given a subtree of it).
+    mount_point: PathBuf,
+    root: PathBuf,
 }
 
 impl Cgroup {
@@ -126,56 +159,11 @@ impl Cgroup {
     pub fn create(name: &str, controllers: &[Controller]) -> Result<Cgroup, Error> {
         check_name(name)?;
         let hierarchies = Hierarchy::of_self()?;
-        let mut dirs: Vec<CgroupDir> = Vec::new();
-        let mut add = |hierarchy: &Hierarchy, controller: Option<Controller>| {
-            let path = hierarchy.own.join(name);
-            match dirs.iter_mut().find(|dir| dir.path == path) {
-                Some(dir) => dir.controllers.extend(controller),
-                None => dirs.push(CgroupDir {
-                    path,
-                    v2: hierarchy.v2,
-                    controllers: controller.into_iter().collect(),
-                }),
-            }
-        };
-        let v2 = hierarchies.iter().find(|hierarchy| hierarchy.v2);
-        if controllers.is_empty() {
-            let v2 = v2.ok_or_else(|| {
-                cgroup_error(
-                    "finding",
-                    &"the cgroup v2 hierarchy",
-                    io::ErrorKind::NotFound.into(),
-                    "this host mounts no cgroup v2 (cgroup2 in /proc/self/mountinfo): name \
-                     the controllers the cgroup is for"
-                        .into(),
-                )
-            })?;
-            add(v2, None);
-        }
-        for &controller in controllers {
-            let v1 = hierarchies.iter().find(|hierarchy| {
-                !hierarchy.v2 && hierarchy.controllers.iter().any(|c| c == controller.name())
-            });
-            match (v1, v2) {
-                (Some(v1), _) => add(v1, Some(controller)),
-                (None, Some(v2)) => {
-                    check_enabled_v2(&v2.own, controller)?;
-                    add(v2, Some(controller));
-                }
-                (None, None) => {
-                    return Err(cgroup_error(
-                        "finding",
-                        &format!("the {} controller", controller.name()),
-                        io::ErrorKind::NotFound.into(),
-                        format!(
-                            "no cgroup hierarchy with the {} controller is mounted (see \
-                             /proc/self/mountinfo): mount one, or leave this limit out",
-                            controller.name()
-                        ),
-                    ));
-                }
-            }
-        }
+        let dirs = plan(&hierarchies, controllers, true, |hierarchy| {
+            Ok(hierarchy.own.join(name))
+        })?
+        .into_iter()
+        .map(|(dir, _)| dir);
         let mut cgroup = Cgroup {
             dirs: Vec::with_capacity(dirs.len()),
             removed: false,
@@ -443,25 +431,23 @@ impl Cgroup {
         let mut kept = Vec::new();
         // In reverse order of creation; those that stay are tried again on drop.
         while let Some(dir) = self.dirs.pop() {
-            let error = loop {
-                match fs::remove_dir(&dir.path) {
-                    Ok(()) => break None,
-                    Err(error) if error.kind() == io::ErrorKind::NotFound => break None,
-                    Err(error)
-                        if error.raw_os_error() == Some(libc::EBUSY)
-                            && Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(error) => break Some(error),
+            let mut made = dir.made.iter().rev();
+            if dir.made.last() == Some(&dir.path) {
+                made.next();
+                if let Some(error) = remove_busy_dir(&dir.path, deadline) {
+                    let hint = hint(&error, &dir.path, Action::Remove);
+                    first_error.get_or_insert_with(|| {
+                        cgroup_error("removing the cgroup", &dir.path.display(), error, hint)
+                    });
+                    kept.push(dir);
+                    continue;
                 }
-            };
-            if let Some(error) = error {
-                let hint = hint(&error, &dir.path, Action::Remove);
-                first_error.get_or_insert_with(|| {
-                    cgroup_error("removing the cgroup", &dir.path.display(), error, hint)
-                });
-                kept.push(dir);
+            }
+            // The parents made for it: one that another cgroup was made in since stays.
+            for parent in made {
+                if fs::remove_dir(parent).is_err() {
+                    break;
+                }
             }
         }
         kept.reverse();
@@ -493,18 +479,419 @@ impl Cgroup {
     }
 }
 
+/// A cgroup at a path of the caller's choosing — an OCI runtime's `cgroupsPath` — which
+/// may outlive the process that made it, and be opened again by path later.
+impl Cgroup {
+    /// Creates the cgroup at `path` in the hierarchy of each of `controllers` (the v2 one
+    /// for none, as [`create`](Self::create)), with the parents it is missing. A relative
+    /// `path` is below the caller's own cgroup in each hierarchy; an absolute one is from
+    /// each hierarchy's root, as a container runtime's `cgroupsPath` is, and may be
+    /// outside the caller's subtree: the caller chose it.
+    ///
+    /// On cgroup v1 it is made in the hierarchies of `controllers` only, not in every
+    /// mounted one as runc does: a hierarchy that limits nothing would only be one more
+    /// directory to leave behind. The parents made in the cpuset hierarchy get their
+    /// parent's `cpuset.cpus` and `cpuset.mems` (empty ones take no process); on v2 the
+    /// parents made get the controllers enabled for their children, and a parent that
+    /// was there must have them enabled already.
+    ///
+    /// A directory that exists already is taken as it is. What this call made — the
+    /// directory, and the parents — is what [`remove`](Self::remove) and the drop take
+    /// back, the parents only while empty; [`keep`](Self::keep) leaves it all for a later
+    /// [`open`](Self::open). A failure removes what this call made.
+    ///
+    /// ```no_run
+    /// use std::path::Path;
+    /// use reexec::{Cgroup, Controller};
+    ///
+    /// // Made in a process that then ends...
+    /// let mut cgroup = Cgroup::create_at(Path::new("tool/job-7"), &[Controller::Pids])?;
+    /// cgroup.set_pids_max(64)?;
+    /// cgroup.keep();
+    /// drop(cgroup);
+    /// // ...and found again by another, which removes it.
+    /// let again = Cgroup::open(Path::new("tool/job-7"))?;
+    /// assert!(again.processes()?.is_empty());
+    /// again.remove()?;
+    /// # Ok::<(), reexec::Error>(())
+    /// ```
+    pub fn create_at(path: &Path, controllers: &[Controller]) -> Result<Cgroup, Error> {
+        check_path(path)?;
+        let hierarchies = Hierarchy::of_self()?;
+        let planned = plan(&hierarchies, controllers, false, |hierarchy| {
+            hierarchy.resolve(path)
+        })?;
+        let mut cgroup = Cgroup {
+            dirs: Vec::with_capacity(planned.len()),
+            removed: false,
+        };
+        for (mut dir, hierarchy) in planned {
+            let base = if path.is_absolute() {
+                &hierarchy.mount_point
+            } else {
+                &hierarchy.own
+            };
+            let mut made = Vec::new();
+            let result = make_with_parents(&dir, base, &mut made);
+            dir.made = made;
+            // Pushed also on failure: what was made for it goes as the cgroup drops.
+            cgroup.dirs.push(dir);
+            result?;
+        }
+        Ok(cgroup)
+    }
+
+    /// The cgroup at `path` (relative: below the caller's own; absolute: from each
+    /// hierarchy's root, as for [`create_at`](Self::create_at)), in every mounted
+    /// hierarchy that has a directory there: what a later process — a runtime's
+    /// `delete`, `ps` or `kill --all` — finds of a cgroup an earlier one made and kept.
+    ///
+    /// The opened cgroup is left as it is when dropped; [`remove`](Self::remove) removes
+    /// its directories (not their parents). Fails with [`Error::Cgroup`] when no
+    /// hierarchy has it.
+    pub fn open(path: &Path) -> Result<Cgroup, Error> {
+        check_path(path)?;
+        let mut dirs = Vec::new();
+        for hierarchy in Hierarchy::of_self()? {
+            let Ok(dir) = hierarchy.resolve(path) else {
+                continue;
+            };
+            if !dir.is_dir() {
+                continue;
+            }
+            let names = if hierarchy.v2 {
+                read_text(&dir.join("cgroup.controllers")).unwrap_or_default()
+            } else {
+                hierarchy.controllers.join(" ")
+            };
+            let controllers = names
+                .split([' ', '\n'])
+                .filter_map(Controller::named)
+                .collect();
+            dirs.push(CgroupDir {
+                made: vec![dir.clone()],
+                path: dir,
+                v2: hierarchy.v2,
+                controllers,
+            });
+        }
+        if dirs.is_empty() {
+            return Err(cgroup_error(
+                "opening",
+                &format!("the cgroup {}", path.display()),
+                io::ErrorKind::NotFound.into(),
+                "no mounted cgroup hierarchy has it: it was removed, or never made".into(),
+            ));
+        }
+        Ok(Cgroup {
+            dirs,
+            removed: true,
+        })
+    }
+
+    /// The controllers a cgroup below the caller's own can have here: those mounted as
+    /// cgroup v1 hierarchies, and on v2 those the caller's cgroup enables for its
+    /// children (`cgroup.subtree_control`).
+    ///
+    /// ```
+    /// let controllers = reexec::Cgroup::available();
+    /// println!("{controllers:?}");
+    /// ```
+    pub fn available() -> Vec<Controller> {
+        let Ok(hierarchies) = Hierarchy::of_self() else {
+            return Vec::new();
+        };
+        let mut available: Vec<Controller> = Vec::new();
+        for hierarchy in &hierarchies {
+            let names = if hierarchy.v2 {
+                read_text(&hierarchy.own.join("cgroup.subtree_control")).unwrap_or_default()
+            } else {
+                hierarchy.controllers.join(" ")
+            };
+            for controller in names.split([' ', '\n']).filter_map(Controller::named) {
+                if !available.contains(&controller) {
+                    available.push(controller);
+                }
+            }
+        }
+        available
+    }
+
+    /// Lets the cgroup's processes use the devices of `rule`, in the kernel's form
+    /// `TYPE MAJOR:MINOR ACCESS` (`c 1:3 rwm`; `a` for all; `*` for any number):
+    /// `devices.allow` of cgroup v1. [`deny_device`](Self::deny_device)`("a")` first,
+    /// then the allowed ones, gives a list of exactly those.
+    pub fn allow_device(&self, rule: &str) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Devices)?;
+        write_value(&dir.path.join("devices.allow"), rule)
+    }
+
+    /// Forbids the devices of `rule` (as [`allow_device`](Self::allow_device)'s):
+    /// `devices.deny` of cgroup v1.
+    pub fn deny_device(&self, rule: &str) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Devices)?;
+        write_value(&dir.path.join("devices.deny"), rule)
+    }
+
+    /// Stops every process of the cgroup at once, and returns once they all are stopped
+    /// (up to a second): what lets a signal reach each of them before any can fork one
+    /// more. `freezer.state` on v1 (made with [`Controller::Freezer`]), `cgroup.freeze`
+    /// on v2. [`thaw`](Self::thaw) lets them run again; a `SIGKILL` sent meanwhile kills
+    /// them as they thaw.
+    pub fn freeze(&self) -> Result<(), Error> {
+        self.set_frozen(true)
+    }
+
+    /// Lets the processes of a cgroup [`freeze`](Self::freeze) stopped run again.
+    pub fn thaw(&self) -> Result<(), Error> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
+        let (file, value, done_file, done) = match (self.dir(Controller::Freezer), self.v2_dir()) {
+            (Some(dir), _) if !dir.v2 => {
+                let state = dir.path.join("freezer.state");
+                let value = if frozen { "FROZEN" } else { "THAWED" };
+                (state.clone(), value, state, value)
+            }
+            (_, Some(dir)) => (
+                dir.path.join("cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+                dir.path.join("cgroup.events"),
+                if frozen { "frozen 1" } else { "frozen 0" },
+            ),
+            _ => {
+                return Err(self.dir_for(Controller::Freezer).err().unwrap_or_else(|| {
+                    cgroup_error(
+                        "finding",
+                        &"the freezer of the cgroup",
+                        io::ErrorKind::NotFound.into(),
+                        "pass Controller::Freezer to Cgroup::create".into(),
+                    )
+                }));
+            }
+        };
+        write_value(&file, value)?;
+        // The kernel stops them one by one: v1 says FREEZING, v2 frozen 0, meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let text = read_text(&done_file)?;
+            if text.lines().any(|line| line.trim() == done) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(cgroup_error(
+                    "waiting for",
+                    &done_file.display(),
+                    io::ErrorKind::TimedOut.into(),
+                    format!("it did not say {done:?} within a second"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn v2_dir(&self) -> Option<&CgroupDir> {
+        self.dirs.iter().find(|dir| dir.v2)
+    }
+
+    /// Leaves the cgroup in place when it drops: for a cgroup that outlives its creator,
+    /// found again with [`open`](Self::open). [`remove`](Self::remove) still removes it.
+    pub fn keep(&mut self) {
+        self.removed = true;
+    }
+
+    /// Sets the memory the kernel tries to leave the cgroup under pressure — OCI's
+    /// `memory.reservation`: `memory.soft_limit_in_bytes` on v1, `memory.low` on v2.
+    pub fn set_memory_reservation(&self, bytes: u64) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Memory)?;
+        let file = if dir.v2 {
+            "memory.low"
+        } else {
+            "memory.soft_limit_in_bytes"
+        };
+        write_value(&dir.path.join(file), &bytes.to_string())
+    }
+
+    /// Sets the cgroup's share of CPU time against its siblings when they compete —
+    /// OCI's `cpu.shares`, 1024 being the default: `cpu.shares` on v1; on v2 the
+    /// equivalent `cpu.weight` (2..262144 mapped onto 1..10000, 1024 to 39).
+    pub fn set_cpu_shares(&self, shares: u64) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Cpu)?;
+        if dir.v2 {
+            let weight = weight_of_shares(shares);
+            return write_value(&dir.path.join("cpu.weight"), &weight.to_string());
+        }
+        write_value(&dir.path.join("cpu.shares"), &shares.to_string())
+    }
+
+    /// Sets the CPU period alone, keeping the quota (none: no bound): `cpu.cfs_period_us`
+    /// on v1, the second number of `cpu.max` on v2.
+    pub fn set_cpu_period(&self, period: Duration) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Cpu)?;
+        let period = period.as_micros();
+        if !dir.v2 {
+            return write_value(&dir.path.join("cpu.cfs_period_us"), &period.to_string());
+        }
+        let file = dir.path.join("cpu.max");
+        let current = read_text(&file)?;
+        let quota = current.split_whitespace().next().unwrap_or("max");
+        write_value(&file, &format!("{quota} {period}"))
+    }
+
+    /// Restricts the cgroup's processes to the CPUs of `list` (the kernel's list
+    /// format: `0-3,6`), in `cpuset.cpus`.
+    pub fn set_cpuset_cpus(&self, list: &str) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Cpuset)?;
+        write_value(&dir.path.join("cpuset.cpus"), list)
+    }
+
+    /// Restricts the cgroup's processes to the memory nodes of `list`, in `cpuset.mems`.
+    pub fn set_cpuset_mems(&self, list: &str) -> Result<(), Error> {
+        let dir = self.dir_for(Controller::Cpuset)?;
+        write_value(&dir.path.join("cpuset.mems"), list)
+    }
+}
+
+/// Makes `dir`'s directory and the parents it lacks below `base`, pushing each made
+/// one on `made` in order; see [`Cgroup::create_at`].
+fn make_with_parents(dir: &CgroupDir, base: &Path, made: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let below = dir.path.strip_prefix(base).unwrap_or(&dir.path);
+    let mut at = base.to_path_buf();
+    for component in below.components() {
+        let parent = at.clone();
+        at.push(component);
+        if dir.v2 {
+            // Controllers reach a v2 cgroup only if each parent enables them.
+            let ours = made.last() == Some(&parent);
+            for &controller in &dir.controllers {
+                if ours {
+                    write_value(
+                        &parent.join("cgroup.subtree_control"),
+                        &format!("+{}", controller.name()),
+                    )?;
+                } else {
+                    check_enabled_v2(&parent, controller)?;
+                }
+            }
+        }
+        match fs::DirBuilder::new().mode(0o755).create(&at) {
+            Ok(()) => made.push(at.clone()),
+            // There already, or made meanwhile by another process: taken, not owned.
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => {
+                let hint = hint(&error, &at, Action::Create);
+                return Err(cgroup_error(
+                    "creating the cgroup",
+                    &at.display(),
+                    error,
+                    hint,
+                ));
+            }
+        }
+        if !dir.v2 && dir.controllers.contains(&Controller::Cpuset) {
+            // A v1 cpuset cgroup starts with no CPUs and no memory nodes.
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let inherited = read_text(&parent.join(file))?;
+                if read_text(&at.join(file))?.trim().is_empty() {
+                    write_value(&at.join(file), inherited.trim())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// cgroup v1's `cpu.shares` (2..262144) as v2's `cpu.weight` (1..10000), linearly.
+fn weight_of_shares(shares: u64) -> u64 {
+    let shares = shares.clamp(2, 262_144);
+    1 + (shares - 2) * 9999 / 262_142
+}
+
+/// A cgroup path is made of names: no `..` (which would leave the hierarchy or the
+/// caller's cgroup), no `.`, nothing empty.
+fn check_path(path: &Path) -> Result<(), Error> {
+    use std::path::Component;
+    let text = path.to_string_lossy();
+    let why = if path.components().all(|c| c == Component::RootDir) {
+        "a cgroup path needs at least one name"
+    } else if path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        || text.split('/').any(|name| name == "." || name == "..")
+    {
+        "a cgroup path can't have '.' or '..' in it"
+    } else if text.contains(['\0', '\n']) {
+        "a cgroup path can't have NUL or a newline in it"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidInput {
+        what: "cgroup path",
+        value: text.into_owned().into(),
+        why: why.into(),
+    })
+}
+
+/// Removes the cgroup directory `path`, trying again while it is busy until `deadline`: a
+/// process that is ending keeps it busy for a moment. A directory already gone is fine.
+fn remove_busy_dir(path: &Path, deadline: Instant) -> Option<io::Error> {
+    loop {
+        match fs::remove_dir(path) {
+            Ok(()) => return None,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return None,
+            Err(error)
+                if error.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => return Some(error),
+        }
+    }
+}
+
 impl Drop for Cgroup {
     fn drop(&mut self) {
         if !self.removed {
-            for dir in self.dirs.iter().rev() {
-                // Best effort: one that still has processes stays.
-                let _ = fs::remove_dir(&dir.path);
+            for made in self.dirs.iter().rev().flat_map(|dir| dir.made.iter().rev()) {
+                // Best effort: one that still has processes stays, and its parents too.
+                let _ = fs::remove_dir(made);
             }
         }
     }
 }
 
 impl Hierarchy {
+    /// Where the cgroup `path` is in this hierarchy: below the caller's own cgroup when
+    /// relative, from the hierarchy's root when absolute (which the mount must show).
+    fn resolve(&self, path: &Path) -> Result<PathBuf, Error> {
+        let Ok(from_root) = path.strip_prefix("/") else {
+            return Ok(self.own.join(path));
+        };
+        let below_mount = Path::new("/")
+            .join(from_root)
+            .strip_prefix(&self.root)
+            .map(Path::to_path_buf);
+        below_mount
+            .map(|below| self.mount_point.join(below))
+            .map_err(|_| {
+                cgroup_error(
+                    "finding",
+                    &format!(
+                        "the cgroup {} below {}",
+                        path.display(),
+                        self.mount_point.display()
+                    ),
+                    io::ErrorKind::NotFound.into(),
+                    format!(
+                        "this mount shows only the cgroup {} of its hierarchy (a cgroup \
+                         namespace or a bind): give a path below it, or a relative one",
+                        self.root.display()
+                    ),
+                )
+            })
+    }
+
     /// The cgroup hierarchies mounted in this mount namespace, each with this process's
     /// cgroup there, from `/proc/self/mountinfo` and `/proc/self/cgroup`. A hierarchy
     /// whose mount does not show this process's cgroup (a bind of another subtree) is
@@ -561,22 +948,95 @@ impl Hierarchy {
             } else {
                 listed.split(',').map(str::to_owned).collect()
             };
-            let root = unescape(root);
+            let root = PathBuf::from(unescape(root));
             let Some(below_root) = Path::new(path).strip_prefix(&root).ok() else {
                 continue;
             };
-            let own = Path::new(&unescape(mount_point)).join(below_root);
+            let mount_point = PathBuf::from(unescape(mount_point));
+            let own = mount_point.join(below_root);
             let same = |known: &Hierarchy| known.v2 == v2 && known.controllers == controllers;
             if !hierarchies.iter().any(same) {
                 hierarchies.push(Hierarchy {
                     v2,
                     controllers,
                     own,
+                    mount_point,
+                    root,
                 });
             }
         }
         hierarchies
     }
+}
+
+/// The directories of a cgroup for `controllers` in `hierarchies`, each at `dir_of` its
+/// hierarchy, with the hierarchy: one per v1 hierarchy of the controllers (co-mounted ones
+/// share it), or the v2 one, which with no controllers groups processes without limiting
+/// them. `check_own_v2`: the caller's own v2 cgroup must have the controllers enabled.
+fn plan<'a>(
+    hierarchies: &'a [Hierarchy],
+    controllers: &[Controller],
+    check_own_v2: bool,
+    dir_of: impl Fn(&Hierarchy) -> Result<PathBuf, Error>,
+) -> Result<Vec<(CgroupDir, &'a Hierarchy)>, Error> {
+    let mut dirs: Vec<(CgroupDir, &Hierarchy)> = Vec::new();
+    let mut add = |hierarchy: &'a Hierarchy, controller: Option<Controller>| {
+        let path = dir_of(hierarchy)?;
+        match dirs.iter_mut().find(|(dir, _)| dir.path == path) {
+            Some((dir, _)) => dir.controllers.extend(controller),
+            None => dirs.push((
+                CgroupDir {
+                    made: vec![path.clone()],
+                    path,
+                    v2: hierarchy.v2,
+                    controllers: controller.into_iter().collect(),
+                },
+                hierarchy,
+            )),
+        }
+        Ok::<(), Error>(())
+    };
+    let v2 = hierarchies.iter().find(|hierarchy| hierarchy.v2);
+    if controllers.is_empty() {
+        let v2 = v2.ok_or_else(|| {
+            cgroup_error(
+                "finding",
+                &"the cgroup v2 hierarchy",
+                io::ErrorKind::NotFound.into(),
+                "this host mounts no cgroup v2 (cgroup2 in /proc/self/mountinfo): name \
+                 the controllers the cgroup is for"
+                    .into(),
+            )
+        })?;
+        add(v2, None)?;
+    }
+    for &controller in controllers {
+        let v1 = hierarchies.iter().find(|hierarchy| {
+            !hierarchy.v2 && hierarchy.controllers.iter().any(|c| c == controller.name())
+        });
+        match (v1, v2) {
+            (Some(v1), _) => add(v1, Some(controller))?,
+            (None, Some(v2)) => {
+                if check_own_v2 {
+                    check_enabled_v2(&v2.own, controller)?;
+                }
+                add(v2, Some(controller))?;
+            }
+            (None, None) => {
+                return Err(cgroup_error(
+                    "finding",
+                    &format!("the {} controller", controller.name()),
+                    io::ErrorKind::NotFound.into(),
+                    format!(
+                        "no cgroup hierarchy with the {} controller is mounted (see \
+                         /proc/self/mountinfo): mount one, or leave this limit out",
+                        controller.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(dirs)
 }
 
 /// On v2, a controller must be enabled for the children of the caller's cgroup.
@@ -938,6 +1398,7 @@ mod tests {
                 path: dir.clone(),
                 v2: false,
                 controllers: vec![Controller::Memory],
+                made: Vec::new(),
             }],
             removed: true,
         };
@@ -983,6 +1444,40 @@ mod tests {
             );
             assert!(text.contains(cause), "{errno}: {text}");
         }
+    }
+
+    #[test]
+    fn cgroup_paths_are_names_only() {
+        for bad in ["", "/", "..", "../up", "a/../b", "a/./b", "/a/..", "a\nb"] {
+            assert!(check_path(Path::new(bad)).is_err(), "{bad:?}");
+        }
+        for good in ["a", "a/b/c", "/machine/job-1", "ns-runtime/x"] {
+            assert!(check_path(Path::new(good)).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn absolute_paths_are_from_the_root_of_what_the_mount_shows() {
+        let hierarchy = Hierarchy {
+            v2: false,
+            controllers: vec!["pids".into()],
+            own: PathBuf::from("/mnt/pids/mine"),
+            mount_point: PathBuf::from("/mnt/pids"),
+            root: PathBuf::from("/sub"),
+        };
+        let at = |path: &str| hierarchy.resolve(Path::new(path));
+        assert_eq!(at("job").unwrap(), Path::new("/mnt/pids/mine/job"));
+        assert_eq!(at("/sub/a/job").unwrap(), Path::new("/mnt/pids/a/job"));
+        let error = at("/elsewhere/job").unwrap_err().to_string();
+        assert!(error.contains("shows only the cgroup /sub"), "{error}");
+    }
+
+    #[test]
+    fn shares_become_weights_over_the_same_range() {
+        assert_eq!(weight_of_shares(2), 1);
+        assert_eq!(weight_of_shares(1024), 39);
+        assert_eq!(weight_of_shares(262_144), 10_000);
+        assert_eq!(weight_of_shares(0), 1);
     }
 
     #[test]

@@ -14,9 +14,10 @@ mod cgroups;
 mod console;
 pub(crate) mod created;
 mod exec;
-mod hooks;
+pub(crate) mod hooks;
 mod lifecycle;
 mod log;
+mod ps;
 mod spec;
 mod state;
 

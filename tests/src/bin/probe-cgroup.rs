@@ -127,6 +127,23 @@ fn or_report<T>(what: &str, result: Result<T, reexec::Error>) -> Option<T> {
     }
 }
 
+/// Prints the cgroup's directories, then what a child started in it sees of its
+/// cgroups; returns the directories.
+fn report_from_inside(cgroup: &Cgroup) -> Vec<std::path::PathBuf> {
+    let paths: Vec<_> = cgroup.paths().map(ToOwned::to_owned).collect();
+    for path in &paths {
+        println!("path={}", path.display());
+    }
+    if let Some(output) = or_report(
+        "spawn",
+        Command::new("cgroup-report").cgroup(cgroup).output(),
+    ) {
+        print!("{}", String::from_utf8_lossy(&output.stdout));
+        print_status(output.status);
+    }
+    paths
+}
+
 /// Prints whether each of `paths` is gone.
 fn print_left(paths: &[std::path::PathBuf]) {
     let left: Vec<String> = paths
@@ -146,14 +163,7 @@ reexec::main! {
                 let Some(cgroup) = or_report("create", Cgroup::create_owned(PREFIX, &controllers(layout))) else {
                     return ExitCode::SUCCESS;
                 };
-                let paths: Vec<_> = cgroup.paths().map(ToOwned::to_owned).collect();
-                for path in &paths {
-                    println!("path={}", path.display());
-                }
-                if let Some(output) = or_report("spawn", Command::new("cgroup-report").cgroup(&cgroup).output()) {
-                    print!("{}", String::from_utf8_lossy(&output.stdout));
-                    print_status(output.status);
-                }
+                let paths = report_from_inside(&cgroup);
                 or_report("remove", cgroup.remove());
                 print_left(&paths);
             }
@@ -241,6 +251,16 @@ reexec::main! {
                 let leftover = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
                 println!("children_left={}", !matches!(leftover, Err(nix::errno::Errno::ECHILD)));
             }
+            ["create-at", layout, path] => {
+                // A cgroup at a path, with parents made for it, that a child starts in.
+                let path = std::path::Path::new(path);
+                let Some(mut cgroup) = or_report("create", Cgroup::create_at(path, &controllers(layout))) else {
+                    return ExitCode::SUCCESS;
+                };
+                report_from_inside(&cgroup);
+                // Kept past this process; the test opens and removes it.
+                cgroup.keep();
+            }
             ["leftovers", layout] => {
                 let controllers = controllers(layout);
                 // A pid no process has any more: a child that ran and was reaped.
@@ -260,7 +280,7 @@ reexec::main! {
                 ours.remove().unwrap();
             }
             _ => {
-                eprintln!("usage: probe-cgroup join|join-fails|leftovers|cpu v1|v2, pids N, memory MIB, into-v2 clone3|enosys|eperm");
+                eprintln!("usage: probe-cgroup join|join-fails|leftovers|cpu v1|v2, create-at v1|v2 PATH, pids N, memory MIB, into-v2 clone3|enosys|eperm");
                 return ExitCode::from(2);
             }
         }
