@@ -39,19 +39,24 @@ impl<'a> Bundle<'a> {
         let dir = world_writable_dir("runtime-bundle");
         // The bundle's path in the command line of its inits: see `processes`.
         let script = format!(": {}; {script}", dir.path().display());
-        // TODO(spec16): written by `ns-runtime spec` once it exists.
-        let config = serde_json::json!({
-            "ociVersion": "1.0.2",
-            "process": {
-                "user": { "uid": 0, "gid": 0 },
-                "args": ["sh", "-c", &script],
-                "env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin"],
-                "cwd": "/",
-            },
-            "root": { "path": rootfs },
-            "hostname": "box",
-        });
-        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        // ns-runtime's own example, as runc's users start from `runc spec`: rootless for a
+        // user without privilege.
+        let mut spec = user.command();
+        spec.arg("spec").arg("--bundle").arg(dir.path());
+        if !user.is_root() {
+            spec.arg("--rootless");
+        }
+        let written = output_with_timeout(spec.stdin(Stdio::null()), TIMEOUT);
+        assert_exit_code("ns-runtime spec", &written, 0);
+        let path = dir.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["root"] = serde_json::json!({ "path": rootfs });
+        config["hostname"] = serde_json::json!("box");
+        config["process"]["terminal"] = serde_json::json!(false);
+        config["process"]["args"] = serde_json::json!(["sh", "-c", &script]);
+        config["process"]["env"] = serde_json::json!(["PATH=/bin:/usr/bin:/sbin:/usr/sbin"]);
+        std::fs::write(&path, config.to_string()).unwrap();
         Ok(Bundle { user, dir })
     }
 
@@ -442,7 +447,7 @@ fn refusals_say_why_with_their_exit_status() {
         (
             vec!["create", "--bundle", "/nonexistent", "m"],
             EXIT_BAD_INPUT,
-            "/nonexistent/config.json: No such file or directory",
+            "/nonexistent/config.json: no config.json in the bundle",
         ),
         (
             vec!["--log-format", "yaml", "list"],

@@ -59,8 +59,6 @@ pub(crate) fn path(spec: &Spec, id: &str) -> PathBuf {
 /// Makes the container's cgroup and sets `linux.resources` on it; `None` when no cgroup
 /// can be made and none is needed (no privilege, no resources). The caller gives it to
 /// the init's `reexec::Command::cgroup`, then `keep`s it past `create`.
-// Called by create (life16) once it lands.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn create(spec: &Spec, id: &str) -> Result<Option<Cgroup>, String> {
     let resources = resources(spec);
     let asked = asked(resources.as_ref())?;
@@ -142,7 +140,6 @@ fn without_cgroup(
 
 /// The container's cgroup as `create` left it, for `exec` to join; `None` when it has
 /// none (made without privilege, or removed).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn open(spec: &Spec, id: &str) -> Option<Cgroup> {
     Cgroup::open(&path(spec, id)).ok()
 }
@@ -150,7 +147,6 @@ pub(crate) fn open(spec: &Spec, id: &str) -> Option<Cgroup> {
 /// Removes the container's cgroup (at `delete`, its processes gone), and the default
 /// parent `ns-runtime` once no other container's is in it. A container that has none is
 /// fine.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn remove(spec: &Spec, id: &str) -> Result<(), String> {
     let path = path(spec, id);
     let Ok(cgroup) = Cgroup::open(&path) else {
@@ -193,7 +189,6 @@ fn remove_default_parents(spec: &Spec, parents: Vec<PathBuf>) {
 
 /// The pids of the container's processes (host pids), for `ps` and `kill --all`; none
 /// when it has no cgroup.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn processes(spec: &Spec, id: &str) -> Result<Vec<i32>, String> {
     let path = path(spec, id);
     let Ok(cgroup) = Cgroup::open(&path) else {
@@ -212,7 +207,6 @@ pub(crate) fn processes(spec: &Spec, id: &str) -> Result<Vec<i32>, String> {
 /// meanwhile where the host can (so that none forks one more that the signal misses);
 /// returns how many were signalled — none when the container has no cgroup, and then the
 /// caller signals the init alone.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn signal_all(
     spec: &Spec,
     id: &str,

@@ -32,7 +32,6 @@ const OUTPUT_SHOWN: usize = 2000;
 /// The moments of a container's life that have hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // The runtime's kinds are run by create/start/delete (life16) once they land.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) enum Kind {
     /// In `create`, once the container's namespaces exist, before its init pivots (with
     /// the deprecated `prestart` hooks first); in the runtime's namespaces.
@@ -49,7 +48,6 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// The field of `hooks` in `config.json`.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn field(self) -> &'static str {
         match self {
             Kind::CreateRuntime => "createRuntime",
@@ -95,8 +93,6 @@ impl Kind {
 /// that fails ends the run with an error naming it, for the kinds whose failure fails the
 /// operation; for `poststart` and `poststop` a failure is written to stderr as a warning
 /// and the next hook runs.
-// Called by create/start/delete (life16) once they land.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn run(spec: &Spec, kind: Kind, state: &State) -> Result<(), String> {
     let hooks = kind.hooks(spec);
     if hooks.is_empty() {

@@ -21,8 +21,9 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::ContainerState;
 
 use super::created::{LIVING_ON, READY, SAVED, START};
+use super::hooks::{self, Kind};
 use super::state::{self, Container, Reserved};
-use super::{CreateArgs, Failure, Global, log, spec};
+use super::{CreateArgs, Failure, Global, cgroups, log, spec};
 use crate::{cli, signals};
 
 /// How long `delete --force` waits for a killed container's init to end.
@@ -70,7 +71,11 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
     if args.preserve_fds > 0 {
         engine_args.push(format!("--preserve-fds={}", args.preserve_fds).into());
     }
-    engine_args.extend(spec::engine_args(&spec, &bundle).map_err(Failure::bad_input)?);
+    let translation = spec::translate(&spec, &bundle).map_err(Failure::bad_input)?;
+    for note in &translation.notes {
+        log::debug(global, &format!("config.json: {note}"));
+    }
+    engine_args.extend(translation.args);
     log::debug(
         global,
         &format!(
@@ -95,6 +100,9 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
 
     let root = state::root_dir(global);
     let reserved = Reserved::make(&root, &args.id)?;
+    // Made once the id is ours, so that a create refused for a taken id touches no
+    // cgroup; removed again by any failure below.
+    let cgroup = ContainerCgroup::create(&spec, &args.id)?;
     let fifo_path = reserved.dir.join(state::FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|errno| {
         Failure::failed(format!("mkfifo {}: {}", fifo_path.display(), errno.desc()))
@@ -116,10 +124,16 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         init_args: vec![
             format!("--internal-ready-fd={first}").into(),
             format!("--internal-start-fifo-fd={}", first + 1).into(),
+            // For the createContainer and startContainer hooks, which the init runs.
+            {
+                let mut flag = OsString::from("--internal-runtime-bundle=");
+                flag.push(&bundle);
+                flag
+            },
+            format!("--internal-runtime-id={}", args.id).into(),
         ],
         fds: vec![(first, OwnedFd::from(init_ready)), (first + 1, fifo)],
-        // TODO(cg16): cgroups::create(&spec, id)'s cgroup, kept past create.
-        cgroup: None,
+        cgroup: cgroup.cgroup.as_ref(),
     };
     let mut init = crate::start_init(&options, engine_args, Some(detached))
         .map_err(|message| Failure::failed(format!("starting the container's init: {message}")))?;
@@ -169,6 +183,13 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         annotations: spec.annotations().clone().unwrap_or_default(),
         dir: reserved.dir.clone(),
     };
+    // The init is set up and waits: the runtime's own hooks run now, the container
+    // still "creating".
+    let mut creating = container.oci_state();
+    creating.set_status(ContainerState::Creating);
+    if let Err(message) = hooks::run(&spec, Kind::CreateRuntime, &creating) {
+        return Err(failed_now(&mut init, message));
+    }
     if let Err(message) = container.save() {
         return Err(failed_now(&mut init, message));
     }
@@ -207,6 +228,7 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         ));
     }
     reserved.commit();
+    cgroup.keep();
     log::debug(
         global,
         &format!("created {} with the init's pid {pid}", args.id),
@@ -219,7 +241,55 @@ pub(crate) fn start(global: &Global, id: &str) -> Result<ExitCode, Failure> {
     let container = Container::find(&state::root_dir(global), id)?;
     let _lock = container.lock()?;
     start_container(&container)?;
+    run_hooks(global, &container, Kind::Poststart);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the hooks of `kind` that only warn (poststart, poststop) from the container's
+/// bundle; a bundle whose config.json is gone meanwhile has none to run.
+fn run_hooks(global: &Global, container: &Container, kind: Kind) {
+    match spec::load(&container.bundle) {
+        Ok(spec) => {
+            if let Err(message) = hooks::run(&spec, kind, &container.oci_state()) {
+                eprintln!("ns-runtime: warning: {message}");
+            }
+        }
+        Err(message) => log::debug(global, &format!("no {} hooks run: {message}", kind.field())),
+    }
+}
+
+/// The container's cgroup while `create` runs: removed if the create fails, kept once
+/// the container is saved and its init lives on.
+struct ContainerCgroup {
+    cgroup: Option<reexec::Cgroup>,
+    spec: oci_spec::runtime::Spec,
+    id: String,
+    kept: bool,
+}
+
+impl ContainerCgroup {
+    fn create(spec: &oci_spec::runtime::Spec, id: &str) -> Result<ContainerCgroup, Failure> {
+        let cgroup = cgroups::create(spec, id).map_err(Failure::bad_input)?;
+        Ok(ContainerCgroup {
+            cgroup,
+            spec: spec.clone(),
+            id: id.to_owned(),
+            kept: false,
+        })
+    }
+
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for ContainerCgroup {
+    fn drop(&mut self) {
+        if !self.kept && self.cgroup.is_some() {
+            // Best effort: the init is gone (killed and reaped) by now.
+            let _ = cgroups::remove(&self.spec, &self.id);
+        }
+    }
 }
 
 fn start_container(container: &Container) -> Result<(), Failure> {
@@ -312,8 +382,13 @@ pub(crate) fn kill(
             "cannot kill container {id:?}: it is stopped"
         )));
     }
-    // TODO(cg16): with --all, every pid of cgroups::processes(&spec, id) instead.
-    if all {
+    // With a cgroup, --all freezes it and signals every process in it; without one
+    // (made without privilege), the init's descendants are walked.
+    let signalled_in_cgroup = match (all, spec::load(&container.bundle)) {
+        (true, Ok(spec)) => cgroups::signal_all(&spec, id, signal).map_err(Failure::failed)?,
+        _ => 0,
+    };
+    if all && signalled_in_cgroup == 0 {
         // The container's processes are the init's descendants: an orphan inside is
         // the init's (PID 1's) child. Children before their parents, the init last, so
         // that none is reparented away from the walk meanwhile.
@@ -448,7 +523,19 @@ pub(crate) fn delete(global: &Global, id: &str, force: bool) -> Result<ExitCode,
 
 /// Removes what the container left on the host: its state directory.
 fn remove(global: &Global, container: &Container) -> Result<(), Failure> {
-    // TODO(cg16): cgroups::remove(&spec, &container.id) here, before the directory goes.
+    // Its cgroup (its processes gone), then the poststop hooks, then its directory.
+    match spec::load(&container.bundle) {
+        Ok(spec) => {
+            cgroups::remove(&spec, &container.id).map_err(Failure::failed)?;
+            if let Err(message) = hooks::run(&spec, Kind::Poststop, &container.oci_state()) {
+                eprintln!("ns-runtime: warning: {message}");
+            }
+        }
+        Err(message) => log::debug(
+            global,
+            &format!("the container's cgroup and poststop hooks are left: {message}"),
+        ),
+    }
     std::fs::remove_dir_all(&container.dir).map_err(|error| {
         Failure::failed(format!("removing {}: {error}", container.dir.display()))
     })?;
@@ -575,4 +662,16 @@ fn shell_words(args: &[OsString]) -> String {
 fn first_line(text: &str) -> &str {
     let text = text.trim_start_matches("error: ");
     text.lines().next().unwrap_or(text)
+}
+
+/// `ns-runtime ps`: the processes of the container's cgroup.
+pub(crate) fn ps(
+    global: &Global,
+    id: &str,
+    format: &str,
+    ps_args: &[String],
+) -> Result<ExitCode, Failure> {
+    let container = Container::find(&state::root_dir(global), id)?;
+    let spec = spec::load(&container.bundle).map_err(Failure::failed)?;
+    super::ps::print(&spec, id, format, ps_args).map_err(Failure::failed)
 }

@@ -58,10 +58,11 @@ pub fn main() -> ExitCode {
         Sub::Delete { force, id } => lifecycle::delete(global, id, *force),
         Sub::Run { create, detach } => lifecycle::run(global, create, *detach),
         Sub::List { format, quiet } => lifecycle::list(global, format, *quiet),
-        Sub::Ps { .. } => Err(Failure::failed(format!(
-            "{}: not built yet",
-            cli.command.name()
-        ))),
+        Sub::Ps {
+            format,
+            id,
+            ps_args,
+        } => lifecycle::ps(global, id, format, ps_args),
     });
     match result {
         Ok(code) => code,
@@ -225,24 +226,6 @@ enum Sub {
     Features,
     /// Writes an example `config.json` for a rootfs.
     Spec(spec::SpecArgs),
-}
-
-impl Sub {
-    fn name(&self) -> &'static str {
-        match self {
-            Sub::Create(_) => "create",
-            Sub::Start { .. } => "start",
-            Sub::State { .. } => "state",
-            Sub::Kill { .. } => "kill",
-            Sub::Delete { .. } => "delete",
-            Sub::Run { .. } => "run",
-            Sub::Exec(_) => "exec",
-            Sub::List { .. } => "list",
-            Sub::Ps { .. } => "ps",
-            Sub::Features => "features",
-            Sub::Spec(_) => "spec",
-        }
-    }
 }
 
 /// `create`'s flags, which `run` takes too.

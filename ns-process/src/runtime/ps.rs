@@ -11,8 +11,6 @@ use super::cgroups;
 /// Prints the processes of the container `id` (those in its cgroup: none when it has no
 /// cgroup, made without privilege) in `format`, `table` or `json`; `ps_args` replace
 /// `-ef` for the table.
-// Called by ps (life16's dispatch) once it lands.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn print(
     spec: &Spec,
     id: &str,
