@@ -274,7 +274,7 @@ fn from_file(path: &Path) -> Result<SeccompFilter, String> {
 }
 
 /// The filter a parsed profile describes; `Err` names the field that is wrong.
-fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
+pub(crate) fn parse_profile(profile: &Value) -> Result<SeccompFilter, String> {
     let top = profile
         .as_object()
         .ok_or("the profile must be a JSON object with defaultAction and syscalls")?;
