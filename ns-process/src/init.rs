@@ -277,6 +277,19 @@ fn run(
         Some((program, args)) => (program.clone(), args),
         None => (SHELL.into(), &[][..]),
     };
+    // The console socket (#16): the pty is made, and its master sent, before anything
+    // of the command's; conmon expects the master before `create` returns.
+    let console = match options.internal_console_fd {
+        Some(fd) => Some(
+            crate::runtime::console::for_command(fd, options.internal_console_size).map_err(
+                |error| {
+                    eprintln!("ns-process: {error}");
+                    EXIT_OWN_FAILURE
+                },
+            )?,
+        ),
+        None => None,
+    };
     let mut command = std::process::Command::new(&program);
     command
         .args(args)
@@ -298,7 +311,20 @@ fn run(
         }
         command.current_dir(workdir);
     }
-    terminal::prepare_command(&mut command, options.internal_take_terminal);
+    // The console socket's pty (#16) is the command's stdio and controlling terminal.
+    if let Some(slave) = &console {
+        let copy = || {
+            slave.try_clone().map_err(|error| {
+                eprintln!("ns-process: init: duplicating the pty's slave: {error}");
+                EXIT_OWN_FAILURE
+            })
+        };
+        command.stdin(copy()?).stdout(copy()?).stderr(copy()?);
+    }
+    terminal::prepare_command(
+        &mut command,
+        options.internal_take_terminal || console.is_some(),
+    );
     let capabilities = options.capabilities();
     if options.verbose {
         eprintln!(
@@ -336,6 +362,9 @@ fn run(
         eprintln!("ns-process: {}: {why}: {error}", program.to_string_lossy());
         code
     })?;
+    // The command and its copies hold the pty now; the init holds none (#16).
+    drop(command);
+    drop(console);
     started.command_started();
     // Reaped by the supervisor's waitpid(-1), never through std's Child.
     let main = Pid::from_raw(child.id() as i32);

@@ -123,7 +123,11 @@ pub fn ns_process_main() -> ExitCode {
     }
 
     // An interactive run gets a pty of its own; any other, no terminal at all.
-    let pty = match pty::Pty::for_caller() {
+    // With a console socket (#16) the init makes the command's pty, inside.
+    let pty = match options
+        .internal_console_fd
+        .map_or_else(pty::Pty::for_caller, |_| Ok(None))
+    {
         Ok(pty) => pty,
         Err(message) => return fail(message),
     };
@@ -172,6 +176,12 @@ pub fn ns_process_main() -> ExitCode {
         for fd in cli::preserved_fds(options.preserve_fds) {
             if let Some(inherited) = sys::claim_handed_fd(fd) {
                 command.fd(fd, inherited);
+            }
+        }
+        // The console socket (#16): checked open by validate(), handed on at its number.
+        if let Some(fd) = options.internal_console_fd {
+            if let Some(socket) = sys::claim_handed_fd(fd) {
+                command.fd(fd, socket);
             }
         }
         let attach_pair = network.as_mut().map(|network| {

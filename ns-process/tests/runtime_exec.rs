@@ -339,6 +339,26 @@ fn receive_master(listener: &UnixListener) -> (OwnedFd, String) {
     )
 }
 
+/// Reads what the pty's `master` gives until `done` says it has seen enough; fails after
+/// the timeout, or if the pty closes first.
+fn read_until(master: &mut std::fs::File, label: &str, done: impl Fn(&str) -> bool) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut seen = String::new();
+    let mut buffer = [0u8; 1024];
+    let deadline = Instant::now() + TIMEOUT;
+    while !done(&seen) {
+        assert!(Instant::now() < deadline, "{label}: only {seen:?}");
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u16)).unwrap() == 0 {
+            continue;
+        }
+        let count = master.read(&mut buffer).unwrap_or(0);
+        assert!(count > 0, "{label}: the pty closed after {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..count]));
+    }
+}
+
 #[test]
 fn exec_with_a_tty_sends_the_pty_master_over_the_console_socket() {
     in_each_container(|container| {
@@ -367,16 +387,10 @@ fn exec_with_a_tty_sends_the_pty_master_over_the_console_socket() {
         assert!(name.starts_with("/dev/pts/"), "{label}: {name:?}");
         let mut master = std::fs::File::from(master);
         master.write_all(b"tty\n").unwrap();
-        let mut seen = String::new();
-        let mut buffer = [0u8; 1024];
-        let deadline = Instant::now() + TIMEOUT;
         // The shell echoes the line, then prints its terminal's path.
-        while seen.matches("/dev/pts/").count() < 1 || !seen.contains(&format!("{name}\r\n")) {
-            assert!(Instant::now() < deadline, "{label}: {seen:?}");
-            let count = master.read(&mut buffer).unwrap();
-            assert!(count > 0, "{label}: the pty closed: {seen:?}");
-            seen.push_str(&String::from_utf8_lossy(&buffer[..count]));
-        }
+        read_until(&mut master, label, |seen| {
+            seen.contains(&format!("{name}\r\n"))
+        });
         master.write_all(b"exit 3\n").unwrap();
         let output = exec.wait_with_output().unwrap();
         assert_exit_code(label, &output, 3);
@@ -431,4 +445,80 @@ fn exec_into_a_container_that_is_gone_is_refused() {
         TIMEOUT,
     );
     assert_failed_with("gone", &output, 1, &["container id is not running"]);
+}
+
+#[test]
+fn the_init_sends_the_commands_pty_over_a_handed_console_socket() {
+    // What `create --console-socket` hands the engine: a connected socket, by number.
+    const CONSOLE_FD: RawFd = 5;
+    let rootfs = or_skip!(support::rootfs(), "no busybox rootfs");
+    for user in TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let dir = world_writable_dir("init-console");
+        let socket = dir.path().join("console.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let connection = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&connection);
+        let mut command = user.command();
+        command
+            .arg("--rootfs")
+            .arg(rootfs)
+            .arg(format!("--internal-console-fd={CONSOLE_FD}"))
+            .args(["--internal-console-size=33x101", "--", "sh"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: dup2(2) is async-signal-safe and touches no memory; `raw` stays open in
+        // the parent until after the spawn, and the copy at 5 is not close-on-exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                // dup2 onto itself would keep close-on-exec: clear it instead.
+                let result = if raw == CONSOLE_FD {
+                    nix::libc::fcntl(raw, nix::libc::F_SETFD, 0)
+                } else {
+                    nix::libc::dup2(raw, CONSOLE_FD)
+                };
+                if result < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let ns_process = command.spawn().unwrap();
+        drop(connection);
+        let (master, name) = receive_master(&listener);
+        assert!(name.starts_with("/dev/pts/"), "{label}: {name:?}");
+        let mut master = std::fs::File::from(master);
+        master
+            .write_all(b"tty; stty size; readlink /proc/self/fd/0\n")
+            .unwrap();
+        // The echo and the answers: tty's, the size (consoleSize reached the pty), and
+        // stdin's link, all inside.
+        read_until(&mut master, label, |seen| {
+            seen.contains("33 101\r\n") && seen.matches(&name).count() >= 2
+        });
+        master.write_all(b"exit 4\n").unwrap();
+        let output = ns_process.wait_with_output().unwrap();
+        assert_exit_code(label, &output, 4);
+    }
+}
+
+#[test]
+fn a_console_descriptor_that_is_no_open_socket_is_refused() {
+    for (args, expected) in [
+        (
+            &["--internal-console-fd=77", "--", "true"][..],
+            "--internal-console-fd 77: not open",
+        ),
+        (
+            &["--internal-console-fd=2", "--", "true"][..],
+            "--internal-console-fd 2: stdio",
+        ),
+        (
+            &["--internal-console-size=24", "--", "true"][..],
+            "give ROWSxCOLUMNS",
+        ),
+    ] {
+        reexec_tests::assert_refused(NS_PROCESS, args, 125, expected);
+    }
 }

@@ -14,7 +14,7 @@
 //! for the descriptor to travel) and one descriptor.
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -165,6 +165,91 @@ pub(crate) fn size_of(
         fits(size.height(), "height")?,
         fits(size.width(), "width")?,
     )))
+}
+
+/// Refuses a terminal without a console socket, or a socket without a terminal, with
+/// runc's reasons: ns-runtime relays no terminal of its own, and a socket would wait for
+/// a master that never comes.
+pub(crate) fn check_request(terminal: bool, socket: Option<&Path>) -> Result<(), String> {
+    match (terminal, socket) {
+        (true, None) => Err(
+            "cannot allocate a tty without --console-socket: ns-runtime \
+                             relays no terminal itself; give --console-socket SOCKET, or set \
+                             process.terminal false (exec: leave out --tty)"
+                .into(),
+        ),
+        (false, Some(_)) => Err("--console-socket is for a process with a terminal: set \
+                                 process.terminal true (exec: add --tty), or leave the socket \
+                                 out"
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Connects to `socket` for the init: the engine arguments that hand the connection to
+/// it (`--internal-console-fd`, with `size` `--internal-console-size`). The connection
+/// stays open in this process, at the number the arguments name, for the engine to claim.
+// For `create`'s --console-socket, which life16's part wires.
+#[allow(dead_code)]
+pub(crate) fn engine_args(
+    socket: &Path,
+    size: Option<(u16, u16)>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    use std::os::fd::IntoRawFd;
+    let fd = connect(socket)?.into_raw_fd();
+    let mut args = vec![format!("--internal-console-fd={fd}").into()];
+    if let Some((rows, columns)) = size {
+        args.push(format!("--internal-console-size={rows}x{columns}").into());
+    }
+    Ok(args)
+}
+
+/// `--internal-console-size ROWSxCOLUMNS`.
+pub(crate) fn parse_size(text: &str) -> Result<(u16, u16), String> {
+    text.split_once('x')
+        .and_then(|(rows, columns)| Some((rows.parse().ok()?, columns.parse().ok()?)))
+        .ok_or_else(|| format!("{text:?}: give ROWSxCOLUMNS, such as 24x80"))
+}
+
+/// Checks `--internal-console-fd`: an open socket, above stdio and apart from the
+/// descriptors `--preserve-fds` hands on.
+pub(crate) fn check_handed(fd: Option<RawFd>, preserve_fds: u16) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let Some(fd) = fd else {
+        return Ok(());
+    };
+    let preserved = crate::cli::preserved_fds(preserve_fds);
+    if fd < 3 || preserved.contains(&fd) {
+        return Err(format!(
+            "--internal-console-fd {fd}: stdio or a descriptor --preserve-fds hands on; give \
+             another descriptor"
+        ));
+    }
+    match std::fs::metadata(format!("/proc/self/fd/{fd}")) {
+        Ok(metadata) if metadata.file_type().is_socket() => Ok(()),
+        Ok(_) => Err(format!(
+            "--internal-console-fd {fd}: not a socket; give a connected console socket"
+        )),
+        Err(_) => Err(format!(
+            "--internal-console-fd {fd}: not open; give a connected console socket"
+        )),
+    }
+}
+
+/// In the init, after the setup: the command's pty, from the container's devpts, its
+/// master sent over the console socket handed as `fd`, its slave bound on
+/// `/dev/console` where there is one; returns the slave. The socket and the master close
+/// here: the init keeps neither.
+pub(crate) fn for_command(fd: RawFd, size: Option<(u16, u16)>) -> Result<OwnedFd, String> {
+    let connection = crate::sys::claim_handed_fd(fd)
+        .ok_or_else(|| format!("--internal-console-fd {fd}: not open in the init"))?;
+    let pty = open_pty(size)?;
+    if Path::new("/dev/console").exists() {
+        crate::terminal::bind_console(Path::new("/dev/console"), Path::new(&pty.name))?;
+    }
+    send_master_on(connection.as_fd(), pty.master.as_fd(), &pty.name)
+        .map_err(|why| format!("console socket: {why}"))?;
+    Ok(pty.slave)
 }
 
 #[cfg(test)]

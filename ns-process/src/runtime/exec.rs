@@ -99,24 +99,8 @@ pub(crate) fn run(global: &Global, args: &ExecArgs) -> Result<ExitCode, String> 
         config.as_ref().and_then(|spec| spec.process().clone()),
     )?;
     let terminal = process.terminal().unwrap_or(false);
-    match (terminal, &args.console_socket) {
-        (true, None) => {
-            return Err(
-                "exec: cannot allocate a tty without --console-socket: ns-runtime \
-                        relays no terminal itself; give --console-socket SOCKET, or run \
-                        without --tty (process.terminal false)"
-                    .into(),
-            );
-        }
-        (false, Some(_)) => {
-            return Err(
-                "exec: --console-socket is for a process with a terminal: add \
-                        --tty (process.terminal true), or leave the socket out"
-                    .into(),
-            );
-        }
-        _ => {}
-    }
+    console::check_request(terminal, args.console_socket.as_deref())
+        .map_err(|why| format!("exec: {why}"))?;
     let seccomp = config
         .as_ref()
         .and_then(|spec| spec.linux().as_ref())

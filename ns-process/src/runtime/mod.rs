@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cgroups;
-mod console;
+pub(crate) mod console;
 mod exec;
 mod hooks;
 mod log;
