@@ -37,6 +37,11 @@ struct Container {
 impl Container {
     /// `ns-process --rootfs BUSYBOX -- sleep 300` as `user`, once its command runs.
     fn start(user: &TestUser) -> Result<Container, String> {
+        Container::start_with(user, &[])
+    }
+
+    /// The same with ns-process's `flags` too.
+    fn start_with(user: &TestUser, flags: &[&str]) -> Result<Container, String> {
         let rootfs = support::rootfs()?;
         let runtime = match user.ids() {
             (65534, _) if is_root() => Some(Unprivileged::prepare(NS_RUNTIME)?),
@@ -46,6 +51,7 @@ impl Container {
             .command()
             .arg("--rootfs")
             .arg(rootfs)
+            .args(flags)
             .args(["--hostname", HOSTNAME, "--", "sleep", "300"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -520,5 +526,118 @@ fn a_console_descriptor_that_is_no_open_socket_is_refused() {
         ),
     ] {
         reexec_tests::assert_refused(NS_PROCESS, args, 125, expected);
+    }
+}
+
+#[test]
+fn exec_runs_the_oci_process_of_a_process_file() {
+    in_each_container(|container| {
+        let label = container.label;
+        let dir = world_writable_dir("exec-process");
+        let file = dir.path().join("process.json");
+        // As podman writes it for `podman exec`: the whole process, no command line.
+        std::fs::write(
+            &file,
+            r#"{
+                "terminal": false,
+                "user": { "uid": 0, "gid": 0 },
+                "args": ["sh", "-c", "echo $WHO; pwd; ulimit -n; grep -E 'CapEff|NoNewPrivs' /proc/self/status; exit 5"],
+                "env": ["PATH=/bin:/usr/bin", "WHO=from-the-file"],
+                "cwd": "/etc",
+                "capabilities": {
+                    "bounding": ["CAP_CHOWN", "CAP_KILL"],
+                    "effective": ["CAP_KILL"],
+                    "permitted": ["CAP_CHOWN", "CAP_KILL"]
+                },
+                "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 200, "soft": 100 }],
+                "noNewPrivileges": true
+            }"#,
+        )
+        .unwrap();
+        let output = container.output(&["--process", file.to_str().unwrap(), "id"]);
+        assert_exit_code(label, &output, 5);
+        // CHOWN and KILL: a root program's effective set is its permitted one after exec
+        // (capabilities(7)), whatever `effective` said; nothing beyond the bounding set.
+        assert_eq!(
+            stdout_text(&output),
+            "from-the-file\n/etc\n100\nCapEff:\t0000000000000021\nNoNewPrivs:\t1\n",
+            "{label}: {}",
+            describe(&output)
+        );
+    });
+}
+
+#[test]
+fn exec_forwards_signals_to_the_process() {
+    in_each_container(|container| {
+        let label = container.label;
+        let mut command = container.exec(&[
+            "id",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while :; do sleep 1; done",
+        ]);
+        command.stdin(Stdio::null()).stderr(Stdio::null());
+        let mut exec = reexec_tests::spawn_until_ready(&mut command);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(exec.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = exec.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{label}: exec did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The shell's trap ran: the signal went to it, and its status is exec's.
+        assert_eq!(status.code(), Some(42), "{label}");
+    });
+}
+
+#[test]
+fn exec_joins_the_containers_cgroup() {
+    for user in TestUser::all(NS_PROCESS) {
+        // A cgroup of the container's own (root only: see the limits tests).
+        if !user.is_root() {
+            println!(
+                "skipped {}: ns-process makes cgroups as root only here",
+                user.label()
+            );
+            continue;
+        }
+        let container = or_skip!(
+            Container::start_with(&user, &["--pids-limit", "64"]),
+            "no container with a cgroup"
+        );
+        let label = container.label;
+        let dir = world_writable_dir("exec-cgroup");
+        let pid_file = dir.path().join("pid");
+        let output = container.output(&[
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "id",
+            "sh",
+            "-c",
+            "exec sleep 100 >/dev/null 2>&1",
+        ]);
+        assert_exit_code(label, &output, 0);
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let theirs = std::fs::read_to_string(format!("/proc/{}/cgroup", container.init)).unwrap();
+        let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        assert_ne!(
+            theirs, ours,
+            "{label}: the container has no cgroup of its own"
+        );
+        let execs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert_eq!(execs, theirs, "{label}");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid.parse().unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
     }
 }
