@@ -608,6 +608,12 @@ fn ns_exec() -> ExitCode {
 }
 
 fn enter_and_start() -> Result<u32, String> {
+    // Non-dumpable, as the init: its fork is in the container's PID namespace until it
+    // execs, and the container's root, without CAP_SYS_PTRACE over the host's user
+    // namespace, can then neither trace it nor open its /proc/PID/exe — this binary
+    // (runc's CVE-2019-5736) — nor its descriptors.
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|errno| format!("prctl(PR_SET_DUMPABLE, 0): {}", errno.desc()))?;
     let plan_fd = crate::sys::claim_handed_fd(PLAN_FD).ok_or("no plan descriptor")?;
     let mut text = String::new();
     std::fs::File::from(plan_fd)
