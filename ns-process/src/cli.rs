@@ -123,6 +123,18 @@ pub(crate) struct Options {
     #[arg(long, hide = true, value_name = "ID")]
     pub(crate) internal_runtime_id: Option<String>,
 
+    // The console socket (#16).
+    /// Set by ns-runtime for the init: a connected console socket (`--console-socket`);
+    /// the init gives the command a pty from the container's devpts and sends its master
+    /// over it.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub(crate) internal_console_fd: Option<i32>,
+
+    /// With --internal-console-fd: the pty's size, ROWSxCOLUMNS (`process.consoleSize`).
+    #[arg(long, hide = true, value_name = "ROWSxCOLUMNS",
+          value_parser = crate::runtime::console::parse_size)]
+    pub(crate) internal_console_size: Option<(u16, u16)>,
+
     /// Add KEY=VALUE to the command's environment (repeatable). The environment starts
     /// with PATH, TERM, PS1, and HOME, USER and SHELL from /etc/passwd inside for the
     /// command's user; KEY=VALUE replaces any of them.
@@ -606,6 +618,8 @@ impl Options {
         // Limits through a cgroup (#13).
         crate::limits::validate(self)?;
         check_preserved_fds(self.preserve_fds)?;
+        // The console socket (#16).
+        crate::runtime::console::check_handed(self.internal_console_fd, self.preserve_fds)?;
         check_bridge_name(&self.bridge)?;
         // What a bundle's config.json asks of the engine (#16).
         crate::mounts::validate(self)?;

@@ -117,11 +117,14 @@ fn ns_initialisation() -> ExitCode {
                 eprintln!("ns-process: {error}");
                 EXIT_OWN_FAILURE
             }
-            // A container waits for `start` here, set up, before its command runs.
-            Ok(user) => match waiting
-                .until_started(&blocked)
-                .and_then(|()| run(&options, &user, seccomp, &blocked, started))
-            {
+            // A container's pty is sent over its console socket before it says it is
+            // set up (conmon expects the master before `create` returns), then it waits
+            // for `start` here, before its command runs.
+            Ok(user) => match console_for_command(&options).and_then(|console| {
+                waiting
+                    .until_started(&blocked)
+                    .and_then(|()| run(&options, &user, console, seccomp, &blocked, started))
+            }) {
                 Ok(code) | Err(code) => code,
             },
         },
@@ -293,10 +296,25 @@ fn cannot_enter(workdir: &std::path::Path, why: &str) -> u8 {
     EXIT_CANNOT_EXECUTE
 }
 
+/// The console socket (#16): the command's pty, made from the container's devpts, its
+/// master sent; the slave is returned, for the command.
+fn console_for_command(options: &Options) -> Result<Option<std::os::fd::OwnedFd>, u8> {
+    let Some(fd) = options.internal_console_fd else {
+        return Ok(None);
+    };
+    crate::runtime::console::for_command(fd, options.internal_console_size)
+        .map(Some)
+        .map_err(|error| {
+            eprintln!("ns-process: {error}");
+            EXIT_OWN_FAILURE
+        })
+}
+
 /// Starts the command and stays its PID 1 until it ends.
 fn run(
     options: &Options,
     user: &User,
+    console: Option<std::os::fd::OwnedFd>,
     seccomp: Option<reexec::SeccompProgram>,
     blocked: &signals::Blocked,
     started: started::Report,
@@ -336,7 +354,20 @@ fn run(
         }
         command.current_dir(workdir);
     }
-    terminal::prepare_command(&mut command, options.internal_take_terminal);
+    // The console socket's pty (#16) is the command's stdio and controlling terminal.
+    if let Some(slave) = &console {
+        let copy = || {
+            slave.try_clone().map_err(|error| {
+                eprintln!("ns-process: init: duplicating the pty's slave: {error}");
+                EXIT_OWN_FAILURE
+            })
+        };
+        command.stdin(copy()?).stdout(copy()?).stderr(copy()?);
+    }
+    terminal::prepare_command(
+        &mut command,
+        options.internal_take_terminal || console.is_some(),
+    );
     let capabilities = options.capabilities();
     if options.verbose {
         eprintln!(
@@ -387,6 +418,9 @@ fn run(
         eprintln!("ns-process: {}: {why}: {error}", program.to_string_lossy());
         code
     })?;
+    // The command and its copies hold the pty now; the init holds none (#16).
+    drop(command);
+    drop(console);
     started.command_started();
     // Reaped by the supervisor's waitpid(-1), never through std's Child.
     let main = Pid::from_raw(child.id() as i32);

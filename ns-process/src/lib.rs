@@ -195,10 +195,11 @@ pub(crate) fn start_init(
     }
 
     // An interactive run gets a pty of its own; any other, no terminal at all. A
-    // container's terminal comes through its console socket instead.
-    let pty = match detached {
-        None => pty::Pty::for_caller()?,
-        Some(_) => None,
+    // container's terminal comes through its console socket instead: the init makes the
+    // command's pty inside and sends its master there.
+    let pty = match (detached.is_some(), options.internal_console_fd) {
+        (false, None) => pty::Pty::for_caller()?,
+        _ => None,
     };
     // Internal options go first: the user's command after `--` must stay last.
     let outer = namespaces::outer()?;
@@ -256,6 +257,12 @@ pub(crate) fn start_init(
         }
         for (number, fd) in given_fds {
             command.fd(number, fd);
+        }
+        // The console socket (#16): checked open by validate(), handed on at its number.
+        if let Some(fd) = options.internal_console_fd {
+            if let Some(socket) = sys::claim_handed_fd(fd) {
+                command.fd(fd, socket);
+            }
         }
         let attach_pair = network.as_mut().map(|network| {
             network.give_to(&mut command);

@@ -9,6 +9,8 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::libc;
 
+// ns-runtime exec (#16).
+pub(crate) mod exec;
 pub(crate) mod mount_api;
 // ns-runtime (#16): signals to a container's init by pidfd.
 pub(crate) mod pidfd;

@@ -138,12 +138,6 @@ fn without_cgroup(
     ))
 }
 
-/// The container's cgroup as `create` left it, for `exec` to join; `None` when it has
-/// none (made without privilege, or removed).
-pub(crate) fn open(spec: &Spec, id: &str) -> Option<Cgroup> {
-    Cgroup::open(&path(spec, id)).ok()
-}
-
 /// Removes the container's cgroup (at `delete`, its processes gone), and the default
 /// parent `ns-runtime` once no other container's is in it. A container that has none is
 /// fine.
@@ -622,7 +616,7 @@ mod tests {
         }
         assert_eq!(processes(&spec, &id).unwrap(), vec![sleeper.id() as i32]);
         // exec's process joins the same directories.
-        let opened = open(&spec, &id).unwrap();
+        let opened = Cgroup::open(&path(&spec, &id)).unwrap();
         assert!(cgroup.paths().all(|dir| opened.paths().any(|o| o == dir)));
         // kill --all, through the freezer.
         assert!(cgroup.path(Controller::Freezer).is_some());

@@ -23,7 +23,7 @@ use oci_spec::runtime::ContainerState;
 use super::created::{LIVING_ON, READY, SAVED, START};
 use super::hooks::{self, Kind};
 use super::state::{self, Container, Reserved};
-use super::{CreateArgs, Failure, Global, cgroups, log, spec};
+use super::{CreateArgs, Failure, Global, cgroups, console, log, spec};
 use crate::{cli, signals};
 
 /// How long `delete --force` waits for a killed container's init to end.
@@ -55,18 +55,20 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
              be left through the mount namespace); run without --no-pivot",
         ));
     }
-    // TODO(exec16): the pty made inside and its master sent over --console-socket.
-    if let Some(socket) = &args.console_socket {
-        return Err(Failure::bad_input(format!(
-            "--console-socket {}: terminals are not supported yet; run without a terminal",
-            socket.display()
-        )));
-    }
     state::check_id(&args.id)?;
     let bundle = std::path::absolute(&args.bundle).map_err(|error| {
         Failure::bad_input(format!("--bundle {}: {error}", args.bundle.display()))
     })?;
     let spec = spec::load(&bundle).map_err(Failure::bad_input)?;
+    // With process.terminal, the init makes the command's pty inside and sends its master
+    // over the console socket, connected here, where the caller's path is.
+    let process = spec.process().as_ref();
+    let terminal = process
+        .and_then(|process| process.terminal())
+        .unwrap_or(false);
+    console::check_request(terminal, args.console_socket.as_deref()).map_err(Failure::bad_input)?;
+    let console_size = console::size_of(process.and_then(|process| process.console_size()))
+        .map_err(Failure::bad_input)?;
     let mut engine_args: Vec<OsString> = Vec::new();
     if args.preserve_fds > 0 {
         engine_args.push(format!("--preserve-fds={}", args.preserve_fds).into());
@@ -120,7 +122,7 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         UnixStream::pair().map_err(|error| Failure::failed(format!("socketpair: {error}")))?;
     // Above the preserved descriptors and the one a bridge's report would take.
     let first = cli::preserved_fds(options.preserve_fds).end + 1;
-    let detached = crate::Detached {
+    let mut detached = crate::Detached {
         init_args: vec![
             format!("--internal-ready-fd={first}").into(),
             format!("--internal-start-fifo-fd={}", first + 1).into(),
@@ -135,6 +137,19 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         fds: vec![(first, OwnedFd::from(init_ready)), (first + 1, fifo)],
         cgroup: cgroup.cgroup.as_ref(),
     };
+    if let Some(socket) = &args.console_socket {
+        let connection = console::connect(socket).map_err(Failure::failed)?;
+        let number = first + 2;
+        detached
+            .init_args
+            .push(format!("--internal-console-fd={number}").into());
+        if let Some((rows, columns)) = console_size {
+            detached
+                .init_args
+                .push(format!("--internal-console-size={rows}x{columns}").into());
+        }
+        detached.fds.push((number, connection));
+    }
     let mut init = crate::start_init(&options, engine_args, Some(detached))
         .map_err(|message| Failure::failed(format!("starting the container's init: {message}")))?;
     let pid = init.child.id() as i32;

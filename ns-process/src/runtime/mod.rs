@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cgroups;
-mod console;
+pub(crate) mod console;
 pub(crate) mod created;
 mod exec;
 pub(crate) mod hooks;

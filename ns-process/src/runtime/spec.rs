@@ -144,15 +144,6 @@ fn field_at(text: &str, line: usize, column: usize) -> String {
     path
 }
 
-/// The ns-process arguments that run `spec` of the bundle `bundle`: flags, then `--`,
-/// then `process.args`. `linux.resources`, `linux.cgroupsPath` and `hooks` are left to
-/// the runtime; so are its internal flags.
-// Called by `create` (life16's part), wired at the merge.
-#[allow(dead_code)]
-pub(crate) fn engine_args(spec: &Spec, bundle: &Path) -> Result<Vec<OsString>, String> {
-    translate(spec, bundle).map(|translation| translation.args)
-}
-
 /// An ns-process command line, and the notes on what config.json asked that it leaves
 /// out (for the runtime's debug log).
 #[derive(Debug, Default)]
