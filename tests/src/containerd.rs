@@ -42,7 +42,8 @@ const CTR_TIMEOUT: Duration = Duration::from_secs(60);
 /// ```no_run
 /// let containerd = reexec_tests::Containerd::new(
 ///     std::path::Path::new("/usr/sbin/runc"),
-///     env!("CARGO_TARGET_TMPDIR"),
+///     // In a test: env!("CARGO_TARGET_TMPDIR").
+///     "target/tmp",
 /// )
 /// .unwrap();
 /// let mut args = containerd.ctr_run_args("c1");
@@ -68,14 +69,10 @@ impl Containerd {
         if !crate::is_root() {
             return Err("containerd is tested as root only".into());
         }
-        for program in ["containerd", "ctr", "containerd-shim-runc-v2"] {
-            let found = Command::new(program).arg("--version").output();
-            if !found.is_ok_and(|output| output.status.success()) {
-                return Err(format!(
-                    "{program} is not installed (Debian package containerd; scripts/install-test-deps)"
-                ));
-            }
-        }
+        crate::podman::installed(
+            &["containerd", "ctr", "containerd-shim-runc-v2"],
+            "containerd",
+        )?;
         if !runtime.is_file() {
             return Err(format!("the runtime {} does not exist", runtime.display()));
         }

@@ -55,7 +55,8 @@ pub const BUSYBOX_IMAGE: &str = "localhost/reexec-busybox:test";
 /// ```no_run
 /// let podman = reexec_tests::Podman::new(
 ///     std::path::Path::new("/usr/sbin/runc"),
-///     env!("CARGO_TARGET_TMPDIR"),
+///     // In a test: env!("CARGO_TARGET_TMPDIR").
+///     "target/tmp",
 /// )
 /// .unwrap();
 /// let output = podman.run(&[], &["echo", "hi"]);
@@ -80,14 +81,7 @@ impl Podman {
         if !crate::is_root() {
             return Err("podman is tested as root only".into());
         }
-        for program in ["podman", "conmon"] {
-            let found = Command::new(program).arg("--version").output();
-            if !found.is_ok_and(|output| output.status.success()) {
-                return Err(format!(
-                    "{program} is not installed (Debian package podman; scripts/install-test-deps)"
-                ));
-            }
-        }
+        installed(&["podman", "conmon"], "podman")?;
         if !runtime.is_file() {
             return Err(format!("the runtime {} does not exist", runtime.display()));
         }
@@ -372,6 +366,20 @@ impl Drop for Podman {
             let _ = Command::new("umount").arg("--lazy").arg(point).status();
         }
     }
+}
+
+/// `Err` naming the first of `programs` that does not answer `--version`, and the Debian
+/// `package` that installs it.
+pub(crate) fn installed(programs: &[&str], package: &str) -> Result<(), String> {
+    for program in programs {
+        let found = Command::new(program).arg("--version").output();
+        if !found.is_ok_and(|output| output.status.success()) {
+            return Err(format!(
+                "{program} is not installed (Debian package {package}; scripts/install-test-deps)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `word` quoted for a POSIX shell.
