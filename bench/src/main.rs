@@ -5,6 +5,7 @@
 //! The binary measures itself: `reexec::Command` re-executes this very program, so the
 //! baseline, `std::process::Command`, runs this program too, with a flag that exits at once.
 
+mod runtimes;
 mod spawns;
 mod stats;
 mod typed_calls;
@@ -17,20 +18,22 @@ use spawns::{EXIT_NOW, Kind, fail};
 use stats::{Samples, field};
 
 const USAGE: &str = "\
-usage: reexec-bench [--quick | --once KIND [COUNT]]
+usage: reexec-bench [--quick | --once KIND [COUNT] | --runtimes [--quick]]
 
 Prints one Markdown table: each figure with the baseline measured in the same run and
 their ratio. --quick runs a few samples of everything (a smoke test, not figures).
 --once KIND [COUNT] spawns COUNT children of one KIND (std, plain, ns, ns-no-net, or
-typed: a typed call of item 7) and nothing else, for profilers.";
+typed: a typed call of item 7) and nothing else, for profilers. --runtimes measures
+items 10 and 11 alone (OCI runtimes; as root).";
 
 reexec::main! {
     fn main() -> ExitCode {
         let args: Vec<String> = std::env::args().skip(1).collect();
         match args.first().map(String::as_str) {
             Some(EXIT_NOW) => ExitCode::SUCCESS,
-            None => run(false),
-            Some("--quick") => run(true),
+            None => run(false, false),
+            Some("--quick") => run(true, false),
+            Some("--runtimes") => run(args.get(1).is_some_and(|arg| arg == "--quick"), true),
             // For profilers: `strace -f reexec-bench --once plain` shows one spawn alone.
             Some("--once") if args.get(1).is_some_and(|name| name == "typed") => {
                 let count = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
@@ -73,6 +76,10 @@ struct Plan {
     peer_round_trips: [usize; 2],
     /// Rounds of typed calls: one plain round trip, one typed call, ten pool calls each.
     typed_rounds: usize,
+    /// Create+start+delete cycles of each OCI runtime (item 10).
+    runtime_runs: usize,
+    /// `podman run --rm` with each OCI runtime (item 11).
+    podman_runs: usize,
 }
 
 impl Plan {
@@ -87,6 +94,8 @@ impl Plan {
                 peer_runs: 1,
                 peer_round_trips: [20, 10],
                 typed_rounds: 4,
+                runtime_runs: 3,
+                podman_runs: 1,
             }
         } else {
             Plan {
@@ -98,29 +107,24 @@ impl Plan {
                 peer_runs: 5,
                 peer_round_trips: [400, 200],
                 typed_rounds: 200,
+                runtime_runs: 40,
+                podman_runs: 5,
             }
         }
     }
 }
 
-fn run(quick: bool) -> ExitCode {
+/// The whole benchmark, or with `only_runtimes` items 10 and 11 alone.
+fn run(quick: bool, only_runtimes: bool) -> ExitCode {
     let idle = idle_percent();
     let started = Instant::now();
     let plan = Plan::new(quick);
     let mut table = Table::default();
-
-    progress("spawns from a parent of 16 MiB and of 2 GiB resident (items 1, 2, 3)");
-    spawn_rows(&plan, &mut table);
-    progress("spawns per second from 1, 2 and 8 threads (item 4)");
-    thread_rows(&plan, &mut table);
-    progress("dispatch with 1 and 10,000 entries (item 5)");
-    dispatch_rows(&plan, &mut table);
-    progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
-    tool_rows(&plan, &mut table);
-    progress("round trips against Go's reexec, from whole programs (items 7 and 9)");
-    peer_rows(&plan, &mut table);
-    progress("typed calls and pool calls against a plain round trip (item 8)");
-    typed_rows(&plan, &mut table);
+    if !only_runtimes {
+        every_item_but_runtimes(&plan, &mut table);
+    }
+    progress("OCI runtimes: create+start+delete, and podman run --rm (items 10 and 11)");
+    runtimes::runtime_rows(&plan, &mut table);
 
     println!("{}", machine_line());
     println!(
@@ -144,6 +148,22 @@ fn run(quick: bool) -> ExitCode {
         }
     );
     ExitCode::SUCCESS
+}
+
+/// Items 1 to 9.
+fn every_item_but_runtimes(plan: &Plan, table: &mut Table) {
+    progress("spawns from a parent of 16 MiB and of 2 GiB resident (items 1, 2, 3)");
+    spawn_rows(plan, table);
+    progress("spawns per second from 1, 2 and 8 threads (item 4)");
+    thread_rows(plan, table);
+    progress("dispatch with 1 and 10,000 entries (item 5)");
+    dispatch_rows(plan, table);
+    progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
+    tool_rows(plan, table);
+    progress("round trips against Go's reexec, from whole programs (items 7 and 9)");
+    peer_rows(plan, table);
+    progress("typed calls and pool calls against a plain round trip (item 8)");
+    typed_rows(plan, table);
 }
 
 fn progress(what: &str) {

@@ -11,24 +11,33 @@
 //! - [`orphans`]: parents killed on purpose, and what became of their children.
 //! - [`rootfs`]: the busybox and Debian root filesystems the ns-process tests run in.
 //! - [`holder`]: a process holding namespaces of its own, for a test to join.
+//! - [`podman`], [`containerd`]: real clients of an OCI runtime, isolated from the host's
+//!   own, with the runtime under test; [`cgroup_parent`]: the cgroups they create, kept
+//!   below the test's own.
 //!
 //! The items tests use most are re-exported here.
 
+pub mod cgroup_parent;
+pub mod containerd;
 pub mod faults;
 pub mod holder;
 pub mod orphans;
 pub mod output;
+pub mod podman;
 pub mod procfs;
 pub mod rootfs;
 pub mod run;
 pub mod stress;
 pub mod terminal;
 
+pub use cgroup_parent::CgroupParent;
+pub use containerd::Containerd;
 pub use holder::NamespaceHolder;
 pub use output::{
     assert_exit_code, assert_failed_with, assert_fields, describe, field, fields, or_none,
     print_status, status_text, stderr_text, stdout_text, step_name,
 };
+pub use podman::{BUSYBOX_IMAGE, Podman};
 pub use procfs::{mount_table, open_fds};
 pub use rootfs::{MAKE_ROOTFS, busybox_rootfs, busybox_rootfs_copy, debian_rootfs};
 pub use run::{
