@@ -43,6 +43,27 @@ pub(crate) struct Pty {
     output: Option<OwnedFd>,
 }
 
+/// A new pty from `/dev/ptmx` as this process sees it: its master, its slave and the
+/// slave's name, both ends close-on-exec and opened `O_NOCTTY` — the slave becomes a
+/// session's terminal only where that session takes it, never the opener's by accident.
+/// `opening` words a failed call (its name and errno) for the caller.
+pub(crate) fn open_pair(
+    opening: impl Fn(&str, Errno) -> String,
+) -> Result<(OwnedFd, OwnedFd, String), String> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|errno| opening("posix_openpt(/dev/ptmx)", errno))?;
+    grantpt(&master).map_err(|errno| opening("grantpt", errno))?;
+    unlockpt(&master).map_err(|errno| opening("unlockpt", errno))?;
+    let name = ptsname_r(&master).map_err(|errno| opening("ptsname", errno))?;
+    let slave = open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| opening(&format!("open({name})"), errno))?;
+    Ok((OwnedFd::from(master), slave, name))
+}
+
 impl Pty {
     /// A new pty, with the settings and window size of the terminal on stdin, when stdin
     /// is a terminal; `None` otherwise.
@@ -76,19 +97,7 @@ impl Pty {
                 errno.desc()
             )
         };
-        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-            .map_err(|errno| opening("posix_openpt(/dev/ptmx)", errno))?;
-        grantpt(&master).map_err(|errno| opening("grantpt", errno))?;
-        unlockpt(&master).map_err(|errno| opening("unlockpt", errno))?;
-        let name = ptsname_r(&master).map_err(|errno| opening("ptsname", errno))?;
-        // O_NOCTTY: ns-process is no session leader, but the slave must never become
-        // the caller's session's terminal whatever it is.
-        let slave = open(
-            name.as_str(),
-            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|errno| opening(&format!("open({name})"), errno))?;
+        let (master, slave, name) = open_pair(opening)?;
         tcsetattr(&slave, SetArg::TCSANOW, &settings)
             .map_err(|errno| opening(&format!("tcsetattr({name})"), errno))?;
         // A terminal that knows no size (a serial line) leaves the kernel's 0x0.
@@ -96,7 +105,6 @@ impl Pty {
             set_window_size(master.as_fd(), &size)
                 .map_err(|errno| opening("ioctl(TIOCSWINSZ)", errno))?;
         }
-        let master = OwnedFd::from(master);
         fcntl(
             &master,
             FcntlArg::F_SETFL(OFlag::O_RDWR | OFlag::O_NONBLOCK),

@@ -19,10 +19,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
-use nix::pty::{Winsize, grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::pty::Winsize;
 use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-use nix::sys::stat::Mode;
 
 /// Connects to the console socket at `socket`, outside the container, for a pty's master
 /// to be sent over later; the message names the path and what to do.
@@ -108,19 +106,8 @@ pub(crate) fn open_pty(size: Option<(u16, u16)>) -> Result<Pty, String> {
             errno.desc()
         )
     };
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(|errno| opening("posix_openpt(/dev/ptmx)", errno))?;
-    grantpt(&master).map_err(|errno| opening("grantpt", errno))?;
-    unlockpt(&master).map_err(|errno| opening("unlockpt", errno))?;
-    let name = ptsname_r(&master).map_err(|errno| opening("ptsname", errno))?;
-    // O_NOCTTY: the process takes it as its controlling terminal in its own session,
-    // not whoever opens it.
-    let slave = open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|errno| opening(&format!("open({name})"), errno))?;
+    // The process takes the slave as its controlling terminal in its own session.
+    let (master, slave, name) = crate::pty::open_pair(opening)?;
     if let Some((rows, columns)) = size {
         let size = Winsize {
             ws_row: rows,
@@ -132,7 +119,7 @@ pub(crate) fn open_pty(size: Option<(u16, u16)>) -> Result<Pty, String> {
             .map_err(|errno| opening("ioctl(TIOCSWINSZ)", errno))?;
     }
     Ok(Pty {
-        master: OwnedFd::from(master),
+        master,
         slave,
         name,
     })
