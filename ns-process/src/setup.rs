@@ -17,7 +17,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, mkdirat};
 use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
-use crate::cli::{Bind, NetMode, Options, Shareable, Tmpfs};
+use crate::cli::{Bind, CgroupNs, NetMode, Options, Shareable, Tmpfs};
 use crate::kernel_paths::Sys;
 use crate::mounts::{MountArg, MountKind};
 use crate::sys::mount_api;
@@ -72,6 +72,26 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
         verbose: options.verbose,
     };
     let own_mounts = !options.shares(Shareable::Mount);
+
+    // config.json's cgroup mount (#16): the hierarchies read while the mount table is
+    // still the host's, before anything of the rootfs is in it, and while this cgroup
+    // namespace still shows where the init's cgroup is in them.
+    let cgroup_hierarchies = match (&options.internal_cgroup_mount, &options.rootfs) {
+        (Some(_), Some(path)) => Some(cgroup_hierarchies(&steps, path)),
+        _ => None,
+    };
+    // --cgroupns private (#16): made here, not at the clone, so that it is rooted at the
+    // cgroup the init was put in before it ran (its limits' or the runtime's), as
+    // runc's: the command sees its own cgroup as `/` of each hierarchy.
+    if options.cgroupns == CgroupNs::Private {
+        steps.run(
+            "entering a new cgroup namespace rooted at the init's cgroup",
+            || {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                    .map_err(|errno| format!("unshare(CLONE_NEWCGROUP): {}", errno.desc()))
+            },
+        )?;
+    }
 
     if own_mounts {
         // Without this, mounts made below would propagate back to the host's namespace
@@ -147,12 +167,6 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
             }
         }
         Some(path) => {
-            // config.json's cgroup mount (#16): the hierarchies read while the mount
-            // table is still the host's, before anything of the rootfs is in it.
-            let cgroup_hierarchies = options
-                .internal_cgroup_mount
-                .as_ref()
-                .map(|_| cgroup_hierarchies(&steps, path));
             let rootfs = steps.run(format!("binding {} onto itself", path.display()), || {
                 Rootfs::bind(path, made)
             })?;
