@@ -1295,7 +1295,12 @@ impl Rootfs<'_> {
         let target = self
             .made_target(&arg.target, false)
             .map_err(|error| error.to_string())?;
-        let tmpfs = new_mount(c"tmpfs", &[(c"mode", c"0755")], &[], CGROUP_TMPFS_ATTRIBUTES)?;
+        let tmpfs = new_mount(
+            c"tmpfs",
+            &[(c"mode", c"0755")],
+            &[],
+            CGROUP_TMPFS_ATTRIBUTES,
+        )?;
         // Attached before the binds go in: binding onto a detached mount needs Linux 6.15.
         mount_api::attach(tmpfs.as_fd(), target.as_fd())
             .map_err(|errno| call_failed("move_mount tmpfs", &arg.target, errno))?;
@@ -1338,11 +1343,7 @@ impl Rootfs<'_> {
                 match symlinkat(name.as_str(), tmpfs.as_fd(), controller) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(errno) => {
-                        return Err(describe(
-                            "symlink",
-                            &arg.target.join(controller),
-                            errno,
-                        ));
+                        return Err(describe("symlink", &arg.target.join(controller), errno));
                     }
                 }
             }

@@ -441,14 +441,22 @@ fn the_cgroup_mount_shows_the_commands_own_cgroups_read_only() {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0].trim_end(), expected, "{label}: the listing");
         assert_eq!(lines[1], limit, "{label}: memory.limit_in_bytes");
-        assert_eq!(lines[2..4], ["tmpfs-read-only", "bind-read-only"], "{label}");
+        assert_eq!(
+            lines[2..4],
+            ["tmpfs-read-only", "bind-read-only"],
+            "{label}"
+        );
         for line in &lines[4..] {
             let options: Vec<&str> = line.split(' ').nth(1).unwrap().split(',').collect();
             for option in ["ro", "nosuid", "nodev", "noexec"] {
                 assert!(options.contains(&option), "{label}: {option}: {line}");
             }
         }
-        assert_eq!(lines.len(), 6, "{label}: the tmpfs and the memory bind: {text}");
+        assert_eq!(
+            lines.len(),
+            6,
+            "{label}: the tmpfs and the memory bind: {text}"
+        );
     };
     // Root, in a cgroup of the run's own limited to 64 MiB: its own limit is what shows,
     // with the cgroup namespace of the host's and one of its own.
@@ -473,7 +481,11 @@ fn the_cgroup_mount_shows_the_commands_own_cgroups_read_only() {
         );
         check(&format!("root, --cgroupns {cgroupns}"), &output, "67108864");
     }
-    assert_eq!(before, reexec_tests::mount_table(), "a mount was left behind");
+    assert_eq!(
+        before,
+        reexec_tests::mount_table(),
+        "a mount was left behind"
+    );
     // Each user, without limits: the cgroup the run is in, the caller's own; ro is the
     // default.
     let own_memory = reexec::Cgroup::mounted_hierarchies()
@@ -496,7 +508,11 @@ fn the_cgroup_mount_shows_the_commands_own_cgroups_read_only() {
         ],
         |user, output| check(user.label(), output, limit.trim()),
     );
-    assert_eq!(before, reexec_tests::mount_table(), "a mount was left behind");
+    assert_eq!(
+        before,
+        reexec_tests::mount_table(),
+        "a mount was left behind"
+    );
 }
 
 #[test]
