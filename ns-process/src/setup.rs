@@ -1267,7 +1267,9 @@ impl Rootfs<'_> {
 fn cgroup_hierarchies(steps: &Steps, rootfs: &Path) -> Vec<reexec::MountedHierarchy> {
     match reexec::Cgroup::mounted_hierarchies() {
         Ok(mut hierarchies) => {
-            hierarchies.retain(|hierarchy| !hierarchy.mount_point.starts_with(rootfs));
+            // As the mount table writes it: absolute, its links followed.
+            let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_owned());
+            hierarchies.retain(|hierarchy| !hierarchy.mount_point.starts_with(&rootfs));
             hierarchies
         }
         Err(error) => {
