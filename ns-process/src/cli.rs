@@ -295,6 +295,13 @@ pub(crate) struct Options {
     #[arg(long, hide = true)]
     pub(crate) internal_terminal: bool,
 
+    /// Set by ns-runtime (config.json's mount of type `cgroup`): at DEST inside the
+    /// rootfs, a tmpfs holding the command's own cgroup of each hierarchy the host
+    /// mounts, read-only unless `:rw`.
+    #[arg(long, hide = true, value_name = "DEST[:ro|rw]",
+          value_parser = crate::mounts::CgroupMountArg::parse)]
+    pub(crate) internal_cgroup_mount: Option<crate::mounts::CgroupMountArg>,
+
     /// Print each setup step as it happens.
     #[arg(short, long)]
     pub(crate) verbose: bool,
@@ -1062,6 +1069,8 @@ mod tests {
             Just("--oom-score-adj".to_owned()),
             Just("--cgroupns".to_owned()),
             Just("private".to_owned()),
+            Just("--internal-cgroup-mount".to_owned()),
+            Just("/sys/fs/cgroup:ro".to_owned()),
             "[a-z0-9./=_-]{0,12}",
             "\\PC{0,16}",
         ]

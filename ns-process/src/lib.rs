@@ -224,7 +224,9 @@ pub(crate) fn start_init(
         // If ns-process dies, its init dies at once, and the kernel ends everything in
         // the PID namespace with it.
         command
-            .namespaces(namespaces)
+            // --cgroupns private (#16): the init unshares it itself, once the cgroup has
+            // it (setup.rs), so that the namespace is rooted at the container's cgroup.
+            .namespaces(namespaces.difference(reexec::Namespaces::CGROUP))
             .args(args)
             .death_signal(Some(nix::libc::SIGKILL));
         // The init shows its environment to whoever may read its /proc/1/environ; it

@@ -234,6 +234,35 @@ impl DeviceArg {
     }
 }
 
+/// `--internal-cgroup-mount DEST[:ro|rw]` (config.json's mount of type `cgroup`): the
+/// init's own cgroup of each hierarchy the host mounts, bound on a tmpfs at DEST inside
+/// the rootfs, as runc shows a container its cgroups. Read-only unless `:rw`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CgroupMountArg {
+    /// Absolute, without `.` or `..`.
+    pub(crate) target: PathBuf,
+    pub(crate) read_only: bool,
+}
+
+impl CgroupMountArg {
+    pub(crate) fn parse(text: &str) -> Result<CgroupMountArg, String> {
+        let invalid = |why: String| {
+            format!(
+                "invalid --internal-cgroup-mount {text:?}: {why}; write DEST, DEST:ro or \
+                 DEST:rw, e.g. /sys/fs/cgroup:ro"
+            )
+        };
+        let (target, read_only) = match text.rsplit_once(':') {
+            Some((target, "ro")) => (target, true),
+            Some((target, "rw")) => (target, false),
+            Some((_, other)) => return Err(invalid(format!("{other:?} is neither ro nor rw"))),
+            None => (text, true),
+        };
+        let target = crate::cli::inside_path(target).map_err(&invalid)?;
+        Ok(CgroupMountArg { target, read_only })
+    }
+}
+
 /// `--internal-masked-path` and `--internal-readonly-path`: a path under `/proc` or
 /// `/sys`, absolute, without `.` or `..`.
 pub(crate) fn kernel_path(text: &str) -> Result<String, String> {
@@ -255,6 +284,14 @@ pub(crate) fn validate(options: &Options) -> Result<(), String> {
         return Err(
             "--mount changes the filesystem of a --rootfs; add --rootfs DIR (without one the \
              command sees the caller's own)"
+                .into(),
+        );
+    }
+    if options.internal_cgroup_mount.is_some() && options.rootfs.is_none() {
+        return Err(
+            "--internal-cgroup-mount (config.json's cgroup mount) binds the command's cgroups \
+             into a --rootfs; add --rootfs DIR (without one the command sees the caller's own \
+             /sys/fs/cgroup)"
                 .into(),
         );
     }
@@ -348,6 +385,27 @@ mod tests {
             ("source=/a,destination=/b", "no type="),
         ] {
             let error = MountArg::parse(bad).unwrap_err();
+            assert!(error.contains(expected), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn cgroup_mounts_are_read_only_unless_rw() {
+        for (text, read_only) in [
+            ("/sys/fs/cgroup", true),
+            ("/sys/fs/cgroup:ro", true),
+            ("/sys/fs/cgroup:rw", false),
+        ] {
+            let parsed = CgroupMountArg::parse(text).unwrap();
+            assert_eq!(parsed.target, PathBuf::from("/sys/fs/cgroup"), "{text}");
+            assert_eq!(parsed.read_only, read_only, "{text}");
+        }
+        for (bad, expected) in [
+            ("/sys/fs/cgroup:rx", "neither ro nor rw"),
+            ("sys/fs/cgroup", "not an absolute path"),
+            ("/sys/../etc", ".."),
+        ] {
+            let error = CgroupMountArg::parse(bad).unwrap_err();
             assert!(error.contains(expected), "{bad}: {error}");
         }
     }

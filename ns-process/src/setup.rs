@@ -17,7 +17,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, mkdirat};
 use nix::unistd::{chdir, fchdir, pivot_root, sethostname, symlinkat};
 
-use crate::cli::{Bind, NetMode, Options, Shareable, Tmpfs};
+use crate::cli::{Bind, CgroupNs, NetMode, Options, Shareable, Tmpfs};
 use crate::kernel_paths::Sys;
 use crate::mounts::{MountArg, MountKind};
 use crate::sys::mount_api;
@@ -72,6 +72,26 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
         verbose: options.verbose,
     };
     let own_mounts = !options.shares(Shareable::Mount);
+
+    // config.json's cgroup mount (#16): the hierarchies read while the mount table is
+    // still the host's, before anything of the rootfs is in it, and while this cgroup
+    // namespace still shows where the init's cgroup is in them.
+    let cgroup_hierarchies = match (&options.internal_cgroup_mount, &options.rootfs) {
+        (Some(_), Some(path)) => Some(cgroup_hierarchies(&steps, path)),
+        _ => None,
+    };
+    // --cgroupns private (#16): made here, not at the clone, so that it is rooted at the
+    // cgroup the init was put in before it ran (its limits' or the runtime's), as
+    // runc's: the command sees its own cgroup as `/` of each hierarchy.
+    if options.cgroupns == CgroupNs::Private {
+        steps.run(
+            "entering a new cgroup namespace rooted at the init's cgroup",
+            || {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                    .map_err(|errno| format!("unshare(CLONE_NEWCGROUP): {}", errno.desc()))
+            },
+        )?;
+    }
 
     if own_mounts {
         // Without this, mounts made below would propagate back to the host's namespace
@@ -239,6 +259,17 @@ pub(crate) fn prepare(options: &Options, made: &MadeInRootfs) -> Result<(), Setu
                     mount.target.display()
                 );
                 steps.run(step, || rootfs.mount_arg(mount))?;
+            }
+            if let (Some(arg), Some(hierarchies)) =
+                (&options.internal_cgroup_mount, &cgroup_hierarchies)
+            {
+                let step = format!(
+                    "mounting a tmpfs of the command's cgroups on {}{}{}",
+                    path.display(),
+                    arg.target.display(),
+                    if arg.read_only { " read-only" } else { "" }
+                );
+                steps.run(step, || rootfs.mount_cgroups(&steps, arg, hierarchies))?;
             }
             // ns-runtime's containers (OCI createContainer hooks, cg16): in the
             // container's namespaces, its mounts made, before the pivot leaves the
@@ -1230,6 +1261,147 @@ impl Rootfs<'_> {
     }
 }
 
+/// The cgroup hierarchies the host mounts, with the init's own cgroup in each, for
+/// `--internal-cgroup-mount`; none, said with `--verbose`, where they can't be read. One
+/// mounted under the rootfs is left out: its path is the rootfs owner's to redirect.
+fn cgroup_hierarchies(steps: &Steps, rootfs: &Path) -> Vec<reexec::MountedHierarchy> {
+    match reexec::Cgroup::mounted_hierarchies() {
+        Ok(mut hierarchies) => {
+            // As the mount table writes it: absolute, its links followed.
+            let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_owned());
+            hierarchies.retain(|hierarchy| !hierarchy.mount_point.starts_with(&rootfs));
+            hierarchies
+        }
+        Err(error) => {
+            steps.skip("binding the command's cgroups", &error.to_string());
+            Vec::new()
+        }
+    }
+}
+
+// config.json's cgroup mount (#16).
+impl Rootfs<'_> {
+    /// `--internal-cgroup-mount`: a tmpfs on its destination, and in it a directory per
+    /// hierarchy, named as the host's mount point (`memory`, `cpu,cpuacct`, `systemd`,
+    /// `unified`), with the init's own cgroup there bound on it: the command sees its
+    /// cgroup as the root of each hierarchy, as under runc, and nothing of the host's
+    /// others. A co-mounted controller gets a link to its hierarchy's directory (`cpu ->
+    /// cpu,cpuacct`). Read-only, the binds and then the tmpfs. A hierarchy the init may
+    /// not bind is left out, said with `--verbose`: the container runs without it.
+    fn mount_cgroups(
+        &self,
+        steps: &Steps,
+        arg: &crate::mounts::CgroupMountArg,
+        hierarchies: &[reexec::MountedHierarchy],
+    ) -> Result<(), String> {
+        let target = self
+            .made_target(&arg.target, false)
+            .map_err(|error| error.to_string())?;
+        let tmpfs = new_mount(
+            c"tmpfs",
+            &[(c"mode", c"0755")],
+            &[],
+            CGROUP_TMPFS_ATTRIBUTES,
+        )?;
+        // Attached before the binds go in: binding onto a detached mount needs Linux 6.15.
+        mount_api::attach(tmpfs.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount tmpfs", &arg.target, errno))?;
+        let mut bound = Vec::new();
+        for hierarchy in hierarchies {
+            let Some(name) = hierarchy
+                .mount_point
+                .file_name()
+                .and_then(|name| name.to_str())
+            else {
+                continue;
+            };
+            let inside = arg.target.join(name);
+            if bound.iter().any(|known: &String| known == name) {
+                steps.skip(
+                    &format!("binding {}", hierarchy.own.display()),
+                    &format!("{} is bound already", inside.display()),
+                );
+                continue;
+            }
+            match bind_cgroup(tmpfs.as_fd(), name, &inside, hierarchy, arg.read_only) {
+                Ok(()) => bound.push(name.to_owned()),
+                Err(why) => steps.skip(
+                    &format!(
+                        "binding the cgroup {} on {}",
+                        hierarchy.own.display(),
+                        inside.display()
+                    ),
+                    &why,
+                ),
+            }
+        }
+        // runc's links for co-mounted controllers: each one's own name leads to their
+        // directory, where a tool looks for it.
+        for name in &bound {
+            for controller in name.split(',') {
+                if controller.is_empty() || bound.iter().any(|known| known == controller) {
+                    continue;
+                }
+                match symlinkat(name.as_str(), tmpfs.as_fd(), controller) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => {
+                        return Err(describe("symlink", &arg.target.join(controller), errno));
+                    }
+                }
+            }
+        }
+        if arg.read_only {
+            mount_api::set_attributes(tmpfs.as_fd(), libc::MOUNT_ATTR_RDONLY, false).map_err(
+                |errno| call_failed("mount_setattr MOUNT_ATTR_RDONLY", &arg.target, errno),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds the host's cgroup directory `hierarchy.own` on a new directory `name` of the
+/// tmpfs `dir` (shown as `inside`); the directory is taken out again if the bind fails.
+fn bind_cgroup(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    inside: &Path,
+    hierarchy: &reexec::MountedHierarchy,
+    read_only: bool,
+) -> Result<(), String> {
+    let own = &hierarchy.own;
+    let source = open(
+        own,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| describe("open", own, errno))?;
+    let tree = mount_api::clone_tree(source.as_fd(), c"", false)
+        .map_err(|errno| call_failed("open_tree OPEN_TREE_CLONE", own, errno))?;
+    let mut attributes = CGROUP_TMPFS_ATTRIBUTES;
+    if read_only {
+        attributes |= libc::MOUNT_ATTR_RDONLY;
+    }
+    mount_api::set_attributes(tree.as_fd(), attributes, false)
+        .map_err(|errno| call_failed("mount_setattr", own, errno))?;
+    mkdirat(dir, name, Mode::from_bits_truncate(0o755))
+        .map_err(|errno| describe("mkdir", inside, errno))?;
+    let attached = openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| describe("open", inside, errno))
+    .and_then(|target| {
+        mount_api::attach(tree.as_fd(), target.as_fd())
+            .map_err(|errno| call_failed("move_mount (bind)", inside, errno))
+    });
+    if attached.is_err() {
+        let _ = nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::RemoveDir);
+    }
+    attached
+}
+
 /// How deep `tmpcopyup` copies: a tree deeper than this in a directory a tmpfs covers is
 /// a mistake, or an attempt to exhaust the init's stack.
 const COPY_UP_DEPTH: usize = 32;
@@ -1347,6 +1519,9 @@ const SHM_ATTRIBUTES: u64 =
     libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
 const SYS_ATTRIBUTES: u64 = libc::MOUNT_ATTR_RDONLY | PROC_ATTRIBUTES;
 const TMP_ATTRIBUTES: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+/// The tmpfs of `--internal-cgroup-mount` and the cgroups bound in it, as runc's.
+const CGROUP_TMPFS_ATTRIBUTES: u64 =
+    libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
 
 /// A new, detached mount of a `fstype` filesystem, named after it in the mount table,
 /// with string `options`, the options without a value `flags`, and mount `attributes`.

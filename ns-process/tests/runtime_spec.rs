@@ -396,6 +396,164 @@ fn cgroupns_private_gives_the_command_a_cgroup_namespace_of_its_own() {
     );
 }
 
+/// What `ls /sys/fs/cgroup` shows under `--internal-cgroup-mount`: a directory per
+/// hierarchy the host mounts, named as its mount point, and a link per controller of a
+/// co-mounted one.
+fn expected_cgroup_names() -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for hierarchy in reexec::Cgroup::mounted_hierarchies().unwrap() {
+        let name = hierarchy
+            .mount_point
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        for controller in name.split(',').filter(|_| name.contains(',')) {
+            names.push(controller.to_owned());
+        }
+        names.push(name);
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The script's checks of `/sys/fs/cgroup`: its listing, the memory limit, and writes
+/// refused through the tmpfs and through a bind.
+const CGROUP_SCRIPT: &str = "ls /sys/fs/cgroup | tr '\\n' ' '; echo; \
+     cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+     mkdir /sys/fs/cgroup/new 2>/dev/null && echo tmpfs-written || echo tmpfs-read-only; \
+     mkdir /sys/fs/cgroup/memory/new 2>/dev/null && echo bind-written || echo bind-read-only; \
+     grep -E ' /sys/fs/cgroup(/memory)? ' /proc/self/mountinfo | cut -d' ' -f5,6";
+
+#[test]
+fn the_cgroup_mount_shows_the_commands_own_cgroups_read_only() {
+    let rootfs = or_skip!(rootfs(), "no busybox rootfs");
+    if !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        println!("skipped: no cgroup v1 memory hierarchy on this host");
+        return;
+    }
+    let rootfs = rootfs.display().to_string();
+    let expected = expected_cgroup_names().join(" ");
+    let check = |label: &str, output: &std::process::Output, limit: &str| {
+        assert_exit_code(label, output, 0);
+        let text = stdout_text(output);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].trim_end(), expected, "{label}: the listing");
+        assert_eq!(lines[1], limit, "{label}: memory.limit_in_bytes");
+        assert_eq!(
+            lines[2..4],
+            ["tmpfs-read-only", "bind-read-only"],
+            "{label}"
+        );
+        for line in &lines[4..] {
+            let options: Vec<&str> = line.split(' ').nth(1).unwrap().split(',').collect();
+            for option in ["ro", "nosuid", "nodev", "noexec"] {
+                assert!(options.contains(&option), "{label}: {option}: {line}");
+            }
+        }
+        assert_eq!(
+            lines.len(),
+            6,
+            "{label}: the tmpfs and the memory bind: {text}"
+        );
+    };
+    // Root, in a cgroup of the run's own limited to 64 MiB: its own limit is what shows,
+    // with the cgroup namespace of the host's and one of its own.
+    // The lines of the host's mount table a run could leave: others (podman cleaning up
+    // after another test) may mount elsewhere meanwhile.
+    let ours = || -> Vec<String> {
+        reexec_tests::mount_table()
+            .lines()
+            .filter(|line| line.contains("/sys/fs/cgroup") || line.contains(rootfs.as_str()))
+            .map(str::to_owned)
+            .collect()
+    };
+    let before = ours();
+    for cgroupns in ["host", "private"] {
+        let output = output_with_timeout(
+            Command::new(NS_PROCESS).args([
+                "--rootfs",
+                &rootfs,
+                "--memory",
+                "64M",
+                "--cgroupns",
+                cgroupns,
+                "--internal-cgroup-mount",
+                "/sys/fs/cgroup:ro",
+                "--",
+                "sh",
+                "-c",
+                CGROUP_SCRIPT,
+            ]),
+            TIMEOUT,
+        );
+        check(&format!("root, --cgroupns {cgroupns}"), &output, "67108864");
+    }
+    assert_eq!(before, ours(), "a mount was left behind");
+    // Each user, without limits: the cgroup the run is in, the caller's own; ro is the
+    // default.
+    let own_memory = reexec::Cgroup::mounted_hierarchies()
+        .unwrap()
+        .into_iter()
+        .find(|hierarchy| hierarchy.controllers == ["memory"])
+        .unwrap()
+        .own;
+    let limit = std::fs::read_to_string(own_memory.join("memory.limit_in_bytes")).unwrap();
+    each_user(
+        &[
+            "--rootfs",
+            &rootfs,
+            "--internal-cgroup-mount",
+            "/sys/fs/cgroup",
+            "--",
+            "sh",
+            "-c",
+            CGROUP_SCRIPT,
+        ],
+        |user, output| check(user.label(), output, limit.trim()),
+    );
+    assert_eq!(before, ours(), "a mount was left behind");
+}
+
+#[test]
+fn a_rw_cgroup_mount_is_read_write_and_one_without_a_rootfs_is_refused() {
+    let rootfs = or_skip!(rootfs(), "no busybox rootfs");
+    each_user(
+        &[
+            "--rootfs",
+            &rootfs.display().to_string(),
+            "--internal-cgroup-mount",
+            "/sys/fs/cgroup:rw",
+            "--",
+            "sh",
+            "-c",
+            "grep -E ' /sys/fs/cgroup(/[^ ]*)? ' /proc/self/mountinfo | cut -d' ' -f6",
+        ],
+        |user, output| {
+            assert_exit_code(user.label(), output, 0);
+            let text = stdout_text(output);
+            assert!(text.lines().count() > 1, "{}: {text}", user.label());
+            for line in text.lines() {
+                assert!(line.starts_with("rw,"), "{}: {text}", user.label());
+            }
+        },
+    );
+    assert_refused(
+        NS_PROCESS,
+        &["--internal-cgroup-mount", "/sys/fs/cgroup", "--", "true"],
+        125,
+        "--internal-cgroup-mount (config.json's cgroup mount) binds the command's cgroups \
+         into a --rootfs",
+    );
+    assert_refused(
+        NS_PROCESS,
+        &["--internal-cgroup-mount", "/sys/fs/cgroup:rx", "--", "true"],
+        125,
+        "\"rx\" is neither ro nor rw",
+    );
+}
+
 /// `ns-runtime spec [--rootless]` as `user`, in a new bundle of theirs; the bundle.
 fn example_bundle(user: &TestUser, runtime: &Path, rootless: bool) -> reexec_tests::TempDir {
     let bundle = world_writable_dir("bundle");

@@ -131,6 +131,22 @@ struct CgroupDir {
     made: Vec<PathBuf>,
 }
 
+/// A cgroup hierarchy mounted in this mount namespace, and the caller's cgroup in it:
+/// what [`Cgroup::mounted_hierarchies`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MountedHierarchy {
+    /// Where it is mounted (`/sys/fs/cgroup/memory`).
+    pub mount_point: PathBuf,
+    /// The caller's own cgroup directory in it, `mount_point` or below it.
+    pub own: PathBuf,
+    /// Whether it is the cgroup v2 hierarchy.
+    pub v2: bool,
+    /// A v1 hierarchy's controllers (`cpu`, `cpuacct`), or its name (`name=systemd`);
+    /// empty on v2.
+    pub controllers: Vec<String>,
+}
+
 /// One mounted cgroup hierarchy, and the caller's cgroup in it.
 #[derive(Debug, Clone)]
 struct Hierarchy {
@@ -617,6 +633,32 @@ impl Cgroup {
         available
     }
 
+    /// Every cgroup hierarchy mounted in this mount namespace, with the calling process's
+    /// own cgroup in each: the v1 controller hierarchies, the named ones (`name=systemd`)
+    /// and the v2 one, from `/proc/self/mountinfo` and `/proc/self/cgroup`. What a
+    /// container runtime binds on the container's `/sys/fs/cgroup`, so that its own
+    /// cgroup is the root of each hierarchy there. A hierarchy whose mount does not show
+    /// the caller's cgroup (a bind of another subtree, or one above the root of the
+    /// caller's cgroup namespace) is left out; one mounted twice is listed once.
+    ///
+    /// ```
+    /// for hierarchy in reexec::Cgroup::mounted_hierarchies()? {
+    ///     println!("{:?}: mine is {}", hierarchy.controllers, hierarchy.own.display());
+    /// }
+    /// # Ok::<(), reexec::Error>(())
+    /// ```
+    pub fn mounted_hierarchies() -> Result<Vec<MountedHierarchy>, Error> {
+        Ok(Hierarchy::of_self_with(true)?
+            .into_iter()
+            .map(|hierarchy| MountedHierarchy {
+                mount_point: hierarchy.mount_point,
+                own: hierarchy.own,
+                v2: hierarchy.v2,
+                controllers: hierarchy.controllers,
+            })
+            .collect())
+    }
+
     /// Lets the cgroup's processes use the devices of `rule`, in the kernel's form
     /// `TYPE MAJOR:MINOR ACCESS` (`c 1:3 rwm`; `a` for all; `*` for any number):
     /// `devices.allow` of cgroup v1. [`deny_device`](Self::deny_device)`("a")` first,
@@ -897,14 +939,26 @@ impl Hierarchy {
     /// whose mount does not show this process's cgroup (a bind of another subtree) is
     /// left out.
     fn of_self() -> Result<Vec<Hierarchy>, Error> {
+        Hierarchy::of_self_with(false)
+    }
+
+    /// [`Hierarchy::of_self`], with the named v1 hierarchies too when `named`.
+    fn of_self_with(named: bool) -> Result<Vec<Hierarchy>, Error> {
         let mountinfo = read_text(Path::new("/proc/self/mountinfo"))?;
         let membership = read_text(Path::new("/proc/self/cgroup"))?;
-        Ok(Hierarchy::parse(&mountinfo, &membership))
+        Ok(Hierarchy::parse_with(&mountinfo, &membership, named))
     }
 
     /// The hierarchies of `mountinfo` (as `/proc/self/mountinfo`), each with the cgroup
     /// `membership` (as `/proc/self/cgroup`) gives there.
+    #[cfg(test)]
     fn parse(mountinfo: &str, membership: &str) -> Vec<Hierarchy> {
+        Hierarchy::parse_with(mountinfo, membership, false)
+    }
+
+    /// [`Hierarchy::parse`]; with `named`, a named v1 hierarchy (`name=systemd`) is kept
+    /// too, its one "controller" being that name.
+    fn parse_with(mountinfo: &str, membership: &str, named: bool) -> Vec<Hierarchy> {
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
         for line in mountinfo.lines() {
             let Some((before, after)) = line.split_once(" - ") else {
@@ -932,6 +986,8 @@ impl Hierarchy {
                 let (_, listed, path) = (parts.next()?, parts.next()?, parts.next()?);
                 let matches = if v2 {
                     listed.is_empty()
+                } else if listed.starts_with("name=") {
+                    named && mounted.contains(&listed)
                 } else {
                     !listed.is_empty()
                         && !listed.starts_with("name=")
@@ -1341,6 +1397,38 @@ mod tests {
                 // Mounted from /sub: the cgroup below that, at the mount point.
                 v1(&["pids"], "/mnt/pids here/mine"),
                 // The freezer's mount shows another subtree, not ours: left out.
+            ]
+        );
+    }
+
+    #[test]
+    fn named_hierarchies_are_listed_only_when_asked_for() {
+        let mountinfo = "\
+31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+33 25 0:29 /../.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+        let membership = "3:memory:/mine\n2:cpu,cpuacct:/\n1:name=systemd:/user\n";
+        let names = |named| -> Vec<(Vec<String>, PathBuf)> {
+            Hierarchy::parse_with(mountinfo, membership, named)
+                .into_iter()
+                .map(|hierarchy| (hierarchy.controllers, hierarchy.own))
+                .collect()
+        };
+        let cpu = (
+            vec!["cpu".to_owned(), "cpuacct".to_owned()],
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/"),
+        );
+        // The memory mount's root is above this cgroup namespace's: ours can't be found.
+        assert_eq!(names(false), vec![cpu.clone()]);
+        assert_eq!(
+            names(true),
+            vec![
+                (
+                    vec!["name=systemd".to_owned()],
+                    PathBuf::from("/sys/fs/cgroup/systemd/user")
+                ),
+                cpu
             ]
         );
     }

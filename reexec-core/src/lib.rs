@@ -181,7 +181,7 @@ mod sys;
 #[cfg(feature = "typed")]
 mod typed;
 
-pub use cgroup::{Cgroup, Controller};
+pub use cgroup::{Cgroup, Controller, MountedHierarchy};
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
 pub use error::{Error, Step};

@@ -322,6 +322,7 @@ const OWN_MOUNTS: [(&str, &str); 6] = [
 fn mounts(spec: &Spec, bundle: &Path, out: &mut Translation) -> Result<(), String> {
     let mounts = spec.mounts().clone().unwrap_or_default();
     let mut own_listed = Vec::new();
+    let mut cgroup_listed = false;
     for (index, mount) in mounts.iter().enumerate() {
         let destination = mount.destination();
         let at = |why: String| format!("mounts[{index}] ({}): {why}", destination.display());
@@ -344,10 +345,24 @@ fn mounts(spec: &Spec, bundle: &Path, out: &mut Translation) -> Result<(), Strin
             continue;
         }
         if matches!(fstype, "cgroup" | "cgroup2") {
-            out.note(format!(
-                "mounts[{index}]: the {fstype} filesystem on {dest} is not mounted: ns-process \
-                 mounts no cgroup filesystem"
-            ));
+            // The container's own cgroups, bound as runc shows them (on v1 one per
+            // hierarchy, so either type is the same flag); read-only where listed so.
+            if cgroup_listed {
+                out.note(format!(
+                    "mounts[{index}]: a second {fstype} filesystem, on {dest}, is not mounted: \
+                     the container's cgroups are mounted once"
+                ));
+                continue;
+            }
+            cgroup_listed = true;
+            let mode = if options.iter().any(|o| o == "ro" || o == "readonly") {
+                "ro"
+            } else {
+                "rw"
+            };
+            let arg = format!("{dest}:{mode}");
+            crate::mounts::CgroupMountArg::parse(&arg).map_err(at)?;
+            out.flag("--internal-cgroup-mount", arg);
             continue;
         }
         let mut arg = if is_bind {
@@ -1047,6 +1062,44 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_mount_binds_the_containers_cgroups_read_only_as_listed() {
+        // runc's example lists /sys/fs/cgroup with ro among its options.
+        let args = args_of(serde_json::json!({})).unwrap();
+        assert!(
+            has(&args, "--internal-cgroup-mount", "/sys/fs/cgroup:ro"),
+            "{args:?}"
+        );
+        let mut config = serde_json::to_value(example(false)).unwrap();
+        let cgroup = serde_json::json!({"destination": "/sys/fs/cgroup", "type": "cgroup2",
+                                        "source": "cgroup", "options": ["nosuid", "rw"]});
+        config["mounts"] = serde_json::json!([cgroup.clone(), cgroup]);
+        let translation = translate(&parse(&config.to_string()).unwrap(), Path::new("/b")).unwrap();
+        let args: Vec<String> = translation
+            .args
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            has(&args, "--internal-cgroup-mount", "/sys/fs/cgroup:rw"),
+            "{args:?}"
+        );
+        assert_eq!(
+            args.iter()
+                .filter(|arg| *arg == "--internal-cgroup-mount")
+                .count(),
+            1
+        );
+        assert!(
+            translation
+                .notes
+                .iter()
+                .any(|note| note.contains("mounts[1]: a second cgroup2")),
+            "{:?}",
+            translation.notes
+        );
+    }
+
+    #[test]
     fn what_is_left_out_is_noted() {
         let mut config = serde_json::to_value(example(false)).unwrap();
         merge(
@@ -1055,7 +1108,7 @@ mod tests {
         );
         let spec = parse(&config.to_string()).unwrap();
         let notes = translate(&spec, Path::new("/b")).unwrap().notes;
-        for expected in ["apparmorProfile", "noNewPrivileges", "cgroup filesystem"] {
+        for expected in ["apparmorProfile", "noNewPrivileges"] {
             assert!(
                 notes.iter().any(|note| note.contains(expected)),
                 "{expected}: {notes:?}"
