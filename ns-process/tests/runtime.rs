@@ -125,6 +125,25 @@ impl<'a> Bundle<'a> {
         self.state(id)["status"].as_str().unwrap().to_owned()
     }
 
+    /// Waits until the command of container `id` has exec'd `program` (a child of its
+    /// init): a signal sent to a shell still on its way to `exec` can be caught and lost
+    /// (sh -c catches SIGINT), as under any runtime.
+    fn wait_for_command(&self, id: &str, program: &str) {
+        let init = self.state(id)["pid"].as_i64().unwrap();
+        wait_until(
+            || {
+                std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .any(|child| {
+                        std::fs::read_to_string(format!("/proc/{child}/comm"))
+                            .is_ok_and(|comm| comm.trim_end() == program)
+                    })
+            },
+            || format!("{id}'s command never became {program}"),
+        );
+    }
+
     /// Waits until container `id` has `status`.
     fn wait_for_status(&self, id: &str, status: &str) {
         wait_until(
@@ -293,6 +312,7 @@ fn a_created_container_ends_on_kill_and_signals_are_named_or_numbered() {
             bundle.create_ok(id);
             bundle.succeeds(&["start", id]);
             bundle.wait_for_status(id, "running");
+            bundle.wait_for_command(id, "sleep");
             bundle.succeeds(&["kill", id, signal]);
             bundle.wait_for_status(id, "stopped");
             bundle.succeeds(&["delete", id]);
