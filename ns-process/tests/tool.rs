@@ -139,6 +139,18 @@ fn the_init_reaps_orphans() {
 fn code_after_signal(script: &str, signal: nix::sys::signal::Signal) -> Option<i32> {
     let mut child =
         reexec_tests::spawn_until_ready(Command::new(NS_PROCESS).args(["--", "sh", "-c", script]));
+    // Once sleep runs: sh -c catches SIGINT until it execs, and one caught on the way
+    // there is lost (under load, now and then).
+    let deadline = Instant::now() + TIMEOUT;
+    while !reexec_tests::procfs::descendants(child.id())
+        .iter()
+        .any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm == "sleep\n")
+        })
+    {
+        assert!(Instant::now() < deadline, "sleep never ran: {script}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let deadline = Instant::now() + TIMEOUT;
     loop {
