@@ -677,9 +677,13 @@ mod tests {
             "resources": { "pids": { "limit": 10 } }
         }));
         // What existed before: only what the test causes is removed after.
-        let hierarchies: Vec<PathBuf> = ["memory", "pids", "cpu"]
-            .iter()
-            .map(|c| Path::new("/sys/fs/cgroup").join(c))
+        // Every hierarchy (the runtime also makes its cgroup in the freezer's, and
+        // others), each once: the co-mounted controllers' links left out.
+        let hierarchies: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+            .map(|entry| entry.path())
             .collect();
         let ancestors = |root: &Path| -> Vec<PathBuf> {
             Path::new(parent.trim_start_matches('/'))
@@ -707,7 +711,7 @@ mod tests {
         assert!(pids.parent().unwrap().is_dir());
         for root in &hierarchies {
             for dir in ancestors(root) {
-                if !before.contains(&dir) {
+                if !before.contains(&dir) && dir.exists() {
                     std::fs::remove_dir(&dir).unwrap();
                 }
             }
