@@ -322,6 +322,44 @@ fn a_created_container_ends_on_kill_and_signals_are_named_or_numbered() {
 }
 
 #[test]
+fn the_inits_hooks_run_under_create_with_a_read_only_root() {
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(
+            Bundle::new(&user, "cat /dev/shm/hooked"),
+            "no root filesystem"
+        );
+        let path = bundle.path().to_str().unwrap().to_owned();
+        let config_path = bundle.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        // A read-only root, as `runc spec` writes it: the startContainer hook runs where
+        // nothing is writable but /dev/shm and the like.
+        config["root"]["readonly"] = serde_json::json!(true);
+        let created = bundle.path().join("created.json");
+        config["hooks"] = serde_json::json!({
+            "createContainer": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("cat > {}", created.display())]
+            }],
+            "startContainer": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", "echo started > /dev/shm/hooked"]
+            }]
+        });
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let output = bundle.output(&["run", "--bundle", &path, "h"]);
+        assert_exit_code(label, &output, 0);
+        assert_eq!(stdout_text(&output), "started\n", "{label}");
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&created).unwrap()).unwrap();
+        assert_eq!(state["id"], "h", "{label}: {state}");
+        assert_eq!(state["status"], "creating", "{label}: {state}");
+        bundle.assert_nothing_left(label);
+    }
+}
+
+#[test]
 fn run_exits_with_the_containers_status_and_deletes_it() {
     for user in TestUser::all(NS_RUNTIME) {
         let label = user.label();

@@ -229,28 +229,12 @@ fn tail(mut output: File) -> String {
     format!(": {}", &text[start..])
 }
 
-/// An anonymous file: made in the temporary directory and unlinked at once.
+/// A file in memory for a hook's output: no directory needed, which inside a container
+/// with a read-only root (a startContainer hook) there may be none to write in.
 fn unlinked_file() -> std::io::Result<File> {
-    let dir = std::env::temp_dir();
-    let mut attempt = 0u32;
-    loop {
-        let path = dir.join(format!(".ns-runtime-hook-{}-{attempt}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&path)?;
-                return Ok(file);
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    let fd =
+        nix::sys::memfd::memfd_create(c"ns-runtime-hook", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+    Ok(File::from(fd))
 }
 
 /// What the container's init knows of its container, for the hooks it runs itself.
