@@ -243,6 +243,14 @@ struct InInit {
     state: State,
 }
 
+/// Whether `spec` has hooks its container's init runs (`createContainer`,
+/// `startContainer`), which the init then needs the bundle for.
+pub(crate) fn run_by_init(spec: &Spec) -> bool {
+    [Kind::CreateContainer, Kind::StartContainer]
+        .into_iter()
+        .any(|kind| !kind.hooks(spec).is_empty())
+}
+
 /// Set once by the init, before its setup.
 static IN_INIT: OnceLock<InInit> = OnceLock::new();
 

@@ -126,17 +126,20 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         init_args: vec![
             format!("--internal-ready-fd={first}").into(),
             format!("--internal-start-fifo-fd={}", first + 1).into(),
-            // For the createContainer and startContainer hooks, which the init runs.
-            {
-                let mut flag = OsString::from("--internal-runtime-bundle=");
-                flag.push(&bundle);
-                flag
-            },
-            format!("--internal-runtime-id={}", args.id).into(),
         ],
         fds: vec![(first, OwnedFd::from(init_ready)), (first + 1, fifo)],
         cgroup: cgroup.cgroup.as_ref(),
     };
+    // The createContainer and startContainer hooks are the init's to run: only then
+    // does it need the bundle, whose config.json it reads once more before its setup.
+    if hooks::run_by_init(&spec) {
+        let mut flag = OsString::from("--internal-runtime-bundle=");
+        flag.push(&bundle);
+        detached.init_args.push(flag);
+        detached
+            .init_args
+            .push(format!("--internal-runtime-id={}", args.id).into());
+    }
     if let Some(socket) = &args.console_socket {
         let connection = console::connect(socket).map_err(Failure::failed)?;
         let number = first + 2;
