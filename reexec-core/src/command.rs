@@ -115,6 +115,9 @@ pub struct Command {
     /// Its directory, when it is its only one and on cgroup v2: clone3 starts the child
     /// there.
     cgroup_v2_dir: Option<PathBuf>,
+    /// Whether the program's fork server starts this child; `None`: the program's choice
+    /// (`ForkServer::start_for_every_command`).
+    fork_server: Option<bool>,
 }
 
 /// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
@@ -160,6 +163,7 @@ impl Command {
             // Cgroups (#13).
             cgroup_procs: Vec::new(),
             cgroup_v2_dir: None,
+            fork_server: None,
         }
     }
 
@@ -623,6 +627,35 @@ impl Command {
         self
     }
 
+    /// Whether the program's [`ForkServer`](crate::ForkServer) starts this child, by a
+    /// clone of itself, instead of a re-exec of the binary. Unless told, a command uses
+    /// the server when the program started it with
+    /// [`ForkServer::start_for_every_command`](crate::ForkServer::start_for_every_command).
+    ///
+    /// The child is the same either way; the server's docs say what differs (only speed,
+    /// and which state of the caller it reflects) and what still re-executes. Asked for
+    /// with `true` while no server runs, a spawn fails with [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// #[reexec::entry("forked-exit-three")]
+    /// fn forked_exit_three() -> std::process::ExitCode {
+    ///     std::process::ExitCode::from(3)
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         reexec::ForkServer::start()?;
+    ///         let status = reexec::Command::new("forked-exit-three").fork_server(true).status()?;
+    ///         assert_eq!(status.code(), Some(3));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn fork_server(&mut self, use_it: bool) -> &mut Command {
+        self.fork_server = Some(use_it);
+        self
+    }
+
     /// The entry name this command starts.
     pub fn get_name(&self) -> &OsStr {
         &self.name
@@ -781,6 +814,7 @@ impl Command {
             take_root_gid: maps.takes_root_gid(),
             take_root_uid: maps.takes_root_uid(),
         };
+        let via_fork_server = self.via_fork_server(&plan)?;
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
         // Borrowed, not taken: a hook that panics must still be there for the next spawn.
         let allow_setgroups = self.allow_setgroups;
@@ -799,7 +833,11 @@ impl Command {
                 setup,
             )
         });
-        let spawned = sys::spawn(&plan, cgroup, parent_part);
+        let spawned = if via_fork_server {
+            crate::fork_server::spawn(&plan, cgroup.map(|cgroup| cgroup.join), parent_part)
+        } else {
+            sys::spawn(&plan, cgroup, parent_part)
+        };
         drop(cgroup_v2_dir);
         let spawned = match spawned {
             Ok(spawned) => spawned,
@@ -831,6 +869,36 @@ impl Command {
             stdout.parent,
             stderr.parent,
         ))
+    }
+
+    /// Whether this spawn goes through the fork server: asked for, or the program's
+    /// default, and one the server gives the same result for. Asked for explicitly while
+    /// no server runs is an error; as the default, it re-executes.
+    fn via_fork_server(&self, plan: &ChildPlan<'_>) -> Result<bool, Error> {
+        let asked = match self.fork_server {
+            Some(asked) => asked,
+            None => crate::fork_server::used_by_default(),
+        };
+        if !asked {
+            return Ok(false);
+        }
+        if !crate::fork_server::is_started() {
+            if self.fork_server == Some(true) {
+                return Err(Error::InvalidInput {
+                    what: "fork server",
+                    value: self.name.clone(),
+                    why: "Command::fork_server(true) was given, but the program's fork server \
+                          is not running: call reexec::ForkServer::start() first thing in main"
+                        .into(),
+                });
+            }
+            return Ok(false);
+        }
+        let argv: Vec<&[u8]> = plan.argv.strings().map(CStr::to_bytes).collect();
+        let fd_count = 5 + plan.fds.len() + plan.joins.len();
+        Ok(plan.capabilities.is_none()
+            && !plan.unshare_time
+            && crate::fork_server::can_serve(&argv, fd_count))
     }
 
     /// The maps of this spawn, checked: with the caller's subordinate ranges read now, and

@@ -104,22 +104,39 @@ fn dispatch_as(argv0: &OsStr, caller: Caller) -> Option<ExitCode> {
             death_signal::arm_as_pid1();
             Some(run_entry(entry))
         }
-        Role::Unknown(name) => {
-            let mut known: Vec<&str> = registry::entries().map(Entry::name).collect();
-            known.sort_unstable();
-            eprintln!(
-                "reexec: this process was re-executed to run the entry {:?}, but this binary \
-                 registers no entry by that name (it has: {}); check the name given to \
-                 reexec::Command::new, and that the crate defining the entry is linked in",
-                name,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                },
-            );
-            Some(ExitCode::from(EXIT_UNKNOWN_ENTRY))
+        Role::Unknown(name) => Some(unknown_entry(&name)),
+    }
+}
+
+/// Says that this binary has no entry `name`, listing those it has: the status of a
+/// child started for a name it lacks.
+fn unknown_entry(name: &OsStr) -> ExitCode {
+    let mut known: Vec<&str> = registry::entries().map(Entry::name).collect();
+    known.sort_unstable();
+    eprintln!(
+        "reexec: this process was re-executed to run the entry {:?}, but this binary \
+         registers no entry by that name (it has: {}); check the name given to \
+         reexec::Command::new, and that the crate defining the entry is linked in",
+        name,
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        },
+    );
+    ExitCode::from(EXIT_UNKNOWN_ENTRY)
+}
+
+/// Runs the entry `name` in a child of the fork server, which skipped the dispatch of a
+/// fresh start: as that dispatch would, it arms the death signal of a PID 1 first, and
+/// an unknown name gets status [`EXIT_UNKNOWN_ENTRY`].
+pub(crate) fn run_forked(name: &OsStr) -> ExitCode {
+    match name.to_str().and_then(registry::lookup) {
+        Some(entry) => {
+            death_signal::arm_as_pid1();
+            run_entry(entry)
         }
+        None => unknown_entry(name),
     }
 }
 
@@ -206,7 +223,7 @@ fn exit(code: ExitCode) -> ! {
 }
 
 /// `ExitCode` hides its number on stable Rust; it does compare, and there are only 256.
-fn exit_status_number(code: ExitCode) -> i32 {
+pub(crate) fn exit_status_number(code: ExitCode) -> i32 {
     (0..=u8::MAX)
         .find(|&number| ExitCode::from(number) == code)
         .map_or(1, i32::from)

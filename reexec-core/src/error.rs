@@ -124,10 +124,16 @@ pub enum Step {
     /// Writing the child's pid into the `cgroup.procs` of the cgroup given with
     /// [`Command::cgroup`](crate::Command::cgroup), while it waits.
     JoinCgroup,
+
+    // The fork server (`ForkServer`).
+    /// Starting the program's fork server, or handing it a spawn and hearing back.
+    ForkServer,
+    /// Writing the arguments into a child of the fork server, in place of execve's.
+    PlaceArguments,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 44] = [
+    pub(crate) const ALL: [Step; 46] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -175,6 +181,8 @@ impl Step {
         // Cgroups (#13).
         Step::ManageCgroup,
         Step::JoinCgroup,
+        Step::ForkServer,
+        Step::PlaceArguments,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -257,6 +265,8 @@ impl fmt::Display for Step {
             // Cgroups (#13).
             Step::ManageCgroup => "managing a cgroup",
             Step::JoinCgroup => "moving the child into its cgroup (cgroup.procs)",
+            Step::ForkServer => "handing the spawn to the fork server",
+            Step::PlaceArguments => "placing the arguments of a child of the fork server",
         })
     }
 }

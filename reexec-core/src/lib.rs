@@ -173,6 +173,7 @@ mod command;
 mod diagnose;
 mod dispatch;
 mod error;
+mod fork_server;
 mod namespaces;
 mod registry;
 mod rlimit;
@@ -185,6 +186,7 @@ pub use cgroup::{Cgroup, Controller, MountedHierarchy};
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
 pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
 pub use error::{Error, Step};
+pub use fork_server::ForkServer;
 pub use namespaces::{IdMap, Namespaces};
 pub use registry::{Entry, entries, lookup};
 // Limits and privileges (issue #13).

@@ -74,15 +74,20 @@ use crate::error::Step;
 mod child;
 mod clone3;
 mod cstring_array;
+mod fork;
 pub(crate) mod pidfd;
 mod raw;
 mod spawn;
 
 pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
+pub(crate) use fork::{
+    ArgvArea, CallerFds, Cloned, adopt_received, adopt_server_socket, clone_for_caller,
+    finish_setup, report_and_exit, set_environment,
+};
 pub(crate) use spawn::{
-    IntoCgroup, SpawnError, cloexec_pipe, clone3_may_run, dup_above, reap, retry_interrupted,
-    spawn, wait,
+    IntoCgroup, ReapOnDrop, SpawnError, Spawned, cloexec_pipe, clone3_may_run, dup_above,
+    pid_in_proc, reap, release, retry_interrupted, spawn, wait,
 };
 
 /// What the child is to do, prepared by the parent before the clone.
@@ -169,6 +174,11 @@ pub(crate) fn split_item(word: i32) -> (i32, Option<usize>) {
     (word & 0xffff, (item > 0).then(|| item as usize - 1))
 }
 
+/// Whether `fd` is an open descriptor of this process.
+pub(crate) fn is_open(fd: RawFd) -> bool {
+    raw::fd_flags(fd).is_ok()
+}
+
 /// A descriptor of the parent that the child gets as `target`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GivenFd {
@@ -202,7 +212,7 @@ fn encode_report(step: Step, errno: i32) -> u64 {
     1 << 63 | u64::from(step.code() & 0x7fff_ffff) << 32 | u64::from(errno as u32)
 }
 
-fn decode_report(report: u64) -> (Option<Step>, i32) {
+pub(crate) fn decode_report(report: u64) -> (Option<Step>, i32) {
     (
         Step::from_code((report >> 32) as u32 & 0x7fff_ffff),
         report as u32 as i32,

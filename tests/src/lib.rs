@@ -8,6 +8,7 @@
 //! - [`procfs`]: what `/proc` says about processes, descriptors, namespaces and mounts.
 //! - [`stress`]: many threads spawning at once, with a watchdog and a count of what failed.
 //! - [`faults`]: fault injection — seccomp filters, ptrace, signal storms.
+//! - [`fork_server`]: the probes' suites again, through the fork server.
 //! - [`orphans`]: parents killed on purpose, and what became of their children.
 //! - [`rootfs`]: the busybox and Debian root filesystems the ns-process tests run in.
 //! - [`holder`]: a process holding namespaces of its own, for a test to join.
@@ -20,6 +21,7 @@
 pub mod cgroup_parent;
 pub mod containerd;
 pub mod faults;
+pub mod fork_server;
 pub mod holder;
 pub mod orphans;
 pub mod output;

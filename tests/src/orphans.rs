@@ -26,7 +26,11 @@ pub fn become_subreaper() {
 /// Starts this binary again with `args` as the middle process, marked with `mark`; its
 /// stdout is piped, its stderr ours.
 pub fn start_middle(args: &[&str], mark: &str) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
+    let mut middle = std::process::Command::new(std::env::current_exe().unwrap());
+    if crate::fork_server::asked() {
+        middle.env(crate::fork_server::ASK, "1");
+    }
+    middle
         .args(args)
         .env(MARK, mark)
         .stdin(std::process::Stdio::null())
@@ -42,6 +46,8 @@ pub struct Orphans {
     pub ends: BTreeMap<String, usize>,
     /// Alive after the grace time: killed by [`collect`], by pid, and described.
     pub survivors: Vec<String>,
+    /// How the middle's fork server ended, when [`collect_apart`] was told its pid.
+    pub fork_server_end: Option<String>,
 }
 
 impl Orphans {
@@ -65,6 +71,9 @@ impl Orphans {
         for (end, count) in &self.ends {
             println!("orphan_end={end} count={count}");
         }
+        if let Some(end) = &self.fork_server_end {
+            println!("fork_server_end={end}");
+        }
         println!("survivors={}", self.survivors.len());
         for survivor in &self.survivors {
             println!("survivor={survivor}");
@@ -76,8 +85,21 @@ impl Orphans {
 /// `grace`; then any process still carrying `mark` is a survivor — described, killed by
 /// its pid and reaped.
 pub fn collect(mark: &str, grace: Duration) -> Orphans {
+    collect_apart(mark, grace, None)
+}
+
+/// [`collect`], with the middle's fork server, if it had one, counted apart: it is no
+/// orphan of the spawn but the middle's helper, which must end with it too.
+pub fn collect_apart(mark: &str, grace: Duration, fork_server: Option<u32>) -> Orphans {
     let mut orphans = Orphans::default();
     let deadline = Instant::now() + grace;
+    let count = |orphans: &mut Orphans, pid: Pid, end: String| {
+        if Some(pid.as_raw() as u32) == fork_server {
+            orphans.fork_server_end = Some(end);
+        } else {
+            *orphans.ends.entry(end).or_default() += 1;
+        }
+    };
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {
@@ -86,14 +108,9 @@ pub fn collect(mark: &str, grace: Duration) -> Orphans {
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Ok(WaitStatus::Exited(_, code)) => {
-                *orphans.ends.entry(format!("code:{code}")).or_default() += 1;
-            }
-            Ok(WaitStatus::Signaled(_, signal, _)) => {
-                *orphans
-                    .ends
-                    .entry(format!("signal:{}", signal as i32))
-                    .or_default() += 1;
+            Ok(WaitStatus::Exited(pid, code)) => count(&mut orphans, pid, format!("code:{code}")),
+            Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                count(&mut orphans, pid, format!("signal:{}", signal as i32));
             }
             Ok(_) => {}
             Err(Errno::EINTR) => {}

@@ -96,6 +96,18 @@ pub fn is_running(pid: u32) -> bool {
     Stat::of(pid).is_some_and(|stat| stat.state != 'Z')
 }
 
+/// Waits until process `pid` has ended (is gone, or a zombie); `false` if it still runs
+/// at `deadline`.
+pub fn wait_until_ended(pid: u32, deadline: Instant) -> bool {
+    while is_running(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 /// Every process `filter` accepts, given its pid and stat, with a description of each for
 /// reports (see [`describe_process`]).
 pub fn processes_where(filter: impl Fn(u32, &Stat) -> bool) -> Vec<(u32, String)> {

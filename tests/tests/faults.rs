@@ -227,6 +227,12 @@ fn a_parent_killed_at_chosen_points_leaves_no_child_alive() {
             if ["open-map", "hook", "release", "after-exec"].contains(&point) {
                 let dying_at = field(output, "middle_dying_at").unwrap_or_default();
                 assert!(dying_at.starts_with(point), "killed elsewhere: {context}");
+                // Run through the fork server (tests/fork_server.rs), the middle's server
+                // ends with it, of its own death signal, SIGKILL.
+                if std::env::var_os(reexec_tests::fork_server::ASK).is_some() {
+                    let server_end = field(output, "fork_server_end");
+                    assert_eq!(server_end, Some("signal:9"), "{context}");
+                }
             }
             match end {
                 Some(end) => {

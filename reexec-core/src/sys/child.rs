@@ -30,6 +30,19 @@ pub(super) struct Shared<'p> {
     /// The parent's pid as /proc numbers it, for a child in a new PID namespace to find
     /// its parent there (see `parent_is_gone`); 0 when not needed or unknown.
     pub(super) parent_in_proc: libc::pid_t,
+    /// Set for a child of the fork server (`fork.rs`), which runs its entry instead of
+    /// calling execve.
+    pub(super) forked: Option<Forked>,
+}
+
+/// What a child of the fork server does differently: it has memory of its own (a copy of
+/// the server's), and after its setup it returns to run its entry instead of calling
+/// execve — so what execve would do, it does itself.
+#[derive(Clone, Copy)]
+pub(super) struct Forked {
+    /// The write end of the pipe the caller reads: a failed step's report word, 8 bytes,
+    /// or end-of-file once the setup is done. Its number is above every target.
+    pub(super) report: RawFd,
 }
 
 /// The child's copies of the pipes of a child that waits for its parent (`spawn.rs`,
@@ -64,12 +77,35 @@ pub(super) extern "C" fn child_entry(shared: *mut c_void) -> c_int {
 /// sound only in a process whose descriptor table nothing else uses.
 unsafe fn child_main(shared: &Shared<'_>) -> ! {
     let plan = shared.plan;
-    let fail = |step: Step, errno: i32| -> ! {
-        shared
-            .report
-            .store(encode_report(step, errno), Ordering::Release);
-        raw::exit(SETUP_FAILED)
-    };
+    // SAFETY: passed on from our caller.
+    unsafe { set_up(shared) };
+    // SAFETY: a `CStringArray` ends in NULL and owns the strings it points to, and the
+    // plan keeps both arrays alive until we have exec'd or ended.
+    let errno = unsafe { raw::execve(plan.exe, plan.argv.as_ptr(), plan.envp.as_ptr()) };
+    report_failure(shared, Step::Exec, errno)
+}
+
+/// Reports the failed `step` to the parent and ends the child.
+fn report_failure(shared: &Shared<'_>, step: Step, errno: i32) -> ! {
+    let report = encode_report(step, errno);
+    match shared.forked {
+        // A pipe write of 8 bytes is atomic: the caller reads all of it or nothing.
+        Some(forked) => {
+            let _ = raw::write_all(forked.report, &report.to_ne_bytes());
+        }
+        None => shared.report.store(report, Ordering::Release),
+    }
+    raw::exit(SETUP_FAILED)
+}
+
+/// Every step of the child's setup, in order, up to execve; returns once all are done,
+/// and ends the child when one fails.
+///
+/// # Safety
+/// As for [`child_main`].
+pub(super) unsafe fn set_up(shared: &Shared<'_>) {
+    let plan = shared.plan;
+    let fail = |step: Step, errno: i32| -> ! { report_failure(shared, step, errno) };
 
     let arm_death_signal = || {
         if plan.death_signal != 0 {
@@ -98,7 +134,13 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         // SAFETY: we are the child (see `child_main`).
         unsafe {
             close_unneeded(
-                &[wait.go_read, wait.done_write, stdin, stdout, stderr],
+                &[
+                    wait.go_read,
+                    wait.done_write,
+                    stdin,
+                    stdout,
+                    stderr,
+                ],
                 plan.fds,
                 plan.joins,
             );
@@ -154,7 +196,13 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         }
     }
 
-    if let Err(errno) = reset_signals(plan.keep_blocked) {
+    // A child of the fork server keeps the server's handlers: they are std's, those a
+    // fresh start of the binary installs; the caller's were never there.
+    let reset = match shared.forked {
+        None => reset_signals(plan.keep_blocked),
+        Some(_) => set_mask(plan.keep_blocked),
+    };
+    if let Err(errno) = reset {
         fail(Step::ResetSignals, errno);
     }
 
@@ -169,7 +217,21 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
         fail(Step::InstallFds, errno);
     }
 
-    if let Err(errno) = close_others_on_exec(plan.fds) {
+    let closed = match shared.forked {
+        None => close_others_on_exec(plan.fds),
+        // No execve will close them: they go now, all but the report's pipe. Every stdio
+        // the caller had open was sent; one it had closed is closed here too.
+        Some(forked) => {
+            for (fd, source) in (0..).zip(plan.stdio) {
+                if source.is_none() {
+                    // SAFETY: we are the child (see `child_main`).
+                    unsafe { raw::close(fd) };
+                }
+            }
+            close_others_now(plan.fds, forked.report)
+        }
+    };
+    if let Err(errno) = closed {
         fail(Step::CloseOtherFds, errno);
     }
 
@@ -197,11 +259,6 @@ unsafe fn child_main(shared: &Shared<'_>) -> ! {
             fail(Step::InstallSeccomp, errno);
         }
     }
-
-    // SAFETY: a `CStringArray` ends in NULL and owns the strings it points to, and the
-    // plan keeps both arrays alive until we have exec'd or ended.
-    let errno = unsafe { raw::execve(plan.exe, plan.argv.as_ptr(), plan.envp.as_ptr()) };
-    fail(Step::Exec, errno)
 }
 
 /// Whether the process that spawned this child has died, asked once the death signal is
@@ -365,6 +422,41 @@ fn close_others_on_exec(given: &[GivenFd]) -> Result<(), i32> {
     mark_each_listed(given)
 }
 
+/// Closes every descriptor from 3 up but the given targets and `report`, which is above
+/// them all: what a child of the fork server does where execve would close them.
+/// `close_range` over the gaps, else each one /proc/self/fd lists.
+fn close_others_now(given: &[GivenFd], report: RawFd) -> Result<(), i32> {
+    let mut first: u32 = 3;
+    let keep = given.iter().map(|fd| fd.target).chain([report]);
+    let mut gaps_closed = Ok(());
+    for kept in keep {
+        let kept = kept as u32;
+        if first < kept {
+            gaps_closed = gaps_closed.and(raw::close_range(first, kept - 1));
+        }
+        first = kept + 1;
+    }
+    gaps_closed = gaps_closed.and(raw::close_range(first, u32::MAX));
+    if gaps_closed.is_ok() {
+        return Ok(());
+    }
+    for_each_open_fd(|fd| {
+        if fd > 2 && fd != report && !is_given_target(given, fd) {
+            // SAFETY: the child of the fork server, whose descriptor table is its own.
+            unsafe { raw::close(fd) };
+        }
+    })
+}
+
+/// Unblocks every signal but `keep_blocked`.
+fn set_mask(keep_blocked: c_int) -> Result<(), i32> {
+    let mask = match keep_blocked {
+        1..=64 => 1u64 << (keep_blocked - 1),
+        _ => 0,
+    };
+    raw::set_signal_mask(mask)
+}
+
 /// `FD_CLOEXEC` on each descriptor from 3 up that /proc/self/fd lists, but the given
 /// targets (sorted): `close_range`'s fallback.
 fn mark_each_listed(given: &[GivenFd]) -> Result<(), i32> {
@@ -426,11 +518,7 @@ fn reset_signals(keep_blocked: c_int) -> Result<(), i32> {
             raw::set_default_action(signal)?;
         }
     }
-    let mask = match keep_blocked {
-        1..=64 => 1u64 << (keep_blocked - 1),
-        _ => 0,
-    };
-    raw::set_signal_mask(mask)
+    set_mask(keep_blocked)
 }
 
 /// Makes the given descriptors fds 0, 1 and 2.

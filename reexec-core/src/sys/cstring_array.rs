@@ -36,6 +36,11 @@ impl CStringArray {
         self.items.push(item);
     }
 
+    /// The strings, in order.
+    pub(crate) fn strings(&self) -> impl ExactSizeIterator<Item = &std::ffi::CStr> {
+        self.items.iter().map(CString::as_c_str)
+    }
+
     /// The NULL-terminated array of pointers, valid while `self` is neither dropped nor
     /// pushed to.
     pub(crate) fn as_ptr(&self) -> *const *const c_char {

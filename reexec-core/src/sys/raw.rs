@@ -236,6 +236,27 @@ pub(super) fn close_range_cloexec(first: u32, last: u32) -> Result<(), i32> {
     .map(drop)
 }
 
+/// `close_range(first, last, 0)`: closes them all.
+pub(super) fn close_range(first: u32, last: u32) -> Result<(), i32> {
+    // SAFETY: close_range(2) takes numbers and touches no memory of ours; only the child
+    // of the fork server calls it, whose descriptor table is its own.
+    unsafe { call(libc::SYS_close_range, first as usize, last as usize, 0, 0) }.map(drop)
+}
+
+/// Writes all of `bytes` (at most `PIPE_BUF` to a pipe, which the kernel writes whole).
+pub(super) fn write_all(fd: c_int, bytes: &[u8]) -> Result<(), i32> {
+    let (pointer, length) = (bytes.as_ptr() as usize, bytes.len());
+    loop {
+        // SAFETY: write(2) reads `length` bytes from `bytes`, a live slice.
+        match unsafe { call(libc::SYS_write, fd as usize, pointer, length, 0) } {
+            Err(libc::EINTR) => {}
+            Ok(written) if written == length => return Ok(()),
+            Ok(_) => return Err(libc::EIO),
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
 /// Reads at most `buffer.len()` bytes.
 pub(super) fn read_into(fd: c_int, buffer: &mut [u8]) -> Result<usize, i32> {
     let (pointer, length) = (buffer.as_mut_ptr() as usize, buffer.len());
@@ -349,8 +370,8 @@ pub(super) fn exit(status: c_int) -> ! {
 /// `prctl(option, arg2, arg3, 0, 0)` for the options below, which take numbers only and
 /// refuse unused arguments that are not 0 (`syscall4` passes 0 as the fifth).
 fn prctl(option: c_int, arg2: usize, arg3: usize) -> Result<usize, i32> {
-    // SAFETY: every option passed here (PR_CAPBSET_*, PR_CAP_AMBIENT) takes numbers and
-    // touches no memory of ours.
+    // SAFETY: every option passed here (PR_CAPBSET_*, PR_CAP_AMBIENT, PR_SET_DUMPABLE)
+    // takes numbers and touches no memory of ours.
     unsafe { call(libc::SYS_prctl, option as usize, arg2, arg3, 0) }
 }
 
@@ -392,6 +413,27 @@ pub(super) fn clear_ambient() -> Result<(), i32> {
 pub(super) fn raise_ambient(capability: u8) -> Result<(), i32> {
     let raise = libc::PR_CAP_AMBIENT_RAISE as usize;
     prctl(libc::PR_CAP_AMBIENT, raise, capability.into()).map(drop)
+}
+
+/// Whether `capability` is in the ambient set; `EINVAL` past the last one.
+pub(super) fn ambient_has(capability: u8) -> Result<bool, i32> {
+    let is_set = libc::PR_CAP_AMBIENT_IS_SET as usize;
+    prctl(libc::PR_CAP_AMBIENT, is_set, capability.into()).map(|set| set == 1)
+}
+
+/// `prctl(PR_SET_DUMPABLE, 1)`, as execve leaves a process whose ids changed before it.
+pub(super) fn set_dumpable() -> Result<(), i32> {
+    prctl(libc::PR_SET_DUMPABLE, 1, 0).map(drop)
+}
+
+pub(super) fn getuid() -> libc::uid_t {
+    // SAFETY: getuid(2) takes nothing, touches no memory of ours and cannot fail.
+    unsafe { call(libc::SYS_getuid, 0, 0, 0, 0) }.map_or(u32::MAX, |id| id as libc::uid_t)
+}
+
+pub(super) fn geteuid() -> libc::uid_t {
+    // SAFETY: geteuid(2) takes nothing, touches no memory of ours and cannot fail.
+    unsafe { call(libc::SYS_geteuid, 0, 0, 0, 0) }.map_or(u32::MAX, |id| id as libc::uid_t)
 }
 
 /// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two 32-bit halves.

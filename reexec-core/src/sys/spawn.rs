@@ -168,6 +168,7 @@ fn spawn_once<E>(
         } else {
             0
         },
+        forked: None,
     };
     let blocked = SignalsBlocked::all().map_err(|error| SpawnError::Os(Step::Clone, error))?;
     // Where the kernel puts the child's pidfd (CLONE_PIDFD, Linux 5.2): the legacy clone
@@ -347,7 +348,7 @@ impl WaitPipes {
 }
 
 /// Writes the one byte that lets a waiting child go on.
-fn release(go: OwnedFd) -> io::Result<()> {
+pub(crate) fn release(go: OwnedFd) -> io::Result<()> {
     match retry_interrupted(|| Ok(nix::unistd::write(&go, &[1])?))? {
         1 => Ok(()),
         _ => Err(io::ErrorKind::WriteZero.into()),
@@ -356,8 +357,8 @@ fn release(go: OwnedFd) -> io::Result<()> {
 
 /// Kills and reaps the child when dropped with `pid` still set: the way out of `spawn`
 /// for errors and panics while the child may still be using the parent's memory.
-struct ReapOnDrop {
-    pid: Option<libc::pid_t>,
+pub(crate) struct ReapOnDrop {
+    pub(crate) pid: Option<libc::pid_t>,
 }
 
 impl Drop for ReapOnDrop {
@@ -429,7 +430,7 @@ pub(crate) fn dup_above(fd: BorrowedFd<'_>, lowest: RawFd) -> io::Result<OwnedFd
 }
 
 /// This process's pid as its /proc numbers it; 0 when /proc does not list it.
-pub(super) fn pid_in_proc() -> libc::pid_t {
+pub(crate) fn pid_in_proc() -> libc::pid_t {
     std::fs::read_link("/proc/self")
         .ok()
         .and_then(|link| link.to_str()?.parse().ok())
@@ -543,12 +544,12 @@ impl Drop for ChildStack {
 
 /// Blocks every signal in this thread until dropped, so that no handler runs in the child
 /// between clone and the moment it resets the dispositions.
-struct SignalsBlocked {
+pub(super) struct SignalsBlocked {
     previous: SigSet,
 }
 
 impl SignalsBlocked {
-    fn all() -> io::Result<SignalsBlocked> {
+    pub(super) fn all() -> io::Result<SignalsBlocked> {
         let previous = SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK)?;
         Ok(SignalsBlocked { previous })
     }

@@ -254,6 +254,7 @@ fn taken() {
 
 reexec::main! {
     fn main() {
+        reexec_tests::fork_server::use_fork_server_if_asked();
         let args: Vec<String> = std::env::args().skip(1).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match args.as_slice() {

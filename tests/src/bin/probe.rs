@@ -86,6 +86,7 @@ fn count_main_run() {
 
 reexec::main! {
     fn main() -> Result<(), reexec::Error> {
+        reexec_tests::fork_server::use_fork_server_if_asked();
         count_main_run();
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mode = args.first().map(String::as_str).unwrap_or("");
@@ -215,6 +216,28 @@ reexec::main! {
                 let middle: Vec<&str> = ["spawn-sleeper-and-wait"].into_iter().chain(args.get(1).map(String::as_str)).collect();
                 orphan_harness(&middle);
             }
+            // The fork server (tests/tests/fork_server.rs).
+            "fork-server-life" => {
+                reexec::ForkServer::start()?;
+                let status = Command::new("exit-zero").fork_server(true).status()?;
+                println!("child_ok={}", status.success());
+                println!("server={}", or_none(reexec::ForkServer::pid()));
+                // Until the test closes our stdin, or kills us.
+                let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            }
+            "fork-server-restart" => fork_server_restart()?,
+            "fork-server-fds" => {
+                reexec::ForkServer::start()?;
+                let server = reexec::ForkServer::pid().expect("the server runs");
+                let server_fds = std::fs::read_dir(format!("/proc/{server}/fd")).unwrap().count();
+                println!("server_fds={server_fds}");
+                let output = Command::new("list-fds").fork_server(true).output()?;
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            "fork-server-not-started" => {
+                let error = Command::new("exit-zero").fork_server(true).spawn().unwrap_err();
+                println!("error={error}");
+            }
             other => {
                 eprintln!("probe: unknown mode {other:?}");
                 std::process::exit(2);
@@ -222,4 +245,30 @@ reexec::main! {
         }
         Ok(())
     }
+}
+
+/// Starts the server, kills it from outside once it has served a spawn, and spawns again:
+/// the next spawn starts a new server and succeeds, and the dead one is reaped.
+fn fork_server_restart() -> Result<(), reexec::Error> {
+    reexec::ForkServer::start()?;
+    let status = Command::new("exit-seven").fork_server(true).status()?;
+    println!("first_code={}", or_none(status.code()));
+    let first = reexec::ForkServer::pid().expect("the server runs");
+    println!("first_server={first}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Until it has died, without reaping it: that is the library's to do.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    println!("first_ended={}", reexec_tests::procfs::wait_until_ended(first, deadline));
+    let status = Command::new("exit-seven").fork_server(true).status()?;
+    println!("second_code={}", or_none(status.code()));
+    let second = reexec::ForkServer::pid().expect("a new server runs");
+    println!("second_server={second}");
+    // Reaped: no zombie of it left behind.
+    let first_state = reexec_tests::procfs::Stat::of(first).map_or('-', |stat| stat.state);
+    println!("first_server_state={first_state}");
+    Ok(())
 }

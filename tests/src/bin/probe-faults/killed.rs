@@ -11,7 +11,9 @@ use nix::unistd::Pid;
 use reexec::{Command, Namespaces, Stdio};
 use reexec_tests::SEED_NAMESPACES;
 use reexec_tests::faults::{SyscallArg, Tracer, die_at_syscall, die_now};
-use reexec_tests::orphans::{MARK, Orphans, become_subreaper, collect, start_middle};
+use reexec_tests::orphans::{
+    MARK, Orphans, become_subreaper, collect, collect_apart, start_middle,
+};
 use reexec_tests::output::exit_status;
 use reexec_tests::procfs::wait_until_in_syscall;
 use reexec_tests::run::first_line;
@@ -25,6 +27,9 @@ const ORPHAN_GRACE: Duration = Duration::from_secs(5);
 /// spawn children of every kind in a loop, and SIGKILLs it after a delay that walks over
 /// 0 to 30 ms; then every orphan must end within ORPHAN_GRACE.
 pub(crate) fn sweep(rounds: usize, threads: &str) {
+    // Through the fork server, it is the middle's that counts; ours would be one more
+    // child, alive, for `collect` to wait for.
+    reexec::ForkServer::stop();
     become_subreaper();
     let mut all = Orphans::default();
     let started = Instant::now();
@@ -125,7 +130,11 @@ pub(crate) fn spawn_loop(threads: usize) {
 /// `kill-at POINT KIND`: a middle process spawns one child of KIND and dies of SIGKILL at
 /// POINT; the harness reports how the middle and its orphan ended.
 pub(crate) fn kill_at(point: &str, kind: &str) {
+    // Through the fork server, it is the middle's that counts; ours would be one more
+    // child, alive, for `collect` to wait for.
+    reexec::ForkServer::stop();
     if point == "before-child-runs" {
+        // ptrace holds the child the middle clones: the plain spawn's point alone.
         return kill_before_child_runs(kind);
     }
     become_subreaper();
@@ -135,7 +144,11 @@ pub(crate) fn kill_at(point: &str, kind: &str) {
     let status = middle.wait().unwrap();
     println!("middle_{}", status_text(status));
     print_middle_lines(&stdout);
-    collect(&mark, ORPHAN_GRACE).print();
+    let fork_server = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("fork_server="))
+        .and_then(|pid| pid.parse().ok());
+    collect_apart(&mark, ORPHAN_GRACE, fork_server).print();
 }
 
 /// `kill-at before-child-runs KIND`: the middle process does its whole part — writes the
@@ -242,6 +255,10 @@ pub(crate) fn die_at(point: &str, kind: &str) {
         "before-child-runs" => Point::BeforeChildRuns,
         other => panic!("unknown point {other}"),
     };
+    if let Some(server) = reexec::ForkServer::pid() {
+        println!("fork_server={server}");
+        std::io::stdout().flush().unwrap();
+    }
     if point == Point::BeforeChildRuns {
         // Wait until the harness traces us.
         std::io::stdin().read_exact(&mut [0u8]).unwrap();

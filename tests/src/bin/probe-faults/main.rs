@@ -92,6 +92,7 @@ fn list_fds() {
 
 reexec::main! {
     fn main() {
+        reexec_tests::fork_server::use_fork_server_if_asked();
         let args: Vec<String> = std::env::args().skip(1).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let number = |text: &str| -> usize { text.parse().expect("a number") };

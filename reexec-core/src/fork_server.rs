@@ -1,0 +1,970 @@
+//! The fork server: spawns without an execve, with re-exec's guarantees.
+//!
+//! Runs in two processes. The caller's side ([`ForkServer`], [`spawn`]) starts the server
+//! once — by an ordinary re-exec, so that it is as clean as any child: one thread, no
+//! lock held, none of the caller's state — and then hands it each spawn over a socket:
+//! the plan as bytes, the descriptors with `SCM_RIGHTS`. The server's side ([`serve`],
+//! the entry `reexec-fork-server`) clones a child per request with `CLONE_PARENT`
+//! (`sys/fork.rs`), which makes it the caller's child, and answers with its pid and
+//! pidfd. The child sets itself up as a re-executed child would between clone and
+//! execve (`sys/child.rs`, the same code), writes its arguments and environment where
+//! std reads them, and runs its entry. The caller then plays its part (id maps, hooks,
+//! the cgroup) and waits for the child's report, as for any spawn.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+
+use crate::error::{Error, Step};
+use crate::sys::{
+    self, ArgvArea, CStringArray, CallerFds, ChildPlan, Cloned, GivenFd, Join, RlimitPlan,
+    SpawnError, Spawned,
+};
+
+/// The entry name the server runs under.
+const SERVER_ENTRY: &CStr = c"reexec-fork-server";
+
+/// The descriptor the server finds its socket at.
+const SERVER_SOCKET_FD: RawFd = 3;
+
+/// How many arguments a child of the server may have, its entry name included: the
+/// server starts with this many, whose pointers a child overwrites (see `ArgvArea`).
+pub(crate) const ARGUMENT_SLOTS: usize = 256;
+
+/// How many bytes those arguments may take, with a NUL after each.
+pub(crate) const ARGUMENT_BYTES: usize = 32 * 1024;
+
+/// At most this many descriptors travel with one request: `SCM_RIGHTS` carries 253.
+const MAX_FDS: usize = 250;
+
+/// The server's answer when it is ready, and when it could not find its arguments.
+const READY: u8 = b'+';
+const UNABLE: u8 = b'-';
+
+/// A program's fork server: a helper process, started once, that starts children
+/// without an execve.
+///
+/// A child of the server runs the same entry, with the same arguments, environment,
+/// working directory, stdio, descriptors, namespaces, id maps, parent-death signal,
+/// limits and seccomp filter, and the same exit status, as one that [`Command`] starts by
+/// re-executing the binary — and it is the caller's child, which the caller waits for and
+/// reaps, and whose death signal follows the caller. What it saves is the execve and
+/// everything after it: loading the binary and its libraries, relocations, std's
+/// start-up, faulting in the pages the start touches. BENCHMARKS.md measures what that
+/// is worth (items 12 and 13).
+///
+/// ```
+/// #[reexec::entry("fork-server-greeting")]
+/// fn greeting() {
+///     println!("hello {}", std::env::args().nth(1).unwrap_or_default());
+/// }
+///
+/// reexec::main! {
+///     fn main() -> Result<(), reexec::Error> {
+///         // First thing in main, on the main thread.
+///         reexec::ForkServer::start()?;
+///         let output = reexec::Command::new("fork-server-greeting")
+///             .arg("from a fork")
+///             .fork_server(true)
+///             .output()?;
+///         assert_eq!(output.stdout, b"hello from a fork\n");
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// # When to use it
+///
+/// For many short children of one program: a pool of workers, a test suite, a build
+/// tool. A child then costs a clone of a small process instead of an execve of the whole
+/// binary. Plain re-exec stays the default and remains right:
+///
+/// - **when the binary on disk was replaced and children must run the new one**: a
+///   server runs the binary it was started from, as `/proc/self/exe` does;
+/// - **when the caller changed its credentials, capabilities, resource limits, umask,
+///   scheduling, cgroup, namespaces, ignored signals, seccomp filters or `no_new_privs`
+///   since the server started**: a child of the server takes those from the server,
+///   which took them from the caller at its start, not from the caller now (arguments,
+///   environment, working directory, stdio and descriptors are the caller's at each
+///   spawn);
+/// - **when the program starts few children**: the server is a process of its own,
+///   started by one re-exec, and idle between spawns.
+///
+/// # Threads and the death signal
+///
+/// The kernel ties a parent-death signal to the thread that started the process, and a
+/// child of the server counts as started by the thread that started the server. So the
+/// server is started from a thread that lives as long as the program: the main thread
+/// when [`start`](Self::start) is called there — first thing in `main`, inside
+/// [`main!`](crate::main), is best — and otherwise a thread the crate keeps for that
+/// alone, started once. Either way a child of the server gets its death signal when the
+/// program ends (a plain re-exec's child, when the thread that spawned it ends). The
+/// server itself ends with the program: it reads end-of-file on its socket, and gets
+/// `SIGKILL` as its own death signal.
+///
+/// A program that must stay single-threaded — one that will enter a user namespace with
+/// `unshare` or `setns` — calls `start` on its main thread, which starts no thread.
+///
+/// # What goes the plain way
+///
+/// A [`Command`] asked to use the server still re-executes when the server cannot give
+/// the same result: with [`capabilities`](Command::capabilities) (execve recomputes
+/// them), a new time namespace (entered only by execve), more than 256 arguments or
+/// 32 KiB of them, or more than 250 descriptors to pass. A server killed from outside is
+/// noticed at the next spawn and started again; a server that cannot be started makes
+/// that spawn fail with [`Step::ForkServer`].
+///
+/// [`Command`]: crate::Command
+#[derive(Debug)]
+pub struct ForkServer {
+    socket: UnixStream,
+    process: crate::Child,
+}
+
+/// The program's one server, once started.
+static SERVER: Mutex<Option<ForkServer>> = Mutex::new(None);
+
+/// Whether a [`Command`](crate::Command) that was not told uses the server.
+static BY_DEFAULT: AtomicBool = AtomicBool::new(false);
+
+impl ForkServer {
+    /// Starts the program's fork server, if it is not running yet.
+    ///
+    /// From the main thread it starts no thread (see
+    /// [Threads and the death signal](Self#threads-and-the-death-signal)). Fails with
+    /// [`Step::ForkServer`] when the server cannot be started: its re-exec failed, or it
+    /// could not find its own arguments to lend its children (see
+    /// [`Command::fork_server`](crate::Command::fork_server)).
+    pub fn start() -> Result<(), Error> {
+        let mut server = lock();
+        if server.as_mut().is_some_and(ForkServer::is_alive) {
+            return Ok(());
+        }
+        *server = Some(ForkServer::launch()?);
+        Ok(())
+    }
+
+    /// Starts the server as [`start`](Self::start) does, and makes every
+    /// [`Command`](crate::Command) of the program use it unless told otherwise with
+    /// [`Command::fork_server`](crate::Command::fork_server).
+    ///
+    /// ```
+    /// #[reexec::entry("fork-server-by-default")]
+    /// fn by_default() {}
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         reexec::ForkServer::start_for_every_command()?;
+    ///         assert!(reexec::Command::new("fork-server-by-default").status()?.success());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn start_for_every_command() -> Result<(), Error> {
+        ForkServer::start()?;
+        BY_DEFAULT.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Ends the server, once the spawns in flight are answered, and waits for it. Later
+    /// spawns re-execute, unless the server is started again. Children it started live
+    /// on: they are the caller's.
+    pub fn stop() {
+        BY_DEFAULT.store(false, Ordering::Relaxed);
+        if let Some(mut server) = lock().take() {
+            // End-of-file on its socket ends it.
+            drop(server.socket);
+            let _ = server.process.wait();
+        }
+    }
+
+    /// The server's process id, while it runs.
+    ///
+    /// ```
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         reexec::ForkServer::start()?;
+    ///         assert!(reexec::ForkServer::pid().is_some());
+    ///         reexec::ForkServer::stop();
+    ///         assert_eq!(reexec::ForkServer::pid(), None);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn pid() -> Option<u32> {
+        let mut server = lock();
+        let server = server.as_mut()?;
+        server.is_alive().then(|| server.process.id())
+    }
+
+    /// Starts a server from a thread that lives as long as the program: the main thread,
+    /// when it is the caller, else a thread kept for that alone (see
+    /// [Threads and the death signal](Self#threads-and-the-death-signal)).
+    fn launch() -> Result<ForkServer, Error> {
+        if nix::unistd::gettid() == nix::unistd::getpid() {
+            return ForkServer::launch_here();
+        }
+        type Launched = std::sync::mpsc::Sender<Result<ForkServer, Error>>;
+        static KEEPER: Mutex<Option<std::sync::mpsc::Sender<Launched>>> = Mutex::new(None);
+        let mut keeper = KEEPER.lock().unwrap_or_else(PoisonError::into_inner);
+        let requests = match &*keeper {
+            Some(requests) => requests.clone(),
+            None => {
+                let (requests, jobs) = std::sync::mpsc::channel::<Launched>();
+                std::thread::Builder::new()
+                    .name("reexec-fork-server-keeper".into())
+                    .spawn(move || {
+                        for answer in jobs {
+                            let _ = answer.send(ForkServer::launch_here());
+                        }
+                    })
+                    .map_err(|error| Error::os(Step::ForkServer, error))?;
+                keeper.insert(requests).clone()
+            }
+        };
+        drop(keeper);
+        let (answer, launched) = std::sync::mpsc::channel();
+        let gone = || Error::os(Step::ForkServer, io::Error::other("the keeper thread ended"));
+        requests.send(answer).map_err(|_| gone())?;
+        launched.recv().map_err(|_| gone())?
+    }
+
+    /// Starts a server: re-executes the binary as `reexec-fork-server` with its socket at
+    /// 3 and the room for its children's arguments, and waits for it to say it is ready.
+    fn launch_here() -> Result<ForkServer, Error> {
+        let failed = |error: io::Error| Error::os(Step::ForkServer, error);
+        let (mut socket, theirs) = UnixStream::pair().map_err(failed)?;
+        let mut command = crate::Command::new(OsStr::from_bytes(SERVER_ENTRY.to_bytes()));
+        command
+            .args(server_arguments())
+            .fd(SERVER_SOCKET_FD, theirs)
+            .stdin(crate::Stdio::null())
+            .stdout(crate::Stdio::null())
+            .death_signal(Some(libc::SIGKILL))
+            .fork_server(false);
+        let mut process = command.spawn()?;
+        let mut answer = [0u8];
+        let ready = socket.read(&mut answer);
+        if !matches!(ready, Ok(1)) || answer[0] != READY {
+            let _ = process.kill();
+            let _ = process.wait();
+            let why = match ready {
+                Ok(1) => "it could not find its own arguments on its stack (/proc/self/stat)",
+                _ => "it ended before it was ready",
+            };
+            return Err(failed(io::Error::other(format!(
+                "the fork server did not start: {why}"
+            ))));
+        }
+        Ok(ForkServer { socket, process })
+    }
+
+    fn is_alive(&mut self) -> bool {
+        matches!(self.process.try_wait(), Ok(None))
+    }
+
+    /// Sends one request and reads the answer.
+    fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
+        send_message(&self.socket, request, fds)?;
+        let (answer, fds) = receive_message(&self.socket)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the fork server ended while it handled this spawn",
+            )
+        })?;
+        Answer::decode(&answer, fds)
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<ForkServer>> {
+    // A panic while the lock was held left no half-changed state behind: at worst a
+    // server whose socket is in the middle of an exchange, which the next one detects.
+    SERVER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The server's arguments after its name: one long one and many empty ones, the room its
+/// children write their own arguments into.
+fn server_arguments() -> Vec<&'static OsStr> {
+    let name = SERVER_ENTRY.to_bytes().len() + 1;
+    let empties = ARGUMENT_SLOTS - 2;
+    let long = ARGUMENT_BYTES - name - empties - 1;
+    static LONG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let long = LONG.get_or_init(|| vec![b' '; long]);
+    let mut arguments = vec![OsStr::from_bytes(long)];
+    arguments.extend(std::iter::repeat_n(OsStr::new(""), empties));
+    arguments
+}
+
+/// Whether a spawn with these arguments and this many descriptors can go through the
+/// server (see [What goes the plain way](ForkServer#what-goes-the-plain-way)).
+pub(crate) fn can_serve(argv: &[&[u8]], fd_count: usize) -> bool {
+    ArgvArea::fits(ARGUMENT_SLOTS, ARGUMENT_BYTES, argv) && fd_count <= MAX_FDS
+}
+
+/// Whether `Command::fork_server` left unset means the server.
+pub(crate) fn used_by_default() -> bool {
+    BY_DEFAULT.load(Ordering::Relaxed)
+}
+
+/// Whether the program's server runs, so that a spawn may use it.
+pub(crate) fn is_started() -> bool {
+    lock().is_some()
+}
+
+/// Starts the child of `plan` through the server: the counterpart of `sys::spawn`, with
+/// the same meaning of its arguments and errors.
+pub(crate) fn spawn<E, J, P>(
+    plan: &ChildPlan<'_>,
+    cgroup_join: Option<J>,
+    parent_part: Option<P>,
+) -> Result<Spawned, SpawnError<E>>
+where
+    J: FnOnce(libc::pid_t) -> Result<(), E>,
+    P: FnOnce(libc::pid_t) -> Result<(), E>,
+{
+    let os = |step: Step| move |error: io::Error| SpawnError::Os(step, error);
+    let parent_acts = cgroup_join.is_some() || parent_part.is_some();
+    let (report_read, report_write) = sys::cloexec_pipe().map_err(os(Step::CreatePipe))?;
+    let go = parent_acts
+        .then(sys::cloexec_pipe)
+        .transpose()
+        .map_err(os(Step::CreatePipe))?;
+    // The caller's working directory now, which a relative `current_dir` starts from too.
+    let cwd = nix::fcntl::open(
+        ".",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok();
+    let caller_in_proc = if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
+        sys::pid_in_proc()
+    } else {
+        0
+    };
+    let request = Request::encode(
+        plan,
+        caller_in_proc,
+        report_write.as_raw_fd(),
+        cwd.as_ref().map(AsRawFd::as_raw_fd),
+        go.as_ref().map(|(read, _)| read.as_raw_fd()),
+    );
+    let answer = {
+        let mut server = lock();
+        let server = server.as_mut().ok_or_else(|| {
+            SpawnError::Os(
+                Step::ForkServer,
+                io::Error::other("the fork server is not running"),
+            )
+        })?;
+        if !server.is_alive() {
+            *server = ForkServer::launch().map_err(|error| {
+                SpawnError::Os(Step::ForkServer, io::Error::other(error.to_string()))
+            })?;
+        }
+        match server.exchange(&request.bytes, &request.fds) {
+            Ok(answer) => answer,
+            Err(error) => {
+                // Whatever it did with this request, this server is done: the next spawn
+                // starts another.
+                let _ = server.process.kill();
+                let _ = server.process.wait();
+                return Err(SpawnError::Os(Step::ForkServer, error));
+            }
+        }
+    };
+    // Only the child holds the write end now, and the go pipe's read end.
+    drop((report_write, cwd, request));
+    let (pid, pidfd) = match answer {
+        Answer::Cloned { pid, pidfd } => (pid, pidfd),
+        Answer::CloneFailed(errno) => {
+            return Err(SpawnError::Clone(io::Error::from_raw_os_error(errno)));
+        }
+    };
+    let go_write = go.map(|(read, write)| {
+        drop(read);
+        write
+    });
+    let mut reaper = sys::ReapOnDrop { pid: Some(pid) };
+    if let Some(go_write) = go_write {
+        if let Some(join) = cgroup_join {
+            join(pid).map_err(SpawnError::Parent)?;
+        }
+        if let Some(part) = parent_part {
+            part(pid).map_err(SpawnError::Parent)?;
+        }
+        sys::release(go_write).map_err(os(Step::ReleaseChild))?;
+    }
+    let report = read_report(&report_read).map_err(os(Step::ReadSetupReport))?;
+    reaper.pid = None;
+    match report {
+        None => Ok(Spawned { pid, pidfd }),
+        Some(report) => {
+            sys::reap(pid).map_err(os(Step::Wait))?;
+            let (step, errno) = sys::decode_report(report);
+            Err(SpawnError::Child(
+                step.unwrap_or(Step::ReadSetupReport),
+                errno,
+            ))
+        }
+    }
+}
+
+/// The child's report: `None` at end-of-file (the setup is done), else its failed step.
+fn read_report(pipe: &OwnedFd) -> io::Result<Option<u64>> {
+    let mut word = [0u8; 8];
+    let mut filled = 0;
+    while filled < word.len() {
+        match sys::retry_interrupted(|| Ok(nix::unistd::read(pipe, &mut word[filled..])?))? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    Ok((filled == word.len()).then(|| u64::from_ne_bytes(word)))
+}
+
+/// A request on the wire: the plan's bytes, and the descriptors that go with them.
+struct Request {
+    bytes: Vec<u8>,
+    fds: Vec<RawFd>,
+}
+
+impl Request {
+    /// Lowers `plan` into bytes; the descriptors travel in this order: report, working
+    /// directory, go, stdio, given, joins.
+    fn encode(
+        plan: &ChildPlan<'_>,
+        caller_in_proc: libc::pid_t,
+        report: RawFd,
+        cwd: Option<RawFd>,
+        go: Option<RawFd>,
+    ) -> Request {
+        let mut out = Writer::default();
+        let mut fds = vec![report];
+        fds.extend(cwd);
+        fds.extend(go);
+        out.flag(cwd.is_some());
+        out.flag(go.is_some());
+        out.strings(plan.argv.strings());
+        out.strings(plan.envp.strings());
+        out.flag(plan.cwd.is_some());
+        out.bytes(plan.cwd.map_or(&[][..], CStr::to_bytes));
+        for number in [
+            plan.death_signal,
+            plan.parent_pid,
+            plan.clone_flags,
+            plan.keep_blocked,
+            plan.unshare_after_join,
+            caller_in_proc,
+        ] {
+            out.i32(number);
+        }
+        out.flag(plan.no_new_privs);
+        out.flag(plan.take_root_gid);
+        out.flag(plan.take_root_uid);
+        // Inherited stdio is the caller's 0, 1 and 2 as they are now, not the server's.
+        for (number, source) in (0..).zip(plan.stdio) {
+            let source = source.or_else(|| sys::is_open(number).then_some(number));
+            out.flag(source.is_some());
+            fds.extend(source);
+        }
+        out.u32(plan.fds.len() as u32);
+        for given in plan.fds {
+            out.i32(given.target);
+            fds.push(given.source);
+        }
+        out.u32(plan.joins.len() as u32);
+        for join in plan.joins {
+            out.i32(join.nstype);
+            out.u32(join.step.code());
+            fds.push(join.fd);
+        }
+        out.u32(plan.rlimits.len() as u32);
+        for limit in plan.rlimits {
+            out.i32(limit.resource);
+            out.u64(limit.soft);
+            out.u64(limit.hard);
+        }
+        let filter = plan.seccomp.unwrap_or_default();
+        out.flag(plan.seccomp.is_some());
+        out.u32(filter.len() as u32);
+        for instruction in filter {
+            out.u32(u32::from(instruction.code));
+            out.u32(u32::from(instruction.jt) << 8 | u32::from(instruction.jf));
+            out.u32(instruction.k);
+        }
+        Request {
+            bytes: out.0,
+            fds,
+        }
+    }
+}
+
+/// A request as the server decoded it: everything a `ChildPlan` borrows, owned.
+struct Received {
+    argv: CStringArray,
+    /// The same arguments as byte strings, for the child to place.
+    argv_bytes: Vec<Vec<u8>>,
+    envp: CStringArray,
+    cwd: Option<CString>,
+    numbers: [i32; 6],
+    no_new_privs: bool,
+    take_root_gid: bool,
+    take_root_uid: bool,
+    stdio: [Option<RawFd>; 3],
+    given: Vec<GivenFd>,
+    joins: Vec<Join>,
+    rlimits: Vec<RlimitPlan>,
+    seccomp: Option<Vec<libc::sock_filter>>,
+    report: RawFd,
+    cwd_fd: Option<RawFd>,
+    go: Option<RawFd>,
+    /// Every descriptor that came with the request, closed once the child is cloned.
+    fds: Vec<OwnedFd>,
+}
+
+impl Received {
+    fn decode(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Received> {
+        let mut input = Reader(bytes);
+        // Every descriptor moves above the numbers the child installs, so that no source
+        // is a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave.
+        let highest_target = 2.max(max_target(bytes).unwrap_or(2));
+        let fds: Vec<OwnedFd> = fds
+            .iter()
+            .map(|fd| sys::dup_above(fd.as_fd(), highest_target + 1))
+            .collect::<io::Result<_>>()?;
+        let mut next_fd = fds.iter().map(AsRawFd::as_raw_fd);
+        let mut take_fd = || next_fd.next().ok_or_else(|| malformed("too few descriptors"));
+        let report = take_fd()?;
+        let has_cwd_fd = input.flag()?;
+        let has_go = input.flag()?;
+        let cwd_fd = if has_cwd_fd { Some(take_fd()?) } else { None };
+        let go = if has_go { Some(take_fd()?) } else { None };
+        let argv_bytes = input.strings()?;
+        let envp_bytes = input.strings()?;
+        let to_array = |strings: &[Vec<u8>]| -> io::Result<CStringArray> {
+            strings
+                .iter()
+                .map(|string| CString::new(string.clone()).map_err(|_| malformed("a NUL")))
+                .collect()
+        };
+        let argv = to_array(&argv_bytes)?;
+        // The marker that tells a re-executed child it is one: the dispatch of a fresh
+        // start takes it out before the entry runs, and there is no such dispatch here.
+        let marker = format!("{}=", crate::dispatch::ENTRY_ENV);
+        let envp_bytes: Vec<Vec<u8>> = envp_bytes
+            .into_iter()
+            .filter(|pair| !pair.starts_with(marker.as_bytes()))
+            .collect();
+        let envp = to_array(&envp_bytes)?;
+        let has_cwd = input.flag()?;
+        let cwd_bytes = input.bytes()?;
+        let cwd = has_cwd
+            .then(|| CString::new(cwd_bytes).map_err(|_| malformed("a NUL")))
+            .transpose()?;
+        let mut numbers = [0; 6];
+        for number in &mut numbers {
+            *number = input.i32()?;
+        }
+        let (no_new_privs, take_root_gid, take_root_uid) =
+            (input.flag()?, input.flag()?, input.flag()?);
+        let mut stdio = [None; 3];
+        for slot in &mut stdio {
+            if input.flag()? {
+                *slot = Some(take_fd()?);
+            }
+        }
+        let mut given = Vec::new();
+        for _ in 0..input.u32()? {
+            let target = input.i32()?;
+            given.push(GivenFd {
+                source: take_fd()?,
+                target,
+            });
+        }
+        let mut joins = Vec::new();
+        for _ in 0..input.u32()? {
+            let nstype = input.i32()?;
+            let step = Step::from_code(input.u32()?).ok_or_else(|| malformed("a step"))?;
+            joins.push(Join {
+                fd: take_fd()?,
+                nstype,
+                step,
+            });
+        }
+        let mut rlimits = Vec::new();
+        for _ in 0..input.u32()? {
+            rlimits.push(RlimitPlan {
+                resource: input.i32()?,
+                soft: input.u64()?,
+                hard: input.u64()?,
+            });
+        }
+        let has_seccomp = input.flag()?;
+        let mut filter = Vec::new();
+        for _ in 0..input.u32()? {
+            let code = input.u32()? as u16;
+            let jumps = input.u32()?;
+            filter.push(libc::sock_filter {
+                code,
+                jt: (jumps >> 8) as u8,
+                jf: jumps as u8,
+                k: input.u32()?,
+            });
+        }
+        if !sys::follows_the_rules(&given) {
+            return Err(malformed("the given descriptors"));
+        }
+        Ok(Received {
+            argv,
+            argv_bytes,
+            envp,
+            cwd,
+            numbers,
+            no_new_privs,
+            take_root_gid,
+            take_root_uid,
+            stdio,
+            given,
+            joins,
+            rlimits,
+            seccomp: has_seccomp.then_some(filter),
+            report,
+            cwd_fd,
+            go,
+            fds,
+        })
+    }
+
+    fn plan(&self) -> ChildPlan<'_> {
+        let [death_signal, parent_pid, clone_flags, keep_blocked, unshare_after_join, _] =
+            self.numbers;
+        ChildPlan {
+            exe: SERVER_ENTRY,
+            argv: &self.argv,
+            envp: &self.envp,
+            cwd: self.cwd.as_deref(),
+            stdio: self.stdio,
+            fds: &self.given,
+            death_signal,
+            parent_pid,
+            clone_flags,
+            unshare_time: false,
+            keep_blocked,
+            rlimits: &self.rlimits,
+            capabilities: None,
+            no_new_privs: self.no_new_privs,
+            seccomp: self.seccomp.as_deref(),
+            joins: &self.joins,
+            unshare_after_join,
+            take_root_gid: self.take_root_gid,
+            take_root_uid: self.take_root_uid,
+        }
+    }
+}
+
+/// The highest target among the given descriptors of an encoded request, found before
+/// the descriptors are placed; `None` for a request too short to say.
+fn max_target(bytes: &[u8]) -> Option<RawFd> {
+    let mut input = Reader(bytes);
+    input.flag().ok()?;
+    input.flag().ok()?;
+    input.strings().ok()?;
+    input.strings().ok()?;
+    input.flag().ok()?;
+    input.bytes().ok()?;
+    for _ in 0..6 {
+        input.i32().ok()?;
+    }
+    for _ in 0..6 {
+        input.flag().ok()?;
+    }
+    let mut highest = None;
+    for _ in 0..input.u32().ok()? {
+        let target = input.i32().ok()?;
+        highest = highest.max(Some(target));
+    }
+    highest
+}
+
+/// The server's answer to one request.
+enum Answer {
+    Cloned {
+        pid: libc::pid_t,
+        pidfd: Option<OwnedFd>,
+    },
+    CloneFailed(i32),
+}
+
+impl Answer {
+    fn encode(&self) -> (Vec<u8>, Option<RawFd>) {
+        match self {
+            Answer::Cloned { pid, pidfd } => {
+                let mut bytes = vec![0];
+                bytes.extend(pid.to_ne_bytes());
+                (bytes, pidfd.as_ref().map(AsRawFd::as_raw_fd))
+            }
+            Answer::CloneFailed(errno) => {
+                let mut bytes = vec![1];
+                bytes.extend(errno.to_ne_bytes());
+                (bytes, None)
+            }
+        }
+    }
+
+    fn decode(bytes: &[u8], mut fds: Vec<OwnedFd>) -> io::Result<Answer> {
+        let number = bytes
+            .get(1..5)
+            .and_then(|number| number.try_into().ok())
+            .map(i32::from_ne_bytes)
+            .ok_or_else(|| malformed("a short answer"))?;
+        match bytes.first() {
+            Some(0) => Ok(Answer::Cloned {
+                pid: number,
+                pidfd: fds.pop(),
+            }),
+            Some(1) => Ok(Answer::CloneFailed(number)),
+            _ => Err(malformed("an unknown answer")),
+        }
+    }
+}
+
+fn malformed(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("fork server message: {what}"),
+    )
+}
+
+/// Little-endian numbers and length-prefixed byte strings.
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, value: u32) {
+        self.0.extend(value.to_le_bytes());
+    }
+    fn i32(&mut self, value: i32) {
+        self.0.extend(value.to_le_bytes());
+    }
+    fn u64(&mut self, value: u64) {
+        self.0.extend(value.to_le_bytes());
+    }
+    fn flag(&mut self, value: bool) {
+        self.0.push(u8::from(value));
+    }
+    fn bytes(&mut self, value: &[u8]) {
+        self.u32(value.len() as u32);
+        self.0.extend_from_slice(value);
+    }
+    fn strings<'a>(&mut self, strings: impl ExactSizeIterator<Item = &'a CStr>) {
+        self.u32(strings.len() as u32);
+        for string in strings {
+            self.bytes(string.to_bytes());
+        }
+    }
+}
+
+/// What [`Writer`] wrote, read back.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or_else(|| malformed("cut short"))?;
+        self.0 = rest;
+        Ok(*head)
+    }
+    fn u32(&mut self) -> io::Result<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn i32(&mut self) -> io::Result<i32> {
+        self.take().map(i32::from_le_bytes)
+    }
+    fn u64(&mut self) -> io::Result<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+    fn flag(&mut self) -> io::Result<bool> {
+        self.take::<1>().map(|[byte]| byte != 0)
+    }
+    fn bytes(&mut self) -> io::Result<Vec<u8>> {
+        let length = self.u32()? as usize;
+        if length > self.0.len() {
+            return Err(malformed("cut short"));
+        }
+        let (head, rest) = self.0.split_at(length);
+        self.0 = rest;
+        Ok(head.to_vec())
+    }
+    fn strings(&mut self) -> io::Result<Vec<Vec<u8>>> {
+        (0..self.u32()?).map(|_| self.bytes()).collect()
+    }
+}
+
+/// Sends `body`, prefixed with its length, with `fds` attached to its first bytes.
+fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    let length = (body.len() as u32).to_le_bytes();
+    let iov = [IoSlice::new(&length), IoSlice::new(body)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs = if fds.is_empty() { &[][..] } else { &rights[..] };
+    let sent = sys::retry_interrupted(|| {
+        Ok(sendmsg::<()>(
+            socket.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?)
+    })?;
+    // A stream socket may take part of it; the rest follows without descriptors.
+    let mut whole = length.to_vec();
+    whole.extend_from_slice(body);
+    let mut socket = socket;
+    socket.write_all(&whole[sent.min(whole.len())..])
+}
+
+/// Receives one message from [`send_message`]: its body and descriptors, or `None` at
+/// end-of-file before it.
+fn receive_message(socket: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut first = vec![0u8; 64 * 1024];
+    let mut space = nix::cmsg_space!([RawFd; 253]);
+    let (read, fds) = {
+        let mut iov = [IoSliceMut::new(&mut first)];
+        let message = loop {
+            match recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::errno::Errno::EINTR) => {}
+                received => break received?,
+            }
+        };
+        let mut fds = Vec::new();
+        for message in message.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(received) = message {
+                fds.extend(sys::adopt_received(received));
+            }
+        }
+        (message.bytes, fds)
+    };
+    if read == 0 {
+        return Ok(None);
+    }
+    first.truncate(read);
+    let mut socket = socket;
+    while first.len() < 4 {
+        let mut byte = [0u8];
+        socket.read_exact(&mut byte)?;
+        first.push(byte[0]);
+    }
+    let length = u32::from_le_bytes([first[0], first[1], first[2], first[3]]) as usize;
+    let mut body = first.split_off(4);
+    if body.len() > length {
+        return Err(malformed("more than one message"));
+    }
+    let already = body.len();
+    body.resize(length, 0);
+    socket.read_exact(&mut body[already..])?;
+    Ok(Some((body, fds)))
+}
+
+/// The server: answers requests until its socket reads end-of-file. Its children return
+/// from here only into their entry.
+#[reexec::entry("reexec-fork-server")]
+fn serve() -> ExitCode {
+    let Some(socket) = sys::adopt_server_socket(SERVER_SOCKET_FD) else {
+        eprintln!(
+            "reexec: reexec-fork-server is started by reexec::ForkServer::start, with its \
+             socket at descriptor {SERVER_SOCKET_FD}; it does nothing on its own"
+        );
+        return ExitCode::from(2);
+    };
+    let mut socket = UnixStream::from(socket);
+    let area = ArgvArea::find(ARGUMENT_SLOTS, SERVER_ENTRY);
+    let ready = if area.is_some() { READY } else { UNABLE };
+    if socket.write_all(&[ready]).is_err() {
+        return ExitCode::FAILURE;
+    }
+    let Some(area) = area else {
+        return ExitCode::FAILURE;
+    };
+    loop {
+        let (bytes, fds) = match receive_message(&socket) {
+            Ok(Some(message)) => message,
+            // The program ended, or stopped us.
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("reexec: the fork server stops: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let answer = match Received::decode(&bytes, fds) {
+            Ok(request) => serve_one(&request, &area),
+            Err(error) => {
+                eprintln!("reexec: the fork server stops: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (bytes, fd) = answer.encode();
+        if send_message(&socket, &bytes, fd.as_slice()).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+}
+
+/// Clones the child of one request; returns the answer in the server, and never in the
+/// child, which runs its entry and exits.
+fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
+    let plan = request.plan();
+    // The child starts where the caller is now: the server moves there first, and the
+    // clone copies it, before any new mount namespace — entered after, the directory
+    // would still be the caller's mount's, outside the child's.
+    if let Some(cwd) = request
+        .cwd_fd
+        .and_then(|cwd| request.fds.iter().find(|fd| fd.as_raw_fd() == cwd))
+    {
+        let _ = nix::unistd::fchdir(cwd);
+    }
+    let caller = CallerFds {
+        report: request.report,
+        go: request.go,
+        caller_in_proc: request.numbers[5],
+    };
+    // SAFETY: this is the fork server, which never starts a second thread.
+    match unsafe { sys::clone_for_caller(&plan, &caller) } {
+        Ok(Cloned::Server { pid, pidfd }) => Answer::Cloned { pid, pidfd },
+        Err(errno) => Answer::CloneFailed(errno),
+        Ok(Cloned::Child) => run_child(request, area),
+    }
+}
+
+/// The child of the server, set up: takes its arguments and environment, says it is
+/// ready, and becomes its entry.
+fn run_child(request: &Received, area: &ArgvArea) -> ! {
+    let argv: Vec<&[u8]> = request.argv_bytes.iter().map(Vec::as_slice).collect();
+    // SAFETY: the child of the server, single-threaded; the area is the server's own
+    // argv, found at its start, and the caller checked that these arguments fit.
+    unsafe { area.place(&argv) };
+    let name = OsStr::from_bytes(argv.first().copied().unwrap_or_default());
+    if std::env::args_os().next().as_deref() != Some(name) {
+        sys::report_and_exit(request.report, Step::PlaceArguments, libc::EINVAL);
+    }
+    // SAFETY: the child of the server, single-threaded. `request` lives in the server's
+    // loop, which this child never returns to, so the array outlives every use.
+    unsafe { sys::set_environment(request.envp.as_ptr()) };
+    // SAFETY: the report descriptor this child was given.
+    unsafe { sys::finish_setup(request.report) };
+    let code = crate::dispatch::run_forked(name);
+    let _ = io::stdout().flush();
+    std::process::exit(crate::dispatch::exit_status_number(code))
+}

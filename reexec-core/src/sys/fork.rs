@@ -1,0 +1,297 @@
+//! The fork server's clone (`fork_server.rs`), and what its child does in place of execve.
+//!
+//! Runs in the fork server: a process re-executed for that alone, which never starts a
+//! second thread, so that at the clone no lock is held and no other thread's state is
+//! half-changed — the guarantee a fresh execve gives, which is what lets its child run an
+//! entry without one. The clone is fork-style (no `CLONE_VM`: the child gets a copy of
+//! the server's small memory and keeps it) and takes `CLONE_PARENT`, so that the child is
+//! the caller's, not the server's: the caller waits for it, reaps it, and its death
+//! signal follows the caller.
+
+use std::ffi::{CStr, c_char, c_int, c_long};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU64;
+
+use super::child::{Forked, Shared, WaitFds, set_up};
+use super::spawn::SignalsBlocked;
+use super::{ChildPlan, raw};
+use crate::error::Step;
+
+/// Which side of [`clone_for_caller`] returned.
+pub(crate) enum Cloned {
+    /// The server: the child's pid, and its pidfd (`None` before Linux 5.2).
+    Server {
+        pid: libc::pid_t,
+        pidfd: Option<OwnedFd>,
+    },
+    /// The child, set up as `plan` asked (descriptors, namespaces, ids, limits, seccomp),
+    /// left to place its arguments and run its entry. A failed step never returns: the
+    /// child reported it on `report` and ended.
+    Child,
+}
+
+/// What the child of [`clone_for_caller`] uses of the caller's: descriptors the server
+/// received for this one request.
+pub(crate) struct CallerFds {
+    /// The write end of the caller's report pipe (see `child.rs`'s [`Forked`]).
+    pub(crate) report: RawFd,
+    /// Where the byte that lets the child go on arrives, when the caller acts first.
+    pub(crate) go: Option<RawFd>,
+    /// The caller's pid as /proc numbers it (see `child.rs`'s `parent_is_gone`).
+    pub(crate) caller_in_proc: libc::pid_t,
+}
+
+/// Clones the child `plan` describes for the process that started this server, which
+/// becomes its parent (`CLONE_PARENT`). Returns twice, as fork(2) does.
+///
+/// `plan.exe`, `argv` and `envp` are not used: the child returns [`Cloned::Child`]
+/// instead of calling execve.
+///
+/// # Safety
+/// Only the fork server calls this, which has one thread: the child then continues on a
+/// copy of a process in which no other thread held a lock or was changing anything.
+pub(crate) unsafe fn clone_for_caller(
+    plan: &ChildPlan<'_>,
+    caller: &CallerFds,
+) -> Result<Cloned, i32> {
+    let mut pidfd: c_int = -1;
+    let flags = plan.clone_flags | libc::CLONE_PARENT | libc::CLONE_PIDFD;
+    // No handler of the server's may run in the child before its setup chose its mask.
+    let blocked = SignalsBlocked::all().map_err(|error| error.raw_os_error().unwrap_or(0))?;
+    // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags: the
+    // child goes on from here on a copy of our memory and stack. The kernel writes one int
+    // into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid argument). The server
+    // is single-threaded (see the function's safety section). Namespace flags the kernel
+    // refuses fail the call and make no child.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            c_long::from(flags),
+            0 as c_long,
+            &mut pidfd as *mut c_int,
+            0 as c_long,
+            0 as c_long,
+        )
+    };
+    if pid < 0 {
+        drop(blocked);
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    if pid > 0 {
+        drop(blocked);
+        // SAFETY: when set, the descriptor the kernel just made for us; nothing else owns
+        // it.
+        let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+        return Ok(Cloned::Server {
+            pid: pid as libc::pid_t,
+            pidfd,
+        });
+    }
+    // The child: `blocked` is our copy of the guard; its mask is set by the setup, not by
+    // restoring the server's.
+    std::mem::forget(blocked);
+    let forked = Forked {
+        report: caller.report,
+    };
+    let shared = Shared {
+        plan,
+        report: AtomicU64::new(0),
+        wait: caller.go.map(|go_read| WaitFds {
+            go_read,
+            // The caller kept the write end; the server never had it.
+            go_write: -1,
+            done_write: caller.report,
+        }),
+        parent_in_proc: caller.caller_in_proc,
+        forked: Some(forked),
+    };
+    // SAFETY: we are the child just cloned, whose descriptor table is its own copy.
+    unsafe { set_up(&shared) };
+    if let Err(errno) = drop_capabilities_as_execve_would() {
+        report_and_exit(caller.report, Step::SetCapabilities, errno);
+    }
+    Ok(Cloned::Child)
+}
+
+/// Ends a child of the server whose setup failed after `set_up`, as `set_up` does:
+/// its report on the caller's pipe, then exit.
+pub(crate) fn report_and_exit(report: RawFd, step: Step, errno: i32) -> ! {
+    let _ = raw::write_all(report, &super::encode_report(step, errno).to_ne_bytes());
+    raw::exit(super::SETUP_FAILED)
+}
+
+/// What execve of a program without file capabilities does to a process that is not
+/// root, which a child of the server that changed its ids or entered a user namespace
+/// (where it holds every capability until execve) must do itself: keep only its ambient
+/// capabilities, permitted and effective. Root keeps what it has, as execve gives it.
+fn drop_capabilities_as_execve_would() -> Result<(), i32> {
+    if raw::geteuid() == 0 || raw::getuid() == 0 {
+        return Ok(());
+    }
+    let sets = raw::capabilities()?;
+    if sets.permitted == 0 {
+        return Ok(());
+    }
+    let mut ambient = 0u64;
+    for number in 0..64u8 {
+        match raw::ambient_has(number) {
+            Ok(true) => ambient |= 1 << number,
+            Ok(false) => {}
+            // Past the last capability, or no ambient set before Linux 4.3.
+            Err(_) => break,
+        }
+    }
+    raw::set_capabilities(raw::CapabilitySets {
+        effective: ambient,
+        permitted: ambient,
+        inheritable: sets.inheritable,
+    })
+}
+
+/// The fork server's own `argv`: the array of pointers, and the strings, that the kernel
+/// laid out on its stack at execve. std's `env::args()` reads that very array, up to
+/// its first NULL, whenever it is called — so a child of the server that writes its own
+/// arguments there is seen with them, by `args()` and in `/proc/PID/cmdline` alike.
+///
+/// The server is started with many empty arguments and a long one, which is all the
+/// room a child has: at most `slots` arguments, of `text_len` bytes with their NULs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ArgvArea {
+    slots: *mut *const c_char,
+    slot_count: usize,
+    text: *mut u8,
+    text_len: usize,
+}
+
+impl ArgvArea {
+    /// This process's argv as the kernel laid it out, found through /proc/self/stat
+    /// (`startstack` points at `argc`, which `argv` follows; `arg_start` and `arg_end`
+    /// bound the strings) and checked against what the server knows it was started
+    /// with: `argc` arguments, the first `argv0`. `None` when anything disagrees.
+    pub(crate) fn find(argc: usize, argv0: &CStr) -> Option<ArgvArea> {
+        let stat = std::fs::read("/proc/self/stat").ok()?;
+        let close = stat.iter().rposition(|&byte| byte == b')')?;
+        let fields: Vec<&[u8]> = stat[close + 1..]
+            .split(|&byte| byte == b' ')
+            .filter(|field| !field.is_empty())
+            .collect();
+        // Counted from field 3 (the state), as proc_pid_stat(5) numbers them.
+        let field = |number: usize| -> Option<usize> {
+            std::str::from_utf8(fields.get(number - 3)?)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let (start_stack, arg_start, arg_end) = (field(28)?, field(48)?, field(49)?);
+        if start_stack == 0 || arg_end <= arg_start {
+            return None;
+        }
+        let argc_at = start_stack as *const usize;
+        // SAFETY: the kernel's word at the start of our stack, which is mapped for the
+        // whole life of the process.
+        if unsafe { argc_at.read() } != argc {
+            return None;
+        }
+        // SAFETY: argv follows argc on the stack: `argc` pointers and a NULL.
+        let slots = unsafe { argc_at.add(1) } as *mut *const c_char;
+        // SAFETY: as above; reading the first pointer and the NULL after the last.
+        let (first, last) = unsafe { (slots.read(), slots.add(argc).read()) };
+        // SAFETY: the first argument is a NUL-terminated string the kernel copied.
+        if first as usize != arg_start || !last.is_null() || unsafe { CStr::from_ptr(first) } != argv0
+        {
+            return None;
+        }
+        Some(ArgvArea {
+            slots,
+            slot_count: argc,
+            text: arg_start as *mut u8,
+            text_len: arg_end - arg_start,
+        })
+    }
+
+    /// Whether `argv` fits: as many strings as slots, their bytes and NULs within the
+    /// text.
+    pub(crate) fn fits(slot_count: usize, text_len: usize, argv: &[&[u8]]) -> bool {
+        argv.len() <= slot_count
+            && argv.iter().map(|arg| arg.len() + 1).sum::<usize>() <= text_len
+    }
+
+    /// Writes `argv` over this process's own arguments: the strings into the text, one
+    /// after the other, zeros after the last; a pointer to each into the slots, then
+    /// NULL.
+    ///
+    /// # Safety
+    /// Only in the child of the server, which has one thread and nothing borrowing its
+    /// arguments; `self` is the area [`find`](Self::find) returned in the server. `argv`
+    /// must [`fit`](Self::fits).
+    pub(crate) unsafe fn place(&self, argv: &[&[u8]]) {
+        assert!(ArgvArea::fits(self.slot_count, self.text_len, argv));
+        // SAFETY: the text is `text_len` bytes of our stack, ours alone (see above).
+        let text = unsafe { std::slice::from_raw_parts_mut(self.text, self.text_len) };
+        text.fill(0);
+        let mut at = 0;
+        for (index, arg) in argv.iter().enumerate() {
+            text[at..at + arg.len()].copy_from_slice(arg);
+            // SAFETY: `index` < `slot_count` (`fits`), within the array of pointers.
+            unsafe { self.slots.add(index).write(self.text.add(at).cast()) };
+            at += arg.len() + 1;
+        }
+        // SAFETY: `argv.len()` ≤ `slot_count`, and the slot at `slot_count` is the NULL
+        // the kernel put there.
+        unsafe { self.slots.add(argv.len()).write(std::ptr::null()) };
+    }
+}
+
+unsafe extern "C" {
+    /// libc's environment, which `getenv`, `setenv` and std's `env` read.
+    static mut environ: *const *const c_char;
+}
+
+/// Makes `envp` the process's environment. The array must live for as long as the
+/// process: the caller leaks it.
+///
+/// # Safety
+/// Only in the child of the server, which has one thread: nothing reads the environment
+/// while it changes.
+pub(crate) unsafe fn set_environment(envp: *const *const c_char) {
+    // SAFETY: a plain store to libc's variable, with no other thread to race it.
+    unsafe { environ = envp };
+}
+
+/// The last of a server's child's setup: it becomes dumpable again, as execve makes a
+/// process whose ids changed, and closes its end of the report pipe — the caller's sign
+/// that the setup is done.
+///
+/// # Safety
+/// Only in the child of the server, on the report descriptor it was given.
+pub(crate) unsafe fn finish_setup(report: RawFd) {
+    let _ = raw::set_dumpable();
+    // SAFETY: the child's own copy of the report pipe, which nothing else uses.
+    unsafe { raw::close(report) };
+}
+
+/// Takes ownership of descriptors that recvmsg(2) just installed from `SCM_RIGHTS`.
+pub(crate) fn adopt_received(fds: impl IntoIterator<Item = RawFd>) -> Vec<OwnedFd> {
+    fds.into_iter()
+        // SAFETY: the kernel made each of these for this process as the message arrived;
+        // nothing else knows their numbers, so each gets exactly one owner here.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
+}
+
+/// The fork server's end of its socket, at the number its starter gave it; `None` when
+/// that descriptor is no socket (the binary was started by hand under the server's name).
+pub(crate) fn adopt_server_socket(fd: RawFd) -> Option<OwnedFd> {
+    let stat = nix::sys::stat::fstat(
+        // SAFETY: borrowed only for this fstat, which fails harmlessly on a closed number.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+    )
+    .ok()?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    // SAFETY: `ForkServer` starts the server with its socket at this number and nothing
+    // else in the server opens or owns it; the check above rules out a stray descriptor.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}

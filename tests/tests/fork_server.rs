@@ -1,0 +1,150 @@
+//! The fork server (`reexec::ForkServer`): the suites of the plain re-exec run again with
+//! every spawn of their probes going through the server, and what only the server has —
+//! its life, its restart, its descriptors.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reexec_tests::procfs::{Stat, wait_until_ended};
+use reexec_tests::{assert_fields, describe, field};
+
+// The suites of the plain re-exec, compiled once more into this binary. Before any test
+// runs, `ASK_FOR_THE_FORK_SERVER` puts the variable in this process's environment, which
+// every probe they start inherits: each probe then starts the fork server for every
+// command, first thing in its `main` (`reexec_tests::fork_server`).
+#[path = "faults.rs"]
+mod faults_suite;
+#[path = "fds.rs"]
+mod fds_suite;
+#[path = "namespaces.rs"]
+mod namespaces_suite;
+#[path = "reexec.rs"]
+mod reexec_suite;
+
+/// Sets the variable before `main`, hence before the test harness starts a thread.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ASK_FOR_THE_FORK_SERVER: extern "C" fn() = ask_for_the_fork_server;
+
+extern "C" fn ask_for_the_fork_server() {
+    // SAFETY: an .init_array function runs before `main`, while the process has one
+    // thread: nothing else reads or writes the environment.
+    unsafe { std::env::set_var(reexec_tests::fork_server::ASK, "1") };
+}
+
+const PROBE: &str = env!("CARGO_BIN_EXE_probe");
+
+/// The probe in `mode`, alone: without the suites' variable, it starts the server itself
+/// where the mode says so.
+fn probe(mode: &str) -> Command {
+    let mut command = Command::new(PROBE);
+    command.arg(mode).env_remove(reexec_tests::fork_server::ASK);
+    command
+}
+
+#[test]
+fn the_suites_really_go_through_the_server() {
+    // Were the variable lost, every suite above would test the plain re-exec twice.
+    let output = Command::new(PROBE)
+        .args(["fork-server-life"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_fields("server started", &output, &[("child_ok", "true")]);
+    assert_eq!(
+        std::env::var(reexec_tests::fork_server::ASK).as_deref(),
+        Ok("1"),
+        "the suites' probes inherit the variable"
+    );
+}
+
+/// Starts `fork-server-life`, reads the server's pid while the probe holds it, and ends the
+/// probe with `end`; the server must then end too.
+fn the_server_ends_with_the_probe(end: impl FnOnce(&mut std::process::Child)) {
+    let mut probe = probe("fork-server-life")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = probe.stdout.take().unwrap();
+    let mut text = String::new();
+    let mut byte = [0u8];
+    while !text.contains("server=") || !text.ends_with('\n') {
+        if stdout.read(&mut byte).unwrap() == 0 {
+            break;
+        }
+        text.push(byte[0] as char);
+    }
+    assert!(text.contains("child_ok=true"), "{text}");
+    let server: u32 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("server="))
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no server pid: {text}"));
+    assert_eq!(
+        Stat::of(server).map(|stat| stat.ppid),
+        Some(probe.id()),
+        "the server is the probe's child"
+    );
+    end(&mut probe);
+    let _ = probe.wait();
+    assert!(
+        wait_until_ended(server, Instant::now() + Duration::from_secs(20)),
+        "the fork server {server} outlived its program"
+    );
+}
+
+#[test]
+fn the_server_ends_when_its_program_exits() {
+    the_server_ends_with_the_probe(|probe| drop(probe.stdin.take()));
+}
+
+#[test]
+fn the_server_ends_when_its_program_is_sigkilled() {
+    the_server_ends_with_the_probe(|probe| probe.kill().unwrap());
+}
+
+#[test]
+fn a_server_killed_from_outside_is_replaced_at_the_next_spawn() {
+    let output = probe("fork-server-restart").output().unwrap();
+    assert_fields(
+        "restart",
+        &output,
+        &[
+            ("first_code", "7"),
+            ("first_ended", "true"),
+            ("second_code", "7"),
+            // Reaped by the library: neither running nor a zombie.
+            ("first_server_state", "-"),
+        ],
+    );
+    assert_ne!(
+        field(&output, "first_server"),
+        field(&output, "second_server"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn a_child_never_sees_the_servers_descriptors() {
+    let output = probe("fork-server-fds").output().unwrap();
+    // The server holds its socket at least, beyond 0 to 2; the child only stdio.
+    let server_fds: usize = field(&output, "server_fds")
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("{}", describe(&output)));
+    assert!(server_fds > 3, "{}", describe(&output));
+    assert_fields("child", &output, &[("fds", "0,1,2")]);
+}
+
+#[test]
+fn asking_for_a_server_that_is_not_running_is_refused_with_what_to_do() {
+    let output = probe("fork-server-not-started").output().unwrap();
+    let error = field(&output, "error").unwrap_or_else(|| panic!("{}", describe(&output)));
+    assert!(
+        error.contains("ForkServer::start()"),
+        "{}",
+        describe(&output)
+    );
+}
