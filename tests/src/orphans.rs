@@ -144,6 +144,9 @@ pub fn collect_apart(mark: &str, grace: Duration, fork_server: Option<u32>) -> O
 /// second later (it is then killed). The middle process must print `child=PID` once it
 /// has spawned the child, then wait.
 pub fn orphan_harness(middle_args: &[&str]) {
+    // Through the fork server, it is the middle's that counts; ours would be one more
+    // child, alive, for `collect` to wait for.
+    reexec::ForkServer::stop();
     become_subreaper();
     let mark = format!("{}-orphan", std::process::id());
     let mut middle = start_middle(middle_args, &mark);
@@ -152,8 +155,21 @@ pub fn orphan_harness(middle_args: &[&str]) {
         line.starts_with("child="),
         "the middle process said {line:?}"
     );
+    let fork_server = fork_server_of(middle.id());
     middle.kill().unwrap();
     middle.wait().unwrap();
     // A signalled orphan ends within milliseconds.
-    collect(&mark, Duration::from_secs(1)).print();
+    collect_apart(&mark, Duration::from_secs(1), fork_server).print();
+}
+
+/// The fork server among the children of `parent`, if it has one: the process whose
+/// command line starts with the server's entry name.
+pub fn fork_server_of(parent: u32) -> Option<u32> {
+    processes_where(|pid, stat| {
+        stat.ppid == parent
+            && std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.starts_with(b"reexec-fork-server\0"))
+    })
+    .first()
+    .map(|(pid, _)| *pid)
 }

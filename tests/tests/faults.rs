@@ -228,10 +228,14 @@ fn a_parent_killed_at_chosen_points_leaves_no_child_alive() {
                 let dying_at = field(output, "middle_dying_at").unwrap_or_default();
                 assert!(dying_at.starts_with(point), "killed elsewhere: {context}");
                 // Run through the fork server (tests/fork_server.rs), the middle's server
-                // ends with it, of its own death signal, SIGKILL.
+                // ends with it: of its own death signal, SIGKILL, or at the end-of-file on
+                // its socket, whichever comes first.
                 if std::env::var_os(reexec_tests::fork_server::ASK).is_some() {
                     let server_end = field(output, "fork_server_end");
-                    assert_eq!(server_end, Some("signal:9"), "{context}");
+                    assert!(
+                        matches!(server_end, Some("signal:9" | "code:0")),
+                        "{context}"
+                    );
                 }
             }
             match end {
