@@ -115,7 +115,7 @@ const UNABLE: u8 = b'-';
 /// # What goes the plain way
 ///
 /// A [`Command`] asked to use the server still re-executes when the server cannot give
-/// the same result: with [`capabilities`](Command::capabilities) (execve recomputes
+/// the same result: with [`capabilities`](crate::Command::capabilities) (execve recomputes
 /// them), a new time namespace (entered only by execve), more than 256 arguments or
 /// 32 KiB of them, or more than 250 descriptors to pass. A server killed from outside is
 /// noticed at the next spawn and started again; a server that cannot be started makes
@@ -231,7 +231,12 @@ impl ForkServer {
         };
         drop(keeper);
         let (answer, launched) = std::sync::mpsc::channel();
-        let gone = || Error::os(Step::ForkServer, io::Error::other("the keeper thread ended"));
+        let gone = || {
+            Error::os(
+                Step::ForkServer,
+                io::Error::other("the keeper thread ended"),
+            )
+        };
         requests.send(answer).map_err(|_| gone())?;
         launched.recv().map_err(|_| gone())?
     }
@@ -499,10 +504,7 @@ impl Request {
             out.u32(u32::from(instruction.jt) << 8 | u32::from(instruction.jf));
             out.u32(instruction.k);
         }
-        Request {
-            bytes: out.0,
-            fds,
-        }
+        Request { bytes: out.0, fds }
     }
 }
 
@@ -540,7 +542,11 @@ impl Received {
             .map(|fd| sys::dup_above(fd.as_fd(), highest_target + 1))
             .collect::<io::Result<_>>()?;
         let mut next_fd = fds.iter().map(AsRawFd::as_raw_fd);
-        let mut take_fd = || next_fd.next().ok_or_else(|| malformed("too few descriptors"));
+        let mut take_fd = || {
+            next_fd
+                .next()
+                .ok_or_else(|| malformed("too few descriptors"))
+        };
         let report = take_fd()?;
         let has_cwd_fd = input.flag()?;
         let has_go = input.flag()?;
@@ -643,8 +649,14 @@ impl Received {
     }
 
     fn plan(&self) -> ChildPlan<'_> {
-        let [death_signal, parent_pid, clone_flags, keep_blocked, unshare_after_join, _] =
-            self.numbers;
+        let [
+            death_signal,
+            parent_pid,
+            clone_flags,
+            keep_blocked,
+            unshare_after_join,
+            _,
+        ] = self.numbers;
         ChildPlan {
             exe: SERVER_ENTRY,
             argv: &self.argv,

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reexec_tests::procfs::{Stat, wait_until_ended};
-use reexec_tests::{assert_fields, describe, field};
+use reexec_tests::{as_root_and_unprivileged, assert_fields, describe, field};
 
 // The suites of the plain re-exec, compiled once more into this binary. Before any test
 // runs, `ASK_FOR_THE_FORK_SERVER` puts the variable in this process's environment, which
@@ -34,6 +34,9 @@ extern "C" fn ask_for_the_fork_server() {
 }
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe");
+
+/// Bounds a probe run that hangs; they take milliseconds.
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The probe in `mode`, alone: without the suites' variable, it starts the server itself
 /// where the mode says so.
@@ -107,35 +110,37 @@ fn the_server_ends_when_its_program_is_sigkilled() {
 
 #[test]
 fn a_server_killed_from_outside_is_replaced_at_the_next_spawn() {
-    let output = probe("fork-server-restart").output().unwrap();
-    assert_fields(
-        "restart",
-        &output,
-        &[
-            ("first_code", "7"),
-            ("first_ended", "true"),
-            ("second_code", "7"),
-            // Reaped by the library: neither running nor a zombie.
-            ("first_server_state", "-"),
-        ],
-    );
-    assert_ne!(
-        field(&output, "first_server"),
-        field(&output, "second_server"),
-        "{}",
-        describe(&output)
-    );
+    as_root_and_unprivileged(PROBE, TIMEOUT, &["fork-server-restart"], |label, output| {
+        assert_fields(
+            label,
+            output,
+            &[
+                ("first_code", "7"),
+                ("first_ended", "true"),
+                ("second_code", "7"),
+                // Reaped by the library: neither running nor a zombie.
+                ("first_server_state", "-"),
+            ],
+        );
+        assert_ne!(
+            field(output, "first_server"),
+            field(output, "second_server"),
+            "{label}: {}",
+            describe(output)
+        );
+    });
 }
 
 #[test]
 fn a_child_never_sees_the_servers_descriptors() {
-    let output = probe("fork-server-fds").output().unwrap();
-    // The server holds its socket at least, beyond 0 to 2; the child only stdio.
-    let server_fds: usize = field(&output, "server_fds")
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("{}", describe(&output)));
-    assert!(server_fds > 3, "{}", describe(&output));
-    assert_fields("child", &output, &[("fds", "0,1,2")]);
+    as_root_and_unprivileged(PROBE, TIMEOUT, &["fork-server-fds"], |label, output| {
+        // The server holds its socket at least, beyond 0 to 2; the child only stdio.
+        let server_fds: usize = field(output, "server_fds")
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("{label}: {}", describe(output)));
+        assert!(server_fds > 3, "{label}: {}", describe(output));
+        assert_fields(label, output, &[("fds", "0,1,2")]);
+    });
 }
 
 #[test]

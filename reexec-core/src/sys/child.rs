@@ -134,13 +134,7 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
         // SAFETY: we are the child (see `child_main`).
         unsafe {
             close_unneeded(
-                &[
-                    wait.go_read,
-                    wait.done_write,
-                    stdin,
-                    stdout,
-                    stderr,
-                ],
+                &[wait.go_read, wait.done_write, stdin, stdout, stderr],
                 plan.fds,
                 plan.joins,
             );

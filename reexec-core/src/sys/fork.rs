@@ -197,9 +197,12 @@ impl ArgvArea {
         let slots = unsafe { argc_at.add(1) } as *mut *const c_char;
         // SAFETY: as above; reading the first pointer and the NULL after the last.
         let (first, last) = unsafe { (slots.read(), slots.add(argc).read()) };
-        // SAFETY: the first argument is a NUL-terminated string the kernel copied.
-        if first as usize != arg_start || !last.is_null() || unsafe { CStr::from_ptr(first) } != argv0
-        {
+        if first as usize != arg_start || !last.is_null() {
+            return None;
+        }
+        // SAFETY: the first argument, at `arg_start`: a NUL-terminated string the kernel
+        // copied there.
+        if unsafe { CStr::from_ptr(first) } != argv0 {
             return None;
         }
         Some(ArgvArea {
@@ -213,8 +216,7 @@ impl ArgvArea {
     /// Whether `argv` fits: as many strings as slots, their bytes and NULs within the
     /// text.
     pub(crate) fn fits(slot_count: usize, text_len: usize, argv: &[&[u8]]) -> bool {
-        argv.len() <= slot_count
-            && argv.iter().map(|arg| arg.len() + 1).sum::<usize>() <= text_len
+        argv.len() <= slot_count && argv.iter().map(|arg| arg.len() + 1).sum::<usize>() <= text_len
     }
 
     /// Writes `argv` over this process's own arguments: the strings into the text, one

@@ -262,7 +262,10 @@ fn fork_server_restart() -> Result<(), reexec::Error> {
     .unwrap();
     // Until it has died, without reaping it: that is the library's to do.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    println!("first_ended={}", reexec_tests::procfs::wait_until_ended(first, deadline));
+    println!(
+        "first_ended={}",
+        reexec_tests::procfs::wait_until_ended(first, deadline)
+    );
     let status = Command::new("exit-seven").fork_server(true).status()?;
     println!("second_code={}", or_none(status.code()));
     let second = reexec::ForkServer::pid().expect("a new server runs");
