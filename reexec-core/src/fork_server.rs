@@ -846,7 +846,7 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
 /// Receives one message from [`send_message`]: its body and descriptors, or `None` at
 /// end-of-file before it.
 fn receive_message(socket: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-    let mut first = vec![0u8; 64 * 1024];
+    let mut first = vec![0u8; 8 * 1024];
     let mut space = nix::cmsg_space!([RawFd; 253]);
     let (read, fds) = {
         let mut iov = [IoSliceMut::new(&mut first)];

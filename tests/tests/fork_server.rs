@@ -153,3 +153,21 @@ fn asking_for_a_server_that_is_not_running_is_refused_with_what_to_do() {
         describe(&output)
     );
 }
+
+#[test]
+fn the_server_entry_run_by_hand_explains_itself() {
+    // argv[0] names the server's entry, as a user could by hand (exec -a): no socket.
+    let output = std::process::Command::new("bash")
+        .args(["-c", &format!("exec -a reexec-fork-server {PROBE}")])
+        .env_remove(reexec_tests::fork_server::ASK)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    reexec_tests::assert_exit_code("by hand", &output, 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("started by reexec::ForkServer::start"),
+        "{}",
+        describe(&output)
+    );
+}
