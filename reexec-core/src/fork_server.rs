@@ -569,6 +569,9 @@ impl Received {
             .filter(|pair| !pair.starts_with(marker.as_bytes()))
             .collect();
         let envp = to_array(&envp_bytes)?;
+        for mut pair in envp_bytes {
+            wipe(&mut pair);
+        }
         let has_cwd = input.flag()?;
         let cwd_bytes = input.bytes()?;
         let cwd = has_cwd
@@ -677,6 +680,20 @@ impl Received {
             unshare_after_join,
             take_root_gid: self.take_root_gid,
             take_root_uid: self.take_root_uid,
+        }
+    }
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        // Once served: see `wipe`.
+        self.argv.wipe(wipe);
+        self.envp.wipe(wipe);
+        for argument in &mut self.argv_bytes {
+            wipe(argument);
+        }
+        if let Some(cwd) = self.cwd.take() {
+            wipe(&mut cwd.into_bytes());
         }
     }
 }
@@ -846,10 +863,12 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
 /// Receives one message from [`send_message`]: its body and descriptors, or `None` at
 /// end-of-file before it.
 fn receive_message(socket: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-    let mut first = vec![0u8; 8 * 1024];
+    // The length alone first: the descriptors come with it, and the body is read into a
+    // buffer of its own size, which the server wipes once it has served it.
+    let mut length = [0u8; 4];
     let mut space = nix::cmsg_space!([RawFd; 253]);
     let (read, fds) = {
-        let mut iov = [IoSliceMut::new(&mut first)];
+        let mut iov = [IoSliceMut::new(&mut length)];
         let message = loop {
             match recvmsg::<()>(
                 socket.as_raw_fd(),
@@ -872,22 +891,20 @@ fn receive_message(socket: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<Owned
     if read == 0 {
         return Ok(None);
     }
-    first.truncate(read);
     let mut socket = socket;
-    while first.len() < 4 {
-        let mut byte = [0u8];
-        socket.read_exact(&mut byte)?;
-        first.push(byte[0]);
-    }
-    let length = u32::from_le_bytes([first[0], first[1], first[2], first[3]]) as usize;
-    let mut body = first.split_off(4);
-    if body.len() > length {
-        return Err(malformed("more than one message"));
-    }
-    let already = body.len();
-    body.resize(length, 0);
-    socket.read_exact(&mut body[already..])?;
+    socket.read_exact(&mut length[read..])?;
+    let mut body = vec![0u8; u32::from_le_bytes(length) as usize];
+    socket.read_exact(&mut body)?;
     Ok(Some((body, fds)))
+}
+
+/// Overwrites `bytes` with zeros: what a request carried (another child's environment,
+/// say) must not linger in the server's freed memory, of which every later child gets a
+/// copy.
+fn wipe(bytes: &mut [u8]) {
+    bytes.fill(0);
+    // Keeps the compiler from dropping the stores to memory about to be freed.
+    std::hint::black_box(bytes);
 }
 
 /// The server: answers requests until its socket reads end-of-file. Its children return
@@ -920,6 +937,7 @@ fn serve() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let mut bytes = bytes;
         let answer = match Received::decode(&bytes, fds) {
             Ok(request) => serve_one(&request, &area),
             Err(error) => {
@@ -927,6 +945,7 @@ fn serve() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        wipe(&mut bytes);
         let (bytes, fd) = answer.encode();
         if send_message(&socket, &bytes, fd.as_slice()).is_err() {
             return ExitCode::FAILURE;

@@ -171,3 +171,19 @@ fn the_server_entry_run_by_hand_explains_itself() {
         describe(&output)
     );
 }
+
+#[test]
+fn a_child_finds_no_earlier_spawns_environment_in_the_servers_memory() {
+    as_root_and_unprivileged(PROBE, TIMEOUT, &["fork-server-wipe"], |label, output| {
+        assert_fields(
+            label,
+            output,
+            &[
+                // The control: the scan sees the child's own environment.
+                ("found_1", "true"),
+                // The earlier child's secret was wiped from the server once served.
+                ("found_0", "false"),
+            ],
+        );
+    });
+}

@@ -73,6 +73,42 @@ fn list_fds() {
     println!("fds={}", open_fds(false).join(","));
 }
 
+/// `scan-memory PREFIX SUFFIX …`: for each pair, whether PREFIX followed by SUFFIX is
+/// anywhere in this process's heap or anonymous writable memory, as `found_N=`. The pairs
+/// are never joined here, so only memory that already held them whole can match.
+#[reexec::entry("scan-memory")]
+fn scan_memory() {
+    use std::io::{Seek, SeekFrom};
+
+    let args: Vec<Vec<u8>> = std::env::args().skip(1).map(String::into_bytes).collect();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mut memory = std::fs::File::open("/proc/self/mem").unwrap();
+    let mut found = vec![false; args.len() / 2];
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let anonymous = fields.len() < 6 || fields[5] == "[heap]";
+        if fields.get(1) != Some(&"rw-p") || !anonymous {
+            continue;
+        }
+        let (start, end) = fields[0].split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let mut region = vec![0u8; (end - start) as usize];
+        if memory.seek(SeekFrom::Start(start)).is_err() || memory.read_exact(&mut region).is_err() {
+            continue;
+        }
+        for (index, pair) in args.chunks(2).enumerate() {
+            let (prefix, suffix) = (&pair[0], &pair[1]);
+            found[index] |= region.windows(prefix.len()).enumerate().any(|(at, window)| {
+                window == prefix.as_slice() && region[at + prefix.len()..].starts_with(suffix)
+            });
+        }
+    }
+    for (index, found) in found.iter().enumerate() {
+        println!("found_{index}={found}");
+    }
+}
+
 fn count_main_run() {
     if let Some(path) = std::env::var_os("PROBE_MAIN_COUNT") {
         let mut file = std::fs::OpenOptions::new()
@@ -232,6 +268,29 @@ reexec::main! {
                 let server_fds = std::fs::read_dir(format!("/proc/{server}/fd")).unwrap().count();
                 println!("server_fds={server_fds}");
                 let output = Command::new("list-fds").fork_server(true).output()?;
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            "fork-server-wipe" => {
+                reexec::ForkServer::start()?;
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos();
+                let (secret, own) = (format!("{}x{nanos}", std::process::id()), format!("{nanos}y"));
+                // One child gets the secret in its environment; the next looks for it in
+                // its memory, and for its own environment as the control.
+                Command::new("exit-zero")
+                    .env("FORK_SERVER_SECRET", format!("secret-{secret}"))
+                    .fork_server(true)
+                    .status()?;
+                // A small request, with no environment but its own: the first one's
+                // buffers are not all reused for it, which would hide what was not wiped.
+                let output = Command::new("scan-memory")
+                    .args(["secret-", &secret, "own-", &own])
+                    .env_clear()
+                    .env("FORK_SERVER_OWN", format!("own-{own}"))
+                    .fork_server(true)
+                    .output()?;
                 print!("{}", String::from_utf8_lossy(&output.stdout));
             }
             "fork-server-not-started" => {
