@@ -187,3 +187,22 @@ fn a_child_finds_no_earlier_spawns_environment_in_the_servers_memory() {
         );
     });
 }
+
+#[test]
+fn a_child_not_root_in_its_user_namespace_has_the_capabilities_a_plain_one_has() {
+    // Both none: execve drops them for a uid other than 0, and the server's child, which
+    // never execs, drops them itself.
+    as_root_and_unprivileged(PROBE, TIMEOUT, &["fork-server-caps"], |label, output| {
+        let none = "0000000000000000";
+        assert_fields(
+            label,
+            output,
+            &[
+                ("plain_effective", none),
+                ("plain_permitted", none),
+                ("fork_effective", none),
+                ("fork_permitted", none),
+            ],
+        );
+    });
+}

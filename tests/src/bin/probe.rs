@@ -73,6 +73,22 @@ fn list_fds() {
     println!("fds={}", open_fds(false).join(","));
 }
 
+/// Prints the effective and permitted capability sets, as /proc/self/status shows them.
+#[reexec::entry("print-capabilities")]
+fn print_capabilities() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    for line in status.lines() {
+        if let Some(value) = line.strip_prefix("CapEff:") {
+            println!("effective={}", value.trim());
+        }
+    }
+    for line in status.lines() {
+        if let Some(value) = line.strip_prefix("CapPrm:") {
+            println!("permitted={}", value.trim());
+        }
+    }
+}
+
 /// `scan-memory PREFIX SUFFIX …`: for each pair, whether PREFIX followed by SUFFIX is
 /// anywhere in this process's heap or anonymous writable memory, as `found_N=`. The pairs
 /// are never joined here, so only memory that already held them whole can match.
@@ -292,6 +308,22 @@ reexec::main! {
                     .fork_server(true)
                     .output()?;
                 print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            "fork-server-caps" => {
+                reexec::ForkServer::start()?;
+                let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+                for (label, through_server) in [("plain", false), ("fork", true)] {
+                    // A user namespace where the child is uid 1000, not root.
+                    let output = Command::new("print-capabilities")
+                        .namespaces(reexec::Namespaces::USER)
+                        .uid_map(reexec::IdMap::new(1000, uid, 1))
+                        .gid_map(reexec::IdMap::new(1000, gid, 1))
+                        .fork_server(through_server)
+                        .output()?;
+                    for line in String::from_utf8_lossy(&output.stdout).lines() {
+                        println!("{label}_{line}");
+                    }
+                }
             }
             "fork-server-not-started" => {
                 let error = Command::new("exit-zero").fork_server(true).spawn().unwrap_err();
