@@ -999,3 +999,146 @@ fn run_child(request: &Received, area: &ArgvArea) -> ! {
     let _ = io::stdout().flush();
     std::process::exit(crate::dispatch::exit_status_number(code))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(array: &CStringArray) -> Vec<&CStr> {
+        array.strings().collect()
+    }
+
+    /// A plan with a value in every field, as a request: the bytes and the descriptors.
+    fn encoded(pipe: &(OwnedFd, OwnedFd)) -> Request {
+        let argv: CStringArray = [c"entry", c"two words", c""]
+            .map(CString::from)
+            .into_iter()
+            .collect();
+        let envp: CStringArray = [c"A=1", c"REEXEC_ENTRY=entry"]
+            .map(CString::from)
+            .into_iter()
+            .collect();
+        let filter = [libc::sock_filter {
+            code: 6,
+            jt: 1,
+            jf: 2,
+            k: 0x7fff_0000,
+        }];
+        let plan = ChildPlan {
+            exe: SERVER_ENTRY,
+            argv: &argv,
+            envp: &envp,
+            cwd: Some(c"/tmp"),
+            stdio: [None, Some(pipe.1.as_raw_fd()), None],
+            fds: &[GivenFd {
+                source: pipe.0.as_raw_fd(),
+                target: 40,
+            }],
+            death_signal: 15,
+            parent_pid: 42,
+            clone_flags: libc::CLONE_NEWUSER,
+            unshare_time: false,
+            keep_blocked: 15,
+            rlimits: &[RlimitPlan {
+                resource: 7,
+                soft: 1,
+                hard: 2,
+            }],
+            capabilities: None,
+            no_new_privs: true,
+            seccomp: Some(&filter),
+            joins: &[],
+            unshare_after_join: 0,
+            take_root_gid: true,
+            take_root_uid: false,
+        };
+        Request::encode(&plan, 7, pipe.1.as_raw_fd(), None, None)
+    }
+
+    /// The descriptors as recvmsg would hand them over: copies.
+    fn copies(request: &Request) -> Vec<OwnedFd> {
+        request
+            .fds
+            .iter()
+            .map(|&fd| {
+                let borrowed = std::os::fd::BorrowedFd::borrow_raw;
+                // SAFETY: each is a live descriptor of this test, borrowed for the dup.
+                sys::dup_above(unsafe { borrowed(fd) }, 3).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_plan_comes_through_the_wire_whole() {
+        let pipe = sys::cloexec_pipe().unwrap();
+        let request = encoded(&pipe);
+        let received = Received::decode(&request.bytes, copies(&request)).unwrap();
+        let plan = received.plan();
+        assert_eq!(strings(plan.argv), [c"entry", c"two words", c""]);
+        // The dispatch marker stays behind: there is no dispatch to take it out.
+        assert_eq!(strings(plan.envp), [c"A=1"]);
+        assert_eq!(plan.cwd, Some(c"/tmp"));
+        assert_eq!(
+            (plan.death_signal, plan.parent_pid, plan.keep_blocked),
+            (15, 42, 15)
+        );
+        assert_eq!(plan.clone_flags, libc::CLONE_NEWUSER);
+        assert!(plan.no_new_privs && plan.take_root_gid && !plan.take_root_uid);
+        assert_eq!(
+            plan.rlimits,
+            [RlimitPlan {
+                resource: 7,
+                soft: 1,
+                hard: 2
+            }]
+        );
+        let filter = plan.seccomp.unwrap();
+        assert_eq!(
+            (filter[0].code, filter[0].jt, filter[0].jf, filter[0].k),
+            (6, 1, 2, 0x7fff_0000)
+        );
+        assert_eq!(received.numbers[5], 7, "the caller's pid in /proc");
+        // Every descriptor above the highest target, so that none is overwritten.
+        assert_eq!(plan.fds[0].target, 40);
+        assert!(plan.fds[0].source > 40);
+        assert!(plan.stdio[1].is_some_and(|fd| fd > 40));
+        assert!(received.report > 40);
+    }
+
+    #[test]
+    fn a_message_cut_short_is_an_error_not_a_panic() {
+        let pipe = sys::cloexec_pipe().unwrap();
+        let request = encoded(&pipe);
+        for length in 0..request.bytes.len() {
+            let cut = &request.bytes[..length];
+            assert!(
+                Received::decode(cut, copies(&request)).is_err(),
+                "{length} bytes"
+            );
+        }
+        assert!(
+            Received::decode(&request.bytes, Vec::new()).is_err(),
+            "no descriptors"
+        );
+    }
+
+    #[test]
+    fn the_servers_arguments_leave_the_room_they_promise() {
+        let arguments = server_arguments();
+        assert_eq!(arguments.len() + 1, ARGUMENT_SLOTS);
+        let bytes: usize = arguments
+            .iter()
+            .map(|argument| argument.len() + 1)
+            .sum::<usize>()
+            + SERVER_ENTRY.to_bytes_with_nul().len();
+        assert_eq!(bytes, ARGUMENT_BYTES);
+        let fits = |count: usize, each: usize| {
+            let argument = vec![b'x'; each];
+            can_serve(&vec![argument.as_slice(); count], 0)
+        };
+        assert!(fits(ARGUMENT_SLOTS, 0));
+        assert!(!fits(ARGUMENT_SLOTS + 1, 0));
+        assert!(fits(1, ARGUMENT_BYTES - 1));
+        assert!(!fits(1, ARGUMENT_BYTES));
+    }
+}

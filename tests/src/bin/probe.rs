@@ -115,9 +115,12 @@ fn scan_memory() {
         }
         for (index, pair) in args.chunks(2).enumerate() {
             let (prefix, suffix) = (&pair[0], &pair[1]);
-            found[index] |= region.windows(prefix.len()).enumerate().any(|(at, window)| {
-                window == prefix.as_slice() && region[at + prefix.len()..].starts_with(suffix)
-            });
+            found[index] |= region
+                .windows(prefix.len())
+                .enumerate()
+                .any(|(at, window)| {
+                    window == prefix.as_slice() && region[at + prefix.len()..].starts_with(suffix)
+                });
         }
     }
     for (index, found) in found.iter().enumerate() {
