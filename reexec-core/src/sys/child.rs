@@ -241,6 +241,14 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
         fail(step, errno);
     }
 
+    // What execve would do, for a child of the fork server, which never calls it; before
+    // the seccomp filter, which binds the entry, not the setup.
+    if shared.forked.is_some() {
+        if let Err((step, errno)) = super::fork::act_as_execve_would() {
+            fail(step, errno);
+        }
+    }
+
     // Last: every step before may make calls the filter refuses; only execve runs under
     // it (and exit_group, should execve fail). no_new_privs first, which the kernel asks
     // of a filter installed without CAP_SYS_ADMIN, and which keeps a setuid program from

@@ -107,9 +107,6 @@ pub(crate) unsafe fn clone_for_caller(
     };
     // SAFETY: we are the child just cloned, whose descriptor table is its own copy.
     unsafe { set_up(&shared) };
-    if let Err(errno) = drop_capabilities_as_execve_would() {
-        report_and_exit(caller.report, Step::SetCapabilities, errno);
-    }
     Ok(Cloned::Child)
 }
 
@@ -118,6 +115,16 @@ pub(crate) unsafe fn clone_for_caller(
 pub(crate) fn report_and_exit(report: RawFd, step: Step, errno: i32) -> ! {
     let _ = raw::write_all(report, &super::encode_report(step, errno).to_ne_bytes());
     raw::exit(super::SETUP_FAILED)
+}
+
+/// What execve does that a child of the server, which never calls it, must do itself:
+/// give up capabilities as below, and become dumpable again (execve makes a process
+/// whose ids changed before it dumpable; the setup may have changed them).
+pub(super) fn act_as_execve_would() -> Result<(), (Step, i32)> {
+    drop_capabilities_as_execve_would().map_err(|errno| (Step::SetCapabilities, errno))?;
+    // Refused by nothing but a seccomp filter of the server's, which it has none of.
+    let _ = raw::set_dumpable();
+    Ok(())
 }
 
 /// What execve of a program without file capabilities does to a process that is not
@@ -261,14 +268,12 @@ pub(crate) unsafe fn set_environment(envp: *const *const c_char) {
     unsafe { environ = envp };
 }
 
-/// The last of a server's child's setup: it becomes dumpable again, as execve makes a
-/// process whose ids changed, and closes its end of the report pipe — the caller's sign
-/// that the setup is done.
+/// The last of a server's child's setup: it closes its end of the report pipe, the
+/// caller's sign that the setup is done.
 ///
 /// # Safety
 /// Only in the child of the server, on the report descriptor it was given.
 pub(crate) unsafe fn finish_setup(report: RawFd) {
-    let _ = raw::set_dumpable();
     // SAFETY: the child's own copy of the report pipe, which nothing else uses.
     unsafe { raw::close(report) };
 }
