@@ -1000,6 +1000,34 @@ mod tests {
     }
 
     #[test]
+    fn whether_a_filter_is_wanted_is_known_without_compiling_it() {
+        // The init refuses a command whose options want a filter it was not handed: the
+        // two answers must agree for every way of asking (#14).
+        for args in [
+            &[][..],
+            &["--privileged"],
+            &["--seccomp", "default"],
+            &["--privileged", "--seccomp", "default"],
+            &["--seccomp", "unconfined"],
+            &["--cap-add", "SYS_ADMIN"],
+            &[
+                "--internal-seccomp-json",
+                r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#,
+            ],
+        ] {
+            let options = Options::parse_from(["ns-process"].iter().chain(args));
+            let compiled = options.seccomp_program().unwrap();
+            assert_eq!(options.wants_seccomp(), compiled.is_some(), "{args:?}");
+            // Asked again, the same program: compiled once.
+            let again = options.seccomp_program().unwrap();
+            assert_eq!(
+                compiled.map(|p| p.instructions().len()),
+                again.map(|p| p.instructions().len())
+            );
+        }
+    }
+
+    #[test]
     fn shared_namespaces_are_left_out() {
         let options = Options::parse_from(["ns-process", "--share", "ipc", "--net", "host"]);
         let set = options.namespaces();

@@ -477,3 +477,17 @@ fn oci_process_settings(options: &Options) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_wants_a_filter_is_refused_without_one() {
+        let wants = Options::parse_from(["ns-process"]);
+        let error = command_seccomp(&wants, None).unwrap_err();
+        assert!(error.contains("none where they ask for one"), "{error}");
+        let unconfined = Options::parse_from(["ns-process", "--seccomp", "unconfined"]);
+        assert!(command_seccomp(&unconfined, None).unwrap().is_none());
+    }
+}
