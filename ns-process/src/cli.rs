@@ -105,6 +105,17 @@ pub(crate) struct Options {
     #[arg(long, hide = true, value_name = "FD")]
     pub(crate) internal_started_fd: Option<i32>,
 
+    // A lean ns-process (#14).
+    /// Set by ns-process for its init: the command's seccomp filter, compiled by
+    /// ns-process, in the file open at FD.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub(crate) internal_seccomp_fd: Option<i32>,
+
+    /// The command's seccomp filter once compiled, kept for the next asker: validate()
+    /// compiles a profile to check it, and the init's start hands that very program on.
+    #[arg(skip)]
+    compiled_seccomp: std::cell::OnceCell<Result<Option<reexec::SeccompProgram>, String>>,
+
     // ns-runtime's internal options (#16): set by `ns-runtime create` for its init.
     /// Set by ns-runtime for its init: a socket to say "set up" on, and to hear "saved".
     #[arg(long, hide = true, value_name = "FD")]
@@ -588,13 +599,28 @@ impl Options {
         crate::capabilities::for_command(self.privileged, &self.cap_add, &self.cap_drop)
     }
 
-    /// The seccomp filter the command runs under, compiled; `None` for none.
+    /// The seccomp filter the command runs under, compiled; `None` for none. Compiled
+    /// once, however often asked (#14).
     pub(crate) fn seccomp_program(&self) -> Result<Option<reexec::SeccompProgram>, String> {
-        // config.json's linux.seccomp (#16).
-        if let Some(json) = &self.internal_seccomp_json {
-            return crate::seccomp::program_from_json(json, "linux.seccomp").map(Some);
-        }
-        crate::seccomp::program(self.seccomp.as_ref(), self.privileged, self.capabilities())
+        self.compiled_seccomp
+            .get_or_init(|| {
+                // config.json's linux.seccomp (#16).
+                if let Some(json) = &self.internal_seccomp_json {
+                    return crate::seccomp::program_from_json(json, "linux.seccomp").map(Some);
+                }
+                crate::seccomp::program(self.seccomp.as_ref(), self.privileged, self.capabilities())
+            })
+            .clone()
+    }
+
+    /// Whether the command runs under a seccomp filter, known without compiling it: the
+    /// init refuses to start a command that should have one when it was handed none.
+    pub(crate) fn wants_seccomp(&self) -> bool {
+        self.internal_seccomp_json.is_some()
+            || match &self.seccomp {
+                None => !self.privileged,
+                Some(arg) => !matches!(arg, crate::seccomp::SeccompArg::Unconfined),
+            }
     }
 
     /// Whether the init masks the kernel's paths: not when asked not to, and not in the
@@ -614,6 +640,7 @@ impl Options {
         if self.internal_take_terminal
             || self.internal_outer_namespaces.is_some()
             || self.internal_started_fd.is_some()
+            || self.internal_seccomp_fd.is_some()
         {
             return Err("--internal-* options are for ns-process's own init".into());
         }
@@ -642,9 +669,9 @@ impl Options {
         if self.internal_seccomp_json.is_some() {
             self.seccomp_program()?;
         }
-        // A profile file is read and compiled again by the init, before its setup; a bad
-        // one is refused here, before anything is created. The built-in profile can't be
-        // bad: only the init compiles it.
+        // A bad profile file is refused here, before anything is created; the program
+        // compiled is kept, and the init gets that one (#14): the file is read once. The
+        // built-in profile can't be bad: it is compiled when the init is started.
         if let Some(SeccompArg::Profile(_)) = &self.seccomp {
             self.seccomp_program()?;
         }
@@ -970,6 +997,34 @@ mod tests {
         assert_eq!(parse_env("A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert!(parse_env("novalue").is_err());
         assert!(parse_env("=x").is_err());
+    }
+
+    #[test]
+    fn whether_a_filter_is_wanted_is_known_without_compiling_it() {
+        // The init refuses a command whose options want a filter it was not handed: the
+        // two answers must agree for every way of asking (#14).
+        for args in [
+            &[][..],
+            &["--privileged"],
+            &["--seccomp", "default"],
+            &["--privileged", "--seccomp", "default"],
+            &["--seccomp", "unconfined"],
+            &["--cap-add", "SYS_ADMIN"],
+            &[
+                "--internal-seccomp-json",
+                r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#,
+            ],
+        ] {
+            let options = Options::parse_from(["ns-process"].iter().chain(args));
+            let compiled = options.seccomp_program().unwrap();
+            assert_eq!(options.wants_seccomp(), compiled.is_some(), "{args:?}");
+            // Asked again, the same program: compiled once.
+            let again = options.seccomp_program().unwrap();
+            assert_eq!(
+                compiled.map(|p| p.instructions().len()),
+                again.map(|p| p.instructions().len())
+            );
+        }
     }
 
     #[test]

@@ -64,6 +64,10 @@ fn ns_initialisation() -> ExitCode {
     };
     // Before setup, so that nothing the init starts inherits the parent's pipe.
     let started = started::Report::take(options.internal_started_fd);
+    // The command's seccomp filter as ns-process compiled it (#14), taken as the report is.
+    let seccomp_fd = options
+        .internal_seccomp_fd
+        .and_then(crate::sys::claim_handed_fd);
     // ns-runtime (#16): its ready socket and start FIFO, taken before the setup as the
     // report is; an init of ns-process has neither.
     let waiting = match crate::runtime::created::Waiting::take(&options) {
@@ -91,9 +95,8 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
-    // Before the setup: a profile's path is the caller's, which the pivot into a rootfs
-    // leaves behind. ns-process checked it already; this reads it once more.
-    let seccomp = match command_seccomp(&options) {
+    // Before the setup, which the filter must not bind.
+    let seccomp = match command_seccomp(&options, seccomp_fd) {
         Ok(seccomp) => seccomp,
         Err(error) => {
             eprintln!("ns-process: {error}");
@@ -134,10 +137,23 @@ fn ns_initialisation() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The filter the command runs under, if any, refused when this kernel can't install it.
-fn command_seccomp(options: &Options) -> Result<Option<reexec::SeccompProgram>, String> {
-    let Some(program) = options.seccomp_program()? else {
-        return Ok(None);
+/// The filter the command runs under, if any — the program ns-process compiled and
+/// handed over in `fd` — refused when this kernel can't install it. A command that should
+/// have a filter and was handed none is refused: it never runs unconfined by mistake.
+fn command_seccomp(
+    options: &Options,
+    fd: Option<std::os::fd::OwnedFd>,
+) -> Result<Option<reexec::SeccompProgram>, String> {
+    let program = match (fd, options.wants_seccomp()) {
+        (Some(fd), true) => crate::seccomp::received(fd)?,
+        (None, false) => return Ok(None),
+        (Some(_), false) | (None, true) => {
+            return Err(
+                "init: ns-process handed over a seccomp filter where the options ask for none, \
+                 or none where they ask for one"
+                    .into(),
+            );
+        }
     };
     crate::sys::seccomp_filters_available().map_err(|error| {
         format!(
@@ -460,4 +476,18 @@ fn oci_process_settings(options: &Options) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_wants_a_filter_is_refused_without_one() {
+        let wants = Options::parse_from(["ns-process"]);
+        let error = command_seccomp(&wants, None).unwrap_err();
+        assert!(error.contains("none where they ask for one"), "{error}");
+        let unconfined = Options::parse_from(["ns-process", "--seccomp", "unconfined"]);
+        assert!(command_seccomp(&unconfined, None).unwrap().is_none());
+    }
 }

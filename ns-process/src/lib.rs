@@ -154,6 +154,13 @@ pub(crate) fn start_init(
         None
     };
     let joins = options.open_joins()?;
+    // The command's seccomp filter (#14): compiled once, here, before anything is
+    // created (a profile file by validate() already, and kept), and handed to the init,
+    // which neither reads a profile again nor compiles one.
+    let seccomp = options
+        .seccomp_program()?
+        .map(|program| seccomp::handed(&program))
+        .transpose()?;
     if options.verbose {
         eprintln!(
             "ns-process: starting {} in new namespaces: {namespaces}",
@@ -217,6 +224,20 @@ pub(crate) fn start_init(
         }
         None => (Vec::new(), None),
     };
+    // Above every descriptor the init gets otherwise: the preserved ones, the bridge's
+    // report (at the end of their range), the runtime's and the console socket.
+    let seccomp = seccomp.map(|memfd| {
+        let number = given_fds
+            .iter()
+            .map(|(number, _)| *number)
+            .chain(options.internal_console_fd)
+            .chain([cli::preserved_fds(options.preserve_fds).end])
+            .max()
+            .unwrap_or(2)
+            + 1;
+        args.push(format!("--internal-seccomp-fd={number}").into());
+        (number, memfd)
+    });
     args.extend(user_args);
 
     let spawned = {
@@ -259,6 +280,9 @@ pub(crate) fn start_init(
         }
         for (number, fd) in given_fds {
             command.fd(number, fd);
+        }
+        if let Some((number, memfd)) = seccomp {
+            command.fd(number, memfd);
         }
         // The console socket (#16): checked open by validate(), handed on at its number.
         if let Some(fd) = options.internal_console_fd {

@@ -644,6 +644,62 @@ fn condition(value: &Value, field: &str, names_may_be: Names) -> Result<ArgCondi
     }
 }
 
+/// Bytes of one instruction as handed to the init: `code`, `jt`, `jf`, `k`.
+const INSTRUCTION_BYTES: usize = 8;
+
+/// The compiled `program` in a new memfd, for the init (#14): ns-process compiles the
+/// filter once, and the init gets the very instructions it checked, without reading a
+/// profile file again or compiling anything. A memfd, not a pipe: a program of 4,096
+/// instructions is 32 KiB, more than a pipe holds where the caller's pipe buffers are
+/// capped (`pipe-user-pages-soft`), and nothing reads it before the init starts.
+pub(crate) fn handed(program: &SeccompProgram) -> Result<std::os::fd::OwnedFd, String> {
+    use std::io::{Seek, Write};
+    let fail =
+        |call: &str, why: String| format!("handing the seccomp filter to the init: {call}: {why}");
+    let fd = nix::sys::memfd::memfd_create(
+        c"ns-process-seccomp",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )
+    .map_err(|errno| fail("memfd_create", errno.desc().into()))?;
+    let mut bytes = Vec::with_capacity(program.instructions().len() * INSTRUCTION_BYTES);
+    for instruction in program.instructions() {
+        bytes.extend_from_slice(&instruction.code.to_ne_bytes());
+        bytes.extend_from_slice(&[instruction.jt, instruction.jf]);
+        bytes.extend_from_slice(&instruction.k.to_ne_bytes());
+    }
+    let mut file = std::fs::File::from(fd);
+    file.write_all(&bytes)
+        .and_then(|()| file.rewind())
+        .map_err(|error| fail("write", error.to_string()))?;
+    Ok(file.into())
+}
+
+/// The program ns-process compiled and [`handed`] to the init in `fd`.
+pub(crate) fn received(fd: std::os::fd::OwnedFd) -> Result<SeccompProgram, String> {
+    use std::io::Read;
+    let fail = |why: String| format!("init: reading the seccomp filter ns-process compiled: {why}");
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|error| fail(error.to_string()))?;
+    if bytes.len() % INSTRUCTION_BYTES != 0 {
+        return Err(fail(format!(
+            "{} bytes are no whole instructions",
+            bytes.len()
+        )));
+    }
+    let instructions = bytes
+        .chunks_exact(INSTRUCTION_BYTES)
+        .map(|chunk| libc::sock_filter {
+            code: u16::from_ne_bytes([chunk[0], chunk[1]]),
+            jt: chunk[2],
+            jf: chunk[3],
+            k: u32::from_ne_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]),
+        })
+        .collect();
+    SeccompProgram::from_instructions(instructions).map_err(|error| fail(error.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,6 +772,32 @@ mod tests {
         assert!(
             strict.instructions().len() < 512,
             "short enough to run on every call"
+        );
+    }
+
+    #[test]
+    fn the_init_receives_the_very_program_ns_process_compiled() {
+        let kept = crate::capabilities::for_command(false, &[], &[]);
+        let program = default_profile(kept).compile().unwrap();
+        let got = received(handed(&program).unwrap()).unwrap();
+        let bytes = |program: &SeccompProgram| {
+            program
+                .instructions()
+                .iter()
+                .map(|i| (i.code, i.jt, i.jf, i.k))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bytes(&got), bytes(&program));
+
+        // Anything but whole instructions is refused, naming what is wrong.
+        let fd =
+            nix::sys::memfd::memfd_create(c"odd", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+        nix::unistd::write(&fd, &[0; 9]).unwrap();
+        nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekSet).unwrap();
+        let error = received(fd).unwrap_err();
+        assert!(
+            error.contains("9 bytes are no whole instructions"),
+            "{error}"
         );
     }
 }

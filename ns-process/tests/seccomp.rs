@@ -19,7 +19,7 @@ use reexec::SeccompFilter;
 use reexec_tests::faults::SeccompFilter as ProbeFilter;
 use reexec_tests::{
     TempDir, TestUser, as_root_and_unprivileged, assert_exit_code, assert_refused, copy_executable,
-    describe, or_skip, stdout_text, temp_dir,
+    describe, or_skip, output_with_timeout, stdout_text, temp_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -268,6 +268,34 @@ fn a_profile_file_is_applied() {
         &["keyctl", "unshare:0x04000000"],
         "ENOSYS",
     );
+}
+
+/// ns-process reads a profile once and hands the init the program it compiled (#14): a
+/// profile that can be read only once — a pipe, as a shell's `<(…)` or `/dev/stdin` gives
+/// it — binds the command. The init used to read the file again, finding the pipe empty.
+#[test]
+fn a_profile_read_from_a_pipe_is_read_once_and_applied() {
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]}"#;
+    let args = probe_args(&["--seccomp", "/dev/stdin"], &["getpid"]);
+    for user in TestUser::all(NS_PROCESS) {
+        // The pipe is the shell's, made as the user: stdin of ns-process, and its init's.
+        let output = output_with_timeout(
+            user.command_of("/bin/sh")
+                .args(["-c", "printf '%s' \"$0\" | \"$@\"", profile])
+                .arg(user.program())
+                .args(&args),
+            TIMEOUT,
+        );
+        let label = user.label();
+        assert_exit_code(label, &output, 0);
+        assert_eq!(
+            results(&output),
+            [("getpid".to_owned(), libc::EXDEV.to_string())],
+            "{label}: {}",
+            describe(&output)
+        );
+    }
 }
 
 #[test]

@@ -233,6 +233,7 @@ fn bad_input_is_refused_with_125_and_a_reason() {
         "--internal-take-terminal",
         "--internal-outer-namespaces=uts:1",
         "--internal-started-fd=3",
+        "--internal-seccomp-fd=3",
     ] {
         assert_refused(
             &[internal],
