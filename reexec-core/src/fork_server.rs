@@ -112,6 +112,10 @@ const UNABLE: u8 = b'-';
 /// A program that must stay single-threaded — one that will enter a user namespace with
 /// `unshare` or `setns` — calls `start` on its main thread, which starts no thread.
 ///
+/// A copy of the program made by `fork(2)` without an execve does not use the program's
+/// server — the children would be the program's, not its own — and sees none running; it
+/// may start one of its own.
+///
 /// # What goes the plain way
 ///
 /// A [`Command`] asked to use the server still re-executes when the server cannot give
@@ -126,6 +130,9 @@ const UNABLE: u8 = b'-';
 pub struct ForkServer {
     socket: UnixStream,
     process: crate::Child,
+    /// The process that started it: a fork of the program has a copy of this value and
+    /// must not use it, since the server's children would be the program's, not its own.
+    owner: u32,
 }
 
 /// The program's one server, once started.
@@ -268,7 +275,11 @@ impl ForkServer {
                 "the fork server did not start: {why}"
             ))));
         }
-        Ok(ForkServer { socket, process })
+        Ok(ForkServer {
+            socket,
+            process,
+            owner: std::process::id(),
+        })
     }
 
     fn is_alive(&mut self) -> bool {
@@ -288,10 +299,22 @@ impl ForkServer {
     }
 }
 
+/// The program's server, if this process started it. In a process forked from the
+/// program (without an execve) the inherited copy is forgotten: that server belongs to
+/// the program, and this process starts its own if it wants one.
 fn lock() -> std::sync::MutexGuard<'static, Option<ForkServer>> {
     // A panic while the lock was held left no half-changed state behind: at worst a
     // server whose socket is in the middle of an exchange, which the next one detects.
-    SERVER.lock().unwrap_or_else(PoisonError::into_inner)
+    let mut server = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
+    if server
+        .as_ref()
+        .is_some_and(|server| server.owner != std::process::id())
+    {
+        // Neither killed nor waited for, not ours to: dropping closes our copies of its
+        // socket and pidfd, nothing else.
+        drop(server.take());
+    }
+    server
 }
 
 /// The server's arguments after its name: one long one and many empty ones, the room its

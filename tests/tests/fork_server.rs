@@ -206,3 +206,20 @@ fn a_child_not_root_in_its_user_namespace_has_the_capabilities_a_plain_one_has()
         );
     });
 }
+
+#[test]
+fn a_forked_copy_of_the_program_leaves_the_programs_server_alone() {
+    let output = probe("fork-server-forked").output().unwrap();
+    assert_fields(
+        "forked",
+        &output,
+        &[
+            ("forked_sees_server", "false"),
+            ("forked_refused", "true"),
+            ("forked_own_server_differs", "true"),
+            ("forked_code", "7"),
+            ("server_kept", "true"),
+            ("code", "7"),
+        ],
+    );
+}

@@ -328,6 +328,33 @@ reexec::main! {
                     }
                 }
             }
+            "fork-server-forked" => {
+                reexec::ForkServer::start()?;
+                let server = reexec::ForkServer::pid();
+                // SAFETY: the probe has one thread here (main, nothing started), so the
+                // forked child may go on with ordinary code.
+                match unsafe { nix::unistd::fork() }.unwrap() {
+                    nix::unistd::ForkResult::Child => {
+                        // The program's server is not this process's to use.
+                        println!("forked_sees_server={}", reexec::ForkServer::pid().is_some());
+                        let refused = Command::new("exit-seven").fork_server(true).status().is_err();
+                        println!("forked_refused={refused}");
+                        reexec::ForkServer::start().unwrap();
+                        let own = reexec::ForkServer::pid();
+                        println!("forked_own_server_differs={}", own.is_some() && own != server);
+                        let status = Command::new("exit-seven").fork_server(true).status().unwrap();
+                        println!("forked_code={}", or_none(status.code()));
+                        let _ = std::io::stdout().flush();
+                        std::process::exit(0);
+                    }
+                    nix::unistd::ForkResult::Parent { child } => {
+                        nix::sys::wait::waitpid(child, None).unwrap();
+                    }
+                }
+                println!("server_kept={}", reexec::ForkServer::pid() == server);
+                let status = Command::new("exit-seven").fork_server(true).status()?;
+                println!("code={}", or_none(status.code()));
+            }
             "fork-server-not-started" => {
                 let error = Command::new("exit-zero").fork_server(true).spawn().unwrap_err();
                 println!("error={error}");
