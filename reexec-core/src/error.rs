@@ -128,12 +128,10 @@ pub enum Step {
     // The fork server (`ForkServer`).
     /// Starting the program's fork server, or handing it a spawn and hearing back.
     ForkServer,
-    /// Writing the arguments into a child of the fork server, in place of execve's.
-    PlaceArguments,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 46] = [
+    pub(crate) const ALL: [Step; 45] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -182,7 +180,6 @@ impl Step {
         Step::ManageCgroup,
         Step::JoinCgroup,
         Step::ForkServer,
-        Step::PlaceArguments,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -266,7 +263,6 @@ impl fmt::Display for Step {
             Step::ManageCgroup => "managing a cgroup",
             Step::JoinCgroup => "moving the child into its cgroup (cgroup.procs)",
             Step::ForkServer => "handing the spawn to the fork server",
-            Step::PlaceArguments => "placing the arguments of a child of the fork server",
         })
     }
 }

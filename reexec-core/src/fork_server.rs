@@ -268,7 +268,10 @@ impl ForkServer {
             let _ = process.kill();
             let _ = process.wait();
             let why = match ready {
-                Ok(1) => "it could not find its own arguments on its stack (/proc/self/stat)",
+                Ok(1) => {
+                    "it could not find its own arguments on its stack (/proc/self/stat), \
+                     or std did not read them there"
+                }
                 _ => "it ended before it was ready",
             };
             return Err(failed(io::Error::other(format!(
@@ -942,7 +945,7 @@ fn serve() -> ExitCode {
         return ExitCode::from(2);
     };
     let mut socket = UnixStream::from(socket);
-    let area = ArgvArea::find(ARGUMENT_SLOTS, SERVER_ENTRY);
+    let area = ArgvArea::find(ARGUMENT_SLOTS, SERVER_ENTRY).filter(std_reads_the_area);
     let ready = if area.is_some() { READY } else { UNABLE };
     if socket.write_all(&[ready]).is_err() {
         return ExitCode::FAILURE;
@@ -976,6 +979,16 @@ fn serve() -> ExitCode {
     }
 }
 
+/// Whether std's `args()` sees what is written into `area`: checked once, by the server
+/// on itself, so that its children need not check (and allocate) before their entry.
+fn std_reads_the_area(area: &ArgvArea) -> bool {
+    let name = SERVER_ENTRY.to_bytes();
+    // SAFETY: the server, single-threaded, on its own argv, which nothing borrows; one
+    // argument fits any area `find` accepts.
+    unsafe { area.place(&[name]) };
+    std::env::args_os().eq([OsStr::from_bytes(name)])
+}
+
 /// Clones the child of one request; returns the answer in the server, and never in the
 /// child, which runs its entry and exits.
 fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
@@ -1007,12 +1020,10 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
 fn run_child(request: &Received, area: &ArgvArea) -> ! {
     let argv: Vec<&[u8]> = request.argv_bytes.iter().map(Vec::as_slice).collect();
     // SAFETY: the child of the server, single-threaded; the area is the server's own
-    // argv, found at its start, and the caller checked that these arguments fit.
+    // argv, found and checked at its start (std reads it), and the caller checked that
+    // these arguments fit.
     unsafe { area.place(&argv) };
     let name = OsStr::from_bytes(argv.first().copied().unwrap_or_default());
-    if std::env::args_os().next().as_deref() != Some(name) {
-        sys::report_and_exit(request.report, Step::PlaceArguments, libc::EINVAL);
-    }
     // SAFETY: the child of the server, single-threaded. `request` lives in the server's
     // loop, which this child never returns to, so the array outlives every use.
     unsafe { sys::set_environment(request.envp.as_ptr()) };

@@ -110,13 +110,6 @@ pub(crate) unsafe fn clone_for_caller(
     Ok(Cloned::Child)
 }
 
-/// Ends a child of the server whose setup failed after `set_up`, as `set_up` does:
-/// its report on the caller's pipe, then exit.
-pub(crate) fn report_and_exit(report: RawFd, step: Step, errno: i32) -> ! {
-    let _ = raw::write_all(report, &super::encode_report(step, errno).to_ne_bytes());
-    raw::exit(super::SETUP_FAILED)
-}
-
 /// What execve does that a child of the server, which never calls it, must do itself:
 /// give up capabilities as below, and become dumpable again (execve makes a process
 /// whose ids changed before it dumpable; the setup may have changed them).
@@ -227,21 +220,23 @@ impl ArgvArea {
     }
 
     /// Writes `argv` over this process's own arguments: the strings into the text, one
-    /// after the other, zeros after the last; a pointer to each into the slots, then
-    /// NULL.
+    /// after the other, each with its NUL; a pointer to each into the slots, then NULL.
     ///
     /// # Safety
-    /// Only in the child of the server, which has one thread and nothing borrowing its
-    /// arguments; `self` is the area [`find`](Self::find) returned in the server. `argv`
-    /// must [`fit`](Self::fits).
+    /// Only in the server, or its child, which have one thread and nothing borrowing
+    /// their arguments; `self` is the area [`find`](Self::find) returned in the server.
+    /// `argv` must [`fit`](Self::fits).
     pub(crate) unsafe fn place(&self, argv: &[&[u8]]) {
         assert!(ArgvArea::fits(self.slot_count, self.text_len, argv));
         // SAFETY: the text is `text_len` bytes of our stack, ours alone (see above).
         let text = unsafe { std::slice::from_raw_parts_mut(self.text, self.text_len) };
-        text.fill(0);
+        // Only the bytes of the new arguments are written: zeroing the rest would fault in
+        // its 8 pages, in every child (BENCHMARKS.md, item 12). What is left of the
+        // server's padding shows after them in /proc/PID/cmdline, not in `args()`.
         let mut at = 0;
         for (index, arg) in argv.iter().enumerate() {
             text[at..at + arg.len()].copy_from_slice(arg);
+            text[at + arg.len()] = 0;
             // SAFETY: `index` < `slot_count` (`fits`), within the array of pointers.
             unsafe { self.slots.add(index).write(self.text.add(at).cast()) };
             at += arg.len() + 1;
