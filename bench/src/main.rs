@@ -70,7 +70,8 @@ struct Plan {
     tool_runs: usize,
     /// Process starts of each dispatch binary.
     dispatch_starts: usize,
-    /// Whole runs of each round-trip program against its Go twin (items 7 and 9).
+    /// Whole runs of each round-trip program against its Go twin (items 7, 9 and 12), and
+    /// of the fork-server round trips against `posix_spawn` (item 13).
     peer_runs: usize,
     /// Round trips per run of the round-trip programs: plain, and namespaced.
     peer_round_trips: [usize; 2],
@@ -150,7 +151,7 @@ fn run(quick: bool, only_runtimes: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Items 1 to 9.
+/// Items 1 to 9, 12 and 13.
 fn every_item_but_runtimes(plan: &Plan, table: &mut Table) {
     progress("spawns from a parent of 16 MiB and of 2 GiB resident (items 1, 2, 3)");
     spawn_rows(plan, table);
@@ -160,8 +161,10 @@ fn every_item_but_runtimes(plan: &Plan, table: &mut Table) {
     dispatch_rows(plan, table);
     progress("ns-process -- true against unshare -Urmunpif --mount-proc true (item 6)");
     tool_rows(plan, table);
-    progress("round trips against Go's reexec, from whole programs (items 7 and 9)");
+    progress("round trips against Go's reexec, from whole programs (items 7, 9 and 12)");
     peer_rows(plan, table);
+    progress("fork-server round trips against posix_spawn of a static C program (item 13)");
+    lean_rows(plan, table);
     progress("typed calls and pool calls against a plain round trip (item 8)");
     typed_rows(plan, table);
 }
@@ -577,32 +580,44 @@ fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
 /// `roundtrips-static`, which `scripts/bench` builds beside it), taking turns with the two
 /// others: what the fastest build a user can choose gives (BENCHMARKS.md, "The fastest
 /// binary").
+///
+/// Item 12: the same default build with `--fork-server`, its children started by
+/// `reexec::ForkServer` instead of an execve, in the same turns.
 fn peer_rows(plan: &Plan, table: &mut Table) {
     let (Some(ours), Some(go)) = (sibling("roundtrips"), sibling("roundtrips-go")) else {
         table.missing("7", "roundtrips and roundtrips-go (Go: golang-go)");
         return;
     };
     let ours_static = sibling("roundtrips-static");
-    for (mode, count, what, target) in [
+    for (mode, count, what, target, forked_target) in [
         (
             "plain",
             plan.peer_round_trips[0],
             "into an entry that returns",
             0.60,
+            Target::AtMost(0.25),
         ),
         (
             "ns",
             plan.peer_round_trips[1],
             "in new user (root mapped), mount, UTS, IPC, PID, net namespaces; sets the hostname",
             0.70,
+            Target::None,
         ),
     ] {
         let args = [mode.to_owned(), count.to_string()];
+        let forked_args = [
+            "--fork-server".to_owned(),
+            mode.to_owned(),
+            count.to_string(),
+        ];
         let (mut theirs, mut mine) = (Samples::default(), Samples::default());
         let (mut their_faults, mut my_faults) = (Samples::default(), Samples::default());
         let (mut mine_static, mut my_static_faults) = (Samples::default(), Samples::default());
+        let (mut forked, mut forked_faults) = (Samples::default(), Samples::default());
         run_counting_faults(&go, &args);
         run_counting_faults(&ours, &args);
+        run_counting_faults(&ours, &forked_args);
         if let Some(ours_static) = &ours_static {
             run_counting_faults(ours_static, &args);
         }
@@ -616,6 +631,11 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
                         .push(run_counting_faults(ours_static, &args))
                 });
             }
+            forked.time(|| {
+                forked_faults
+                    .0
+                    .push(run_counting_faults(&ours, &forked_args))
+            });
         }
         let per_trip = |faults: &Samples| faults.median() / count as f64;
         table.timed(
@@ -638,24 +658,97 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
         );
         if ours_static.is_none() {
             table.missing("9", "roundtrips-static (static-pie, glibc's libc.a)");
-            continue;
+        } else {
+            table.timed(
+                "9",
+                &format!(
+                    "… the same program built static-pie ({:.0} page faults each)",
+                    per_trip(&my_static_faults)
+                ),
+                &mine_static,
+                Some(Ratio::new(&mine, "7 reexec", Target::None)),
+            );
+            table.timed(
+                "9",
+                "… static-pie, against Go",
+                &mine_static,
+                Some(Ratio::new(&theirs, "7 Go", Target::AtMost(target))),
+            );
         }
         table.timed(
-            "9",
+            "12",
             &format!(
-                "… the same program built static-pie ({:.0} page faults each)",
-                per_trip(&my_static_faults)
+                "… the default build, children started by its fork server ({:.1} page faults each)",
+                per_trip(&forked_faults)
             ),
-            &mine_static,
+            &forked,
             Some(Ratio::new(&mine, "7 reexec", Target::None)),
         );
         table.timed(
-            "9",
-            "… static-pie, against Go",
-            &mine_static,
-            Some(Ratio::new(&theirs, "7 Go", Target::AtMost(target))),
+            "12",
+            "… fork server, against Go",
+            &forked,
+            Some(Ratio::new(&theirs, "7 Go", forked_target)),
         );
     }
+}
+
+/// Item 13: fork-server round trips against the floor of a process start — `posix_spawn`
+/// and `waitpid` of a static C program that exits at once (`exit-static`, which
+/// `scripts/bench` builds with `cc -static -O2`) — the same count from the same
+/// `#[tokio::main]` program, so that both runs pay the same start-up, alternated.
+fn lean_rows(plan: &Plan, table: &mut Table) {
+    let (Some(ours), Some(floor)) = (sibling("roundtrips"), sibling("exit-static")) else {
+        table.missing(
+            "13",
+            "roundtrips and exit-static (a C compiler, glibc's libc.a)",
+        );
+        return;
+    };
+    let count = plan.peer_round_trips[0];
+    let spawn_args = [
+        "posix-spawn".to_owned(),
+        count.to_string(),
+        floor.to_string_lossy().into_owned(),
+    ];
+    let forked_args = [
+        "--fork-server".to_owned(),
+        "plain".to_owned(),
+        count.to_string(),
+    ];
+    let (mut spawns, mut spawn_faults) = (Samples::default(), Samples::default());
+    let (mut forked, mut forked_faults) = (Samples::default(), Samples::default());
+    run_counting_faults(&ours, &spawn_args);
+    run_counting_faults(&ours, &forked_args);
+    for _ in 0..plan.peer_runs {
+        spawns.time(|| spawn_faults.0.push(run_counting_faults(&ours, &spawn_args)));
+        forked.time(|| {
+            forked_faults
+                .0
+                .push(run_counting_faults(&ours, &forked_args))
+        });
+    }
+    let per_trip = |faults: &Samples| faults.median() / count as f64;
+    table.timed(
+        "13",
+        &format!(
+            "`posix_spawn`+`waitpid` of a static C program that exits at once, {count} from \
+             `#[tokio::main]` ({:.1} page faults each)",
+            per_trip(&spawn_faults)
+        ),
+        &spawns,
+        None,
+    );
+    table.timed(
+        "13",
+        &format!(
+            "fork-server round trips into an entry that returns, the same count ({:.1} page \
+             faults each)",
+            per_trip(&forked_faults)
+        ),
+        &forked,
+        Some(Ratio::new(&spawns, "13 posix_spawn", Target::AtMost(2.0))),
+    );
 }
 
 /// The share of CPU time the whole machine spent idle over one second, from `/proc/stat`:
