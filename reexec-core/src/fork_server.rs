@@ -879,11 +879,15 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
             None,
         )?)
     })?;
-    // A stream socket may take part of it; the rest follows without descriptors.
-    let mut whole = length.to_vec();
-    whole.extend_from_slice(body);
+    // A stream socket may take part of it; the rest follows without descriptors. (No
+    // copy of the message for that: it is rarely needed, and every spawn would pay it.)
     let mut socket = socket;
-    socket.write_all(&whole[sent.min(whole.len())..])
+    if sent < length.len() {
+        socket.write_all(&length[sent..])?;
+        socket.write_all(body)
+    } else {
+        socket.write_all(&body[(sent - length.len()).min(body.len())..])
+    }
 }
 
 /// Receives one message from [`send_message`]: its body and descriptors, or `None` at

@@ -223,3 +223,11 @@ fn a_forked_copy_of_the_program_leaves_the_programs_server_alone() {
         ],
     );
 }
+
+#[test]
+fn a_request_larger_than_a_sockets_buffer_arrives_whole() {
+    // 300 KB of environment: more than the socket buffers (about 200 KiB), so the server
+    // reads the body in parts while the caller is still sending.
+    let output = probe("fork-server-large").output().unwrap();
+    assert_fields("large", &output, &[("large_env_bytes", "300000")]);
+}

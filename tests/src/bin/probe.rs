@@ -73,6 +73,16 @@ fn list_fds() {
     println!("fds={}", open_fds(false).join(","));
 }
 
+/// Prints how many bytes the `PROBE_LARGE_*` variables hold together.
+#[reexec::entry("env-size")]
+fn env_size() {
+    let bytes: usize = std::env::vars_os()
+        .filter(|(key, _)| key.to_string_lossy().starts_with("PROBE_LARGE_"))
+        .map(|(_, value)| value.len())
+        .sum();
+    println!("large_env_bytes={bytes}");
+}
+
 /// Prints the effective and permitted capability sets, as /proc/self/status shows them.
 #[reexec::entry("print-capabilities")]
 fn print_capabilities() {
@@ -354,6 +364,17 @@ reexec::main! {
                 println!("server_kept={}", reexec::ForkServer::pid() == server);
                 let status = Command::new("exit-seven").fork_server(true).status()?;
                 println!("code={}", or_none(status.code()));
+            }
+            "fork-server-large" => {
+                // More than a socket buffers (about 200 KiB by default): the server reads
+                // the request in parts.
+                reexec::ForkServer::start()?;
+                let value = "x".repeat(100_000);
+                let output = Command::new("env-size")
+                    .envs((0..3).map(|index| (format!("PROBE_LARGE_{index}"), value.as_str())))
+                    .fork_server(true)
+                    .output()?;
+                print!("{}", String::from_utf8_lossy(&output.stdout));
             }
             "fork-server-not-started" => {
                 let error = Command::new("exit-zero").fork_server(true).spawn().unwrap_err();
