@@ -351,13 +351,8 @@ fn the_cgroup_of_a_killed_ns_process_is_removed_by_the_next_run() {
 
 #[test]
 fn without_delegation_a_limit_refuses_and_nothing_runs() {
-    let unprivileged = match Unprivileged::prepare(NS_PROCESS) {
-        Ok(unprivileged) => unprivileged,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
-    };
+    let unprivileged =
+        reexec_tests::or_skip!(Unprivileged::prepare(NS_PROCESS), "no unprivileged run");
     for limit in [
         ["--memory", "64m"],
         ["--pids-limit", "64"],

@@ -274,13 +274,7 @@ fn empty_leftovers_of_dead_owners_are_removed_and_live_ones_kept() {
 
 #[test]
 fn without_delegation_creating_refuses_and_says_what_is_needed() {
-    let unprivileged = match Unprivileged::prepare(PROBE) {
-        Ok(unprivileged) => unprivileged,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
-    };
+    let unprivileged = reexec_tests::or_skip!(Unprivileged::prepare(PROBE), "no unprivileged run");
     for layout in layouts() {
         let output =
             output_with_timeout(&mut unprivileged.command(PROBE, &["join", layout]), TIMEOUT);
@@ -580,13 +574,7 @@ fn the_runtime_limits_are_written_in_the_hosts_terms() {
 
 #[test]
 fn without_delegation_a_cgroup_at_a_path_is_refused_and_says_what_is_needed() {
-    let unprivileged = match Unprivileged::prepare(PROBE) {
-        Ok(unprivileged) => unprivileged,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
-    };
+    let unprivileged = reexec_tests::or_skip!(Unprivileged::prepare(PROBE), "no unprivileged run");
     for layout in layouts() {
         let path = format!("reexec-test-refused-{}/job", std::process::id());
         let output = output_with_timeout(
