@@ -560,13 +560,7 @@ struct Received {
 impl Received {
     fn decode(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Received> {
         let mut input = Reader(bytes);
-        // Every descriptor moves above the numbers the child installs, so that no source
-        // is a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave.
-        let highest_target = 2.max(max_target(bytes).unwrap_or(2));
-        let fds: Vec<OwnedFd> = fds
-            .iter()
-            .map(|fd| sys::dup_above(fd.as_fd(), highest_target + 1))
-            .collect::<io::Result<_>>()?;
+        // The numbers recvmsg gave; placed above the targets once those are read.
         let mut next_fd = fds.iter().map(AsRawFd::as_raw_fd);
         let mut take_fd = || {
             next_fd
@@ -653,6 +647,25 @@ impl Received {
                 k: input.u32()?,
             });
         }
+        // Every descriptor moves above the numbers the child installs, so that no source
+        // is a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave.
+        let highest_target = given.iter().map(|fd| fd.target).max().unwrap_or(2).max(2);
+        let moved: Vec<OwnedFd> = fds
+            .iter()
+            .map(|fd| sys::dup_above(fd.as_fd(), highest_target + 1))
+            .collect::<io::Result<_>>()?;
+        let place = |received: RawFd| -> RawFd {
+            let index = fds.iter().position(|fd| fd.as_raw_fd() == received);
+            index.map_or(-1, |index| moved[index].as_raw_fd())
+        };
+        let (report, cwd_fd, go) = (place(report), cwd_fd.map(place), go.map(place));
+        let stdio = stdio.map(|source| source.map(place));
+        for fd in &mut given {
+            fd.source = place(fd.source);
+        }
+        for join in &mut joins {
+            join.fd = place(join.fd);
+        }
         if !sys::follows_the_rules(&given) {
             return Err(malformed("the given descriptors"));
         }
@@ -673,7 +686,7 @@ impl Received {
             report,
             cwd_fd,
             go,
-            fds,
+            fds: moved,
         })
     }
 
@@ -722,30 +735,6 @@ impl Drop for Received {
             wipe(&mut cwd.into_bytes());
         }
     }
-}
-
-/// The highest target among the given descriptors of an encoded request, found before
-/// the descriptors are placed; `None` for a request too short to say.
-fn max_target(bytes: &[u8]) -> Option<RawFd> {
-    let mut input = Reader(bytes);
-    input.flag().ok()?;
-    input.flag().ok()?;
-    input.strings().ok()?;
-    input.strings().ok()?;
-    input.flag().ok()?;
-    input.bytes().ok()?;
-    for _ in 0..6 {
-        input.i32().ok()?;
-    }
-    for _ in 0..6 {
-        input.flag().ok()?;
-    }
-    let mut highest = None;
-    for _ in 0..input.u32().ok()? {
-        let target = input.i32().ok()?;
-        highest = highest.max(Some(target));
-    }
-    highest
 }
 
 /// The server's answer to one request.
