@@ -428,18 +428,8 @@ fn close_others_on_exec(given: &[GivenFd]) -> Result<(), i32> {
 /// them all: what a child of the fork server does where execve would close them.
 /// `close_range` over the gaps, else each one /proc/self/fd lists.
 fn close_others_now(given: &[GivenFd], report: RawFd) -> Result<(), i32> {
-    let mut first: u32 = 3;
-    let keep = given.iter().map(|fd| fd.target).chain([report]);
-    let mut gaps_closed = Ok(());
-    for kept in keep {
-        let kept = kept as u32;
-        if first < kept {
-            gaps_closed = gaps_closed.and(raw::close_range(first, kept - 1));
-        }
-        first = kept + 1;
-    }
-    gaps_closed = gaps_closed.and(raw::close_range(first, u32::MAX));
-    if gaps_closed.is_ok() {
+    let kept = given.iter().map(|fd| fd.target).chain([report]);
+    if for_each_gap(kept, raw::close_range).is_ok() {
         return Ok(());
     }
     for_each_open_fd(|fd| {
@@ -448,6 +438,24 @@ fn close_others_now(given: &[GivenFd], report: RawFd) -> Result<(), i32> {
             unsafe { raw::close(fd) };
         }
     })
+}
+
+/// Calls `each` with the first and last number of every range of descriptors from 3 up
+/// that lies between those `kept` (ascending), up to the highest possible; stops at the
+/// first failure. What `close_range` is given, to mark or to close all but the kept.
+fn for_each_gap(
+    kept: impl Iterator<Item = RawFd>,
+    mut each: impl FnMut(u32, u32) -> Result<(), i32>,
+) -> Result<(), i32> {
+    let mut first: u32 = 3;
+    for kept in kept {
+        let kept = kept as u32;
+        if first < kept {
+            each(first, kept - 1)?;
+        }
+        first = kept + 1;
+    }
+    each(first, u32::MAX)
 }
 
 /// Unblocks every signal but `keep_blocked`.
@@ -475,15 +483,7 @@ fn mark_each_listed(given: &[GivenFd]) -> Result<(), i32> {
 
 /// `close_range(CLOSE_RANGE_CLOEXEC)` over 3 and up, less the given targets (sorted).
 fn mark_gaps_with_close_range(given: &[GivenFd]) -> Result<(), i32> {
-    let mut first: u32 = 3;
-    for fd in given {
-        let target = fd.target as u32;
-        if first < target {
-            raw::close_range_cloexec(first, target - 1)?;
-        }
-        first = target + 1;
-    }
-    raw::close_range_cloexec(first, u32::MAX)
+    for_each_gap(given.iter().map(|fd| fd.target), raw::close_range_cloexec)
 }
 
 /// The number that `text`, up to a NUL if any, writes in decimal: an entry name of
