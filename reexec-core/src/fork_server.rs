@@ -95,7 +95,13 @@ const UNABLE: u8 = b'-';
 ///   environment, working directory, stdio and descriptors are the caller's at each
 ///   spawn);
 /// - **when the program starts few children**: the server is a process of its own,
-///   started by one re-exec, and idle between spawns.
+///   started by one re-exec, and idle between spawns;
+/// - **when an entry relies on `atexit` handlers or library destructors** (a C library's
+///   cleanup, a coverage tool's output): when the entry returns, a child of the server
+///   flushes std's stdout and C's stdio and ends there, without the rest of libc's exit
+///   path, whose handlers are the server's, registered at its start — Python's
+///   `forkserver` children end with `os._exit` for that reason. An entry that calls
+///   [`std::process::exit`] itself takes the whole path.
 ///
 /// # Threads and the death signal
 ///
@@ -957,16 +963,20 @@ fn serve() -> ExitCode {
             }
         };
         let mut bytes = bytes;
-        let answer = match Received::decode(&bytes, fds) {
-            Ok(request) => serve_one(&request, &area),
+        let request = match Received::decode(&bytes, fds) {
+            Ok(request) => request,
             Err(error) => {
                 eprintln!("reexec: the fork server stops: {error}");
                 return ExitCode::FAILURE;
             }
         };
+        let answer = serve_one(&request, &area);
+        // Before the answer: once `spawn` returns, no copy of what the caller gave is
+        // left anywhere, the server's included.
+        drop(request);
         wipe(&mut bytes);
-        let (bytes, fd) = answer.encode();
-        if send_message(&socket, &bytes, fd.as_slice()).is_err() {
+        let (reply, pidfd) = answer.encode();
+        if send_message(&socket, &reply, pidfd.as_slice()).is_err() {
             return ExitCode::FAILURE;
         }
     }
@@ -1024,7 +1034,7 @@ fn run_child(request: &Received, area: &ArgvArea) -> ! {
     unsafe { sys::finish_setup(request.report) };
     let code = crate::dispatch::run_forked(name);
     let _ = io::stdout().flush();
-    std::process::exit(crate::dispatch::exit_status_number(code))
+    sys::end_forked_child(crate::dispatch::exit_status_number(code))
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
 pub(crate) use fork::{
     ArgvArea, CallerFds, Cloned, adopt_received, adopt_server_socket, clone_for_caller,
-    finish_setup, set_environment,
+    end_forked_child, finish_setup, set_environment,
 };
 pub(crate) use spawn::{
     IntoCgroup, ReapOnDrop, SpawnError, Spawned, cloexec_pipe, clone3_may_run, dup_above,

@@ -231,3 +231,19 @@ fn a_request_larger_than_a_sockets_buffer_arrives_whole() {
     let output = probe("fork-server-large").output().unwrap();
     assert_fields("large", &output, &[("large_env_bytes", "300000")]);
 }
+
+#[test]
+fn a_childs_buffered_output_arrives_and_the_atexit_handlers_are_a_plain_starts_only() {
+    // Through a pipe, std's stdout and C's stdio both buffer. A server's child flushes
+    // both, then ends without libc's exit path: its atexit handlers are the server's
+    // (README, "Spawns without an exec").
+    let output = probe("fork-server-buffers").output().unwrap();
+    assert_fields(
+        "buffers",
+        &output,
+        &[
+            ("plain", "rust_buffered c_buffered atexit_ran"),
+            ("fork", "rust_buffered c_buffered"),
+        ],
+    );
+}

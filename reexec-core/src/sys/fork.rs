@@ -273,6 +273,19 @@ pub(crate) unsafe fn finish_setup(report: RawFd) {
     unsafe { raw::close(report) };
 }
 
+/// Ends a server's child once its entry has returned and std's stdout is flushed: C's
+/// stdio buffers (a C library's `printf`) are written out, and nothing else of libc's exit
+/// path runs. The atexit handlers and library destructors a fresh process would run are
+/// the fork server's, registered at its start: running them in every child would redo
+/// the server's cleanup (Python's `forkserver` children end with `os._exit` for the same
+/// reason) and cost a fifth of a child's page faults.
+pub(crate) fn end_forked_child(status: c_int) -> ! {
+    // SAFETY: fflush(NULL) only writes out the open output streams' buffers, under
+    // their own locks; nothing of ours is borrowed across it.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+    raw::exit(status)
+}
+
 /// Takes ownership of descriptors that recvmsg(2) just installed from `SCM_RIGHTS`.
 pub(crate) fn adopt_received(fds: impl IntoIterator<Item = RawFd>) -> Vec<OwnedFd> {
     fds.into_iter()

@@ -99,6 +99,23 @@ fn print_capabilities() {
     }
 }
 
+/// Leaves text in std's and C's stdout buffers, and registers an atexit handler that
+/// writes more, then returns: what of it arrives shows how the child ended.
+#[reexec::entry("buffered-then-return")]
+fn buffered_then_return() {
+    extern "C" fn at_exit() {
+        // SAFETY: a C string literal; printf reads nothing else.
+        unsafe { nix::libc::printf(c" atexit_ran".as_ptr()) };
+    }
+    print!("rust_buffered");
+    // SAFETY: printf with a format without conversions; atexit with a function that
+    // lives as long as the program.
+    unsafe {
+        nix::libc::printf(c" c_buffered".as_ptr());
+        nix::libc::atexit(at_exit);
+    }
+}
+
 /// `scan-memory PREFIX SUFFIX …`: for each pair, whether PREFIX followed by SUFFIX is
 /// anywhere in this process's heap or anonymous writable memory, as `found_N=`. The pairs
 /// are never joined here, so only memory that already held them whole can match.
@@ -375,6 +392,15 @@ reexec::main! {
                     .fork_server(true)
                     .output()?;
                 print!("{}", String::from_utf8_lossy(&output.stdout));
+            }
+            "fork-server-buffers" => {
+                reexec::ForkServer::start()?;
+                for (label, through_server) in [("plain", false), ("fork", true)] {
+                    let output = Command::new("buffered-then-return")
+                        .fork_server(through_server)
+                        .output()?;
+                    println!("{label}={}", String::from_utf8_lossy(&output.stdout));
+                }
             }
             "fork-server-not-started" => {
                 let error = Command::new("exit-zero").fork_server(true).spawn().unwrap_err();
