@@ -230,6 +230,32 @@ pub fn descriptors(pid: u32) -> Result<Vec<(String, std::path::PathBuf)>, String
     Ok(found)
 }
 
+/// Whether descriptor `fd` of process `pid` and descriptor `ours` of this process are
+/// one open file (`kcmp(2)`, `KCMP_FILE`): the same pipe end, say, whatever their
+/// numbers — unlike a path in `/proc/PID/fd`, which two opens of `/dev/null` share.
+pub fn same_open_file(pid: u32, fd: i32, ours: i32) -> Result<bool, String> {
+    const KCMP_FILE: nix::libc::c_long = 0;
+    // SAFETY: kcmp(2) takes numbers only and touches no memory of ours.
+    let order = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_kcmp,
+            nix::libc::c_long::from(std::process::id() as i32),
+            nix::libc::c_long::from(pid as i32),
+            KCMP_FILE,
+            nix::libc::c_long::from(ours),
+            nix::libc::c_long::from(fd),
+        )
+    };
+    match order {
+        0 => Ok(true),
+        1..=2 => Ok(false),
+        _ => Err(format!(
+            "kcmp(KCMP_FILE) of our {ours} and {fd} of {pid}: {}",
+            std::io::Error::last_os_error()
+        )),
+    }
+}
+
 /// The resources as `/proc/PID/limits` lists them, in the kernel's order (0 to 15), by
 /// the names podman's `--ulimit` and `reexec::Resource::name` give them.
 pub const LIMIT_NAMES: [&str; 16] = [

@@ -13,7 +13,7 @@ use reexec_tests::faults::{
     install_interrupting_handlers, read_is_interrupted, signal_thread, signals_handled, sleep_until,
 };
 use reexec_tests::open_fds;
-use reexec_tests::procfs::{descriptors, wait_until_in_syscall};
+use reexec_tests::procfs::{descriptors, same_open_file, wait_until_in_syscall};
 use reexec_tests::stress::{Failures, Stress, allocate_on_threads};
 
 use crate::spawns::{HookExtra, KINDS, Kind, code_for, spawn_one};
@@ -126,18 +126,34 @@ const GIVEN_FD: i32 = 7;
 /// even for a moment.
 pub(crate) fn fd_hygiene(threads: usize, per_thread: usize) {
     // Left without close-on-exec on purpose: no child may see it.
-    let (_inheritable_read, _inheritable_write) = nix::unistd::pipe().unwrap();
+    let (_inheritable_read, inheritable_write) = nix::unistd::pipe().unwrap();
     // Each child gets a copy of this one as GIVEN_FD.
     let (given, _given_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let inheritable = open_fds(true);
     let stdio = ["0", "1", "2"].map(String::from);
-    let not_for_children: Arc<Vec<String>> = Arc::new(
-        inheritable
+    let not_for_children: Vec<String> = inheritable
+        .iter()
+        .filter(|fd| !stdio.contains(fd))
+        .cloned()
+        .collect();
+    // Compared as open files, not by number: a child of the fork server has the server's
+    // table of descriptors, whose numbers say nothing of ours.
+    let files_not_for_children: Arc<Vec<i32>> = Arc::new(
+        not_for_children
             .iter()
-            .filter(|fd| !stdio.contains(fd))
-            .cloned()
+            .map(|fd| fd.parse().unwrap())
             .collect(),
     );
+    // The comparison's control: it knows one of our descriptors as a copy of itself.
+    let copy = nix::unistd::dup(&inheritable_write).unwrap();
+    let write_end = std::os::fd::AsRawFd::as_raw_fd(&inheritable_write);
+    let copy_end = std::os::fd::AsRawFd::as_raw_fd(&copy);
+    assert_eq!(
+        same_open_file(std::process::id(), copy_end, write_end),
+        Ok(true)
+    );
+    assert_eq!(same_open_file(std::process::id(), copy_end, 0), Ok(false));
+    drop(copy);
     let mut expected: Vec<String> = stdio.to_vec();
     expected.push(GIVEN_FD.to_string());
     let expected = expected.join(",");
@@ -171,8 +187,10 @@ pub(crate) fn fd_hygiene(threads: usize, per_thread: usize) {
             let waiting = Arc::new(Mutex::new(Ok(())));
             if matches!(kind, Kind::PlainHook | Kind::NamespacedHook) {
                 if syscall_readable {
-                    let (not_for_children, checked) =
-                        (Arc::clone(&not_for_children), Arc::clone(&waiting_checked));
+                    let (not_for_children, checked) = (
+                        Arc::clone(&files_not_for_children),
+                        Arc::clone(&waiting_checked),
+                    );
                     let found = Arc::clone(&waiting);
                     command.parent_setup(move |pid| {
                         *found.lock().unwrap() = check_waiting_child(pid, &not_for_children);
@@ -219,7 +237,7 @@ pub(crate) fn fd_hygiene(threads: usize, per_thread: usize) {
 /// exec'd, its stdin, stdout and stderr and the descriptor it is given (it installs them
 /// after the wait) — and none the parent left inheritable. Anything else would be a
 /// descriptor of our own or of another spawn, kept open for as long as this child waits.
-fn check_waiting_child(pid: u32, not_for_children: &[String]) -> Result<(), String> {
+fn check_waiting_child(pid: u32, not_for_children: &[i32]) -> Result<(), String> {
     wait_until_in_syscall(
         pid,
         libc::SYS_read,
@@ -227,13 +245,17 @@ fn check_waiting_child(pid: u32, not_for_children: &[String]) -> Result<(), Stri
     )?;
     let mut extra = Vec::new();
     for (fd, target) in descriptors(pid)? {
-        if not_for_children.contains(&fd) {
-            return Err(format!(
-                "while waiting for its parent it holds {fd}, which the parent left \
-                 inheritable and the child will never use"
-            ));
+        let number: i32 = fd.parse().map_err(|_| format!("/proc/{pid}/fd/{fd}"))?;
+        for &ours in not_for_children {
+            if same_open_file(pid, number, ours)? {
+                return Err(format!(
+                    "while waiting for its parent it holds {fd}, our {ours}, which we left \
+                     inheritable and the child will never use"
+                ));
+            }
         }
-        if !["0", "1", "2"].contains(&fd.as_str()) {
+        let stdio = ["0", "1", "2"].contains(&fd.as_str());
+        if !stdio {
             extra.push(format!("{fd}->{}", target.display()));
         }
     }
