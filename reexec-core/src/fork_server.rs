@@ -653,15 +653,20 @@ impl Received {
                 k: input.u32()?,
             });
         }
-        // Every descriptor moves above the numbers the child installs, so that no source
-        // is a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave.
+        // Every descriptor is above the numbers the child installs, so that no source is
+        // a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave: one
+        // that is not moves up (most are already, above the server's socket).
         let highest_target = given.iter().map(|fd| fd.target).max().unwrap_or(2).max(2);
+        let received: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
         let moved: Vec<OwnedFd> = fds
-            .iter()
-            .map(|fd| sys::dup_above(fd.as_fd(), highest_target + 1))
+            .into_iter()
+            .map(|fd| match fd.as_raw_fd() > highest_target {
+                true => Ok(fd),
+                false => sys::dup_above(fd.as_fd(), highest_target + 1),
+            })
             .collect::<io::Result<_>>()?;
-        let place = |received: RawFd| -> RawFd {
-            let index = fds.iter().position(|fd| fd.as_raw_fd() == received);
+        let place = |number: RawFd| -> RawFd {
+            let index = received.iter().position(|&fd| fd == number);
             index.map_or(-1, |index| moved[index].as_raw_fd())
         };
         let (report, cwd_fd, go) = (place(report), cwd_fd.map(place), go.map(place));
@@ -952,6 +957,9 @@ fn serve() -> ExitCode {
     let Some(area) = area else {
         return ExitCode::FAILURE;
     };
+    // std's stdout is set up here, once, empty: each child flushes it at its end, and
+    // would otherwise set it up (a lock, a buffer allocated) only to flush nothing.
+    drop(io::stdout());
     loop {
         let (bytes, fds) = match receive_message(&socket) {
             Ok(Some(message)) => message,
@@ -996,6 +1004,8 @@ fn std_reads_the_area(area: &ArgvArea) -> bool {
 /// child, which runs its entry and exits.
 fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     let plan = request.plan();
+    // Before the clone: what the server writes then, each child finds written.
+    let argv: Vec<&[u8]> = request.argv_bytes.iter().map(Vec::as_slice).collect();
     // The child starts where the caller is now: the server moves there first, and the
     // clone copies it, before any new mount namespace — entered after, the directory
     // would still be the caller's mount's, outside the child's.
@@ -1014,18 +1024,17 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     match unsafe { sys::clone_for_caller(&plan, &caller) } {
         Ok(Cloned::Server { pid, pidfd }) => Answer::Cloned { pid, pidfd },
         Err(errno) => Answer::CloneFailed(errno),
-        Ok(Cloned::Child) => run_child(request, area),
+        Ok(Cloned::Child) => run_child(request, &argv, area),
     }
 }
 
 /// The child of the server, set up: takes its arguments and environment, says it is
 /// ready, and becomes its entry.
-fn run_child(request: &Received, area: &ArgvArea) -> ! {
-    let argv: Vec<&[u8]> = request.argv_bytes.iter().map(Vec::as_slice).collect();
+fn run_child(request: &Received, argv: &[&[u8]], area: &ArgvArea) -> ! {
     // SAFETY: the child of the server, single-threaded; the area is the server's own
     // argv, found and checked at its start (std reads it), and the caller checked that
     // these arguments fit.
-    unsafe { area.place(&argv) };
+    unsafe { area.place(argv) };
     let name = OsStr::from_bytes(argv.first().copied().unwrap_or_default());
     // SAFETY: the child of the server, single-threaded. `request` lives in the server's
     // loop, which this child never returns to, so the array outlives every use.
