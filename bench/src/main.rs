@@ -582,13 +582,16 @@ fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
 /// binary").
 ///
 /// Item 12: the same default build with `--fork-server`, its children started by
-/// `reexec::ForkServer` instead of an execve, in the same turns.
+/// `reexec::ForkServer` instead of an execve, in the same turns; and, for the plain round
+/// trips, the floor of any fork server on the machine: a minimal one in C
+/// (`fork-server-floor`, `bench/c/fork_server.c`) whose children only exit.
 fn peer_rows(plan: &Plan, table: &mut Table) {
     let (Some(ours), Some(go)) = (sibling("roundtrips"), sibling("roundtrips-go")) else {
         table.missing("7", "roundtrips and roundtrips-go (Go: golang-go)");
         return;
     };
     let ours_static = sibling("roundtrips-static");
+    let floor = sibling("fork-server-floor");
     for (mode, count, what, target, forked_target) in [
         (
             "plain",
@@ -615,11 +618,17 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
         let (mut their_faults, mut my_faults) = (Samples::default(), Samples::default());
         let (mut mine_static, mut my_static_faults) = (Samples::default(), Samples::default());
         let (mut forked, mut forked_faults) = (Samples::default(), Samples::default());
+        let (mut floors, mut floor_faults) = (Samples::default(), Samples::default());
+        let floor = floor.as_ref().filter(|_| mode == "plain");
+        let floor_args = [count.to_string()];
         run_counting_faults(&go, &args);
         run_counting_faults(&ours, &args);
         run_counting_faults(&ours, &forked_args);
         if let Some(ours_static) = &ours_static {
             run_counting_faults(ours_static, &args);
+        }
+        if let Some(floor) = floor {
+            run_counting_faults(floor, &floor_args);
         }
         for _ in 0..plan.peer_runs {
             theirs.time(|| their_faults.0.push(run_counting_faults(&go, &args)));
@@ -636,6 +645,9 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
                     .0
                     .push(run_counting_faults(&ours, &forked_args))
             });
+            if let Some(floor) = floor {
+                floors.time(|| floor_faults.0.push(run_counting_faults(floor, &floor_args)));
+            }
         }
         let per_trip = |faults: &Samples| faults.median() / count as f64;
         table.timed(
@@ -689,6 +701,29 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             "… fork server, against Go",
             &forked,
             Some(Ratio::new(&theirs, "7 Go", forked_target)),
+        );
+        if mode != "plain" {
+            continue;
+        }
+        if floor.is_none() {
+            table.missing("12", "fork-server-floor (a C compiler, glibc's libc.a)");
+            continue;
+        }
+        table.timed(
+            "12",
+            &format!(
+                "a minimal fork server in C, the same count, children that only exit: the \
+                 floor ({:.1} page faults each)",
+                per_trip(&floor_faults)
+            ),
+            &floors,
+            Some(Ratio::new(&theirs, "7 Go", Target::None)),
+        );
+        table.timed(
+            "12",
+            "… our fork server, against that floor",
+            &forked,
+            Some(Ratio::new(&floors, "12 C floor", Target::None)),
         );
     }
 }
