@@ -11,8 +11,9 @@
 //! std reads them, and runs its entry. The caller then plays its part (id maps, hooks,
 //! the cgroup) and waits for the child's report, as for any spawn.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, OsStr, c_char};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
@@ -298,7 +299,8 @@ impl ForkServer {
     /// Sends one request and reads the answer.
     fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
         send_message(&self.socket, request, fds)?;
-        let (answer, fds) = receive_message(&self.socket)?.ok_or_else(|| {
+        let mut answer = Vec::new();
+        let fds = receive_message(&self.socket, &mut answer)?.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the fork server ended while it handled this spawn",
@@ -490,8 +492,7 @@ impl Request {
         out.flag(go.is_some());
         out.strings(plan.argv.strings());
         out.strings(plan.envp.strings());
-        out.flag(plan.cwd.is_some());
-        out.bytes(plan.cwd.map_or(&[][..], CStr::to_bytes));
+        out.strings(plan.cwd.into_iter());
         for number in [
             plan.death_signal,
             plan.parent_pid,
@@ -540,13 +541,19 @@ impl Request {
     }
 }
 
-/// A request as the server decoded it: everything a `ChildPlan` borrows, owned.
-struct Received {
-    argv: CStringArray,
-    /// The same arguments as byte strings, for the child to place.
-    argv_bytes: Vec<Vec<u8>>,
-    envp: CStringArray,
-    cwd: Option<CString>,
+/// A request as the server decoded it, over the bytes that carried it: its strings are
+/// used where they arrived, each ended by the NUL it came with, so that the server
+/// writes as few pages as it can between clones — every page it writes then is copied
+/// for it or for the child (BENCHMARKS.md, item 12).
+struct Received<'a> {
+    bytes: &'a [u8],
+    /// Where each argument lies in `bytes`, without its NUL.
+    argv: Vec<Range<usize>>,
+    /// A pointer to each variable in `bytes`, then NULL: the child's `environ`.
+    envp: Vec<*const c_char>,
+    cwd: Option<&'a CStr>,
+    /// What `ChildPlan` holds for execve, which a child of the server never calls.
+    nothing_to_exec: CStringArray,
     numbers: [i32; 6],
     no_new_privs: bool,
     take_root_gid: bool,
@@ -563,9 +570,9 @@ struct Received {
     fds: Vec<OwnedFd>,
 }
 
-impl Received {
-    fn decode(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Received> {
-        let mut input = Reader(bytes);
+impl<'a> Received<'a> {
+    fn decode(bytes: &'a [u8], fds: Vec<OwnedFd>) -> io::Result<Received<'a>> {
+        let mut input = Reader::new(bytes);
         // The numbers recvmsg gave; placed above the targets once those are read.
         let mut next_fd = fds.iter().map(AsRawFd::as_raw_fd);
         let mut take_fd = || {
@@ -578,31 +585,27 @@ impl Received {
         let has_go = input.flag()?;
         let cwd_fd = if has_cwd_fd { Some(take_fd()?) } else { None };
         let go = if has_go { Some(take_fd()?) } else { None };
-        let argv_bytes = input.strings()?;
-        let envp_bytes = input.strings()?;
-        let to_array = |strings: &[Vec<u8>]| -> io::Result<CStringArray> {
-            strings
-                .iter()
-                .map(|string| CString::new(string.clone()).map_err(|_| malformed("a NUL")))
-                .collect()
-        };
-        let argv = to_array(&argv_bytes)?;
+        let argv = input.strings()?;
         // The marker that tells a re-executed child it is one: the dispatch of a fresh
         // start takes it out before the entry runs, and there is no such dispatch here.
-        let marker = format!("{}=", crate::dispatch::ENTRY_ENV);
-        let envp_bytes: Vec<Vec<u8>> = envp_bytes
+        let marker = crate::dispatch::ENTRY_ENV.as_bytes();
+        let is_marker =
+            |pair: &[u8]| pair.starts_with(marker) && pair.get(marker.len()) == Some(&b'=');
+        let mut envp: Vec<*const c_char> = input
+            .strings()?
             .into_iter()
-            .filter(|pair| !pair.starts_with(marker.as_bytes()))
+            .filter(|pair| !is_marker(&bytes[pair.clone()]))
+            .map(|pair| bytes[pair.start..].as_ptr().cast())
             .collect();
-        let envp = to_array(&envp_bytes)?;
-        for mut pair in envp_bytes {
-            wipe(&mut pair);
-        }
-        let has_cwd = input.flag()?;
-        let cwd_bytes = input.bytes()?;
-        let cwd = has_cwd
-            .then(|| CString::new(cwd_bytes).map_err(|_| malformed("a NUL")))
-            .transpose()?;
+        envp.push(std::ptr::null());
+        let cwd = match input.strings()?.as_slice() {
+            [] => None,
+            [cwd] => Some(
+                CStr::from_bytes_with_nul(&bytes[cwd.start..=cwd.end])
+                    .map_err(|_| malformed("the working directory"))?,
+            ),
+            _ => return Err(malformed("two working directories")),
+        };
         let mut numbers = [0; 6];
         for number in &mut numbers {
             *number = input.i32()?;
@@ -681,10 +684,11 @@ impl Received {
             return Err(malformed("the given descriptors"));
         }
         Ok(Received {
+            bytes,
             argv,
-            argv_bytes,
             envp,
             cwd,
+            nothing_to_exec: CStringArray::with_capacity(0),
             numbers,
             no_new_privs,
             take_root_gid,
@@ -701,6 +705,11 @@ impl Received {
         })
     }
 
+    /// The arguments, as the child places them.
+    fn argv(&self) -> Vec<&[u8]> {
+        self.argv.iter().map(|at| &self.bytes[at.clone()]).collect()
+    }
+
     fn plan(&self) -> ChildPlan<'_> {
         let [
             death_signal,
@@ -712,9 +721,9 @@ impl Received {
         ] = self.numbers;
         ChildPlan {
             exe: SERVER_ENTRY,
-            argv: &self.argv,
-            envp: &self.envp,
-            cwd: self.cwd.as_deref(),
+            argv: &self.nothing_to_exec,
+            envp: &self.nothing_to_exec,
+            cwd: self.cwd,
             stdio: self.stdio,
             fds: &self.given,
             death_signal,
@@ -730,20 +739,6 @@ impl Received {
             unshare_after_join,
             take_root_gid: self.take_root_gid,
             take_root_uid: self.take_root_uid,
-        }
-    }
-}
-
-impl Drop for Received {
-    fn drop(&mut self) {
-        // Once served: see `wipe`.
-        self.argv.wipe(wipe);
-        self.envp.wipe(wipe);
-        for argument in &mut self.argv_bytes {
-            wipe(argument);
-        }
-        if let Some(cwd) = self.cwd.take() {
-            wipe(&mut cwd.into_bytes());
         }
     }
 }
@@ -818,24 +813,31 @@ impl Writer {
         self.u32(value.len() as u32);
         self.0.extend_from_slice(value);
     }
+    /// Each string with its length first and its NUL after, so that the server can use
+    /// it where it arrives.
     fn strings<'a>(&mut self, strings: impl ExactSizeIterator<Item = &'a CStr>) {
         self.u32(strings.len() as u32);
         for string in strings {
-            self.bytes(string.to_bytes());
+            self.bytes(string.to_bytes_with_nul());
         }
     }
 }
 
 /// What [`Writer`] wrote, read back.
-struct Reader<'a>(&'a [u8]);
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, at: 0 }
+    }
     fn take<const N: usize>(&mut self) -> io::Result<[u8; N]> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
+        let head = self.bytes[self.at..]
+            .first_chunk::<N>()
             .ok_or_else(|| malformed("cut short"))?;
-        self.0 = rest;
+        self.at += N;
         Ok(*head)
     }
     fn u32(&mut self) -> io::Result<u32> {
@@ -850,17 +852,23 @@ impl Reader<'_> {
     fn flag(&mut self) -> io::Result<bool> {
         self.take::<1>().map(|[byte]| byte != 0)
     }
-    fn bytes(&mut self) -> io::Result<Vec<u8>> {
-        let length = self.u32()? as usize;
-        if length > self.0.len() {
-            return Err(malformed("cut short"));
-        }
-        let (head, rest) = self.0.split_at(length);
-        self.0 = rest;
-        Ok(head.to_vec())
-    }
-    fn strings(&mut self) -> io::Result<Vec<Vec<u8>>> {
-        (0..self.u32()?).map(|_| self.bytes()).collect()
+    /// Where each of [`Writer::strings`]'s strings lies, without its NUL: checked to end
+    /// with one and to hold no other.
+    fn strings(&mut self) -> io::Result<Vec<Range<usize>>> {
+        (0..self.u32()?)
+            .map(|_| {
+                let length = self.u32()? as usize;
+                let string = self.bytes[self.at..]
+                    .get(..length)
+                    .ok_or_else(|| malformed("cut short"))?;
+                if string.iter().position(|&byte| byte == 0) != Some(length.wrapping_sub(1)) {
+                    return Err(malformed("a string not ended by its one NUL"));
+                }
+                let at = self.at..self.at + length - 1;
+                self.at += length;
+                Ok(at)
+            })
+            .collect()
     }
 }
 
@@ -890,11 +898,12 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
     }
 }
 
-/// Receives one message from [`send_message`]: its body and descriptors, or `None` at
-/// end-of-file before it.
-fn receive_message(socket: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-    // The length alone first: the descriptors come with it, and the body is read into a
-    // buffer of its own size, which the server wipes once it has served it.
+/// Receives one message from [`send_message`] into `body`: its descriptors, or `None`
+/// at end-of-file before it.
+fn receive_message(socket: &UnixStream, body: &mut Vec<u8>) -> io::Result<Option<Vec<OwnedFd>>> {
+    // The length alone first: the descriptors come with it, and the body is read into
+    // `body`, which the server keeps from one request to the next and wipes once it has
+    // served each.
     let mut length = [0u8; 4];
     let mut space = nix::cmsg_space!([RawFd; 253]);
     let (read, fds) = {
@@ -923,9 +932,10 @@ fn receive_message(socket: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<Owned
     }
     let mut socket = socket;
     socket.read_exact(&mut length[read..])?;
-    let mut body = vec![0u8; u32::from_le_bytes(length) as usize];
-    socket.read_exact(&mut body)?;
-    Ok(Some((body, fds)))
+    body.clear();
+    body.resize(u32::from_le_bytes(length) as usize, 0);
+    socket.read_exact(body)?;
+    Ok(Some(fds))
 }
 
 /// Overwrites `bytes` with zeros: what a request carried (another child's environment,
@@ -960,9 +970,10 @@ fn serve() -> ExitCode {
     // std's stdout is set up here, once, empty: each child flushes it at its end, and
     // would otherwise set it up (a lock, a buffer allocated) only to flush nothing.
     drop(io::stdout());
+    let mut bytes = Vec::new();
     loop {
-        let (bytes, fds) = match receive_message(&socket) {
-            Ok(Some(message)) => message,
+        let fds = match receive_message(&socket, &mut bytes) {
+            Ok(Some(fds)) => fds,
             // The program ended, or stopped us.
             Ok(None) => return ExitCode::SUCCESS,
             Err(error) => {
@@ -970,7 +981,6 @@ fn serve() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let mut bytes = bytes;
         let request = match Received::decode(&bytes, fds) {
             Ok(request) => request,
             Err(error) => {
@@ -1005,7 +1015,7 @@ fn std_reads_the_area(area: &ArgvArea) -> bool {
 fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     let plan = request.plan();
     // Before the clone: what the server writes then, each child finds written.
-    let argv: Vec<&[u8]> = request.argv_bytes.iter().map(Vec::as_slice).collect();
+    let argv = request.argv();
     // The child starts where the caller is now: the server moves there first, and the
     // clone copies it, before any new mount namespace — entered after, the directory
     // would still be the caller's mount's, outside the child's.
@@ -1036,8 +1046,9 @@ fn run_child(request: &Received, argv: &[&[u8]], area: &ArgvArea) -> ! {
     // these arguments fit.
     unsafe { area.place(argv) };
     let name = OsStr::from_bytes(argv.first().copied().unwrap_or_default());
-    // SAFETY: the child of the server, single-threaded. `request` lives in the server's
-    // loop, which this child never returns to, so the array outlives every use.
+    // SAFETY: the child of the server, single-threaded. `request` and the bytes its
+    // pointers point into live in the server's loop, which this child never returns to,
+    // so the array and its strings outlive every use.
     unsafe { sys::set_environment(request.envp.as_ptr()) };
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(request.report) };
@@ -1048,10 +1059,20 @@ fn run_child(request: &Received, argv: &[&[u8]], area: &ArgvArea) -> ! {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CString;
+
     use super::*;
 
-    fn strings(array: &CStringArray) -> Vec<&CStr> {
-        array.strings().collect()
+    /// The environment a child of `received` gets, read as libc reads `environ`.
+    fn environment<'a>(received: &'a Received<'_>) -> Vec<&'a CStr> {
+        let (variables, end) = received.envp.split_at(received.envp.len() - 1);
+        assert!(end[0].is_null(), "environ ends with NULL");
+        variables
+            .iter()
+            // SAFETY: each pointer is to a NUL-ended string in `received.bytes`, which
+            // `received` borrows for at least 'a.
+            .map(|&variable| unsafe { CStr::from_ptr(variable) })
+            .collect()
     }
 
     /// A plan with a value in every field, as a request: the bytes and the descriptors.
@@ -1060,7 +1081,7 @@ mod tests {
             .map(CString::from)
             .into_iter()
             .collect();
-        let envp: CStringArray = [c"A=1", c"REEXEC_ENTRY=entry"]
+        let envp: CStringArray = [c"A=1", c"REEXEC_ENTRY=entry", c"REEXEC_ENTRYX=kept"]
             .map(CString::from)
             .into_iter()
             .collect();
@@ -1120,9 +1141,9 @@ mod tests {
         let request = encoded(&pipe);
         let received = Received::decode(&request.bytes, copies(&request)).unwrap();
         let plan = received.plan();
-        assert_eq!(strings(plan.argv), [c"entry", c"two words", c""]);
+        assert_eq!(received.argv(), [&b"entry"[..], b"two words", b""]);
         // The dispatch marker stays behind: there is no dispatch to take it out.
-        assert_eq!(strings(plan.envp), [c"A=1"]);
+        assert_eq!(environment(&received), [c"A=1", c"REEXEC_ENTRYX=kept"]);
         assert_eq!(plan.cwd, Some(c"/tmp"));
         assert_eq!(
             (plan.death_signal, plan.parent_pid, plan.keep_blocked),
@@ -1166,6 +1187,22 @@ mod tests {
             Received::decode(&request.bytes, Vec::new()).is_err(),
             "no descriptors"
         );
+    }
+
+    #[test]
+    fn a_string_is_taken_only_with_its_one_nul_at_its_end() {
+        let read = |string: &[u8]| {
+            let mut out = Writer::default();
+            out.u32(1);
+            out.bytes(string);
+            Reader::new(&out.0).strings()
+        };
+        // After the count and the length: 8 bytes in.
+        assert_eq!(read(b"ab\0").unwrap().first(), Some(&(8..10)));
+        assert_eq!(read(b"\0").unwrap().first(), Some(&(8..8)));
+        for malformed in [&b"ab"[..], b"", b"a\0b\0", b"\0\0"] {
+            assert!(read(malformed).is_err(), "{malformed:?}");
+        }
     }
 
     #[test]

@@ -41,15 +41,6 @@ impl CStringArray {
         self.items.iter().map(CString::as_c_str)
     }
 
-    /// Empties the array, handing each string's bytes to `wipe` before they are freed.
-    pub(crate) fn wipe(&mut self, wipe: fn(&mut [u8])) {
-        self.pointers.truncate(1);
-        self.pointers[0] = ptr::null();
-        for item in self.items.drain(..) {
-            wipe(&mut item.into_bytes_with_nul());
-        }
-    }
-
     /// The NULL-terminated array of pointers, valid while `self` is neither dropped nor
     /// pushed to.
     pub(crate) fn as_ptr(&self) -> *const *const c_char {
