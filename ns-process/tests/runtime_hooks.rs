@@ -92,6 +92,8 @@ fn the_init_runs_create_and_start_container_hooks_in_the_containers_namespaces()
             serde_json::from_str(&read(&out.path().join("create-state"))).unwrap();
         assert_eq!(state["id"], "c1", "{context}");
         assert_eq!(state["status"], "creating", "{context}");
+        // The init reads only what its hooks need of config.json (#14): the version too.
+        assert_eq!(state["ociVersion"], "1.0.2", "{context}");
         assert_eq!(
             state["bundle"],
             bundle.path().to_str().unwrap(),

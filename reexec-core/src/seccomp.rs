@@ -301,21 +301,14 @@ impl SeccompFilter {
     /// build's architecture, from the kernel's table up to Linux 6.17; `None` for a name
     /// this architecture does not have (`"iopl"` on aarch64) or a newer call.
     pub fn syscall_number(name: &str) -> Option<i64> {
-        syscalls::TABLE
-            .binary_search_by_key(&name, |&(known, _)| known)
-            .ok()
-            .map(|index| i64::from(syscalls::TABLE[index].1))
+        syscalls::number(name).map(i64::from)
     }
 
     /// The highest number [`syscall_number`](Self::syscall_number) knows on this
     /// architecture: a filter that refuses what it does not know starts
     /// [`rule_from`](Self::rule_from) the next one.
     pub fn last_known_syscall() -> i64 {
-        syscalls::TABLE
-            .iter()
-            .map(|&(_, number)| i64::from(number))
-            .max()
-            .unwrap_or(0)
+        i64::from(syscalls::LAST)
     }
 
     /// Compiles the filter into a BPF program. Fails with [`Error::InvalidInput`] for a

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use oci_spec::runtime::{ContainerState, Hook, Spec, State};
+use oci_spec::runtime::{ContainerState, Hook, Hooks, Spec, State};
+use serde::Deserialize;
 
 /// How much of a failed hook's output goes into the error.
 const OUTPUT_SHOWN: usize = 2000;
@@ -63,15 +64,15 @@ impl Kind {
         !matches!(self, Kind::Poststart | Kind::Poststop)
     }
 
-    /// The hooks of this kind, in order.
-    fn hooks(self, spec: &Spec) -> Vec<(&'static str, &Hook)> {
+    /// The hooks of this kind, in order, of `config.json`'s `hooks`.
+    fn hooks(self, hooks: Option<&Hooks>) -> Vec<(&'static str, &Hook)> {
         fn list<'a>(
             field: &'static str,
             hooks: &'a Option<Vec<Hook>>,
         ) -> Vec<(&'static str, &'a Hook)> {
             hooks.iter().flatten().map(|hook| (field, hook)).collect()
         }
-        let Some(hooks) = spec.hooks() else {
+        let Some(hooks) = hooks else {
             return Vec::new();
         };
         match self {
@@ -94,7 +95,12 @@ impl Kind {
 /// operation; for `poststart` and `poststop` a failure is written to stderr as a warning
 /// and the next hook runs.
 pub(crate) fn run(spec: &Spec, kind: Kind, state: &State) -> Result<(), String> {
-    let hooks = kind.hooks(spec);
+    run_of(spec.hooks().as_ref(), kind, state)
+}
+
+/// [`run`] with only `config.json`'s `hooks`, as the init has them.
+fn run_of(hooks: Option<&Hooks>, kind: Kind, state: &State) -> Result<(), String> {
+    let hooks = kind.hooks(hooks);
     if hooks.is_empty() {
         return Ok(());
     }
@@ -239,8 +245,23 @@ fn unlinked_file() -> std::io::Result<File> {
 
 /// What the container's init knows of its container, for the hooks it runs itself.
 struct InInit {
-    spec: Spec,
+    hooks: Option<Hooks>,
     state: State,
+}
+
+/// Of `config.json`, what the init's hooks need, other fields ignored. Not a whole
+/// [`Spec`]: its `process` is checked with a `regex::Regex` (`execCPUAffinity`), and
+/// that link alone puts regex's Unicode tables in the binary — 220 KiB of pointers the
+/// loader relocates in each start of ns-process and of its init (#14). `create` has
+/// already read the whole config, and refused a bad one, before the init starts.
+#[derive(Deserialize)]
+struct ConfigForHooks {
+    #[serde(default, rename = "ociVersion")]
+    version: String,
+    #[serde(default)]
+    annotations: Option<HashMap<String, String>>,
+    #[serde(default)]
+    hooks: Option<Hooks>,
 }
 
 /// Whether `spec` has hooks its container's init runs (`createContainer`,
@@ -248,7 +269,7 @@ struct InInit {
 pub(crate) fn run_by_init(spec: &Spec) -> bool {
     [Kind::CreateContainer, Kind::StartContainer]
         .into_iter()
-        .any(|kind| !kind.hooks(spec).is_empty())
+        .any(|kind| !kind.hooks(spec.hooks().as_ref()).is_empty())
 }
 
 /// Set once by the init, before its setup.
@@ -262,20 +283,25 @@ pub(crate) fn prepare_in_init(bundle: Option<&Path>, id: Option<&str>) -> Result
         return Ok(());
     };
     let config = bundle.join("config.json");
-    let spec = Spec::load(&config)
+    let text = std::fs::read(&config)
+        .map_err(|error| format!("reading {} for its hooks: {error}", config.display()))?;
+    let config_for_hooks: ConfigForHooks = serde_json::from_slice(&text)
         .map_err(|error| format!("reading {} for its hooks: {error}", config.display()))?;
     let pid = std::fs::read_link("/proc/self")
         .ok()
         .and_then(|link| link.to_str()?.parse::<i32>().ok());
     let mut state = State::default();
     state
-        .set_version(spec.version().clone())
+        .set_version(config_for_hooks.version)
         .set_id(id.unwrap_or_default().to_owned())
         .set_status(ContainerState::Creating)
         .set_pid(pid)
         .set_bundle(PathBuf::from(bundle))
-        .set_annotations(spec.annotations().clone().map(HashMap::from_iter));
-    let _ = IN_INIT.set(InInit { spec, state });
+        .set_annotations(config_for_hooks.annotations);
+    let _ = IN_INIT.set(InInit {
+        hooks: config_for_hooks.hooks,
+        state,
+    });
     Ok(())
 }
 
@@ -289,7 +315,7 @@ pub(crate) fn run_in_init(kind: Kind) -> Result<(), String> {
     if kind == Kind::StartContainer {
         state.set_status(ContainerState::Created);
     }
-    run(&in_init.spec, kind, &state)
+    run_of(in_init.hooks.as_ref(), kind, &state)
 }
 
 #[cfg(test)]
