@@ -299,14 +299,14 @@ impl ForkServer {
     /// Sends one request and reads the answer.
     fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
         send_message(&self.socket, request, fds)?;
-        let mut answer = Vec::new();
+        let mut answer = Inbox::default();
         let fds = receive_message(&self.socket, &mut answer)?.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the fork server ended while it handled this spawn",
             )
         })?;
-        Answer::decode(&answer, fds)
+        Answer::decode(&answer.body, fds)
     }
 }
 
@@ -898,21 +898,33 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
     }
 }
 
-/// Receives one message from [`send_message`] into `body`: its descriptors, or `None`
+/// Where a message is read: the server keeps one from request to request, so that each
+/// is read into memory it has written before (and wipes `body` once it has served it).
+#[derive(Default)]
+struct Inbox {
+    body: Vec<u8>,
+    /// Room for the descriptors that come with a message.
+    control: Vec<u8>,
+}
+
+/// Receives one message from [`send_message`] into `inbox`: its descriptors, or `None`
 /// at end-of-file before it.
-fn receive_message(socket: &UnixStream, body: &mut Vec<u8>) -> io::Result<Option<Vec<OwnedFd>>> {
-    // The length alone first: the descriptors come with it, and the body is read into
-    // `body`, which the server keeps from one request to the next and wipes once it has
-    // served each.
+fn receive_message(socket: &UnixStream, inbox: &mut Inbox) -> io::Result<Option<Vec<OwnedFd>>> {
+    // The length alone first: the descriptors come with it, and the body is read into a
+    // buffer of its size.
     let mut length = [0u8; 4];
-    let mut space = nix::cmsg_space!([RawFd; 253]);
+    if inbox.control.capacity() == 0 {
+        inbox.control = nix::cmsg_space!([RawFd; 253]);
+    }
+    let space = &mut inbox.control;
+    let body = &mut inbox.body;
     let (read, fds) = {
         let mut iov = [IoSliceMut::new(&mut length)];
         let message = loop {
             match recvmsg::<()>(
                 socket.as_raw_fd(),
                 &mut iov,
-                Some(&mut space),
+                Some(&mut *space),
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Err(nix::errno::Errno::EINTR) => {}
@@ -970,9 +982,9 @@ fn serve() -> ExitCode {
     // std's stdout is set up here, once, empty: each child flushes it at its end, and
     // would otherwise set it up (a lock, a buffer allocated) only to flush nothing.
     drop(io::stdout());
-    let mut bytes = Vec::new();
+    let mut inbox = Inbox::default();
     loop {
-        let fds = match receive_message(&socket, &mut bytes) {
+        let fds = match receive_message(&socket, &mut inbox) {
             Ok(Some(fds)) => fds,
             // The program ended, or stopped us.
             Ok(None) => return ExitCode::SUCCESS,
@@ -981,7 +993,7 @@ fn serve() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let request = match Received::decode(&bytes, fds) {
+        let request = match Received::decode(&inbox.body, fds) {
             Ok(request) => request,
             Err(error) => {
                 eprintln!("reexec: the fork server stops: {error}");
@@ -992,7 +1004,7 @@ fn serve() -> ExitCode {
         // Before the answer: once `spawn` returns, no copy of what the caller gave is
         // left anywhere, the server's included.
         drop(request);
-        wipe(&mut bytes);
+        wipe(&mut inbox.body);
         let (reply, pidfd) = answer.encode();
         if send_message(&socket, &reply, pidfd.as_slice()).is_err() {
             return ExitCode::FAILURE;
