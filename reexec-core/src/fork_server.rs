@@ -125,10 +125,13 @@ const UNABLE: u8 = b'-';
 ///
 /// # What goes the plain way
 ///
-/// A [`Command`] asked to use the server still re-executes when the server cannot give
-/// the same result: with [`capabilities`](crate::Command::capabilities) (execve recomputes
-/// them), a new time namespace (entered only by execve), more than 256 arguments or
-/// 32 KiB of them, or more than 250 descriptors to pass. A server killed from outside is
+/// A child of the server gets the result a re-executed child would, down to a
+/// [`seccomp`](crate::Command::seccomp) filter that refuses execve: it asks the filter,
+/// and the spawn fails at [`Step::Exec`] as a re-exec's would. A [`Command`] asked to use
+/// the server still re-executes when the server cannot give the same result: with
+/// [`capabilities`](crate::Command::capabilities) (execve recomputes them), a new time
+/// namespace (entered only by execve), more than 256 arguments or 32 KiB of them, or
+/// more than 250 descriptors to pass. A server killed from outside is
 /// noticed at the next spawn and started again; a server that cannot be started makes
 /// that spawn fail with [`Step::ForkServer`].
 ///

@@ -1,12 +1,19 @@
 //! Running the probes' suites again with every spawn going through the fork server.
 //!
-//! `tests/tests/fork_server.rs` compiles the suites of `reexec.rs`, `faults.rs`, `fds.rs`
-//! and `namespaces.rs` once more and sets [`ASK`] in its own environment before any test
-//! runs; the probes inherit it and, first thing in `main`, call
-//! [`use_fork_server_if_asked`].
+//! `tests/tests/fork_server.rs` compiles the suites of `reexec.rs`, `faults.rs`, `fds.rs`,
+//! `namespaces.rs`, `limits.rs`, `seccomp.rs` and `cgroups.rs` once more and sets [`ASK`]
+//! in its own environment before any test runs; the probes inherit it and, first thing
+//! in `main`, call [`use_fork_server_if_asked`].
 
 /// The variable that asks a probe to start the fork server for every command.
 pub const ASK: &str = "REEXEC_TESTS_FORK_SERVER";
+
+/// Whether the tests of this process run their probes through the fork server: the
+/// suites compiled again into `tests/tests/fork_server.rs`, for the few checks that
+/// differ there.
+pub fn suite_goes_through_the_server() -> bool {
+    std::env::var_os(ASK).is_some()
+}
 
 static ASKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

@@ -13,14 +13,20 @@ use reexec_tests::{as_root_and_unprivileged, assert_fields, describe, field};
 // runs, `ASK_FOR_THE_FORK_SERVER` puts the variable in this process's environment, which
 // every probe they start inherits: each probe then starts the fork server for every
 // command, first thing in its `main` (`reexec_tests::fork_server`).
+#[path = "cgroups.rs"]
+mod cgroups_suite;
 #[path = "faults.rs"]
 mod faults_suite;
 #[path = "fds.rs"]
 mod fds_suite;
+#[path = "limits.rs"]
+mod limits_suite;
 #[path = "namespaces.rs"]
 mod namespaces_suite;
 #[path = "reexec.rs"]
 mod reexec_suite;
+#[path = "seccomp.rs"]
+mod seccomp_suite;
 
 /// Sets the variable before `main`, hence before the test harness starts a thread.
 #[used]

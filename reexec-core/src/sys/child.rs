@@ -260,6 +260,15 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
         if let Err(errno) = raw::install_seccomp_filter(filter) {
             fail(Step::InstallSeccomp, errno);
         }
+        // A child of the fork server never calls execve, and still ends as a re-executed
+        // one would: a filter that refuses execve fails the spawn at `Step::Exec`, so
+        // that a spawn does the same through the server and without it.
+        if shared.forked.is_some() {
+            let errno = raw::execve_without_path();
+            if errno != libc::EFAULT {
+                fail(Step::Exec, errno);
+            }
+        }
     }
 }
 

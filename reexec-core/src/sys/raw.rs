@@ -345,6 +345,17 @@ pub(super) fn setns(fd: c_int, nstype: c_int) -> Result<(), i32> {
     unsafe { call(libc::SYS_setns, fd as usize, nstype as usize, 0, 0) }.map(drop)
 }
 
+/// execve(2) without a path: asks an installed seccomp filter about execve without
+/// exec'ing anything. Returns the errno the call fails with — EFAULT when the filter lets
+/// execve through, since the kernel then reads the path from address 0, else the
+/// filter's own answer.
+pub(super) fn execve_without_path() -> i32 {
+    // SAFETY: with a NULL path execve(2) fails before it reads or changes anything else.
+    unsafe { call(libc::SYS_execve, 0, 0, 0, 0) }
+        .err()
+        .unwrap_or(libc::EFAULT)
+}
+
 /// Ends the process at once, running nothing of Rust's or libc's exit path.
 ///
 /// exit_group(2) returns only when a seccomp filter (`Command::seccomp`, installed just

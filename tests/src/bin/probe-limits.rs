@@ -179,6 +179,7 @@ fn in_namespaces(uid: u32) -> Command {
 
 reexec::main! {
 fn main() -> ExitCode {
+    reexec_tests::fork_server::use_fork_server_if_asked();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {

@@ -89,6 +89,7 @@ fn number(name: &str) -> i64 {
 
 fn main() -> Result<ExitCode, reexec::Error> {
     reexec::dispatch();
+    reexec_tests::fork_server::use_fork_server_if_asked();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |index: usize| args.get(index).map(String::as_str).unwrap_or("");
     match arg(0) {
