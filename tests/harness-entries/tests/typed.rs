@@ -44,6 +44,52 @@ fn a_struct_goes_in_and_a_struct_comes_back() {
     assert_ne!(parsed.pid, std::process::id(), "ran in a child");
 }
 
+#[test]
+fn a_typed_call_through_the_fork_server_comes_back_as_a_re_executed_one_does() {
+    reexec::ForkServer::start().unwrap();
+    let server = reexec::ForkServer::pid().expect("the server runs");
+    let request = Request {
+        text: "x yz".into(),
+        repeat: 3,
+    };
+    let mut call = TypedCommand::new::<split>();
+    call.command().fork_server(true);
+    let parsed = call.call(&request).unwrap();
+    assert_eq!(parsed.words, ["x", "x", "x", "yz", "yz", "yz"]);
+    assert_ne!(parsed.pid, std::process::id(), "ran in a child");
+    assert_ne!(
+        parsed.pid, server,
+        "ran in a child of the server, not in it"
+    );
+    // A panic in the entry arrives as a re-executed one's does.
+    let mut failing = TypedCommand::<Request, Parsed>::by_name("typed-panics-on-empty");
+    failing.command().fork_server(true);
+    let error = failing
+        .call(&Request {
+            text: String::new(),
+            repeat: 0,
+        })
+        .unwrap_err();
+    let mut plain = TypedCommand::<Request, Parsed>::by_name("typed-panics-on-empty");
+    let plain_error = plain
+        .call(&Request {
+            text: String::new(),
+            repeat: 0,
+        })
+        .unwrap_err();
+    assert_eq!(error.to_string(), plain_error.to_string());
+    reexec::ForkServer::stop();
+}
+
+#[reexec::entry("typed-panics-on-empty")]
+fn panics_on_empty(request: Request) -> Parsed {
+    assert!(
+        !request.text.is_empty(),
+        "typed-panics-on-empty: empty text"
+    );
+    split(request)
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 enum Shape {
     Point,
