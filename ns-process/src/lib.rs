@@ -183,8 +183,9 @@ pub(crate) fn start_init(
     }
     // Limits (#13): the cgroup is made before the host is changed otherwise, and
     // removed once the init has ended — by the caller, or on any early return, as it
-    // drops.
-    let cgroup = if detached.is_none() {
+    // drops. The runs that make cgroups remove what killed ones left; a run without
+    // limits leaves the hierarchies alone (reading them is a tenth of its start).
+    let cgroup = if detached.is_none() && own_limits {
         limits::remove_leftovers(options.verbose);
         limits::create(options)?
     } else {

@@ -344,7 +344,7 @@ fn the_cgroup_of_a_killed_ns_process_is_removed_by_the_next_run() {
         describe(&output)
     );
     // Removed by this run, or by another test's ns-process started meanwhile: any run
-    // removes the leftovers of dead ones.
+    // with a limit removes the leftovers of dead ones.
     let said = stderr_text(&output).contains(&format!("removed the cgroup {}", cgroup.display()));
     println!("this run said it removed the leftover: {said}");
 }
