@@ -108,6 +108,17 @@ pub fn wait_until_ended(pid: u32, deadline: Instant) -> bool {
     true
 }
 
+/// The field `name` of this process's /proc/self/status, trimmed; `missing` when the
+/// kernel has no such field.
+pub fn own_status_field(name: &str) -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(|value| value.trim().to_owned())
+        .unwrap_or_else(|| "missing".into())
+}
+
 /// Every process `filter` accepts, given its pid and stat, with a description of each for
 /// reports (see [`describe_process`]).
 pub fn processes_where(filter: impl Fn(u32, &Stat) -> bool) -> Vec<(u32, String)> {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use reexec::{
     Capabilities, Capability, CapabilitySet, Command, IdMap, Namespaces, RLIM_INFINITY, Resource,
 };
-use reexec_tests::procfs::{LIMIT_NAMES, own_limits};
+use reexec_tests::procfs::{LIMIT_NAMES, own_limits, own_status_field};
 use reexec_tests::{or_none, print_status, step_name};
 
 /// Each resource's (soft, hard) limit in /proc/self/limits, `unlimited` as
@@ -31,16 +31,6 @@ fn show(value: u64) -> String {
     }
 }
 
-/// A `Status:` field of /proc/self/status.
-fn status_field(name: &str) -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .map(|value| value.trim().to_owned())
-        .unwrap_or_else(|| "missing".into())
-}
-
 /// Prints its uid, capability sets, no_new_privs and limits, then tries each operation
 /// its arguments name: `sethostname` (needs CAP_SYS_ADMIN over its UTS namespace), `bind`
 /// (port 80, needs CAP_NET_BIND_SERVICE over its network namespace). Only ever run in
@@ -56,7 +46,7 @@ fn restricted() {
         ("cap_amb", "CapAmb"),
         ("no_new_privs", "NoNewPrivs"),
     ] {
-        println!("{key}={}", status_field(name));
+        println!("{key}={}", own_status_field(name));
     }
     for (name, (soft, hard)) in LIMIT_NAMES.iter().zip(limits()) {
         println!("limit_{name}={} {}", show(soft), show(hard));

@@ -86,16 +86,8 @@ fn env_size() {
 /// Prints the effective and permitted capability sets, as /proc/self/status shows them.
 #[reexec::entry("print-capabilities")]
 fn print_capabilities() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    for line in status.lines() {
-        if let Some(value) = line.strip_prefix("CapEff:") {
-            println!("effective={}", value.trim());
-        }
-    }
-    for line in status.lines() {
-        if let Some(value) = line.strip_prefix("CapPrm:") {
-            println!("permitted={}", value.trim());
-        }
+    for (key, name) in [("effective", "CapEff"), ("permitted", "CapPrm")] {
+        println!("{key}={}", reexec_tests::procfs::own_status_field(name));
     }
 }
 
