@@ -18,8 +18,11 @@ use crate::run::first_line;
 /// alive after the run is a survivor, wherever it was reparented to.
 pub const MARK: &str = "REEXEC_FAULTS_MARK";
 
-/// Makes this process the reaper of its descendants' orphans.
+/// Makes this process the reaper of its descendants' orphans. Its own fork server, if
+/// it runs one (the suites through the server), is stopped first: the middle's is the
+/// one that counts, and ours would be one more child, alive, for [`collect`] to wait for.
 pub fn become_subreaper() {
+    reexec::ForkServer::stop();
     nix::sys::prctl::set_child_subreaper(true).unwrap();
 }
 
@@ -144,9 +147,6 @@ pub fn collect_apart(mark: &str, grace: Duration, fork_server: Option<u32>) -> O
 /// second later (it is then killed). The middle process must print `child=PID` once it
 /// has spawned the child, then wait.
 pub fn orphan_harness(middle_args: &[&str]) {
-    // Through the fork server, it is the middle's that counts; ours would be one more
-    // child, alive, for `collect` to wait for.
-    reexec::ForkServer::stop();
     become_subreaper();
     let mark = format!("{}-orphan", std::process::id());
     let mut middle = start_middle(middle_args, &mark);

@@ -275,12 +275,8 @@ reexec::main! {
                 }
                 println!("entry_ran={}", std::path::Path::new(&format!("{marker}.entry")).exists());
                 // Any child, a zombie too, but the fork server, when the suite runs through it.
-                let me = std::process::id();
-                let server = reexec::ForkServer::pid();
-                let leftover = reexec_tests::procfs::processes_where(|pid, stat| {
-                    stat.ppid == me && Some(pid) != server
-                });
-                println!("children_left={}", !leftover.is_empty());
+                let (zombies, live) = reexec_tests::stress::leftovers();
+                println!("children_left={}", zombies + live > 0);
             }
             ["shed-groups", file, policy] => {
                 let output = Command::new("shed-groups")

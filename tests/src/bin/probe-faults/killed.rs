@@ -27,9 +27,6 @@ const ORPHAN_GRACE: Duration = Duration::from_secs(5);
 /// spawn children of every kind in a loop, and SIGKILLs it after a delay that walks over
 /// 0 to 30 ms; then every orphan must end within ORPHAN_GRACE.
 pub(crate) fn sweep(rounds: usize, threads: &str) {
-    // Through the fork server, it is the middle's that counts; ours would be one more
-    // child, alive, for `collect` to wait for.
-    reexec::ForkServer::stop();
     become_subreaper();
     let mut all = Orphans::default();
     let started = Instant::now();
@@ -130,9 +127,6 @@ pub(crate) fn spawn_loop(threads: usize) {
 /// `kill-at POINT KIND`: a middle process spawns one child of KIND and dies of SIGKILL at
 /// POINT; the harness reports how the middle and its orphan ended.
 pub(crate) fn kill_at(point: &str, kind: &str) {
-    // Through the fork server, it is the middle's that counts; ours would be one more
-    // child, alive, for `collect` to wait for.
-    reexec::ForkServer::stop();
     if point == "before-child-runs" {
         // ptrace holds the child the middle clones: the plain spawn's point alone.
         return kill_before_child_runs(kind);
