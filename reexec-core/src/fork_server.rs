@@ -1068,7 +1068,6 @@ fn run_child(request: &Received, argv: &[&[u8]], area: &ArgvArea) -> ! {
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(request.report) };
     let code = crate::dispatch::run_forked(name);
-    let _ = io::stdout().flush();
     sys::end_forked_child(crate::dispatch::exit_status_number(code))
 }
 

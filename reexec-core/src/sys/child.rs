@@ -641,8 +641,8 @@ pub(crate) fn keep_capabilities(keep: &Capabilities) -> Result<(), (Step, i32)> 
 mod tests {
     use std::os::fd::{AsRawFd, OwnedFd};
 
-    use super::super::cloexec_pipe;
     use super::super::spawn::{pid_in_proc, wait};
+    use super::super::{cloexec_pipe, is_open};
     use super::*;
 
     #[test]
@@ -724,10 +724,6 @@ mod tests {
         }
         let status = wait(pid, false).unwrap().unwrap();
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-    }
-
-    fn is_open(fd: RawFd) -> bool {
-        raw::fd_flags(fd).is_ok()
     }
 
     #[test]

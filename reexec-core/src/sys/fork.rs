@@ -252,8 +252,8 @@ unsafe extern "C" {
     static mut environ: *const *const c_char;
 }
 
-/// Makes `envp` the process's environment. The array must live for as long as the
-/// process: the caller leaks it.
+/// Makes `envp` the process's environment. The array, and the strings it points to, must
+/// live for as long as the process: the caller never frees them.
 ///
 /// # Safety
 /// Only in the child of the server, which has one thread: nothing reads the environment
@@ -273,13 +273,14 @@ pub(crate) unsafe fn finish_setup(report: RawFd) {
     unsafe { raw::close(report) };
 }
 
-/// Ends a server's child once its entry has returned and std's stdout is flushed: C's
-/// stdio buffers (a C library's `printf`) are written out, and nothing else of libc's exit
-/// path runs. The atexit handlers and library destructors a fresh process would run are
-/// the fork server's, registered at its start: running them in every child would redo
-/// the server's cleanup (Python's `forkserver` children end with `os._exit` for the same
-/// reason) and cost a fifth of a child's page faults.
+/// Ends a server's child once its entry has returned: std's stdout and C's stdio buffers
+/// (a C library's `printf`) are written out, and nothing else of libc's exit path runs.
+/// The atexit handlers and library destructors a fresh process would run are the fork
+/// server's, registered at its start: running them in every child would redo the
+/// server's cleanup (Python's `forkserver` children end with `os._exit` for the same
+/// reason) and cost 17 of the 58 page faults of a round trip (BENCHMARKS.md, item 12).
 pub(crate) fn end_forked_child(status: c_int) -> ! {
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     // SAFETY: fflush(NULL) only writes out the open output streams' buffers, under
     // their own locks; nothing of ours is borrowed across it.
     unsafe { libc::fflush(std::ptr::null_mut()) };
