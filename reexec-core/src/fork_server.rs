@@ -303,12 +303,13 @@ impl ForkServer {
     fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
         send_message(&self.socket, request, fds)?;
         let mut answer = Inbox::default();
-        let fds = receive_message(&self.socket, &mut answer)?.ok_or_else(|| {
-            io::Error::new(
+        let mut fds = Vec::new();
+        if !receive_message(&self.socket, &mut answer, &mut fds)? {
+            return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the fork server ended while it handled this spawn",
-            )
-        })?;
+            ));
+        }
         Answer::decode(&answer.body, fds)
     }
 }
@@ -547,11 +548,12 @@ impl Request {
 /// A request as the server decoded it, over the bytes that carried it: its strings are
 /// used where they arrived, each ended by the NUL it came with, so that the server
 /// writes as few pages as it can between clones — every page it writes then is copied
-/// for it or for the child (BENCHMARKS.md, item 12).
+/// for it or for the child (BENCHMARKS.md, item 12). Its vectors are a [`Kept`]'s, given
+/// back by [`keep`](Self::keep).
 struct Received<'a> {
-    bytes: &'a [u8],
-    /// Where each argument lies in `bytes`, without its NUL.
-    argv: Vec<Range<usize>>,
+    /// The arguments, as the child places them: made before the clone, so that the child
+    /// does not allocate.
+    argv: Vec<&'a [u8]>,
     /// A pointer to each variable in `bytes`, then NULL: the child's `environ`.
     envp: Vec<*const c_char>,
     cwd: Option<&'a CStr>,
@@ -565,16 +567,72 @@ struct Received<'a> {
     given: Vec<GivenFd>,
     joins: Vec<Join>,
     rlimits: Vec<RlimitPlan>,
-    seccomp: Option<Vec<libc::sock_filter>>,
+    has_seccomp: bool,
+    filter: Vec<libc::sock_filter>,
     report: RawFd,
     cwd_fd: Option<RawFd>,
     go: Option<RawFd>,
     /// Every descriptor that came with the request, closed once the child is cloned.
     fds: Vec<OwnedFd>,
+    /// Room for the decoding: the numbers recvmsg gave, and where strings lie.
+    scratch: (Vec<RawFd>, Vec<Range<usize>>),
+}
+
+/// The vectors a request is decoded into, emptied and kept from one request to the next
+/// with their room: a server that neither allocates nor frees between clones writes no
+/// heap page that its last child still shares, beyond the few these lie in (a free
+/// writes the freed block and the allocator's lists: BENCHMARKS.md, item 12).
+struct Kept {
+    /// The descriptors of the next request, which [`receive_message`] adds.
+    fds: Vec<OwnedFd>,
+    argv: Vec<&'static [u8]>,
+    envp: Vec<*const c_char>,
+    nothing_to_exec: CStringArray,
+    given: Vec<GivenFd>,
+    joins: Vec<Join>,
+    rlimits: Vec<RlimitPlan>,
+    filter: Vec<libc::sock_filter>,
+    scratch: (Vec<RawFd>, Vec<Range<usize>>),
+}
+
+impl Kept {
+    fn new() -> Kept {
+        Kept {
+            fds: Vec::new(),
+            argv: Vec::new(),
+            envp: Vec::new(),
+            nothing_to_exec: CStringArray::with_capacity(0),
+            given: Vec::new(),
+            joins: Vec::new(),
+            rlimits: Vec::new(),
+            filter: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
+        }
+    }
+}
+
+/// `vec`'s room, emptied, for references of another lifetime: std collects a vector's
+/// `into_iter` mapped to items of the same layout into the same allocation.
+fn emptied<'b, T: ?Sized>(mut vec: Vec<&T>) -> Vec<&'b T> {
+    vec.clear();
+    vec.into_iter().map(|_| unreachable!("emptied")).collect()
 }
 
 impl<'a> Received<'a> {
-    fn decode(bytes: &'a [u8], fds: Vec<OwnedFd>) -> io::Result<Received<'a>> {
+    /// Decodes `bytes`, which came with `kept.fds`, into `kept`'s vectors.
+    fn decode(bytes: &'a [u8], kept: Kept) -> io::Result<Received<'a>> {
+        let Kept {
+            mut fds,
+            argv,
+            mut envp,
+            nothing_to_exec,
+            mut given,
+            mut joins,
+            mut rlimits,
+            mut filter,
+            scratch: (mut received, mut strings),
+        } = kept;
+        let mut argv: Vec<&'a [u8]> = argv;
         let mut input = Reader::new(bytes);
         // The numbers recvmsg gave; placed above the targets once those are read.
         let mut next_fd = fds.iter().map(AsRawFd::as_raw_fd);
@@ -588,20 +646,23 @@ impl<'a> Received<'a> {
         let has_go = input.flag()?;
         let cwd_fd = if has_cwd_fd { Some(take_fd()?) } else { None };
         let go = if has_go { Some(take_fd()?) } else { None };
-        let argv = input.strings()?;
+        input.strings(&mut strings)?;
+        argv.extend(strings.iter().map(|at| &bytes[at.clone()]));
         // The marker that tells a re-executed child it is one: the dispatch of a fresh
         // start takes it out before the entry runs, and there is no such dispatch here.
         let marker = crate::dispatch::ENTRY_ENV.as_bytes();
         let is_marker =
             |pair: &[u8]| pair.starts_with(marker) && pair.get(marker.len()) == Some(&b'=');
-        let mut envp: Vec<*const c_char> = input
-            .strings()?
-            .into_iter()
-            .filter(|pair| !is_marker(&bytes[pair.clone()]))
-            .map(|pair| bytes[pair.start..].as_ptr().cast())
-            .collect();
+        input.strings(&mut strings)?;
+        envp.extend(
+            strings
+                .iter()
+                .filter(|pair| !is_marker(&bytes[(*pair).clone()]))
+                .map(|pair| bytes[pair.start..].as_ptr().cast()),
+        );
         envp.push(std::ptr::null());
-        let cwd = match input.strings()?.as_slice() {
+        input.strings(&mut strings)?;
+        let cwd = match strings.as_slice() {
             [] => None,
             [cwd] => Some(
                 CStr::from_bytes_with_nul(&bytes[cwd.start..=cwd.end])
@@ -621,7 +682,6 @@ impl<'a> Received<'a> {
                 *slot = Some(take_fd()?);
             }
         }
-        let mut given = Vec::new();
         for _ in 0..input.u32()? {
             let target = input.i32()?;
             given.push(GivenFd {
@@ -629,7 +689,6 @@ impl<'a> Received<'a> {
                 target,
             });
         }
-        let mut joins = Vec::new();
         for _ in 0..input.u32()? {
             let nstype = input.i32()?;
             let step = Step::from_code(input.u32()?).ok_or_else(|| malformed("a step"))?;
@@ -639,7 +698,6 @@ impl<'a> Received<'a> {
                 step,
             });
         }
-        let mut rlimits = Vec::new();
         for _ in 0..input.u32()? {
             rlimits.push(RlimitPlan {
                 resource: input.i32()?,
@@ -648,7 +706,6 @@ impl<'a> Received<'a> {
             });
         }
         let has_seccomp = input.flag()?;
-        let mut filter = Vec::new();
         for _ in 0..input.u32()? {
             let code = input.u32()? as u16;
             let jumps = input.u32()?;
@@ -663,17 +720,15 @@ impl<'a> Received<'a> {
         // a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave: one
         // that is not moves up (most are already, above the server's socket).
         let highest_target = given.iter().map(|fd| fd.target).max().unwrap_or(2).max(2);
-        let received: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let moved: Vec<OwnedFd> = fds
-            .into_iter()
-            .map(|fd| match fd.as_raw_fd() > highest_target {
-                true => Ok(fd),
-                false => sys::dup_above(fd.as_fd(), highest_target + 1),
-            })
-            .collect::<io::Result<_>>()?;
+        received.extend(fds.iter().map(AsRawFd::as_raw_fd));
+        for fd in &mut fds {
+            if fd.as_raw_fd() <= highest_target {
+                *fd = sys::dup_above(fd.as_fd(), highest_target + 1)?;
+            }
+        }
         let place = |number: RawFd| -> RawFd {
             let index = received.iter().position(|&fd| fd == number);
-            index.map_or(-1, |index| moved[index].as_raw_fd())
+            index.map_or(-1, |index| fds[index].as_raw_fd())
         };
         let (report, cwd_fd, go) = (place(report), cwd_fd.map(place), go.map(place));
         let stdio = stdio.map(|source| source.map(place));
@@ -687,11 +742,10 @@ impl<'a> Received<'a> {
             return Err(malformed("the given descriptors"));
         }
         Ok(Received {
-            bytes,
             argv,
             envp,
             cwd,
-            nothing_to_exec: CStringArray::with_capacity(0),
+            nothing_to_exec,
             numbers,
             no_new_privs,
             take_root_gid,
@@ -700,17 +754,50 @@ impl<'a> Received<'a> {
             given,
             joins,
             rlimits,
-            seccomp: has_seccomp.then_some(filter),
+            has_seccomp,
+            filter,
             report,
             cwd_fd,
             go,
-            fds: moved,
+            fds,
+            scratch: (received, strings),
         })
     }
 
-    /// The arguments, as the child places them.
-    fn argv(&self) -> Vec<&[u8]> {
-        self.argv.iter().map(|at| &self.bytes[at.clone()]).collect()
+    /// Closes the request's descriptors, and gives its vectors back, emptied, for the
+    /// next one.
+    fn keep(self) -> Kept {
+        let Received {
+            mut fds,
+            argv,
+            mut envp,
+            nothing_to_exec,
+            mut given,
+            mut joins,
+            mut rlimits,
+            mut filter,
+            scratch: (mut received, mut strings),
+            ..
+        } = self;
+        fds.clear();
+        envp.clear();
+        given.clear();
+        joins.clear();
+        rlimits.clear();
+        filter.clear();
+        received.clear();
+        strings.clear();
+        Kept {
+            fds,
+            argv: emptied(argv),
+            envp,
+            nothing_to_exec,
+            given,
+            joins,
+            rlimits,
+            filter,
+            scratch: (received, strings),
+        }
     }
 
     fn plan(&self) -> ChildPlan<'_> {
@@ -737,7 +824,7 @@ impl<'a> Received<'a> {
             rlimits: &self.rlimits,
             capabilities: None,
             no_new_privs: self.no_new_privs,
-            seccomp: self.seccomp.as_deref(),
+            seccomp: self.has_seccomp.then_some(self.filter.as_slice()),
             joins: &self.joins,
             unshare_after_join,
             take_root_gid: self.take_root_gid,
@@ -756,19 +843,16 @@ enum Answer {
 }
 
 impl Answer {
-    fn encode(&self) -> (Vec<u8>, Option<RawFd>) {
-        match self {
-            Answer::Cloned { pid, pidfd } => {
-                let mut bytes = vec![0];
-                bytes.extend(pid.to_ne_bytes());
-                (bytes, pidfd.as_ref().map(AsRawFd::as_raw_fd))
-            }
-            Answer::CloneFailed(errno) => {
-                let mut bytes = vec![1];
-                bytes.extend(errno.to_ne_bytes());
-                (bytes, None)
-            }
-        }
+    /// On the server's stack: it is sent after the clone, when an allocation would
+    /// write heap pages the child shares.
+    fn encode(&self) -> ([u8; 5], Option<RawFd>) {
+        let (kind, number, fd) = match self {
+            Answer::Cloned { pid, pidfd } => (0, *pid, pidfd.as_ref().map(AsRawFd::as_raw_fd)),
+            Answer::CloneFailed(errno) => (1, *errno, None),
+        };
+        let mut bytes = [kind, 0, 0, 0, 0];
+        bytes[1..].copy_from_slice(&number.to_ne_bytes());
+        (bytes, fd)
     }
 
     fn decode(bytes: &[u8], mut fds: Vec<OwnedFd>) -> io::Result<Answer> {
@@ -855,23 +939,22 @@ impl<'a> Reader<'a> {
     fn flag(&mut self) -> io::Result<bool> {
         self.take::<1>().map(|[byte]| byte != 0)
     }
-    /// Where each of [`Writer::strings`]'s strings lies, without its NUL: checked to end
-    /// with one and to hold no other.
-    fn strings(&mut self) -> io::Result<Vec<Range<usize>>> {
-        (0..self.u32()?)
-            .map(|_| {
-                let length = self.u32()? as usize;
-                let string = self.bytes[self.at..]
-                    .get(..length)
-                    .ok_or_else(|| malformed("cut short"))?;
-                if string.iter().position(|&byte| byte == 0) != Some(length.wrapping_sub(1)) {
-                    return Err(malformed("a string not ended by its one NUL"));
-                }
-                let at = self.at..self.at + length - 1;
-                self.at += length;
-                Ok(at)
-            })
-            .collect()
+    /// Where each of [`Writer::strings`]'s strings lies, without its NUL, into `at`
+    /// (emptied first): checked to end with one and to hold no other.
+    fn strings(&mut self, at: &mut Vec<Range<usize>>) -> io::Result<()> {
+        at.clear();
+        for _ in 0..self.u32()? {
+            let length = self.u32()? as usize;
+            let string = self.bytes[self.at..]
+                .get(..length)
+                .ok_or_else(|| malformed("cut short"))?;
+            if string.iter().position(|&byte| byte == 0) != Some(length.wrapping_sub(1)) {
+                return Err(malformed("a string not ended by its one NUL"));
+            }
+            at.push(self.at..self.at + length - 1);
+            self.at += length;
+        }
+        Ok(())
     }
 }
 
@@ -910,9 +993,13 @@ struct Inbox {
     control: Vec<u8>,
 }
 
-/// Receives one message from [`send_message`] into `inbox`: its descriptors, or `None`
-/// at end-of-file before it.
-fn receive_message(socket: &UnixStream, inbox: &mut Inbox) -> io::Result<Option<Vec<OwnedFd>>> {
+/// Receives one message from [`send_message`] into `inbox`, adding its descriptors to
+/// `fds`; `false` at end-of-file before it.
+fn receive_message(
+    socket: &UnixStream,
+    inbox: &mut Inbox,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<bool> {
     // The length alone first: the descriptors come with it, and the body is read into a
     // buffer of its size.
     let mut length = [0u8; 4];
@@ -921,7 +1008,7 @@ fn receive_message(socket: &UnixStream, inbox: &mut Inbox) -> io::Result<Option<
     }
     let space = &mut inbox.control;
     let body = &mut inbox.body;
-    let (read, fds) = {
+    let read = {
         let mut iov = [IoSliceMut::new(&mut length)];
         let message = loop {
             match recvmsg::<()>(
@@ -934,23 +1021,22 @@ fn receive_message(socket: &UnixStream, inbox: &mut Inbox) -> io::Result<Option<
                 received => break received?,
             }
         };
-        let mut fds = Vec::new();
         for message in message.cmsgs()? {
             if let ControlMessageOwned::ScmRights(received) = message {
                 fds.extend(sys::adopt_received(received));
             }
         }
-        (message.bytes, fds)
+        message.bytes
     };
     if read == 0 {
-        return Ok(None);
+        return Ok(false);
     }
     let mut socket = socket;
     socket.read_exact(&mut length[read..])?;
     body.clear();
     body.resize(u32::from_le_bytes(length) as usize, 0);
     socket.read_exact(body)?;
-    Ok(Some(fds))
+    Ok(true)
 }
 
 /// Overwrites `bytes` with zeros: what a request carried (another child's environment,
@@ -986,17 +1072,18 @@ fn serve() -> ExitCode {
     // would otherwise set it up (a lock, a buffer allocated) only to flush nothing.
     drop(io::stdout());
     let mut inbox = Inbox::default();
+    let mut kept = Kept::new();
     loop {
-        let fds = match receive_message(&socket, &mut inbox) {
-            Ok(Some(fds)) => fds,
+        match receive_message(&socket, &mut inbox, &mut kept.fds) {
+            Ok(true) => {}
             // The program ended, or stopped us.
-            Ok(None) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("reexec: the fork server stops: {error}");
                 return ExitCode::FAILURE;
             }
         };
-        let request = match Received::decode(&inbox.body, fds) {
+        let request = match Received::decode(&inbox.body, kept) {
             Ok(request) => request,
             Err(error) => {
                 eprintln!("reexec: the fork server stops: {error}");
@@ -1006,7 +1093,7 @@ fn serve() -> ExitCode {
         let answer = serve_one(&request, &area);
         // Before the answer: once `spawn` returns, no copy of what the caller gave is
         // left anywhere, the server's included.
-        drop(request);
+        kept = request.keep();
         wipe(&mut inbox.body);
         let (reply, pidfd) = answer.encode();
         if send_message(&socket, &reply, pidfd.as_slice()).is_err() {
@@ -1029,8 +1116,6 @@ fn std_reads_the_area(area: &ArgvArea) -> bool {
 /// child, which runs its entry and exits.
 fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     let plan = request.plan();
-    // Before the clone: what the server writes then, each child finds written.
-    let argv = request.argv();
     // The child starts where the caller is now: the server moves there first, and the
     // clone copies it, before any new mount namespace — entered after, the directory
     // would still be the caller's mount's, outside the child's.
@@ -1049,13 +1134,14 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     match unsafe { sys::clone_for_caller(&plan, &caller) } {
         Ok(Cloned::Server { pid, pidfd }) => Answer::Cloned { pid, pidfd },
         Err(errno) => Answer::CloneFailed(errno),
-        Ok(Cloned::Child) => run_child(request, &argv, area),
+        Ok(Cloned::Child) => run_child(request, area),
     }
 }
 
 /// The child of the server, set up: takes its arguments and environment, says it is
 /// ready, and becomes its entry.
-fn run_child(request: &Received, argv: &[&[u8]], area: &ArgvArea) -> ! {
+fn run_child(request: &Received, area: &ArgvArea) -> ! {
+    let argv = &request.argv;
     // SAFETY: the child of the server, single-threaded; the area is the server's own
     // argv, found and checked at its start (std reads it), and the caller checked that
     // these arguments fit.
@@ -1136,6 +1222,11 @@ mod tests {
         Request::encode(&plan, 7, pipe.1.as_raw_fd(), None, None)
     }
 
+    /// A server's vectors, with `fds` as the request's descriptors.
+    fn kept(fds: Vec<OwnedFd>) -> Kept {
+        Kept { fds, ..Kept::new() }
+    }
+
     /// The descriptors as recvmsg would hand them over: copies.
     fn copies(request: &Request) -> Vec<OwnedFd> {
         request
@@ -1153,9 +1244,9 @@ mod tests {
     fn a_plan_comes_through_the_wire_whole() {
         let pipe = sys::cloexec_pipe().unwrap();
         let request = encoded(&pipe);
-        let received = Received::decode(&request.bytes, copies(&request)).unwrap();
+        let received = Received::decode(&request.bytes, kept(copies(&request))).unwrap();
         let plan = received.plan();
-        assert_eq!(received.argv(), [&b"entry"[..], b"two words", b""]);
+        assert_eq!(received.argv, [&b"entry"[..], b"two words", b""]);
         // The dispatch marker stays behind: there is no dispatch to take it out.
         assert_eq!(environment(&received), [c"A=1", c"REEXEC_ENTRYX=kept"]);
         assert_eq!(plan.cwd, Some(c"/tmp"));
@@ -1187,18 +1278,42 @@ mod tests {
     }
 
     #[test]
+    fn a_second_request_is_decoded_into_the_room_of_the_first() {
+        let pipe = sys::cloexec_pipe().unwrap();
+        let request = encoded(&pipe);
+        let first = Received::decode(&request.bytes, kept(copies(&request))).unwrap();
+        let room = |received: &Received<'_>| {
+            (
+                received.argv.as_ptr().addr(),
+                received.envp.as_ptr().addr(),
+                received.given.as_ptr().addr(),
+                received.rlimits.as_ptr().addr(),
+                received.filter.as_ptr().addr(),
+                received.fds.as_ptr().addr(),
+            )
+        };
+        let before = room(&first);
+        let mut kept = first.keep();
+        assert!(kept.fds.is_empty() && kept.argv.is_empty() && kept.envp.is_empty());
+        kept.fds.extend(copies(&request));
+        let second = Received::decode(&request.bytes, kept).unwrap();
+        assert_eq!(room(&second), before);
+        assert_eq!(second.argv, [&b"entry"[..], b"two words", b""]);
+    }
+
+    #[test]
     fn a_message_cut_short_is_an_error_not_a_panic() {
         let pipe = sys::cloexec_pipe().unwrap();
         let request = encoded(&pipe);
         for length in 0..request.bytes.len() {
             let cut = &request.bytes[..length];
             assert!(
-                Received::decode(cut, copies(&request)).is_err(),
+                Received::decode(cut, kept(copies(&request))).is_err(),
                 "{length} bytes"
             );
         }
         assert!(
-            Received::decode(&request.bytes, Vec::new()).is_err(),
+            Received::decode(&request.bytes, kept(Vec::new())).is_err(),
             "no descriptors"
         );
     }
@@ -1209,11 +1324,17 @@ mod tests {
             let mut out = Writer::default();
             out.u32(1);
             out.bytes(string);
-            Reader::new(&out.0).strings()
+            // What a request before left there goes.
+            let mut at = vec![0..1, 1..2];
+            Reader::new(&out.0).strings(&mut at).map(|()| at)
         };
         // After the count and the length: 8 bytes in.
-        assert_eq!(read(b"ab\0").unwrap().first(), Some(&(8..10)));
-        assert_eq!(read(b"\0").unwrap().first(), Some(&(8..8)));
+        let only = |string: &[u8]| match read(string).unwrap().as_slice() {
+            [at] => at.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(only(b"ab\0"), 8..10);
+        assert_eq!(only(b"\0"), 8..8);
         for malformed in [&b"ab"[..], b"", b"a\0b\0", b"\0\0"] {
             assert!(read(malformed).is_err(), "{malformed:?}");
         }
