@@ -139,6 +139,8 @@ const UNABLE: u8 = b'-';
 #[derive(Debug)]
 pub struct ForkServer {
     socket: UnixStream,
+    /// Where its answers are read, kept from spawn to spawn.
+    inbox: Inbox,
     process: crate::Child,
     /// The process that started it: a fork of the program has a copy of this value and
     /// must not use it, since the server's children would be the program's, not its own.
@@ -290,6 +292,7 @@ impl ForkServer {
         }
         Ok(ForkServer {
             socket,
+            inbox: Inbox::default(),
             process,
             owner: std::process::id(),
         })
@@ -302,15 +305,14 @@ impl ForkServer {
     /// Sends one request and reads the answer.
     fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
         send_message(&self.socket, request, fds)?;
-        let mut answer = Inbox::default();
         let mut fds = Vec::new();
-        if !receive_message(&self.socket, &mut answer, &mut fds)? {
+        if !receive_message(&self.socket, &mut self.inbox, &mut fds)? {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the fork server ended while it handled this spawn",
             ));
         }
-        Answer::decode(&answer.body, fds)
+        Answer::decode(&self.inbox.body, fds)
     }
 }
 
@@ -356,14 +358,21 @@ pub(crate) fn used_by_default() -> bool {
     BY_DEFAULT.load(Ordering::Relaxed)
 }
 
-/// Whether the program's server runs, so that a spawn may use it.
-pub(crate) fn is_started() -> bool {
-    lock().is_some()
+/// The program's server, held by one spawn from its choice of the server to the
+/// server's answer: a [`ForkServer::stop`] meanwhile waits for that answer, as for any
+/// spawn in flight, instead of leaving a spawn that chose the server without one.
+pub(crate) struct Lease(std::sync::MutexGuard<'static, Option<ForkServer>>);
+
+/// The program's server for one spawn, if it runs.
+pub(crate) fn lease() -> Option<Lease> {
+    let server = lock();
+    server.is_some().then_some(Lease(server))
 }
 
-/// Starts the child of `plan` through the server: the counterpart of `sys::spawn`, with
+/// Starts the child of `plan` through `server`: the counterpart of `sys::spawn`, with
 /// the same meaning of its arguments and errors.
 pub(crate) fn spawn<E, J, P>(
+    server: Lease,
     plan: &ChildPlan<'_>,
     cgroup_join: Option<J>,
     parent_part: Option<P>,
@@ -399,13 +408,10 @@ where
         go.as_ref().map(|(read, _)| read.as_raw_fd()),
     );
     let answer = {
-        let mut server = lock();
-        let server = server.as_mut().ok_or_else(|| {
-            SpawnError::Os(
-                Step::ForkServer,
-                io::Error::other("the fork server is not running"),
-            )
-        })?;
+        let Lease(mut server) = server;
+        let server = server
+            .as_mut()
+            .expect("a lease is only made of a running server");
         if !server.is_alive() {
             *server = ForkServer::launch().map_err(|error| {
                 SpawnError::Os(Step::ForkServer, io::Error::other(error.to_string()))
@@ -985,8 +991,9 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
 }
 
 /// Where a message is read: the server keeps one from request to request, so that each
-/// is read into memory it has written before (and wipes `body` once it has served it).
-#[derive(Default)]
+/// is read into memory it has written before (and wipes `body` once it has served it),
+/// and the caller one from spawn to spawn, which spares it the allocations.
+#[derive(Debug, Default)]
 struct Inbox {
     body: Vec<u8>,
     /// Room for the descriptors that come with a message.
