@@ -12,7 +12,7 @@
 //! the cgroup) and waits for the child's report, as for any spawn.
 
 use std::ffi::{CStr, OsStr, c_char};
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -20,8 +20,6 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
-
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
 use crate::error::{Error, Step};
 use crate::sys::{
@@ -304,7 +302,7 @@ impl ForkServer {
 
     /// Sends one request and reads the answer.
     fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
-        send_message(&self.socket, request, fds)?;
+        send_message(&self.socket, request, fds, &mut self.inbox.control)?;
         let mut fds = Vec::new();
         if !receive_message(&self.socket, &mut self.inbox, &mut fds)? {
             return Err(io::Error::new(
@@ -964,21 +962,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Sends `body`, prefixed with its length, with `fds` attached to its first bytes.
-fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<()> {
+/// Sends `body`, prefixed with its length, with `fds` attached to its first bytes;
+/// `control` is room for them.
+fn send_message(
+    socket: &UnixStream,
+    body: &[u8],
+    fds: &[RawFd],
+    control: &mut sys::Control,
+) -> io::Result<()> {
     let length = (body.len() as u32).to_le_bytes();
     let iov = [IoSlice::new(&length), IoSlice::new(body)];
-    let rights = [ControlMessage::ScmRights(fds)];
-    let cmsgs = if fds.is_empty() { &[][..] } else { &rights[..] };
-    let sent = sys::retry_interrupted(|| {
-        Ok(sendmsg::<()>(
-            socket.as_raw_fd(),
-            &iov,
-            cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )?)
-    })?;
+    let sent = sys::send_message(socket.as_raw_fd(), &iov, fds, control)?;
     // A stream socket may take part of it; the rest follows without descriptors. (No
     // copy of the message for that: it is rarely needed, and every spawn would pay it.)
     let mut socket = socket;
@@ -996,50 +990,33 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
 #[derive(Debug, Default)]
 struct Inbox {
     body: Vec<u8>,
-    /// Room for the descriptors that come with a message.
-    control: Vec<u8>,
+    /// Room for the descriptors that come with a message, and go with one.
+    control: sys::Control,
 }
 
-/// Receives one message from [`send_message`] into `inbox`, adding its descriptors to
-/// `fds`; `false` at end-of-file before it.
+/// Receives one message from [`send_message`] into `inbox`, its descriptors into `fds`
+/// (whose earlier ones are closed); `false` at end-of-file before it.
 fn receive_message(
     socket: &UnixStream,
     inbox: &mut Inbox,
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<bool> {
     // The length alone first: the descriptors come with it, and the body is read into a
-    // buffer of its size.
+    // buffer of its size. SCM_RIGHTS carries at most 253.
     let mut length = [0u8; 4];
-    if inbox.control.capacity() == 0 {
-        inbox.control = nix::cmsg_space!([RawFd; 253]);
-    }
-    let space = &mut inbox.control;
-    let body = &mut inbox.body;
-    let read = {
-        let mut iov = [IoSliceMut::new(&mut length)];
-        let message = loop {
-            match recvmsg::<()>(
-                socket.as_raw_fd(),
-                &mut iov,
-                Some(&mut *space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Err(nix::errno::Errno::EINTR) => {}
-                received => break received?,
-            }
-        };
-        for message in message.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(received) = message {
-                fds.extend(sys::adopt_received(received));
-            }
-        }
-        message.bytes
-    };
+    let read = sys::receive_message(
+        socket.as_raw_fd(),
+        &mut length,
+        253,
+        &mut inbox.control,
+        fds,
+    )?;
     if read == 0 {
         return Ok(false);
     }
     let mut socket = socket;
     socket.read_exact(&mut length[read..])?;
+    let body = &mut inbox.body;
     body.clear();
     body.resize(u32::from_le_bytes(length) as usize, 0);
     socket.read_exact(body)?;
@@ -1103,7 +1080,7 @@ fn serve() -> ExitCode {
         kept = request.keep();
         wipe(&mut inbox.body);
         let (reply, pidfd) = answer.encode();
-        if send_message(&socket, &reply, pidfd.as_slice()).is_err() {
+        if send_message(&socket, &reply, pidfd.as_slice(), &mut inbox.control).is_err() {
             return ExitCode::FAILURE;
         }
     }
