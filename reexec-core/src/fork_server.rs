@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, Step};
+use crate::registry::Entry;
 use crate::sys::{
     self, ArgvArea, CStringArray, CallerFds, ChildPlan, Cloned, GivenFd, Join, RlimitPlan,
     SpawnError, Spawned,
@@ -1100,6 +1101,11 @@ fn std_reads_the_area(area: &ArgvArea) -> bool {
 /// child, which runs its entry and exits.
 fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     let plan = request.plan();
+    // Found here, before the clone: the child then runs none of the lookup's code.
+    let name = OsStr::from_bytes(request.argv.first().copied().unwrap_or_default());
+    let entry = crate::dispatch::forked_entry(name);
+    // A new PID namespace is the one way the child can be its PID 1.
+    let may_be_pid1 = plan.clone_flags & libc::CLONE_NEWPID != 0;
     // The child starts where the caller is now: the server moves there first, and the
     // clone copies it, before any new mount namespace — entered after, the directory
     // would still be the caller's mount's, outside the child's.
@@ -1118,13 +1124,17 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     match unsafe { sys::clone_for_caller(&plan, &caller) } {
         Ok(Cloned::Server { pid, pidfd }) => Answer::Cloned { pid, pidfd },
         Err(errno) => Answer::CloneFailed(errno),
-        Ok(Cloned::Child) => run_child(request, area),
+        Ok(Cloned::Child) => run_child(request, (entry, may_be_pid1), area),
     }
 }
 
 /// The child of the server, set up: takes its arguments and environment, says it is
 /// ready, and becomes its entry.
-fn run_child(request: &Received, area: &ArgvArea) -> ! {
+fn run_child(
+    request: &Received,
+    (entry, may_be_pid1): (Option<&'static Entry>, bool),
+    area: &ArgvArea,
+) -> ! {
     let argv = &request.argv;
     // SAFETY: the child of the server, single-threaded; the area is the server's own
     // argv, found and checked at its start (std reads it), and the caller checked that
@@ -1137,7 +1147,7 @@ fn run_child(request: &Received, area: &ArgvArea) -> ! {
     unsafe { sys::set_environment(request.envp.as_ptr()) };
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(request.report) };
-    let code = crate::dispatch::run_forked(name);
+    let code = crate::dispatch::run_forked(name, entry, may_be_pid1);
     sys::end_forked_child(crate::dispatch::exit_status_number(code))
 }
 
