@@ -553,56 +553,51 @@ impl Request {
 /// A request as the server decoded it, over the bytes that carried it: its strings are
 /// used where they arrived, each ended by the NUL it came with, so that the server
 /// writes as few pages as it can between clones — every page it writes then is copied
-/// for it or for the child (BENCHMARKS.md, item 12). Its vectors are a [`Kept`]'s, given
-/// back by [`keep`](Self::keep).
+/// for it or for the child (BENCHMARKS.md, item 12). Its vectors are those [`Kept`]
+/// from the request before, given back by [`keep`](Self::keep).
 struct Received<'a> {
-    /// The arguments, as the child places them: made before the clone, so that the child
-    /// does not allocate.
-    argv: Vec<&'a [u8]>,
-    /// A pointer to each variable in `bytes`, then NULL: the child's `environ`.
-    envp: Vec<*const c_char>,
+    vectors: Vectors<'a>,
     cwd: Option<&'a CStr>,
-    /// What `ChildPlan` holds for execve, which a child of the server never calls.
-    nothing_to_exec: CStringArray,
     numbers: [i32; 6],
     no_new_privs: bool,
     take_root_gid: bool,
     take_root_uid: bool,
     stdio: [Option<RawFd>; 3],
-    given: Vec<GivenFd>,
-    joins: Vec<Join>,
-    rlimits: Vec<RlimitPlan>,
     has_seccomp: bool,
-    filter: Vec<libc::sock_filter>,
     report: RawFd,
     cwd_fd: Option<RawFd>,
     go: Option<RawFd>,
-    /// Every descriptor that came with the request, closed once the child is cloned.
-    fds: Vec<OwnedFd>,
-    /// Room for the decoding: the numbers recvmsg gave, and where strings lie.
-    scratch: (Vec<RawFd>, Vec<Range<usize>>),
 }
 
 /// The vectors a request is decoded into, emptied and kept from one request to the next
-/// with their room: a server that neither allocates nor frees between clones writes no
-/// heap page that its last child still shares, beyond the few these lie in (a free
-/// writes the freed block and the allocator's lists: BENCHMARKS.md, item 12).
-struct Kept {
-    /// The descriptors of the next request, which [`receive_message`] adds.
+/// with their room ([`Kept`]): a server that neither allocates nor frees between clones
+/// writes no heap page that its last child still shares, beyond the few these lie in (a
+/// free writes the freed block and the allocator's lists: BENCHMARKS.md, item 12).
+struct Vectors<'a> {
+    /// Every descriptor that came with the request, closed once the child is cloned;
+    /// between requests, those of the next, which [`receive_message`] puts there.
     fds: Vec<OwnedFd>,
-    argv: Vec<&'static [u8]>,
+    /// The arguments, as the child places them: made before the clone, so that the child
+    /// does not allocate.
+    argv: Vec<&'a [u8]>,
+    /// A pointer to each variable in the request, then NULL: the child's `environ`.
     envp: Vec<*const c_char>,
+    /// What `ChildPlan` holds for execve, which a child of the server never calls.
     nothing_to_exec: CStringArray,
     given: Vec<GivenFd>,
     joins: Vec<Join>,
     rlimits: Vec<RlimitPlan>,
     filter: Vec<libc::sock_filter>,
+    /// Room for the decoding: the numbers recvmsg gave, and where strings lie.
     scratch: (Vec<RawFd>, Vec<Range<usize>>),
 }
 
+/// [`Vectors`] between two requests: empty, over no request's bytes.
+type Kept = Vectors<'static>;
+
 impl Kept {
     fn new() -> Kept {
-        Kept {
+        Vectors {
             fds: Vec::new(),
             argv: Vec::new(),
             envp: Vec::new(),
@@ -612,6 +607,42 @@ impl Kept {
             rlimits: Vec::new(),
             filter: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
+        }
+    }
+}
+
+impl Vectors<'_> {
+    /// Closes the descriptors and empties every vector, keeping its room.
+    fn emptied(self) -> Kept {
+        let Vectors {
+            mut fds,
+            argv,
+            mut envp,
+            nothing_to_exec,
+            mut given,
+            mut joins,
+            mut rlimits,
+            mut filter,
+            scratch: (mut received, mut strings),
+        } = self;
+        fds.clear();
+        envp.clear();
+        given.clear();
+        joins.clear();
+        rlimits.clear();
+        filter.clear();
+        received.clear();
+        strings.clear();
+        Vectors {
+            fds,
+            argv: emptied(argv),
+            envp,
+            nothing_to_exec,
+            given,
+            joins,
+            rlimits,
+            filter,
+            scratch: (received, strings),
         }
     }
 }
@@ -626,21 +657,11 @@ fn emptied<'b, T: ?Sized>(mut vec: Vec<&T>) -> Vec<&'b T> {
 impl<'a> Received<'a> {
     /// Decodes `bytes`, which came with `kept.fds`, into `kept`'s vectors.
     fn decode(bytes: &'a [u8], kept: Kept) -> io::Result<Received<'a>> {
-        let Kept {
-            mut fds,
-            argv,
-            mut envp,
-            nothing_to_exec,
-            mut given,
-            mut joins,
-            mut rlimits,
-            mut filter,
-            scratch: (mut received, mut strings),
-        } = kept;
-        let mut argv: Vec<&'a [u8]> = argv;
+        let mut vectors: Vectors<'a> = kept;
+        let (received, strings) = &mut vectors.scratch;
         let mut input = Reader::new(bytes);
         // The numbers recvmsg gave; placed above the targets once those are read.
-        let mut next_fd = fds.iter().map(AsRawFd::as_raw_fd);
+        let mut next_fd = vectors.fds.iter().map(AsRawFd::as_raw_fd);
         let mut take_fd = || {
             next_fd
                 .next()
@@ -651,22 +672,24 @@ impl<'a> Received<'a> {
         let has_go = input.flag()?;
         let cwd_fd = if has_cwd_fd { Some(take_fd()?) } else { None };
         let go = if has_go { Some(take_fd()?) } else { None };
-        input.strings(&mut strings)?;
-        argv.extend(strings.iter().map(|at| &bytes[at.clone()]));
+        input.strings(strings)?;
+        vectors
+            .argv
+            .extend(strings.iter().map(|at| &bytes[at.clone()]));
         // The marker that tells a re-executed child it is one: the dispatch of a fresh
         // start takes it out before the entry runs, and there is no such dispatch here.
         let marker = crate::dispatch::ENTRY_ENV.as_bytes();
         let is_marker =
             |pair: &[u8]| pair.starts_with(marker) && pair.get(marker.len()) == Some(&b'=');
-        input.strings(&mut strings)?;
-        envp.extend(
+        input.strings(strings)?;
+        vectors.envp.extend(
             strings
                 .iter()
                 .filter(|pair| !is_marker(&bytes[(*pair).clone()]))
                 .map(|pair| bytes[pair.start..].as_ptr().cast()),
         );
-        envp.push(std::ptr::null());
-        input.strings(&mut strings)?;
+        vectors.envp.push(std::ptr::null());
+        input.strings(strings)?;
         let cwd = match strings.as_slice() {
             [] => None,
             [cwd] => Some(
@@ -689,7 +712,7 @@ impl<'a> Received<'a> {
         }
         for _ in 0..input.u32()? {
             let target = input.i32()?;
-            given.push(GivenFd {
+            vectors.given.push(GivenFd {
                 source: take_fd()?,
                 target,
             });
@@ -697,14 +720,14 @@ impl<'a> Received<'a> {
         for _ in 0..input.u32()? {
             let nstype = input.i32()?;
             let step = Step::from_code(input.u32()?).ok_or_else(|| malformed("a step"))?;
-            joins.push(Join {
+            vectors.joins.push(Join {
                 fd: take_fd()?,
                 nstype,
                 step,
             });
         }
         for _ in 0..input.u32()? {
-            rlimits.push(RlimitPlan {
+            vectors.rlimits.push(RlimitPlan {
                 resource: input.i32()?,
                 soft: input.u64()?,
                 hard: input.u64()?,
@@ -714,7 +737,7 @@ impl<'a> Received<'a> {
         for _ in 0..input.u32()? {
             let code = input.u32()? as u16;
             let jumps = input.u32()?;
-            filter.push(libc::sock_filter {
+            vectors.filter.push(libc::sock_filter {
                 code,
                 jt: (jumps >> 8) as u8,
                 jf: jumps as u8,
@@ -724,9 +747,11 @@ impl<'a> Received<'a> {
         // Every descriptor is above the numbers the child installs, so that no source is
         // a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave: one
         // that is not moves up (most are already, above the server's socket).
+        let given = &mut vectors.given;
         let highest_target = given.iter().map(|fd| fd.target).max().unwrap_or(2).max(2);
+        let fds = &mut vectors.fds;
         received.extend(fds.iter().map(AsRawFd::as_raw_fd));
-        for fd in &mut fds {
+        for fd in fds.iter_mut() {
             if fd.as_raw_fd() <= highest_target {
                 *fd = sys::dup_above(fd.as_fd(), highest_target + 1)?;
             }
@@ -737,72 +762,34 @@ impl<'a> Received<'a> {
         };
         let (report, cwd_fd, go) = (place(report), cwd_fd.map(place), go.map(place));
         let stdio = stdio.map(|source| source.map(place));
-        for fd in &mut given {
+        for fd in given.iter_mut() {
             fd.source = place(fd.source);
         }
-        for join in &mut joins {
+        for join in &mut vectors.joins {
             join.fd = place(join.fd);
         }
-        if !sys::follows_the_rules(&given) {
+        if !sys::follows_the_rules(given) {
             return Err(malformed("the given descriptors"));
         }
         Ok(Received {
-            argv,
-            envp,
+            vectors,
             cwd,
-            nothing_to_exec,
             numbers,
             no_new_privs,
             take_root_gid,
             take_root_uid,
             stdio,
-            given,
-            joins,
-            rlimits,
             has_seccomp,
-            filter,
             report,
             cwd_fd,
             go,
-            fds,
-            scratch: (received, strings),
         })
     }
 
     /// Closes the request's descriptors, and gives its vectors back, emptied, for the
     /// next one.
     fn keep(self) -> Kept {
-        let Received {
-            mut fds,
-            argv,
-            mut envp,
-            nothing_to_exec,
-            mut given,
-            mut joins,
-            mut rlimits,
-            mut filter,
-            scratch: (mut received, mut strings),
-            ..
-        } = self;
-        fds.clear();
-        envp.clear();
-        given.clear();
-        joins.clear();
-        rlimits.clear();
-        filter.clear();
-        received.clear();
-        strings.clear();
-        Kept {
-            fds,
-            argv: emptied(argv),
-            envp,
-            nothing_to_exec,
-            given,
-            joins,
-            rlimits,
-            filter,
-            scratch: (received, strings),
-        }
+        self.vectors.emptied()
     }
 
     fn plan(&self) -> ChildPlan<'_> {
@@ -816,21 +803,21 @@ impl<'a> Received<'a> {
         ] = self.numbers;
         ChildPlan {
             exe: SERVER_ENTRY,
-            argv: &self.nothing_to_exec,
-            envp: &self.nothing_to_exec,
+            argv: &self.vectors.nothing_to_exec,
+            envp: &self.vectors.nothing_to_exec,
             cwd: self.cwd,
             stdio: self.stdio,
-            fds: &self.given,
+            fds: &self.vectors.given,
             death_signal,
             parent_pid,
             clone_flags,
             unshare_time: false,
             keep_blocked,
-            rlimits: &self.rlimits,
+            rlimits: &self.vectors.rlimits,
             capabilities: None,
             no_new_privs: self.no_new_privs,
-            seccomp: self.has_seccomp.then_some(self.filter.as_slice()),
-            joins: &self.joins,
+            seccomp: self.has_seccomp.then_some(self.vectors.filter.as_slice()),
+            joins: &self.vectors.joins,
             unshare_after_join,
             take_root_gid: self.take_root_gid,
             take_root_uid: self.take_root_uid,
@@ -1102,7 +1089,7 @@ fn std_reads_the_area(area: &ArgvArea) -> bool {
 fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     let plan = request.plan();
     // Found here, before the clone: the child then runs none of the lookup's code.
-    let name = OsStr::from_bytes(request.argv.first().copied().unwrap_or_default());
+    let name = OsStr::from_bytes(request.vectors.argv.first().copied().unwrap_or_default());
     let entry = crate::dispatch::forked_entry(name);
     // A new PID namespace is the one way the child can be its PID 1.
     let may_be_pid1 = plan.clone_flags & libc::CLONE_NEWPID != 0;
@@ -1111,7 +1098,7 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     // would still be the caller's mount's, outside the child's.
     if let Some(cwd) = request
         .cwd_fd
-        .and_then(|cwd| request.fds.iter().find(|fd| fd.as_raw_fd() == cwd))
+        .and_then(|cwd| request.vectors.fds.iter().find(|fd| fd.as_raw_fd() == cwd))
     {
         let _ = nix::unistd::fchdir(cwd);
     }
@@ -1135,7 +1122,7 @@ fn run_child(
     (entry, may_be_pid1): (Option<&'static Entry>, bool),
     area: &ArgvArea,
 ) -> ! {
-    let argv = &request.argv;
+    let argv = &request.vectors.argv;
     // SAFETY: the child of the server, single-threaded; the area is the server's own
     // argv, found and checked at its start (std reads it), and the caller checked that
     // these arguments fit.
@@ -1144,7 +1131,7 @@ fn run_child(
     // SAFETY: the child of the server, single-threaded. `request` and the bytes its
     // pointers point into live in the server's loop, which this child never returns to,
     // so the array and its strings outlive every use.
-    unsafe { sys::set_environment(request.envp.as_ptr()) };
+    unsafe { sys::set_environment(request.vectors.envp.as_ptr()) };
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(request.report) };
     let code = crate::dispatch::run_forked(name, entry, may_be_pid1);
@@ -1159,7 +1146,10 @@ mod tests {
 
     /// The environment a child of `received` gets, read as libc reads `environ`.
     fn environment<'a>(received: &'a Received<'_>) -> Vec<&'a CStr> {
-        let (variables, end) = received.envp.split_at(received.envp.len() - 1);
+        let (variables, end) = received
+            .vectors
+            .envp
+            .split_at(received.vectors.envp.len() - 1);
         assert!(end[0].is_null(), "environ ends with NULL");
         variables
             .iter()
@@ -1240,7 +1230,7 @@ mod tests {
         let request = encoded(&pipe);
         let received = Received::decode(&request.bytes, kept(copies(&request))).unwrap();
         let plan = received.plan();
-        assert_eq!(received.argv, [&b"entry"[..], b"two words", b""]);
+        assert_eq!(received.vectors.argv, [&b"entry"[..], b"two words", b""]);
         // The dispatch marker stays behind: there is no dispatch to take it out.
         assert_eq!(environment(&received), [c"A=1", c"REEXEC_ENTRYX=kept"]);
         assert_eq!(plan.cwd, Some(c"/tmp"));
@@ -1278,12 +1268,12 @@ mod tests {
         let first = Received::decode(&request.bytes, kept(copies(&request))).unwrap();
         let room = |received: &Received<'_>| {
             (
-                received.argv.as_ptr().addr(),
-                received.envp.as_ptr().addr(),
-                received.given.as_ptr().addr(),
-                received.rlimits.as_ptr().addr(),
-                received.filter.as_ptr().addr(),
-                received.fds.as_ptr().addr(),
+                received.vectors.argv.as_ptr().addr(),
+                received.vectors.envp.as_ptr().addr(),
+                received.vectors.given.as_ptr().addr(),
+                received.vectors.rlimits.as_ptr().addr(),
+                received.vectors.filter.as_ptr().addr(),
+                received.vectors.fds.as_ptr().addr(),
             )
         };
         let before = room(&first);
@@ -1292,7 +1282,7 @@ mod tests {
         kept.fds.extend(copies(&request));
         let second = Received::decode(&request.bytes, kept).unwrap();
         assert_eq!(room(&second), before);
-        assert_eq!(second.argv, [&b"entry"[..], b"two words", b""]);
+        assert_eq!(second.vectors.argv, [&b"entry"[..], b"two words", b""]);
     }
 
     #[test]
