@@ -191,9 +191,10 @@ impl ForkServer {
         Ok(())
     }
 
-    /// Ends the server, once the spawns in flight are answered, and waits for it. Later
-    /// spawns re-execute, unless the server is started again. Children it started live
-    /// on: they are the caller's.
+    /// Ends the server, once the spawns in flight are answered, and waits for it. A spawn
+    /// is in flight from the moment it chose the server: it holds it until the answer.
+    /// Later spawns re-execute (or, asked with `fork_server(true)`, are refused), unless
+    /// the server is started again. Children it started live on: they are the caller's.
     pub fn stop() {
         BY_DEFAULT.store(false, Ordering::Relaxed);
         if let Some(mut server) = lock().take() {
