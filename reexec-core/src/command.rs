@@ -833,8 +833,9 @@ impl Command {
                 setup,
             )
         });
-        let spawned = if via_fork_server {
-            crate::fork_server::spawn(&plan, cgroup.map(|cgroup| cgroup.join), parent_part)
+        let spawned = if let Some(server) = via_fork_server {
+            let cgroup_join = cgroup.map(|cgroup| cgroup.join);
+            crate::fork_server::spawn(server, &plan, cgroup_join, parent_part)
         } else {
             sys::spawn(&plan, cgroup, parent_part)
         };
@@ -871,18 +872,21 @@ impl Command {
         ))
     }
 
-    /// Whether this spawn goes through the fork server: asked for, or the program's
-    /// default, and one the server gives the same result for. Asked for explicitly while
-    /// no server runs is an error; as the default, it re-executes.
-    fn via_fork_server(&self, plan: &ChildPlan<'_>) -> Result<bool, Error> {
+    /// The server this spawn goes through, held until it answers: asked for, or the
+    /// program's default, and one the server gives the same result for. Asked for
+    /// explicitly while no server runs is an error; as the default, it re-executes.
+    fn via_fork_server(
+        &self,
+        plan: &ChildPlan<'_>,
+    ) -> Result<Option<crate::fork_server::Lease>, Error> {
         let asked = match self.fork_server {
             Some(asked) => asked,
             None => crate::fork_server::used_by_default(),
         };
         if !asked {
-            return Ok(false);
+            return Ok(None);
         }
-        if !crate::fork_server::is_started() {
+        let Some(server) = crate::fork_server::lease() else {
             if self.fork_server == Some(true) {
                 return Err(Error::InvalidInput {
                     what: "fork server",
@@ -892,13 +896,14 @@ impl Command {
                         .into(),
                 });
             }
-            return Ok(false);
-        }
+            return Ok(None);
+        };
         let argv: Vec<&[u8]> = plan.argv.strings().map(CStr::to_bytes).collect();
         let fd_count = 5 + plan.fds.len() + plan.joins.len();
-        Ok(plan.capabilities.is_none()
+        let servable = plan.capabilities.is_none()
             && !plan.unshare_time
-            && crate::fork_server::can_serve(&argv, fd_count))
+            && crate::fork_server::can_serve(&argv, fd_count);
+        Ok(servable.then_some(server))
     }
 
     /// The maps of this spawn, checked: with the caller's subordinate ranges read now, and

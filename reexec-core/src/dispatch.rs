@@ -127,13 +127,29 @@ fn unknown_entry(name: &OsStr) -> ExitCode {
     ExitCode::from(EXIT_UNKNOWN_ENTRY)
 }
 
-/// Runs the entry `name` in a child of the fork server, which skipped the dispatch of a
-/// fresh start: as that dispatch would, it arms the death signal of a PID 1 first, and
-/// an unknown name gets status [`EXIT_UNKNOWN_ENTRY`].
-pub(crate) fn run_forked(name: &OsStr) -> ExitCode {
-    match name.to_str().and_then(registry::lookup) {
+/// The entry a child of the fork server named `name` runs, looked up by the server
+/// before the clone: code the child runs is a page fault in it for every page of it,
+/// since a fork copies no page-table entries of unwritten file mappings, and this
+/// lookup's (UTF-8 check, string compares, the entries' table) need not be its.
+pub(crate) fn forked_entry(name: &OsStr) -> Option<&'static Entry> {
+    name.to_str().and_then(registry::lookup)
+}
+
+/// Runs `entry`, found by [`forked_entry`] for `name`, in a child of the fork server,
+/// which skipped the dispatch of a fresh start: as that dispatch would, it arms the death
+/// signal of a PID 1 first — only asked when the child was cloned into a new PID
+/// namespace (`may_be_pid1`), the one way it can be PID 1 — and an unknown name gets
+/// status [`EXIT_UNKNOWN_ENTRY`].
+pub(crate) fn run_forked(
+    name: &OsStr,
+    entry: Option<&'static Entry>,
+    may_be_pid1: bool,
+) -> ExitCode {
+    match entry {
         Some(entry) => {
-            death_signal::arm_as_pid1();
+            if may_be_pid1 {
+                death_signal::arm_as_pid1();
+            }
             run_entry(entry)
         }
         None => unknown_entry(name),

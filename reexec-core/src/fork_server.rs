@@ -12,7 +12,7 @@
 //! the cgroup) and waits for the child's report, as for any spawn.
 
 use std::ffi::{CStr, OsStr, c_char};
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -21,9 +21,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
-
 use crate::error::{Error, Step};
+use crate::registry::Entry;
 use crate::sys::{
     self, ArgvArea, CStringArray, CallerFds, ChildPlan, Cloned, GivenFd, Join, RlimitPlan,
     SpawnError, Spawned,
@@ -139,6 +138,8 @@ const UNABLE: u8 = b'-';
 #[derive(Debug)]
 pub struct ForkServer {
     socket: UnixStream,
+    /// Where its answers are read, kept from spawn to spawn.
+    inbox: Inbox,
     process: crate::Child,
     /// The process that started it: a fork of the program has a copy of this value and
     /// must not use it, since the server's children would be the program's, not its own.
@@ -190,9 +191,10 @@ impl ForkServer {
         Ok(())
     }
 
-    /// Ends the server, once the spawns in flight are answered, and waits for it. Later
-    /// spawns re-execute, unless the server is started again. Children it started live
-    /// on: they are the caller's.
+    /// Ends the server, once the spawns in flight are answered, and waits for it. A spawn
+    /// is in flight from the moment it chose the server: it holds it until the answer.
+    /// Later spawns re-execute (or, asked with `fork_server(true)`, are refused), unless
+    /// the server is started again. Children it started live on: they are the caller's.
     pub fn stop() {
         BY_DEFAULT.store(false, Ordering::Relaxed);
         if let Some(mut server) = lock().take() {
@@ -290,6 +292,7 @@ impl ForkServer {
         }
         Ok(ForkServer {
             socket,
+            inbox: Inbox::default(),
             process,
             owner: std::process::id(),
         })
@@ -301,15 +304,15 @@ impl ForkServer {
 
     /// Sends one request and reads the answer.
     fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
-        send_message(&self.socket, request, fds)?;
-        let mut answer = Inbox::default();
-        let fds = receive_message(&self.socket, &mut answer)?.ok_or_else(|| {
-            io::Error::new(
+        send_message(&self.socket, request, fds, &mut self.inbox.control)?;
+        let mut fds = Vec::new();
+        if !receive_message(&self.socket, &mut self.inbox, &mut fds)? {
+            return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the fork server ended while it handled this spawn",
-            )
-        })?;
-        Answer::decode(&answer.body, fds)
+            ));
+        }
+        Answer::decode(&self.inbox.body, fds)
     }
 }
 
@@ -355,14 +358,21 @@ pub(crate) fn used_by_default() -> bool {
     BY_DEFAULT.load(Ordering::Relaxed)
 }
 
-/// Whether the program's server runs, so that a spawn may use it.
-pub(crate) fn is_started() -> bool {
-    lock().is_some()
+/// The program's server, held by one spawn from its choice of the server to the
+/// server's answer: a [`ForkServer::stop`] meanwhile waits for that answer, as for any
+/// spawn in flight, instead of leaving a spawn that chose the server without one.
+pub(crate) struct Lease(std::sync::MutexGuard<'static, Option<ForkServer>>);
+
+/// The program's server for one spawn, if it runs.
+pub(crate) fn lease() -> Option<Lease> {
+    let server = lock();
+    server.is_some().then_some(Lease(server))
 }
 
-/// Starts the child of `plan` through the server: the counterpart of `sys::spawn`, with
+/// Starts the child of `plan` through `server`: the counterpart of `sys::spawn`, with
 /// the same meaning of its arguments and errors.
 pub(crate) fn spawn<E, J, P>(
+    server: Lease,
     plan: &ChildPlan<'_>,
     cgroup_join: Option<J>,
     parent_part: Option<P>,
@@ -398,13 +408,10 @@ where
         go.as_ref().map(|(read, _)| read.as_raw_fd()),
     );
     let answer = {
-        let mut server = lock();
-        let server = server.as_mut().ok_or_else(|| {
-            SpawnError::Os(
-                Step::ForkServer,
-                io::Error::other("the fork server is not running"),
-            )
-        })?;
+        let Lease(mut server) = server;
+        let server = server
+            .as_mut()
+            .expect("a lease is only made of a running server");
         if !server.is_alive() {
             *server = ForkServer::launch().map_err(|error| {
                 SpawnError::Os(Step::ForkServer, io::Error::other(error.to_string()))
@@ -547,37 +554,115 @@ impl Request {
 /// A request as the server decoded it, over the bytes that carried it: its strings are
 /// used where they arrived, each ended by the NUL it came with, so that the server
 /// writes as few pages as it can between clones — every page it writes then is copied
-/// for it or for the child (BENCHMARKS.md, item 12).
+/// for it or for the child (BENCHMARKS.md, item 12). Its vectors are those [`Kept`]
+/// from the request before, given back by [`keep`](Self::keep).
 struct Received<'a> {
-    bytes: &'a [u8],
-    /// Where each argument lies in `bytes`, without its NUL.
-    argv: Vec<Range<usize>>,
-    /// A pointer to each variable in `bytes`, then NULL: the child's `environ`.
-    envp: Vec<*const c_char>,
+    vectors: Vectors<'a>,
     cwd: Option<&'a CStr>,
-    /// What `ChildPlan` holds for execve, which a child of the server never calls.
-    nothing_to_exec: CStringArray,
     numbers: [i32; 6],
     no_new_privs: bool,
     take_root_gid: bool,
     take_root_uid: bool,
     stdio: [Option<RawFd>; 3],
-    given: Vec<GivenFd>,
-    joins: Vec<Join>,
-    rlimits: Vec<RlimitPlan>,
-    seccomp: Option<Vec<libc::sock_filter>>,
+    has_seccomp: bool,
     report: RawFd,
     cwd_fd: Option<RawFd>,
     go: Option<RawFd>,
-    /// Every descriptor that came with the request, closed once the child is cloned.
+}
+
+/// The vectors a request is decoded into, emptied and kept from one request to the next
+/// with their room ([`Kept`]): a server that neither allocates nor frees between clones
+/// writes no heap page that its last child still shares, beyond the few these lie in (a
+/// free writes the freed block and the allocator's lists: BENCHMARKS.md, item 12).
+struct Vectors<'a> {
+    /// Every descriptor that came with the request, closed once the child is cloned;
+    /// between requests, those of the next, which [`receive_message`] puts there.
     fds: Vec<OwnedFd>,
+    /// The arguments, as the child places them: made before the clone, so that the child
+    /// does not allocate.
+    argv: Vec<&'a [u8]>,
+    /// A pointer to each variable in the request, then NULL: the child's `environ`.
+    envp: Vec<*const c_char>,
+    /// What `ChildPlan` holds for execve, which a child of the server never calls.
+    nothing_to_exec: CStringArray,
+    given: Vec<GivenFd>,
+    joins: Vec<Join>,
+    rlimits: Vec<RlimitPlan>,
+    filter: Vec<libc::sock_filter>,
+    /// Room for the decoding: the numbers recvmsg gave, and where strings lie.
+    scratch: (Vec<RawFd>, Vec<Range<usize>>),
+}
+
+/// [`Vectors`] between two requests: empty, over no request's bytes.
+type Kept = Vectors<'static>;
+
+impl Kept {
+    fn new() -> Kept {
+        Vectors {
+            fds: Vec::new(),
+            argv: Vec::new(),
+            envp: Vec::new(),
+            nothing_to_exec: CStringArray::with_capacity(0),
+            given: Vec::new(),
+            joins: Vec::new(),
+            rlimits: Vec::new(),
+            filter: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
+        }
+    }
+}
+
+impl Vectors<'_> {
+    /// Closes the descriptors and empties every vector, keeping its room.
+    fn emptied(self) -> Kept {
+        let Vectors {
+            mut fds,
+            argv,
+            mut envp,
+            nothing_to_exec,
+            mut given,
+            mut joins,
+            mut rlimits,
+            mut filter,
+            scratch: (mut received, mut strings),
+        } = self;
+        fds.clear();
+        envp.clear();
+        given.clear();
+        joins.clear();
+        rlimits.clear();
+        filter.clear();
+        received.clear();
+        strings.clear();
+        Vectors {
+            fds,
+            argv: emptied(argv),
+            envp,
+            nothing_to_exec,
+            given,
+            joins,
+            rlimits,
+            filter,
+            scratch: (received, strings),
+        }
+    }
+}
+
+/// `vec`'s room, emptied, for references of another lifetime: std collects a vector's
+/// `into_iter` mapped to items of the same layout into the same allocation.
+fn emptied<'b, T: ?Sized>(mut vec: Vec<&T>) -> Vec<&'b T> {
+    vec.clear();
+    vec.into_iter().map(|_| unreachable!("emptied")).collect()
 }
 
 impl<'a> Received<'a> {
-    fn decode(bytes: &'a [u8], fds: Vec<OwnedFd>) -> io::Result<Received<'a>> {
+    /// Decodes `bytes`, which came with `kept.fds`, into `kept`'s vectors.
+    fn decode(bytes: &'a [u8], kept: Kept) -> io::Result<Received<'a>> {
+        let mut vectors: Vectors<'a> = kept;
+        let (received, strings) = &mut vectors.scratch;
         let mut input = Reader::new(bytes);
         // The numbers recvmsg gave; placed above the targets once those are read.
-        let mut next_fd = fds.iter().map(AsRawFd::as_raw_fd);
+        let mut next_fd = vectors.fds.iter().map(AsRawFd::as_raw_fd);
         let mut take_fd = || {
             next_fd
                 .next()
@@ -588,20 +673,25 @@ impl<'a> Received<'a> {
         let has_go = input.flag()?;
         let cwd_fd = if has_cwd_fd { Some(take_fd()?) } else { None };
         let go = if has_go { Some(take_fd()?) } else { None };
-        let argv = input.strings()?;
+        input.strings(strings)?;
+        vectors
+            .argv
+            .extend(strings.iter().map(|at| &bytes[at.clone()]));
         // The marker that tells a re-executed child it is one: the dispatch of a fresh
         // start takes it out before the entry runs, and there is no such dispatch here.
         let marker = crate::dispatch::ENTRY_ENV.as_bytes();
         let is_marker =
             |pair: &[u8]| pair.starts_with(marker) && pair.get(marker.len()) == Some(&b'=');
-        let mut envp: Vec<*const c_char> = input
-            .strings()?
-            .into_iter()
-            .filter(|pair| !is_marker(&bytes[pair.clone()]))
-            .map(|pair| bytes[pair.start..].as_ptr().cast())
-            .collect();
-        envp.push(std::ptr::null());
-        let cwd = match input.strings()?.as_slice() {
+        input.strings(strings)?;
+        vectors.envp.extend(
+            strings
+                .iter()
+                .filter(|pair| !is_marker(&bytes[(*pair).clone()]))
+                .map(|pair| bytes[pair.start..].as_ptr().cast()),
+        );
+        vectors.envp.push(std::ptr::null());
+        input.strings(strings)?;
+        let cwd = match strings.as_slice() {
             [] => None,
             [cwd] => Some(
                 CStr::from_bytes_with_nul(&bytes[cwd.start..=cwd.end])
@@ -621,38 +711,34 @@ impl<'a> Received<'a> {
                 *slot = Some(take_fd()?);
             }
         }
-        let mut given = Vec::new();
         for _ in 0..input.u32()? {
             let target = input.i32()?;
-            given.push(GivenFd {
+            vectors.given.push(GivenFd {
                 source: take_fd()?,
                 target,
             });
         }
-        let mut joins = Vec::new();
         for _ in 0..input.u32()? {
             let nstype = input.i32()?;
             let step = Step::from_code(input.u32()?).ok_or_else(|| malformed("a step"))?;
-            joins.push(Join {
+            vectors.joins.push(Join {
                 fd: take_fd()?,
                 nstype,
                 step,
             });
         }
-        let mut rlimits = Vec::new();
         for _ in 0..input.u32()? {
-            rlimits.push(RlimitPlan {
+            vectors.rlimits.push(RlimitPlan {
                 resource: input.i32()?,
                 soft: input.u64()?,
                 hard: input.u64()?,
             });
         }
         let has_seccomp = input.flag()?;
-        let mut filter = Vec::new();
         for _ in 0..input.u32()? {
             let code = input.u32()? as u16;
             let jumps = input.u32()?;
-            filter.push(libc::sock_filter {
+            vectors.filter.push(libc::sock_filter {
                 code,
                 jt: (jumps >> 8) as u8,
                 jf: jumps as u8,
@@ -662,55 +748,49 @@ impl<'a> Received<'a> {
         // Every descriptor is above the numbers the child installs, so that no source is
         // a target (the rules of `ChildPlan::fds`), whatever numbers recvmsg gave: one
         // that is not moves up (most are already, above the server's socket).
+        let given = &mut vectors.given;
         let highest_target = given.iter().map(|fd| fd.target).max().unwrap_or(2).max(2);
-        let received: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let moved: Vec<OwnedFd> = fds
-            .into_iter()
-            .map(|fd| match fd.as_raw_fd() > highest_target {
-                true => Ok(fd),
-                false => sys::dup_above(fd.as_fd(), highest_target + 1),
-            })
-            .collect::<io::Result<_>>()?;
+        let fds = &mut vectors.fds;
+        received.extend(fds.iter().map(AsRawFd::as_raw_fd));
+        for fd in fds.iter_mut() {
+            if fd.as_raw_fd() <= highest_target {
+                *fd = sys::dup_above(fd.as_fd(), highest_target + 1)?;
+            }
+        }
         let place = |number: RawFd| -> RawFd {
             let index = received.iter().position(|&fd| fd == number);
-            index.map_or(-1, |index| moved[index].as_raw_fd())
+            index.map_or(-1, |index| fds[index].as_raw_fd())
         };
         let (report, cwd_fd, go) = (place(report), cwd_fd.map(place), go.map(place));
         let stdio = stdio.map(|source| source.map(place));
-        for fd in &mut given {
+        for fd in given.iter_mut() {
             fd.source = place(fd.source);
         }
-        for join in &mut joins {
+        for join in &mut vectors.joins {
             join.fd = place(join.fd);
         }
-        if !sys::follows_the_rules(&given) {
+        if !sys::follows_the_rules(given) {
             return Err(malformed("the given descriptors"));
         }
         Ok(Received {
-            bytes,
-            argv,
-            envp,
+            vectors,
             cwd,
-            nothing_to_exec: CStringArray::with_capacity(0),
             numbers,
             no_new_privs,
             take_root_gid,
             take_root_uid,
             stdio,
-            given,
-            joins,
-            rlimits,
-            seccomp: has_seccomp.then_some(filter),
+            has_seccomp,
             report,
             cwd_fd,
             go,
-            fds: moved,
         })
     }
 
-    /// The arguments, as the child places them.
-    fn argv(&self) -> Vec<&[u8]> {
-        self.argv.iter().map(|at| &self.bytes[at.clone()]).collect()
+    /// Closes the request's descriptors, and gives its vectors back, emptied, for the
+    /// next one.
+    fn keep(self) -> Kept {
+        self.vectors.emptied()
     }
 
     fn plan(&self) -> ChildPlan<'_> {
@@ -724,21 +804,21 @@ impl<'a> Received<'a> {
         ] = self.numbers;
         ChildPlan {
             exe: SERVER_ENTRY,
-            argv: &self.nothing_to_exec,
-            envp: &self.nothing_to_exec,
+            argv: &self.vectors.nothing_to_exec,
+            envp: &self.vectors.nothing_to_exec,
             cwd: self.cwd,
             stdio: self.stdio,
-            fds: &self.given,
+            fds: &self.vectors.given,
             death_signal,
             parent_pid,
             clone_flags,
             unshare_time: false,
             keep_blocked,
-            rlimits: &self.rlimits,
+            rlimits: &self.vectors.rlimits,
             capabilities: None,
             no_new_privs: self.no_new_privs,
-            seccomp: self.seccomp.as_deref(),
-            joins: &self.joins,
+            seccomp: self.has_seccomp.then_some(self.vectors.filter.as_slice()),
+            joins: &self.vectors.joins,
             unshare_after_join,
             take_root_gid: self.take_root_gid,
             take_root_uid: self.take_root_uid,
@@ -756,19 +836,16 @@ enum Answer {
 }
 
 impl Answer {
-    fn encode(&self) -> (Vec<u8>, Option<RawFd>) {
-        match self {
-            Answer::Cloned { pid, pidfd } => {
-                let mut bytes = vec![0];
-                bytes.extend(pid.to_ne_bytes());
-                (bytes, pidfd.as_ref().map(AsRawFd::as_raw_fd))
-            }
-            Answer::CloneFailed(errno) => {
-                let mut bytes = vec![1];
-                bytes.extend(errno.to_ne_bytes());
-                (bytes, None)
-            }
-        }
+    /// On the server's stack: it is sent after the clone, when an allocation would
+    /// write heap pages the child shares.
+    fn encode(&self) -> ([u8; 5], Option<RawFd>) {
+        let (kind, number, fd) = match self {
+            Answer::Cloned { pid, pidfd } => (0, *pid, pidfd.as_ref().map(AsRawFd::as_raw_fd)),
+            Answer::CloneFailed(errno) => (1, *errno, None),
+        };
+        let mut bytes = [kind, 0, 0, 0, 0];
+        bytes[1..].copy_from_slice(&number.to_ne_bytes());
+        (bytes, fd)
     }
 
     fn decode(bytes: &[u8], mut fds: Vec<OwnedFd>) -> io::Result<Answer> {
@@ -855,41 +932,36 @@ impl<'a> Reader<'a> {
     fn flag(&mut self) -> io::Result<bool> {
         self.take::<1>().map(|[byte]| byte != 0)
     }
-    /// Where each of [`Writer::strings`]'s strings lies, without its NUL: checked to end
-    /// with one and to hold no other.
-    fn strings(&mut self) -> io::Result<Vec<Range<usize>>> {
-        (0..self.u32()?)
-            .map(|_| {
-                let length = self.u32()? as usize;
-                let string = self.bytes[self.at..]
-                    .get(..length)
-                    .ok_or_else(|| malformed("cut short"))?;
-                if string.iter().position(|&byte| byte == 0) != Some(length.wrapping_sub(1)) {
-                    return Err(malformed("a string not ended by its one NUL"));
-                }
-                let at = self.at..self.at + length - 1;
-                self.at += length;
-                Ok(at)
-            })
-            .collect()
+    /// Where each of [`Writer::strings`]'s strings lies, without its NUL, into `at`
+    /// (emptied first): checked to end with one and to hold no other.
+    fn strings(&mut self, at: &mut Vec<Range<usize>>) -> io::Result<()> {
+        at.clear();
+        for _ in 0..self.u32()? {
+            let length = self.u32()? as usize;
+            let string = self.bytes[self.at..]
+                .get(..length)
+                .ok_or_else(|| malformed("cut short"))?;
+            if string.iter().position(|&byte| byte == 0) != Some(length.wrapping_sub(1)) {
+                return Err(malformed("a string not ended by its one NUL"));
+            }
+            at.push(self.at..self.at + length - 1);
+            self.at += length;
+        }
+        Ok(())
     }
 }
 
-/// Sends `body`, prefixed with its length, with `fds` attached to its first bytes.
-fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<()> {
+/// Sends `body`, prefixed with its length, with `fds` attached to its first bytes;
+/// `control` is room for them.
+fn send_message(
+    socket: &UnixStream,
+    body: &[u8],
+    fds: &[RawFd],
+    control: &mut sys::Control,
+) -> io::Result<()> {
     let length = (body.len() as u32).to_le_bytes();
     let iov = [IoSlice::new(&length), IoSlice::new(body)];
-    let rights = [ControlMessage::ScmRights(fds)];
-    let cmsgs = if fds.is_empty() { &[][..] } else { &rights[..] };
-    let sent = sys::retry_interrupted(|| {
-        Ok(sendmsg::<()>(
-            socket.as_raw_fd(),
-            &iov,
-            cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )?)
-    })?;
+    let sent = sys::send_message(socket.as_raw_fd(), &iov, fds, control)?;
     // A stream socket may take part of it; the rest follows without descriptors. (No
     // copy of the message for that: it is rarely needed, and every spawn would pay it.)
     let mut socket = socket;
@@ -902,55 +974,42 @@ fn send_message(socket: &UnixStream, body: &[u8], fds: &[RawFd]) -> io::Result<(
 }
 
 /// Where a message is read: the server keeps one from request to request, so that each
-/// is read into memory it has written before (and wipes `body` once it has served it).
-#[derive(Default)]
+/// is read into memory it has written before (and wipes `body` once it has served it),
+/// and the caller one from spawn to spawn, which spares it the allocations.
+#[derive(Debug, Default)]
 struct Inbox {
     body: Vec<u8>,
-    /// Room for the descriptors that come with a message.
-    control: Vec<u8>,
+    /// Room for the descriptors that come with a message, and go with one.
+    control: sys::Control,
 }
 
-/// Receives one message from [`send_message`] into `inbox`: its descriptors, or `None`
-/// at end-of-file before it.
-fn receive_message(socket: &UnixStream, inbox: &mut Inbox) -> io::Result<Option<Vec<OwnedFd>>> {
+/// Receives one message from [`send_message`] into `inbox`, its descriptors into `fds`
+/// (whose earlier ones are closed); `false` at end-of-file before it.
+fn receive_message(
+    socket: &UnixStream,
+    inbox: &mut Inbox,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<bool> {
     // The length alone first: the descriptors come with it, and the body is read into a
-    // buffer of its size.
+    // buffer of its size. SCM_RIGHTS carries at most 253.
     let mut length = [0u8; 4];
-    if inbox.control.capacity() == 0 {
-        inbox.control = nix::cmsg_space!([RawFd; 253]);
-    }
-    let space = &mut inbox.control;
-    let body = &mut inbox.body;
-    let (read, fds) = {
-        let mut iov = [IoSliceMut::new(&mut length)];
-        let message = loop {
-            match recvmsg::<()>(
-                socket.as_raw_fd(),
-                &mut iov,
-                Some(&mut *space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Err(nix::errno::Errno::EINTR) => {}
-                received => break received?,
-            }
-        };
-        let mut fds = Vec::new();
-        for message in message.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(received) = message {
-                fds.extend(sys::adopt_received(received));
-            }
-        }
-        (message.bytes, fds)
-    };
+    let read = sys::receive_message(
+        socket.as_raw_fd(),
+        &mut length,
+        253,
+        &mut inbox.control,
+        fds,
+    )?;
     if read == 0 {
-        return Ok(None);
+        return Ok(false);
     }
     let mut socket = socket;
     socket.read_exact(&mut length[read..])?;
+    let body = &mut inbox.body;
     body.clear();
     body.resize(u32::from_le_bytes(length) as usize, 0);
     socket.read_exact(body)?;
-    Ok(Some(fds))
+    Ok(true)
 }
 
 /// Overwrites `bytes` with zeros: what a request carried (another child's environment,
@@ -986,17 +1045,18 @@ fn serve() -> ExitCode {
     // would otherwise set it up (a lock, a buffer allocated) only to flush nothing.
     drop(io::stdout());
     let mut inbox = Inbox::default();
+    let mut kept = Kept::new();
     loop {
-        let fds = match receive_message(&socket, &mut inbox) {
-            Ok(Some(fds)) => fds,
+        match receive_message(&socket, &mut inbox, &mut kept.fds) {
+            Ok(true) => {}
             // The program ended, or stopped us.
-            Ok(None) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("reexec: the fork server stops: {error}");
                 return ExitCode::FAILURE;
             }
         };
-        let request = match Received::decode(&inbox.body, fds) {
+        let request = match Received::decode(&inbox.body, kept) {
             Ok(request) => request,
             Err(error) => {
                 eprintln!("reexec: the fork server stops: {error}");
@@ -1006,10 +1066,10 @@ fn serve() -> ExitCode {
         let answer = serve_one(&request, &area);
         // Before the answer: once `spawn` returns, no copy of what the caller gave is
         // left anywhere, the server's included.
-        drop(request);
+        kept = request.keep();
         wipe(&mut inbox.body);
         let (reply, pidfd) = answer.encode();
-        if send_message(&socket, &reply, pidfd.as_slice()).is_err() {
+        if send_message(&socket, &reply, pidfd.as_slice(), &mut inbox.control).is_err() {
             return ExitCode::FAILURE;
         }
     }
@@ -1029,14 +1089,17 @@ fn std_reads_the_area(area: &ArgvArea) -> bool {
 /// child, which runs its entry and exits.
 fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     let plan = request.plan();
-    // Before the clone: what the server writes then, each child finds written.
-    let argv = request.argv();
+    // Found here, before the clone: the child then runs none of the lookup's code.
+    let name = OsStr::from_bytes(request.vectors.argv.first().copied().unwrap_or_default());
+    let entry = crate::dispatch::forked_entry(name);
+    // A new PID namespace is the one way the child can be its PID 1.
+    let may_be_pid1 = plan.clone_flags & libc::CLONE_NEWPID != 0;
     // The child starts where the caller is now: the server moves there first, and the
     // clone copies it, before any new mount namespace — entered after, the directory
     // would still be the caller's mount's, outside the child's.
     if let Some(cwd) = request
         .cwd_fd
-        .and_then(|cwd| request.fds.iter().find(|fd| fd.as_raw_fd() == cwd))
+        .and_then(|cwd| request.vectors.fds.iter().find(|fd| fd.as_raw_fd() == cwd))
     {
         let _ = nix::unistd::fchdir(cwd);
     }
@@ -1049,13 +1112,18 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     match unsafe { sys::clone_for_caller(&plan, &caller) } {
         Ok(Cloned::Server { pid, pidfd }) => Answer::Cloned { pid, pidfd },
         Err(errno) => Answer::CloneFailed(errno),
-        Ok(Cloned::Child) => run_child(request, &argv, area),
+        Ok(Cloned::Child) => run_child(request, (entry, may_be_pid1), area),
     }
 }
 
 /// The child of the server, set up: takes its arguments and environment, says it is
 /// ready, and becomes its entry.
-fn run_child(request: &Received, argv: &[&[u8]], area: &ArgvArea) -> ! {
+fn run_child(
+    request: &Received,
+    (entry, may_be_pid1): (Option<&'static Entry>, bool),
+    area: &ArgvArea,
+) -> ! {
+    let argv = &request.vectors.argv;
     // SAFETY: the child of the server, single-threaded; the area is the server's own
     // argv, found and checked at its start (std reads it), and the caller checked that
     // these arguments fit.
@@ -1064,10 +1132,10 @@ fn run_child(request: &Received, argv: &[&[u8]], area: &ArgvArea) -> ! {
     // SAFETY: the child of the server, single-threaded. `request` and the bytes its
     // pointers point into live in the server's loop, which this child never returns to,
     // so the array and its strings outlive every use.
-    unsafe { sys::set_environment(request.envp.as_ptr()) };
+    unsafe { sys::set_environment(request.vectors.envp.as_ptr()) };
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(request.report) };
-    let code = crate::dispatch::run_forked(name);
+    let code = crate::dispatch::run_forked(name, entry, may_be_pid1);
     sys::end_forked_child(crate::dispatch::exit_status_number(code))
 }
 
@@ -1079,7 +1147,10 @@ mod tests {
 
     /// The environment a child of `received` gets, read as libc reads `environ`.
     fn environment<'a>(received: &'a Received<'_>) -> Vec<&'a CStr> {
-        let (variables, end) = received.envp.split_at(received.envp.len() - 1);
+        let (variables, end) = received
+            .vectors
+            .envp
+            .split_at(received.vectors.envp.len() - 1);
         assert!(end[0].is_null(), "environ ends with NULL");
         variables
             .iter()
@@ -1136,6 +1207,11 @@ mod tests {
         Request::encode(&plan, 7, pipe.1.as_raw_fd(), None, None)
     }
 
+    /// A server's vectors, with `fds` as the request's descriptors.
+    fn kept(fds: Vec<OwnedFd>) -> Kept {
+        Kept { fds, ..Kept::new() }
+    }
+
     /// The descriptors as recvmsg would hand them over: copies.
     fn copies(request: &Request) -> Vec<OwnedFd> {
         request
@@ -1153,9 +1229,9 @@ mod tests {
     fn a_plan_comes_through_the_wire_whole() {
         let pipe = sys::cloexec_pipe().unwrap();
         let request = encoded(&pipe);
-        let received = Received::decode(&request.bytes, copies(&request)).unwrap();
+        let received = Received::decode(&request.bytes, kept(copies(&request))).unwrap();
         let plan = received.plan();
-        assert_eq!(received.argv(), [&b"entry"[..], b"two words", b""]);
+        assert_eq!(received.vectors.argv, [&b"entry"[..], b"two words", b""]);
         // The dispatch marker stays behind: there is no dispatch to take it out.
         assert_eq!(environment(&received), [c"A=1", c"REEXEC_ENTRYX=kept"]);
         assert_eq!(plan.cwd, Some(c"/tmp"));
@@ -1187,18 +1263,42 @@ mod tests {
     }
 
     #[test]
+    fn a_second_request_is_decoded_into_the_room_of_the_first() {
+        let pipe = sys::cloexec_pipe().unwrap();
+        let request = encoded(&pipe);
+        let first = Received::decode(&request.bytes, kept(copies(&request))).unwrap();
+        let room = |received: &Received<'_>| {
+            (
+                received.vectors.argv.as_ptr().addr(),
+                received.vectors.envp.as_ptr().addr(),
+                received.vectors.given.as_ptr().addr(),
+                received.vectors.rlimits.as_ptr().addr(),
+                received.vectors.filter.as_ptr().addr(),
+                received.vectors.fds.as_ptr().addr(),
+            )
+        };
+        let before = room(&first);
+        let mut kept = first.keep();
+        assert!(kept.fds.is_empty() && kept.argv.is_empty() && kept.envp.is_empty());
+        kept.fds.extend(copies(&request));
+        let second = Received::decode(&request.bytes, kept).unwrap();
+        assert_eq!(room(&second), before);
+        assert_eq!(second.vectors.argv, [&b"entry"[..], b"two words", b""]);
+    }
+
+    #[test]
     fn a_message_cut_short_is_an_error_not_a_panic() {
         let pipe = sys::cloexec_pipe().unwrap();
         let request = encoded(&pipe);
         for length in 0..request.bytes.len() {
             let cut = &request.bytes[..length];
             assert!(
-                Received::decode(cut, copies(&request)).is_err(),
+                Received::decode(cut, kept(copies(&request))).is_err(),
                 "{length} bytes"
             );
         }
         assert!(
-            Received::decode(&request.bytes, Vec::new()).is_err(),
+            Received::decode(&request.bytes, kept(Vec::new())).is_err(),
             "no descriptors"
         );
     }
@@ -1209,11 +1309,17 @@ mod tests {
             let mut out = Writer::default();
             out.u32(1);
             out.bytes(string);
-            Reader::new(&out.0).strings()
+            // What a request before left there goes.
+            let mut at = vec![0..1, 1..2];
+            Reader::new(&out.0).strings(&mut at).map(|()| at)
         };
         // After the count and the length: 8 bytes in.
-        assert_eq!(read(b"ab\0").unwrap().first(), Some(&(8..10)));
-        assert_eq!(read(b"\0").unwrap().first(), Some(&(8..8)));
+        let only = |string: &[u8]| match read(string).unwrap().as_slice() {
+            [at] => at.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(only(b"ab\0"), 8..10);
+        assert_eq!(only(b"\0"), 8..8);
         for malformed in [&b"ab"[..], b"", b"a\0b\0", b"\0\0"] {
             assert!(read(malformed).is_err(), "{malformed:?}");
         }

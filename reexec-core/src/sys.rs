@@ -8,6 +8,7 @@
 //! | `raw.rs` | the child: the system calls it makes, without libc |
 //! | `clone3.rs` | both: the clone3 system call, whose child leaves it on its own stack and calls `child.rs` |
 //! | `cstring_array.rs` | built by the parent; the child hands it to execve |
+//! | `message.rs` | the fork server and its caller: their messages, sent and received without allocation |
 //! | this file | both: the plan the parent writes and the child reads — data, and pure functions of it |
 //!
 //! # How the child is started
@@ -75,6 +76,7 @@ mod child;
 mod clone3;
 mod cstring_array;
 mod fork;
+mod message;
 pub(crate) mod pidfd;
 mod raw;
 mod spawn;
@@ -85,6 +87,7 @@ pub(crate) use fork::{
     ArgvArea, CallerFds, Cloned, adopt_received, adopt_server_socket, clone_for_caller,
     end_forked_child, finish_setup, set_environment,
 };
+pub(crate) use message::{Control, receive as receive_message, send as send_message};
 pub(crate) use spawn::{
     IntoCgroup, ReapOnDrop, SpawnError, Spawned, cloexec_pipe, clone3_may_run, dup_above,
     pid_in_proc, reap, release, retry_interrupted, spawn, wait,

@@ -150,6 +150,22 @@ fn a_child_never_sees_the_servers_descriptors() {
 }
 
 #[test]
+fn a_command_left_to_the_default_starts_while_the_server_is_stopped_and_restarted() {
+    // A spawn holds the server from its choice of it to the server's answer: one that
+    // chose it is answered before `stop` ends it, and one after `stop` re-executes.
+    let output = probe("fork-server-stop-race").output().unwrap();
+    assert_fields(
+        "stop race",
+        &output,
+        &[
+            ("started_some", "true"),
+            ("failed", "0"),
+            ("first_failure", "none"),
+        ],
+    );
+}
+
+#[test]
 fn asking_for_a_server_that_is_not_running_is_refused_with_what_to_do() {
     let output = probe("fork-server-not-started").output().unwrap();
     let error = field(&output, "error").unwrap_or_else(|| panic!("{}", describe(&output)));

@@ -394,6 +394,7 @@ reexec::main! {
                     println!("{label}={}", String::from_utf8_lossy(&output.stdout));
                 }
             }
+            "fork-server-stop-race" => fork_server_stop_race()?,
             "fork-server-not-started" => {
                 let error = Command::new("exit-zero").fork_server(true).spawn().unwrap_err();
                 println!("error={error}");
@@ -409,6 +410,55 @@ reexec::main! {
 
 /// Starts the server, kills it from outside once it has served a spawn, and spawns again:
 /// the next spawn starts a new server and succeeds, and the dead one is reaped.
+/// Commands left to the program's default, spawned from four threads while the main
+/// thread stops the server and starts it again: each must start, through the server or
+/// by a re-exec, and none fail because the server went away under it.
+fn fork_server_stop_race() -> Result<(), reexec::Error> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    static TRIED: AtomicUsize = AtomicUsize::new(0);
+    reexec::ForkServer::start_for_every_command()?;
+    let spawners: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let (mut started, mut failures) = (0, Vec::new());
+                while !DONE.load(Ordering::Relaxed) {
+                    match Command::new("exit-zero").status() {
+                        Ok(status) if status.success() => started += 1,
+                        other => failures.push(format!("{other:?}")),
+                    }
+                    TRIED.fetch_add(1, Ordering::Relaxed);
+                }
+                (started, failures)
+            })
+        })
+        .collect();
+    // Before the fix of this race, about one stop in ten failed a spawn.
+    for _ in 0..100 {
+        // A few spawns through this server, so that the stop comes while they use it.
+        let before = TRIED.load(Ordering::Relaxed);
+        while TRIED.load(Ordering::Relaxed) < before + 8 {
+            std::thread::yield_now();
+        }
+        reexec::ForkServer::stop();
+        reexec::ForkServer::start_for_every_command()?;
+    }
+    DONE.store(true, Ordering::Relaxed);
+    let (mut started, mut failures) = (0, Vec::new());
+    for spawner in spawners {
+        let (their_started, their_failures) = spawner.join().unwrap();
+        started += their_started;
+        failures.extend(their_failures);
+    }
+    println!("started_some={}", started > 0);
+    println!("failed={}", failures.len());
+    println!(
+        "first_failure={}",
+        failures.first().map_or("none", String::as_str)
+    );
+    Ok(())
+}
+
 fn fork_server_restart() -> Result<(), reexec::Error> {
     reexec::ForkServer::start()?;
     let status = Command::new("exit-seven").fork_server(true).status()?;
