@@ -55,17 +55,13 @@ pub(crate) fn send(
             std::ptr::copy_nonoverlapping(fds.as_ptr().cast(), libc::CMSG_DATA(first), bytes);
         }
     }
-    loop {
+    super::retry_interrupted(|| {
         // SAFETY: `header` points at `iov` and `room`, both alive for the call.
-        let sent = unsafe { libc::sendmsg(socket, &header, libc::MSG_NOSIGNAL) };
-        if sent >= 0 {
-            return Ok(sent as usize);
+        match unsafe { libc::sendmsg(socket, &header, libc::MSG_NOSIGNAL) } {
+            sent if sent >= 0 => Ok(sent as usize),
+            _ => Err(io::Error::last_os_error()),
         }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
+    })
 }
 
 /// recvmsg(2) into `buffer`, with room for `max_fds` descriptors; the descriptors that
@@ -93,18 +89,14 @@ pub(crate) fn receive(
     header.msg_iovlen = iov.len();
     header.msg_control = room.as_mut_ptr().cast();
     header.msg_controllen = size_of_val(room);
-    let read = loop {
+    let read = super::retry_interrupted(|| {
         // SAFETY: `header` points at `iov` (over `buffer`) and `room`, both alive and
         // writable for the call.
-        let read = unsafe { libc::recvmsg(socket, &mut header, libc::MSG_CMSG_CLOEXEC) };
-        if read >= 0 {
-            break read as usize;
+        match unsafe { libc::recvmsg(socket, &mut header, libc::MSG_CMSG_CLOEXEC) } {
+            read if read >= 0 => Ok(read as usize),
+            _ => Err(io::Error::last_os_error()),
         }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    };
+    })?;
     // SAFETY: the kernel filled `header.msg_control` with `msg_controllen` bytes of
     // complete control messages; CMSG_FIRSTHDR and CMSG_NXTHDR stay within them.
     let mut message = unsafe { libc::CMSG_FIRSTHDR(&header) };
