@@ -21,10 +21,26 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const EXIT_CANNOT_EXECUTE: u8 = 126;
 const EXIT_NOT_FOUND: u8 = 127;
 
+/// The init re-executed: when ns-process had more than one thread at its start, or was
+/// asked to re-execute it (`NS_PROCESS_INIT=exec`).
 #[reexec::entry("nsInitialisation")]
 fn ns_initialisation() -> ExitCode {
+    main(Options::try_parse())
+}
+
+/// The init as a copy of ns-process (`reexec::Command::without_exec`), which runs this
+/// with the arguments a re-executed init gets after its name.
+pub(crate) fn in_copy(args: &[std::ffi::OsString]) -> ExitCode {
+    let name = std::ffi::OsStr::new(ENTRY);
+    main(Options::try_parse_from(
+        std::iter::once(name).chain(args.iter().map(|arg| arg.as_os_str())),
+    ))
+}
+
+/// The init, either way it started.
+fn main(options: Result<Options, clap::Error>) -> ExitCode {
     // The parent parsed and checked these very arguments, and added its internal ones.
-    let options = match Options::try_parse() {
+    let options = match options {
         Ok(options) => options,
         Err(error) => {
             eprintln!("ns-process: init: {error}");

@@ -45,6 +45,10 @@ mod user;
 /// Exit status when ns-process itself fails, as `docker run` and `podman` use.
 const EXIT_OWN_FAILURE: u8 = 125;
 
+/// The variable and value that make ns-process re-execute its init instead of copying
+/// itself into it: to compare the two, or to rule the copy out when something differs.
+const INIT_BY_EXEC: (&str, &str) = ("NS_PROCESS_INIT", "exec");
+
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("ns-process: {message}");
     ExitCode::from(EXIT_OWN_FAILURE)
@@ -256,6 +260,11 @@ pub(crate) fn start_init(
         command.env_clear();
         if let Some(term) = std::env::var_os("TERM") {
             command.env("TERM", term);
+        }
+        // A copy of ns-process, not a second start of the binary, whenever ns-process
+        // has one thread (#14): the init's part of a run was a third of it.
+        if std::env::var_os(INIT_BY_EXEC.0).is_none_or(|value| value != INIT_BY_EXEC.1) {
+            command.without_exec(init::in_copy);
         }
         if let Some(id_maps) = &id_maps {
             id_maps.apply(&mut command);

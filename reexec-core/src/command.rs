@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Output};
+use std::process::{ExitCode, ExitStatus, Output};
 
 use nix::unistd::Pid;
 
@@ -23,6 +23,7 @@ use crate::namespaces::{IdMap, Namespaces};
 use crate::rlimit::Resource;
 use crate::seccomp::SeccompProgram;
 use crate::sys::{self, CStringArray, ChildPlan, GivenFd, SpawnError};
+use crate::without_exec::WithoutExec;
 
 mod child;
 mod join;
@@ -118,6 +119,8 @@ pub struct Command {
     /// Whether the program's fork server starts this child; `None`: the program's choice
     /// (`ForkServer::start_for_every_command`).
     fork_server: Option<bool>,
+    /// What a copy of the caller runs instead of re-executing into the entry.
+    without_exec: Option<WithoutExec>,
 }
 
 /// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
@@ -164,6 +167,7 @@ impl Command {
             cgroup_procs: Vec::new(),
             cgroup_v2_dir: None,
             fork_server: None,
+            without_exec: None,
         }
     }
 
@@ -656,6 +660,79 @@ impl Command {
         self
     }
 
+    /// Runs `body` in a copy of the calling process, made by a fork-style clone, instead
+    /// of re-executing the binary into the entry — whenever the caller has one thread at
+    /// the spawn. The copy is set up exactly as a re-executed child would be (stdio,
+    /// descriptors, environment, working directory, namespaces, id maps, death signal,
+    /// cgroup, limits, seccomp filter), then calls `body` with the command's arguments
+    /// and exits with the status it returns, or [`EXIT_PANIC`](crate::EXIT_PANIC) if it
+    /// panics. Otherwise the spawn re-executes as usual, and the entry runs: `body` must
+    /// do what the entry does. So must the entry stay registered under the command's
+    /// name.
+    ///
+    /// What it saves is the whole start of a second process — the execve, the loader,
+    /// std's start, and whatever the entry would read or compute again that the caller
+    /// already has: the body owns what it captured. It is the cheapest way to start one
+    /// child from a small, single-threaded program (a launcher, a container's init), and
+    /// what `ns-process` starts its init with.
+    ///
+    /// What differs from a re-executed child:
+    ///
+    /// - **It is a copy of the caller**, made when the spawn runs: its memory, its
+    ///   handlers' code (not their dispositions: every handled signal is back to its
+    ///   default, and `SIGPIPE` ignored as std's start leaves it), its resource limits and
+    ///   credentials at that moment. Secrets in the caller's memory are in the copy's;
+    ///   a copy that changed its ids or entered a user namespace is not dumpable, so
+    ///   nobody it can reach reads them through `/proc`.
+    /// - **`std::env::args()` is still the caller's**: the arguments come as `body`'s.
+    ///   The environment is the command's, without the marker a re-exec sets.
+    /// - **It ends without the rest of libc's exit path**: std's stdout and C's stdio
+    ///   are flushed, and the caller's `atexit` handlers do not run (they are the
+    ///   caller's), as for a child of the [`ForkServer`](crate::ForkServer).
+    /// - **Its cost grows with the caller's memory**: the clone copies the caller's page
+    ///   tables, where a re-exec shares the caller's memory until the execve
+    ///   (BENCHMARKS.md, item 3). For a caller of a few MiB that is tens of
+    ///   microseconds; for one of GiBs, re-exec or the fork server is cheaper.
+    ///
+    /// The spawn re-executes when the caller has more than one thread (a tokio runtime,
+    /// a thread pool, a fork server started from another thread), and when only an
+    /// execve gives the result: [`capabilities`](Self::capabilities), or a new time
+    /// namespace. It takes precedence over [`fork_server`](Self::fork_server).
+    ///
+    /// ```
+    /// use std::process::ExitCode;
+    ///
+    /// #[reexec::entry("greet-without-exec")]
+    /// fn greet() -> ExitCode {
+    ///     // The re-executed path, when the caller had threads.
+    ///     let args: Vec<_> = std::env::args_os().skip(1).collect();
+    ///     greeting(&args)
+    /// }
+    ///
+    /// fn greeting(args: &[std::ffi::OsString]) -> ExitCode {
+    ///     println!("hello {}", args[0].to_string_lossy());
+    ///     ExitCode::SUCCESS
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         let output = reexec::Command::new("greet-without-exec")
+    ///             .arg("from a copy")
+    ///             .without_exec(greeting)
+    ///             .output()?;
+    ///         assert_eq!(output.stdout, b"hello from a copy\n");
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn without_exec<F>(&mut self, body: F) -> &mut Command
+    where
+        F: FnMut(&[OsString]) -> ExitCode + Send + 'static,
+    {
+        self.without_exec = Some(WithoutExec(Box::new(body)));
+        self
+    }
+
     /// The entry name this command starts.
     pub fn get_name(&self) -> &OsStr {
         &self.name
@@ -733,7 +810,13 @@ impl Command {
         given.sort_by_key(|(target, _)| *target);
         let name = self.validated_name()?;
         let argv = self.argv(&name)?;
-        let envp = self.envp(&name)?;
+        let copies_caller = self.without_exec.is_some()
+            && crate::without_exec::possible(
+                self.capabilities.is_some(),
+                self.namespaces.contains(Namespaces::TIME),
+            );
+        // A copy of the caller runs no dispatch, which would take the marker out.
+        let envp = self.envp((!copies_caller).then_some(&name))?;
         let cwd = self
             .cwd
             .as_deref()
@@ -814,7 +897,11 @@ impl Command {
             take_root_gid: maps.takes_root_gid(),
             take_root_uid: maps.takes_root_uid(),
         };
-        let via_fork_server = self.via_fork_server(&plan)?;
+        let via_fork_server = if copies_caller {
+            None
+        } else {
+            self.via_fork_server(&plan)?
+        };
         // `spawn` returns once the child has exec'd (or failed, and was reaped).
         // Borrowed, not taken: a hook that panics must still be there for the next spawn.
         let allow_setgroups = self.allow_setgroups;
@@ -833,7 +920,13 @@ impl Command {
                 setup,
             )
         });
-        let spawned = if let Some(server) = via_fork_server {
+        let spawned = if let Some(WithoutExec(body)) =
+            self.without_exec.as_mut().filter(|_| copies_caller)
+        {
+            let cgroup_join = cgroup.map(|cgroup| cgroup.join);
+            let body = (body.as_mut(), self.args.as_slice());
+            crate::without_exec::spawn(&plan, body, cgroup_join, parent_part)
+        } else if let Some(server) = via_fork_server {
             let cgroup_join = cgroup.map(|cgroup| cgroup.join);
             crate::fork_server::spawn(server, &plan, cgroup_join, parent_part)
         } else {
@@ -989,8 +1082,10 @@ impl Command {
         Ok(argv)
     }
 
-    fn envp(&self, name: &CString) -> Result<CStringArray, Error> {
-        let name = OsStr::from_bytes(name.as_bytes());
+    /// The child's environment, with the marker naming `entry` when it is re-executed
+    /// (`Some`).
+    fn envp(&self, entry: Option<&CString>) -> Result<CStringArray, Error> {
+        let entry = entry.map(|name| OsStr::from_bytes(name.as_bytes()));
         if !self.env_clear && self.env.is_empty() {
             // The common case, with no changes to merge: our environment as it is, less a
             // marker inherited from an ancestor, plus ours — no map to build.
@@ -1000,7 +1095,9 @@ impl Command {
                     envp.push(env_pair(&key, &value)?);
                 }
             }
-            envp.push(env_pair(OsStr::new(ENTRY_ENV), name)?);
+            if let Some(entry) = entry {
+                envp.push(env_pair(OsStr::new(ENTRY_ENV), entry)?);
+            }
             return Ok(envp);
         }
         let mut vars: BTreeMap<OsString, OsString> = if self.env_clear {
@@ -1022,7 +1119,10 @@ impl Command {
                 None => vars.remove(key),
             };
         }
-        vars.insert(ENTRY_ENV.into(), name.to_owned());
+        match entry {
+            Some(entry) => vars.insert(ENTRY_ENV.into(), entry.to_owned()),
+            None => vars.remove(OsStr::new(ENTRY_ENV)),
+        };
         vars.iter()
             .map(|(key, value)| env_pair(key, value))
             .collect()

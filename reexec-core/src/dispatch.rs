@@ -156,6 +156,16 @@ pub(crate) fn run_forked(
     }
 }
 
+/// Runs the body of a copy of the caller (`Command::without_exec`) as [`run_forked`]
+/// runs an entry: the death signal of a PID 1 armed first, when it may be one, and a
+/// panic ending it with [`EXIT_PANIC`].
+pub(crate) fn run_body(body: impl FnOnce() -> ExitCode, may_be_pid1: bool) -> ExitCode {
+    if may_be_pid1 {
+        death_signal::arm_as_pid1();
+    }
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(ExitCode::from(EXIT_PANIC))
+}
+
 /// What a start whose `argv[0]` ends in `name` asks for, given the marker [`Command`]
 /// left in the environment, if any. A query: it changes nothing.
 ///

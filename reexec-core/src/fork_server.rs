@@ -395,11 +395,7 @@ where
         nix::sys::stat::Mode::empty(),
     )
     .ok();
-    let caller_in_proc = if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
-        sys::pid_in_proc()
-    } else {
-        0
-    };
+    let caller_in_proc = caller_in_proc(plan);
     let request = Request::encode(
         plan,
         caller_in_proc,
@@ -440,6 +436,37 @@ where
         drop(read);
         write
     });
+    let cloned = Spawned { pid, pidfd };
+    after_clone(cloned, go_write, &report_read, cgroup_join, parent_part)
+}
+
+/// The caller's pid as /proc numbers it, when a fork-style child of `plan` needs it to
+/// tell whether its parent is gone (`sys/child.rs`'s `parent_is_gone`); else 0.
+pub(crate) fn caller_in_proc(plan: &ChildPlan<'_>) -> libc::pid_t {
+    if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
+        sys::pid_in_proc()
+    } else {
+        0
+    }
+}
+
+/// The caller's side of a fork-style child, once it exists (cloned by the server or by
+/// the caller itself): the cgroup and the parent's part while the child waits, if
+/// `go_write` says it does, then the child's report. A failed step's child is reaped;
+/// one the caller gives up on early is killed and reaped.
+pub(crate) fn after_clone<E, J, P>(
+    cloned: Spawned,
+    go_write: Option<OwnedFd>,
+    report_read: &OwnedFd,
+    cgroup_join: Option<J>,
+    parent_part: Option<P>,
+) -> Result<Spawned, SpawnError<E>>
+where
+    J: FnOnce(libc::pid_t) -> Result<(), E>,
+    P: FnOnce(libc::pid_t) -> Result<(), E>,
+{
+    let os = |step: Step| move |error: io::Error| SpawnError::Os(step, error);
+    let pid = cloned.pid;
     let mut reaper = sys::ReapOnDrop { pid: Some(pid) };
     if let Some(go_write) = go_write {
         if let Some(join) = cgroup_join {
@@ -450,10 +477,10 @@ where
         }
         sys::release(go_write).map_err(os(Step::ReleaseChild))?;
     }
-    let report = read_report(&report_read).map_err(os(Step::ReadSetupReport))?;
+    let report = read_report(report_read).map_err(os(Step::ReadSetupReport))?;
     reaper.pid = None;
     match report {
-        None => Ok(Spawned { pid, pidfd }),
+        None => Ok(cloned),
         Some(report) => {
             sys::reap(pid).map_err(os(Step::Wait))?;
             let (step, errno) = sys::decode_report(report);
@@ -1110,7 +1137,7 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
     };
     // SAFETY: this is the fork server, which never starts a second thread.
     match unsafe { sys::clone_for_caller(&plan, &caller) } {
-        Ok(Cloned::Server { pid, pidfd }) => Answer::Cloned { pid, pidfd },
+        Ok(Cloned::Parent { pid, pidfd }) => Answer::Cloned { pid, pidfd },
         Err(errno) => Answer::CloneFailed(errno),
         Ok(Cloned::Child) => run_child(request, (entry, may_be_pid1), area),
     }

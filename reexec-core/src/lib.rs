@@ -181,6 +181,7 @@ mod seccomp;
 mod sys;
 #[cfg(feature = "typed")]
 mod typed;
+mod without_exec;
 
 pub use cgroup::{Cgroup, Controller, MountedHierarchy};
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};

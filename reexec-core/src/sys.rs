@@ -85,7 +85,8 @@ pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
 pub(crate) use fork::{
     ArgvArea, CallerFds, Cloned, adopt_received, adopt_server_socket, clone_for_caller,
-    end_forked_child, finish_setup, set_environment,
+    clone_here, end_forked_child, finish_setup, flush_c_stdio, has_one_thread, ignore_broken_pipes,
+    set_environment,
 };
 pub(crate) use message::{Control, receive as receive_message, send as send_message};
 pub(crate) use spawn::{

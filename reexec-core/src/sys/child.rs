@@ -30,19 +30,32 @@ pub(super) struct Shared<'p> {
     /// The parent's pid as /proc numbers it, for a child in a new PID namespace to find
     /// its parent there (see `parent_is_gone`); 0 when not needed or unknown.
     pub(super) parent_in_proc: libc::pid_t,
-    /// Set for a child of the fork server (`fork.rs`), which runs its entry instead of
-    /// calling execve.
+    /// Set for a fork-style child (`fork.rs`), which runs its entry instead of calling
+    /// execve.
     pub(super) forked: Option<Forked>,
 }
 
-/// What a child of the fork server does differently: it has memory of its own (a copy of
-/// the server's), and after its setup it returns to run its entry instead of calling
-/// execve — so what execve would do, it does itself.
+/// What a fork-style child does differently: it has memory of its own (a copy of the
+/// fork server's, or of the caller's), and after its setup it returns to run its entry
+/// instead of calling execve — so what execve would do, it does itself.
 #[derive(Clone, Copy)]
 pub(super) struct Forked {
     /// The write end of the pipe the caller reads: a failed step's report word, 8 bytes,
     /// or end-of-file once the setup is done. Its number is above every target.
     pub(super) report: RawFd,
+    /// Whose copy the child is.
+    pub(super) copy_of: CopyOf,
+}
+
+/// The process a fork-style child is a copy of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum CopyOf {
+    /// The fork server: a fresh start of the binary, whose signal handlers are std's
+    /// own, and which was sent the caller's stdio, inherited or not.
+    ForkServer,
+    /// The caller itself (`Command::without_exec`): its handlers are its own, and its
+    /// stdio is where an inherited one is meant to be.
+    Caller,
 }
 
 /// The child's copies of the pipes of a child that waits for its parent (`spawn.rs`,
@@ -191,10 +204,14 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
     }
 
     // A child of the fork server keeps the server's handlers: they are std's, those a
-    // fresh start of the binary installs; the caller's were never there.
+    // fresh start of the binary installs; the caller's were never there. A copy of the
+    // caller must not run the caller's.
     let reset = match shared.forked {
-        None => reset_signals(plan.keep_blocked),
-        Some(_) => set_mask(plan.keep_blocked),
+        Some(Forked {
+            copy_of: CopyOf::ForkServer,
+            ..
+        }) => set_mask(plan.keep_blocked),
+        _ => reset_signals(plan.keep_blocked),
     };
     if let Err(errno) = reset {
         fail(Step::ResetSignals, errno);
@@ -214,10 +231,16 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
     let closed = match shared.forked {
         None => close_others_on_exec(plan.fds),
         // No execve will close them: they go now, all but the report's pipe. Every stdio
-        // the caller had open was sent; one it had closed is closed here too.
+        // the caller had open was sent to the server; one it had closed is closed here
+        // too. A copy of the caller has its inherited stdio in place already, and loses
+        // only one execve would have closed.
         Some(forked) => {
             for (fd, source) in (0..).zip(plan.stdio) {
-                if source.is_none() {
+                let gone = match forked.copy_of {
+                    CopyOf::ForkServer => true,
+                    CopyOf::Caller => closes_on_exec(fd),
+                };
+                if source.is_none() && gone {
                     // SAFETY: we are the child (see `child_main`).
                     unsafe { raw::close(fd) };
                 }
@@ -241,10 +264,10 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
         fail(step, errno);
     }
 
-    // What execve would do, for a child of the fork server, which never calls it; before
+    // What execve would do, for a fork-style child, which never calls it; before
     // the seccomp filter, which binds the entry, not the setup.
-    if shared.forked.is_some() {
-        if let Err((step, errno)) = super::fork::act_as_execve_would() {
+    if let Some(forked) = shared.forked {
+        if let Err((step, errno)) = super::fork::act_as_execve_would(forked.copy_of) {
             fail(step, errno);
         }
     }
@@ -260,9 +283,9 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
         if let Err(errno) = raw::install_seccomp_filter(filter) {
             fail(Step::InstallSeccomp, errno);
         }
-        // A child of the fork server never calls execve, and still ends as a re-executed
-        // one would: a filter that refuses execve fails the spawn at `Step::Exec`, so
-        // that a spawn does the same through the server and without it.
+        // A fork-style child never calls execve, and still ends as a re-executed one
+        // would: a filter that refuses execve fails the spawn at `Step::Exec`, so that a
+        // spawn does the same with an exec and without one.
         if shared.forked.is_some() {
             let errno = raw::execve_without_path();
             if errno != libc::EFAULT {

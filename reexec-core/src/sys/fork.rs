@@ -1,26 +1,27 @@
-//! The fork server's clone (`fork_server.rs`), and what its child does in place of execve.
+//! The fork-style clones — the fork server's (`fork_server.rs`) and a single-threaded
+//! caller's own (`without_exec.rs`) — and what their child does in place of execve.
 //!
-//! Runs in the fork server: a process re-executed for that alone, which never starts a
-//! second thread, so that at the clone no lock is held and no other thread's state is
-//! half-changed — the guarantee a fresh execve gives, which is what lets its child run an
-//! entry without one. The clone is fork-style (no `CLONE_VM`: the child gets a copy of
-//! the server's small memory and keeps it) and takes `CLONE_PARENT`, so that the child is
-//! the caller's, not the server's: the caller waits for it, reaps it, and its death
-//! signal follows the caller.
+//! Runs in a process with one thread: the fork server, re-executed for that alone and
+//! never starting a second, or a caller that [`has_one_thread`]. At the clone no lock is
+//! then held and no other thread's state is half-changed — the guarantee a fresh execve
+//! gives, which is what lets the child run Rust code without one. The clone is
+//! fork-style (no `CLONE_VM`: the child gets a copy of the memory and keeps it). The
+//! server's takes `CLONE_PARENT`, so that the child is the caller's, not the server's:
+//! the caller waits for it, reaps it, and its death signal follows the caller.
 
 use std::ffi::{CStr, c_char, c_int, c_long};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicU64;
 
-use super::child::{Forked, Shared, WaitFds, set_up};
+use super::child::{CopyOf, Forked, Shared, WaitFds, set_up};
 use super::spawn::SignalsBlocked;
 use super::{ChildPlan, raw};
 use crate::error::Step;
 
-/// Which side of [`clone_for_caller`] returned.
+/// Which side of a fork-style clone returned.
 pub(crate) enum Cloned {
-    /// The server: the child's pid, and its pidfd (`None` before Linux 5.2).
-    Server {
+    /// The process that cloned: the child's pid, and its pidfd (`None` before Linux 5.2).
+    Parent {
         pid: libc::pid_t,
         pidfd: Option<OwnedFd>,
     },
@@ -30,8 +31,8 @@ pub(crate) enum Cloned {
     Child,
 }
 
-/// What the child of [`clone_for_caller`] uses of the caller's: descriptors the server
-/// received for this one request.
+/// The descriptors a fork-style child uses of its caller's: the report pipe and the go
+/// pipe (received by the fork server for one request, or the caller's own).
 pub(crate) struct CallerFds {
     /// The write end of the caller's report pipe (see `child.rs`'s [`Forked`]).
     pub(crate) report: RawFd,
@@ -54,13 +55,51 @@ pub(crate) unsafe fn clone_for_caller(
     plan: &ChildPlan<'_>,
     caller: &CallerFds,
 ) -> Result<Cloned, i32> {
+    // SAFETY: passed on from our caller. The server never had the go pipe's write end.
+    unsafe { clone_forked(plan, caller, -1, CopyOf::ForkServer) }
+}
+
+/// Clones the child `plan` describes as a copy of this process, its parent
+/// (`Command::without_exec`). Returns twice, as fork(2) does; `go_write` is this
+/// process's end of the go pipe, which the child closes.
+///
+/// # Safety
+/// This process must have one thread: the child then continues on a copy of a process in
+/// which no other thread held a lock or was changing anything.
+pub(crate) unsafe fn clone_here(
+    plan: &ChildPlan<'_>,
+    fds: &CallerFds,
+    go_write: RawFd,
+) -> Result<Cloned, i32> {
+    // SAFETY: passed on from our caller.
+    unsafe { clone_forked(plan, fds, go_write, CopyOf::Caller) }
+}
+
+/// The clone of [`clone_for_caller`] and [`clone_here`].
+///
+/// # Safety
+/// As for those: this process has one thread.
+unsafe fn clone_forked(
+    plan: &ChildPlan<'_>,
+    fds: &CallerFds,
+    go_write: RawFd,
+    copy_of: CopyOf,
+) -> Result<Cloned, i32> {
     let mut pidfd: c_int = -1;
-    let flags = plan.clone_flags | libc::CLONE_PARENT | libc::CLONE_PIDFD;
-    // No handler of the server's may run in the child before its setup chose its mask.
+    // The server's child is its caller's, and ends with the signal the server itself
+    // ends with (the kernel takes it for CLONE_PARENT): SIGCHLD, as the caller started
+    // it. A copy of the caller names SIGCHLD itself: a child ending with none is one
+    // that waitpid(2) finds only with __WALL.
+    let parent = match copy_of {
+        CopyOf::ForkServer => libc::CLONE_PARENT,
+        CopyOf::Caller => libc::SIGCHLD,
+    };
+    let flags = plan.clone_flags | parent | libc::CLONE_PIDFD;
+    // No handler of ours may run in the child before its setup chose its mask.
     let blocked = SignalsBlocked::all().map_err(|error| error.raw_os_error().unwrap_or(0))?;
     // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags: the
     // child goes on from here on a copy of our memory and stack. The kernel writes one int
-    // into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid argument). The server
+    // into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid argument). This process
     // is single-threaded (see the function's safety section). Namespace flags the kernel
     // refuses fail the call and make no child.
     let pid = unsafe {
@@ -82,27 +121,27 @@ pub(crate) unsafe fn clone_for_caller(
         // SAFETY: when set, the descriptor the kernel just made for us; nothing else owns
         // it.
         let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-        return Ok(Cloned::Server {
+        return Ok(Cloned::Parent {
             pid: pid as libc::pid_t,
             pidfd,
         });
     }
     // The child: `blocked` is our copy of the guard; its mask is set by the setup, not by
-    // restoring the server's.
+    // restoring the parent's.
     std::mem::forget(blocked);
     let forked = Forked {
-        report: caller.report,
+        report: fds.report,
+        copy_of,
     };
     let shared = Shared {
         plan,
         report: AtomicU64::new(0),
-        wait: caller.go.map(|go_read| WaitFds {
+        wait: fds.go.map(|go_read| WaitFds {
             go_read,
-            // The caller kept the write end; the server never had it.
-            go_write: -1,
-            done_write: caller.report,
+            go_write,
+            done_write: fds.report,
         }),
-        parent_in_proc: caller.caller_in_proc,
+        parent_in_proc: fds.caller_in_proc,
         forked: Some(forked),
     };
     // SAFETY: we are the child just cloned, whose descriptor table is its own copy.
@@ -110,13 +149,18 @@ pub(crate) unsafe fn clone_for_caller(
     Ok(Cloned::Child)
 }
 
-/// What execve does that a child of the server, which never calls it, must do itself:
-/// give up capabilities as below, and become dumpable again (execve makes a process
-/// whose ids changed before it dumpable; the setup may have changed them).
-pub(super) fn act_as_execve_would() -> Result<(), (Step, i32)> {
+/// What execve does that a fork-style child, which never calls it, must do itself: give
+/// up capabilities as below. A child of the server also becomes dumpable again (execve
+/// makes a process whose ids changed before it dumpable; the setup may have changed
+/// them). A copy of the caller keeps what the kernel left it, as after fork(2): it holds
+/// the caller's memory, which an id change made non-dumpable stays out of reach of the
+/// namespace it entered.
+pub(super) fn act_as_execve_would(copy_of: CopyOf) -> Result<(), (Step, i32)> {
     drop_capabilities_as_execve_would().map_err(|errno| (Step::SetCapabilities, errno))?;
-    // Refused by nothing but a seccomp filter of the server's, which it has none of.
-    let _ = raw::set_dumpable();
+    if copy_of == CopyOf::ForkServer {
+        // Refused by nothing but a seccomp filter of the server's, which it has none of.
+        let _ = raw::set_dumpable();
+    }
     Ok(())
 }
 
@@ -256,35 +300,67 @@ unsafe extern "C" {
 /// live for as long as the process: the caller never frees them.
 ///
 /// # Safety
-/// Only in the child of the server, which has one thread: nothing reads the environment
+/// Only in a fork-style child, which has one thread: nothing reads the environment
 /// while it changes.
 pub(crate) unsafe fn set_environment(envp: *const *const c_char) {
     // SAFETY: a plain store to libc's variable, with no other thread to race it.
     unsafe { environ = envp };
 }
 
-/// The last of a server's child's setup: it closes its end of the report pipe, the
+/// The last of a fork-style child's setup: it closes its end of the report pipe, the
 /// caller's sign that the setup is done.
 ///
 /// # Safety
-/// Only in the child of the server, on the report descriptor it was given.
+/// Only in a fork-style child, on the report descriptor it was given.
 pub(crate) unsafe fn finish_setup(report: RawFd) {
     // SAFETY: the child's own copy of the report pipe, which nothing else uses.
     unsafe { raw::close(report) };
 }
 
-/// Ends a server's child once its entry has returned: std's stdout and C's stdio buffers
-/// (a C library's `printf`) are written out, and nothing else of libc's exit path runs.
-/// The atexit handlers and library destructors a fresh process would run are the fork
-/// server's, registered at its start: running them in every child would redo the
-/// server's cleanup (Python's `forkserver` children end with `os._exit` for the same
+/// Ends a fork-style child once its entry (or body) has returned: std's stdout and C's
+/// stdio buffers (a C library's `printf`) are written out, and nothing else of libc's
+/// exit path runs. The atexit handlers and library destructors a fresh process would run
+/// are the fork server's, or the caller's, registered at their start: running them in
+/// every child would redo their cleanup (Python's `forkserver` children end with `os._exit` for the same
 /// reason) and cost 17 of the 58 page faults of a round trip (BENCHMARKS.md, item 12).
 pub(crate) fn end_forked_child(status: c_int) -> ! {
     let _ = std::io::Write::flush(&mut std::io::stdout());
+    flush_c_stdio();
+    raw::exit(status)
+}
+
+/// Writes out C's stdio buffers (a C library's `printf`): `fflush(NULL)`.
+pub(crate) fn flush_c_stdio() {
     // SAFETY: fflush(NULL) only writes out the open output streams' buffers, under
     // their own locks; nothing of ours is borrowed across it.
     unsafe { libc::fflush(std::ptr::null_mut()) };
-    raw::exit(status)
+}
+
+/// Whether this process has one thread, as /proc/self/stat counts them (its 20th
+/// field); `false` when /proc can't say. A thread can only be started by a thread of the
+/// process, so the answer holds for as long as the one thread that asked starts none.
+pub(crate) fn has_one_thread() -> bool {
+    let Ok(stat) = std::fs::read("/proc/self/stat") else {
+        return false;
+    };
+    // The command name, in parentheses, may hold spaces: count from the last ')'.
+    let Some(close) = stat.iter().rposition(|&byte| byte == b')') else {
+        return false;
+    };
+    stat[close + 1..]
+        .split(|&byte| byte == b' ')
+        .filter(|field| !field.is_empty())
+        .nth(20 - 3)
+        .is_some_and(|threads| threads == b"1")
+}
+
+/// What std's start does before `main` that a copy of the caller made by [`clone_here`]
+/// lost to its setup, which put every handled signal back to its default: `SIGPIPE`
+/// ignored, so that a write to a closed pipe fails with `EPIPE` instead of killing.
+pub(crate) fn ignore_broken_pipes() {
+    // SAFETY: sets the disposition of one signal to SIG_IGN; no handler of ours is
+    // involved, and the child has one thread.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
 /// Takes ownership of descriptors that recvmsg(2) just installed from `SCM_RIGHTS`.

@@ -1,0 +1,119 @@
+//! Spawns that copy the caller instead of re-executing the binary
+//! ([`Command::without_exec`](crate::Command::without_exec)).
+//!
+//! When the caller has one thread, its child can be a fork-style clone of it (no
+//! `CLONE_VM`): a copy in which no other thread held a lock or was half-way through a
+//! change, as clean as a fresh start of the binary but for what the caller itself holds.
+//! The child sets itself up exactly as a re-executed one (`sys/child.rs`, the fork
+//! server's path through it) and then runs the command's body on its copy of the
+//! caller's memory, instead of calling execve. It saves what the fork server saves —
+//! the execve, the loader, std's start — and the server too: no request, no second
+//! process in between, and nothing to parse again, since the body holds what the caller
+//! already made. The caller's side after the clone is the fork server's
+//! (`fork_server::after_clone`).
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::ExitCode;
+
+use crate::error::Step;
+use crate::sys::{self, CallerFds, ChildPlan, Cloned, SpawnError, Spawned};
+
+/// What a copy of the caller runs in place of the entry: the command's arguments in,
+/// an exit status out.
+pub(crate) type Body = dyn FnMut(&[OsString]) -> ExitCode + Send;
+
+/// The body of [`Command::without_exec`](crate::Command::without_exec).
+pub(crate) struct WithoutExec(pub(crate) Box<Body>);
+
+impl std::fmt::Debug for WithoutExec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WithoutExec(..)")
+    }
+}
+
+/// Whether a spawn can copy the caller now: it has one thread, and the child needs
+/// nothing only an execve gives — capabilities computed from the program (execve
+/// recomputes them) or entering a new time namespace (effective only after one). Every
+/// other spawn of the command re-executes the binary into its entry.
+pub(crate) fn possible(capabilities_asked: bool, time_namespace: bool) -> bool {
+    !capabilities_asked && !time_namespace && sys::has_one_thread()
+}
+
+/// Starts the child of `plan` as a copy of this process that runs `body` with `args`:
+/// the counterpart of `sys::spawn`, with the same meaning of its arguments and errors.
+/// The caller checked [`possible`] on this thread and has started no thread since.
+pub(crate) fn spawn<E, J, P>(
+    plan: &ChildPlan<'_>,
+    (body, args): (&mut Body, &[OsString]),
+    cgroup_join: Option<J>,
+    parent_part: Option<P>,
+) -> Result<Spawned, SpawnError<E>>
+where
+    J: FnOnce(libc::pid_t) -> Result<(), E>,
+    P: FnOnce(libc::pid_t) -> Result<(), E>,
+{
+    let os = |step: Step| move |error: io::Error| SpawnError::Os(step, error);
+    let parent_acts = cgroup_join.is_some() || parent_part.is_some();
+    // The child's write end sits above every number it installs, and above stdio, so
+    // that installing them never closes it (a caller with a closed stdin gets a pipe at
+    // 0).
+    let (report_read, report_write) = {
+        let (read, write) = sys::cloexec_pipe().map_err(os(Step::CreatePipe))?;
+        let highest_target = plan.fds.last().map_or(2, |fd| fd.target).max(2);
+        let write = sys::dup_above(write.as_fd(), highest_target + 1)
+            .map_err(os(Step::CreatePipe))?;
+        (read, write)
+    };
+    let go = parent_acts
+        .then(sys::cloexec_pipe)
+        .transpose()
+        .map_err(os(Step::CreatePipe))?;
+    let fds = CallerFds {
+        report: report_write.as_raw_fd(),
+        go: go.as_ref().map(|(read, _)| read.as_raw_fd()),
+        caller_in_proc: crate::fork_server::caller_in_proc(plan),
+    };
+    let go_write = go.as_ref().map_or(-1, |(_, write)| write.as_raw_fd());
+    // What is buffered now would be written twice: by us, and by the copy as it ends.
+    let _ = io::stdout().flush();
+    sys::flush_c_stdio();
+    // SAFETY: `possible` found one thread, on this very thread, which has started none
+    // since (the caller's contract).
+    match unsafe { sys::clone_here(plan, &fds, go_write) } {
+        Err(errno) => Err(SpawnError::Clone(io::Error::from_raw_os_error(errno))),
+        Ok(Cloned::Parent { pid, pidfd }) => {
+            // Only the child holds the write end now, and the go pipe's read end.
+            drop(report_write);
+            let go_write = go.map(|(read, write)| {
+                drop(read);
+                write
+            });
+            let cloned = Spawned { pid, pidfd };
+            crate::fork_server::after_clone(
+                cloned,
+                go_write,
+                &report_read,
+                cgroup_join,
+                parent_part,
+            )
+        }
+        Ok(Cloned::Child) => run_body(plan, body, args, fds.report),
+    }
+}
+
+/// The copy, set up: takes the command's environment, says it is ready, and runs the
+/// body, ending as a child of the fork server ends.
+fn run_body(plan: &ChildPlan<'_>, body: &mut Body, args: &[OsString], report: i32) -> ! {
+    // SAFETY: a fork-style child, single-threaded. `plan.envp` lives in the frame of
+    // `Command::spawn` on this copy's stack, which it never returns to: the array and
+    // its strings outlive every use.
+    unsafe { sys::set_environment(plan.envp.as_ptr()) };
+    // SAFETY: the report descriptor this child was given.
+    unsafe { sys::finish_setup(report) };
+    sys::ignore_broken_pipes();
+    let may_be_pid1 = plan.clone_flags & libc::CLONE_NEWPID != 0;
+    let code = crate::dispatch::run_body(|| body(args), may_be_pid1);
+    sys::end_forked_child(crate::dispatch::exit_status_number(code))
+}
