@@ -86,7 +86,7 @@ pub(crate) use cstring_array::CStringArray;
 pub(crate) use fork::{
     ArgvArea, CallerFds, Cloned, adopt_received, adopt_server_socket, clone_for_caller,
     clone_here, end_forked_child, finish_setup, flush_c_stdio, has_one_thread, ignore_broken_pipes,
-    set_environment,
+    set_environment, show_environment,
 };
 pub(crate) use message::{Control, receive as receive_message, send as send_message};
 pub(crate) use spawn::{

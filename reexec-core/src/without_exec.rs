@@ -110,6 +110,8 @@ fn run_body(plan: &ChildPlan<'_>, body: &mut Body, args: &[OsString], report: i3
     // `Command::spawn` on this copy's stack, which it never returns to: the array and
     // its strings outlive every use.
     unsafe { sys::set_environment(plan.envp.as_ptr()) };
+    // SAFETY: as above; `environ` no longer points into the caller's strings.
+    unsafe { sys::show_environment(plan.envp) };
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(report) };
     sys::ignore_broken_pipes();

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicU64;
 
 use super::child::{CopyOf, Forked, Shared, WaitFds, set_up};
 use super::spawn::SignalsBlocked;
-use super::{ChildPlan, raw};
+use super::{CStringArray, ChildPlan, raw};
 use crate::error::Step;
 
 /// Which side of a fork-style clone returned.
@@ -213,21 +213,7 @@ impl ArgvArea {
     /// bound the strings) and checked against what the server knows it was started
     /// with: `argc` arguments, the first `argv0`. `None` when anything disagrees.
     pub(crate) fn find(argc: usize, argv0: &CStr) -> Option<ArgvArea> {
-        let stat = std::fs::read("/proc/self/stat").ok()?;
-        let close = stat.iter().rposition(|&byte| byte == b')')?;
-        let fields: Vec<&[u8]> = stat[close + 1..]
-            .split(|&byte| byte == b' ')
-            .filter(|field| !field.is_empty())
-            .collect();
-        // Counted from field 3 (the state), as proc_pid_stat(5) numbers them.
-        let field = |number: usize| -> Option<usize> {
-            std::str::from_utf8(fields.get(number - 3)?)
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        };
-        let (start_stack, arg_start, arg_end) = (field(28)?, field(48)?, field(49)?);
+        let [start_stack, arg_start, arg_end] = stat_numbers([28, 48, 49])?;
         if start_stack == 0 || arg_end <= arg_start {
             return None;
         }
@@ -291,6 +277,57 @@ impl ArgvArea {
     }
 }
 
+/// The fields of /proc/self/stat numbered as proc_pid_stat(5) numbers them, as numbers;
+/// `None` when /proc can't be read or a field is missing or not a number.
+fn stat_numbers<const N: usize>(numbers: [usize; N]) -> Option<[usize; N]> {
+    let stat = std::fs::read("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count from the last ')'.
+    let close = stat.iter().rposition(|&byte| byte == b')')?;
+    let fields: Vec<&[u8]> = stat[close + 1..]
+        .split(|&byte| byte == b' ')
+        .filter(|field| !field.is_empty())
+        .collect();
+    let mut values = [0; N];
+    for (value, number) in values.iter_mut().zip(numbers) {
+        // Counted from field 3 (the state).
+        let field = fields.get(number.checked_sub(3)?)?;
+        *value = std::str::from_utf8(field).ok()?.trim().parse().ok()?;
+    }
+    Some(values)
+}
+
+/// Writes `envp` over the environment strings the kernel laid out at this process's
+/// start — what /proc/PID/environ shows — as many of them as fit, and zeros the rest. A
+/// copy of the caller (`Command::without_exec`) would otherwise show the caller's
+/// environment there, where a re-executed child shows the command's. Does nothing when
+/// /proc can't say where they are.
+///
+/// # Safety
+/// Only in a copy of the caller, single-threaded, once `environ` points elsewhere
+/// ([`set_environment`]): nothing reads the strings while they change, and nothing
+/// reads them after — std and libc find the environment through `environ`.
+pub(crate) unsafe fn show_environment(envp: &CStringArray) {
+    let Some([env_start, env_end]) = stat_numbers([50, 51]) else {
+        return;
+    };
+    if env_start == 0 || env_end <= env_start {
+        return;
+    }
+    // SAFETY: the kernel's own account of where this process's environment strings
+    // are: mapped for the whole life of the process (the top of the main stack), and
+    // ours alone (see above).
+    let area = unsafe { std::slice::from_raw_parts_mut(env_start as *mut u8, env_end - env_start) };
+    let mut at = 0;
+    for pair in envp.strings().map(CStr::to_bytes_with_nul) {
+        if at + pair.len() > area.len() {
+            break;
+        }
+        area[at..at + pair.len()].copy_from_slice(pair);
+        at += pair.len();
+    }
+    area[at..].fill(0);
+}
+
 unsafe extern "C" {
     /// libc's environment, which `getenv`, `setenv` and std's `env` read.
     static mut environ: *const *const c_char;
@@ -340,18 +377,7 @@ pub(crate) fn flush_c_stdio() {
 /// field); `false` when /proc can't say. A thread can only be started by a thread of the
 /// process, so the answer holds for as long as the one thread that asked starts none.
 pub(crate) fn has_one_thread() -> bool {
-    let Ok(stat) = std::fs::read("/proc/self/stat") else {
-        return false;
-    };
-    // The command name, in parentheses, may hold spaces: count from the last ')'.
-    let Some(close) = stat.iter().rposition(|&byte| byte == b')') else {
-        return false;
-    };
-    stat[close + 1..]
-        .split(|&byte| byte == b' ')
-        .filter(|field| !field.is_empty())
-        .nth(20 - 3)
-        .is_some_and(|threads| threads == b"1")
+    stat_numbers([20]) == Some([1])
 }
 
 /// What std's start does before `main` that a copy of the caller made by [`clone_here`]
