@@ -99,6 +99,16 @@ impl IdMaps {
         }
     }
 
+    /// Whether root inside is root of the caller's user namespace: uid and gid 0 map to
+    /// 0.
+    pub(crate) fn map_root_to_root(&self) -> bool {
+        let zero_to_zero = |maps: &[reexec::IdMap]| {
+            maps.iter()
+                .any(|map| map.inside == 0 && map.outside == 0 && map.count > 0)
+        };
+        zero_to_zero(&self.uids) && zero_to_zero(&self.gids)
+    }
+
     /// Gives `command` these maps.
     pub(crate) fn apply(&self, command: &mut reexec::Command) {
         command

@@ -135,6 +135,24 @@ pub(crate) struct Init {
     cgroup: Option<limits::RunCgroup>,
 }
 
+/// Whether the init may be a copy of ns-process (`reexec::Command::without_exec`)
+/// rather than a re-execution of it: unless asked not to, where root inside is root of
+/// ns-process's own user namespace. The init is non-dumpable, and the kernel gives a
+/// non-dumpable process's /proc files to root of the user namespace its memory belongs
+/// to: ns-process's for a copy, the new one for a re-executed init. Were root inside
+/// someone else outside, the copy could not write its own `/proc/self/oom_score_adj`,
+/// nor could its unprivileged owner open its `/proc/PID/ns` (`ns-runtime exec`); no
+/// execve inside changes that owner but the re-exec itself.
+fn init_may_be_a_copy(id_maps: Option<&ids::IdMaps>, joins_user: bool) -> bool {
+    if std::env::var_os(INIT_BY_EXEC.0).is_some_and(|value| value == INIT_BY_EXEC.1) {
+        return false;
+    }
+    match id_maps {
+        Some(maps) => maps.map_root_to_root() && !joins_user,
+        None => !joins_user && nix::unistd::geteuid().is_root(),
+    }
+}
+
 /// The start both front ends share: the id maps, the joined namespaces, the cgroup, the
 /// pty and the spawn of `nsInitialisation` in its namespaces with `user_args` (the
 /// command line `options` was parsed from, without the program's name), checked by
@@ -158,6 +176,9 @@ pub(crate) fn start_init(
         None
     };
     let joins = options.open_joins()?;
+    let joins_user = joins
+        .iter()
+        .any(|(kind, _)| kind.contains(reexec::Namespaces::USER));
     // The command's seccomp filter (#14): compiled once, here, before anything is
     // created (a profile file by validate() already, and kept), and handed to the init,
     // which neither reads a profile again nor compiles one.
@@ -263,7 +284,7 @@ pub(crate) fn start_init(
         }
         // A copy of ns-process, not a second start of the binary, whenever ns-process
         // has one thread (#14): the init's part of a run was a third of it.
-        if std::env::var_os(INIT_BY_EXEC.0).is_none_or(|value| value != INIT_BY_EXEC.1) {
+        if init_may_be_a_copy(id_maps.as_ref(), joins_user) {
             command.without_exec(init::in_copy);
         }
         if let Some(id_maps) = &id_maps {

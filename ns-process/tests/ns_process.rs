@@ -233,3 +233,43 @@ fn everything_the_command_wrote_reaches_the_terminal() {
         server.expect("29999\n30000\nthe-end-2");
     });
 }
+
+#[test]
+fn the_init_is_a_copy_of_ns_process_unless_asked_to_re_execute() {
+    // What /proc/1/cmdline shows inside tells the two apart: a copy keeps ns-process's
+    // own arguments, a re-executed init has the entry's name first. Both set up alike.
+    // Unprivileged, root inside is someone else outside, and the init is re-executed
+    // either way (`init_may_be_a_copy` says why).
+    let script = "tr '\\0' ' ' < /proc/1/cmdline; echo; hostname; \
+                  cat /proc/1/environ >/dev/null 2>&1 && echo environ-readable; \
+                  grep -q '^proc /proc ' /proc/mounts && echo proc-mounted";
+    for user in reexec_tests::TestUser::all(NS_PROCESS) {
+        let label = user.label();
+        let copied = if user.is_root() {
+            user.program().to_str().unwrap()
+        } else {
+            "nsInitialisation"
+        };
+        for (init, first_word) in [("", copied), ("exec", "nsInitialisation")] {
+            let mut command = user.command();
+            command
+                .args(["--hostname", "inside", "--", "sh", "-c", script])
+                .env("NS_PROCESS_INIT", init);
+            let output = reexec_tests::output_with_timeout(&mut command, TIMEOUT);
+            assert_exit_code(label, &output, 0);
+            let text = String::from_utf8_lossy(&output.stdout);
+            let mut lines = text.lines();
+            let cmdline = lines.next().unwrap_or_default();
+            assert_eq!(
+                cmdline.split(' ').next(),
+                Some(first_word),
+                "{label}, NS_PROCESS_INIT={init:?}: /proc/1/cmdline: {text}"
+            );
+            assert_eq!(lines.next(), Some("inside"), "{label}, {init:?}: {text}");
+            // Whole lines: the copy's cmdline holds the script's words too.
+            let printed = |line: &str| text.lines().skip(1).any(|printed| printed == line);
+            assert!(!printed("environ-readable"), "{label}, {init:?}: {text}");
+            assert!(printed("proc-mounted"), "{label}, {init:?}: {text}");
+        }
+    }
+}

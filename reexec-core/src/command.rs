@@ -920,18 +920,17 @@ impl Command {
                 setup,
             )
         });
-        let spawned = if let Some(WithoutExec(body)) =
-            self.without_exec.as_mut().filter(|_| copies_caller)
-        {
-            let cgroup_join = cgroup.map(|cgroup| cgroup.join);
-            let body = (body.as_mut(), self.args.as_slice());
-            crate::without_exec::spawn(&plan, body, cgroup_join, parent_part)
-        } else if let Some(server) = via_fork_server {
-            let cgroup_join = cgroup.map(|cgroup| cgroup.join);
-            crate::fork_server::spawn(server, &plan, cgroup_join, parent_part)
-        } else {
-            sys::spawn(&plan, cgroup, parent_part)
-        };
+        let spawned =
+            if let Some(WithoutExec(body)) = self.without_exec.as_mut().filter(|_| copies_caller) {
+                let cgroup_join = cgroup.map(|cgroup| cgroup.join);
+                let body = (body.as_mut(), self.args.as_slice());
+                crate::without_exec::spawn(&plan, body, cgroup_join, parent_part)
+            } else if let Some(server) = via_fork_server {
+                let cgroup_join = cgroup.map(|cgroup| cgroup.join);
+                crate::fork_server::spawn(server, &plan, cgroup_join, parent_part)
+            } else {
+                sys::spawn(&plan, cgroup, parent_part)
+            };
         drop(cgroup_v2_dir);
         let spawned = match spawned {
             Ok(spawned) => spawned,

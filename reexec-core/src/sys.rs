@@ -8,6 +8,7 @@
 //! | `raw.rs` | the child: the system calls it makes, without libc |
 //! | `clone3.rs` | both: the clone3 system call, whose child leaves it on its own stack and calls `child.rs` |
 //! | `cstring_array.rs` | built by the parent; the child hands it to execve |
+//! | `fork.rs` | a process with one thread — the fork server, or a caller of `Command::without_exec` — around its fork-style clone, and the child after its setup |
 //! | `message.rs` | the fork server and its caller: their messages, sent and received without allocation |
 //! | this file | both: the plan the parent writes and the child reads — data, and pure functions of it |
 //!
@@ -84,8 +85,8 @@ mod spawn;
 pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
 pub(crate) use fork::{
-    ArgvArea, CallerFds, Cloned, adopt_received, adopt_server_socket, clone_for_caller,
-    clone_here, end_forked_child, finish_setup, flush_c_stdio, has_one_thread, ignore_broken_pipes,
+    ArgvArea, CallerFds, Cloned, adopt_received, adopt_server_socket, clone_for_caller, clone_here,
+    end_forked_child, finish_setup, flush_c_stdio, has_one_thread, ignore_broken_pipes,
     set_environment, show_environment,
 };
 pub(crate) use message::{Control, receive as receive_message, send as send_message};

@@ -62,8 +62,8 @@ where
     let (report_read, report_write) = {
         let (read, write) = sys::cloexec_pipe().map_err(os(Step::CreatePipe))?;
         let highest_target = plan.fds.last().map_or(2, |fd| fd.target).max(2);
-        let write = sys::dup_above(write.as_fd(), highest_target + 1)
-            .map_err(os(Step::CreatePipe))?;
+        let write =
+            sys::dup_above(write.as_fd(), highest_target + 1).map_err(os(Step::CreatePipe))?;
         (read, write)
     };
     let go = parent_acts
@@ -115,6 +115,12 @@ fn run_body(plan: &ChildPlan<'_>, body: &mut Body, args: &[OsString], report: i3
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(report) };
     sys::ignore_broken_pipes();
+    // Named as the caller's copy, `ps` and /proc/PID/comm would show the caller's name
+    // (a re-executed child shows "exe"); the entry's says what it runs. Refused by
+    // nothing but a seccomp filter, and then only the name is the caller's.
+    if let Some(name) = plan.argv.strings().next() {
+        let _ = nix::sys::prctl::set_name(name);
+    }
     let may_be_pid1 = plan.clone_flags & libc::CLONE_NEWPID != 0;
     let code = crate::dispatch::run_body(|| body(args), may_be_pid1);
     sys::end_forked_child(crate::dispatch::exit_status_number(code))

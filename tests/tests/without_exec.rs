@@ -44,6 +44,8 @@ fn the_copy_runs_the_body_with_the_commands_arguments_environment_and_directory(
             ("proc_environ_callers", "false"),
             ("cwd", "/tmp"),
             ("ppid", &probe_pid),
+            // Named after its entry, as `ps` shows it.
+            ("comm", "copy-or-entry"),
         ],
     );
 }
@@ -102,11 +104,7 @@ fn output_buffered_before_the_spawn_is_written_once_by_the_caller() {
         "{}",
         describe(&output)
     );
-    assert_fields(
-        "buffered",
-        &output,
-        &[("child_stdout", "from-the-copy")],
-    );
+    assert_fields("buffered", &output, &[("child_stdout", "from-the-copy")]);
 }
 
 #[test]

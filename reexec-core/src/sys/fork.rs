@@ -358,8 +358,9 @@ pub(crate) unsafe fn finish_setup(report: RawFd) {
 /// stdio buffers (a C library's `printf`) are written out, and nothing else of libc's
 /// exit path runs. The atexit handlers and library destructors a fresh process would run
 /// are the fork server's, or the caller's, registered at their start: running them in
-/// every child would redo their cleanup (Python's `forkserver` children end with `os._exit` for the same
-/// reason) and cost 17 of the 58 page faults of a round trip (BENCHMARKS.md, item 12).
+/// every child would redo their cleanup (Python's `forkserver` children end with
+/// `os._exit` for the same reason) and cost 17 of the 58 page faults of a round trip
+/// (BENCHMARKS.md, item 12).
 pub(crate) fn end_forked_child(status: c_int) -> ! {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     flush_c_stdio();

@@ -40,11 +40,17 @@ fn report(args: &[OsString]) -> ExitCode {
     println!("env_count={}", std::env::vars_os().count());
     // What others see of it: the command's environment, none of the caller's.
     let shown = std::fs::read("/proc/self/environ").unwrap();
-    let shows = |pair: &str| shown.split(|&byte| byte == 0).any(|item| item == pair.as_bytes());
+    let shows = |pair: &str| {
+        shown
+            .split(|&byte| byte == 0)
+            .any(|item| item == pair.as_bytes())
+    };
     println!("proc_environ_callers={}", shows("WX_REMOVED=here"));
     println!("proc_environ_only={}", shows("ONLY=this"));
     println!("cwd={}", std::env::current_dir().unwrap().display());
     println!("ppid={}", nix::unistd::getppid());
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    println!("comm={}", comm.trim_end());
     println!("pid={}", std::process::id());
     ExitCode::SUCCESS
 }
