@@ -37,7 +37,7 @@ pub use containerd::Containerd;
 pub use holder::NamespaceHolder;
 pub use output::{
     assert_exit_code, assert_failed_with, assert_fields, describe, field, fields, or_none,
-    print_status, status_text, stderr_text, stdout_text, step_name,
+    pid_field, print_status, read_until_field, status_text, stderr_text, stdout_text, step_name,
 };
 pub use podman::{BUSYBOX_IMAGE, Podman};
 pub use procfs::{mount_table, open_fds};

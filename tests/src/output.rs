@@ -141,3 +141,26 @@ pub fn assert_failed_with(label: &str, output: &Output, code: i32, expected: &[&
         );
     }
 }
+
+/// Reads a running probe's stdout up to the whole line that sets `key`, or to its end,
+/// and returns what it read. For a test that must act while the probe still runs.
+pub fn read_until_field(stdout: &mut impl std::io::Read, key: &str) -> String {
+    let prefix = format!("{key}=");
+    let mut text = String::new();
+    let mut byte = [0u8];
+    while !(text.ends_with('\n') && text.lines().any(|line| line.starts_with(&prefix))) {
+        if stdout.read(&mut byte).unwrap() == 0 {
+            break;
+        }
+        text.push(byte[0] as char);
+    }
+    text
+}
+
+/// The pid a `key=PID` line of `text` gives; panics, showing `text`, without one.
+pub fn pid_field(text: &str, key: &str) -> u32 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= pid: {text}"))
+}

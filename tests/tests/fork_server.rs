@@ -2,12 +2,13 @@
 //! every spawn of their probes going through the server, and what only the server has —
 //! its life, its restart, its descriptors.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reexec_tests::procfs::{Stat, wait_until_ended};
-use reexec_tests::{as_root_and_unprivileged, assert_fields, describe, field};
+use reexec_tests::{
+    as_root_and_unprivileged, assert_fields, describe, field, pid_field, read_until_field,
+};
 
 // The suites of the plain re-exec, compiled once more into this binary. Before any test
 // runs, `ASK_FOR_THE_FORK_SERVER` puts the variable in this process's environment, which
@@ -77,20 +78,9 @@ fn the_server_ends_with_the_probe(end: impl FnOnce(&mut std::process::Child)) {
         .spawn()
         .unwrap();
     let mut stdout = probe.stdout.take().unwrap();
-    let mut text = String::new();
-    let mut byte = [0u8];
-    while !text.contains("server=") || !text.ends_with('\n') {
-        if stdout.read(&mut byte).unwrap() == 0 {
-            break;
-        }
-        text.push(byte[0] as char);
-    }
+    let text = read_until_field(&mut stdout, "server");
+    let server = pid_field(&text, "server");
     assert!(text.contains("child_ok=true"), "{text}");
-    let server: u32 = text
-        .lines()
-        .find_map(|line| line.strip_prefix("server="))
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("no server pid: {text}"));
     assert_eq!(
         Stat::of(server).map(|stat| stat.ppid),
         Some(probe.id()),

@@ -2,13 +2,13 @@
 //! re-executed child would be. Each test runs `probe-without-exec` in one mode; the
 //! namespaced ones both as root and as uid 65534.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reexec_tests::procfs::wait_until_ended;
 use reexec_tests::{
-    as_root_and_unprivileged, assert_exit_code, assert_fields, describe, field, output_with_timeout,
+    as_root_and_unprivileged, assert_exit_code, assert_fields, describe, field,
+    output_with_timeout, pid_field, read_until_field,
 };
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe-without-exec");
@@ -189,20 +189,13 @@ fn the_copy_ends_with_its_killed_caller(args: &[&str]) {
         .spawn()
         .unwrap();
     let mut stdout = probe.stdout.take().unwrap();
-    let mut text = String::new();
-    let mut byte = [0u8];
-    while !(text.contains("ready\n") && text.contains("child=") && text.ends_with('\n')) {
-        if stdout.read(&mut byte).unwrap() == 0 {
-            break;
-        }
-        text.push(byte[0] as char);
+    // The probe says the copy's pid; the copy, that its body runs.
+    let mut text = read_until_field(&mut stdout, "child");
+    if !text.contains("ready=") {
+        text += &read_until_field(&mut stdout, "ready");
     }
-    assert!(text.contains("ready\n"), "the body never ran: {text}");
-    let child: u32 = text
-        .lines()
-        .find_map(|line| line.strip_prefix("child="))
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("no child pid: {text}"));
+    assert!(text.contains("ready=body"), "the body never ran: {text}");
+    let child = pid_field(&text, "child");
     probe.kill().unwrap();
     let _ = probe.wait();
     assert!(

@@ -241,7 +241,7 @@ reexec::main! {
                 let pid_namespace = args.get(1).is_some_and(|arg| arg == "pid-namespace");
                 let mut command = without_exec();
                 command.without_exec(|_: &[OsString]| {
-                    println!("ready");
+                    println!("ready=body");
                     let _ = std::io::stdout().flush();
                     loop {
                         std::thread::sleep(std::time::Duration::from_secs(60));
