@@ -514,15 +514,33 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
             "`bwrap --unshare-all --uid 0 --gid 0 --dev-bind / / --proc /proc true`",
         ));
     }
+    // The same run with the init re-executed, as before it was a copy of ns-process
+    // (issue 14, item 3): what the copy saves, measured in the same turns.
+    programs.push((
+        ours.clone(),
+        "`ns-process -- true`, init re-executed (`NS_PROCESS_INIT=exec`)",
+    ));
     programs.push((ours, "`ns-process -- true`"));
+    let reexecuted = programs.len() - 2;
+    let environment = |index: usize| -> &[(&str, &str)] {
+        if index == reexecuted {
+            &[("NS_PROCESS_INIT", "exec")]
+        } else {
+            &[]
+        }
+    };
     let mut times = vec![Samples::default(); programs.len()];
     let mut faults = vec![Samples::default(); programs.len()];
-    for ((program, args), _) in &programs {
-        run_counting_faults(program, args);
+    for (index, ((program, args), _)) in programs.iter().enumerate() {
+        run_counting_faults_with(program, args, environment(index));
     }
     for _ in 0..plan.tool_runs {
         for (index, ((program, args), _)) in programs.iter().enumerate() {
-            times[index].time(|| faults[index].0.push(run_counting_faults(program, args)));
+            times[index].time(|| {
+                faults[index]
+                    .0
+                    .push(run_counting_faults_with(program, args, environment(index)))
+            });
         }
     }
     let ours = programs.len() - 1;
@@ -535,6 +553,16 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
         };
         table.timed("6", &what, &times[index], ratio);
     }
+    table.timed(
+        "6",
+        "`ns-process -- true`, init a copy, against re-executed",
+        &times[ours],
+        Some(Ratio::new(
+            &times[reexecuted],
+            "6 re-executed init",
+            Target::None,
+        )),
+    );
     if has_bwrap {
         table.timed(
             "6",
@@ -550,6 +578,15 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
 /// Runs `program` with `args` to its end and returns its minor page faults, those of the
 /// processes it waited for included; a failure ends the benchmark.
 fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
+    run_counting_faults_with(program, args, &[])
+}
+
+/// [`run_counting_faults`] with `environment` added to the program's.
+fn run_counting_faults_with(
+    program: &std::path::Path,
+    args: &[String],
+    environment: &[(&str, &str)],
+) -> u64 {
     let faults = || {
         nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
             .map_or(0, |usage| usage.minor_page_faults() as u64)
@@ -557,6 +594,7 @@ fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
     let before = faults();
     let output = std::process::Command::new(program)
         .args(args)
+        .envs(environment.iter().copied())
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap_or_else(|error| fail(&format!("{}: {error}", program.display())));
