@@ -810,11 +810,13 @@ impl Command {
         given.sort_by_key(|(target, _)| *target);
         let name = self.validated_name()?;
         let argv = self.argv(&name)?;
-        let copies_caller = self.without_exec.is_some()
-            && crate::without_exec::possible(
+        let caller_start = self.without_exec.as_ref().and_then(|_| {
+            crate::without_exec::possible(
                 self.capabilities.is_some(),
                 self.namespaces.contains(Namespaces::TIME),
-            );
+            )
+        });
+        let copies_caller = caller_start.is_some();
         // A copy of the caller runs no dispatch, which would take the marker out.
         let envp = self.envp((!copies_caller).then_some(&name))?;
         let cwd = self
@@ -920,17 +922,18 @@ impl Command {
                 setup,
             )
         });
-        let spawned =
-            if let Some(WithoutExec(body)) = self.without_exec.as_mut().filter(|_| copies_caller) {
-                let cgroup_join = cgroup.map(|cgroup| cgroup.join);
-                let body = (body.as_mut(), self.args.as_slice());
-                crate::without_exec::spawn(&plan, body, cgroup_join, parent_part)
-            } else if let Some(server) = via_fork_server {
-                let cgroup_join = cgroup.map(|cgroup| cgroup.join);
-                crate::fork_server::spawn(server, &plan, cgroup_join, parent_part)
-            } else {
-                sys::spawn(&plan, cgroup, parent_part)
-            };
+        let spawned = if let (Some(WithoutExec(body)), Some(start)) =
+            (self.without_exec.as_mut(), caller_start)
+        {
+            let cgroup_join = cgroup.map(|cgroup| cgroup.join);
+            let body = (body.as_mut(), self.args.as_slice(), start);
+            crate::without_exec::spawn(&plan, body, cgroup_join, parent_part)
+        } else if let Some(server) = via_fork_server {
+            let cgroup_join = cgroup.map(|cgroup| cgroup.join);
+            crate::fork_server::spawn(server, &plan, cgroup_join, parent_part)
+        } else {
+            sys::spawn(&plan, cgroup, parent_part)
+        };
         drop(cgroup_v2_dir);
         let spawned = match spawned {
             Ok(spawned) => spawned,

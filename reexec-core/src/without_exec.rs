@@ -33,20 +33,29 @@ impl std::fmt::Debug for WithoutExec {
     }
 }
 
-/// Whether a spawn can copy the caller now: it has one thread, and the child needs
-/// nothing only an execve gives — capabilities computed from the program (execve
-/// recomputes them) or entering a new time namespace (effective only after one). Every
-/// other spawn of the command re-executes the binary into its entry.
-pub(crate) fn possible(capabilities_asked: bool, time_namespace: bool) -> bool {
-    !capabilities_asked && !time_namespace && sys::has_one_thread()
+/// Whether a spawn can copy the caller now — it has one thread, and the child needs
+/// nothing only an execve gives: capabilities computed from the program (execve
+/// recomputes them) or entering a new time namespace (effective only after one) — and
+/// if so, what the copy needs of the caller's start. Every other spawn of the command
+/// re-executes the binary into its entry.
+pub(crate) fn possible(capabilities_asked: bool, time_namespace: bool) -> Option<CallerStart> {
+    if capabilities_asked || time_namespace {
+        return None;
+    }
+    sys::one_thread_and_environment_area().map(CallerStart)
 }
+
+/// What a copy of the caller needs to know of the caller's start, found before the
+/// clone: where its environment strings are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallerStart(sys::EnvironmentArea);
 
 /// Starts the child of `plan` as a copy of this process that runs `body` with `args`:
 /// the counterpart of `sys::spawn`, with the same meaning of its arguments and errors.
-/// The caller checked [`possible`] on this thread and has started no thread since.
+/// `start` is what [`possible`] found, on this thread, which has started no thread since.
 pub(crate) fn spawn<E, J, P>(
     plan: &ChildPlan<'_>,
-    (body, args): (&mut Body, &[OsString]),
+    (body, args, start): (&mut Body, &[OsString], CallerStart),
     cgroup_join: Option<J>,
     parent_part: Option<P>,
 ) -> Result<Spawned, SpawnError<E>>
@@ -99,19 +108,24 @@ where
                 parent_part,
             )
         }
-        Ok(Cloned::Child) => run_body(plan, body, args, fds.report),
+        Ok(Cloned::Child) => run_body(plan, (body, args), start, fds.report),
     }
 }
 
 /// The copy, set up: takes the command's environment, says it is ready, and runs the
 /// body, ending as a child of the fork server ends.
-fn run_body(plan: &ChildPlan<'_>, body: &mut Body, args: &[OsString], report: i32) -> ! {
+fn run_body(
+    plan: &ChildPlan<'_>,
+    (body, args): (&mut Body, &[OsString]),
+    CallerStart(environment_area): CallerStart,
+    report: i32,
+) -> ! {
     // SAFETY: a fork-style child, single-threaded. `plan.envp` lives in the frame of
     // `Command::spawn` on this copy's stack, which it never returns to: the array and
     // its strings outlive every use.
     unsafe { sys::set_environment(plan.envp.as_ptr()) };
     // SAFETY: as above; `environ` no longer points into the caller's strings.
-    unsafe { sys::show_environment(plan.envp) };
+    unsafe { sys::show_environment(environment_area, plan.envp) };
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(report) };
     sys::ignore_broken_pipes();

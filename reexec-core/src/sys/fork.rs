@@ -297,26 +297,24 @@ fn stat_numbers<const N: usize>(numbers: [usize; N]) -> Option<[usize; N]> {
 }
 
 /// Writes `envp` over the environment strings the kernel laid out at this process's
-/// start — what /proc/PID/environ shows — as many of them as fit, and zeros the rest. A
-/// copy of the caller (`Command::without_exec`) would otherwise show the caller's
-/// environment there, where a re-executed child shows the command's. Does nothing when
-/// /proc can't say where they are.
+/// start (`area`) — what /proc/PID/environ shows — as many of them as fit, and zeros the
+/// rest. A copy of the caller (`Command::without_exec`) would otherwise show the caller's
+/// environment there, where a re-executed child shows the command's.
 ///
 /// # Safety
 /// Only in a copy of the caller, single-threaded, once `environ` points elsewhere
-/// ([`set_environment`]): nothing reads the strings while they change, and nothing
-/// reads them after — std and libc find the environment through `environ`.
-pub(crate) unsafe fn show_environment(envp: &CStringArray) {
-    let Some([env_start, env_end]) = stat_numbers([50, 51]) else {
-        return;
-    };
-    if env_start == 0 || env_end <= env_start {
+/// ([`set_environment`]), with the area the caller found: nothing reads the strings
+/// while they change, and nothing reads them after — std and libc find the environment
+/// through `environ`.
+pub(crate) unsafe fn show_environment(area: EnvironmentArea, envp: &CStringArray) {
+    if area.start == 0 || area.end <= area.start {
         return;
     }
     // SAFETY: the kernel's own account of where this process's environment strings
     // are: mapped for the whole life of the process (the top of the main stack), and
     // ours alone (see above).
-    let area = unsafe { std::slice::from_raw_parts_mut(env_start as *mut u8, env_end - env_start) };
+    let area =
+        unsafe { std::slice::from_raw_parts_mut(area.start as *mut u8, area.end - area.start) };
     let mut at = 0;
     for pair in envp.strings().map(CStr::to_bytes_with_nul) {
         if at + pair.len() > area.len() {
@@ -374,11 +372,24 @@ pub(crate) fn flush_c_stdio() {
     unsafe { libc::fflush(std::ptr::null_mut()) };
 }
 
-/// Whether this process has one thread, as /proc/self/stat counts them (its 20th
-/// field); `false` when /proc can't say. A thread can only be started by a thread of the
-/// process, so the answer holds for as long as the one thread that asked starts none.
-pub(crate) fn has_one_thread() -> bool {
-    stat_numbers([20]) == Some([1])
+/// Where the kernel laid out this process's environment strings at its start: what
+/// /proc/PID/environ shows, whatever `environ` points to since.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EnvironmentArea {
+    start: usize,
+    end: usize,
+}
+
+/// This process's [`EnvironmentArea`] when it has one thread, as /proc/self/stat counts
+/// them (its 20th field; the area is its 50th and 51st); `None` with more, or when /proc
+/// can't say. A thread can only be started by a thread of the process, so the answer
+/// holds for as long as the one thread that asked starts none. One read of /proc serves
+/// both, in the caller, so that a copy of it reads nothing there.
+pub(crate) fn one_thread_and_environment_area() -> Option<EnvironmentArea> {
+    match stat_numbers([20, 50, 51]) {
+        Some([1, start, end]) => Some(EnvironmentArea { start, end }),
+        _ => None,
+    }
 }
 
 /// What std's start does before `main` that a copy of the caller made by [`clone_here`]
