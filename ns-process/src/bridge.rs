@@ -1,7 +1,6 @@
 //! The parent's side of `--net bridge`: who may do it, the lock that runs sharing a
 //! bridge take, and taking back what a start that failed added to the host.
 
-use std::ffi::OsString;
 use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -108,8 +107,8 @@ pub(crate) fn prepare(options: &Options) -> Result<Network, String> {
 
 impl Network {
     /// The init's internal arguments, to go before the user's.
-    pub(crate) fn init_args(&self) -> Vec<OsString> {
-        self.started.init_args()
+    pub(crate) fn init_setting(&self) -> crate::cli::InitSetting {
+        self.started.init_setting()
     }
 
     /// Sets the child up to report its start.

@@ -557,6 +557,65 @@ fn parse_env(pair: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// One of the internal options ns-process (or ns-runtime) sets for its init. A
+/// re-executed init gets it as its flag, among its arguments; a copy of ns-process
+/// (`reexec::Command::without_exec`) gets the value itself, set on the options
+/// ns-process parsed already, and parses nothing again (#14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InitSetting {
+    OuterNamespaces(String),
+    TakeTerminal,
+    StartedFd(i32),
+    SeccompFd(i32),
+    ReadyFd(i32),
+    StartFifoFd(i32),
+    RuntimeBundle(PathBuf),
+    RuntimeId(String),
+    ConsoleFd(i32),
+    ConsoleSize(u16, u16),
+}
+
+impl InitSetting {
+    /// The setting as the init's command line gives it.
+    pub(crate) fn flag(&self) -> OsString {
+        let (name, value): (&str, OsString) = match self {
+            InitSetting::OuterNamespaces(outer) => ("outer-namespaces", outer.into()),
+            InitSetting::TakeTerminal => return "--internal-take-terminal".into(),
+            InitSetting::StartedFd(fd) => ("started-fd", fd.to_string().into()),
+            InitSetting::SeccompFd(fd) => ("seccomp-fd", fd.to_string().into()),
+            InitSetting::ReadyFd(fd) => ("ready-fd", fd.to_string().into()),
+            InitSetting::StartFifoFd(fd) => ("start-fifo-fd", fd.to_string().into()),
+            InitSetting::RuntimeBundle(dir) => ("runtime-bundle", dir.into()),
+            InitSetting::RuntimeId(id) => ("runtime-id", id.into()),
+            InitSetting::ConsoleFd(fd) => ("console-fd", fd.to_string().into()),
+            InitSetting::ConsoleSize(rows, columns) => {
+                ("console-size", format!("{rows}x{columns}").into())
+            }
+        };
+        let mut flag = OsString::from(format!("--internal-{name}="));
+        flag.push(value);
+        flag
+    }
+
+    /// Sets it on `options`, as parsing [`flag`](Self::flag) with them would.
+    pub(crate) fn apply(self, options: &mut Options) {
+        match self {
+            InitSetting::OuterNamespaces(outer) => options.internal_outer_namespaces = Some(outer),
+            InitSetting::TakeTerminal => options.internal_take_terminal = true,
+            InitSetting::StartedFd(fd) => options.internal_started_fd = Some(fd),
+            InitSetting::SeccompFd(fd) => options.internal_seccomp_fd = Some(fd),
+            InitSetting::ReadyFd(fd) => options.internal_ready_fd = Some(fd),
+            InitSetting::StartFifoFd(fd) => options.internal_start_fifo_fd = Some(fd),
+            InitSetting::RuntimeBundle(dir) => options.internal_runtime_bundle = Some(dir),
+            InitSetting::RuntimeId(id) => options.internal_runtime_id = Some(id),
+            InitSetting::ConsoleFd(fd) => options.internal_console_fd = Some(fd),
+            InitSetting::ConsoleSize(rows, columns) => {
+                options.internal_console_size = Some((rows, columns))
+            }
+        }
+    }
+}
+
 impl Options {
     /// Whether the namespace of this kind is not ns-process's own: the caller's kept, or
     /// another joined (`--join`). The init sets up neither.
@@ -936,6 +995,64 @@ fn check_rootfs(rootfs: &Path, needs_shell: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_init_setting_set_on_the_options_is_its_flag_parsed() {
+        let every_setting = [
+            InitSetting::OuterNamespaces("user:1,mnt:2".into()),
+            InitSetting::TakeTerminal,
+            InitSetting::StartedFd(7),
+            InitSetting::SeccompFd(9),
+            InitSetting::ReadyFd(10),
+            InitSetting::StartFifoFd(11),
+            InitSetting::RuntimeBundle("/run/bundle dir".into()),
+            InitSetting::RuntimeId("c1".into()),
+            InitSetting::ConsoleFd(12),
+            InitSetting::ConsoleSize(24, 80),
+        ];
+        let command_lines: [&[&str]; 3] = [
+            &["--", "true"],
+            &[
+                "--hostname",
+                "box",
+                "--net",
+                "none",
+                "-e",
+                "A=1",
+                "--",
+                "sh",
+                "-c",
+                "x",
+            ],
+            &[
+                "--internal-exact-env",
+                "--rootfs",
+                "/r",
+                "--cap-drop",
+                "ALL",
+                "--",
+                "id",
+            ],
+        ];
+        for user_args in command_lines {
+            let parsed = |flags: &[OsString]| {
+                let args = std::iter::once(OsString::from("nsInitialisation"))
+                    .chain(flags.iter().cloned())
+                    .chain(user_args.iter().map(OsString::from));
+                Options::try_parse_from(args).unwrap()
+            };
+            let flags: Vec<OsString> = every_setting.iter().map(InitSetting::flag).collect();
+            let mut applied = parsed(&[]);
+            for setting in every_setting.clone() {
+                setting.apply(&mut applied);
+            }
+            assert_eq!(
+                format!("{applied:?}"),
+                format!("{:?}", parsed(&flags)),
+                "{user_args:?}"
+            );
+        }
+    }
 
     #[test]
     fn hostnames() {

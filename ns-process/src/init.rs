@@ -28,13 +28,11 @@ fn ns_initialisation() -> ExitCode {
     main(Options::try_parse())
 }
 
-/// The init as a copy of ns-process (`reexec::Command::without_exec`), which runs this
-/// with the arguments a re-executed init gets after its name.
-pub(crate) fn in_copy(args: &[std::ffi::OsString]) -> ExitCode {
-    let name = std::ffi::OsStr::new(ENTRY);
-    main(Options::try_parse_from(
-        std::iter::once(name).chain(args.iter().map(|arg| arg.as_os_str())),
-    ))
+/// The init as a copy of ns-process (`reexec::Command::without_exec`): on the options
+/// ns-process parsed, with its internal settings set (`cli::InitSetting`), which a
+/// re-executed init parses from its arguments.
+pub(crate) fn in_copy(options: Options) -> ExitCode {
+    main(Ok(options))
 }
 
 /// The init, either way it started.

@@ -114,8 +114,8 @@ pub fn ns_process_main() -> ExitCode {
 
 /// What `ns-runtime create` adds to the start of an init it does not supervise.
 pub(crate) struct Detached<'a> {
-    /// The runtime's internal options for the init; they go before the user's.
-    pub(crate) init_args: Vec<OsString>,
+    /// The runtime's internal options for the init.
+    pub(crate) init_settings: Vec<cli::InitSetting>,
     /// Descriptors the init gets, at these numbers.
     pub(crate) fds: Vec<(std::os::fd::RawFd, std::os::fd::OwnedFd)>,
     /// The container's cgroup, made by the runtime and kept past `create`.
@@ -234,18 +234,18 @@ pub(crate) fn start_init(
         (false, None) => pty::Pty::for_caller()?,
         _ => None,
     };
-    // Internal options go first: the user's command after `--` must stay last.
-    let outer = namespaces::outer()?;
-    let mut args: Vec<OsString> = vec![format!("--internal-outer-namespaces={outer}").into()];
+    // What ns-process adds to the options for its init: flags before the user's command
+    // line for a re-executed init, values set on the options parsed already for a copy.
+    let mut settings = vec![cli::InitSetting::OuterNamespaces(namespaces::outer()?)];
     if pty.is_some() {
-        args.push("--internal-take-terminal".into());
+        settings.push(cli::InitSetting::TakeTerminal);
     }
     if let Some(network) = &network {
-        args.extend(network.init_args());
+        settings.push(network.init_setting());
     }
     let (given_fds, external_cgroup) = match detached {
         Some(detached) => {
-            args.extend(detached.init_args);
+            settings.extend(detached.init_settings);
             (detached.fds, detached.cgroup)
         }
         None => (Vec::new(), None),
@@ -261,9 +261,11 @@ pub(crate) fn start_init(
             .max()
             .unwrap_or(2)
             + 1;
-        args.push(format!("--internal-seccomp-fd={number}").into());
+        settings.push(cli::InitSetting::SeccompFd(number));
         (number, memfd)
     });
+    // Internal options go first: the user's command after `--` must stay last.
+    let mut args: Vec<OsString> = settings.iter().map(cli::InitSetting::flag).collect();
     args.extend(user_args);
 
     let spawned = {
@@ -285,7 +287,11 @@ pub(crate) fn start_init(
         // A copy of ns-process, not a second start of the binary, whenever ns-process
         // has one thread (#14): the init's part of a run was a third of it.
         if init_may_be_a_copy(id_maps.as_ref(), joins_user) {
-            command.without_exec(init::in_copy);
+            let mut init_options = options.clone();
+            for setting in settings {
+                setting.apply(&mut init_options);
+            }
+            command.without_exec(move |_| init::in_copy(init_options.clone()));
         }
         if let Some(id_maps) = &id_maps {
             id_maps.apply(&mut command);

@@ -7,13 +7,9 @@
 //! the command, or never got that far. Only then may the parent take back what it
 //! changed on the host for this run.
 
-use std::ffi::OsString;
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
-
-/// The hidden option that names the init's end; see `cli.rs`.
-pub(crate) const OPTION: &str = "--internal-started-fd";
 
 /// The parent's end.
 pub(crate) struct Pipe {
@@ -37,9 +33,9 @@ impl Pipe {
         })
     }
 
-    /// The init's internal arguments: where its end is. They go before the user's.
-    pub(crate) fn init_args(&self) -> Vec<OsString> {
-        vec![OPTION.into(), self.child_fd.to_string().into()]
+    /// The init's internal setting: where its end is.
+    pub(crate) fn init_setting(&self) -> crate::cli::InitSetting {
+        crate::cli::InitSetting::StartedFd(self.child_fd)
     }
 
     /// Hands the write end to the init: the spawn passes it on and closes the parent's

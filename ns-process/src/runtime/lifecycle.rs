@@ -20,6 +20,8 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::ContainerState;
 
+use crate::cli::InitSetting;
+
 use super::created::{LIVING_ON, READY, SAVED, START};
 use super::hooks::{self, Kind};
 use super::state::{self, Container, Reserved};
@@ -123,9 +125,9 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
     // Above the preserved descriptors and the one a bridge's report would take.
     let first = cli::preserved_fds(options.preserve_fds).end + 1;
     let mut detached = crate::Detached {
-        init_args: vec![
-            format!("--internal-ready-fd={first}").into(),
-            format!("--internal-start-fifo-fd={}", first + 1).into(),
+        init_settings: vec![
+            InitSetting::ReadyFd(first),
+            InitSetting::StartFifoFd(first + 1),
         ],
         fds: vec![(first, OwnedFd::from(init_ready)), (first + 1, fifo)],
         cgroup: cgroup.cgroup.as_ref(),
@@ -133,23 +135,21 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
     // The createContainer and startContainer hooks are the init's to run: only then
     // does it need the bundle, whose config.json it reads once more before its setup.
     if hooks::run_by_init(&spec) {
-        let mut flag = OsString::from("--internal-runtime-bundle=");
-        flag.push(&bundle);
-        detached.init_args.push(flag);
         detached
-            .init_args
-            .push(format!("--internal-runtime-id={}", args.id).into());
+            .init_settings
+            .push(InitSetting::RuntimeBundle(bundle.clone()));
+        detached
+            .init_settings
+            .push(InitSetting::RuntimeId(args.id.clone()));
     }
     if let Some(socket) = &args.console_socket {
         let connection = console::connect(socket).map_err(Failure::failed)?;
         let number = first + 2;
-        detached
-            .init_args
-            .push(format!("--internal-console-fd={number}").into());
+        detached.init_settings.push(InitSetting::ConsoleFd(number));
         if let Some((rows, columns)) = console_size {
             detached
-                .init_args
-                .push(format!("--internal-console-size={rows}x{columns}").into());
+                .init_settings
+                .push(InitSetting::ConsoleSize(rows, columns));
         }
         detached.fds.push((number, connection));
     }
