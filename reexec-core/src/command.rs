@@ -681,11 +681,18 @@ impl Command {
     /// - **It is a copy of the caller**, made when the spawn runs: its memory, its
     ///   handlers' code (not their dispositions: every handled signal is back to its
     ///   default, and `SIGPIPE` ignored as std's start leaves it), its resource limits and
-    ///   credentials at that moment. Secrets in the caller's memory are in the copy's;
-    ///   a copy that changed its ids or entered a user namespace is not dumpable, so
-    ///   nobody it can reach reads them through `/proc`.
-    /// - **`std::env::args()` is still the caller's**: the arguments come as `body`'s.
-    ///   The environment is the command's, without the marker a re-exec sets.
+    ///   credentials at that moment. Secrets in the caller's memory are in the copy's,
+    ///   and the copy is as dumpable as the caller: a body that runs code of another
+    ///   trust, in namespaces of its own, makes itself non-dumpable first
+    ///   (`prctl(PR_SET_DUMPABLE, 0)`), as `ns-process`'s init does.
+    /// - **Its memory belongs to the caller's user namespace**, even inside a new one:
+    ///   only an execve changes that. Non-dumpable, its `/proc` files then belong to root
+    ///   of the caller's user namespace, not of the new one, and only a process with
+    ///   `CAP_SYS_PTRACE` there may read them or open its `/proc/PID/ns`.
+    /// - **`std::env::args()` and `/proc/PID/cmdline` are still the caller's**: the
+    ///   arguments come as `body`'s. The environment is the command's, without the
+    ///   marker a re-exec sets, and `/proc/PID/environ` shows it (as much as fits where
+    ///   the caller's was). `/proc/PID/comm` is the entry's name.
     /// - **It ends without the rest of libc's exit path**: std's stdout and C's stdio
     ///   are flushed, and the caller's `atexit` handlers do not run (they are the
     ///   caller's), as for a child of the [`ForkServer`](crate::ForkServer).

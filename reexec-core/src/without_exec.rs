@@ -108,13 +108,13 @@ where
                 parent_part,
             )
         }
-        Ok(Cloned::Child) => run_body(plan, (body, args), start, fds.report),
+        Ok(Cloned::Child) => run_copy(plan, (body, args), start, fds.report),
     }
 }
 
 /// The copy, set up: takes the command's environment, says it is ready, and runs the
 /// body, ending as a child of the fork server ends.
-fn run_body(
+fn run_copy(
     plan: &ChildPlan<'_>,
     (body, args): (&mut Body, &[OsString]),
     CallerStart(environment_area): CallerStart,
