@@ -65,7 +65,10 @@ pub(crate) fn send(
 }
 
 /// recvmsg(2) into `buffer`, with room for `max_fds` descriptors; the descriptors that
-/// came replace those in `fds` (close-on-exec). Returns the bytes read, 0 at end-of-file.
+/// came replace those in `fds` (close-on-exec). Returns the bytes read, 0 at end-of-file;
+/// an error, with nothing in `fds`, when more descriptors came than there was room for,
+/// or than this process may have open (the kernel closed the rest: the message is
+/// incomplete, and would be decoded with the wrong descriptors).
 pub(crate) fn receive(
     socket: RawFd,
     buffer: &mut [u8],
@@ -125,6 +128,14 @@ pub(crate) fn receive(
         message = unsafe { libc::CMSG_NXTHDR(&header, message) };
     }
     *fds = super::adopt_received(numbers);
+    if header.msg_flags & libc::MSG_CTRUNC != 0 {
+        // The ones that fit close here; the message can't be decoded without the rest.
+        fds.clear();
+        return Err(io::Error::other(format!(
+            "a message came with more descriptors than the {max_fds} there was room for, \
+             or than this process may open (RLIMIT_NOFILE): the kernel dropped the rest"
+        )));
+    }
     Ok(read)
 }
 
@@ -180,5 +191,19 @@ mod tests {
         assert_eq!((read.unwrap(), &buffer, fds.len()), (4, b"bare", 0));
         let read = receive(theirs.as_raw_fd(), &mut buffer, 253, &mut control, &mut fds);
         assert_eq!(read.unwrap(), 0);
+    }
+
+    #[test]
+    fn descriptors_beyond_the_room_are_an_error_not_a_shorter_list() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (read, _write) = super::super::cloexec_pipe().unwrap();
+        let sent = [read.as_raw_fd(); 3];
+        let mut control = Control::default();
+        send(ours.as_raw_fd(), &[IoSlice::new(b"x")], &sent, &mut control).unwrap();
+        let (mut buffer, mut fds) = ([0u8; 1], Vec::new());
+        let error = receive(theirs.as_raw_fd(), &mut buffer, 1, &mut control, &mut fds)
+            .expect_err("3 descriptors into room for 1");
+        assert!(error.to_string().contains("room for"), "{error}");
+        assert!(fds.is_empty(), "the one that fit is closed, not handed on");
     }
 }
