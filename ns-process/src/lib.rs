@@ -285,7 +285,7 @@ pub(crate) fn start_init(
             command.env("TERM", term);
         }
         // A copy of ns-process, not a second start of the binary, whenever ns-process
-        // has one thread (#14): the init's part of a run was a third of it.
+        // has one thread (#14): no execve, loader or std start, no second parse.
         if init_may_be_a_copy(id_maps.as_ref(), joins_user) {
             let mut init_options = options.clone();
             for setting in settings {

@@ -2,12 +2,13 @@
 //! caller's own (`without_exec.rs`) — and what their child does in place of execve.
 //!
 //! Runs in a process with one thread: the fork server, re-executed for that alone and
-//! never starting a second, or a caller that [`has_one_thread`]. At the clone no lock is
-//! then held and no other thread's state is half-changed — the guarantee a fresh execve
-//! gives, which is what lets the child run Rust code without one. The clone is
-//! fork-style (no `CLONE_VM`: the child gets a copy of the memory and keeps it). The
-//! server's takes `CLONE_PARENT`, so that the child is the caller's, not the server's:
-//! the caller waits for it, reaps it, and its death signal follows the caller.
+//! never starting a second, or a caller that has one ([`one_thread_and_environment_area`]
+//! said so). At the clone no lock is then held and no other thread's state is
+//! half-changed — the guarantee a fresh execve gives, which is what lets the child run
+//! Rust code without one. The clone is fork-style (no `CLONE_VM`: the child gets a copy
+//! of the memory and keeps it). The server's takes `CLONE_PARENT`, so that the child is
+//! the caller's, not the server's: the caller waits for it, reaps it, and its death
+//! signal follows the caller.
 
 use std::ffi::{CStr, c_char, c_int, c_long};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
