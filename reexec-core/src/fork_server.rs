@@ -381,13 +381,10 @@ where
     J: FnOnce(libc::pid_t) -> Result<(), E>,
     P: FnOnce(libc::pid_t) -> Result<(), E>,
 {
-    let os = |step: Step| move |error: io::Error| SpawnError::Os(step, error);
     let parent_acts = cgroup_join.is_some() || parent_part.is_some();
-    let (report_read, report_write) = sys::cloexec_pipe().map_err(os(Step::CreatePipe))?;
-    let go = parent_acts
-        .then(sys::cloexec_pipe)
-        .transpose()
-        .map_err(os(Step::CreatePipe))?;
+    let pipes = ForkedPipes::new(plan, parent_acts)
+        .map_err(|error| SpawnError::Os(Step::CreatePipe, error))?;
+    let child_fds = pipes.child_fds(plan);
     // The caller's working directory now, which a relative `current_dir` starts from too.
     let cwd = nix::fcntl::open(
         ".",
@@ -395,13 +392,12 @@ where
         nix::sys::stat::Mode::empty(),
     )
     .ok();
-    let caller_in_proc = caller_in_proc(plan);
     let request = Request::encode(
         plan,
-        caller_in_proc,
-        report_write.as_raw_fd(),
+        child_fds.caller_in_proc,
+        child_fds.report,
         cwd.as_ref().map(AsRawFd::as_raw_fd),
-        go.as_ref().map(|(read, _)| read.as_raw_fd()),
+        child_fds.go,
     );
     let answer = {
         let Lease(mut server) = server;
@@ -424,70 +420,105 @@ where
             }
         }
     };
-    // Only the child holds the write end now, and the go pipe's read end.
-    drop((report_write, cwd, request));
-    let (pid, pidfd) = match answer {
-        Answer::Cloned { pid, pidfd } => (pid, pidfd),
-        Answer::CloneFailed(errno) => {
-            return Err(SpawnError::Clone(io::Error::from_raw_os_error(errno)));
+    drop((cwd, request));
+    match answer {
+        Answer::Cloned { pid, pidfd } => {
+            pipes.after_clone(Spawned { pid, pidfd }, cgroup_join, parent_part)
         }
-    };
-    let go_write = go.map(|(read, write)| {
-        drop(read);
-        write
-    });
-    let cloned = Spawned { pid, pidfd };
-    after_clone(cloned, go_write, &report_read, cgroup_join, parent_part)
-}
-
-/// The caller's pid as /proc numbers it, when a fork-style child of `plan` needs it to
-/// tell whether its parent is gone (`sys/child.rs`'s `parent_is_gone`); else 0.
-pub(crate) fn caller_in_proc(plan: &ChildPlan<'_>) -> libc::pid_t {
-    if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
-        sys::pid_in_proc()
-    } else {
-        0
+        Answer::CloneFailed(errno) => Err(SpawnError::Clone(io::Error::from_raw_os_error(errno))),
     }
 }
 
-/// The caller's side of a fork-style child, once it exists (cloned by the server or by
-/// the caller itself): the cgroup and the parent's part while the child waits, if
-/// `go_write` says it does, then the child's report. A failed step's child is reaped;
-/// one the caller gives up on early is killed and reaped.
-pub(crate) fn after_clone<E, J, P>(
-    cloned: Spawned,
-    go_write: Option<OwnedFd>,
-    report_read: &OwnedFd,
-    cgroup_join: Option<J>,
-    parent_part: Option<P>,
-) -> Result<Spawned, SpawnError<E>>
-where
-    J: FnOnce(libc::pid_t) -> Result<(), E>,
-    P: FnOnce(libc::pid_t) -> Result<(), E>,
-{
-    let os = |step: Step| move |error: io::Error| SpawnError::Os(step, error);
-    let pid = cloned.pid;
-    let mut reaper = sys::ReapOnDrop { pid: Some(pid) };
-    if let Some(go_write) = go_write {
-        if let Some(join) = cgroup_join {
-            join(pid).map_err(SpawnError::Parent)?;
+/// The pipes between a caller and its fork-style child, cloned by the fork server or by
+/// the caller itself (`without_exec.rs`): the report, whose write end the child keeps
+/// until its setup is done, and the go pipe when the caller acts while the child waits.
+pub(crate) struct ForkedPipes {
+    report_read: OwnedFd,
+    /// Above every number the child installs: the child closes every other descriptor
+    /// but those (`sys/child.rs`, `close_others_now`).
+    report_write: OwnedFd,
+    go: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl ForkedPipes {
+    /// The pipes for the child of `plan`; the go pipe if `parent_acts`.
+    pub(crate) fn new(plan: &ChildPlan<'_>, parent_acts: bool) -> io::Result<ForkedPipes> {
+        let (report_read, mut report_write) = sys::cloexec_pipe()?;
+        let highest_target = plan.fds.last().map_or(2, |fd| fd.target).max(2);
+        if report_write.as_raw_fd() <= highest_target {
+            report_write = sys::dup_above(report_write.as_fd(), highest_target + 1)?;
         }
-        if let Some(part) = parent_part {
-            part(pid).map_err(SpawnError::Parent)?;
-        }
-        sys::release(go_write).map_err(os(Step::ReleaseChild))?;
+        let go = parent_acts.then(sys::cloexec_pipe).transpose()?;
+        Ok(ForkedPipes {
+            report_read,
+            report_write,
+            go,
+        })
     }
-    let report = read_report(report_read).map_err(os(Step::ReadSetupReport))?;
-    reaper.pid = None;
-    match report {
-        None => Ok(cloned),
-        Some(report) => {
-            sys::reap(pid).map_err(os(Step::Wait))?;
-            let (step, errno) = sys::decode_report(report);
-            Err(SpawnError::Child(
-                step.unwrap_or(Step::ReadSetupReport),
-                errno,
-            ))
+
+    /// The child's ends by number, and the caller's pid as the child may need it.
+    pub(crate) fn child_fds(&self, plan: &ChildPlan<'_>) -> CallerFds {
+        CallerFds {
+            report: self.report_write.as_raw_fd(),
+            go: self.go.as_ref().map(|(read, _)| read.as_raw_fd()),
+            caller_in_proc: sys::parent_in_proc(plan),
+        }
+    }
+
+    /// The caller's end of the go pipe, which a copy of the caller closes; -1 for none.
+    pub(crate) fn go_write(&self) -> RawFd {
+        self.go.as_ref().map_or(-1, |(_, write)| write.as_raw_fd())
+    }
+
+    /// The caller's side once the child exists: its ends of the child's pipes closed,
+    /// the cgroup and the parent's part while the child waits, if it does, then the
+    /// child's report. A failed step's child is reaped; one the caller gives up on early
+    /// is killed and reaped.
+    pub(crate) fn after_clone<E, J, P>(
+        self,
+        cloned: Spawned,
+        cgroup_join: Option<J>,
+        parent_part: Option<P>,
+    ) -> Result<Spawned, SpawnError<E>>
+    where
+        J: FnOnce(libc::pid_t) -> Result<(), E>,
+        P: FnOnce(libc::pid_t) -> Result<(), E>,
+    {
+        let os = |step: Step| move |error: io::Error| SpawnError::Os(step, error);
+        let ForkedPipes {
+            report_read,
+            report_write,
+            go,
+        } = self;
+        // Only the child holds the write end now, and the go pipe's read end.
+        drop(report_write);
+        let go_write = go.map(|(read, write)| {
+            drop(read);
+            write
+        });
+        let pid = cloned.pid;
+        let mut reaper = sys::ReapOnDrop { pid: Some(pid) };
+        if let Some(go_write) = go_write {
+            if let Some(join) = cgroup_join {
+                join(pid).map_err(SpawnError::Parent)?;
+            }
+            if let Some(part) = parent_part {
+                part(pid).map_err(SpawnError::Parent)?;
+            }
+            sys::release(go_write).map_err(os(Step::ReleaseChild))?;
+        }
+        let report = read_report(&report_read).map_err(os(Step::ReadSetupReport))?;
+        reaper.pid = None;
+        match report {
+            None => Ok(cloned),
+            Some(report) => {
+                sys::reap(pid).map_err(os(Step::Wait))?;
+                let (step, errno) = sys::decode_report(report);
+                Err(SpawnError::Child(
+                    step.unwrap_or(Step::ReadSetupReport),
+                    errno,
+                ))
+            }
         }
     }
 }

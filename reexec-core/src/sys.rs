@@ -92,7 +92,7 @@ pub(crate) use fork::{
 pub(crate) use message::{Control, receive as receive_message, send as send_message};
 pub(crate) use spawn::{
     IntoCgroup, ReapOnDrop, SpawnError, Spawned, cloexec_pipe, clone3_may_run, dup_above,
-    pid_in_proc, reap, release, retry_interrupted, spawn, wait,
+    parent_in_proc, reap, release, retry_interrupted, spawn, wait,
 };
 
 /// What the child is to do, prepared by the parent before the clone.

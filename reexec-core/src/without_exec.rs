@@ -9,16 +9,15 @@
 //! caller's memory, instead of calling execve. It saves what the fork server saves —
 //! the execve, the loader, std's start — and the server too: no request, no second
 //! process in between, and nothing to parse again, since the body holds what the caller
-//! already made. The caller's side after the clone is the fork server's
-//! (`fork_server::after_clone`).
+//! already made. The pipes to the child, and the caller's side after the clone, are the
+//! fork server's (`fork_server::ForkedPipes`).
 
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd};
 use std::process::ExitCode;
 
 use crate::error::Step;
-use crate::sys::{self, CallerFds, ChildPlan, Cloned, SpawnError, Spawned};
+use crate::sys::{self, ChildPlan, Cloned, SpawnError, Spawned};
 
 /// What a copy of the caller runs in place of the entry: the command's arguments in,
 /// an exit status out.
@@ -63,50 +62,19 @@ where
     J: FnOnce(libc::pid_t) -> Result<(), E>,
     P: FnOnce(libc::pid_t) -> Result<(), E>,
 {
-    let os = |step: Step| move |error: io::Error| SpawnError::Os(step, error);
     let parent_acts = cgroup_join.is_some() || parent_part.is_some();
-    // The child's write end sits above every number it installs, and above stdio, so
-    // that installing them never closes it (a caller with a closed stdin gets a pipe at
-    // 0).
-    let (report_read, report_write) = {
-        let (read, write) = sys::cloexec_pipe().map_err(os(Step::CreatePipe))?;
-        let highest_target = plan.fds.last().map_or(2, |fd| fd.target).max(2);
-        let write =
-            sys::dup_above(write.as_fd(), highest_target + 1).map_err(os(Step::CreatePipe))?;
-        (read, write)
-    };
-    let go = parent_acts
-        .then(sys::cloexec_pipe)
-        .transpose()
-        .map_err(os(Step::CreatePipe))?;
-    let fds = CallerFds {
-        report: report_write.as_raw_fd(),
-        go: go.as_ref().map(|(read, _)| read.as_raw_fd()),
-        caller_in_proc: crate::fork_server::caller_in_proc(plan),
-    };
-    let go_write = go.as_ref().map_or(-1, |(_, write)| write.as_raw_fd());
+    let pipes = crate::fork_server::ForkedPipes::new(plan, parent_acts)
+        .map_err(|error| SpawnError::Os(Step::CreatePipe, error))?;
+    let fds = pipes.child_fds(plan);
     // What is buffered now would be written twice: by us, and by the copy as it ends.
     let _ = io::stdout().flush();
     sys::flush_c_stdio();
     // SAFETY: `possible` found one thread, on this very thread, which has started none
     // since (the caller's contract).
-    match unsafe { sys::clone_here(plan, &fds, go_write) } {
+    match unsafe { sys::clone_here(plan, &fds, pipes.go_write()) } {
         Err(errno) => Err(SpawnError::Clone(io::Error::from_raw_os_error(errno))),
         Ok(Cloned::Parent { pid, pidfd }) => {
-            // Only the child holds the write end now, and the go pipe's read end.
-            drop(report_write);
-            let go_write = go.map(|(read, write)| {
-                drop(read);
-                write
-            });
-            let cloned = Spawned { pid, pidfd };
-            crate::fork_server::after_clone(
-                cloned,
-                go_write,
-                &report_read,
-                cgroup_join,
-                parent_part,
-            )
+            pipes.after_clone(Spawned { pid, pidfd }, cgroup_join, parent_part)
         }
         Ok(Cloned::Child) => run_copy(plan, (body, args), start, fds.report),
     }

@@ -163,11 +163,7 @@ fn spawn_once<E>(
         plan,
         report: AtomicU64::new(0),
         wait: handshake.child_side(),
-        parent_in_proc: if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
-            pid_in_proc()
-        } else {
-            0
-        },
+        parent_in_proc: parent_in_proc(plan),
         forked: None,
     };
     let blocked = SignalsBlocked::all().map_err(|error| SpawnError::Os(Step::Clone, error))?;
@@ -427,6 +423,17 @@ pub(crate) fn dup_above(fd: BorrowedFd<'_>, lowest: RawFd) -> io::Result<OwnedFd
     let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(lowest))?;
     // SAFETY: fcntl just made this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// This process's pid as its /proc numbers it, when the child of `plan` needs it to tell
+/// whether its parent is gone (`child.rs`'s `parent_is_gone`: a death signal, in a new
+/// PID namespace); else 0.
+pub(crate) fn parent_in_proc(plan: &ChildPlan<'_>) -> libc::pid_t {
+    if plan.death_signal != 0 && plan.clone_flags & libc::CLONE_NEWPID != 0 {
+        pid_in_proc()
+    } else {
+        0
+    }
 }
 
 /// This process's pid as its /proc numbers it; 0 when /proc does not list it.
