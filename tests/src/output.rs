@@ -14,10 +14,13 @@ pub fn field<'a>(output: &'a Output, key: &str) -> Option<&'a str> {
 /// Every value of `key=value` lines of a probe's stdout, in order.
 pub fn fields<'a>(output: &'a Output, key: &str) -> Vec<&'a str> {
     let stdout = std::str::from_utf8(&output.stdout).unwrap_or("");
-    stdout
-        .lines()
-        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-        .collect()
+    values(stdout, key).collect()
+}
+
+/// The values of the `key=value` lines of `text`, in order.
+fn values<'a>(text: &'a str, key: &str) -> impl Iterator<Item = &'a str> {
+    text.lines()
+        .filter_map(move |line| line.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// Stdout and stderr of a probe run, for assertion messages.
@@ -159,8 +162,8 @@ pub fn read_until_field(stdout: &mut impl std::io::Read, key: &str) -> String {
 
 /// The pid a `key=PID` line of `text` gives; panics, showing `text`, without one.
 pub fn pid_field(text: &str, key: &str) -> u32 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+    values(text, key)
+        .next()
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("no {key}= pid: {text}"))
 }
