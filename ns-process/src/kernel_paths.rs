@@ -12,8 +12,8 @@
 
 use std::path::Path;
 
+use nix::libc;
 use nix::mount::{MsFlags, mount};
-use nix::sys::statvfs::{FsFlags, statvfs};
 
 /// Covered: files by /dev/null, directories by an empty read-only tmpfs.
 pub(crate) const MASKED: [&str; 11] = [
@@ -104,32 +104,6 @@ pub(crate) fn protect(
     Ok(())
 }
 
-/// The flags a remount must repeat: in a user namespace the kernel refuses to clear
-/// nosuid, nodev, noexec or the atime flags of a mount that came from the parent's
-/// namespace (mount(2), EPERM), and a remount without them would ask for exactly that.
-fn kept_flags(path: &str) -> Result<MsFlags, String> {
-    let flags = statvfs(path)
-        .map_err(|errno| describe("statvfs", path, errno))?
-        .flags();
-    Ok([
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ]
-    .into_iter()
-    .filter(|&(has, _)| flags.contains(has))
-    .fold(MsFlags::empty(), |all, (_, flag)| all | flag))
-}
-
-fn remount_read_only(path: &str) -> Result<(), String> {
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(path)?;
-    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
-        .map_err(|errno| describe("mount MS_REMOUNT|MS_RDONLY", path, errno))
-}
-
 /// A bind of `path` onto itself, so that it is a mount point of its own, made read-only.
 fn read_only(path: &str) -> Result<(), String> {
     mount(
@@ -140,54 +114,23 @@ fn read_only(path: &str) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|errno| describe("bind mount", path, errno))?;
-    remount_read_only(path)
+    set_read_only(path, false)
 }
 
-/// `path`, already a mount point, and every mount below it, read-only: a remount is not
-/// recursive.
+/// `path`, already a mount point, and every mount below it, read-only.
 fn read_only_with_everything_below(path: &str) -> Result<(), String> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|error| format!("reading /proc/self/mountinfo: {error}"))?;
-    let below = format!("{path}/");
-    for mount_point in mount_points(&mountinfo) {
-        if mount_point == path || mount_point.starts_with(&below) {
-            remount_read_only(&mount_point)?;
-        }
-    }
-    Ok(())
+    set_read_only(path, true)
 }
 
-/// The mount points of a mountinfo text, in its order (parents before children), with
-/// the kernel's octal escapes (`\040` for a space) undone.
-fn mount_points(mountinfo: &str) -> Vec<String> {
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(unescape_octal)
-        .collect()
-}
-
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escaped = bytes
-            .get(index + 1..index + 4)
-            .filter(|digits| bytes[index] == b'\\' && digits.iter().all(u8::is_ascii_digit))
-            .and_then(|digits| u8::from_str_radix(std::str::from_utf8(digits).ok()?, 8).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                index += 4;
-            }
-            None => {
-                out.push(bytes[index]);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// mount_setattr(2) rather than a remount: it changes only the read-only flag, where a
+/// remount must repeat each flag it keeps (in a user namespace the kernel refuses one
+/// that would clear nosuid, nodev, noexec or an atime flag of a mount from the parent's
+/// namespace), and it takes a whole tree in one call where a remount takes one mount.
+fn set_read_only(path: &str, recursive: bool) -> Result<(), String> {
+    let c_path = std::ffi::CString::new(path)
+        .map_err(|_| format!("{path:?}: a path with a NUL byte can't be mounted"))?;
+    crate::sys::mount_api::set_attributes_at(&c_path, libc::MOUNT_ATTR_RDONLY, recursive)
+        .map_err(|errno| describe("mount_setattr MOUNT_ATTR_RDONLY", path, errno))
 }
 
 fn cover_file(path: &str) -> Result<(), String> {
@@ -205,20 +148,4 @@ fn cover_directory(path: &str) -> Result<(), String> {
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("tmpfs"), path, Some("tmpfs"), flags, Some("size=0"))
         .map_err(|errno| describe("mount tmpfs", path, errno))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mount_points_are_read_with_escapes_undone() {
-        let mountinfo = "\
-22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw
-23 22 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:2 - sysfs sysfs rw
-40 22 0:40 / /mnt/with\\040space rw - tmpfs tmpfs rw
-";
-        assert_eq!(mount_points(mountinfo), ["/", "/sys", "/mnt/with space"]);
-        assert_eq!(unescape_octal("a\\134b\\"), "a\\b\\");
-    }
 }

@@ -99,6 +99,47 @@ fn a_host_sysctl_cannot_be_written_nor_its_protection_undone() {
     );
 }
 
+/// The mount points at or below `/sys` in a mountinfo text, each with its own options.
+fn sys_mounts(mountinfo: &str) -> Vec<(String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ').skip(4);
+            Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
+        })
+        .filter(|(point, _)| point == "/sys" || point.starts_with("/sys/"))
+        .collect()
+}
+
+#[test]
+fn every_mount_of_the_hosts_sys_is_read_only_inside() {
+    // A remount is not recursive: each mount below /sys (cgroup controllers, tracing…)
+    // must be made read-only too, or root inside writes the host's through it.
+    let host = sys_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    skip_unless!(
+        host.len() > 1,
+        "this machine has no mount below /sys to check: {host:?}"
+    );
+    as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["--", "cat", "/proc/self/mountinfo"],
+        |label, output| {
+            let inside = sys_mounts(&stdout_text(output));
+            assert!(
+                inside.len() >= host.len(),
+                "{label}: every mount of the host's /sys is there: {inside:?}\n{}",
+                describe(output)
+            );
+            let writable: Vec<_> = inside
+                .iter()
+                .filter(|(_, options)| !options.split(',').any(|option| option == "ro"))
+                .collect();
+            assert!(writable.is_empty(), "{label}: writable: {writable:?}");
+        },
+    );
+}
+
 #[test]
 fn privileged_gives_the_boundary_up_as_documented() {
     skip_unless!(is_root(), "only root-mapped root can write a host sysctl");

@@ -160,8 +160,35 @@ pub(crate) fn clear_attributes(mount: BorrowedFd<'_>, clear: u64) -> nix::Result
     change_attributes(mount, 0, clear, false)
 }
 
+/// Sets the mount attributes `set` (`libc::MOUNT_ATTR_*`) on the mount at `path` and,
+/// with `recursive`, on every mount below it: one call where mount(2) needs a remount per
+/// mount, each repeating the flags it keeps.
+pub(crate) fn set_attributes_at(path: &CStr, set: u64, recursive: bool) -> nix::Result<()> {
+    mount_setattr(libc::AT_FDCWD, path, 0, set, 0, recursive)
+}
+
 fn change_attributes(
     mount: BorrowedFd<'_>,
+    set: u64,
+    clear: u64,
+    recursive: bool,
+) -> nix::Result<()> {
+    mount_setattr(
+        mount.as_raw_fd(),
+        c"",
+        libc::AT_EMPTY_PATH,
+        set,
+        clear,
+        recursive,
+    )
+}
+
+/// mount_setattr(2) on `path` relative to `dir` (`AT_FDCWD`, or a descriptor the caller
+/// keeps open across the call).
+fn mount_setattr(
+    dir: libc::c_int,
+    path: &CStr,
+    flags: libc::c_int,
     set: u64,
     clear: u64,
     recursive: bool,
@@ -172,16 +199,15 @@ fn change_attributes(
         propagation: 0,
         userns_fd: 0,
     };
-    let empty = c"";
-    // SAFETY: mount_setattr(2) reads an empty NUL-terminated string and one `struct
-    // mount_attr` of the size given, both alive across the call; `mount` is open while
-    // borrowed.
+    // SAFETY: mount_setattr(2) reads a NUL-terminated string and one `struct mount_attr`
+    // of the size given, both alive across the call; `dir` is AT_FDCWD or open, as the
+    // callers hold it.
     let result = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            mount.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 },
+            dir,
+            path.as_ptr(),
+            flags | if recursive { libc::AT_RECURSIVE } else { 0 },
             &attributes as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
