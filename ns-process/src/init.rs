@@ -25,20 +25,8 @@ const EXIT_NOT_FOUND: u8 = 127;
 /// asked to re-execute it (`NS_PROCESS_INIT=exec`).
 #[reexec::entry("nsInitialisation")]
 fn ns_initialisation() -> ExitCode {
-    main(Options::try_parse())
-}
-
-/// The init as a copy of ns-process (`reexec::Command::without_exec`): on the options
-/// ns-process parsed, with its internal settings set (`cli::InitSetting`), which a
-/// re-executed init parses from its arguments.
-pub(crate) fn in_copy(options: Options) -> ExitCode {
-    main(Ok(options))
-}
-
-/// The init, either way it started.
-fn main(options: Result<Options, clap::Error>) -> ExitCode {
     // The parent parsed and checked these very arguments, and added its internal ones.
-    let options = match options {
+    let options = match Options::try_parse() {
         Ok(options) => options,
         Err(error) => {
             eprintln!("ns-process: init: {error}");
@@ -51,6 +39,19 @@ fn main(options: Result<Options, clap::Error>) -> ExitCode {
         eprintln!("ns-process: {error}");
         return ExitCode::from(EXIT_OWN_FAILURE);
     }
+    main(options)
+}
+
+/// The init as a copy of ns-process (`reexec::Command::without_exec`): on the options
+/// ns-process parsed, with its internal settings set (`cli::InitSetting`), which a
+/// re-executed init parses from its arguments. No one can start a copy by hand: ns-process
+/// cloned it into the namespaces it made, so it has no need to check where it runs.
+pub(crate) fn in_copy(options: Options) -> ExitCode {
+    main(options)
+}
+
+/// The init, either way it started.
+fn main(options: Options) -> ExitCode {
     // Non-dumpable: the command, even as root inside, can't read the init's memory or
     // environment through /proc/1 nor trace it, having no CAP_SYS_PTRACE.
     if let Err(errno) = nix::sys::prctl::set_dumpable(false) {
