@@ -119,7 +119,7 @@ pub(crate) fn names(kept: CapabilitySet) -> String {
 /// inheritable and ambient empty. Capabilities newer than reexec's names are kept when
 /// every named one is (`--privileged`, `--cap-add ALL`): all means all on a newer
 /// kernel too, and anything less keeps only what it names.
-fn at_exec(kept: CapabilitySet) -> Capabilities {
+pub(crate) fn at_exec(kept: CapabilitySet) -> Capabilities {
     let keep = if named().is_subset(kept) {
         CapabilitySet::ALL
     } else {
@@ -130,18 +130,6 @@ fn at_exec(kept: CapabilitySet) -> Capabilities {
     sets.permitted = keep;
     sets.effective = keep;
     sets
-}
-
-/// Makes `command` start with the `kept` capabilities only, as `user` (uid, gid) when
-/// given, in the supplementary `groups` (none when empty): a user other than root then
-/// keeps none.
-pub(crate) fn cut_at_exec(
-    command: &mut std::process::Command,
-    kept: CapabilitySet,
-    user: Option<(u32, u32)>,
-    groups: Vec<u32>,
-) {
-    crate::sys::cut_capabilities_at_exec(command, at_exec(kept), user, groups);
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `nsInitialisation`: what runs inside the new namespaces, as their PID 1.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io;
 use std::process::ExitCode;
 
@@ -7,6 +9,7 @@ use clap::Parser;
 use nix::unistd::Pid;
 
 use crate::cli::{self, Options};
+use crate::sys::spawn::CommandStart;
 use crate::user::{self, Id, IdMap};
 use crate::{EXIT_OWN_FAILURE, namespaces, setup, signals, started, terminal};
 
@@ -354,51 +357,57 @@ fn run(
         Some((program, args)) => (program.clone(), args),
         None => (SHELL.into(), &[][..]),
     };
-    let mut command = std::process::Command::new(&program);
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", DEFAULT_PATH)
-        .envs(user.environment.iter().map(|(key, value)| (key, value)))
-        .env("PS1", PROMPT);
+    // As std's Command would have it: set in this order, a later value of a key replacing
+    // an earlier one, and passed sorted.
+    let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.extend(
+        user.environment
+            .iter()
+            .map(|(key, value)| (OsString::from(key), value.clone())),
+    );
+    env.insert("PS1".into(), PROMPT.into());
     if let Some(term) = std::env::var_os("TERM") {
-        command.env("TERM", term);
+        env.insert("TERM".into(), term);
     }
     // Last: what the caller sets replaces what passwd said.
-    command.envs(options.env.iter().map(|(key, value)| (key, value)));
+    let given = options
+        .env
+        .iter()
+        .map(|(key, value)| (OsString::from(key), OsString::from(value)));
     // ns-runtime (#16): the OCI spec's process.env and nothing else.
     if options.internal_exact_env {
-        command
-            .env_clear()
-            .envs(options.env.iter().map(|(key, value)| (key, value)));
+        env.clear();
     }
+    env.extend(given);
+    let not_started = |error: io::Error| {
+        let (code, why) = match error.kind() {
+            io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found"),
+            io::ErrorKind::PermissionDenied => (EXIT_CANNOT_EXECUTE, "not executable"),
+            _ => (EXIT_CANNOT_EXECUTE, "could not be started"),
+        };
+        eprintln!("ns-process: {}: {why}: {error}", program.to_string_lossy());
+        code
+    };
+    let mut command = CommandStart::new(&program, args, &env).map_err(not_started)?;
     if let Some(mask) = options.umask {
-        // Inherited by the command through fork and exec.
+        // Inherited by the command through clone and exec.
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
     if let Some(workdir) = &options.workdir {
-        // Checked here: std's chdir failing in the child would read as "not found".
+        // Checked here: a chdir failing in the child would read as "not found".
         match std::fs::metadata(workdir) {
             Ok(metadata) if metadata.is_dir() => {}
             Ok(_) => return Err(cannot_enter(workdir, "not a directory")),
             Err(error) => return Err(cannot_enter(workdir, &error.to_string())),
         }
-        command.current_dir(workdir);
+        command.current_dir(workdir).map_err(not_started)?;
     }
     // The console socket's pty (#16) is the command's stdio and controlling terminal.
-    if let Some(slave) = &console {
-        let copy = || {
-            slave.try_clone().map_err(|error| {
-                eprintln!("ns-process: init: duplicating the pty's slave: {error}");
-                EXIT_OWN_FAILURE
-            })
-        };
-        command.stdin(copy()?).stdout(copy()?).stderr(copy()?);
+    command.take_terminal(options.internal_take_terminal || console.is_some());
+    if let Some(slave) = console {
+        command.stdio(slave);
     }
-    terminal::prepare_command(
-        &mut command,
-        options.internal_take_terminal || console.is_some(),
-    );
     let capabilities = options.capabilities();
     if options.verbose {
         eprintln!(
@@ -411,10 +420,14 @@ fn run(
         None if !options.group_add.is_empty() => Some((0, 0)),
         ids => ids,
     };
-    crate::capabilities::cut_at_exec(&mut command, capabilities, ids, options.group_add.clone());
-    // After the cut's hook: pre_exec hooks run in the order they were given.
+    command.identity(
+        crate::capabilities::at_exec(capabilities),
+        ids,
+        options.group_add.clone(),
+    );
+    // After the capabilities and the user: the filter may refuse their calls.
     if let Some(program) = seccomp {
-        crate::sys::install_seccomp_at_exec(&mut command, program);
+        command.seccomp(program);
     }
     if options.verbose {
         match user.ids {
@@ -440,21 +453,11 @@ fn run(
             EXIT_OWN_FAILURE
         },
     )?;
-    let child = command.spawn().map_err(|error| {
-        let (code, why) = match error.kind() {
-            io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found"),
-            io::ErrorKind::PermissionDenied => (EXIT_CANNOT_EXECUTE, "not executable"),
-            _ => (EXIT_CANNOT_EXECUTE, "could not be started"),
-        };
-        eprintln!("ns-process: {}: {why}: {error}", program.to_string_lossy());
-        code
-    })?;
-    // The command and its copies hold the pty now; the init holds none (#16).
-    drop(command);
-    drop(console);
+    // The command holds the pty now, the init none (#16): spawn drops its copy.
+    let pid = command.spawn().map_err(not_started)?;
     started.command_started();
     // Reaped by the supervisor's waitpid(-1), never through std's Child.
-    let main = Pid::from_raw(child.id() as i32);
+    let main = Pid::from_raw(pid);
     signals::supervise_as_init(main, blocked).map_err(|errno| {
         eprintln!(
             "ns-process: init: waiting for the command: {}",

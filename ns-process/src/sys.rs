@@ -1,8 +1,9 @@
 //! Every `unsafe` of ns-process, here and in the submodules: the system calls nix does
-//! not wrap — descriptors it hands on, the command's capabilities cut, its user
-//! (`--user`) taken on and its seccomp filter installed in its forked child, where only async-signal-safe calls may run,
-//! the new mount API (`mount_api`), terminal ioctls and the command's own session
-//! (`tty`). The rest of the crate denies `unsafe_code`.
+//! not wrap — descriptors it hands on, the command's start from the init (`spawn`), its
+//! capabilities cut, its user (`--user`) taken on and its seccomp filter installed in its
+//! child before exec, where only async-signal-safe calls may run, the new mount API
+//! (`mount_api`), terminal ioctls and the command's own session (`tty`). The rest of the
+//! crate denies `unsafe_code`.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -14,6 +15,8 @@ pub(crate) mod exec;
 pub(crate) mod mount_api;
 // ns-runtime (#16): signals to a container's init by pidfd.
 pub(crate) mod pidfd;
+// The command's start from the init, sharing its memory until exec (#14).
+pub(crate) mod spawn;
 pub(crate) mod tty;
 use std::os::unix::process::CommandExt;
 
@@ -71,7 +74,8 @@ pub(crate) fn close_on_exec_from(first: RawFd) -> io::Result<()> {
 /// groups stay what the kernel shows as the overflow group.
 fn drop_supplementary_groups() -> io::Result<()> {
     // SAFETY: setgroups(2) with a count of 0 reads no memory; the pointer is null.
-    match check(unsafe { libc::setgroups(0, std::ptr::null()) }) {
+    let result = unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) };
+    match check(result as libc::c_int) {
         Err(error) if error.raw_os_error() == Some(libc::EPERM) => Ok(()),
         other => other,
     }
@@ -79,7 +83,9 @@ fn drop_supplementary_groups() -> io::Result<()> {
 
 /// Makes `gid` and then `uid` this thread's real, effective and saved ids. Leaving uid
 /// 0 this way clears the permitted, effective and ambient sets (capabilities(7): no
-/// `SECBIT_KEEP_CAPS` is set), so a user other than root keeps no capability.
+/// `SECBIT_KEEP_CAPS` is set), so a user other than root keeps no capability. Raw system
+/// calls: glibc's wrappers have every thread of the process switch too (its setxid
+/// broadcast), and the only thread to switch is this one, about to exec.
 fn switch_ids(uid: u32, gid: u32, groups: &[libc::gid_t]) -> io::Result<()> {
     if groups.is_empty() {
         drop_supplementary_groups()?;
@@ -87,16 +93,18 @@ fn switch_ids(uid: u32, gid: u32, groups: &[libc::gid_t]) -> io::Result<()> {
         // --group-add (#16): the init checked that setgroups is allowed and each gid mapped.
         // SAFETY: setgroups(2) reads `groups.len()` gids from the slice, which lives for
         // the call.
-        check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
+        let result = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+        check(result as libc::c_int)?;
     }
     // SAFETY: setresgid(2) and setresuid(2) take numbers and touch no memory of ours.
-    check(unsafe { libc::setresgid(gid, gid, gid) })?;
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) } as libc::c_int)?;
     // SAFETY: as above.
-    check(unsafe { libc::setresuid(uid, uid, uid) })
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) } as libc::c_int)
 }
 
-/// Leaves the command with the capabilities `keep` keeps and no more, from its forked
-/// child just before it execs, running as `user` (uid, gid) when given. reexec's
+/// Leaves this thread, a child about to exec the command, the capabilities `keep` keeps
+/// and no more, running as `user` (uid, gid) with the supplementary `groups` when given.
+/// reexec's
 /// [`Capabilities::apply_to_current_thread`](reexec::Capabilities::apply_to_current_thread)
 /// cuts the sets; a user is taken on in between: the bounding set first (dropping from it
 /// needs `CAP_SETPCAP`, which the later steps may remove), inheritable and ambient
@@ -105,32 +113,24 @@ fn switch_ids(uid: u32, gid: u32, groups: &[libc::gid_t]) -> io::Result<()> {
 /// `keep`'s inheritable and ambient sets are empty, as Docker's since CVE-2022-24769: a
 /// program that switched to another user would otherwise regain the kept capabilities
 /// on exec of a file with inheritable file capabilities.
-pub(crate) fn cut_capabilities_at_exec(
-    command: &mut std::process::Command,
+///
+/// Raw system calls only, allocation-free: it runs in a child that shares the init's
+/// memory (`spawn`).
+pub(crate) fn cut_capabilities(
     keep: reexec::Capabilities,
     user: Option<(u32, u32)>,
-    groups: Vec<u32>,
-) {
-    // The first cut when a user is taken on: effective and permitted as they are, for
-    // the switch.
-    let mut before_switch = keep;
-    before_switch.permitted = reexec::CapabilitySet::ALL;
-    before_switch.effective = reexec::CapabilitySet::ALL;
-    let cut = move || {
-        if let Some((uid, gid)) = user {
-            before_switch.apply_to_current_thread()?;
-            switch_ids(uid, gid, &groups)?;
-        }
-        keep.apply_to_current_thread()
-    };
-    // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
-    // another thread; apply_to_current_thread makes raw system calls only (documented
-    // async-signal-safe and allocation-free), and switch_ids setgroups, setresgid and
-    // setresuid calls on numbers and on `groups`, built before the fork; nothing
-    // allocates, as pre_exec requires.
-    unsafe {
-        command.pre_exec(cut);
+    groups: &[libc::gid_t],
+) -> io::Result<()> {
+    if let Some((uid, gid)) = user {
+        // The first cut when a user is taken on: effective and permitted as they are,
+        // for the switch.
+        let mut before_switch = keep;
+        before_switch.permitted = reexec::CapabilitySet::ALL;
+        before_switch.effective = reexec::CapabilitySet::ALL;
+        before_switch.apply_to_current_thread()?;
+        switch_ids(uid, gid, groups)?;
     }
+    keep.apply_to_current_thread()
 }
 
 /// Whether this kernel takes the filters `--seccomp` compiles, which kill the calls of
@@ -159,31 +159,35 @@ pub(crate) fn install_seccomp_at_exec(
     command: &mut std::process::Command,
     program: reexec::SeccompProgram,
 ) {
-    let install = move || {
-        let instructions = program.instructions();
-        // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes numbers and touches no memory of ours.
-        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
-        // `SeccompProgram` holds 1 to 4096 instructions: the length fits.
-        let fprog = libc::sock_fprog {
-            len: instructions.len() as u16,
-            filter: instructions.as_ptr().cast_mut(),
-        };
-        // SAFETY: seccomp(SECCOMP_SET_MODE_FILTER) reads the sock_fprog, a live local, and
-        // the instructions it points to, which `program` owns for the closure's life; the
-        // kernel copies them and keeps no pointer.
-        check(unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                0,
-                &fprog as *const libc::sock_fprog,
-            )
-        } as libc::c_int)
-    };
+    let install = move || install_seccomp(&program);
     // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
-    // another thread; it makes a prctl and a seccomp system call on memory built before
-    // the fork and allocates nothing, as pre_exec requires.
+    // another thread; install_seccomp makes a prctl and a seccomp system call on memory
+    // built before the fork and allocates nothing, as pre_exec requires.
     unsafe {
         command.pre_exec(install);
     }
+}
+
+/// Binds this thread, and what it execs, to `program`, `no_new_privs` set first: the
+/// step of [`install_seccomp_at_exec`], allocation-free, for a child about to exec.
+pub(crate) fn install_seccomp(program: &reexec::SeccompProgram) -> io::Result<()> {
+    let instructions = program.instructions();
+    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes numbers and touches no memory of ours.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+    // `SeccompProgram` holds 1 to 4096 instructions: the length fits.
+    let fprog = libc::sock_fprog {
+        len: instructions.len() as u16,
+        filter: instructions.as_ptr().cast_mut(),
+    };
+    // SAFETY: seccomp(SECCOMP_SET_MODE_FILTER) reads the sock_fprog, a live local, and
+    // the instructions it points to, which `program` owns for the call; the kernel copies
+    // them and keeps no pointer.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    } as libc::c_int)
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use reexec_tests::procfs::namespace_id;
 use reexec_tests::{
-    as_root_and_unprivileged, assert_exit_code, in_terminal_as_root_and_unprivileged, is_raw,
-    stderr_text, succeeds_as_root_and_unprivileged, temp_dir, terminal_settings,
-    world_writable_dir,
+    TestUser, as_root_and_unprivileged, assert_exit_code, in_terminal_as_root_and_unprivileged,
+    is_raw, output_with_timeout, stderr_text, stdout_text, succeeds_as_root_and_unprivileged,
+    temp_dir, terminal_settings, world_writable_dir,
 };
 
 const NS_PROCESS: &str = env!("CARGO_BIN_EXE_ns-process");
@@ -70,6 +70,75 @@ fn exit_statuses_follow_the_command() {
                 assert!(stderr_text(output).contains("not found"), "{label}");
             }
         });
+    }
+}
+
+#[test]
+fn the_command_is_looked_for_as_execvp_looks_for_it() {
+    // The init starts the command itself (#14: a child sharing its memory, not std's
+    // fork), so it does execvp(3)'s search: in the command's own PATH, past a file that
+    // may not be executed, a file of no executable format run by /bin/sh.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("path-search");
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    for (sub, content, mode) in [
+        (&first, "echo refused\n", 0o644),
+        (&second, "echo \"found:$0:$1\"\n", 0o755),
+    ] {
+        std::fs::create_dir(sub).unwrap();
+        std::fs::set_permissions(sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let greet = sub.join("greet");
+        std::fs::write(&greet, content).unwrap();
+        std::fs::set_permissions(&greet, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let (first, second) = (first.to_str().unwrap(), second.to_str().unwrap());
+    let both = format!("PATH={first}:{second}");
+    succeeds_as_root_and_unprivileged(
+        NS_PROCESS,
+        TIMEOUT,
+        &["-e", &both, "--", "greet", "hello"],
+        |label, text| assert_eq!(text, format!("found:{second}/greet:hello\n"), "{label}"),
+    );
+    let only_refused = format!("PATH={first}");
+    for (args, code) in [
+        (&["-e", &only_refused, "--", "greet"][..], 126),
+        (&["-e", &both, "--", "no-such-greet"][..], 127),
+    ] {
+        as_root_and_unprivileged(NS_PROCESS, TIMEOUT, args, |label, output| {
+            assert_exit_code(&format!("{label} {args:?}"), output, code);
+        });
+    }
+}
+
+#[test]
+fn the_command_starts_with_no_signal_blocked_and_the_callers_ignored_ones() {
+    // The init blocks the signals it waits for, and ignores SIGPIPE as std's start does;
+    // the command gets neither, but keeps what ns-process's caller ignored, as across
+    // execve (here SIGHUP, as nohup leaves it).
+    for user in TestUser::all(NS_PROCESS) {
+        let mut command = user.command_of("env");
+        command
+            .arg("--ignore-signal=HUP")
+            .arg(user.program())
+            .args(["--", "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
+            .current_dir("/");
+        let output = output_with_timeout(&mut command, TIMEOUT);
+        assert_exit_code(user.label(), &output, 0);
+        let text = stdout_text(&output);
+        let mask = |name: &str| {
+            let line = text.lines().find_map(|line| line.strip_prefix(name));
+            u64::from_str_radix(line.expect(name).trim(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{}: {text}", user.label());
+        let ignored = mask("SigIgn:");
+        let bit = |signal: Signal| 1u64 << (signal as i32 - 1);
+        assert_ne!(ignored & bit(Signal::SIGHUP), 0, "{}: {text}", user.label());
+        assert_eq!(
+            ignored & bit(Signal::SIGPIPE),
+            0,
+            "{}: {text}",
+            user.label()
+        );
     }
 }
 
