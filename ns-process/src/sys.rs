@@ -10,15 +10,12 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::libc;
 
-// ns-runtime exec (#16).
-pub(crate) mod exec;
 pub(crate) mod mount_api;
 // ns-runtime (#16): signals to a container's init by pidfd.
 pub(crate) mod pidfd;
 // The command's start from the init, sharing its memory until exec (#14).
 pub(crate) mod spawn;
 pub(crate) mod tty;
-use std::os::unix::process::CommandExt;
 
 fn check(result: libc::c_int) -> io::Result<()> {
     if result < 0 {
@@ -150,26 +147,11 @@ pub(crate) fn seccomp_filters_available() -> io::Result<()> {
     } as libc::c_int)
 }
 
-/// Binds the command to `program` from its forked child, just before it execs: after the
-/// hooks registered before this one — the capability cut, the switch to `--user` — whose
-/// calls the filter may refuse. `no_new_privs` is set first (the init set it already; the
-/// kernel wants it of a filter installed without `CAP_SYS_ADMIN`, which the command has
-/// lost by then).
-pub(crate) fn install_seccomp_at_exec(
-    command: &mut std::process::Command,
-    program: reexec::SeccompProgram,
-) {
-    let install = move || install_seccomp(&program);
-    // SAFETY: the hook runs in the forked child, which may have inherited a lock held by
-    // another thread; install_seccomp makes a prctl and a seccomp system call on memory
-    // built before the fork and allocates nothing, as pre_exec requires.
-    unsafe {
-        command.pre_exec(install);
-    }
-}
-
-/// Binds this thread, and what it execs, to `program`, `no_new_privs` set first: the
-/// step of [`install_seccomp_at_exec`], allocation-free, for a child about to exec.
+/// Binds this thread, and what it execs, to `program`: the last step of the command's
+/// child before exec (`spawn`), after its capabilities are cut and its user taken on,
+/// whose calls the filter may refuse. `no_new_privs` is set first (the init set it already;
+/// the kernel wants it of a filter installed without `CAP_SYS_ADMIN`, which the command
+/// has lost by then). Allocation-free.
 pub(crate) fn install_seccomp(program: &reexec::SeccompProgram) -> io::Result<()> {
     let instructions = program.instructions();
     // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes numbers and touches no memory of ours.

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MsFlags, mount};
 use nix::unistd::{setsid, ttyname};
 
-pub(crate) use crate::sys::tty::{prepare_command, set_window_size, window_size};
+pub(crate) use crate::sys::tty::{set_window_size, window_size};
 
 /// Puts the init in a session of its own, with no controlling terminal, before anything
 /// of the command's can run.

@@ -6,8 +6,9 @@
 //! `nsExec`, re-executed from this binary, which — single-threaded, as setns(2) of a user
 //! namespace wants — enters the cgroup, joins the namespaces (user first, whose
 //! capabilities the others need; the mount namespace last, then the init's root), sets
-//! up the PID namespace for its children, and forks the process, which takes on its user,
-//! capabilities and seccomp filter just before it execs (`sys::exec`, `sys`). The entry
+//! up the PID namespace for its children, and starts the process, which takes on its
+//! user, capabilities and seccomp filter just before it execs (`sys::spawn`, as the init
+//! starts its command). The entry
 //! reports the process's pid and ends: the process is then the runtime's child (the
 //! runtime is a subreaper), or its caller's with `--detach` (conmon is a subreaper).
 //!
@@ -17,6 +18,8 @@
 //! namespace can't be joined by it either (only children enter one). Joining after the
 //! exec, from the entry, has neither problem and costs no extra process.
 
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
@@ -32,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Global, console};
 use crate::signals;
+use crate::sys::spawn::CommandStart;
 
 /// The entry that joins the container and starts the process.
 const ENTRY: &str = "nsExec";
@@ -610,7 +614,7 @@ fn ns_exec() -> ExitCode {
 }
 
 fn enter_and_start() -> Result<u32, String> {
-    // Non-dumpable, as the init: its fork is in the container's PID namespace until it
+    // Non-dumpable, as the init: its child is in the container's PID namespace until it
     // execs, and the container's root, without CAP_SYS_PTRACE over the host's user
     // namespace, can then neither trace it nor open its /proc/PID/exe — this binary
     // (runc's CVE-2019-5736) — nor its descriptors.
@@ -682,13 +686,22 @@ fn enter_and_start() -> Result<u32, String> {
     let seccomp = plan.seccomp_program()?;
 
     let (program, args) = plan.args.split_first().ok_or("args is empty")?;
-    let mut command = std::process::Command::new(program);
-    command.args(args).env_clear();
-    for pair in &plan.env {
-        if let Some((key, value)) = pair.split_once('=') {
-            command.env(key, value);
-        }
-    }
+    // As std's Command would have it: a later value of a key replaces an earlier one.
+    let env: BTreeMap<OsString, OsString> = plan
+        .env
+        .iter()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (key.into(), value.into()))
+        .collect();
+    let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+    let not_started = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "{program:?}: executable file not found in $PATH (or no such file or \
+             directory): {error}"
+        ),
+        _ => format!("{program:?}: {error}"),
+    };
+    let mut command = CommandStart::new(OsStr::new(program), &args, &env).map_err(not_started)?;
     match std::fs::metadata(&plan.cwd) {
         Ok(metadata) if metadata.is_dir() => {}
         _ => {
@@ -698,39 +711,26 @@ fn enter_and_start() -> Result<u32, String> {
             ));
         }
     }
-    command.current_dir(&plan.cwd);
+    command.current_dir(&plan.cwd).map_err(not_started)?;
     // The pty, from the container's devpts, and its master sent out before the process
     // starts: whoever relays it is ready when it first writes.
     if let Some(connection) = plan.console {
         let connection = take(connection)?;
         let pty = console::open_pty(plan.console_size)?;
         console::send_master_on(connection.as_fd(), pty.master.as_fd(), &pty.name)?;
-        let slave = || {
-            pty.slave
-                .try_clone()
-                .map_err(|error| format!("duplicating the pty's slave: {error}"))
-        };
-        command.stdin(slave()?).stdout(slave()?).stderr(slave()?);
+        command.stdio(pty.slave);
+        command.take_terminal(true);
     }
-    crate::terminal::prepare_command(&mut command, plan.console.is_some());
-    crate::sys::exec::take_identity_at_exec(
-        &mut command,
+    command.identity(
         plan.capabilities(),
-        plan.uid,
-        plan.gid,
+        Some((plan.uid, plan.gid)),
         plan.groups.clone(),
     );
     if let Some(program) = seccomp {
-        crate::sys::install_seccomp_at_exec(&mut command, program);
+        command.seccomp(program);
     }
     crate::sys::close_on_exec_from(3)
         .map_err(|error| format!("close_range(3, CLOSE_RANGE_CLOEXEC): {error}"))?;
-    let child = command.spawn().map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => format!(
-            "{program:?}: executable file not found in $PATH (or no such file or \
-             directory): {error}"
-        ),
-        _ => format!("{program:?}: {error}"),
-    })?;
-    Ok(child.id())
+    let pid = command.spawn().map_err(not_started)?;
+    Ok(pid as u32)
 }
