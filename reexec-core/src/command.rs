@@ -740,6 +740,54 @@ impl Command {
         self
     }
 
+    /// Whether a spawn of this command, made now on this thread, would copy the caller
+    /// ([`without_exec`](Self::without_exec)) rather than re-execute the binary: a body
+    /// is given, the caller has one thread, and neither
+    /// [`capabilities`](Self::capabilities) nor a new time namespace is asked.
+    ///
+    /// What only a re-executed entry needs — arguments or descriptors that carry what the
+    /// body holds in memory already — can then be left out. The answer holds until the
+    /// caller starts a thread; if one starts before the spawn, the spawn re-executes
+    /// without them, so an entry should refuse to run when they are missing.
+    ///
+    /// ```
+    /// use std::process::ExitCode;
+    ///
+    /// #[reexec::entry("count-without-exec")]
+    /// fn count() -> ExitCode {
+    ///     // Re-executed: the items come as arguments.
+    ///     let items = std::env::args().skip(1).count();
+    ///     println!("{items} items");
+    ///     ExitCode::SUCCESS
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         let items = vec!["a".to_owned(), "b".to_owned()];
+    ///         let mut command = reexec::Command::new("count-without-exec");
+    ///         let in_memory = items.len();
+    ///         command.without_exec(move |_| {
+    ///             println!("{in_memory} items");
+    ///             ExitCode::SUCCESS
+    ///         });
+    ///         // Only a re-executed entry needs the items spelled out.
+    ///         if !command.copies_the_caller() {
+    ///             command.args(&items);
+    ///         }
+    ///         assert_eq!(command.output()?.stdout, b"2 items\n");
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn copies_the_caller(&self) -> bool {
+        self.without_exec.is_some()
+            && crate::without_exec::possible(
+                self.capabilities.is_some(),
+                self.namespaces.contains(Namespaces::TIME),
+            )
+            .is_some()
+    }
+
     /// The entry name this command starts.
     pub fn get_name(&self) -> &OsStr {
         &self.name

@@ -76,6 +76,23 @@ fn a_caller_with_two_threads_re_executes_into_the_entry() {
 }
 
 #[test]
+fn copies_the_caller_says_beforehand_what_the_spawn_does() {
+    let output = probe(&["copies"]);
+    assert_fields(
+        "copies",
+        &output,
+        &[
+            ("copies_one_thread", "true"),
+            ("code", "0"),
+            ("ran", "body"),
+            ("copies_no_body", "false"),
+            ("copies_with_capabilities", "false"),
+            ("copies_two_threads", "false"),
+        ],
+    );
+}
+
+#[test]
 fn the_bodys_exit_status_is_the_childs() {
     for code in ["0", "9", "255"] {
         let output = probe(&["exit-code", code]);

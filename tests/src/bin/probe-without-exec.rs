@@ -111,6 +111,25 @@ reexec::main! {
                 let output = without_exec().env_clear().env("ONLY", "this").output()?;
                 print_output(&output);
             }
+            "copies" => {
+                // What copies_the_caller answers, and what each spawn then did.
+                let mut one_thread = without_exec();
+                println!("copies_one_thread={}", one_thread.copies_the_caller());
+                print_output(&one_thread.output()?);
+                let plain = Command::new(ENTRY);
+                println!("copies_no_body={}", plain.copies_the_caller());
+                let mut with_capabilities = without_exec();
+                with_capabilities.capabilities(Some(reexec::Capabilities::none()));
+                println!(
+                    "copies_with_capabilities={}",
+                    with_capabilities.copies_the_caller()
+                );
+                let (stop, stopped) = std::sync::mpsc::channel::<()>();
+                let thread = std::thread::spawn(move || stopped.recv());
+                println!("copies_two_threads={}", without_exec().copies_the_caller());
+                drop(stop);
+                let _ = thread.join();
+            }
             "threads" => {
                 // A second thread, alive at the spawn: the copy can't be made.
                 let (stop, stopped) = std::sync::mpsc::channel::<()>();
