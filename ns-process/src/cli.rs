@@ -672,6 +672,13 @@ impl Options {
             .clone()
     }
 
+    /// The command's seccomp filter if it was compiled already, and compiles nothing: in
+    /// an init that is a copy of ns-process (#14), what ns-process compiled before the
+    /// clone; in a re-executed one, nothing, which must then be handed over.
+    pub(crate) fn compiled_seccomp_program(&self) -> Option<reexec::SeccompProgram> {
+        self.compiled_seccomp.get()?.clone().ok()?
+    }
+
     /// Whether the command runs under a seccomp filter, known without compiling it: the
     /// init refuses to start a command that should have one when it was handed none.
     pub(crate) fn wants_seccomp(&self) -> bool {

@@ -164,6 +164,7 @@ fn command_seccomp(
 ) -> Result<Option<reexec::SeccompProgram>, String> {
     let program = match (fd, options.wants_seccomp()) {
         (Some(fd), true) => crate::seccomp::received(fd)?,
+        (None, true) if let Some(program) = options.compiled_seccomp_program() => program,
         (None, false) => return Ok(None),
         (Some(_), false) | (None, true) => {
             return Err(

@@ -181,11 +181,9 @@ pub(crate) fn start_init(
         .any(|(kind, _)| kind.contains(reexec::Namespaces::USER));
     // The command's seccomp filter (#14): compiled once, here, before anything is
     // created (a profile file by validate() already, and kept), and handed to the init,
-    // which neither reads a profile again nor compiles one.
-    let seccomp = options
-        .seccomp_program()?
-        .map(|program| seccomp::handed(&program))
-        .transpose()?;
+    // which neither reads a profile again nor compiles one: a copy has it in its copy of
+    // the options, a re-executed init gets it in a memfd.
+    let seccomp = options.seccomp_program()?;
     if options.verbose {
         eprintln!(
             "ns-process: starting {} in new namespaces: {namespaces}",
@@ -236,7 +234,7 @@ pub(crate) fn start_init(
     };
     // What ns-process adds to the options for its init: flags before the user's command
     // line for a re-executed init, values set on the options parsed already for a copy.
-    let mut settings = vec![cli::InitSetting::OuterNamespaces(namespaces::outer()?)];
+    let mut settings = Vec::new();
     if pty.is_some() {
         settings.push(cli::InitSetting::TakeTerminal);
     }
@@ -250,23 +248,6 @@ pub(crate) fn start_init(
         }
         None => (Vec::new(), None),
     };
-    // Above every descriptor the init gets otherwise: the preserved ones, the bridge's
-    // report (at the end of their range), the runtime's and the console socket.
-    let seccomp = seccomp.map(|memfd| {
-        let number = given_fds
-            .iter()
-            .map(|(number, _)| *number)
-            .chain(options.internal_console_fd)
-            .chain([cli::preserved_fds(options.preserve_fds).end])
-            .max()
-            .unwrap_or(2)
-            + 1;
-        settings.push(cli::InitSetting::SeccompFd(number));
-        (number, memfd)
-    });
-    // Internal options go first: the user's command after `--` must stay last.
-    let mut args: Vec<OsString> = settings.iter().map(cli::InitSetting::flag).collect();
-    args.extend(user_args);
 
     let spawned = {
         let mut command = reexec::Command::new(init::ENTRY);
@@ -276,7 +257,6 @@ pub(crate) fn start_init(
             // --cgroupns private (#16): the init unshares it itself, once the cgroup has
             // it (setup.rs), so that the namespace is rooted at the container's cgroup.
             .namespaces(namespaces.difference(reexec::Namespaces::CGROUP))
-            .args(args)
             .death_signal(Some(nix::libc::SIGKILL));
         // The init shows its environment to whoever may read its /proc/1/environ; it
         // needs none of the caller's, only the terminal's type to hand on.
@@ -288,11 +268,34 @@ pub(crate) fn start_init(
         // has one thread (#14): no execve, loader or std start, no second parse.
         if init_may_be_a_copy(id_maps.as_ref(), joins_user) {
             let mut init_options = options.clone();
-            for setting in settings {
+            for setting in settings.iter().cloned() {
                 setting.apply(&mut init_options);
             }
             command.without_exec(move |_| init::in_copy(init_options.clone()));
         }
+        // What only a re-executed init needs: a copy is where ns-process cloned it, and
+        // holds the filter already.
+        if !command.copies_the_caller() {
+            settings.push(cli::InitSetting::OuterNamespaces(namespaces::outer()?));
+            if let Some(program) = &seccomp {
+                // Above every descriptor the init gets otherwise: the preserved ones, the
+                // bridge's report (at the end of their range), the runtime's and the
+                // console socket.
+                let number = given_fds
+                    .iter()
+                    .map(|(number, _)| *number)
+                    .chain(options.internal_console_fd)
+                    .chain([cli::preserved_fds(options.preserve_fds).end])
+                    .max()
+                    .unwrap_or(2)
+                    + 1;
+                settings.push(cli::InitSetting::SeccompFd(number));
+                command.fd(number, seccomp::handed(program)?);
+            }
+        }
+        // Internal options go first: the user's command after `--` must stay last.
+        command.args(settings.iter().map(cli::InitSetting::flag));
+        command.args(user_args);
         if let Some(id_maps) = &id_maps {
             id_maps.apply(&mut command);
         }
@@ -317,9 +320,6 @@ pub(crate) fn start_init(
         }
         for (number, fd) in given_fds {
             command.fd(number, fd);
-        }
-        if let Some((number, memfd)) = seccomp {
-            command.fd(number, memfd);
         }
         // The console socket (#16): checked open by validate(), handed on at its number.
         if let Some(fd) = options.internal_console_fd {
