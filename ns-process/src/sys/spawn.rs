@@ -3,8 +3,8 @@
 //! posix_spawn(3) does — so that no page table of the init is copied and neither process
 //! faults the init's pages back copy-on-write afterwards. std's `Command` forks instead
 //! whenever a hook must run before exec, and the command needs three: its session, its
-//! capabilities and user, its seccomp filter (#14: 0.2 ms of a 5.5 ms run, BENCHMARKS.md
-//! item 6).
+//! capabilities and user, its seccomp filter (#14: about 0.2 ms and 36 page faults a run,
+//! BENCHMARKS.md item 6). `ns-runtime exec` starts its process the same way.
 //!
 //! Sharing the init's memory, the child allocates nothing, takes no lock, can't panic,
 //! and writes nothing of the init's but its own stack, the script slot of [`Exec`] and the
