@@ -6,9 +6,11 @@
 //! the plan as bytes, the descriptors with `SCM_RIGHTS`. The server's side ([`serve`],
 //! the entry `reexec-fork-server`) clones a child per request with `CLONE_PARENT`
 //! (`sys/fork.rs`), which makes it the caller's child, and answers with its pid and
-//! pidfd. The child sets itself up as a re-executed child would between clone and
-//! execve (`sys/child.rs`, the same code), writes its arguments and environment where
-//! std reads them, and runs its entry. The caller then plays its part (id maps, hooks,
+//! pidfd; the kernel also writes the pid into a word both processes map (`SpawnSlot`),
+//! where the caller finds a child whose server died before the answer. The child sets
+//! itself up as a re-executed child would between clone and execve (`sys/child.rs`, the
+//! same code), writes its arguments and environment where std reads them, and runs its
+//! entry. The caller then plays its part (id maps, hooks,
 //! the cgroup) and waits for the child's report, as for any spawn.
 
 use std::ffi::{CStr, OsStr, c_char};
@@ -33,6 +35,9 @@ const SERVER_ENTRY: &CStr = c"reexec-fork-server";
 
 /// The descriptor the server finds its socket at.
 const SERVER_SOCKET_FD: RawFd = 3;
+
+/// The descriptor the server finds its spawn slot at (`sys::SpawnSlot`).
+const SERVER_SLOT_FD: RawFd = 4;
 
 /// How many arguments a child of the server may have, its entry name included: the
 /// server starts with this many, whose pointers a child overwrites (see `ArgvArea`).
@@ -132,12 +137,18 @@ const UNABLE: u8 = b'-';
 /// namespace (entered only by execve), more than 256 arguments or 32 KiB of them, or
 /// more than 250 descriptors to pass. A server killed from outside is
 /// noticed at the next spawn and started again; a server that cannot be started makes
-/// that spawn fail with [`Step::ForkServer`].
+/// that spawn fail with [`Step::ForkServer`]. A server killed in the middle of a spawn
+/// fails it the same way if it had not cloned the child yet; once it has, the spawn
+/// goes on as if it had answered: the kernel writes the child's pid where the caller
+/// reads it during the clone itself, and the child needs nothing more of the server.
 ///
 /// [`Command`]: crate::Command
 #[derive(Debug)]
 pub struct ForkServer {
     socket: UnixStream,
+    /// Where the kernel writes the pid of each child the server clones, seen by us too:
+    /// how a child of a server that died before its answer is found.
+    slot: sys::SpawnSlot,
     /// Where its answers are read, kept from spawn to spawn.
     inbox: Inbox,
     process: crate::Child,
@@ -265,10 +276,12 @@ impl ForkServer {
     fn launch_here() -> Result<ForkServer, Error> {
         let failed = |error: io::Error| Error::os(Step::ForkServer, error);
         let (mut socket, theirs) = UnixStream::pair().map_err(failed)?;
+        let (slot, slot_file) = sys::SpawnSlot::new().map_err(failed)?;
         let mut command = crate::Command::new(OsStr::from_bytes(SERVER_ENTRY.to_bytes()));
         command
             .args(server_arguments())
             .fd(SERVER_SOCKET_FD, theirs)
+            .fd(SERVER_SLOT_FD, slot_file)
             .stdin(crate::Stdio::null())
             .stdout(crate::Stdio::null())
             .death_signal(Some(libc::SIGKILL))
@@ -282,7 +295,7 @@ impl ForkServer {
             let why = match ready {
                 Ok(1) => {
                     "it could not find its own arguments on its stack (/proc/self/stat), \
-                     or std did not read them there"
+                     or std did not read them there, or it could not map its spawn slot"
                 }
                 _ => "it ended before it was ready",
             };
@@ -292,6 +305,7 @@ impl ForkServer {
         }
         Ok(ForkServer {
             socket,
+            slot,
             inbox: Inbox::default(),
             process,
             owner: std::process::id(),
@@ -304,6 +318,7 @@ impl ForkServer {
 
     /// Sends one request and reads the answer.
     fn exchange(&mut self, request: &[u8], fds: &[RawFd]) -> io::Result<Answer> {
+        self.slot.clear();
         send_message(&self.socket, request, fds, &mut self.inbox.control)?;
         let mut fds = Vec::new();
         if !receive_message(&self.socket, &mut self.inbox, &mut fds)? {
@@ -416,7 +431,17 @@ where
                 // starts another.
                 let _ = server.process.kill();
                 let _ = server.process.wait();
-                return Err(SpawnError::Os(Step::ForkServer, error));
+                // A child it cloned before it ended is ours (CLONE_PARENT) and whole: its
+                // setup needs nothing more of the server. The clone itself wrote its pid,
+                // and the spawn goes on with it as if the answer had come — else the
+                // child would run unseen and end a zombie nobody waits for.
+                match server.slot.take() {
+                    Some(pid) => Answer::Cloned {
+                        pid,
+                        pidfd: sys::pidfd::open(pid).ok(),
+                    },
+                    None => return Err(SpawnError::Os(Step::ForkServer, error)),
+                }
             }
         }
     };
@@ -1091,12 +1116,17 @@ fn serve() -> ExitCode {
         return ExitCode::from(2);
     };
     let mut socket = UnixStream::from(socket);
+    let slot = sys::SpawnSlot::adopt(SERVER_SLOT_FD);
     let area = ArgvArea::find(ARGUMENT_SLOTS, SERVER_ENTRY).filter(std_reads_the_area);
-    let ready = if area.is_some() { READY } else { UNABLE };
+    let ready = if area.is_some() && slot.is_some() {
+        READY
+    } else {
+        UNABLE
+    };
     if socket.write_all(&[ready]).is_err() {
         return ExitCode::FAILURE;
     }
-    let Some(area) = area else {
+    let (Some(area), Some(slot)) = (area, slot) else {
         return ExitCode::FAILURE;
     };
     // std's stdout is set up here, once, empty: each child flushes it at its end, and
@@ -1121,7 +1151,7 @@ fn serve() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let answer = serve_one(&request, &area);
+        let answer = serve_one(&request, &area, &slot);
         // Before the answer: once `spawn` returns, no copy of what the caller gave is
         // left anywhere, the server's included.
         kept = request.keep();
@@ -1145,7 +1175,7 @@ fn std_reads_the_area(area: &ArgvArea) -> bool {
 
 /// Clones the child of one request; returns the answer in the server, and never in the
 /// child, which runs its entry and exits.
-fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
+fn serve_one(request: &Received, area: &ArgvArea, slot: &sys::SpawnSlot) -> Answer {
     let plan = request.plan();
     // Found here, before the clone: the child then runs none of the lookup's code.
     let name = OsStr::from_bytes(request.vectors.argv.first().copied().unwrap_or_default());
@@ -1167,7 +1197,7 @@ fn serve_one(request: &Received, area: &ArgvArea) -> Answer {
         caller_in_proc: request.numbers[5],
     };
     // SAFETY: this is the fork server, which never starts a second thread.
-    match unsafe { sys::clone_for_caller(&plan, &caller) } {
+    match unsafe { sys::clone_for_caller(&plan, &caller, slot) } {
         Ok(Cloned::Parent { pid, pidfd }) => Answer::Cloned { pid, pidfd },
         Err(errno) => Answer::CloneFailed(errno),
         Ok(Cloned::Child) => run_child(request, (entry, may_be_pid1), area),

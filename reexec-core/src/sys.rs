@@ -85,7 +85,7 @@ mod spawn;
 pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
 pub(crate) use fork::{
-    ArgvArea, CallerFds, Cloned, EnvironmentArea, adopt_received, adopt_server_socket,
+    ArgvArea, CallerFds, Cloned, EnvironmentArea, SpawnSlot, adopt_received, adopt_server_socket,
     clone_for_caller, clone_here, end_forked_child, finish_setup, flush_c_stdio,
     ignore_broken_pipes, one_thread_and_environment_area, set_environment, show_environment,
 };

@@ -97,6 +97,7 @@ pub fn step_name(step: Option<reexec::Step>) -> String {
         Some(Step::TakeRootInside) => "take-root-inside",
         Some(Step::ManageCgroup) => "manage-cgroup",
         Some(Step::JoinCgroup) => "join-cgroup",
+        Some(Step::ForkServer) => "fork-server",
         Some(other) => return format!("unnamed: {other}"),
     };
     name.to_owned()

@@ -259,3 +259,51 @@ fn a_childs_buffered_output_arrives_and_the_atexit_handlers_are_a_plain_starts_o
         ],
     );
 }
+
+/// Kills the server at `moment` of a spawn of each kind — plain, and namespaced, where
+/// the caller writes maps and lets the child go — as root and as uid 65534. The child
+/// was cloned by then: the spawn is whole, as if the server had lived (the clone wrote
+/// the child's pid where the caller reads it), its entry ran once, the child is reaped,
+/// and the next spawn works with a new server.
+fn the_server_dies_mid_spawn(moment: &str) {
+    for kind in ["plain", "namespaced"] {
+        let dir = reexec_tests::world_writable_dir("fork-server-dies");
+        let marker = dir.path().join(format!("{moment}-{kind}"));
+        let marker = marker.to_str().unwrap();
+        as_root_and_unprivileged(
+            PROBE,
+            TIMEOUT,
+            &["fork-server-dies-mid-spawn", moment, kind, marker],
+            |label, output| {
+                if let Some(why) = field(output, "skipped") {
+                    println!("skipped ({label}, {kind}): {why}");
+                    return;
+                }
+                let label = format!("{label}, {kind}");
+                assert_fields(
+                    &label,
+                    output,
+                    &[
+                        ("spawn", "exited-0"),
+                        ("entry_runs", "1"),
+                        ("child_state", "-"),
+                        ("next_code", "7"),
+                        ("server_state", "-"),
+                        ("next_server_differs", "true"),
+                    ],
+                );
+                let _ = std::fs::remove_file(marker);
+            },
+        );
+    }
+}
+
+#[test]
+fn a_server_killed_between_its_clone_and_its_answer_leaves_a_whole_spawn() {
+    the_server_dies_mid_spawn("after-the-clone");
+}
+
+#[test]
+fn a_server_killed_right_after_its_answer_leaves_a_whole_spawn() {
+    the_server_dies_mid_spawn("after-the-answer");
+}

@@ -1,7 +1,9 @@
-//! clone3(2), for the one thing clone(2) can't do: start the child in a cgroup v2
+//! clone3(2), for two things clone(2) can't do. One: start the child in a cgroup v2
 //! directory (`CLONE_INTO_CGROUP`, Linux 5.7), so that the cgroup binds it from its first
 //! instruction with no write to `cgroup.procs` — and so no waiting handshake for that
-//! write: the clone can take `CLONE_VFORK` when the parent has nothing else to do.
+//! write: the clone can take `CLONE_VFORK` when the parent has nothing else to do. Two:
+//! give the fork server both the child's pidfd and its pid written where the caller sees
+//! it ([`fork_style`]).
 //!
 //! Runs in the parent; the child leaves the system call on the stack `spawn.rs` mapped for
 //! it, in the assembly below, which calls `child.rs`'s `child_entry` there. No libc
@@ -9,8 +11,9 @@
 //! processes into the Rust frame that called it, which the child must never do (that
 //! frame is on the parent's stack).
 //!
-//! x86_64 only, for now: elsewhere [`AVAILABLE`] is false and `spawn.rs` takes clone(2)
-//! and the write, as on a kernel without clone3.
+//! The first is x86_64 only, for now: elsewhere [`AVAILABLE`] is false and `spawn.rs`
+//! takes clone(2) and the write, as on a kernel without clone3. The second returns in both
+//! processes, as fork(2) does, and needs no assembly.
 
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
@@ -146,6 +149,57 @@ pub(super) unsafe fn clone3(
     _arg: *mut c_void,
 ) -> Result<libc::pid_t, i32> {
     Err(libc::ENOSYS)
+}
+
+/// `CLONE_ARGS_SIZE_VER0`: the struct up to `tls`, which every kernel with clone3 knows.
+const CLONE_ARGS_SIZE_VER0: usize = 64;
+
+/// clone3 as fork(2) makes a process: no stack of its own, no `CLONE_VM`, so that it
+/// returns in both processes (0 in the child) on copies of the same frame. clone(2) can
+/// do the same, but not with `CLONE_PIDFD` and `CLONE_PARENT_SETTID` together, which share
+/// an argument there. The kernel writes the child's pid at `parent_tid` before the call
+/// returns: a process killed right after its clone has written it all the same.
+///
+/// Fails with `ENOSYS` before Linux 5.3, or under a seccomp filter that refuses clone3
+/// that way (container runtimes' default profiles do).
+///
+/// # Safety
+/// - `flags` holds neither `CLONE_VM` nor `CLONE_VFORK` nor `CLONE_THREAD`: the child gets
+///   a copy of our memory and goes on from here on it.
+/// - With `CLONE_PIDFD` in `flags`, `pidfd` points to a live `c_int`; with
+///   `CLONE_PARENT_SETTID`, `parent_tid` points to a live `pid_t`.
+/// - The process has one thread: the child continues on a copy of it in which no other
+///   thread held a lock (see `fork.rs`).
+pub(super) unsafe fn fork_style(
+    flags: c_int,
+    exit_signal: c_int,
+    pidfd: *mut c_int,
+    parent_tid: *mut libc::pid_t,
+) -> Result<libc::pid_t, i32> {
+    let args = CloneArgs {
+        flags: flags as u32 as u64,
+        pidfd: pidfd as u64,
+        parent_tid: parent_tid as u64,
+        exit_signal: exit_signal as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 reads `args`, a live local of at least CLONE_ARGS_SIZE_VER0 bytes,
+    // and writes the pidfd and the pid where the caller vouches for. Without a stack and
+    // without CLONE_VM it is fork(2) with flags: the child returns here on its own copy of
+    // our memory and stack, which the caller's safety section allows.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            CLONE_ARGS_SIZE_VER0,
+        )
+    };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::ENOSYS));
+    }
+    Ok(pid as libc::pid_t)
 }
 
 /// Whether an errno of clone3 says that clone3, or its `CLONE_INTO_CGROUP`, is not to be

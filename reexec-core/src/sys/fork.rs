@@ -8,11 +8,19 @@
 //! Rust code without one. The clone is fork-style (no `CLONE_VM`: the child gets a copy
 //! of the memory and keeps it). The server's takes `CLONE_PARENT`, so that the child is
 //! the caller's, not the server's: the caller waits for it, reaps it, and its death
-//! signal follows the caller.
+//! signal follows the caller. A server may die between its clone and its answer: the
+//! clone itself writes the pid where the caller sees it ([`SpawnSlot`]), and the caller
+//! takes the child on from there.
 
-use std::ffi::{CStr, c_char, c_int, c_long};
+use std::ffi::{CStr, c_char, c_int, c_long, c_void};
+use std::io;
+use std::num::NonZeroUsize;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicU64;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+use nix::sys::memfd::{self, MFdFlags};
+use nix::sys::mman::{self, MapFlags, MmapAdvise, ProtFlags};
 
 use super::child::{CopyOf, Forked, Shared, WaitFds, set_up};
 use super::spawn::SignalsBlocked;
@@ -44,7 +52,8 @@ pub(crate) struct CallerFds {
 }
 
 /// Clones the child `plan` describes for the process that started this server, which
-/// becomes its parent (`CLONE_PARENT`). Returns twice, as fork(2) does.
+/// becomes its parent (`CLONE_PARENT`). Returns twice, as fork(2) does. The kernel writes
+/// the child's pid into `slot` before the clone returns.
 ///
 /// `plan.exe`, `argv` and `envp` are not used: the child returns [`Cloned::Child`]
 /// instead of calling execve.
@@ -55,9 +64,10 @@ pub(crate) struct CallerFds {
 pub(crate) unsafe fn clone_for_caller(
     plan: &ChildPlan<'_>,
     caller: &CallerFds,
+    slot: &SpawnSlot,
 ) -> Result<Cloned, i32> {
     // SAFETY: passed on from our caller. The server never had the go pipe's write end.
-    unsafe { clone_forked(plan, caller, -1, CopyOf::ForkServer) }
+    unsafe { clone_forked(plan, caller, -1, CopyOf::ForkServer, Some(slot.word())) }
 }
 
 /// Clones the child `plan` describes as a copy of this process, its parent
@@ -73,7 +83,7 @@ pub(crate) unsafe fn clone_here(
     go_write: RawFd,
 ) -> Result<Cloned, i32> {
     // SAFETY: passed on from our caller.
-    unsafe { clone_forked(plan, fds, go_write, CopyOf::Caller) }
+    unsafe { clone_forked(plan, fds, go_write, CopyOf::Caller, None) }
 }
 
 /// The clone of [`clone_for_caller`] and [`clone_here`].
@@ -85,47 +95,77 @@ unsafe fn clone_forked(
     fds: &CallerFds,
     go_write: RawFd,
     copy_of: CopyOf,
+    slot: Option<*mut libc::pid_t>,
 ) -> Result<Cloned, i32> {
     let mut pidfd: c_int = -1;
     // The server's child is its caller's, and ends with the signal the server itself
     // ends with (the kernel takes it for CLONE_PARENT): SIGCHLD, as the caller started
     // it. A copy of the caller names SIGCHLD itself: a child ending with none is one
     // that waitpid(2) finds only with __WALL.
-    let parent = match copy_of {
-        CopyOf::ForkServer => libc::CLONE_PARENT,
-        CopyOf::Caller => libc::SIGCHLD,
+    let (parent, exit_signal) = match copy_of {
+        CopyOf::ForkServer => (libc::CLONE_PARENT, 0),
+        CopyOf::Caller => (0, libc::SIGCHLD),
     };
     let flags = plan.clone_flags | parent | libc::CLONE_PIDFD;
     // No handler of ours may run in the child before its setup chose its mask.
     let blocked = SignalsBlocked::all().map_err(|error| error.raw_os_error().unwrap_or(0))?;
-    // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags: the
-    // child goes on from here on a copy of our memory and stack. The kernel writes one int
-    // into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid argument). This process
-    // is single-threaded (see the function's safety section). Namespace flags the kernel
-    // refuses fail the call and make no child.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            c_long::from(flags),
-            0 as c_long,
-            &mut pidfd as *mut c_int,
-            0 as c_long,
-            0 as c_long,
-        )
-    };
-    if pid < 0 {
-        drop(blocked);
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    let mut cloned = Err(libc::ENOSYS);
+    if let Some(slot) = slot {
+        // SAFETY: no CLONE_VM, CLONE_VFORK or CLONE_THREAD in `flags`; `pidfd` is a live
+        // local and `slot` the word of the server's live `SpawnSlot`; this process is
+        // single-threaded (see the function's safety section).
+        cloned = unsafe {
+            super::clone3::fork_style(
+                flags | libc::CLONE_PARENT_SETTID,
+                exit_signal,
+                &mut pidfd,
+                slot,
+            )
+        };
     }
+    // ENOSYS: before Linux 5.3, or a seccomp filter's answer, as EPERM may be; clone(2)
+    // repeats the error if it was the kernel's refusal of the namespaces.
+    if matches!(cloned, Err(libc::ENOSYS | libc::EPERM)) {
+        // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags: the
+        // child goes on from here on a copy of our memory and stack. The kernel writes one
+        // int into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid argument). This
+        // process is single-threaded (see the function's safety section). Namespace flags
+        // the kernel refuses fail the call and make no child.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                c_long::from(flags | exit_signal),
+                0 as c_long,
+                &mut pidfd as *mut c_int,
+                0 as c_long,
+                0 as c_long,
+            )
+        };
+        cloned = if pid < 0 {
+            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            Ok(pid as libc::pid_t)
+        };
+        if let (Some(slot), Ok(pid @ 1..)) = (slot, cloned) {
+            // Without clone3 the pid goes in by hand: a server killed between the clone
+            // and this store leaves its caller a child it can't find (Linux before 5.3).
+            // SAFETY: the word of the server's live `SpawnSlot`, aligned.
+            unsafe { AtomicI32::from_ptr(slot) }.store(pid, Ordering::Release);
+        }
+    }
+    let pid = match cloned {
+        Ok(pid) => pid,
+        Err(errno) => {
+            drop(blocked);
+            return Err(errno);
+        }
+    };
     if pid > 0 {
         drop(blocked);
         // SAFETY: when set, the descriptor the kernel just made for us; nothing else owns
         // it.
         let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-        return Ok(Cloned::Parent {
-            pid: pid as libc::pid_t,
-            pidfd,
-        });
+        return Ok(Cloned::Parent { pid, pidfd });
     }
     // The child: `blocked` is our copy of the guard; its mask is set by the setup, not by
     // restoring the parent's.
@@ -409,6 +449,107 @@ pub(crate) fn adopt_received(fds: impl IntoIterator<Item = RawFd>) -> Vec<OwnedF
         // nothing else knows their numbers, so each gets exactly one owner here.
         .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
         .collect()
+}
+
+/// One word of memory the fork server and its caller both map (`MAP_SHARED`, from a
+/// memfd), where the kernel writes the pid of the server's child during the clone itself
+/// (`CLONE_PARENT_SETTID`). The caller clears it before each request; a server that ends
+/// without answering may have left a pid there, of a child that is the caller's
+/// (`CLONE_PARENT`), whole, and that nobody else knows of: the caller takes it on as if
+/// the answer had come.
+pub(crate) struct SpawnSlot {
+    word: NonNull<c_void>,
+}
+
+// SAFETY: the mapping belongs to the slot alone, and every access to the word goes
+// through an atomic: any thread may hold, use and drop it.
+unsafe impl Send for SpawnSlot {}
+
+/// The slot's size, one pid; its mapping takes a page.
+const SLOT_LENGTH: NonZeroUsize = NonZeroUsize::new(size_of::<libc::pid_t>()).unwrap();
+
+impl SpawnSlot {
+    /// A new slot, cleared, and the descriptor to give the server (close-on-exec: a
+    /// spawn gives it at a chosen number).
+    pub(crate) fn new() -> io::Result<(SpawnSlot, OwnedFd)> {
+        let file = memfd::memfd_create(c"reexec-fork-server-slot", MFdFlags::MFD_CLOEXEC)?;
+        nix::unistd::ftruncate(&file, SLOT_LENGTH.get() as libc::off_t)?;
+        Ok((SpawnSlot::map(&file)?, file))
+    }
+
+    /// The server's side of the slot its starter gave it at `fd`, which is closed once
+    /// mapped; `None` when that is no file of the slot's size (then it is left alone).
+    /// The server's children don't get the mapping.
+    pub(crate) fn adopt(fd: RawFd) -> Option<SpawnSlot> {
+        let stat = nix::sys::stat::fstat(
+            // SAFETY: borrowed only for this fstat, which fails harmlessly on a closed number.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        )
+        .ok()?;
+        let size = usize::try_from(stat.st_size).ok();
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG || size != Some(SLOT_LENGTH.get()) {
+            return None;
+        }
+        // SAFETY: `ForkServer` starts the server with its slot at this number and nothing
+        // else in the server opens or owns it; the check above rules out a stray one.
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        let slot = SpawnSlot::map(&file).ok()?;
+        // SAFETY: our own mapping of one page, which nothing borrows; a child of the
+        // server has no use for it, and a fork-style clone then copies nothing of it.
+        let _ = unsafe { mman::madvise(slot.word, SLOT_LENGTH.get(), MmapAdvise::MADV_DONTFORK) };
+        Some(slot)
+    }
+
+    fn map(file: &OwnedFd) -> io::Result<SpawnSlot> {
+        // SAFETY: a fresh shared mapping of our own memfd; no existing memory is touched.
+        let word = unsafe {
+            mman::mmap(
+                None,
+                SLOT_LENGTH,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                file,
+                0,
+            )
+        }?;
+        Ok(SpawnSlot { word })
+    }
+
+    /// The word, for the kernel to write the pid into.
+    fn word(&self) -> *mut libc::pid_t {
+        self.word.as_ptr().cast()
+    }
+
+    fn atomic(&self) -> &AtomicI32 {
+        // SAFETY: the start of a live page-aligned mapping, which outlives `self`'s
+        // borrow; the other process writes it through atomics or the kernel only.
+        unsafe { AtomicI32::from_ptr(self.word()) }
+    }
+
+    /// Empties the slot, before a request.
+    pub(crate) fn clear(&self) {
+        self.atomic().store(0, Ordering::Release);
+    }
+
+    /// The pid the server's last clone wrote, if any, and empties the slot.
+    pub(crate) fn take(&self) -> Option<libc::pid_t> {
+        Some(self.atomic().swap(0, Ordering::AcqRel)).filter(|&pid| pid > 0)
+    }
+}
+
+impl Drop for SpawnSlot {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, made in `map`; nothing borrows it once we are dropped.
+        let _ = unsafe { mman::munmap(self.word, SLOT_LENGTH.get()) };
+    }
+}
+
+impl std::fmt::Debug for SpawnSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpawnSlot")
+            .field("pid", &self.atomic().load(Ordering::Acquire))
+            .finish()
+    }
 }
 
 /// The fork server's end of its socket, at the number its starter gave it; `None` when

@@ -11,7 +11,7 @@
 use std::ffi::c_int;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::spawn::retry_interrupted;
 
@@ -107,6 +107,19 @@ pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: c_int) -> io::Result<()
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `pidfd_open(pid, 0)` (Linux 5.3), close-on-exec: a pidfd of `pid`, which must be a
+/// child of ours not yet reaped for it to be the process meant — until then its pid can't
+/// be taken by another.
+pub(crate) fn open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: numbers only.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor the kernel just made for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// What a descriptor given to `Command::join` is.

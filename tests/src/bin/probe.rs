@@ -14,6 +14,42 @@ use reexec_tests::{open_fds, or_none, print_status, step_name};
 #[reexec::entry("exit-zero")]
 fn exit_zero() {}
 
+/// `kill-the-server-at SERVER MOMENT`: prints `traced=yes` (or `untraceable=WHY`) once
+/// it traces the fork server SERVER, then `cloned=PID` once it killed it at MOMENT.
+#[reexec::entry("kill-the-server-at")]
+fn kill_the_server_at() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [server, moment] = args.as_slice() else {
+        return Err(format!("kill-the-server-at SERVER MOMENT, not {args:?}"));
+    };
+    let server = server.parse().map_err(|_| format!("{server:?}: no pid"))?;
+    // Long enough, most times, for the child to have run its entry and ended before the
+    // server dies: the caller then takes on a child that is a zombie already.
+    let hold = Duration::from_millis(300);
+    let cloned =
+        reexec_tests::fork_server::kill_the_server_at(server, moment.parse()?, hold, |ready| {
+            match ready {
+                Ok(()) => println!("traced=yes"),
+                Err(why) => println!("untraceable={why}"),
+            }
+            std::io::stdout().flush().unwrap();
+        })?;
+    println!("cloned={cloned}");
+    Ok(())
+}
+
+/// `count-a-run PATH`: appends a line to PATH, so that the test counts the runs.
+#[reexec::entry("count-a-run")]
+fn count_a_run() {
+    let path = std::env::args_os().nth(1).expect("count-a-run PATH");
+    let mut file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(b"ran\n").unwrap();
+}
+
 #[reexec::entry("exit-seven")]
 fn exit_seven() -> ExitCode {
     ExitCode::from(7)
@@ -300,6 +336,7 @@ reexec::main! {
                 let _ = std::io::stdin().read_to_end(&mut Vec::new());
             }
             "fork-server-restart" => fork_server_restart()?,
+            "fork-server-dies-mid-spawn" => fork_server_dies_mid_spawn(&args[1..])?,
             "fork-server-fds" => {
                 reexec::ForkServer::start()?;
                 let server = reexec::ForkServer::pid().expect("the server runs");
@@ -455,6 +492,76 @@ fn fork_server_stop_race() -> Result<(), reexec::Error> {
     println!(
         "first_failure={}",
         failures.first().map_or("none", String::as_str)
+    );
+    Ok(())
+}
+
+/// `fork-server-dies-mid-spawn MOMENT plain|namespaced MARKER`: the server is killed at
+/// MOMENT of a spawn of `count-a-run MARKER` (see `reexec_tests::fork_server::Moment`);
+/// namespaced, in a user namespace whose maps the caller writes. Prints what the spawn
+/// gave, how many times the entry ran, what is left of the child the server cloned, and
+/// whether the next spawn works.
+fn fork_server_dies_mid_spawn(args: &[String]) -> Result<(), reexec::Error> {
+    let [moment, kind, marker] = args else {
+        panic!("fork-server-dies-mid-spawn MOMENT plain|namespaced MARKER, not {args:?}");
+    };
+    reexec::ForkServer::start()?;
+    let server = reexec::ForkServer::pid().expect("the server runs");
+    // The tracer is a process of its own (see `kill_the_server_at`).
+    let mut tracer = Command::new("kill-the-server-at")
+        .args([server.to_string().as_str(), moment])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut from_tracer = std::io::BufReader::new(tracer.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut from_tracer, &mut line).unwrap();
+    if let Some(why) = line.trim_end().strip_prefix("untraceable=") {
+        println!("skipped=the server could not be traced: {why}");
+        let _ = tracer.wait();
+        return Ok(());
+    }
+    let mut command = Command::new("count-a-run");
+    command.arg(marker).fork_server(true);
+    if kind == "namespaced" {
+        let (uid, gid) = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        command
+            .namespaces(reexec::Namespaces::USER)
+            .uid_map(reexec::IdMap::new(0, uid, 1))
+            .gid_map(reexec::IdMap::new(0, gid, 1));
+    }
+    let spawned = command.status();
+    println!(
+        "spawn={}",
+        match &spawned {
+            Ok(status) => format!("exited-{}", or_none(status.code())),
+            Err(error) => format!("failed-at-{}", step_name(error.step())),
+        }
+    );
+    let mut rest = String::new();
+    from_tracer.read_to_string(&mut rest).unwrap();
+    print!("{rest}");
+    let _ = tracer.wait();
+    let child: u32 = rest
+        .lines()
+        .find_map(|line| line.strip_prefix("cloned="))
+        .and_then(|pid| pid.parse().ok())
+        .expect("the tracer saw the clone");
+    // Reaped, whatever the spawn gave: neither running nor a zombie.
+    let state = reexec_tests::procfs::Stat::of(child).map_or('-', |stat| stat.state);
+    println!("child_state={state}");
+    let runs = std::fs::read_to_string(marker).map_or(0, |runs| runs.lines().count());
+    println!("entry_runs={runs}");
+    let status = Command::new("exit-seven").fork_server(true).status()?;
+    println!("next_code={}", or_none(status.code()));
+    // Replaced by then, and reaped by the library.
+    let server_state = reexec_tests::procfs::Stat::of(server).map_or('-', |stat| stat.state);
+    println!("server_state={server_state}");
+    println!(
+        "next_server_differs={}",
+        reexec::ForkServer::pid() != Some(server)
     );
     Ok(())
 }
