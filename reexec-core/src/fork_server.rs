@@ -149,6 +149,9 @@ pub struct ForkServer {
     /// Where the kernel writes the pid of each child the server clones, seen by us too:
     /// how a child of a server that died before its answer is found.
     slot: sys::SpawnSlot,
+    /// The working directory the last request that sent one moved the server to, where
+    /// it stays: a spawn from the same directory sends none.
+    cwd_sent: Option<sys::WorkingDirectory>,
     /// Where its answers are read, kept from spawn to spawn.
     inbox: Inbox,
     process: crate::Child,
@@ -306,6 +309,7 @@ impl ForkServer {
         Ok(ForkServer {
             socket,
             slot,
+            cwd_sent: None,
             inbox: Inbox::default(),
             process,
             owner: std::process::id(),
@@ -400,20 +404,6 @@ where
     let pipes = ForkedPipes::new(plan, parent_acts)
         .map_err(|error| SpawnError::Os(Step::CreatePipe, error))?;
     let child_fds = pipes.child_fds(plan);
-    // The caller's working directory now, which a relative `current_dir` starts from too.
-    let cwd = nix::fcntl::open(
-        ".",
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ok();
-    let request = Request::encode(
-        plan,
-        child_fds.caller_in_proc,
-        child_fds.report,
-        cwd.as_ref().map(AsRawFd::as_raw_fd),
-        child_fds.go,
-    );
     let answer = {
         let Lease(mut server) = server;
         let server = server
@@ -424,7 +414,34 @@ where
                 SpawnError::Os(Step::ForkServer, io::Error::other(error.to_string()))
             })?;
         }
-        match server.exchange(&request.bytes, &request.fds) {
+        // The caller's working directory now, which a relative `current_dir` starts from
+        // too: sent when the server is not there already (a descriptor passed, a fchdir
+        // in the server, about 3% of a round trip).
+        let here = sys::WorkingDirectory::now();
+        let cwd = (here.is_none() || here != server.cwd_sent)
+            .then(|| {
+                nix::fcntl::open(
+                    ".",
+                    nix::fcntl::OFlag::O_PATH
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .ok()
+            })
+            .flatten();
+        let request = Request::encode(
+            plan,
+            child_fds.caller_in_proc,
+            child_fds.report,
+            cwd.as_ref().map(AsRawFd::as_raw_fd),
+            child_fds.go,
+        );
+        let exchanged = server.exchange(&request.bytes, &request.fds);
+        if cwd.is_some() && exchanged.is_ok() {
+            server.cwd_sent = here;
+        }
+        match exchanged {
             Ok(answer) => answer,
             Err(error) => {
                 // Whatever it did with this request, this server is done: the next spawn
@@ -445,7 +462,6 @@ where
             }
         }
     };
-    drop((cwd, request));
     match answer {
         Answer::Cloned { pid, pidfd } => {
             pipes.after_clone(Spawned { pid, pidfd }, cgroup_join, parent_part)

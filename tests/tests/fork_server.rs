@@ -307,3 +307,39 @@ fn a_server_killed_between_its_clone_and_its_answer_leaves_a_whole_spawn() {
 fn a_server_killed_right_after_its_answer_leaves_a_whole_spawn() {
     the_server_dies_mid_spawn("after-the-answer");
 }
+
+#[test]
+fn each_child_starts_where_its_caller_is_whichever_directory_the_last_one_did() {
+    // The server stays where the last request that named a directory moved it: the
+    // caller names one only when its own differs, by device, inode and mount.
+    let dir = reexec_tests::world_writable_dir("fork-server-cwd");
+    let [a, b, c] = ["a", "b", "c"].map(|name| {
+        let path = dir.path().join(name);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        path.to_str().unwrap().to_owned()
+    });
+    as_root_and_unprivileged(
+        PROBE,
+        TIMEOUT,
+        &["fork-server-cwd", &a, &b],
+        |label, output| {
+            let expected = [&a, &b, &a, &a].map(String::as_str);
+            for (index, place) in expected.into_iter().enumerate() {
+                assert_fields(label, output, &[(&format!("cwd_{index}"), place)]);
+            }
+        },
+    );
+    if reexec_tests::is_root() {
+        // The same directory through a bind mount is another place to start from.
+        let output = probe("fork-server-cwd")
+            .args([&a, &b, &c])
+            .output()
+            .unwrap();
+        let expected = [&a, &b, &a, &a, &c, &a].map(String::as_str);
+        for (index, place) in expected.into_iter().enumerate() {
+            assert_fields("root", &output, &[(&format!("cwd_{index}"), place)]);
+        }
+    }
+}

@@ -552,6 +552,46 @@ impl std::fmt::Debug for SpawnSlot {
     }
 }
 
+/// Which directory this process works in, told apart from every other one: the device
+/// and inode, and the mount it is reached through — the same directory seen through a
+/// bind mount elsewhere resolves `..` and mount points differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WorkingDirectory {
+    device: (u32, u32),
+    inode: u64,
+    mount: u64,
+}
+
+impl WorkingDirectory {
+    /// This process's, by `statx(".")`; `None` where the kernel can't name the mount
+    /// (`STATX_MNT_ID`, Linux 5.8) or the call fails.
+    pub(crate) fn now() -> Option<WorkingDirectory> {
+        let mut found = std::mem::MaybeUninit::<libc::statx>::zeroed();
+        // SAFETY: statx writes one struct statx into `found`, a zeroed local of that type,
+        // and reads the path, a NUL-terminated literal.
+        let result = unsafe {
+            libc::statx(
+                libc::AT_FDCWD,
+                c".".as_ptr(),
+                0,
+                libc::STATX_INO | libc::STATX_MNT_ID,
+                found.as_mut_ptr(),
+            )
+        };
+        if result != 0 {
+            return None;
+        }
+        // SAFETY: zeroed, then filled in by statx.
+        let found = unsafe { found.assume_init() };
+        let wanted = libc::STATX_INO | libc::STATX_MNT_ID;
+        (found.stx_mask & wanted == wanted).then_some(WorkingDirectory {
+            device: (found.stx_dev_major, found.stx_dev_minor),
+            inode: found.stx_ino,
+            mount: found.stx_mnt_id,
+        })
+    }
+}
+
 /// The fork server's end of its socket, at the number its starter gave it; `None` when
 /// that descriptor is no socket (the binary was started by hand under the server's name).
 pub(crate) fn adopt_server_socket(fd: RawFd) -> Option<OwnedFd> {

@@ -337,6 +337,7 @@ reexec::main! {
             }
             "fork-server-restart" => fork_server_restart()?,
             "fork-server-dies-mid-spawn" => fork_server_dies_mid_spawn(&args[1..])?,
+            "fork-server-cwd" => fork_server_cwd(&args[1..])?,
             "fork-server-fds" => {
                 reexec::ForkServer::start()?;
                 let server = reexec::ForkServer::pid().expect("the server runs");
@@ -563,6 +564,49 @@ fn fork_server_dies_mid_spawn(args: &[String]) -> Result<(), reexec::Error> {
         "next_server_differs={}",
         reexec::ForkServer::pid() != Some(server)
     );
+    Ok(())
+}
+
+/// `fork-server-cwd A B [C]`: spawns through the fork server from A, B, A, A and, with C
+/// (root: C is A bind-mounted, in a mount namespace of the probe's own made first), from
+/// C and A again; prints the working directory each child found as `cwd_N=`.
+fn fork_server_cwd(args: &[String]) -> Result<(), reexec::Error> {
+    let mut places: Vec<&String> = match args {
+        [a, b, ..] => vec![a, b, a, a],
+        _ => panic!("fork-server-cwd A B [C], not {args:?}"),
+    };
+    if let [a, _, c] = args {
+        use nix::mount::{MsFlags, mount};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).unwrap();
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .unwrap();
+        mount(
+            Some(a.as_str()),
+            c.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        places.extend([c, a]);
+    }
+    reexec::ForkServer::start()?;
+    for (index, place) in places.into_iter().enumerate() {
+        std::env::set_current_dir(place).unwrap();
+        let output = Command::new("echo-args-env").fork_server(true).output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let cwd = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("cwd="))
+            .unwrap_or("none");
+        println!("cwd_{index}={cwd}");
+    }
     Ok(())
 }
 
