@@ -520,8 +520,17 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
         ours.clone(),
         "`ns-process -- true`, init re-executed (`NS_PROCESS_INIT=exec`)",
     ));
+    // The same, built static-pie (scripts/bench), for information: no loader, no
+    // relocations of libc's (issue 14, item 2).
+    let static_pie = sibling("ns-process-static").map(|program| {
+        programs.push((
+            (program, words("-- true")),
+            "`ns-process -- true`, built static-pie",
+        ));
+        programs.len() - 1
+    });
     programs.push((ours, "`ns-process -- true`"));
-    let reexecuted = programs.len() - 2;
+    let reexecuted = programs.len() - 2 - usize::from(static_pie.is_some());
     let environment = |index: usize| -> &[(&str, &str)] {
         if index == reexecuted {
             &[("NS_PROCESS_INIT", "exec")]
@@ -563,6 +572,18 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
             Target::None,
         )),
     );
+    match static_pie {
+        Some(index) => table.timed(
+            "6",
+            "`ns-process -- true` built static-pie, against the default build",
+            &times[index],
+            Some(Ratio::new(&times[ours], "6 ns-process", Target::None)),
+        ),
+        None => table.not_measured(
+            "6",
+            "ns-process built static-pie: no ns-process-static (scripts/bench builds it)",
+        ),
+    }
     if has_bwrap {
         table.timed(
             "6",
