@@ -754,6 +754,62 @@ mod tests {
         }
     }
 
+    /// What `filter`'s rules decide for `data`, read straight off them: the first rule
+    /// that matches, else the default.
+    fn decided(filter: &SeccompFilter, data: &libc::seccomp_data) -> u32 {
+        let holds = |condition: &ArgCondition| {
+            let argument = data.args[usize::from(condition.index)] & condition.mask;
+            match condition.compare {
+                Compare::MaskedEqual => argument == condition.value,
+                Compare::NotEqual => argument != condition.value,
+                Compare::Less => argument < condition.value,
+                Compare::LessOrEqual => argument <= condition.value,
+                Compare::Greater => argument > condition.value,
+                Compare::GreaterOrEqual => argument >= condition.value,
+            }
+        };
+        let number = data.nr as u32;
+        filter
+            .rules
+            .iter()
+            .find(|rule| {
+                let named = number == rule.number || (rule.and_above && number > rule.number);
+                named && rule.conditions.iter().all(holds)
+            })
+            .map_or(filter.default, |rule| rule.action)
+            .ret()
+    }
+
+    #[test]
+    fn the_program_decides_every_call_as_the_rules_read_directly_do() {
+        // Runs of one action broken by other actions and by rules with conditions, a
+        // number named twice, and a rule for every number from one up.
+        let eperm = SeccompAction::Errno(libc::EPERM as u16);
+        let mut filter = SeccompFilter::new(SeccompAction::Allow);
+        for number in 0..300 {
+            filter.rule(number * 2, eperm);
+        }
+        filter
+            .rule(1, SeccompAction::Trap)
+            .rule(3, SeccompAction::Trap)
+            .rule_if(5, ArgCondition::equal(0, 7), SeccompAction::KillThread)
+            .rule(5, eperm)
+            .rule(7, eperm)
+            .rule(1, SeccompAction::Allow)
+            .rule_from(900, SeccompAction::Errno(libc::ENOSYS as u16));
+        let program = filter.compile().unwrap();
+        for number in 0..1000 {
+            for arg0 in [0, 7] {
+                let data = call(number, [arg0, 0, 0, 0, 0, 0]);
+                assert_eq!(
+                    run(program.instructions(), &data),
+                    decided(&filter, &data),
+                    "call {number}, first argument {arg0}"
+                );
+            }
+        }
+    }
+
     fn call(number: i64, args: [u64; 6]) -> libc::seccomp_data {
         libc::seccomp_data {
             nr: number as i32,
