@@ -379,7 +379,8 @@ impl SeccompFilter {
         Ok(SeccompProgram { instructions })
     }
 
-    /// The program: the architecture check, each rule in order, the default.
+    /// The program: the architecture check, the search of the numbers the rules name
+    /// (`unnamed_calls_first`), each rule in order, the default.
     fn instructions(&self) -> Vec<libc::sock_filter> {
         let other_arch = self.other_architectures.ret();
         let mut program = vec![
@@ -390,6 +391,7 @@ impl SeccompFilter {
         ];
         #[cfg(target_arch = "x86_64")]
         program.extend([jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1), ret(other_arch)]);
+        let header = program.len();
         for rule in &self.rules {
             if rule.conditions.is_empty() {
                 // The number stays loaded for the next rule.
@@ -414,8 +416,114 @@ impl SeccompFilter {
             program.push(load(offset_of!(libc::seccomp_data, nr)));
         }
         program.push(ret(self.default.ret()));
+        // The search goes where it leaves the program within the kernel's limit.
+        let search = self.unnamed_calls_first();
+        if program.len() + search.len() <= MAX_INSTRUCTIONS {
+            program.splice(header..header, search);
+        }
         program
     }
+}
+
+impl SeccompFilter {
+    /// A binary search of the numbers the rules name, ahead of the rules: a call no rule
+    /// names gets the default action after a handful of comparisons, instead of one for
+    /// each rule. The kernel runs the filter on every call number when it installs it, to
+    /// learn which ones it always allows (its action cache, Linux 5.11), with interrupts
+    /// off: with a hundred rules that walk was the larger part of the install. Falls
+    /// through to the rules for a named number; empty when the search would not fit the
+    /// 8-bit jumps (then every call walks the rules, as before).
+    fn unnamed_calls_first(&self) -> Vec<libc::sock_filter> {
+        let mut named: Vec<u32> = self.rules.iter().map(|rule| rule.number).collect();
+        named.sort_unstable();
+        named.dedup();
+        // A rule for every number from one up names all of those.
+        let from = self
+            .rules
+            .iter()
+            .filter(|rule| rule.and_above)
+            .map(|rule| rule.number)
+            .min();
+        if let Some(from) = from {
+            named.retain(|&number| number < from);
+        }
+        let mut search = Vec::new();
+        if let Some(from) = from {
+            // Past the search: to the rules. Patched below, once the search's length is known.
+            search.push(Node::ToRules(libc::BPF_JGE, from));
+        }
+        emit_search(&named, &mut search);
+        // The search, then the default's return, then the rules.
+        let default_at = search.len();
+        if default_at > usize::from(u8::MAX) {
+            return Vec::new();
+        }
+        let mut program: Vec<libc::sock_filter> = search
+            .iter()
+            .enumerate()
+            .map(|(position, node)| {
+                let to = |target: usize| (target - position - 1) as u8;
+                match *node {
+                    Node::ToRules(test, k) => jump(test, k, to(default_at + 1), 0),
+                    Node::Split { pivot, at_or_above } => {
+                        jump(libc::BPF_JGE, pivot, to(at_or_above), 0)
+                    }
+                    Node::Leaf { number, last } => jump(
+                        libc::BPF_JEQ,
+                        number,
+                        to(default_at + 1),
+                        if last { to(default_at) } else { 0 },
+                    ),
+                }
+            })
+            .collect();
+        program.push(ret(self.default.ret()));
+        program
+    }
+}
+
+/// One instruction of [`SeccompFilter::unnamed_calls_first`]'s search, its jumps still
+/// symbolic.
+enum Node {
+    /// Taken: on to the rules.
+    ToRules(u32, u32),
+    /// Numbers from `pivot` up are searched at `at_or_above`; the others next.
+    Split { pivot: u32, at_or_above: usize },
+    /// Equal: on to the rules; else the next leaf, or the default after the `last`.
+    Leaf { number: u32, last: bool },
+}
+
+/// Appends the search of `numbers` (sorted): halves split on their first number, down
+/// to a few compared one by one.
+fn emit_search(numbers: &[u32], search: &mut Vec<Node>) {
+    if numbers.len() <= 3 {
+        for (index, &number) in numbers.iter().enumerate() {
+            search.push(Node::Leaf {
+                number,
+                last: index + 1 == numbers.len(),
+            });
+        }
+        if numbers.is_empty() {
+            // Nothing named here: the default. A leaf that never matches goes there.
+            search.push(Node::Leaf {
+                number: u32::MAX,
+                last: true,
+            });
+        }
+        return;
+    }
+    let (below, at_or_above) = numbers.split_at(numbers.len() / 2);
+    let split = search.len();
+    search.push(Node::Split {
+        pivot: at_or_above[0],
+        at_or_above: 0,
+    });
+    emit_search(below, search);
+    let upper = search.len();
+    if let Node::Split { at_or_above, .. } = &mut search[split] {
+        *at_or_above = upper;
+    }
+    emit_search(at_or_above, search);
 }
 
 /// The most instructions a rule's conditions compile into: the jumps over them are 8 bits.
@@ -706,6 +814,16 @@ mod tests {
     /// Runs `program` on `data` as the kernel would: a classic BPF interpreter for the
     /// instructions the compiler emits, to check the jumps without installing anything.
     fn run(program: &[libc::sock_filter], data: &libc::seccomp_data) -> u32 {
+        interpret(program, data).0
+    }
+
+    /// How many instructions `program` runs on `data`.
+    fn steps(program: &[libc::sock_filter], data: &libc::seccomp_data) -> usize {
+        interpret(program, data).1
+    }
+
+    /// The verdict, and how many instructions gave it.
+    fn interpret(program: &[libc::sock_filter], data: &libc::seccomp_data) -> (u32, usize) {
         // SAFETY: seccomp_data is plain old data; read as bytes.
         let bytes = unsafe {
             std::slice::from_raw_parts(
@@ -713,18 +831,19 @@ mod tests {
                 std::mem::size_of::<libc::seccomp_data>(),
             )
         };
-        let (mut pc, mut a) = (0usize, 0u32);
+        let (mut pc, mut a, mut steps) = (0usize, 0u32, 0usize);
         loop {
             let instruction = program[pc];
             let code = u32::from(instruction.code);
             pc += 1;
+            steps += 1;
             match code {
                 c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
                     let at = instruction.k as usize;
                     a = u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap());
                 }
                 c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => a &= instruction.k,
-                c if c == libc::BPF_RET | libc::BPF_K => return instruction.k,
+                c if c == libc::BPF_RET | libc::BPF_K => return (instruction.k, steps),
                 c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
                     let taken = a == instruction.k;
                     pc += usize::from(if taken {
@@ -780,14 +899,14 @@ mod tests {
             .ret()
     }
 
-    #[test]
-    fn the_program_decides_every_call_as_the_rules_read_directly_do() {
-        // Runs of one action broken by other actions and by rules with conditions, a
-        // number named twice, and a rule for every number from one up.
+    /// A filter of `count` rules on even numbers, runs of one action broken by other
+    /// actions and by rules with conditions, a number named twice, and, `from_900`, a rule
+    /// for every number from 900 up.
+    fn mixed_filter(count: u32, from_900: bool) -> SeccompFilter {
         let eperm = SeccompAction::Errno(libc::EPERM as u16);
         let mut filter = SeccompFilter::new(SeccompAction::Allow);
-        for number in 0..300 {
-            filter.rule(number * 2, eperm);
+        for number in 0..count {
+            filter.rule(i64::from(number) * 2 + 10, eperm);
         }
         filter
             .rule(1, SeccompAction::Trap)
@@ -795,19 +914,62 @@ mod tests {
             .rule_if(5, ArgCondition::equal(0, 7), SeccompAction::KillThread)
             .rule(5, eperm)
             .rule(7, eperm)
-            .rule(1, SeccompAction::Allow)
-            .rule_from(900, SeccompAction::Errno(libc::ENOSYS as u16));
-        let program = filter.compile().unwrap();
-        for number in 0..1000 {
-            for arg0 in [0, 7] {
-                let data = call(number, [arg0, 0, 0, 0, 0, 0]);
-                assert_eq!(
-                    run(program.instructions(), &data),
-                    decided(&filter, &data),
-                    "call {number}, first argument {arg0}"
-                );
+            .rule(1, SeccompAction::Allow);
+        if from_900 {
+            filter.rule_from(900, SeccompAction::Errno(libc::ENOSYS as u16));
+        }
+        filter
+    }
+
+    #[test]
+    fn the_program_decides_every_call_as_the_rules_read_directly_do() {
+        // With the search of named numbers ahead of the rules (which fits up to about
+        // 190 numbers), and without (too many for its jumps).
+        for (count, from_900, searched) in [
+            (100, true, true),
+            (100, false, true),
+            (1, false, true),
+            (300, true, false),
+        ] {
+            let filter = mixed_filter(count, from_900);
+            let label = format!("{count} rules, from 900: {from_900}");
+            assert_eq!(
+                filter.unnamed_calls_first().is_empty(),
+                !searched,
+                "{label}: the search"
+            );
+            let program = filter.compile().unwrap();
+            for number in (0..1000).chain([0x3fff_ffff]) {
+                for arg0 in [0, 7] {
+                    let data = call(number, [arg0, 0, 0, 0, 0, 0]);
+                    assert_eq!(
+                        run(program.instructions(), &data),
+                        decided(&filter, &data),
+                        "{label}: call {number}, first argument {arg0}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_call_no_rule_names_is_decided_in_a_few_comparisons() {
+        // What the kernel's action cache walks for every number at install.
+        let filter = mixed_filter(100, true);
+        let program = filter.compile().unwrap();
+        let steps = |number: i64| steps(program.instructions(), &call(number, [0; 6]));
+        assert!(
+            steps(11) <= 16,
+            "{} instructions for an unnamed call",
+            steps(11)
+        );
+        assert!(
+            steps(500) <= 16,
+            "{} instructions for an unnamed call",
+            steps(500)
+        );
+        // A named one walks the rules to its own.
+        assert!(steps(208) > 100, "{}", steps(208));
     }
 
     fn call(number: i64, args: [u64; 6]) -> libc::seccomp_data {
