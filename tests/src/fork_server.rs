@@ -70,13 +70,14 @@ impl std::str::FromStr for Moment {
 /// returns, the server is held there for `hold` — time for the child to run its entry —
 /// and then killed with SIGKILL. `on_ready` is called once the tracing
 /// is in place, or with why it could not be (PTRACE_GET_SYSCALL_INFO needs Linux 5.3).
-/// Returns the pid the clone returned.
+/// Returns the pid the clone returned, and whether that clone was clone3 (the server
+/// falls back to clone(2) where clone3 is refused).
 pub fn kill_the_server_at(
     server: u32,
     moment: Moment,
     hold: std::time::Duration,
     on_ready: impl FnOnce(Result<(), &str>),
-) -> Result<i32, String> {
+) -> Result<(i32, bool), String> {
     use nix::sys::ptrace::{self, Options};
     use nix::sys::signal::{Signal, kill};
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -116,7 +117,7 @@ pub fn kill_the_server_at(
                     let cloned = last_entered == nix::libc::SYS_clone3
                         || last_entered == nix::libc::SYS_clone;
                     if cloned && returned > 0 {
-                        child = Some(returned as i32);
+                        child = Some((returned as i32, last_entered == nix::libc::SYS_clone3));
                     }
                     let answered = last_entered == nix::libc::SYS_sendmsg;
                     let now = match moment {
