@@ -416,7 +416,7 @@ where
         }
         // The caller's working directory now, which a relative `current_dir` starts from
         // too: sent when the server is not there already (a descriptor passed, a fchdir
-        // in the server, about 3% of a round trip).
+        // in the server: 8 % of a round trip, BENCHMARKS.md item 12).
         let here = sys::WorkingDirectory::now();
         let cwd = (here.is_none() || here != server.cwd_sent)
             .then(|| {
