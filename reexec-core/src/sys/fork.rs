@@ -109,50 +109,49 @@ unsafe fn clone_forked(
     let flags = plan.clone_flags | parent | libc::CLONE_PIDFD;
     // No handler of ours may run in the child before its setup chose its mask.
     let blocked = SignalsBlocked::all().map_err(|error| error.raw_os_error().unwrap_or(0))?;
-    let mut cloned = Err(libc::ENOSYS);
-    if let Some(slot) = slot {
-        // SAFETY: no CLONE_VM, CLONE_VFORK or CLONE_THREAD in `flags`; `pidfd` is a live
-        // local and `slot` the word of the server's live `SpawnSlot`; this process is
-        // single-threaded (see the function's safety section).
-        cloned = unsafe {
-            super::clone3::fork_style(
-                flags | libc::CLONE_PARENT_SETTID,
-                exit_signal,
-                &mut pidfd,
-                slot,
-            )
-        };
-    }
-    // ENOSYS: before Linux 5.3, or a seccomp filter's answer, as EPERM may be; clone(2)
-    // repeats the error if it was the kernel's refusal of the namespaces.
-    if matches!(cloned, Err(libc::ENOSYS | libc::EPERM)) {
-        // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags: the
-        // child goes on from here on a copy of our memory and stack. The kernel writes one
-        // int into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid argument). This
-        // process is single-threaded (see the function's safety section). Namespace flags
-        // the kernel refuses fail the call and make no child.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                c_long::from(flags | exit_signal),
-                0 as c_long,
-                &mut pidfd as *mut c_int,
-                0 as c_long,
-                0 as c_long,
-            )
-        };
-        cloned = if pid < 0 {
-            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-        } else {
-            Ok(pid as libc::pid_t)
-        };
-        if let (Some(slot), Ok(pid @ 1..)) = (slot, cloned) {
-            // Without clone3 the pid goes in by hand: a server killed between the clone
-            // and this store leaves its caller a child it can't find (Linux before 5.3).
-            // SAFETY: the word of the server's live `SpawnSlot`, aligned.
-            unsafe { AtomicI32::from_ptr(slot) }.store(pid, Ordering::Release);
+    // SAFETY: no CLONE_VM, CLONE_VFORK or CLONE_THREAD in `flags`; `pidfd` is a live local
+    // and `slot` the word of the server's live `SpawnSlot`; this process is
+    // single-threaded (see the function's safety section).
+    let by_clone3 = slot.map(|slot| unsafe {
+        super::clone3::fork_style(
+            flags | libc::CLONE_PARENT_SETTID,
+            exit_signal,
+            &mut pidfd,
+            slot,
+        )
+    });
+    let cloned = match by_clone3 {
+        // ENOSYS: before Linux 5.3, or a seccomp filter's answer, as EPERM may be;
+        // clone(2) repeats the error if it was the kernel's refusal of the namespaces.
+        Some(Err(libc::ENOSYS | libc::EPERM)) | None => {
+            // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags:
+            // the child goes on from here on a copy of our memory and stack. The kernel
+            // writes one int into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid
+            // argument). This process is single-threaded (see the function's safety
+            // section). Namespace flags the kernel refuses fail the call and make no child.
+            let pid = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    c_long::from(flags | exit_signal),
+                    0 as c_long,
+                    &mut pidfd as *mut c_int,
+                    0 as c_long,
+                    0 as c_long,
+                )
+            };
+            if let (Some(slot), 1..) = (slot, pid) {
+                // Without clone3 the pid goes in by hand: a server killed between the
+                // clone and this store leaves its caller a child it can't find.
+                // SAFETY: the word of the server's live `SpawnSlot`, aligned.
+                unsafe { AtomicI32::from_ptr(slot) }.store(pid as libc::pid_t, Ordering::Release);
+            }
+            match pid {
+                0.. => Ok(pid as libc::pid_t),
+                _ => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+            }
         }
-    }
+        Some(done) => done,
+    };
     let pid = match cloned {
         Ok(pid) => pid,
         Err(errno) => {
@@ -481,18 +480,10 @@ impl SpawnSlot {
     /// mapped; `None` when that is no file of the slot's size (then it is left alone).
     /// The server's children don't get the mapping.
     pub(crate) fn adopt(fd: RawFd) -> Option<SpawnSlot> {
-        let stat = nix::sys::stat::fstat(
-            // SAFETY: borrowed only for this fstat, which fails harmlessly on a closed number.
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-        )
-        .ok()?;
-        let size = usize::try_from(stat.st_size).ok();
-        if stat.st_mode & libc::S_IFMT != libc::S_IFREG || size != Some(SLOT_LENGTH.get()) {
-            return None;
-        }
-        // SAFETY: `ForkServer` starts the server with its slot at this number and nothing
-        // else in the server opens or owns it; the check above rules out a stray one.
-        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        let file = adopt_inherited(fd, |stat| {
+            stat.st_mode & libc::S_IFMT == libc::S_IFREG
+                && usize::try_from(stat.st_size).ok() == Some(SLOT_LENGTH.get())
+        })?;
         let slot = SpawnSlot::map(&file).ok()?;
         // SAFETY: our own mapping of one page, which nothing borrows; a child of the
         // server has no use for it, and a fork-style clone then copies nothing of it.
@@ -595,15 +586,24 @@ impl WorkingDirectory {
 /// The fork server's end of its socket, at the number its starter gave it; `None` when
 /// that descriptor is no socket (the binary was started by hand under the server's name).
 pub(crate) fn adopt_server_socket(fd: RawFd) -> Option<OwnedFd> {
+    adopt_inherited(fd, |stat| stat.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+}
+
+/// The descriptor the fork server's starter gave it at `fd`, owned from now on, when
+/// `fstat` finds it open and `expected` holds of it; `None`, and left alone, otherwise.
+fn adopt_inherited(
+    fd: RawFd,
+    expected: impl FnOnce(&nix::sys::stat::FileStat) -> bool,
+) -> Option<OwnedFd> {
     let stat = nix::sys::stat::fstat(
         // SAFETY: borrowed only for this fstat, which fails harmlessly on a closed number.
         unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
     )
     .ok()?;
-    if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+    if !expected(&stat) {
         return None;
     }
-    // SAFETY: `ForkServer` starts the server with its socket at this number and nothing
-    // else in the server opens or owns it; the check above rules out a stray descriptor.
+    // SAFETY: `ForkServer` starts the server with this descriptor at this number and
+    // nothing else in the server opens or owns it; `expected` rules out a stray one.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
