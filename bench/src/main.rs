@@ -516,6 +516,7 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
     }
     // The same run with the init re-executed, as before it was a copy of ns-process
     // (issue 14, item 3): what the copy saves, measured in the same turns.
+    let reexecuted = programs.len();
     programs.push((
         ours.clone(),
         "`ns-process -- true`, init re-executed (`NS_PROCESS_INIT=exec`)",
@@ -530,7 +531,6 @@ fn tool_rows(plan: &Plan, table: &mut Table) {
         programs.len() - 1
     });
     programs.push((ours, "`ns-process -- true`"));
-    let reexecuted = programs.len() - 2 - usize::from(static_pie.is_some());
     let environment = |index: usize| -> &[(&str, &str)] {
         if index == reexecuted {
             &[("NS_PROCESS_INIT", "exec")]
