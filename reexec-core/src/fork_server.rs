@@ -10,8 +10,8 @@
 //! where the caller finds a child whose server died before the answer. The child sets
 //! itself up as a re-executed child would between clone and execve (`sys/child.rs`, the
 //! same code), writes its arguments and environment where std reads them, and runs its
-//! entry. The caller then plays its part (id maps, hooks,
-//! the cgroup) and waits for the child's report, as for any spawn.
+//! entry. The caller then plays its part (id maps, hooks, the cgroup) and waits for the
+//! child's report, as for any spawn.
 
 use std::ffi::{CStr, OsStr, c_char};
 use std::io::{self, IoSlice, Read, Write};

@@ -68,8 +68,8 @@ impl std::str::FromStr for Moment {
 /// program's — a tracer in the program's own thread group would take the server's stops
 /// from the program's waits: once its next clone (or the answer after it, at `moment`)
 /// returns, the server is held there for `hold` — time for the child to run its entry —
-/// and then killed with SIGKILL. `on_ready` is called once the tracing
-/// is in place, or with why it could not be (PTRACE_GET_SYSCALL_INFO needs Linux 5.3).
+/// and then killed with SIGKILL. `on_ready` is called once the tracing is in place, or
+/// with why it could not be (PTRACE_GET_SYSCALL_INFO needs Linux 5.3).
 /// Returns the pid the clone returned, and whether that clone was clone3 (the server
 /// falls back to clone(2) where clone3 is refused).
 pub fn kill_the_server_at(

@@ -546,11 +546,7 @@ fn fork_server_dies_mid_spawn(args: &[String]) -> Result<(), reexec::Error> {
     from_tracer.read_to_string(&mut rest).unwrap();
     print!("{rest}");
     let _ = tracer.wait();
-    let child: u32 = rest
-        .lines()
-        .find_map(|line| line.strip_prefix("cloned="))
-        .and_then(|pid| pid.parse().ok())
-        .expect("the tracer saw the clone");
+    let child = reexec_tests::pid_field(&rest, "cloned");
     if rest.lines().any(|line| line == "by_clone3=false") {
         // Then the server stores the pid itself after clone(2): the window of a few
         // instructions this test stops it in, on purpose.
@@ -610,11 +606,7 @@ fn fork_server_cwd(args: &[String]) -> Result<(), reexec::Error> {
     for (index, place) in places.into_iter().enumerate() {
         std::env::set_current_dir(place).unwrap();
         let output = Command::new("echo-args-env").fork_server(true).output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let cwd = stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("cwd="))
-            .unwrap_or("none");
+        let cwd = reexec_tests::field(&output, "cwd").unwrap_or("none");
         println!("cwd_{index}={cwd}");
     }
     Ok(())
