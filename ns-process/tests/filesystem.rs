@@ -382,6 +382,16 @@ fn where_group_tty_is_mapped_the_ptys_belong_to_it() {
 fn own_rootfs(dir: &Path, user: &TestUser) -> Result<std::path::PathBuf, String> {
     let rootfs = dir.join(format!("rootfs-{}", user.label().replace(' ', "-")));
     busybox_rootfs_copy(env!("CARGO_TARGET_TMPDIR"), &rootfs, user.ids())?;
+    // The busybox rootfs has no /etc/hostname, /etc/hosts nor /etc/resolv.conf. The copy
+    // may hold the empty ones a run of another test made, to bind on, in the shared
+    // original while it was copied: those go, so that a run here makes (and removes) its
+    // own, as on the original.
+    for name in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        let path = rootfs.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_file() && meta.len() == 0) {
+            std::fs::remove_file(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        }
+    }
     Ok(rootfs)
 }
 
@@ -649,17 +659,9 @@ fn what_ns_process_makes_in_a_rootfs_to_mount_on_is_gone_after_the_run() {
         let rootfs = or_skip!(own_rootfs(dir.path(), &user), "no root filesystem");
         // A link of the rootfs's own, which a --tmpfs below must not go through.
         std::os::unix::fs::symlink("/etc", rootfs.join("etc-link")).unwrap();
-        // The busybox rootfs has no /etc/hostname, /etc/hosts nor /etc/resolv.conf: all
-        // three are made to bind on, as are the --bind and --tmpfs destinations. The copy
-        // may hold the empty ones a run of another test made in the shared original while
-        // it was copied: those go, so that this run makes its own.
-        for name in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
-            let path = rootfs.join(name);
-            if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_file() && meta.len() == 0)
-            {
-                std::fs::remove_file(&path).unwrap();
-            }
-        }
+        // The busybox rootfs has no /etc/hostname, /etc/hosts nor /etc/resolv.conf (nor
+        // does `own_rootfs`'s copy): all three are made to bind on, as are the --bind and
+        // --tmpfs destinations.
         for name in ["etc/hostname", "etc/hosts", "etc/resolv.conf", "new"] {
             assert!(!rootfs.join(name).exists(), "{label}: {name}");
         }
