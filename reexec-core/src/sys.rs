@@ -57,9 +57,10 @@
 //!   no lock, formats nothing and cannot panic: another thread may have held the
 //!   allocator's lock at the moment of the clone.
 //! - No handler of the parent's may run in it: every signal is blocked in the calling
-//!   thread around the clone, so the child starts with all of them blocked, and it puts
-//!   every handled signal back to its default before it unblocks any. A handler running
-//!   in the child would run on the parent's memory.
+//!   thread around the clone, so the child starts with all of them blocked, and every
+//!   handled signal is back to its default before it unblocks any — by the clone itself
+//!   where clone3 takes `CLONE_CLEAR_SIGHAND`, else by the child. A handler running in
+//!   the child would run on the parent's memory.
 //! - Everything it reads — the [`ChildPlan`], the strings the plan points into, its stack —
 //!   stays alive until it has exec'd or ended: [`spawn()`] returns only then, and when it must
 //!   leave early (the parent's part failed or panicked) it kills and reaps the child first.

@@ -307,3 +307,50 @@ fn a_parent_killed_with_sigkill_sends_the_death_signal() {
         assert_eq!(field(&output, "survivors"), Some(survivors), "{context}");
     }
 }
+
+#[test]
+fn a_signal_sent_before_the_execve_meets_the_default_action_not_the_parents_handler() {
+    // Each way the spawner makes the child: clone3 with CLONE_CLEAR_SIGHAND where the
+    // kernel has it, clone(2) and a reset of each signal where clone3 is refused (as
+    // container runtimes' seccomp profiles refuse it), and whichever this machine takes.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let version: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    let filters: &[&str] = if cfg!(target_arch = "x86_64") && version >= vec![5, 5] {
+        &["none", "no-clone", "no-clone3"]
+    } else {
+        // The spawner's clone3 is x86_64's, and CLONE_CLEAR_SIGHAND Linux 5.5's.
+        println!(
+            "skipped the spawns without clone(2): no clone3 spawner on Linux {}",
+            release.trim()
+        );
+        &["none", "no-clone3"]
+    };
+    for user in reexec_tests::TestUser::all(PROBE) {
+        for &filter in filters {
+            let output = user
+                .command()
+                .args(["signal-window", filter])
+                .output()
+                .expect("the probe binary runs");
+            let label = format!("{} {filter}", user.label());
+            assert_fields(
+                &label,
+                &output,
+                &[
+                    // Handled by the parent: the default action, which ends the child.
+                    ("SIGUSR1", "signal=10"),
+                    // Ignored by std's start in the parent, back to default as across
+                    // std's own spawn.
+                    ("SIGPIPE", "signal=13"),
+                    // Ignored by the parent: still ignored, as execve keeps it.
+                    ("SIGUSR2", "code=0"),
+                    ("code", "0"),
+                ],
+            );
+        }
+    }
+}

@@ -30,6 +30,9 @@ pub(super) struct Shared<'p> {
     /// The parent's pid as /proc numbers it, for a child in a new PID namespace to find
     /// its parent there (see `parent_is_gone`); 0 when not needed or unknown.
     pub(super) parent_in_proc: libc::pid_t,
+    /// Whether the clone put every handled signal back to its default already
+    /// (`CLONE_CLEAR_SIGHAND`, `clone3.rs`).
+    pub(super) signal_handlers_cleared: bool,
     /// Set for a fork-style child (`fork.rs`), which runs its entry instead of calling
     /// execve.
     pub(super) forked: Option<Forked>,
@@ -211,7 +214,7 @@ pub(super) unsafe fn set_up(shared: &Shared<'_>) {
             copy_of: CopyOf::ForkServer,
             ..
         }) => set_mask(plan.keep_blocked),
-        _ => reset_signals(plan.keep_blocked),
+        _ => reset_signals(plan.keep_blocked, shared.signal_handlers_cleared),
     };
     if let Err(errno) = reset {
         fail(Step::ResetSignals, errno);
@@ -538,8 +541,13 @@ fn parse_decimal(text: &[u8]) -> Option<c_int> {
 /// Puts every handled signal back to its default action and unblocks all signals but
 /// `keep_blocked`, so the new program starts as a freshly executed one would, and no
 /// handler of the parent's runs in the child before `execve`. SIGPIPE goes back to
-/// default too, as `std::process::Command` does: Rust programs ignore it.
-fn reset_signals(keep_blocked: c_int) -> Result<(), i32> {
+/// default too, as `std::process::Command` does: Rust programs ignore it. When the clone
+/// `already_cleared` the handlers, SIGPIPE, which it left ignored, is all there is to do.
+fn reset_signals(keep_blocked: c_int, already_cleared: bool) -> Result<(), i32> {
+    if already_cleared {
+        raw::set_default_action(libc::SIGPIPE)?;
+        return set_mask(keep_blocked);
+    }
     // 1 to 64 are all of Linux's signals; SIGRTMAX() would be a libc call, not a constant.
     for signal in 1..=64 {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {

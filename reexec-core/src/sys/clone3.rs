@@ -1,9 +1,12 @@
-//! clone3(2), for two things clone(2) can't do. One: start the child in a cgroup v2
+//! clone3(2), for three things clone(2) can't do. One: start the child in a cgroup v2
 //! directory (`CLONE_INTO_CGROUP`, Linux 5.7), so that the cgroup binds it from its first
 //! instruction with no write to `cgroup.procs` — and so no waiting handshake for that
 //! write: the clone can take `CLONE_VFORK` when the parent has nothing else to do. Two:
-//! give the fork server both the child's pidfd and its pid written where the caller sees
-//! it ([`fork_style`]).
+//! put the child's signal handlers back to their defaults in the clone itself
+//! (`CLONE_CLEAR_SIGHAND`, Linux 5.5), where the child would otherwise ask for each of
+//! the 64 signals before its execve (`child.rs`, `reset_signals`). Three: give the fork
+//! server both the child's pidfd and its pid written where the caller sees it
+//! ([`fork_style`]).
 //!
 //! Runs in the parent; the child leaves the system call on the stack `spawn.rs` mapped for
 //! it, in the assembly below, which calls `child.rs`'s `child_entry` there. No libc
@@ -23,6 +26,10 @@ pub(super) const AVAILABLE: bool = cfg!(target_arch = "x86_64");
 
 /// `CLONE_INTO_CGROUP` of `<linux/sched.h>`, a flag of clone3 only (hence 64 bits).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `CLONE_CLEAR_SIGHAND` of `<linux/sched.h>` (Linux 5.5), clone3 only: every handled
+/// signal is back to its default in the child, ignored ones stay ignored.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
 /// `struct clone_args` of `<linux/sched.h>` up to `cgroup`: `CLONE_ARGS_SIZE_VER2`, 88
 /// bytes. A kernel that knows a shorter struct (5.3 to 5.6) refuses a non-zero `cgroup`
@@ -54,14 +61,14 @@ pub(super) struct Clone3 {
     /// stack pointer at `stack + stack_size`.
     pub(super) stack: *mut c_void,
     pub(super) stack_size: usize,
-    /// The cgroup v2 directory to start the child in; `None` for none (the tests).
+    /// The cgroup v2 directory to start the child in; `None` for none.
     pub(super) cgroup: Option<RawFd>,
     /// Where the kernel writes the pidfd, with `CLONE_PIDFD` in `flags`.
     pub(super) pidfd: *mut c_int,
 }
 
-/// Makes the clone3 system call of `clone`; the child calls `entry(arg)` and ends there.
-/// Returns the child's pid, or the errno clone3 failed with.
+/// Makes the clone3 system call of `clone`, with `CLONE_CLEAR_SIGHAND`; the child calls
+/// `entry(arg)` and ends there. Returns the child's pid, or the errno clone3 failed with.
 ///
 /// # Safety
 /// - `clone.stack .. clone.stack + clone.stack_size` is a writable mapping that nothing
@@ -82,7 +89,9 @@ pub(super) unsafe fn clone3(
     arg: *mut c_void,
 ) -> Result<libc::pid_t, i32> {
     let args = CloneArgs {
-        flags: clone.flags as u32 as u64 | clone.cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
+        flags: clone.flags as u32 as u64
+            | CLONE_CLEAR_SIGHAND
+            | clone.cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
         pidfd: clone.pidfd as u64,
         exit_signal: clone.exit_signal as u64,
         stack: clone.stack as u64,
@@ -210,8 +219,9 @@ pub(super) unsafe fn fork_style(
 ///   container runtimes' default profiles do (ns-process's among them), for their
 ///   filters can't read clone3's flags in memory.
 /// - `E2BIG`: a kernel of 5.3 to 5.6, which knows a shorter `struct clone_args`.
-/// - `EINVAL`: a kernel that does not know the `CLONE_INTO_CGROUP` flag — or flags that
-///   clone(2) will refuse too, with a diagnosis.
+/// - `EINVAL`: a kernel that does not know the `CLONE_INTO_CGROUP` flag (before 5.7) or
+///   `CLONE_CLEAR_SIGHAND` (before 5.5) — or flags that clone(2) will refuse too, with a
+///   diagnosis.
 /// - `EPERM`: a seccomp filter's refusal — or namespaces we may not create, which
 ///   clone(2) will refuse too.
 ///

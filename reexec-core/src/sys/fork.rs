@@ -182,6 +182,7 @@ unsafe fn clone_forked(
             done_write: fds.report,
         }),
         parent_in_proc: fds.caller_in_proc,
+        signal_handlers_cleared: false,
         forked: Some(forked),
     };
     // SAFETY: we are the child just cloned, whose descriptor table is its own copy.

@@ -67,8 +67,8 @@ pub(crate) struct IntoCgroup<'a, J> {
 /// (`clone3::is_unavailable_for_good`): spawns then go straight to clone(2).
 static CLONE3_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 
-/// Whether a spawn into a cgroup v2 directory may still try clone3: built for this
-/// architecture, and not yet found unavailable in this process.
+/// Whether a spawn may still try clone3: built for this architecture, and not yet found
+/// unavailable in this process.
 pub(crate) fn clone3_may_run() -> bool {
     clone3::AVAILABLE && !CLONE3_UNAVAILABLE.load(Ordering::Relaxed)
 }
@@ -104,8 +104,11 @@ where
         None => (None, None),
     };
     let mut parent_part = parent_part;
-    let clone3 = v2_dir.filter(|_| clone3_may_run());
-    if let Some(dir) = clone3 {
+    // Whether clone3 refused this spawn for want of clone3 or of a flag of its: if
+    // clone(2) then makes the child, clone3 is what fails here, and later spawns go
+    // straight to clone(2).
+    let mut clone3_refused = false;
+    if let Some(dir) = v2_dir.filter(|_| clone3_may_run()) {
         let via = Via::Clone3 {
             cgroup: Some(dir.as_raw_fd()),
         };
@@ -115,10 +118,8 @@ where
                 if !clone3::is_unavailable(errno) {
                     return Err(SpawnError::IntoCgroup(error));
                 }
-                if clone3::is_unavailable_for_good(errno) {
-                    CLONE3_UNAVAILABLE.store(true, Ordering::Relaxed);
-                }
-                // No child was made: on to clone(2) and the write.
+                note_clone3_refusal(errno, &mut clone3_refused);
+                // No child was made: on to the write.
             }
             result => {
                 #[cfg(test)]
@@ -136,7 +137,32 @@ where
         }
         parent_part.map_or(Ok(()), |part| part(pid))
     });
-    spawn_once(plan, Via::Clone, &mut parts)
+    // clone3 still, where it runs, for its CLONE_CLEAR_SIGHAND: 64 fewer system calls in
+    // the child before its execve (BENCHMARKS.md, "The spawner").
+    if clone3_may_run() {
+        match spawn_once(plan, Via::Clone3 { cgroup: None }, &mut parts) {
+            Err(SpawnError::Clone(error))
+                if clone3::is_unavailable(error.raw_os_error().unwrap_or(0)) =>
+            {
+                note_clone3_refusal(error.raw_os_error().unwrap_or(0), &mut clone3_refused);
+            }
+            result => return result,
+        }
+    }
+    let result = spawn_once(plan, Via::Clone, &mut parts);
+    if clone3_refused && !matches!(result, Err(SpawnError::Clone(_))) {
+        CLONE3_UNAVAILABLE.store(true, Ordering::Relaxed);
+    }
+    result
+}
+
+/// Notes in `refused` that clone3 refused a spawn with `errno`, and stops later spawns
+/// from trying clone3 at once when the errno says it fails for good.
+fn note_clone3_refusal(errno: i32, refused: &mut bool) {
+    if clone3::is_unavailable_for_good(errno) {
+        CLONE3_UNAVAILABLE.store(true, Ordering::Relaxed);
+    }
+    *refused = true;
 }
 
 /// The system call that makes the child.
@@ -164,6 +190,7 @@ fn spawn_once<E>(
         report: AtomicU64::new(0),
         wait: handshake.child_side(),
         parent_in_proc: parent_in_proc(plan),
+        signal_handlers_cleared: matches!(via, Via::Clone3 { .. }),
         forked: None,
     };
     let blocked = SignalsBlocked::all().map_err(|error| SpawnError::Os(Step::Clone, error))?;

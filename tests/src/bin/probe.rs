@@ -40,6 +40,42 @@ fn kill_the_server_at() -> Result<(), String> {
 }
 
 /// `count-a-run PATH`: appends a line to PATH, so that the test counts the runs.
+/// `signal-window`: with a handler for SIGUSR1 and SIGUSR2 ignored (SIGPIPE is, by
+/// std's start), spawns `exit-zero` once per signal and sends it that signal while it
+/// waits for its parent, signals blocked, before its execve; prints `SIGNAME=` and how
+/// the child ended. A child whose handlers were put back to their defaults dies of
+/// SIGUSR1 and SIGPIPE when it unblocks them; one that kept ours would run the handler
+/// and go on.
+#[reexec::entry("signal-window")]
+fn signal_window() -> Result<(), String> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    extern "C" fn goes_on(_: std::ffi::c_int) {}
+    let handled = SigAction::new(
+        SigHandler::Handler(goes_on),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    let ignored = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: a handler that does nothing, and an ignored signal; this process is the
+    // probe's re-executed child, which uses neither signal otherwise.
+    unsafe {
+        sigaction(Signal::SIGUSR1, &handled).map_err(|errno| errno.to_string())?;
+        sigaction(Signal::SIGUSR2, &ignored).map_err(|errno| errno.to_string())?;
+    }
+    for signal in [Signal::SIGUSR1, Signal::SIGPIPE, Signal::SIGUSR2] {
+        let status = Command::new("exit-zero")
+            .fork_server(false)
+            .parent_setup(move |pid| {
+                let pid = nix::unistd::Pid::from_raw(pid as i32);
+                nix::sys::signal::kill(pid, signal).map_err(std::io::Error::from)
+            })
+            .status()
+            .map_err(|error| error.to_string())?;
+        println!("{}={}", signal.as_str(), reexec_tests::status_text(status));
+    }
+    Ok(())
+}
+
 #[reexec::entry("count-a-run")]
 fn count_a_run() {
     let path = std::env::args_os().nth(1).expect("count-a-run PATH");
@@ -339,6 +375,7 @@ reexec::main! {
             "fork-server-restart" => fork_server_restart()?,
             "fork-server-dies-mid-spawn" => fork_server_dies_mid_spawn(&args[1..])?,
             "fork-server-cwd" => fork_server_cwd(&args[1..])?,
+            "signal-window" => signal_window_under(&args[1])?,
             "fork-server-fds" => {
                 reexec::ForkServer::start()?;
                 let server = reexec::ForkServer::pid().expect("the server runs");
@@ -495,6 +532,28 @@ fn fork_server_stop_race() -> Result<(), reexec::Error> {
         "first_failure={}",
         failures.first().map_or("none", String::as_str)
     );
+    Ok(())
+}
+
+/// `signal-window none|no-clone|no-clone3`: runs the entry `signal-window` as it is, or
+/// under a seccomp filter that refuses clone(2), or clone3, with ENOSYS — so that its
+/// spawns can only take the one left; prints its lines and `code=`.
+fn signal_window_under(filter: &str) -> Result<(), reexec::Error> {
+    use reexec::{SeccompAction, SeccompFilter};
+    let mut command = Command::new("signal-window");
+    let refused = match filter {
+        "none" => None,
+        "no-clone" => Some(nix::libc::SYS_clone),
+        "no-clone3" => Some(nix::libc::SYS_clone3),
+        other => panic!("signal-window none|no-clone|no-clone3, not {other:?}"),
+    };
+    if let Some(number) = refused {
+        let program = SeccompFilter::new(SeccompAction::Allow)
+            .rule(number, SeccompAction::Errno(nix::libc::ENOSYS as u16))
+            .compile()?;
+        command.seccomp(program);
+    }
+    print_status(command.fork_server(false).status()?);
     Ok(())
 }
 
