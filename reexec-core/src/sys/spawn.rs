@@ -141,10 +141,12 @@ where
     // the child before its execve (BENCHMARKS.md, "The spawner").
     if clone3_may_run() {
         match spawn_once(plan, Via::Clone3 { cgroup: None }, &mut parts) {
-            Err(SpawnError::Clone(error))
-                if clone3::is_unavailable(error.raw_os_error().unwrap_or(0)) =>
-            {
-                note_clone3_refusal(error.raw_os_error().unwrap_or(0), &mut clone3_refused);
+            Err(SpawnError::Clone(error)) => {
+                let errno = error.raw_os_error().unwrap_or(0);
+                if !clone3::is_unavailable(errno) {
+                    return Err(SpawnError::Clone(error));
+                }
+                note_clone3_refusal(errno, &mut clone3_refused);
             }
             result => return result,
         }
