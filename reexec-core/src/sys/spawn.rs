@@ -104,10 +104,6 @@ where
         None => (None, None),
     };
     let mut parent_part = parent_part;
-    // Whether clone3 refused this spawn for want of clone3 or of a flag of its: if
-    // clone(2) then makes the child, clone3 is what fails here, and later spawns go
-    // straight to clone(2).
-    let mut clone3_refused = false;
     if let Some(dir) = v2_dir.filter(|_| clone3_may_run()) {
         let via = Via::Clone3 {
             cgroup: Some(dir.as_raw_fd()),
@@ -118,7 +114,7 @@ where
                 if !clone3::is_unavailable(errno) {
                     return Err(SpawnError::IntoCgroup(error));
                 }
-                note_clone3_refusal(errno, &mut clone3_refused);
+                stop_clone3_if_for_good(errno);
                 // No child was made: on to the write.
             }
             result => {
@@ -138,7 +134,10 @@ where
         parent_part.map_or(Ok(()), |part| part(pid))
     });
     // clone3 still, where it runs, for its CLONE_CLEAR_SIGHAND: 64 fewer system calls in
-    // the child before its execve (BENCHMARKS.md, "The spawner").
+    // the child before its execve (BENCHMARKS.md, "The spawner"). If it refuses this spawn
+    // for want of clone3 or of that flag and clone(2) then makes the child, clone3 is what
+    // fails here, and later spawns go straight to clone(2).
+    let mut clone3_refused = false;
     if clone3_may_run() {
         match spawn_once(plan, Via::Clone3 { cgroup: None }, &mut parts) {
             Err(SpawnError::Clone(error)) => {
@@ -146,7 +145,8 @@ where
                 if !clone3::is_unavailable(errno) {
                     return Err(SpawnError::Clone(error));
                 }
-                note_clone3_refusal(errno, &mut clone3_refused);
+                stop_clone3_if_for_good(errno);
+                clone3_refused = true;
             }
             result => return result,
         }
@@ -158,13 +158,12 @@ where
     result
 }
 
-/// Notes in `refused` that clone3 refused a spawn with `errno`, and stops later spawns
-/// from trying clone3 at once when the errno says it fails for good.
-fn note_clone3_refusal(errno: i32, refused: &mut bool) {
+/// Stops later spawns from trying clone3 when `errno`, its refusal, says it fails so for
+/// good.
+fn stop_clone3_if_for_good(errno: i32) {
     if clone3::is_unavailable_for_good(errno) {
         CLONE3_UNAVAILABLE.store(true, Ordering::Relaxed);
     }
-    *refused = true;
 }
 
 /// The system call that makes the child.
