@@ -67,7 +67,7 @@ pub(crate) unsafe fn clone_for_caller(
     slot: &SpawnSlot,
 ) -> Result<Cloned, i32> {
     // SAFETY: passed on from our caller. The server never had the go pipe's write end.
-    unsafe { clone_forked(plan, caller, -1, CopyOf::ForkServer, Some(slot.word())) }
+    unsafe { clone_forked(plan, caller, -1, CopyOf::ForkServer, Some(slot)) }
 }
 
 /// Clones the child `plan` describes as a copy of this process, its parent
@@ -95,7 +95,7 @@ unsafe fn clone_forked(
     fds: &CallerFds,
     go_write: RawFd,
     copy_of: CopyOf,
-    slot: Option<*mut libc::pid_t>,
+    slot: Option<&SpawnSlot>,
 ) -> Result<Cloned, i32> {
     let mut pidfd: c_int = -1;
     // The server's child is its caller's, and ends with the signal the server itself
@@ -110,14 +110,14 @@ unsafe fn clone_forked(
     // No handler of ours may run in the child before its setup chose its mask.
     let blocked = SignalsBlocked::all().map_err(|error| error.raw_os_error().unwrap_or(0))?;
     // SAFETY: no CLONE_VM, CLONE_VFORK or CLONE_THREAD in `flags`; `pidfd` is a live local
-    // and `slot` the word of the server's live `SpawnSlot`; this process is
-    // single-threaded (see the function's safety section).
+    // and `slot.word()` the word of a `SpawnSlot` borrowed for this whole call; this
+    // process is single-threaded (see the function's safety section).
     let by_clone3 = slot.map(|slot| unsafe {
         super::clone3::fork_style(
             flags | libc::CLONE_PARENT_SETTID,
             exit_signal,
             &mut pidfd,
-            slot,
+            slot.word(),
         )
     });
     let cloned = match by_clone3 {
@@ -142,8 +142,7 @@ unsafe fn clone_forked(
             if let (Some(slot), 1..) = (slot, pid) {
                 // Without clone3 the pid goes in by hand: a server killed between the
                 // clone and this store leaves its caller a child it can't find.
-                // SAFETY: the word of the server's live `SpawnSlot`, aligned.
-                unsafe { AtomicI32::from_ptr(slot) }.store(pid as libc::pid_t, Ordering::Release);
+                slot.put(pid as libc::pid_t);
             }
             match pid {
                 0.. => Ok(pid as libc::pid_t),
@@ -520,7 +519,12 @@ impl SpawnSlot {
 
     /// Empties the slot, before a request.
     pub(crate) fn clear(&self) {
-        self.atomic().store(0, Ordering::Release);
+        self.put(0);
+    }
+
+    /// Writes `pid` where the kernel's clone3 would have.
+    fn put(&self, pid: libc::pid_t) {
+        self.atomic().store(pid, Ordering::Release);
     }
 
     /// The pid the server's last clone wrote, if any, and empties the slot.
@@ -558,24 +562,17 @@ impl WorkingDirectory {
     /// This process's, by `statx(".")`; `None` where the kernel can't name the mount
     /// (`STATX_MNT_ID`, Linux 5.8) or the call fails.
     pub(crate) fn now() -> Option<WorkingDirectory> {
+        let wanted = libc::STATX_INO | libc::STATX_MNT_ID;
         let mut found = std::mem::MaybeUninit::<libc::statx>::zeroed();
         // SAFETY: statx writes one struct statx into `found`, a zeroed local of that type,
         // and reads the path, a NUL-terminated literal.
-        let result = unsafe {
-            libc::statx(
-                libc::AT_FDCWD,
-                c".".as_ptr(),
-                0,
-                libc::STATX_INO | libc::STATX_MNT_ID,
-                found.as_mut_ptr(),
-            )
-        };
+        let result =
+            unsafe { libc::statx(libc::AT_FDCWD, c".".as_ptr(), 0, wanted, found.as_mut_ptr()) };
         if result != 0 {
             return None;
         }
         // SAFETY: zeroed, then filled in by statx.
         let found = unsafe { found.assume_init() };
-        let wanted = libc::STATX_INO | libc::STATX_MNT_ID;
         (found.stx_mask & wanted == wanted).then_some(WorkingDirectory {
             device: (found.stx_dev_major, found.stx_dev_minor),
             inode: found.stx_ino,
