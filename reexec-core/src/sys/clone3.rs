@@ -14,9 +14,9 @@
 //! processes into the Rust frame that called it, which the child must never do (that
 //! frame is on the parent's stack).
 //!
-//! The first is x86_64 only, for now: elsewhere [`AVAILABLE`] is false and `spawn.rs`
-//! takes clone(2) and the write, as on a kernel without clone3. The second returns in both
-//! processes, as fork(2) does, and needs no assembly.
+//! The first two are x86_64 only, for now: elsewhere [`AVAILABLE`] is false and
+//! `spawn.rs` takes clone(2) (and the write), as on a kernel without clone3. The third
+//! returns in both processes, as fork(2) does, and needs no assembly.
 
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
@@ -211,9 +211,10 @@ pub(super) unsafe fn fork_style(
     Ok(pid as libc::pid_t)
 }
 
-/// Whether an errno of clone3 says that clone3, or its `CLONE_INTO_CGROUP`, is not to be
-/// had here, rather than that the child can't be in the cgroup: then clone(2) and the
-/// write to `cgroup.procs` start it instead, and give their own error if it fails again.
+/// Whether an errno of clone3 says that clone3, or one of its flags (`CLONE_INTO_CGROUP`,
+/// `CLONE_CLEAR_SIGHAND`), is not to be had here, rather than that the child can't be in
+/// the cgroup or can't be made: then clone(2) (and the write to `cgroup.procs`) start it
+/// instead, and give their own error if it fails again.
 ///
 /// - `ENOSYS`: a kernel before 5.3, or a seccomp filter that refuses clone3 this way — as
 ///   container runtimes' default profiles do (ns-process's among them), for their
@@ -226,7 +227,8 @@ pub(super) unsafe fn fork_style(
 ///   clone(2) will refuse too.
 ///
 /// Every other errno is the cgroup's answer, or a limit's (`EAGAIN` at the cgroup's
-/// `pids.max`): the write would go around it, so it is reported, not retried.
+/// `pids.max`, or the caller's own process limit): clone(2) and the write would go around
+/// the first and meet the second again, so it is reported, not retried.
 pub(super) fn is_unavailable(errno: i32) -> bool {
     matches!(
         errno,
