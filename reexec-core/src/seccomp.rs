@@ -444,13 +444,11 @@ impl SeccompFilter {
             .filter(|rule| rule.and_above)
             .map(|rule| rule.number)
             .min();
-        if let Some(from) = from {
-            named.retain(|&number| number < from);
-        }
         let mut search = Vec::new();
         if let Some(from) = from {
+            named.retain(|&number| number < from);
             // Past the search: to the rules. Patched below, once the search's length is known.
-            search.push(Node::ToRules(libc::BPF_JGE, from));
+            search.push(Node::FromHereUp(from));
         }
         emit_search(&named, &mut search);
         // The search, then the default's return, then the rules.
@@ -464,7 +462,7 @@ impl SeccompFilter {
             .map(|(position, node)| {
                 let to = |target: usize| (target - position - 1) as u8;
                 match *node {
-                    Node::ToRules(test, k) => jump(test, k, to(default_at + 1), 0),
+                    Node::FromHereUp(from) => jump(libc::BPF_JGE, from, to(default_at + 1), 0),
                     Node::Split { pivot, at_or_above } => {
                         jump(libc::BPF_JGE, pivot, to(at_or_above), 0)
                     }
@@ -485,8 +483,8 @@ impl SeccompFilter {
 /// One instruction of [`SeccompFilter::unnamed_calls_first`]'s search, its jumps still
 /// symbolic.
 enum Node {
-    /// Taken: on to the rules.
-    ToRules(u32, u32),
+    /// A number from this one up: on to the rules (a rule names all of them).
+    FromHereUp(u32),
     /// Numbers from `pivot` up are searched at `at_or_above`; the others next.
     Split { pivot: u32, at_or_above: usize },
     /// Equal: on to the rules; else the next leaf, or the default after the `last`.
