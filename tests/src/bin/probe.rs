@@ -39,7 +39,6 @@ fn kill_the_server_at() -> Result<(), String> {
     Ok(())
 }
 
-/// `count-a-run PATH`: appends a line to PATH, so that the test counts the runs.
 /// `signal-window`: with a handler for SIGUSR1 and SIGUSR2 ignored (SIGPIPE is, by
 /// std's start), spawns `exit-zero` once per signal and sends it that signal while it
 /// waits for its parent, signals blocked, before its execve; prints `SIGNAME=` and how
@@ -76,6 +75,7 @@ fn signal_window() -> Result<(), String> {
     Ok(())
 }
 
+/// `count-a-run PATH`: appends a line to PATH, so that the test counts the runs.
 #[reexec::entry("count-a-run")]
 fn count_a_run() {
     let path = std::env::args_os().nth(1).expect("count-a-run PATH");
