@@ -890,23 +890,59 @@ enum Target {
     Below(f64),
 }
 
+impl Target {
+    /// Whether `ratio`, whose bootstrap interval is `interval` where there is one, meets
+    /// the target: "met" or "missed" when the whole interval is on one side of the limit,
+    /// "within noise" when it holds the limit.
+    fn verdict(self, ratio: f64, interval: Option<(f64, f64)>) -> String {
+        let (sign, limit, meets): (&str, f64, fn(f64, f64) -> bool) = match self {
+            Target::None => return String::new(),
+            Target::AtMost(limit) => ("≤", limit, |ratio, limit| ratio <= limit),
+            Target::Below(limit) => ("<", limit, |ratio, limit| ratio < limit),
+        };
+        let (low, high) = interval.unwrap_or((ratio, ratio));
+        let word = match (meets(high, limit), meets(low, limit)) {
+            (true, _) => "met",
+            (false, false) => "**missed**",
+            (false, true) => "within noise",
+        };
+        format!("{sign} {limit:.2}: {word}")
+    }
+}
+
 /// A row's figure divided by its baseline's.
 struct Ratio {
     baseline: f64,
+    /// The baseline's samples, for the ratio's interval; `None` for a fixed baseline.
+    baseline_samples: Option<Samples>,
     against: String,
     target: Target,
 }
 
 impl Ratio {
     fn new(baseline: &Samples, against: &str, target: Target) -> Ratio {
-        Ratio::fixed(baseline.median(), against, target)
+        Ratio {
+            baseline_samples: Some(baseline.clone()),
+            ..Ratio::fixed(baseline.median(), against, target)
+        }
     }
 
     fn fixed(baseline: f64, against: &str, target: Target) -> Ratio {
         Ratio {
             baseline,
+            baseline_samples: None,
             against: against.into(),
             target,
+        }
+    }
+
+    /// The 90 % interval of `samples`' median over this baseline (see
+    /// [`stats::ratio_interval`]); a fixed baseline divides the row's own interval.
+    fn interval(&self, samples: &Samples) -> Option<(f64, f64)> {
+        match &self.baseline_samples {
+            Some(baseline) => stats::ratio_interval(samples, baseline),
+            None => stats::ratio_interval(samples, &Samples(vec![1]))
+                .map(|(low, high)| (low / self.baseline, high / self.baseline)),
         }
     }
 }
@@ -931,7 +967,7 @@ impl Table {
             what,
             format!("{} (n={})", micros(median), samples.0.len()),
             format!("{} / {spread}", micros(samples.min())),
-            median,
+            (median, Some(samples)),
             ratio,
         );
     }
@@ -955,7 +991,7 @@ impl Table {
                 nanos(samples.quantile(0.25)),
                 nanos(samples.quantile(0.75))
             ),
-            median,
+            (median, Some(samples)),
             ratio,
         );
     }
@@ -966,24 +1002,21 @@ impl Table {
             what,
             format!("{count} instructions"),
             "exact".into(),
-            count as f64,
+            (count as f64, None),
             ratio,
         );
     }
 
     /// A rate, where more is better: the ratio printed is baseline time over ours.
     fn rate(&mut self, item: &str, what: &str, per_second: f64, baseline: Option<(f64, String)>) {
-        let ratio = baseline.map(|(baseline, against)| Ratio {
-            baseline: 1.0 / baseline,
-            against,
-            target: Target::None,
-        });
+        let ratio = baseline
+            .map(|(baseline, against)| Ratio::fixed(1.0 / baseline, &against, Target::None));
         self.push(
             item,
             what,
             format!("{per_second:.0} /s"),
             "median of repeats".into(),
-            1.0 / per_second,
+            (1.0 / per_second, None),
             ratio,
         );
     }
@@ -1013,20 +1046,19 @@ impl Table {
         what: &str,
         figure: String,
         spread: String,
-        value: f64,
+        (value, samples): (f64, Option<&Samples>),
         ratio: Option<Ratio>,
     ) {
         let (ratio_text, against, target) = match ratio {
             None => (String::new(), String::new(), String::new()),
             Some(ratio) => {
                 let value = value / ratio.baseline;
-                let verdict = |met: bool| if met { "met" } else { "**missed**" };
-                let target = match ratio.target {
-                    Target::None => String::new(),
-                    Target::AtMost(limit) => format!("≤ {limit:.2}: {}", verdict(value <= limit)),
-                    Target::Below(limit) => format!("< {limit:.2}: {}", verdict(value < limit)),
+                let interval = samples.and_then(|samples| ratio.interval(samples));
+                let text = match interval {
+                    Some((low, high)) if low < high => format!("{value:.3} ({low:.3}–{high:.3})"),
+                    _ => format!("{value:.3}"),
                 };
-                (format!("{value:.3}"), ratio.against, target)
+                (text, ratio.against, ratio.target.verdict(value, interval))
             }
         };
         self.rows.push([
@@ -1041,7 +1073,9 @@ impl Table {
     }
 
     fn print(&self) {
-        println!("| # | what | median | min / p25–p75 (µs) | ratio | against | target |");
+        println!(
+            "| # | what | median | min / p25–p75 (µs) | ratio (90 % interval) | against | target |"
+        );
         println!("|---|---|---:|---:|---:|---|---|");
         for row in &self.rows {
             println!("| {} |", row.join(" | "));
