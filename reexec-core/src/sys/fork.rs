@@ -107,23 +107,44 @@ unsafe fn clone_forked(
         CopyOf::Caller => (0, libc::SIGCHLD),
     };
     let flags = plan.clone_flags | parent | libc::CLONE_PIDFD;
+    // A copy of the caller has the kernel put the caller's handlers back to their defaults
+    // in the clone, where its setup would otherwise ask for each of the 64 signals. (A
+    // child of the server keeps the server's: `child.rs`, `set_up`.)
+    let clear_signal_handlers = copy_of == CopyOf::Caller && super::spawn::clone3_may_run();
     // No handler of ours may run in the child before its setup chose its mask.
     let blocked = SignalsBlocked::all().map_err(|error| error.raw_os_error().unwrap_or(0))?;
-    // SAFETY: no CLONE_VM, CLONE_VFORK or CLONE_THREAD in `flags`; `pidfd` is a live local
-    // and `slot.word()` the word of a `SpawnSlot` borrowed for this whole call; this
-    // process is single-threaded (see the function's safety section).
-    let by_clone3 = slot.map(|slot| unsafe {
-        super::clone3::fork_style(
-            flags | libc::CLONE_PARENT_SETTID,
-            exit_signal,
-            &mut pidfd,
-            slot.word(),
-        )
-    });
+    let by_clone3 = match slot {
+        // SAFETY: no CLONE_VM, CLONE_VFORK or CLONE_THREAD in `flags`; `pidfd` is a live
+        // local and `slot.word()` the word of a `SpawnSlot` borrowed for this whole call;
+        // this process is single-threaded (see the function's safety section).
+        Some(slot) => Some(unsafe {
+            super::clone3::fork_style(
+                flags | libc::CLONE_PARENT_SETTID,
+                false,
+                exit_signal,
+                &mut pidfd,
+                slot.word(),
+            )
+        }),
+        // SAFETY: as above; no CLONE_PARENT_SETTID, so no `parent_tid`.
+        None if clear_signal_handlers => Some(unsafe {
+            super::clone3::fork_style(flags, true, exit_signal, &mut pidfd, std::ptr::null_mut())
+        }),
+        None => None,
+    };
     let cloned = match by_clone3 {
-        // ENOSYS: before Linux 5.3, or a seccomp filter's answer, as EPERM may be;
-        // clone(2) repeats the error if it was the kernel's refusal of the namespaces.
-        Some(Err(libc::ENOSYS | libc::EPERM)) | None => {
+        Some(Ok(pid)) => Ok(pid),
+        // The server's: ENOSYS before Linux 5.3, or a seccomp filter's answer, as EPERM
+        // may be; clone(2) repeats the error if it was the kernel's refusal of the
+        // namespaces. A copy's: any errno that says clone3 or CLONE_CLEAR_SIGHAND is not
+        // to be had (`clone3::is_unavailable`).
+        Some(Err(errno))
+            if !matches!(errno, libc::ENOSYS | libc::EPERM)
+                && (slot.is_some() || !super::clone3::is_unavailable(errno)) =>
+        {
+            Err(errno)
+        }
+        Some(Err(_)) | None => {
             // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags:
             // the child goes on from here on a copy of our memory and stack. The kernel
             // writes one int into `pidfd`, a live local (CLONE_PIDFD takes the parent_tid
@@ -144,12 +165,15 @@ unsafe fn clone_forked(
                 // clone and this store leaves its caller a child it can't find.
                 slot.put(pid as libc::pid_t);
             }
-            match pid {
+            let cloned = match pid {
                 0.. => Ok(pid as libc::pid_t),
                 _ => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+            };
+            if let (Some(Err(errno)), None, false) = (by_clone3, slot, pid == 0) {
+                super::spawn::after_clone3_refused(errno, pid > 0);
             }
+            cloned
         }
-        Some(done) => done,
     };
     let pid = match cloned {
         Ok(pid) => pid,
@@ -181,7 +205,7 @@ unsafe fn clone_forked(
             done_write: fds.report,
         }),
         parent_in_proc: fds.caller_in_proc,
-        signal_handlers_cleared: false,
+        signal_handlers_cleared: clear_signal_handlers && matches!(by_clone3, Some(Ok(_))),
         forked: Some(forked),
     };
     // SAFETY: we are the child just cloned, whose descriptor table is its own copy.

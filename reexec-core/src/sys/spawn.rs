@@ -137,7 +137,7 @@ where
     // the child before its execve (BENCHMARKS.md, "The spawner"). If it refuses this spawn
     // for want of clone3 or of that flag and clone(2) then makes the child, clone3 is what
     // fails here, and later spawns go straight to clone(2).
-    let mut clone3_refused = false;
+    let mut clone3_refused = None;
     if clone3_may_run() {
         match spawn_once(plan, Via::Clone3 { cgroup: None }, &mut parts) {
             Err(SpawnError::Clone(error)) => {
@@ -145,17 +145,27 @@ where
                 if !clone3::is_unavailable(errno) {
                     return Err(SpawnError::Clone(error));
                 }
-                stop_clone3_if_for_good(errno);
-                clone3_refused = true;
+                clone3_refused = Some(errno);
             }
             result => return result,
         }
     }
     let result = spawn_once(plan, Via::Clone, &mut parts);
-    if clone3_refused && !matches!(result, Err(SpawnError::Clone(_))) {
-        CLONE3_UNAVAILABLE.store(true, Ordering::Relaxed);
+    if let Some(errno) = clone3_refused {
+        after_clone3_refused(errno, !matches!(result, Err(SpawnError::Clone(_))));
     }
     result
+}
+
+/// What a clone3 refused for want of clone3, or of `CLONE_CLEAR_SIGHAND`, says of later
+/// clones of this process, once clone(2) was tried in its place: none tries clone3 again
+/// when its errno says so for good, or when clone(2) made the child it refused.
+pub(super) fn after_clone3_refused(errno: i32, clone_made_the_child: bool) {
+    if clone_made_the_child {
+        CLONE3_UNAVAILABLE.store(true, Ordering::Relaxed);
+    } else {
+        stop_clone3_if_for_good(errno);
+    }
 }
 
 /// Stops later spawns from trying clone3 when `errno`, its refusal, says it fails so for

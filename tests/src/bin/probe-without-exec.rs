@@ -78,6 +78,42 @@ fn disposition(signal: nix::sys::signal::Signal) -> &'static str {
 
 extern "C" fn on_usr1(_: i32) {}
 
+/// `signals`: handles SIGUSR1 and ignores SIGUSR2, then prints what a copy finds of
+/// them, of SIGPIPE (which std's start ignores) and of its signal mask.
+fn signals() -> Result<(), reexec::Error> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let handled = SigAction::new(
+        SigHandler::Handler(on_usr1),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    let ignored = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: a handler that does nothing; SIG_IGN for SIGUSR2.
+    unsafe {
+        sigaction(Signal::SIGUSR1, &handled).unwrap();
+        sigaction(Signal::SIGUSR2, &ignored).unwrap();
+    }
+    let output = without_exec()
+        .without_exec(|_: &[OsString]| {
+            println!("usr1={}", disposition(Signal::SIGUSR1));
+            println!("usr2={}", disposition(Signal::SIGUSR2));
+            println!("pipe={}", disposition(Signal::SIGPIPE));
+            let blocked = SigSet::thread_get_mask().unwrap();
+            println!("blocked_usr1={}", blocked.contains(Signal::SIGUSR1));
+            ExitCode::SUCCESS
+        })
+        .output()?;
+    print_output(&output);
+    Ok(())
+}
+
+/// `signals` in a re-executed child (see the mode `signals-under`), which prints the
+/// copy's lines and its status and ends with code 0.
+#[reexec::entry("signals-in-a-copy")]
+fn signals_in_a_copy() -> Result<(), reexec::Error> {
+    signals()
+}
+
 fn without_exec() -> Command {
     SET_BY_MAIN.store(42, Ordering::Relaxed);
     let mut command = Command::new(ENTRY);
@@ -186,25 +222,20 @@ reexec::main! {
                 print_output(&output);
                 drop(inherited);
             }
-            "signals" => {
-                use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-                let handled = SigAction::new(SigHandler::Handler(on_usr1), SaFlags::empty(), SigSet::empty());
-                let ignored = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-                // SAFETY: a handler that does nothing; SIG_IGN for SIGUSR2.
-                unsafe {
-                    sigaction(Signal::SIGUSR1, &handled).unwrap();
-                    sigaction(Signal::SIGUSR2, &ignored).unwrap();
-                }
-                let output = without_exec()
-                    .without_exec(|_: &[OsString]| {
-                        println!("usr1={}", disposition(Signal::SIGUSR1));
-                        println!("usr2={}", disposition(Signal::SIGUSR2));
-                        println!("pipe={}", disposition(Signal::SIGPIPE));
-                        let blocked = SigSet::thread_get_mask().unwrap();
-                        println!("blocked_usr1={}", blocked.contains(Signal::SIGUSR1));
-                        ExitCode::SUCCESS
-                    })
-                    .output()?;
+            "signals" => signals()?,
+            "signals-under" => {
+                // The same, in a re-executed child of this probe under a seccomp filter
+                // that refuses clone(2), or clone3, with ENOSYS: the copy can then only be
+                // made the other way.
+                let refused = match args.get(1).map(String::as_str) {
+                    Some("no-clone") => nix::libc::SYS_clone,
+                    Some("no-clone3") => nix::libc::SYS_clone3,
+                    other => panic!("signals-under no-clone|no-clone3, not {other:?}"),
+                };
+                let program = SeccompFilter::new(SeccompAction::Allow)
+                    .rule(refused, SeccompAction::Errno(nix::libc::ENOSYS as u16))
+                    .compile()?;
+                let output = Command::new("signals-in-a-copy").seccomp(program).output()?;
                 print_output(&output);
             }
             "namespaces" => {
