@@ -6,7 +6,7 @@
 //! (`CLONE_CLEAR_SIGHAND`, Linux 5.5), where the child would otherwise ask for each of
 //! the 64 signals before its execve (`child.rs`, `reset_signals`). Three: give the fork
 //! server both the child's pidfd and its pid written where the caller sees it
-//! ([`fork_style`]).
+//! ([`fork_style`], which also clears a copy of the caller's handlers as two does).
 //!
 //! Runs in the parent; the child leaves the system call on the stack `spawn.rs` mapped for
 //! it, in the assembly below, which calls `child.rs`'s `child_entry` there. No libc
