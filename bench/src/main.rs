@@ -105,7 +105,7 @@ impl Plan {
                 threads_repeats: 5,
                 tool_runs: 80,
                 dispatch_starts: 100,
-                peer_runs: 5,
+                peer_runs: 15,
                 peer_round_trips: [400, 200],
                 typed_rounds: 200,
                 runtime_runs: 40,
