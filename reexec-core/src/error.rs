@@ -100,6 +100,8 @@ pub enum Step {
     SendInput,
     /// Reading a typed call's answer from the child.
     ReadAnswer,
+    /// Creating the memory file (memfd) a typed call's answer is written into.
+    CreateAnswerFile,
 
     // Limits and privileges (issue #13).
     /// Setting a limit given with [`Command::rlimit`](crate::Command::rlimit) in the child
@@ -131,7 +133,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 45] = [
+    pub(crate) const ALL: [Step; 46] = [
         Step::CreatePipe,
         Step::OpenDevNull,
         Step::DuplicateStdio,
@@ -180,6 +182,8 @@ impl Step {
         Step::ManageCgroup,
         Step::JoinCgroup,
         Step::ForkServer,
+        // Typed calls, later (a step's number is its place here: new ones go last).
+        Step::CreateAnswerFile,
     ];
 
     /// The number that travels from child to parent when a child-side step fails.
@@ -247,6 +251,7 @@ impl fmt::Display for Step {
             // Typed calls.
             Step::SendInput => "sending the typed call's input to the child",
             Step::ReadAnswer => "reading the typed call's answer from the child",
+            Step::CreateAnswerFile => "creating the memfd for the typed call's answer",
             // Limits and privileges (issue #13).
             Step::SetResourceLimit => "setting a resource limit in the child (prlimit64)",
             Step::DropBoundingCapabilities => {

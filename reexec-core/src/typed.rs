@@ -63,8 +63,9 @@ pub trait TypedEntry: 'static {
 ///
 /// Everything a `Command` offers — namespaces, id maps, environment, stdio, descriptors,
 /// the death signal, hooks — applies to the call through [`command`](Self::command). The
-/// input goes to the child on a pipe of its own, the answer comes back on another: neither
-/// shows in `argv` or the environment, and neither has a size limit but memory.
+/// input goes to the child on a pipe of its own, and the answer comes back in a memory
+/// file (memfd) read once the child has exited: neither shows in `argv` or the
+/// environment, and neither has a size limit but memory.
 ///
 /// ```no_run
 /// use reexec::{Namespaces, TypedCommand};
@@ -157,7 +158,7 @@ where
     /// [`TypedChild::join`] waits for the answer.
     pub fn spawn(&mut self, input: &In) -> Result<TypedChild<Out>, Error> {
         let (types, request) = request::<In, Out>(&self.entry, input)?;
-        let (child, input, answer) = start(&mut self.command)?;
+        let (child, input, answer) = start(&mut self.command, AnswerChannel::File)?;
         let mut typed = TypedChild {
             child,
             entry: self.entry.clone(),
@@ -165,14 +166,14 @@ where
             request,
             sent: 0,
             input: Some(input),
-            answer: Some(answer),
+            answer,
             received: Vec::new(),
             _out: PhantomData,
         };
-        let nonblocking = [&typed.input, &typed.answer]
-            .into_iter()
-            .flatten()
-            .try_for_each(set_nonblocking)
+        let nonblocking = typed
+            .input
+            .as_ref()
+            .map_or(Ok(()), set_nonblocking)
             .map_err(|error| Error::os(Step::CreatePipe, error));
         // Small inputs fit the pipe: sent before the child needs them.
         let prepared = nonblocking.and_then(|()| {
@@ -255,7 +256,8 @@ pub struct TypedChild<Out> {
     request: Vec<u8>,
     sent: usize,
     input: Option<File>,
-    answer: Option<File>,
+    /// The memfd the child writes its answer into, read once it has exited.
+    answer: File,
     received: Vec<u8>,
     _out: PhantomData<fn() -> Out>,
 }
@@ -341,20 +343,25 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
                 timeout,
             })
         } else {
-            value.and_then(|()| {
-                let frame =
-                    wire::complete_frame(&self.received).map_err(|error| Error::Encoding {
-                        entry: self.entry.clone(),
-                        what: "reading the child's answer",
-                        message: error.to_string(),
-                    })?;
-                decode_answer(
-                    &self.entry,
-                    &self.types,
-                    frame,
-                    status.as_ref().ok().copied(),
-                )
-            })
+            value
+                .and_then(|()| {
+                    read_answer(&self.answer, &mut self.received)
+                        .map_err(|error| Error::os(Step::ReadAnswer, error))
+                })
+                .and_then(|()| {
+                    let frame =
+                        wire::complete_frame(&self.received).map_err(|error| Error::Encoding {
+                            entry: self.entry.clone(),
+                            what: "reading the child's answer",
+                            message: error.to_string(),
+                        })?;
+                    decode_answer(
+                        &self.entry,
+                        &self.types,
+                        frame,
+                        status.as_ref().ok().copied(),
+                    )
+                })
         };
         TypedOutput {
             value,
@@ -385,8 +392,10 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
         Ok(())
     }
 
-    /// Sends the input and reads the answer, and piped output, until the answer is whole
-    /// or its pipe ends and the output pipes end. `Ok(false)`: the deadline came first.
+    /// Sends the rest of the input and reads piped output until the output pipes end.
+    /// `Ok(false)`: the deadline came first. The answer is not read here: the child
+    /// writes it into a file, which no write can fill, so that the parent sleeps once, until
+    /// the child has exited, and not also when the answer arrives.
     fn exchange(
         &mut self,
         deadline: Option<Instant>,
@@ -403,39 +412,18 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
             .stderr
             .take()
             .map(|pipe| File::from(OwnedFd::from(pipe)));
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = Vec::new();
         loop {
-            if self.answer.is_some()
-                && wire::complete_frame(&self.received)
-                    .ok()
-                    .flatten()
-                    .is_some()
-            {
-                // The whole answer is here: the pipe's end-of-file need not be waited for.
-                self.answer = None;
-            }
-            if self.input.is_none() && self.answer.is_none() && out.is_none() && err.is_none() {
+            if self.input.is_none() && out.is_none() && err.is_none() {
                 return Ok(true);
             }
-            let wait = match deadline {
-                None => PollTimeout::NONE,
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(false);
-                    }
-                    // Rounded up, so that a wait never ends just before the deadline.
-                    let millis = left.as_millis().saturating_add(1).min(i32::MAX as u128 - 1);
-                    PollTimeout::try_from(millis as i32).unwrap_or(PollTimeout::MAX)
-                }
+            let Some(wait) = poll_timeout(deadline) else {
+                return Ok(false);
             };
             let ready = {
-                let mut fds = Vec::with_capacity(4);
+                let mut fds = Vec::with_capacity(3);
                 if let Some(fd) = &self.input {
                     fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
-                }
-                if let Some(fd) = &self.answer {
-                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
                 }
                 for file in [&out, &err].into_iter().flatten() {
                     fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
@@ -451,31 +439,13 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
                 self.send()
                     .map_err(|error| Error::os(Step::SendInput, error))?;
             }
-            if self.answer.is_some() && ready.next().unwrap_or(false) {
-                let want = wire::missing(&self.received).unwrap_or(wire::HEAD as u64);
-                if self.received.capacity() - self.received.len() < chunk.len() {
-                    // Room for the rest of the frame, but at most 64 MiB ahead of what
-                    // has arrived: a child that lies about the length gets no more.
-                    self.received
-                        .reserve((want.min(1 << 26) as usize).max(chunk.len()));
-                }
-                match self.answer.as_ref().map(|mut pipe| pipe.read(&mut chunk)) {
-                    Some(Ok(0)) => self.answer = None,
-                    Some(Ok(read)) => self.received.extend_from_slice(&chunk[..read]),
-                    Some(Err(error))
-                        if matches!(
-                            error.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) => {}
-                    Some(Err(error)) => return Err(Error::os(Step::ReadAnswer, error)),
-                    None => {}
-                }
-            }
             for (source, sink) in [(&mut out, &mut *stdout), (&mut err, &mut *stderr)] {
                 if source.is_none() || !ready.next().unwrap_or(false) {
                     continue;
                 }
                 if let Some(file) = source {
+                    // Room for one pipe's worth, made once and only for a piped output.
+                    chunk.resize(64 * 1024, 0);
                     match sys::retry_interrupted(|| file.read(&mut chunk)) {
                         Ok(0) => *source = None,
                         Ok(read) => sink.extend_from_slice(&chunk[..read]),
@@ -487,7 +457,26 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
     }
 
     /// Waits for the child to exit, until `deadline`; `false` when the deadline came first.
+    /// Through the child's pidfd, which turns readable at its exit; by polling its status
+    /// where there is none (before Linux 5.3).
     fn wait_until(&mut self, deadline: Option<Instant>) -> bool {
+        if deadline.is_none() {
+            return true;
+        }
+        if let Some(pidfd) = self.child.pidfd() {
+            loop {
+                let Some(wait) = poll_timeout(deadline) else {
+                    return false;
+                };
+                let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
+                match poll(&mut fds, wait) {
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+                    Ok(_) => return true,
+                    // Not a pollable pidfd after all: ask for the status instead.
+                    Err(_) => break,
+                }
+            }
+        }
         let Some(deadline) = deadline else {
             return true;
         };
@@ -503,6 +492,52 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
             }
             std::thread::sleep(pause.min(deadline - now));
             pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+/// How long a poll may wait for `deadline`: forever without one, `None` once it has
+/// passed. Rounded up, so that a wait never ends just before the deadline.
+fn poll_timeout(deadline: Option<Instant>) -> Option<PollTimeout> {
+    let Some(deadline) = deadline else {
+        return Some(PollTimeout::NONE);
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return None;
+    }
+    let millis = left.as_millis().saturating_add(1).min(i32::MAX as u128 - 1);
+    Some(PollTimeout::try_from(millis as i32).unwrap_or(PollTimeout::MAX))
+}
+
+/// Reads the answer the child wrote into `file` (its memfd), from the start: one frame,
+/// whose head says how long it is, and no further — at most 64 MiB beyond what has been
+/// read at each step, so that a child lying about the length gets no more memory of its
+/// parent than it wrote. What the file lacks of a frame is left for the decoding to
+/// call an answer that never came.
+fn read_answer(file: &File, received: &mut Vec<u8>) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    received.clear();
+    loop {
+        let want = match wire::missing(received) {
+            Some(0) => return Ok(()),
+            Some(missing) => missing.min(1 << 26) as usize,
+            None => wire::HEAD - received.len(),
+        };
+        let at = received.len();
+        received.resize(at + want, 0);
+        // The memfd's offset is shared with the child's copy, which wrote to its end:
+        // read at a position, not from the offset.
+        let read = sys::retry_interrupted(|| file.read_at(&mut received[at..], at as u64));
+        match read {
+            Ok(read) => received.truncate(at + read),
+            Err(error) => {
+                received.truncate(at);
+                return Err(error);
+            }
+        }
+        if received.len() == at {
+            return Ok(());
         }
     }
 }
@@ -596,22 +631,47 @@ fn request<In: Serialize + 'static, Out: 'static>(
     Ok((types, request))
 }
 
-/// Starts `command` with the two pipes of a typed call: our ends of the input and of the
-/// answer come back with the child.
-fn start(command: &mut Command) -> Result<(Child, File, File), Error> {
+/// Where a call's answer travels: the channel [`start`] gives the child.
+#[derive(Clone, Copy)]
+pub(crate) enum AnswerChannel {
+    /// A pipe, read as the answer comes: a [`Pool`](crate::Pool) worker's, which answers
+    /// call after call and does not exit between them.
+    Pipe,
+    /// A memfd, read once the child has exited: a single call's. No answer can fill it,
+    /// so the child never waits for its parent to read, and the parent need not wake
+    /// before the exit it waits for anyway.
+    File,
+}
+
+/// Starts `command` with the input pipe and the answer channel of a typed call: our ends
+/// of both come back with the child.
+pub(crate) fn start(
+    command: &mut Command,
+    channel: AnswerChannel,
+) -> Result<(Child, File, File), Error> {
     let (input_at, answer_at) = free_pair(command.given_fd_numbers());
     let (input_read, input_write) =
         sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
-    let (answer_read, answer_write) =
-        sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
+    let (answer_ours, answer_theirs) = match channel {
+        AnswerChannel::Pipe => {
+            sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?
+        }
+        AnswerChannel::File => {
+            use nix::sys::memfd::{MFdFlags, memfd_create};
+            memfd_create(c"reexec-typed-answer", MFdFlags::MFD_CLOEXEC)
+                .map_err(io::Error::from)
+                .and_then(|file| Ok((file.try_clone()?, file)))
+                .map_err(|error| Error::os(Step::CreateAnswerFile, error))?
+        }
+    };
     let child = command
         .fd(input_at, input_read)
-        .fd(answer_at, answer_write)
+        .fd(answer_at, answer_theirs)
         .env(wire::FDS_ENV, format!("{input_at},{answer_at}"))
         .spawn();
     // Spawn took the descriptors; the numbers must not reach a later plain spawn.
     command.env_remove(wire::FDS_ENV);
-    Ok((child?, File::from(input_write), File::from(answer_read)))
+    Ok((child?, File::from(input_write), File::from(answer_ours)))
 }
 
 /// Two descriptor numbers from 3 up that the command does not give already.

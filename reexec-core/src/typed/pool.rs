@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire;
-use super::{TypedEntry, decode_answer, request, start};
+use super::{AnswerChannel, TypedEntry, decode_answer, request, start};
 use crate::command::{Child, Command};
 use crate::error::{Error, Step};
 
@@ -229,7 +229,7 @@ where
         let mut command = Command::new(self.entry);
         command.death_signal(None);
         (self.configure)(&mut command);
-        let (child, input, answer) = start(&mut command)?;
+        let (child, input, answer) = start(&mut command, AnswerChannel::Pipe)?;
         Ok(Worker {
             child,
             input,

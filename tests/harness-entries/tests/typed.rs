@@ -158,6 +158,36 @@ fn a_64_mib_value_goes_each_way() {
     );
 }
 
+/// Returns `length` bytes of [`large_text`]: a small input, as large an answer as asked.
+#[reexec::entry("typed-make-text")]
+fn make_text(length: usize) -> String {
+    large_text(length)
+}
+
+#[test]
+fn the_child_answers_and_exits_before_its_parent_reads() {
+    // 1 MiB, sixteen times what a pipe holds by default: a child answering on a pipe
+    // would wait, the pipe full, until its parent read, and could not exit first.
+    const SIZE: usize = 1 << 20;
+    let mut call = TypedCommand::new::<make_text>().spawn(&SIZE).unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = call.child().try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the child has not exited in 60 s: it waits for its parent to read the answer"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        call.join().unwrap() == large_text(SIZE),
+        "the answer came back changed"
+    );
+}
+
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 enum ParseError {
     Empty,
@@ -680,8 +710,9 @@ enum Lie {
     AnotherType,
 }
 
-/// Finds its answer descriptor as an attacker would — the one pipe it may write, above 2
-/// — writes `lie` on it and exits without a real answer.
+/// Finds its answer descriptor as an attacker would — the one above 2 it may write (a
+/// memfd, open for reading and writing) — writes `lie` on it and exits without a real
+/// answer.
 #[reexec::entry("typed-liar")]
 fn liar(lie: Lie) -> u64 {
     let answer = std::fs::read_dir("/proc/self/fd")
@@ -696,18 +727,17 @@ fn liar(lie: Lie) -> u64 {
                 .ok()
         })
         .find(|&fd| {
+            // The access mode, the flags' last octal digit: 1 write only, 2 both.
             fd > 2
-                && std::fs::read_link(format!("/proc/self/fd/{fd}"))
-                    .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"))
                 && std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
                     .unwrap_or_default()
                     .lines()
                     .any(|line| {
                         line.strip_prefix("flags:")
-                            .is_some_and(|f| f.trim().ends_with('1'))
+                            .is_some_and(|f| f.trim().ends_with(['1', '2']))
                     })
         })
-        .expect("the answer pipe is open for writing");
+        .expect("the answer descriptor is open for writing");
     let mut frame = Vec::new();
     match lie {
         Lie::HugeLength => {
@@ -731,8 +761,8 @@ fn liar(lie: Lie) -> u64 {
     use std::io::Write;
     use std::os::fd::FromRawFd;
     // SAFETY: the descriptor found above is open, and only this code uses it from here on.
-    let mut pipe = unsafe { std::fs::File::from_raw_fd(answer) };
-    pipe.write_all(&frame).unwrap();
+    let mut answer = unsafe { std::fs::File::from_raw_fd(answer) };
+    answer.write_all(&frame).unwrap();
     std::process::exit(0)
 }
 
