@@ -460,12 +460,12 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
     /// Through the child's pidfd, which turns readable at its exit; by polling its status
     /// where there is none (before Linux 5.3).
     fn wait_until(&mut self, deadline: Option<Instant>) -> bool {
-        if deadline.is_none() {
+        let Some(deadline) = deadline else {
             return true;
-        }
+        };
         if let Some(pidfd) = self.child.pidfd() {
             loop {
-                let Some(wait) = poll_timeout(deadline) else {
+                let Some(wait) = poll_timeout(Some(deadline)) else {
                     return false;
                 };
                 let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
@@ -477,9 +477,6 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
                 }
             }
         }
-        let Some(deadline) = deadline else {
-            return true;
-        };
         let mut pause = Duration::from_micros(100);
         loop {
             match self.child.try_wait() {
