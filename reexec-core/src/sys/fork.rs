@@ -169,6 +169,8 @@ unsafe fn clone_forked(
                 0.. => Ok(pid as libc::pid_t),
                 _ => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
             };
+            // A copy's clone3 was refused: what clone(2) did says whether later clones of
+            // this process try clone3 again (the parent's to note, not the child's).
             if let (Some(Err(errno)), None, false) = (by_clone3, slot, pid == 0) {
                 super::spawn::after_clone3_refused(errno, pid > 0);
             }
