@@ -17,6 +17,24 @@ use nix::unistd::Pid;
 // seccomp
 // ---------------------------------------------------------------------------------------
 
+/// Whether reexec's spawner takes clone3 with `CLONE_CLEAR_SIGHAND` on this machine —
+/// x86_64, whose clone3 is reexec's own assembly, and Linux 5.5 or later — so that a
+/// child is still made under a filter that refuses clone(2). `Err` names the release when
+/// not, for a test's printed skip.
+pub fn clone3_clears_signal_handlers() -> Result<(), String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let version: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    if cfg!(target_arch = "x86_64") && version >= vec![5, 5] {
+        Ok(())
+    } else {
+        Err(format!("no clone3 spawner on Linux {}", release.trim()))
+    }
+}
+
 /// The argument a [`SeccompFilter`] compares: the low 32 bits of argument `index`, masked
 /// with `mask`, against `value`.
 #[derive(Clone, Copy, Debug)]

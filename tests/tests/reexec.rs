@@ -313,21 +313,12 @@ fn a_signal_sent_before_the_execve_meets_the_default_action_not_the_parents_hand
     // Each way the spawner makes the child: clone3 with CLONE_CLEAR_SIGHAND where the
     // kernel has it, clone(2) and a reset of each signal where clone3 is refused (as
     // container runtimes' seccomp profiles refuse it), and whichever this machine takes.
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let version: Vec<u32> = release
-        .split(|c: char| !c.is_ascii_digit())
-        .take(2)
-        .filter_map(|part| part.parse().ok())
-        .collect();
-    let filters: &[&str] = if cfg!(target_arch = "x86_64") && version >= vec![5, 5] {
-        &["none", "no-clone", "no-clone3"]
-    } else {
-        // The spawner's clone3 is x86_64's, and CLONE_CLEAR_SIGHAND Linux 5.5's.
-        println!(
-            "skipped the spawns without clone(2): no clone3 spawner on Linux {}",
-            release.trim()
-        );
-        &["none", "no-clone3"]
+    let filters: &[&str] = match reexec_tests::faults::clone3_clears_signal_handlers() {
+        Ok(()) => &["none", "no-clone", "no-clone3"],
+        Err(why) => {
+            println!("skipped the spawns without clone(2): {why}");
+            &["none", "no-clone3"]
+        }
     };
     for user in reexec_tests::TestUser::all(PROBE) {
         for &filter in filters {

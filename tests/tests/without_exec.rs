@@ -136,43 +136,32 @@ fn the_copy_has_stdio_and_the_given_descriptors_and_nothing_else_of_the_callers(
     );
 }
 
+/// What a copy of the probe's mode `signals` finds of the caller's signals.
+const SIGNALS_IN_A_COPY: &[(&str, &str)] = &[
+    ("code", "0"),
+    // Handled in the caller: the handler's code is in the copy, and must not run.
+    ("usr1", "default"),
+    // Ignored stays ignored, as across an execve.
+    ("usr2", "ignore"),
+    ("pipe", "ignore"),
+    ("blocked_usr1", "false"),
+];
+
 #[test]
 fn the_callers_handlers_are_reset_and_sigpipe_is_ignored_as_std_leaves_it() {
-    let output = probe(&["signals"]);
-    assert_fields(
-        "signals",
-        &output,
-        &[
-            ("code", "0"),
-            // Handled in the caller: the handler's code is in the copy, and must not run.
-            ("usr1", "default"),
-            // Ignored stays ignored, as across an execve.
-            ("usr2", "ignore"),
-            ("pipe", "ignore"),
-            ("blocked_usr1", "false"),
-        ],
-    );
+    assert_fields("signals", &probe(&["signals"]), SIGNALS_IN_A_COPY);
 }
 
 #[test]
 fn the_callers_handlers_are_reset_whichever_clone_made_the_copy() {
     // clone3 with CLONE_CLEAR_SIGHAND where the kernel has it; clone(2) and a reset of
     // each signal where clone3 is refused, as container runtimes' seccomp profiles do.
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let version: Vec<u32> = release
-        .split(|c: char| !c.is_ascii_digit())
-        .take(2)
-        .filter_map(|part| part.parse().ok())
-        .collect();
-    let filters: &[&str] = if cfg!(target_arch = "x86_64") && version >= vec![5, 5] {
-        &["no-clone", "no-clone3"]
-    } else {
-        // The copy takes clone3 where the spawner does: x86_64, and Linux 5.5's flag.
-        println!(
-            "skipped the copy without clone(2): the spawner takes no clone3 on Linux {}",
-            release.trim()
-        );
-        &["no-clone3"]
+    let filters: &[&str] = match reexec_tests::faults::clone3_clears_signal_handlers() {
+        Ok(()) => &["no-clone", "no-clone3"],
+        Err(why) => {
+            println!("skipped the copy without clone(2): {why}");
+            &["no-clone3"]
+        }
     };
     for user in reexec_tests::TestUser::all(PROBE) {
         for &filter in filters {
@@ -184,13 +173,7 @@ fn the_callers_handlers_are_reset_whichever_clone_made_the_copy() {
             assert_fields(
                 &format!("{} {filter}", user.label()),
                 &output,
-                &[
-                    ("code", "0"),
-                    ("usr1", "default"),
-                    ("usr2", "ignore"),
-                    ("pipe", "ignore"),
-                    ("blocked_usr1", "false"),
-                ],
+                SIGNALS_IN_A_COPY,
             );
         }
     }
