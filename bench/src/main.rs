@@ -1082,3 +1082,37 @@ impl Table {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn a_target_is_met_or_missed_only_by_the_whole_interval() {
+        let at_most = Target::AtMost(0.25);
+        assert_eq!(at_most.verdict(0.24, Some((0.23, 0.249))), "≤ 0.25: met");
+        assert_eq!(
+            at_most.verdict(0.24, Some((0.23, 0.26))),
+            "≤ 0.25: within noise"
+        );
+        assert_eq!(
+            at_most.verdict(0.26, Some((0.251, 0.27))),
+            "≤ 0.25: **missed**"
+        );
+        // On the limit counts as meeting "at most", not "below".
+        assert_eq!(at_most.verdict(0.25, Some((0.25, 0.25))), "≤ 0.25: met");
+        let below = Target::Below(1.0);
+        assert_eq!(below.verdict(1.0, Some((1.0, 1.0))), "< 1.00: **missed**");
+        assert_eq!(
+            below.verdict(0.99, Some((0.98, 1.0))),
+            "< 1.00: within noise"
+        );
+    }
+
+    #[test]
+    fn without_an_interval_the_ratio_alone_decides() {
+        assert_eq!(Target::AtMost(2.0).verdict(1.5, None), "≤ 2.00: met");
+        assert_eq!(Target::AtMost(2.0).verdict(2.5, None), "≤ 2.00: **missed**");
+        assert_eq!(Target::None.verdict(1.0, Some((0.5, 2.0))), "");
+    }
+}
