@@ -35,6 +35,23 @@ pub fn clone3_clears_signal_handlers() -> Result<(), String> {
     }
 }
 
+/// The filter a probe spawns under so that the spawner has one way left to make a child:
+/// `no-clone` refuses clone(2), `no-clone3` clone3, both with ENOSYS (as container
+/// runtimes' profiles refuse clone3); `none` is no filter. Another word panics: a
+/// probe's mode is its test's to get right.
+pub fn clone_refused(mode: &str) -> Result<Option<reexec::SeccompProgram>, reexec::Error> {
+    let number = match mode {
+        "none" => return Ok(None),
+        "no-clone" => libc::SYS_clone,
+        "no-clone3" => libc::SYS_clone3,
+        other => panic!("none, no-clone or no-clone3, not {other:?}"),
+    };
+    let program = reexec::SeccompFilter::new(reexec::SeccompAction::Allow)
+        .rule(number, reexec::SeccompAction::Errno(libc::ENOSYS as u16))
+        .compile()?;
+    Ok(Some(program))
+}
+
 /// The argument a [`SeccompFilter`] compares: the low 32 bits of argument `index`, masked
 /// with `mask`, against `value`.
 #[derive(Clone, Copy, Debug)]

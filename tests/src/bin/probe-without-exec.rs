@@ -227,16 +227,12 @@ reexec::main! {
                 // The same, in a re-executed child of this probe under a seccomp filter
                 // that refuses clone(2), or clone3, with ENOSYS: the copy can then only be
                 // made the other way.
-                let refused = match args.get(1).map(String::as_str) {
-                    Some("no-clone") => nix::libc::SYS_clone,
-                    Some("no-clone3") => nix::libc::SYS_clone3,
-                    other => panic!("signals-under no-clone|no-clone3, not {other:?}"),
-                };
-                let program = SeccompFilter::new(SeccompAction::Allow)
-                    .rule(refused, SeccompAction::Errno(nix::libc::ENOSYS as u16))
-                    .compile()?;
-                let output = Command::new("signals-in-a-copy").seccomp(program).output()?;
-                print_output(&output);
+                let mode = args.get(1).map_or("", String::as_str);
+                let mut command = Command::new("signals-in-a-copy");
+                if let Some(program) = reexec_tests::faults::clone_refused(mode)? {
+                    command.seccomp(program);
+                }
+                print_output(&command.output()?);
             }
             "namespaces" => {
                 let output = without_exec()

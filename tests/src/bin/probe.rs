@@ -539,18 +539,8 @@ fn fork_server_stop_race() -> Result<(), reexec::Error> {
 /// under a seccomp filter that refuses clone(2), or clone3, with ENOSYS — so that its
 /// spawns can only take the one left; prints its lines and `code=`.
 fn signal_window_under(filter: &str) -> Result<(), reexec::Error> {
-    use reexec::{SeccompAction, SeccompFilter};
     let mut command = Command::new("signal-window");
-    let refused = match filter {
-        "none" => None,
-        "no-clone" => Some(nix::libc::SYS_clone),
-        "no-clone3" => Some(nix::libc::SYS_clone3),
-        other => panic!("signal-window none|no-clone|no-clone3, not {other:?}"),
-    };
-    if let Some(number) = refused {
-        let program = SeccompFilter::new(SeccompAction::Allow)
-            .rule(number, SeccompAction::Errno(nix::libc::ENOSYS as u16))
-            .compile()?;
+    if let Some(program) = reexec_tests::faults::clone_refused(filter)? {
         command.seccomp(program);
     }
     print_status(command.fork_server(false).status()?);
