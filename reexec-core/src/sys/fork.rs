@@ -132,18 +132,18 @@ unsafe fn clone_forked(
         }),
         None => None,
     };
+    // Which refusals of clone3 send the clone to clone(2), which repeats the error if it
+    // was the kernel's refusal of the namespaces.
+    let clone_instead = |errno: i32| match slot {
+        // The server's: ENOSYS before Linux 5.3, or a seccomp filter's answer, as EPERM
+        // may be.
+        Some(_) => matches!(errno, libc::ENOSYS | libc::EPERM),
+        // A copy's: any that says clone3 or CLONE_CLEAR_SIGHAND is not to be had.
+        None => super::clone3::is_unavailable(errno),
+    };
     let cloned = match by_clone3 {
         Some(Ok(pid)) => Ok(pid),
-        // The server's: ENOSYS before Linux 5.3, or a seccomp filter's answer, as EPERM
-        // may be; clone(2) repeats the error if it was the kernel's refusal of the
-        // namespaces. A copy's: any errno that says clone3 or CLONE_CLEAR_SIGHAND is not
-        // to be had (`clone3::is_unavailable`).
-        Some(Err(errno))
-            if !matches!(errno, libc::ENOSYS | libc::EPERM)
-                && (slot.is_some() || !super::clone3::is_unavailable(errno)) =>
-        {
-            Err(errno)
-        }
+        Some(Err(errno)) if !clone_instead(errno) => Err(errno),
         Some(Err(_)) | None => {
             // SAFETY: clone(2) without CLONE_VM and without a stack is fork(2) with flags:
             // the child goes on from here on a copy of our memory and stack. The kernel
