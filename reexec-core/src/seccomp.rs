@@ -5,10 +5,11 @@
 //! The compiler is ours, not `seccompiler`'s nor libseccomp's: what a sandbox needs — an
 //! architecture check, a list of calls (optionally with argument tests, all of which must
 //! hold: masked equality or an unsigned comparison),
-//! an action per call and a default — compiles into a straight list of a few instructions
-//! per rule, which a reader can check against seccomp(2) in one sitting. It adds no
-//! dependency (no C library for users to install), and anything fancier can still be
-//! compiled elsewhere and handed over as instructions
+//! an action per call and a default — compiles into a binary search of the call number
+//! whose every end is an action, and, for the calls whose first rule tests arguments,
+//! those rules in order: a program a reader can check against seccomp(2) in one sitting.
+//! It adds no dependency (no C library for users to install), and anything fancier can
+//! still be compiled elsewhere and handed over as instructions
 //! ([`SeccompProgram::from_instructions`]).
 
 use std::mem::offset_of;
@@ -313,7 +314,8 @@ impl SeccompFilter {
 
     /// Compiles the filter into a BPF program. Fails with [`Error::InvalidInput`] for a
     /// number no system call has, an argument index above 5, an errno outside 1 to 4095,
-    /// or a program longer than the kernel takes (4096 instructions, about 1,300 rules).
+    /// or a program longer than the kernel takes (4096 instructions: about 2,000 runs of
+    /// call numbers with one action, or 500 rules that test an argument).
     pub fn compile(&self) -> Result<SeccompProgram, Error> {
         let invalid = |what: &'static str, value: String, why: &str| Error::InvalidInput {
             what,
@@ -379,8 +381,8 @@ impl SeccompFilter {
         Ok(SeccompProgram { instructions })
     }
 
-    /// The program: the architecture check, the search of the numbers the rules name
-    /// (`unnamed_calls_first`), each rule in order, the default.
+    /// The program: the architecture check, the search that decides each call number
+    /// (`decision_tree`), then the rules that test arguments, in order, and the default.
     fn instructions(&self) -> Vec<libc::sock_filter> {
         let other_arch = self.other_architectures.ret();
         let mut program = vec![
@@ -391,8 +393,20 @@ impl SeccompFilter {
         ];
         #[cfg(target_arch = "x86_64")]
         program.extend([jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1), ret(other_arch)]);
+        let segments = self.segments();
+        let (tree, to_rules) = decision_tree(&segments);
+        let rules_at = tree.len();
         let header = program.len();
-        for rule in &self.rules {
+        program.extend(tree);
+        // Each of those jumps lands on the first rule, the number still loaded.
+        for at in to_rules {
+            program[header + at].k = (rules_at - at - 1) as u32;
+        }
+        // Only the rules a number sent here can match: those of its own number, and those
+        // of every number from one up.
+        let argument_tested =
+            |rule: &Rule| rule.and_above || self.verdict(rule.number) == Verdict::TestArguments;
+        for rule in self.rules.iter().filter(|rule| argument_tested(rule)) {
             if rule.conditions.is_empty() {
                 // The number stays loaded for the next rule.
                 let test = if rule.and_above {
@@ -416,112 +430,106 @@ impl SeccompFilter {
             program.push(load(offset_of!(libc::seccomp_data, nr)));
         }
         program.push(ret(self.default.ret()));
-        // The search goes where it leaves the program within the kernel's limit.
-        let search = self.unnamed_calls_first();
-        if program.len() + search.len() <= MAX_INSTRUCTIONS {
-            program.splice(header..header, search);
-        }
         program
     }
-}
 
-impl SeccompFilter {
-    /// A binary search of the numbers the rules name, ahead of the rules: a call no rule
-    /// names gets the default action after a handful of comparisons, instead of one for
-    /// each rule. The kernel runs the filter on every call number when it installs it, to
-    /// learn which ones it always allows (its action cache, Linux 5.11), with interrupts
-    /// off: with a hundred rules that walk was the larger part of the install. Falls
-    /// through to the rules for a named number; empty when the search would not fit the
-    /// 8-bit jumps (then every call walks the rules, as before).
-    fn unnamed_calls_first(&self) -> Vec<libc::sock_filter> {
-        let mut named: Vec<u32> = self.rules.iter().map(|rule| rule.number).collect();
-        named.sort_unstable();
-        named.dedup();
-        // A rule for every number from one up names all of those.
-        let from = self
+    /// What the rules make of call `number` before its arguments are looked at: the
+    /// first rule that names it decides, unless that rule tests arguments.
+    fn verdict(&self, number: u32) -> Verdict {
+        let first = self
             .rules
             .iter()
-            .filter(|rule| rule.and_above)
-            .map(|rule| rule.number)
-            .min();
-        let mut search = Vec::new();
-        if let Some(from) = from {
-            named.retain(|&number| number < from);
-            // Past the search: to the rules. Patched below, once the search's length is known.
-            search.push(Node::FromHereUp(from));
+            .find(|rule| rule.number == number || (rule.and_above && number > rule.number));
+        match first {
+            None => Verdict::Return(self.default.ret()),
+            Some(rule) if rule.conditions.is_empty() => Verdict::Return(rule.action.ret()),
+            Some(_) => Verdict::TestArguments,
         }
-        emit_search(&named, &mut search);
-        // The search, then the default's return, then the rules.
-        let default_at = search.len();
-        if default_at > usize::from(u8::MAX) {
-            return Vec::new();
-        }
-        let mut program: Vec<libc::sock_filter> = search
+    }
+
+    /// The call numbers cut where the verdict changes: the first number of each run of
+    /// one verdict, from 0 up, the last run going on to the highest. A verdict can only
+    /// change where a rule's number starts or ends, so those are the numbers to try.
+    fn segments(&self) -> Vec<(u32, Verdict)> {
+        let mut cuts: Vec<u32> = self
+            .rules
             .iter()
-            .enumerate()
-            .map(|(position, node)| {
-                let to = |target: usize| (target - position - 1) as u8;
-                match *node {
-                    Node::FromHereUp(from) => jump(libc::BPF_JGE, from, to(default_at + 1), 0),
-                    Node::Split { pivot, at_or_above } => {
-                        jump(libc::BPF_JGE, pivot, to(at_or_above), 0)
-                    }
-                    Node::Leaf { number, last } => jump(
-                        libc::BPF_JEQ,
-                        number,
-                        to(default_at + 1),
-                        if last { to(default_at) } else { 0 },
-                    ),
-                }
-            })
+            .flat_map(|rule| [rule.number, rule.number.saturating_add(1)])
+            .chain([0])
             .collect();
-        program.push(ret(self.default.ret()));
-        program
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut segments: Vec<(u32, Verdict)> = Vec::new();
+        for first in cuts {
+            let verdict = self.verdict(first);
+            if segments.last().is_none_or(|&(_, last)| last != verdict) {
+                segments.push((first, verdict));
+            }
+        }
+        segments
     }
 }
 
-/// One instruction of [`SeccompFilter::unnamed_calls_first`]'s search, its jumps still
-/// symbolic.
-enum Node {
-    /// A number from this one up: on to the rules (a rule names all of them).
-    FromHereUp(u32),
-    /// Numbers from `pivot` up are searched at `at_or_above`; the others next.
-    Split { pivot: u32, at_or_above: usize },
-    /// Equal: on to the rules; else the next leaf, or the default after the `last`.
-    Leaf { number: u32, last: bool },
+/// What a call number gets from the search: an action, or the rules that test its
+/// arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Return(u32),
+    TestArguments,
 }
 
-/// Appends the search of `numbers` (sorted): halves split on their first number, down
-/// to a few compared one by one.
-fn emit_search(numbers: &[u32], search: &mut Vec<Node>) {
-    if numbers.len() <= 3 {
-        for (index, &number) in numbers.iter().enumerate() {
-            search.push(Node::Leaf {
-                number,
-                last: index + 1 == numbers.len(),
-            });
-        }
-        if numbers.is_empty() {
-            // Nothing named here: the default. A leaf that never matches goes there.
-            search.push(Node::Leaf {
-                number: u32::MAX,
-                last: true,
-            });
+/// A binary search of `segments` (as [`SeccompFilter::segments`] gives them, the call
+/// number loaded): each comparison halves the runs left, and each run ends in its action,
+/// so that every call is decided in about log2(runs) comparisons. The kernel runs the
+/// filter on every call number when it installs it, to learn which ones it always allows
+/// (its action cache, Linux 5.11): a short walk for each is a short install. Also returns
+/// where the jumps to the rules that test arguments are, for the caller to aim once it
+/// knows where those rules start.
+///
+/// Lower halves follow their comparison; a jump to the upper half longer than a
+/// comparison's 8 bits takes a `BPF_JA`, whose offset has 32 bits.
+fn decision_tree(segments: &[(u32, Verdict)]) -> (Vec<libc::sock_filter>, Vec<usize>) {
+    let mut program = Vec::new();
+    let mut to_rules = Vec::new();
+    emit_decision(segments, &mut program, &mut to_rules);
+    (program, to_rules)
+}
+
+/// Appends the search of `segments` to `program`, and the positions of its jumps to the
+/// rules to `to_rules`.
+fn emit_decision(
+    segments: &[(u32, Verdict)],
+    program: &mut Vec<libc::sock_filter>,
+    to_rules: &mut Vec<usize>,
+) {
+    if let [(_, verdict)] = segments {
+        match *verdict {
+            Verdict::Return(value) => program.push(ret(value)),
+            Verdict::TestArguments => {
+                to_rules.push(program.len());
+                // Aimed by the caller.
+                program.push(statement(libc::BPF_JMP | libc::BPF_JA, 0));
+            }
         }
         return;
     }
-    let (below, at_or_above) = numbers.split_at(numbers.len() / 2);
-    let split = search.len();
-    search.push(Node::Split {
-        pivot: at_or_above[0],
-        at_or_above: 0,
-    });
-    emit_search(below, search);
-    let upper = search.len();
-    if let Node::Split { at_or_above, .. } = &mut search[split] {
-        *at_or_above = upper;
+    let (below, at_or_above) = segments.split_at(segments.len() / 2);
+    let pivot = at_or_above[0].0;
+    let mut lower = Vec::new();
+    let mut lower_to_rules = Vec::new();
+    emit_decision(below, &mut lower, &mut lower_to_rules);
+    let skip = lower.len();
+    match u8::try_from(skip) {
+        Ok(skip) => program.push(jump(libc::BPF_JGE, pivot, skip, 0)),
+        Err(_) => {
+            program.push(jump(libc::BPF_JGE, pivot, 0, 1));
+            program.push(statement(libc::BPF_JMP | libc::BPF_JA, skip as u32));
+        }
     }
-    emit_search(at_or_above, search);
+    let base = program.len();
+    to_rules.extend(lower_to_rules.into_iter().map(|at| base + at));
+    program.extend(lower);
+    emit_decision(at_or_above, program, to_rules);
 }
 
 /// The most instructions a rule's conditions compile into: the jumps over them are 8 bits.
@@ -801,9 +809,11 @@ mod tests {
             ArgCondition::equal(6, 0),
             SeccompAction::Trap
         )));
+        // Rules that test an argument run one after the other: 700 of them, of 7
+        // instructions each, are more than the kernel takes.
         let mut long = SeccompFilter::new(SeccompAction::Allow);
-        for number in 0..3000 {
-            long.rule(number, SeccompAction::Trap);
+        for number in 0..700 {
+            long.rule_if(number, ArgCondition::equal(0, 1), SeccompAction::Trap);
         }
         assert!(refused(&long));
         assert!(SeccompProgram::from_instructions(Vec::new()).is_err());
@@ -842,6 +852,7 @@ mod tests {
                 }
                 c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => a &= instruction.k,
                 c if c == libc::BPF_RET | libc::BPF_K => return (instruction.k, steps),
+                c if c == libc::BPF_JMP | libc::BPF_JA => pc += instruction.k as usize,
                 c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
                     let taken = a == instruction.k;
                     pc += usize::from(if taken {
@@ -898,8 +909,9 @@ mod tests {
     }
 
     /// A filter of `count` rules on even numbers, runs of one action broken by other
-    /// actions and by rules with conditions, a number named twice, and, `from_900`, a rule
-    /// for every number from 900 up.
+    /// actions and by rules with conditions (two numbers whose first rule tests an
+    /// argument), a number named twice, and, `from_900`, a rule for every number from 900
+    /// up.
     fn mixed_filter(count: u32, from_900: bool) -> SeccompFilter {
         let eperm = SeccompAction::Errno(libc::EPERM as u16);
         let mut filter = SeccompFilter::new(SeccompAction::Allow);
@@ -911,6 +923,7 @@ mod tests {
             .rule(3, SeccompAction::Trap)
             .rule_if(5, ArgCondition::equal(0, 7), SeccompAction::KillThread)
             .rule(5, eperm)
+            .rule_if(7, ArgCondition::equal(0, 0), SeccompAction::Log)
             .rule(7, eperm)
             .rule(1, SeccompAction::Allow);
         if from_900 {
@@ -921,22 +934,19 @@ mod tests {
 
     #[test]
     fn the_program_decides_every_call_as_the_rules_read_directly_do() {
-        // With the search of named numbers ahead of the rules (which fits up to about
-        // 190 numbers), and without (too many for its jumps).
-        for (count, from_900, searched) in [
-            (100, true, true),
-            (100, false, true),
-            (1, false, true),
-            (300, true, false),
-        ] {
+        // 300 rules on every other number make a search whose lower halves are longer
+        // than a comparison's jump: those take a BPF_JA.
+        for (count, from_900) in [(100, true), (100, false), (1, false), (300, true)] {
             let filter = mixed_filter(count, from_900);
             let label = format!("{count} rules, from 900: {from_900}");
-            assert_eq!(
-                filter.unnamed_calls_first().is_empty(),
-                !searched,
-                "{label}: the search"
-            );
             let program = filter.compile().unwrap();
+            // A comparison that goes on to a BPF_JA when it holds.
+            let long_jumps = program.instructions().windows(2).any(|pair| {
+                u32::from(pair[0].code) == libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K
+                    && (pair[0].jt, pair[0].jf) == (0, 1)
+                    && u32::from(pair[1].code) == libc::BPF_JMP | libc::BPF_JA
+            });
+            assert_eq!(long_jumps, count == 300, "{label}: long jumps");
             for number in (0..1000).chain([0x3fff_ffff]) {
                 for arg0 in [0, 7] {
                     let data = call(number, [arg0, 0, 0, 0, 0, 0]);
@@ -951,23 +961,50 @@ mod tests {
     }
 
     #[test]
-    fn a_call_no_rule_names_is_decided_in_a_few_comparisons() {
-        // What the kernel's action cache walks for every number at install.
+    fn a_call_is_decided_in_a_few_comparisons_unless_its_arguments_are_tested() {
+        // What the kernel's action cache walks for every number at install, and every
+        // call the cache does not answer.
         let filter = mixed_filter(100, true);
         let program = filter.compile().unwrap();
         let steps = |number: i64| steps(program.instructions(), &call(number, [0; 6]));
+        // Not named, named, from 900 up: 6 of the header, 8 comparisons, the return.
+        for number in [11, 500, 208, 1, 950] {
+            assert!(
+                steps(number) <= 16,
+                "{} instructions for call {number}",
+                steps(number)
+            );
+        }
+        // Number 5's first rule tests an argument: on to the rules, which are its own.
+        assert!(steps(5) <= 24, "{} instructions for call 5", steps(5));
+    }
+
+    #[test]
+    fn runs_of_one_action_cost_one_comparison_each() {
+        // 3,000 rules: one run refused, one allowed, the rest the default.
+        let mut filter = SeccompFilter::new(SeccompAction::Allow);
+        for number in 0..3000 {
+            filter.rule(number, SeccompAction::Errno(libc::EPERM as u16));
+        }
+        filter.rule(3000, SeccompAction::Trap);
+        let program = filter.compile().unwrap();
+        // The header (6 on x86_64), 2 comparisons, 3 returns, the default's.
         assert!(
-            steps(11) <= 16,
-            "{} instructions for an unnamed call",
-            steps(11)
+            program.instructions().len() <= 12,
+            "{} instructions",
+            program.instructions().len()
         );
-        assert!(
-            steps(500) <= 16,
-            "{} instructions for an unnamed call",
-            steps(500)
+        for (number, verdict) in [
+            (0, 0x5_0001),
+            (2999, 0x5_0001),
+            (3000, libc::SECCOMP_RET_TRAP),
+        ] {
+            assert_eq!(run(program.instructions(), &call(number, [0; 6])), verdict);
+        }
+        assert_eq!(
+            run(program.instructions(), &call(3001, [0; 6])),
+            libc::SECCOMP_RET_ALLOW
         );
-        // A named one walks the rules to its own.
-        assert!(steps(208) > 100, "{}", steps(208));
     }
 
     fn call(number: i64, args: [u64; 6]) -> libc::seccomp_data {

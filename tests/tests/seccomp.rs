@@ -39,6 +39,20 @@ fn a_denied_call_fails_with_the_filters_errno_in_the_entry() {
 }
 
 #[test]
+fn the_kernel_takes_a_search_with_long_jumps_and_it_decides_as_written() {
+    let eperm = nix::libc::EPERM.to_string();
+    as_each_user(&["deny-among-many", "getppid", &eperm], |label, output| {
+        assert_fields(label, output, &[("code", "0"), ("result", "EPERM")]);
+        let jumps: usize = field(output, "ja").unwrap().parse().unwrap();
+        assert!(
+            jumps > 1,
+            "{label}: no BPF_JA in the program: {}",
+            describe(output)
+        );
+    });
+}
+
+#[test]
 fn the_entry_runs_filtered_with_no_new_privs() {
     as_each_user(&["status"], |label, output| {
         // 2: SECCOMP_MODE_FILTER.

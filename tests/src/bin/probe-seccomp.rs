@@ -4,6 +4,7 @@
 //! | mode | what it does |
 //! |---|---|
 //! | `deny NAME ERRNO` | a filter answers NAME with ERRNO; the entry calls NAME |
+//! | `deny-among-many NAME ERRNO` | the same, in a filter of 600 more rules whose search jumps far |
 //! | `unfiltered NAME` | the entry calls NAME with no filter: the control |
 //! | `status` | the entry prints its `Seccomp` and `NoNewPrivs` lines of /proc/self/status |
 //! | `other-arch ACTION` | the entry makes x32's getpid (x86_64 only); ACTION `errno` or `default` |
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use nix::libc;
 
-use reexec::{Command, SeccompAction, SeccompFilter, SeccompProgram};
+use reexec::{ArgCondition, Command, SeccompAction, SeccompFilter, SeccompProgram};
 use reexec_tests::{or_none, print_status, step_name};
 
 /// The errno's name, for the lines the tests read.
@@ -99,6 +100,38 @@ fn main() -> Result<ExitCode, reexec::Error> {
                 .rule(number(arg(1)), SeccompAction::Errno(errno))
                 .compile()?;
             spawn("call-by-name", &[arg(1)], Some(filter));
+        }
+        "deny-among-many" => {
+            let errno: u16 = arg(2).parse().expect("an errno");
+            // Rules on every other number from 2000, two actions in turn: a search too
+            // long for a comparison's 8-bit jumps, which takes BPF_JA ones. NAME's first
+            // rule tests an argument the call does not have (it passes 0s), so its call
+            // jumps on to the rules, and the next one decides.
+            let mut filter = SeccompFilter::new(SeccompAction::Allow);
+            for step in 0..600 {
+                let errno = if step % 2 == 0 {
+                    libc::ENOSYS
+                } else {
+                    libc::EXDEV
+                };
+                filter.rule(2000 + 2 * step, SeccompAction::Errno(errno as u16));
+            }
+            filter
+                .rule_if(
+                    number(arg(1)),
+                    ArgCondition::equal(0, 1),
+                    SeccompAction::Trap,
+                )
+                .rule(number(arg(1)), SeccompAction::Errno(errno));
+            let program = filter.compile()?;
+            let ja = libc::BPF_JMP | libc::BPF_JA;
+            let jumps = program
+                .instructions()
+                .iter()
+                .filter(|instruction| u32::from(instruction.code) == ja)
+                .count();
+            println!("ja={jumps}");
+            spawn("call-by-name", &[arg(1)], Some(program));
         }
         "unfiltered" => spawn("call-by-name", &[arg(1)], None),
         "status" => {
