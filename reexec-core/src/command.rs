@@ -121,6 +121,10 @@ pub struct Command {
     fork_server: Option<bool>,
     /// What a copy of the caller runs instead of re-executing into the entry.
     without_exec: Option<WithoutExec>,
+    /// A variable of reexec's own for the next spawn's child (a typed call's descriptor
+    /// numbers), added as the entry's marker is: without turning the inherited
+    /// environment into a map to merge, as [`env`](Self::env) must.
+    own_variable: Option<(&'static str, OsString)>,
 }
 
 /// No hook for this spawn: what [`Command::spawn`], `status` and `output` pass on.
@@ -168,6 +172,7 @@ impl Command {
             cgroup_v2_dir: None,
             fork_server: None,
             without_exec: None,
+            own_variable: None,
         }
     }
 
@@ -1139,21 +1144,36 @@ impl Command {
         Ok(argv)
     }
 
+    /// Sets (or, with `None`, takes back) the variable of reexec's own that the next
+    /// spawn's child gets: see `own_variable`.
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))]
+    pub(crate) fn set_own_variable(&mut self, variable: Option<(&'static str, OsString)>) {
+        self.own_variable = variable;
+    }
+
     /// The child's environment, with the marker naming `entry` when it is re-executed
-    /// (`Some`).
+    /// (`Some`), and the variable of reexec's own if one is set.
     fn envp(&self, entry: Option<&CString>) -> Result<CStringArray, Error> {
         let entry = entry.map(|name| OsStr::from_bytes(name.as_bytes()));
+        let own = self
+            .own_variable
+            .as_ref()
+            .map(|(key, value)| (OsStr::new(*key), value.as_os_str()));
         if !self.env_clear && self.env.is_empty() {
-            // The common case, with no changes to merge: our environment as it is, less a
-            // marker inherited from an ancestor, plus ours — no map to build.
-            let mut envp = CStringArray::with_capacity(0);
-            for (key, value) in std::env::vars_os() {
-                if key != ENTRY_ENV {
+            // The common case, with no changes to merge: our environment as it is, less
+            // the variables of ours an ancestor left, plus ours — no map to build.
+            let vars = std::env::vars_os();
+            let mut envp = CStringArray::with_capacity(vars.size_hint().0 + 2);
+            for (key, value) in vars {
+                if key != ENTRY_ENV && own.is_none_or(|(own_key, _)| key != own_key) {
                     envp.push(env_pair(&key, &value)?);
                 }
             }
             if let Some(entry) = entry {
                 envp.push(env_pair(OsStr::new(ENTRY_ENV), entry)?);
+            }
+            if let Some((key, value)) = own {
+                envp.push(env_pair(key, value)?);
             }
             return Ok(envp);
         }
@@ -1180,6 +1200,9 @@ impl Command {
             Some(entry) => vars.insert(ENTRY_ENV.into(), entry.to_owned()),
             None => vars.remove(OsStr::new(ENTRY_ENV)),
         };
+        if let Some((key, value)) = own {
+            vars.insert(key.to_owned(), value.to_owned());
+        }
         vars.iter()
             .map(|(key, value)| env_pair(key, value))
             .collect()
@@ -1392,5 +1415,41 @@ mod tests {
         assert_eq!(seen, expected);
         let same = plan.iter().find(|fd| fd.target == same_at).unwrap();
         assert_eq!(same.source, same_at, "a source at its own number stays");
+    }
+
+    /// The `KEY=` entries of `envp` for `key`.
+    fn entries(envp: &CStringArray, key: &str) -> Vec<String> {
+        let prefix = format!("{key}=");
+        envp.strings()
+            .map(|pair| pair.to_string_lossy().into_owned())
+            .filter(|pair| pair.starts_with(&prefix))
+            .collect()
+    }
+
+    #[test]
+    fn a_variable_of_our_own_reaches_one_spawn_with_or_without_changes_to_merge() {
+        let name = CString::new("entry").unwrap();
+        let mut inherited = Command::new("entry");
+        let mut merged = Command::new("entry");
+        merged.env("REEXEC_TEST_MERGED", "1");
+        for command in [&mut inherited, &mut merged] {
+            command.set_own_variable(Some(("REEXEC_TYPED_FDS", "3,4".into())));
+            let envp = command.envp(Some(&name)).unwrap();
+            assert_eq!(entries(&envp, "REEXEC_TYPED_FDS"), ["REEXEC_TYPED_FDS=3,4"]);
+            assert_eq!(entries(&envp, ENTRY_ENV), [format!("{ENTRY_ENV}=entry")]);
+            // The caller's own variables are all there.
+            let pairs: Vec<String> = envp
+                .strings()
+                .map(|pair| pair.to_string_lossy().into_owned())
+                .collect();
+            for (key, value) in std::env::vars() {
+                if !key.starts_with("REEXEC_") {
+                    assert!(pairs.contains(&format!("{key}={value}")), "{key}");
+                }
+            }
+            command.set_own_variable(None);
+            let envp = command.envp(Some(&name)).unwrap();
+            assert!(entries(&envp, "REEXEC_TYPED_FDS").is_empty());
+        }
     }
 }

@@ -661,13 +661,14 @@ pub(crate) fn start(
                 .map_err(|error| Error::os(Step::CreateAnswerFile, error))?
         }
     };
+    let numbers = format!("{input_at},{answer_at}");
+    command.set_own_variable(Some((wire::FDS_ENV, numbers.into())));
     let child = command
         .fd(input_at, input_read)
         .fd(answer_at, answer_theirs)
-        .env(wire::FDS_ENV, format!("{input_at},{answer_at}"))
         .spawn();
     // Spawn took the descriptors; the numbers must not reach a later plain spawn.
-    command.env_remove(wire::FDS_ENV);
+    command.set_own_variable(None);
     Ok((child?, File::from(input_write), File::from(answer_ours)))
 }
 
