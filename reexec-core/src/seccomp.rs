@@ -1007,6 +1007,67 @@ mod tests {
         );
     }
 
+    /// One rule of a random filter: its number, whether it tests argument 0 (against
+    /// `value`) or covers every number from it up, and which of four actions it takes.
+    #[derive(Debug, Clone)]
+    struct RandomRule {
+        number: u32,
+        tests_argument: bool,
+        and_above: bool,
+        action: usize,
+        value: u64,
+    }
+
+    fn random_rule() -> impl proptest::strategy::Strategy<Value = RandomRule> {
+        use proptest::prelude::*;
+        (0u32..600, 0u8..20, 0usize..4, 0u64..3).prop_map(|(number, kind, action, value)| {
+            RandomRule {
+                number,
+                tests_argument: kind < 3,
+                and_above: kind == 3,
+                action,
+                value,
+            }
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_filter_decides_every_call_as_its_rules_read_directly_do(
+            rules in proptest::collection::vec(random_rule(), 0..150)
+        ) {
+            let actions = [
+                SeccompAction::Allow,
+                SeccompAction::Errno(libc::EPERM as u16),
+                SeccompAction::Errno(libc::ENOSYS as u16),
+                SeccompAction::Trap,
+            ];
+            let mut filter = SeccompFilter::new(SeccompAction::Log);
+            for rule in &rules {
+                let (number, action) = (i64::from(rule.number), actions[rule.action]);
+                if rule.and_above {
+                    filter.rule_from(number, action);
+                } else if rule.tests_argument {
+                    filter.rule_if(number, ArgCondition::equal(0, rule.value), action);
+                } else {
+                    filter.rule(number, action);
+                }
+            }
+            let program = filter.compile().unwrap();
+            for number in (0..650).chain([0x3fff_ffff]) {
+                for arg0 in 0..3 {
+                    let data = call(number, [arg0, 0, 0, 0, 0, 0]);
+                    proptest::prop_assert_eq!(
+                        run(program.instructions(), &data),
+                        decided(&filter, &data),
+                        "call {} with first argument {}", number, arg0
+                    );
+                }
+            }
+        }
+    }
+
     fn call(number: i64, args: [u64; 6]) -> libc::seccomp_data {
         libc::seccomp_data {
             nr: number as i32,
