@@ -641,9 +641,10 @@ fn run_counting_faults_with(
 /// binary").
 ///
 /// Item 12: the same default build with `--fork-server`, its children started by
-/// `reexec::ForkServer` instead of an execve, in the same turns; and, for the plain round
-/// trips, the floor of any fork server on the machine: a minimal one in C
-/// (`fork-server-floor`, `bench/c/fork_server.c`) whose children only exit.
+/// `reexec::ForkServer` instead of an execve, in the same turns, and the static-pie build
+/// with it too; and, for the plain round trips, the floor of any fork server on the
+/// machine: a minimal one in C (`fork-server-floor`, `bench/c/fork_server.c`) whose
+/// children only exit.
 fn peer_rows(plan: &Plan, table: &mut Table) {
     let (Some(ours), Some(go)) = (sibling("roundtrips"), sibling("roundtrips-go")) else {
         table.missing("7", "roundtrips and roundtrips-go (Go: golang-go)");
@@ -677,6 +678,8 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
         let (mut their_faults, mut my_faults) = (Samples::default(), Samples::default());
         let (mut mine_static, mut my_static_faults) = (Samples::default(), Samples::default());
         let (mut forked, mut forked_faults) = (Samples::default(), Samples::default());
+        let (mut forked_static, mut forked_static_faults) =
+            (Samples::default(), Samples::default());
         let (mut floors, mut floor_faults) = (Samples::default(), Samples::default());
         let floor = floor.as_ref().filter(|_| mode == "plain");
         let floor_args = [count.to_string()];
@@ -685,6 +688,7 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
         run_counting_faults(&ours, &forked_args);
         if let Some(ours_static) = &ours_static {
             run_counting_faults(ours_static, &args);
+            run_counting_faults(ours_static, &forked_args);
         }
         if let Some(floor) = floor {
             run_counting_faults(floor, &floor_args);
@@ -704,6 +708,13 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
                     .0
                     .push(run_counting_faults(&ours, &forked_args))
             });
+            if let Some(ours_static) = &ours_static {
+                forked_static.time(|| {
+                    forked_static_faults
+                        .0
+                        .push(run_counting_faults(ours_static, &forked_args))
+                });
+            }
             if let Some(floor) = floor {
                 floors.time(|| floor_faults.0.push(run_counting_faults(floor, &floor_args)));
             }
@@ -761,6 +772,18 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             &forked,
             Some(Ratio::new(&theirs, "7 Go", forked_target)),
         );
+        if ours_static.is_some() {
+            table.timed(
+                "12",
+                &format!(
+                    "… built static-pie, children started by its fork server, against Go \
+                     ({:.1} page faults each)",
+                    per_trip(&forked_static_faults)
+                ),
+                &forked_static,
+                Some(Ratio::new(&theirs, "7 Go", forked_target)),
+            );
+        }
         if mode != "plain" {
             continue;
         }
