@@ -602,6 +602,16 @@ fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
     run_counting_faults_with(program, args, &[])
 }
 
+/// One timed run of `program` with `args` into `times`, its page faults into `faults`.
+fn time_counting_faults(
+    times: &mut Samples,
+    faults: &mut Samples,
+    program: &std::path::Path,
+    args: &[String],
+) {
+    times.time(|| faults.0.push(run_counting_faults(program, args)));
+}
+
 /// [`run_counting_faults`] with `environment` added to the program's.
 fn run_counting_faults_with(
     program: &std::path::Path,
@@ -694,29 +704,22 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             run_counting_faults(floor, &floor_args);
         }
         for _ in 0..plan.peer_runs {
-            theirs.time(|| their_faults.0.push(run_counting_faults(&go, &args)));
-            mine.time(|| my_faults.0.push(run_counting_faults(&ours, &args)));
+            time_counting_faults(&mut theirs, &mut their_faults, &go, &args);
+            time_counting_faults(&mut mine, &mut my_faults, &ours, &args);
             if let Some(ours_static) = &ours_static {
-                mine_static.time(|| {
-                    my_static_faults
-                        .0
-                        .push(run_counting_faults(ours_static, &args))
-                });
+                time_counting_faults(&mut mine_static, &mut my_static_faults, ours_static, &args);
             }
-            forked.time(|| {
-                forked_faults
-                    .0
-                    .push(run_counting_faults(&ours, &forked_args))
-            });
+            time_counting_faults(&mut forked, &mut forked_faults, &ours, &forked_args);
             if let Some(ours_static) = &ours_static {
-                forked_static.time(|| {
-                    forked_static_faults
-                        .0
-                        .push(run_counting_faults(ours_static, &forked_args))
-                });
+                time_counting_faults(
+                    &mut forked_static,
+                    &mut forked_static_faults,
+                    ours_static,
+                    &forked_args,
+                );
             }
             if let Some(floor) = floor {
-                floors.time(|| floor_faults.0.push(run_counting_faults(floor, &floor_args)));
+                time_counting_faults(&mut floors, &mut floor_faults, floor, &floor_args);
             }
         }
         let per_trip = |faults: &Samples| faults.median() / count as f64;
@@ -838,12 +841,8 @@ fn lean_rows(plan: &Plan, table: &mut Table) {
     run_counting_faults(&ours, &spawn_args);
     run_counting_faults(&ours, &forked_args);
     for _ in 0..plan.peer_runs {
-        spawns.time(|| spawn_faults.0.push(run_counting_faults(&ours, &spawn_args)));
-        forked.time(|| {
-            forked_faults
-                .0
-                .push(run_counting_faults(&ours, &forked_args))
-        });
+        time_counting_faults(&mut spawns, &mut spawn_faults, &ours, &spawn_args);
+        time_counting_faults(&mut forked, &mut forked_faults, &ours, &forked_args);
     }
     let per_trip = |faults: &Samples| faults.median() / count as f64;
     table.timed(
