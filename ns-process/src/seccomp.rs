@@ -461,16 +461,18 @@ fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, 
             .filter(|names| !names.is_empty())
             .ok_or_else(|| format!("{} must be a non-empty array of names", field("names")))?;
         for (position, name) in names.iter().enumerate() {
-            let where_ = format!("syscalls[{index}].names[{position}]");
+            // Only for an error: a profile such as podman's names 400 calls.
+            let at = || format!("syscalls[{index}].names[{position}]");
             let name = name
                 .as_str()
-                .ok_or_else(|| format!("{where_} must be a string"))?;
+                .ok_or_else(|| format!("{} must be a string", at()))?;
             let Some(number) = SeccompFilter::syscall_number(name) else {
                 if OTHER_ARCHITECTURES_ONLY.contains(&name) || names_may_be == Names::SkipUnknown {
                     continue;
                 }
                 return Err(format!(
-                    "{where_}: {name:?} is not a system call this build knows"
+                    "{}: {name:?} is not a system call this build knows",
+                    at()
                 ));
             };
             filter.rule_if_all(number, &conditions, rule_action);
