@@ -654,7 +654,8 @@ fn run_counting_faults_with(
 /// `reexec::ForkServer` instead of an execve, in the same turns, and the static-pie build
 /// with it too; and, for the plain round trips, the floor of any fork server on the
 /// machine: a minimal one in C (`fork-server-floor`, `bench/c/fork_server.c`) whose
-/// children only exit.
+/// children only exit, built static, and linked as a default Rust binary is
+/// (`fork-server-floor-dynamic`: libc, libm, libgcc_s), the floor of the default build.
 fn peer_rows(plan: &Plan, table: &mut Table) {
     let (Some(ours), Some(go)) = (sibling("roundtrips"), sibling("roundtrips-go")) else {
         table.missing("7", "roundtrips and roundtrips-go (Go: golang-go)");
@@ -662,6 +663,7 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
     };
     let ours_static = sibling("roundtrips-static");
     let floor = sibling("fork-server-floor");
+    let dynamic_floor = sibling("fork-server-floor-dynamic");
     for (mode, count, what, target, forked_target) in [
         (
             "plain",
@@ -691,7 +693,10 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
         let (mut forked_static, mut forked_static_faults) =
             (Samples::default(), Samples::default());
         let (mut floors, mut floor_faults) = (Samples::default(), Samples::default());
+        let (mut dynamic_floors, mut dynamic_floor_faults) =
+            (Samples::default(), Samples::default());
         let floor = floor.as_ref().filter(|_| mode == "plain");
+        let dynamic_floor = dynamic_floor.as_ref().filter(|_| mode == "plain");
         let floor_args = [count.to_string()];
         run_counting_faults(&go, &args);
         run_counting_faults(&ours, &args);
@@ -700,7 +705,7 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             run_counting_faults(ours_static, &args);
             run_counting_faults(ours_static, &forked_args);
         }
-        if let Some(floor) = floor {
+        for floor in floor.into_iter().chain(dynamic_floor) {
             run_counting_faults(floor, &floor_args);
         }
         for _ in 0..plan.peer_runs {
@@ -720,6 +725,14 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             }
             if let Some(floor) = floor {
                 time_counting_faults(&mut floors, &mut floor_faults, floor, &floor_args);
+            }
+            if let Some(floor) = dynamic_floor {
+                time_counting_faults(
+                    &mut dynamic_floors,
+                    &mut dynamic_floor_faults,
+                    floor,
+                    &floor_args,
+                );
             }
         }
         let per_trip = |faults: &Samples| faults.median() / count as f64;
@@ -809,6 +822,34 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             "… our fork server, against that floor",
             &forked,
             Some(Ratio::new(&floors, "12 C floor", Target::None)),
+        );
+        if ours_static.is_some() {
+            table.timed(
+                "12",
+                "… our fork server built static-pie, against that floor",
+                &forked_static,
+                Some(Ratio::new(&floors, "12 C floor", Target::None)),
+            );
+        }
+        if dynamic_floor.is_none() {
+            table.missing("12", "fork-server-floor-dynamic (a C compiler)");
+            continue;
+        }
+        table.timed(
+            "12",
+            &format!(
+                "the same C fork server linked as a default Rust binary is (libc, libm, \
+                 libgcc_s): the default build's floor ({:.1} page faults each)",
+                per_trip(&dynamic_floor_faults)
+            ),
+            &dynamic_floors,
+            Some(Ratio::new(&theirs, "7 Go", Target::None)),
+        );
+        table.timed(
+            "12",
+            "… our fork server (default build), against that floor",
+            &forked,
+            Some(Ratio::new(&dynamic_floors, "12 C floor, dynamic", Target::None)),
         );
     }
 }
