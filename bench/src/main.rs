@@ -805,31 +805,31 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
         }
         if floor.is_none() {
             table.missing("12", "fork-server-floor (a C compiler, glibc's libc.a)");
-            continue;
-        }
-        table.timed(
-            "12",
-            &format!(
-                "a minimal fork server in C, the same count, children that only exit: the \
-                 floor ({:.1} page faults each)",
-                per_trip(&floor_faults)
-            ),
-            &floors,
-            Some(Ratio::new(&theirs, "7 Go", Target::None)),
-        );
-        table.timed(
-            "12",
-            "… our fork server, against that floor",
-            &forked,
-            Some(Ratio::new(&floors, "12 C floor", Target::None)),
-        );
-        if ours_static.is_some() {
+        } else {
             table.timed(
                 "12",
-                "… our fork server built static-pie, against that floor",
-                &forked_static,
+                &format!(
+                    "a minimal fork server in C, the same count, children that only exit: \
+                     the floor ({:.1} page faults each)",
+                    per_trip(&floor_faults)
+                ),
+                &floors,
+                Some(Ratio::new(&theirs, "7 Go", Target::None)),
+            );
+            table.timed(
+                "12",
+                "… our fork server, against that floor",
+                &forked,
                 Some(Ratio::new(&floors, "12 C floor", Target::None)),
             );
+            if ours_static.is_some() {
+                table.timed(
+                    "12",
+                    "… our fork server built static-pie, against that floor",
+                    &forked_static,
+                    Some(Ratio::new(&floors, "12 C floor", Target::None)),
+                );
+            }
         }
         if dynamic_floor.is_none() {
             table.missing("12", "fork-server-floor-dynamic (a C compiler)");
@@ -849,7 +849,11 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             "12",
             "… our fork server (default build), against that floor",
             &forked,
-            Some(Ratio::new(&dynamic_floors, "12 C floor, dynamic", Target::None)),
+            Some(Ratio::new(
+                &dynamic_floors,
+                "12 C floor, dynamic",
+                Target::None,
+            )),
         );
     }
 }
