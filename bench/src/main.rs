@@ -602,14 +602,25 @@ fn run_counting_faults(program: &std::path::Path, args: &[String]) -> u64 {
     run_counting_faults_with(program, args, &[])
 }
 
-/// One timed run of `program` with `args` into `times`, its page faults into `faults`.
-fn time_counting_faults(
-    times: &mut Samples,
-    faults: &mut Samples,
-    program: &std::path::Path,
-    args: &[String],
-) {
-    times.time(|| faults.0.push(run_counting_faults(program, args)));
+/// A program's timed runs and the page faults of each, which always go together.
+#[derive(Default)]
+struct Runs {
+    times: Samples,
+    faults: Samples,
+}
+
+impl Runs {
+    /// One timed run of `program` with `args`, its page faults counted.
+    fn run(&mut self, program: &std::path::Path, args: &[String]) {
+        let faults = &mut self.faults;
+        self.times
+            .time(|| faults.0.push(run_counting_faults(program, args)));
+    }
+
+    /// The median run's page faults, per one of its `count` round trips.
+    fn faults_per(&self, count: usize) -> f64 {
+        self.faults.median() / count as f64
+    }
 }
 
 /// [`run_counting_faults`] with `environment` added to the program's.
@@ -686,15 +697,10 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             mode.to_owned(),
             count.to_string(),
         ];
-        let (mut theirs, mut mine) = (Samples::default(), Samples::default());
-        let (mut their_faults, mut my_faults) = (Samples::default(), Samples::default());
-        let (mut mine_static, mut my_static_faults) = (Samples::default(), Samples::default());
-        let (mut forked, mut forked_faults) = (Samples::default(), Samples::default());
-        let (mut forked_static, mut forked_static_faults) =
-            (Samples::default(), Samples::default());
-        let (mut floors, mut floor_faults) = (Samples::default(), Samples::default());
-        let (mut dynamic_floors, mut dynamic_floor_faults) =
-            (Samples::default(), Samples::default());
+        let (mut theirs, mut mine, mut mine_static) =
+            (Runs::default(), Runs::default(), Runs::default());
+        let (mut forked, mut forked_static) = (Runs::default(), Runs::default());
+        let (mut floors, mut dynamic_floors) = (Runs::default(), Runs::default());
         let floor = floor.as_ref().filter(|_| mode == "plain");
         let dynamic_floor = dynamic_floor.as_ref().filter(|_| mode == "plain");
         let floor_args = [count.to_string()];
@@ -709,50 +715,39 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             run_counting_faults(floor, &floor_args);
         }
         for _ in 0..plan.peer_runs {
-            time_counting_faults(&mut theirs, &mut their_faults, &go, &args);
-            time_counting_faults(&mut mine, &mut my_faults, &ours, &args);
+            theirs.run(&go, &args);
+            mine.run(&ours, &args);
             if let Some(ours_static) = &ours_static {
-                time_counting_faults(&mut mine_static, &mut my_static_faults, ours_static, &args);
+                mine_static.run(ours_static, &args);
             }
-            time_counting_faults(&mut forked, &mut forked_faults, &ours, &forked_args);
+            forked.run(&ours, &forked_args);
             if let Some(ours_static) = &ours_static {
-                time_counting_faults(
-                    &mut forked_static,
-                    &mut forked_static_faults,
-                    ours_static,
-                    &forked_args,
-                );
+                forked_static.run(ours_static, &forked_args);
             }
             if let Some(floor) = floor {
-                time_counting_faults(&mut floors, &mut floor_faults, floor, &floor_args);
+                floors.run(floor, &floor_args);
             }
             if let Some(floor) = dynamic_floor {
-                time_counting_faults(
-                    &mut dynamic_floors,
-                    &mut dynamic_floor_faults,
-                    floor,
-                    &floor_args,
-                );
+                dynamic_floors.run(floor, &floor_args);
             }
         }
-        let per_trip = |faults: &Samples| faults.median() / count as f64;
         table.timed(
             "7",
             &format!(
                 "Go `reexec.Command(…).Run()`, {count} round trips {what} ({:.0} page faults each)",
-                per_trip(&their_faults)
+                theirs.faults_per(count)
             ),
-            &theirs,
+            &theirs.times,
             None,
         );
         table.timed(
             "7",
             &format!(
                 "`reexec::Command` from `#[tokio::main]`, the same ({:.0} page faults each)",
-                per_trip(&my_faults)
+                mine.faults_per(count)
             ),
-            &mine,
-            Some(Ratio::new(&theirs, "7 Go", Target::AtMost(target))),
+            &mine.times,
+            Some(Ratio::new(&theirs.times, "7 Go", Target::AtMost(target))),
         );
         if ours_static.is_none() {
             table.missing("9", "roundtrips-static (static-pie, glibc's libc.a)");
@@ -761,32 +756,32 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
                 "9",
                 &format!(
                     "… the same program built static-pie ({:.0} page faults each)",
-                    per_trip(&my_static_faults)
+                    mine_static.faults_per(count)
                 ),
-                &mine_static,
-                Some(Ratio::new(&mine, "7 reexec", Target::None)),
+                &mine_static.times,
+                Some(Ratio::new(&mine.times, "7 reexec", Target::None)),
             );
             table.timed(
                 "9",
                 "… static-pie, against Go",
-                &mine_static,
-                Some(Ratio::new(&theirs, "7 Go", Target::AtMost(target))),
+                &mine_static.times,
+                Some(Ratio::new(&theirs.times, "7 Go", Target::AtMost(target))),
             );
         }
         table.timed(
             "12",
             &format!(
                 "… the default build, children started by its fork server ({:.1} page faults each)",
-                per_trip(&forked_faults)
+                forked.faults_per(count)
             ),
-            &forked,
-            Some(Ratio::new(&mine, "7 reexec", Target::None)),
+            &forked.times,
+            Some(Ratio::new(&mine.times, "7 reexec", Target::None)),
         );
         table.timed(
             "12",
             "… fork server, against Go",
-            &forked,
-            Some(Ratio::new(&theirs, "7 Go", forked_target)),
+            &forked.times,
+            Some(Ratio::new(&theirs.times, "7 Go", forked_target)),
         );
         if ours_static.is_some() {
             table.timed(
@@ -794,10 +789,10 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
                 &format!(
                     "… built static-pie, children started by its fork server, against Go \
                      ({:.1} page faults each)",
-                    per_trip(&forked_static_faults)
+                    forked_static.faults_per(count)
                 ),
-                &forked_static,
-                Some(Ratio::new(&theirs, "7 Go", forked_target)),
+                &forked_static.times,
+                Some(Ratio::new(&theirs.times, "7 Go", forked_target)),
             );
         }
         if mode != "plain" {
@@ -811,23 +806,23 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
                 &format!(
                     "a minimal fork server in C, the same count, children that only exit: \
                      the floor ({:.1} page faults each)",
-                    per_trip(&floor_faults)
+                    floors.faults_per(count)
                 ),
-                &floors,
-                Some(Ratio::new(&theirs, "7 Go", Target::None)),
+                &floors.times,
+                Some(Ratio::new(&theirs.times, "7 Go", Target::None)),
             );
             table.timed(
                 "12",
                 "… our fork server, against that floor",
-                &forked,
-                Some(Ratio::new(&floors, "12 C floor", Target::None)),
+                &forked.times,
+                Some(Ratio::new(&floors.times, "12 C floor", Target::None)),
             );
             if ours_static.is_some() {
                 table.timed(
                     "12",
                     "… our fork server built static-pie, against that floor",
-                    &forked_static,
-                    Some(Ratio::new(&floors, "12 C floor", Target::None)),
+                    &forked_static.times,
+                    Some(Ratio::new(&floors.times, "12 C floor", Target::None)),
                 );
             }
         }
@@ -840,17 +835,17 @@ fn peer_rows(plan: &Plan, table: &mut Table) {
             &format!(
                 "the same C fork server linked as a default Rust binary is (libc, libm, \
                  libgcc_s): the default build's floor ({:.1} page faults each)",
-                per_trip(&dynamic_floor_faults)
+                dynamic_floors.faults_per(count)
             ),
-            &dynamic_floors,
-            Some(Ratio::new(&theirs, "7 Go", Target::None)),
+            &dynamic_floors.times,
+            Some(Ratio::new(&theirs.times, "7 Go", Target::None)),
         );
         table.timed(
             "12",
             "… our fork server (default build), against that floor",
-            &forked,
+            &forked.times,
             Some(Ratio::new(
-                &dynamic_floors,
+                &dynamic_floors.times,
                 "12 C floor, dynamic",
                 Target::None,
             )),
@@ -881,23 +876,21 @@ fn lean_rows(plan: &Plan, table: &mut Table) {
         "plain".to_owned(),
         count.to_string(),
     ];
-    let (mut spawns, mut spawn_faults) = (Samples::default(), Samples::default());
-    let (mut forked, mut forked_faults) = (Samples::default(), Samples::default());
+    let (mut spawns, mut forked) = (Runs::default(), Runs::default());
     run_counting_faults(&ours, &spawn_args);
     run_counting_faults(&ours, &forked_args);
     for _ in 0..plan.peer_runs {
-        time_counting_faults(&mut spawns, &mut spawn_faults, &ours, &spawn_args);
-        time_counting_faults(&mut forked, &mut forked_faults, &ours, &forked_args);
+        spawns.run(&ours, &spawn_args);
+        forked.run(&ours, &forked_args);
     }
-    let per_trip = |faults: &Samples| faults.median() / count as f64;
     table.timed(
         "13",
         &format!(
             "`posix_spawn`+`waitpid` of a static C program that exits at once, {count} from \
              `#[tokio::main]` ({:.1} page faults each)",
-            per_trip(&spawn_faults)
+            spawns.faults_per(count)
         ),
-        &spawns,
+        &spawns.times,
         None,
     );
     table.timed(
@@ -905,10 +898,14 @@ fn lean_rows(plan: &Plan, table: &mut Table) {
         &format!(
             "fork-server round trips into an entry that returns, the same count ({:.1} page \
              faults each)",
-            per_trip(&forked_faults)
+            forked.faults_per(count)
         ),
-        &forked,
-        Some(Ratio::new(&spawns, "13 posix_spawn", Target::AtMost(2.0))),
+        &forked.times,
+        Some(Ratio::new(
+            &spawns.times,
+            "13 posix_spawn",
+            Target::AtMost(2.0),
+        )),
     );
 }
 
