@@ -36,6 +36,11 @@ fn ns_initialisation() -> ExitCode {
             return ExitCode::from(EXIT_OWN_FAILURE);
         }
     };
+    // They hold the caller's whole command line (host paths, `--env` values), which
+    // every process of the container could read as /proc/1/cmdline: parsed, they go.
+    // The init has one thread, and its argv is the kernel's, so this can't fail; a copy
+    // of ns-process shows its entry's name alone from the start.
+    let _ = reexec::hide_arguments();
     // Before anything else: an init started by hand, outside namespaces ns-process made,
     // would set up the caller's own.
     if let Err(error) = namespaces::check_made_for(&options) {

@@ -305,40 +305,42 @@ fn everything_the_command_wrote_reaches_the_terminal() {
 
 #[test]
 fn the_init_is_a_copy_of_ns_process_unless_asked_to_re_execute() {
-    // What /proc/1/cmdline shows inside tells the two apart: a copy keeps ns-process's
-    // own arguments, a re-executed init has the entry's name first. Both set up alike.
+    // What /proc/1/comm shows inside tells the two apart: a copy names itself after its
+    // entry, a re-executed init is "exe" (/proc/self/exe). Both set up alike, and both
+    // show the entry's name alone as /proc/1/cmdline, none of the caller's command line.
     // Unprivileged, root inside is someone else outside, and the init is re-executed
     // either way (`init_may_be_a_copy` says why).
-    let script = "tr '\\0' ' ' < /proc/1/cmdline; echo; hostname; \
+    let script = "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm; hostname; \
                   cat /proc/1/environ >/dev/null 2>&1 && echo environ-readable; \
                   grep -q '^proc /proc ' /proc/mounts && echo proc-mounted";
     for user in reexec_tests::TestUser::all(NS_PROCESS) {
         let label = user.label();
         let copied = if user.is_root() {
-            user.program().to_str().unwrap()
+            "nsInitialisatio"
         } else {
-            "nsInitialisation"
+            "exe"
         };
-        for (init, first_word) in [("", copied), ("exec", "nsInitialisation")] {
+        for (init, comm) in [("", copied), ("exec", "exe")] {
             let mut command = user.command();
             command
-                .args(["--hostname", "inside", "--", "sh", "-c", script])
+                .args(["--hostname", "inside", "-e", "HOST_ONLY_WORD=1", "--"])
+                .args(["sh", "-c", script])
                 .env("NS_PROCESS_INIT", init);
             let output = reexec_tests::output_with_timeout(&mut command, TIMEOUT);
             assert_exit_code(label, &output, 0);
             let text = String::from_utf8_lossy(&output.stdout);
-            let mut lines = text.lines();
-            let cmdline = lines.next().unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let context = format!("{label}, NS_PROCESS_INIT={init:?}: {text}");
             assert_eq!(
-                cmdline.split(' ').next(),
-                Some(first_word),
-                "{label}, NS_PROCESS_INIT={init:?}: /proc/1/cmdline: {text}"
+                lines.first().map(|line| line.trim_end()),
+                Some("nsInitialisation"),
+                "{context}"
             );
-            assert_eq!(lines.next(), Some("inside"), "{label}, {init:?}: {text}");
-            // Whole lines: the copy's cmdline holds the script's words too.
-            let printed = |line: &str| text.lines().skip(1).any(|printed| printed == line);
-            assert!(!printed("environ-readable"), "{label}, {init:?}: {text}");
-            assert!(printed("proc-mounted"), "{label}, {init:?}: {text}");
+            assert!(!text.contains("HOST_ONLY_WORD"), "{context}");
+            assert_eq!(lines.get(1), Some(&comm), "{context}");
+            assert_eq!(lines.get(2), Some(&"inside"), "{context}");
+            assert!(!lines.contains(&"environ-readable"), "{context}");
+            assert!(lines.contains(&"proc-mounted"), "{context}");
         }
     }
 }

@@ -391,6 +391,29 @@ fn run_exits_with_the_containers_status_and_deletes_it() {
 }
 
 #[test]
+fn the_containers_pid_1_shows_no_host_path_in_its_command_line() {
+    // The runtime's command line names the bundle, the init's held all of config.json:
+    // the container sees the init's name alone, whichever way the init started.
+    for user in TestUser::all(NS_RUNTIME) {
+        let label = user.label();
+        let bundle = or_skip!(
+            Bundle::new(&user, "cat /proc/1/cmdline"),
+            "no root filesystem"
+        );
+        let path = bundle.path().to_str().unwrap().to_owned();
+        let output = bundle.output(&["run", "--bundle", &path, "c"]);
+        assert_exit_code(label, &output, 0);
+        let cmdline = stdout_text(&output);
+        let words: Vec<&str> = cmdline
+            .split('\0')
+            .filter(|word| !word.is_empty())
+            .collect();
+        assert_eq!(words, ["nsInitialisation"], "{label}: {cmdline:?}");
+        bundle.assert_nothing_left(label);
+    }
+}
+
+#[test]
 fn two_containers_at_once() {
     for user in TestUser::all(NS_RUNTIME) {
         let label = user.label();

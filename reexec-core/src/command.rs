@@ -694,8 +694,10 @@ impl Command {
     ///   only an execve changes that. Non-dumpable, its `/proc` files then belong to root
     ///   of the caller's user namespace, not of the new one, and only a process with
     ///   `CAP_SYS_PTRACE` there may read them or open its `/proc/PID/ns`.
-    /// - **`std::env::args()` and `/proc/PID/cmdline` are still the caller's**: the
-    ///   arguments come as `body`'s. The environment is the command's, without the
+    /// - **Its arguments come as `body`'s**: `std::env::args()` and `/proc/PID/cmdline`
+    ///   show the entry's name alone (cut short if the caller's command line was
+    ///   shorter), never the caller's arguments, which any process in the copy's PID
+    ///   namespace could read there. The environment is the command's, without the
     ///   marker a re-exec sets, and `/proc/PID/environ` shows it (as much as fits where
     ///   the caller's was). `/proc/PID/comm` is the entry's name.
     /// - **It ends without the rest of libc's exit path**: std's stdout and C's stdio

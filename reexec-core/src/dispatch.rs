@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
 use crate::registry::{self, Entry};
+use crate::sys;
 
 mod death_signal;
 mod early;
@@ -240,6 +241,46 @@ pub fn dispatch() {
     if let Some(code) = dispatch_status() {
         exit(code);
     }
+}
+
+/// Makes this process's command line its first argument alone — for a re-executed
+/// child, its entry's name — in `/proc/PID/cmdline` and in `std::env::args()` alike,
+/// and wipes the others' bytes. Returns whether it did.
+///
+/// For an entry given arguments that no one else should read: any process that sees
+/// the PID may read its `/proc/PID/cmdline` (in a container, every process of its PID
+/// namespace), where `/proc/PID/environ` is kept from all but the process's owner.
+/// Take what you need of the arguments first (`std::env::args()` hands out copies),
+/// then hide them, before the process starts anything that could read them. Better
+/// still, hand a secret over a descriptor ([`Command::fd`](crate::Command::fd), or a
+/// [typed call](crate::call)), which no other process can read in passing. A copy of
+/// the caller ([`Command::without_exec`](crate::Command::without_exec)) needs none of
+/// this: it shows its entry's name alone from its start.
+///
+/// It does nothing, and returns `false`, when the process has more than one thread
+/// (another could be reading the arguments as they change), when the array of
+/// arguments is no longer the one the kernel laid out (a C library rewrote it), or
+/// when `/proc/self/stat` can't be read.
+///
+/// ```
+/// use std::process::ExitCode;
+///
+/// #[reexec::entry("sign-with")]
+/// fn sign_with() -> ExitCode {
+///     let Some(key_name) = std::env::args().nth(1) else {
+///         return ExitCode::from(2);
+///     };
+///     // From here on, `ps` shows "sign-with" alone.
+///     if !reexec::hide_arguments() {
+///         eprintln!("sign-with: the key's name stays readable in /proc/self/cmdline");
+///     }
+///     println!("signing with {key_name}");
+///     ExitCode::SUCCESS
+/// }
+/// # fn main() {}
+/// ```
+pub fn hide_arguments() -> bool {
+    sys::hide_arguments()
 }
 
 /// Ends the process with `code`, flushing standard output as returning from `main` would.

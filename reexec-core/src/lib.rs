@@ -185,7 +185,9 @@ mod without_exec;
 
 pub use cgroup::{Cgroup, Controller, MountedHierarchy};
 pub use command::{Child, Command, IdMapHelpers, Stdio, SubordinateIds, SubordinateRange};
-pub use dispatch::{EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch};
+pub use dispatch::{
+    EXIT_DUPLICATE_ENTRY, EXIT_PANIC, EXIT_UNKNOWN_ENTRY, dispatch, hide_arguments,
+};
 pub use error::{Error, Step};
 pub use fork_server::ForkServer;
 pub use namespaces::{IdMap, Namespaces};

@@ -86,10 +86,10 @@ mod spawn;
 pub(crate) use child::keep_capabilities;
 pub(crate) use cstring_array::CStringArray;
 pub(crate) use fork::{
-    ArgvArea, CallerFds, Cloned, EnvironmentArea, SpawnSlot, WorkingDirectory, adopt_received,
+    ArgvArea, CallerFds, Cloned, SpawnSlot, StartStrings, WorkingDirectory, adopt_received,
     adopt_server_socket, clone_for_caller, clone_here, end_forked_child, finish_setup,
-    flush_c_stdio, ignore_broken_pipes, one_thread_and_environment_area, set_environment,
-    show_environment,
+    flush_c_stdio, hide_arguments, ignore_broken_pipes, one_thread_and_start_strings,
+    set_environment, show_environment,
 };
 pub(crate) use message::{Control, receive as receive_message, send as send_message};
 pub(crate) use spawn::{

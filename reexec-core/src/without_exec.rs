@@ -41,13 +41,13 @@ pub(crate) fn possible(capabilities_asked: bool, time_namespace: bool) -> Option
     if capabilities_asked || time_namespace {
         return None;
     }
-    sys::one_thread_and_environment_area().map(CallerStart)
+    sys::one_thread_and_start_strings().map(CallerStart)
 }
 
 /// What a copy of the caller needs to know of the caller's start, found before the
-/// clone: where its environment strings are.
+/// clone: where its arguments and environment strings are.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct CallerStart(sys::EnvironmentArea);
+pub(crate) struct CallerStart(sys::StartStrings);
 
 /// Starts the child of `plan` as a copy of this process that runs `body` with `args`:
 /// the counterpart of `sys::spawn`, with the same meaning of its arguments and errors.
@@ -80,12 +80,12 @@ where
     }
 }
 
-/// The copy, set up: takes the command's environment, says it is ready, and runs the
-/// body, ending as a child of the fork server ends.
+/// The copy, set up: takes the command's environment and name, says it is ready, and
+/// runs the body, ending as a child of the fork server ends.
 fn run_copy(
     plan: &ChildPlan<'_>,
     (body, args): (&mut Body, &[OsString]),
-    CallerStart(environment_area): CallerStart,
+    CallerStart(start): CallerStart,
     report: i32,
 ) -> ! {
     // SAFETY: a fork-style child, single-threaded. `plan.envp` lives in the frame of
@@ -93,16 +93,20 @@ fn run_copy(
     // its strings outlive every use.
     unsafe { sys::set_environment(plan.envp.as_ptr()) };
     // SAFETY: as above; `environ` no longer points into the caller's strings.
-    unsafe { sys::show_environment(environment_area, plan.envp) };
+    unsafe { sys::show_environment(start.environment, plan.envp) };
+    let name = plan.argv.strings().next().unwrap_or_default();
+    if let Some(arguments) = start.arguments {
+        // SAFETY: as above. std's `args()` hands out copies of the strings, and the
+        // body's arguments are the command's own: nothing holds a borrow of the text.
+        unsafe { arguments.show_only(name.to_bytes()) };
+    }
     // SAFETY: the report descriptor this child was given.
     unsafe { sys::finish_setup(report) };
     sys::ignore_broken_pipes();
     // Named as the caller's copy, `ps` and /proc/PID/comm would show the caller's name
     // (a re-executed child shows "exe"); the entry's says what it runs. Refused by
     // nothing but a seccomp filter, and then only the name is the caller's.
-    if let Some(name) = plan.argv.strings().next() {
-        let _ = nix::sys::prctl::set_name(name);
-    }
+    let _ = nix::sys::prctl::set_name(name);
     let may_be_pid1 = plan.clone_flags & libc::CLONE_NEWPID != 0;
     let code = crate::dispatch::run_body(|| body(args), may_be_pid1);
     sys::end_forked_child(crate::dispatch::exit_status_number(code))

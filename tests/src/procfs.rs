@@ -4,6 +4,19 @@
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
+/// This process's command line as /proc/self/cmdline shows it to other processes: its
+/// words joined by `|`, empty ones left out (what a process wipes of its arguments shows
+/// there as zeros).
+pub fn own_cmdline() -> String {
+    let cmdline = std::fs::read("/proc/self/cmdline").unwrap();
+    let words: Vec<_> = cmdline
+        .split(|&byte| byte == 0)
+        .filter(|word| !word.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect();
+    words.join("|")
+}
+
 /// This process's open descriptors, sorted, without the one that lists them; with
 /// `inheritable_only`, only those without close-on-exec.
 pub fn open_fds(inheritable_only: bool) -> Vec<String> {

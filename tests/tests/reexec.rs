@@ -60,6 +60,33 @@ fn err_and_panic_messages_reach_stderr() {
 }
 
 #[test]
+fn an_entry_hides_its_arguments_from_proc_and_from_itself_when_it_has_one_thread() {
+    let output = probe(&["raw-output", "hide-arguments", "secret-one", "two words"]);
+    assert_fields(
+        "one thread",
+        &output,
+        &[
+            ("code", "0"),
+            ("args_before", "hide-arguments|secret-one|two words"),
+            ("hidden", "true"),
+            ("args_after", "hide-arguments"),
+            ("cmdline", "hide-arguments"),
+        ],
+    );
+    // Another thread could be reading them: they stay as they are.
+    let output = probe(&["raw-output", "hide-arguments", "threaded", "secret-one"]);
+    let all = "hide-arguments|threaded|secret-one";
+    assert_fields(
+        "two threads",
+        &output,
+        &[("code", "0"), ("hidden", "false"), ("args_after", all)],
+    );
+    // A child of the fork server shows the server's padding after its own arguments.
+    let cmdline = field(&output, "cmdline").unwrap_or_default();
+    assert!(cmdline.starts_with(all), "{}", describe(&output));
+}
+
+#[test]
 fn arguments_environment_and_directory_reach_the_entry() {
     let output = Command::new(PROBE)
         .arg("env-args-cwd")

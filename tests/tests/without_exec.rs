@@ -22,9 +22,12 @@ fn probe(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_copy_runs_the_body_with_the_commands_arguments_environment_and_directory() {
-    // In the probe's environment from its start: in the strings /proc/PID/environ shows.
+    // In the probe's environment from its start: in the strings /proc/PID/environ shows;
+    // and an argument of the caller's, in those /proc/PID/cmdline shows.
     let output = output_with_timeout(
-        Command::new(PROBE).arg("copy").env("WX_REMOVED", "here"),
+        Command::new(PROBE)
+            .args(["copy", "callers-own-argument"])
+            .env("WX_REMOVED", "here"),
         TIMEOUT,
     );
     let probe_pid = field(&output, "probe_pid").unwrap_or_default().to_owned();
@@ -44,8 +47,29 @@ fn the_copy_runs_the_body_with_the_commands_arguments_environment_and_directory(
             ("proc_environ_callers", "false"),
             ("cwd", "/tmp"),
             ("ppid", &probe_pid),
-            // Named after its entry, as `ps` shows it.
+            // Named after its entry, as `ps` shows it, and with its name alone for
+            // arguments, as a re-executed entry without any would have.
             ("comm", "copy-or-entry"),
+            ("proc_cmdline", "copy-or-entry"),
+            ("std_args", "copy-or-entry"),
+        ],
+    );
+}
+
+#[test]
+fn the_copys_name_is_cut_to_the_room_the_callers_command_line_left() {
+    use std::os::unix::process::CommandExt;
+    // "p\0copy\0": seven bytes, where "copy-or-entry" and its NUL take fourteen.
+    let output = output_with_timeout(Command::new(PROBE).arg0("p").arg("copy"), TIMEOUT);
+    assert_fields(
+        "copy with a short command line",
+        &output,
+        &[
+            ("ran", "body"),
+            ("args", "two words|ünïcode|"),
+            ("comm", "copy-or-entry"),
+            ("proc_cmdline", "copy-o"),
+            ("std_args", "copy-o"),
         ],
     );
 }

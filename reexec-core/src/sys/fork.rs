@@ -275,18 +275,36 @@ pub(crate) struct ArgvArea {
 
 impl ArgvArea {
     /// This process's argv as the kernel laid it out, found through /proc/self/stat
-    /// (`startstack` points at `argc`, which `argv` follows; `arg_start` and `arg_end`
-    /// bound the strings) and checked against what the server knows it was started
-    /// with: `argc` arguments, the first `argv0`. `None` when anything disagrees.
+    /// (see [`laid_out`](Self::laid_out)) and checked against what the server knows it
+    /// was started with: `argc` arguments, the first `argv0`. `None` when anything
+    /// disagrees.
     pub(crate) fn find(argc: usize, argv0: &CStr) -> Option<ArgvArea> {
         let [start_stack, arg_start, arg_end] = stat_numbers([28, 48, 49])?;
+        let area = ArgvArea::laid_out(start_stack, arg_start, arg_end)?;
+        if area.slot_count != argc {
+            return None;
+        }
+        // SAFETY: the first argument, at `arg_start` (`laid_out` checked the pointer): a
+        // NUL-terminated string the kernel copied there.
+        if unsafe { CStr::from_ptr(area.text.cast()) } != argv0 {
+            return None;
+        }
+        Some(area)
+    }
+
+    /// The argv at `start_stack`, with its strings from `arg_start` to `arg_end`: the
+    /// fields 28, 48 and 49 of this process's /proc/self/stat (`startstack` points at
+    /// `argc`, which `argv` follows). `None` unless the array is still the kernel's: as
+    /// many pointers as `argc` says, then NULL, the first at `arg_start`.
+    fn laid_out(start_stack: usize, arg_start: usize, arg_end: usize) -> Option<ArgvArea> {
         if start_stack == 0 || arg_end <= arg_start {
             return None;
         }
         let argc_at = start_stack as *const usize;
         // SAFETY: the kernel's word at the start of our stack, which is mapped for the
         // whole life of the process.
-        if unsafe { argc_at.read() } != argc {
+        let argc = unsafe { argc_at.read() };
+        if argc == 0 {
             return None;
         }
         // SAFETY: argv follows argc on the stack: `argc` pointers and a NULL.
@@ -294,11 +312,6 @@ impl ArgvArea {
         // SAFETY: as above; reading the first pointer and the NULL after the last.
         let (first, last) = unsafe { (slots.read(), slots.add(argc).read()) };
         if first as usize != arg_start || !last.is_null() {
-            return None;
-        }
-        // SAFETY: the first argument, at `arg_start`: a NUL-terminated string the kernel
-        // copied there.
-        if unsafe { CStr::from_ptr(first) } != argv0 {
             return None;
         }
         Some(ArgvArea {
@@ -317,12 +330,13 @@ impl ArgvArea {
 
     /// Writes `argv` over this process's own arguments: the strings into the text, one
     /// after the other, each with its NUL; a pointer to each into the slots, then NULL.
+    /// Returns how many bytes of the text it wrote.
     ///
     /// # Safety
-    /// Only in the server, or its child, which have one thread and nothing borrowing
-    /// their arguments; `self` is the area [`find`](Self::find) returned in the server.
-    /// `argv` must [`fit`](Self::fits).
-    pub(crate) unsafe fn place(&self, argv: &[&[u8]]) {
+    /// Only in a process with one thread and nothing borrowing its arguments — the
+    /// server, or a child of it or of [`clone_here`] — on the area found in it or in
+    /// the process it is a copy of. `argv` must [`fit`](Self::fits).
+    pub(crate) unsafe fn place(&self, argv: &[&[u8]]) -> usize {
         assert!(ArgvArea::fits(self.slot_count, self.text_len, argv));
         // SAFETY: the text is `text_len` bytes of our stack, ours alone (see above).
         let text = unsafe { std::slice::from_raw_parts_mut(self.text, self.text_len) };
@@ -340,6 +354,43 @@ impl ArgvArea {
         // SAFETY: `argv.len()` ≤ `slot_count`, and the slot at `slot_count` is the NULL
         // the kernel put there.
         unsafe { self.slots.add(argv.len()).write(std::ptr::null()) };
+        at
+    }
+
+    /// Leaves the first argument alone, for std's `args()` and in /proc/PID/cmdline
+    /// alike: NULL after its pointer, zeros after its NUL.
+    ///
+    /// # Safety
+    /// As for [`place`](Self::place).
+    unsafe fn keep_only_first(&self) {
+        // SAFETY: the text is `text_len` bytes of our stack, ours alone (see above).
+        let text = unsafe { std::slice::from_raw_parts_mut(self.text, self.text_len) };
+        let first_end = text
+            .iter()
+            .position(|&byte| byte == 0)
+            .map_or(self.text_len, |nul| nul + 1);
+        // SAFETY: `laid_out` found at least one slot, so the second is within the array
+        // or is the NULL after it.
+        unsafe { self.slots.add(1).write(std::ptr::null()) };
+        text[first_end..].fill(0);
+    }
+
+    /// Makes `name` this process's only argument, for std's `args()` and in
+    /// /proc/PID/cmdline alike, cut short where the text is shorter, and zeroes the
+    /// rest of the text: a copy of the caller (`Command::without_exec`) would otherwise
+    /// show the caller's command line to whoever may read its cmdline — any process in
+    /// its PID namespace — where a re-executed child shows its own.
+    ///
+    /// # Safety
+    /// As for [`place`](Self::place).
+    pub(crate) unsafe fn show_only(&self, name: &[u8]) {
+        let shown = &name[..name.len().min(self.text_len - 1)];
+        // SAFETY: the caller's promise; one argument of at most `text_len` bytes with
+        // its NUL fits any area `laid_out` accepts (one slot at least).
+        let written = unsafe { self.place(&[shown]) };
+        // SAFETY: the text is `text_len` bytes of our stack, ours alone (see above).
+        let text = unsafe { std::slice::from_raw_parts_mut(self.text, self.text_len) };
+        text[written..].fill(0);
     }
 }
 
@@ -360,6 +411,25 @@ fn stat_numbers<const N: usize>(numbers: [usize; N]) -> Option<[usize; N]> {
         *value = std::str::from_utf8(field).ok()?.trim().parse().ok()?;
     }
     Some(values)
+}
+
+/// Leaves this process's first argument alone, in std's `args()` and /proc/PID/cmdline
+/// alike ([`reexec::hide_arguments`](crate::hide_arguments)); whether it did — not with
+/// more than one thread, nor when the arguments' array is no longer the kernel's or
+/// /proc can't say where it is.
+pub(crate) fn hide_arguments() -> bool {
+    let Some(StartStrings {
+        arguments: Some(arguments),
+        ..
+    }) = one_thread_and_start_strings()
+    else {
+        return false;
+    };
+    // SAFETY: the process has one thread, this one, which starts none here; std's
+    // `args()` reads the array afresh at each call and hands out copies of the strings,
+    // so nothing borrows what changes.
+    unsafe { arguments.keep_only_first() };
+    true
 }
 
 /// Writes `envp` over the environment strings the kernel laid out at this process's
@@ -446,14 +516,26 @@ pub(crate) struct EnvironmentArea {
     end: usize,
 }
 
-/// This process's [`EnvironmentArea`] when it has one thread, as /proc/self/stat counts
-/// them (its 20th field; the area is its 50th and 51st); `None` with more, or when /proc
-/// can't say. A thread can only be started by a thread of the process, so the answer
-/// holds for as long as the one thread that asked starts none. One read of /proc serves
-/// both, in the caller, so that a copy of it reads nothing there.
-pub(crate) fn one_thread_and_environment_area() -> Option<EnvironmentArea> {
-    match stat_numbers([20, 50, 51]) {
-        Some([1, start, end]) => Some(EnvironmentArea { start, end }),
+/// What a process's /proc/PID/cmdline and environ show: the strings the kernel laid out
+/// at its start, the arguments when their array is still the kernel's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StartStrings {
+    pub(crate) arguments: Option<ArgvArea>,
+    pub(crate) environment: EnvironmentArea,
+}
+
+/// This process's [`StartStrings`] when it has one thread, as /proc/self/stat counts
+/// them (its 20th field; the strings are bounded by fields 28 and 48 to 51); `None` with
+/// more, or when /proc can't say. A thread can only be started by a thread of the
+/// process, so the answer holds for as long as the one thread that asked starts none.
+/// One read of /proc serves both, in the caller, so that a copy of it reads nothing
+/// there.
+pub(crate) fn one_thread_and_start_strings() -> Option<StartStrings> {
+    match stat_numbers([20, 28, 48, 49, 50, 51]) {
+        Some([1, start_stack, arg_start, arg_end, start, end]) => Some(StartStrings {
+            arguments: ArgvArea::laid_out(start_stack, arg_start, arg_end),
+            environment: EnvironmentArea { start, end },
+        }),
         _ => None,
     }
 }

@@ -47,6 +47,13 @@ fn report(args: &[OsString]) -> ExitCode {
     };
     println!("proc_environ_callers={}", shows("WX_REMOVED=here"));
     println!("proc_environ_only={}", shows("ONLY=this"));
+    // Its command line, to others and to std: the entry's name, none of the caller's
+    // arguments (whatever is left in the area must be zeros, shown as nothing here).
+    println!("proc_cmdline={}", reexec_tests::procfs::own_cmdline());
+    println!(
+        "std_args={}",
+        joined(&std::env::args_os().collect::<Vec<_>>())
+    );
     println!("cwd={}", std::env::current_dir().unwrap().display());
     println!("ppid={}", nix::unistd::getppid());
     let comm = std::fs::read_to_string("/proc/self/comm").unwrap();

@@ -125,6 +125,27 @@ fn echo_args_env() {
     println!("cwd={}", std::env::current_dir().unwrap().display());
 }
 
+/// Hides its arguments — with a second thread running, when the first is "threaded" —
+/// and prints what std's `args()` and /proc/self/cmdline show before and after.
+#[reexec::entry("hide-arguments")]
+fn hide_arguments() {
+    let before: Vec<String> = std::env::args().collect();
+    println!("args_before={}", before.join("|"));
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let thread = (before.get(1).map(String::as_str) == Some("threaded"))
+        .then(|| std::thread::spawn(move || stopped.recv()));
+    println!("hidden={}", reexec::hide_arguments());
+    drop(stop);
+    if let Some(thread) = thread {
+        let _ = thread.join();
+    }
+    println!(
+        "args_after={}",
+        std::env::args().collect::<Vec<_>>().join("|")
+    );
+    println!("cmdline={}", reexec_tests::procfs::own_cmdline());
+}
+
 #[reexec::entry("cat")]
 fn cat() -> std::io::Result<()> {
     let mut input = Vec::new();
@@ -244,6 +265,11 @@ reexec::main! {
                 print_status(output.status);
                 println!("stdout={}", String::from_utf8_lossy(&output.stdout).escape_debug());
                 println!("stderr={}", String::from_utf8_lossy(&output.stderr).escape_debug());
+            }
+            "raw-output" => {
+                let output = Command::new(&args[1]).args(&args[2..]).output()?;
+                print_status(output.status);
+                print!("{}", String::from_utf8_lossy(&output.stdout));
             }
             "env-args-cwd" => {
                 let output = Command::new("echo-args-env")
