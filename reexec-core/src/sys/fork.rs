@@ -304,10 +304,16 @@ impl ArgvArea {
         // SAFETY: the kernel's word at the start of our stack, which is mapped for the
         // whole life of the process.
         let argc = unsafe { argc_at.read() };
-        if argc == 0 {
+        // The kernel put argc, the pointers, their NULL and the environment's below the
+        // strings, one string of a byte at least per pointer: a count past either bound
+        // is not its (nor read past, below).
+        let room_for_pointers =
+            (arg_start.saturating_sub(start_stack) / size_of::<usize>()).saturating_sub(2);
+        if argc == 0 || argc > room_for_pointers || argc > arg_end - arg_start {
             return None;
         }
-        // SAFETY: argv follows argc on the stack: `argc` pointers and a NULL.
+        // SAFETY: argv follows argc on the stack: `argc` pointers and a NULL, all below
+        // `arg_start` (checked just above), within the stack's mapping.
         let slots = unsafe { argc_at.add(1) } as *mut *const c_char;
         // SAFETY: as above; reading the first pointer and the NULL after the last.
         let (first, last) = unsafe { (slots.read(), slots.add(argc).read()) };
