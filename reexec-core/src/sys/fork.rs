@@ -305,8 +305,8 @@ impl ArgvArea {
         // whole life of the process.
         let argc = unsafe { argc_at.read() };
         // The kernel put argc, the pointers, their NULL and the environment's below the
-        // strings, one string of a byte at least per pointer: a count past either bound
-        // is not its (nor read past, below).
+        // strings, and each string has its NUL at least: a count beyond either bound is
+        // not the kernel's, and nothing it would point past is read.
         let room_for_pointers =
             (arg_start.saturating_sub(start_stack) / size_of::<usize>()).saturating_sub(2);
         if argc == 0 || argc > room_for_pointers || argc > arg_end - arg_start {
