@@ -120,6 +120,8 @@ pub(crate) struct Detached<'a> {
     pub(crate) fds: Vec<(std::os::fd::RawFd, std::os::fd::OwnedFd)>,
     /// The container's cgroup, made by the runtime and kept past `create`.
     pub(crate) cgroup: Option<&'a reexec::Cgroup>,
+    /// The container's state directory, named in the init's environment.
+    pub(crate) state_dir: &'a std::path::Path,
 }
 
 /// An init just started, and what its start holds until it ends.
@@ -241,12 +243,12 @@ pub(crate) fn start_init(
     if let Some(network) = &network {
         settings.push(network.init_setting());
     }
-    let (given_fds, external_cgroup) = match detached {
+    let (given_fds, external_cgroup, state_dir) = match detached {
         Some(detached) => {
             settings.extend(detached.init_settings);
-            (detached.fds, detached.cgroup)
+            (detached.fds, detached.cgroup, Some(detached.state_dir))
         }
-        None => (Vec::new(), None),
+        None => (Vec::new(), None, None),
     };
 
     let spawned = {
@@ -263,6 +265,12 @@ pub(crate) fn start_init(
         command.env_clear();
         if let Some(term) = std::env::var_os("TERM") {
             command.env("TERM", term);
+        }
+        // Which container a runtime's init is, for whoever may read its environment
+        // (root, and the owner of its user namespace), as runc's init has
+        // _LIBCONTAINER_STATEDIR: its command line shows nothing but its name.
+        if let Some(state_dir) = state_dir {
+            command.env(runtime::STATE_DIR_VARIABLE, state_dir);
         }
         // A copy of ns-process, not a second start of the binary, whenever ns-process
         // has one thread (#14): no execve, loader or std start, no second parse.

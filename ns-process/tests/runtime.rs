@@ -158,13 +158,26 @@ impl<'a> Bundle<'a> {
         stdout_text(&output)
     }
 
-    /// The live processes whose command line names this bundle: its containers' inits.
+    /// The live processes of this bundle: those whose command line names it (the
+    /// runtime, the containers' commands, whose scripts start with `: BUNDLE;`) and the
+    /// containers' inits, which show their name alone there but their state directory,
+    /// under this bundle's `--root`, in their environment.
     fn processes(&self) -> Vec<(u32, String)> {
         let bundle = self.path().as_os_str().as_encoded_bytes().to_vec();
+        let mut state_dir = b"NS_RUNTIME_STATE_DIR=".to_vec();
+        state_dir.extend(self.root().as_os_str().as_encoded_bytes());
+        state_dir.push(b'/');
+        let has =
+            |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
         processes_where(|pid, stat| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
             stat.state != 'Z'
-                && std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|cmdline| cmdline.windows(bundle.len()).any(|w| w == bundle))
+                && (has(&cmdline, &bundle)
+                    || cmdline.starts_with(b"nsInitialisation\0")
+                        && std::fs::read(format!("/proc/{pid}/environ"))
+                            .is_ok_and(|environ| has(&environ, &state_dir)))
         })
     }
 

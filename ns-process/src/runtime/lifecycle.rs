@@ -131,6 +131,7 @@ fn create_container(global: &Global, args: &CreateArgs) -> Result<Created, Failu
         ],
         fds: vec![(first, OwnedFd::from(init_ready)), (first + 1, fifo)],
         cgroup: cgroup.cgroup.as_ref(),
+        state_dir: &reserved.dir,
     };
     // The createContainer and startContainer hooks are the init's to run: only then
     // does it need the bundle, whose config.json it reads once more before its setup.

@@ -84,6 +84,11 @@ fn check_global(global: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The variable in a container's init's environment that names its state directory
+/// (`--root`, then the id): how a process on the host tells which container an init
+/// belongs to, now that its command line shows its name alone.
+pub(crate) const STATE_DIR_VARIABLE: &str = "NS_RUNTIME_STATE_DIR";
+
 /// Exit status: the operation failed (a system call, the container's setup).
 pub(crate) const EXIT_FAILED: u8 = 1;
 /// Exit status: the command line is wrong (as clap's own errors).
