@@ -38,8 +38,8 @@ fn ns_initialisation() -> ExitCode {
     };
     // They hold the caller's whole command line (host paths, `--env` values), which
     // every process of the container could read as /proc/1/cmdline: parsed, they go.
-    // The init has one thread, and its argv is the kernel's, so this can't fail; a copy
-    // of ns-process shows its entry's name alone from the start.
+    // It refuses only with a second thread or an argv a C library rewrote, neither of
+    // which the init has; a copy of ns-process shows its entry's name from its start.
     let _ = reexec::hide_arguments();
     // Before anything else: an init started by hand, outside namespaces ns-process made,
     // would set up the caller's own.

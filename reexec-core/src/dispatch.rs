@@ -253,10 +253,10 @@ pub fn dispatch() {
 /// Take what you need of the arguments first (`std::env::args()` hands out copies),
 /// then hide them, before the process starts anything that could read them. Better
 /// still, hand a secret over a descriptor ([`Command::fd`](crate::Command::fd), or a
-/// typed call, `reexec::call` with the `typed` feature), which no other process can read
-/// in passing. A copy of
-/// the caller ([`Command::without_exec`](crate::Command::without_exec)) needs none of
-/// this: it shows its entry's name alone from its start.
+/// typed call, `reexec::call` with the `typed` feature), which no other process can
+/// read in passing. A copy of the caller
+/// ([`Command::without_exec`](crate::Command::without_exec)) needs none of this: it
+/// shows its entry's name alone from its start.
 ///
 /// It does nothing, and returns `false`, when the process has more than one thread
 /// (another could be reading the arguments as they change), when the array of
