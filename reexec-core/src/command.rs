@@ -698,7 +698,9 @@ impl Command {
     ///   show the entry's name alone (cut short if the caller's command line was
     ///   shorter), not the caller's arguments, which any process in the copy's PID
     ///   namespace could read there — unless the caller's argv array is no longer the
-    ///   one the kernel laid out (a C library rewrote it), when both stay the caller's. The environment is the command's, without the
+    ///   one the kernel laid out (a C library rewrote it), when both stay the caller's.
+    ///   C code that kept pointers into the caller's argv (as `getopt`'s `optarg` does)
+    ///   finds their strings wiped in the copy. The environment is the command's, without the
     ///   marker a re-exec sets, and `/proc/PID/environ` shows it (as much as fits where
     ///   the caller's was). `/proc/PID/comm` is the entry's name.
     /// - **It ends without the rest of libc's exit path**: std's stdout and C's stdio
