@@ -416,12 +416,13 @@ fn the_containers_pid_1_shows_no_host_path_in_its_command_line() {
         let path = bundle.path().to_str().unwrap().to_owned();
         let output = bundle.output(&["run", "--bundle", &path, "c"]);
         assert_exit_code(label, &output, 0);
-        let cmdline = stdout_text(&output);
-        let words: Vec<&str> = cmdline
-            .split('\0')
-            .filter(|word| !word.is_empty())
-            .collect();
-        assert_eq!(words, ["nsInitialisation"], "{label}: {cmdline:?}");
+        let words = reexec_tests::procfs::cmdline_words(&output.stdout);
+        assert_eq!(
+            words,
+            ["nsInitialisation"],
+            "{label}: {:?}",
+            stdout_text(&output)
+        );
         bundle.assert_nothing_left(label);
     }
 }

@@ -5,16 +5,19 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// This process's command line as /proc/self/cmdline shows it to other processes: its
-/// words joined by `|`, empty ones left out (what a process wipes of its arguments shows
-/// there as zeros).
+/// words joined by `|` (see [`cmdline_words`]).
 pub fn own_cmdline() -> String {
-    let cmdline = std::fs::read("/proc/self/cmdline").unwrap();
-    let words: Vec<_> = cmdline
+    cmdline_words(&std::fs::read("/proc/self/cmdline").unwrap()).join("|")
+}
+
+/// The words of a command line as /proc/PID/cmdline gives it, NUL-separated, the empty
+/// ones left out: what a process wiped of its arguments shows there as zeros.
+pub fn cmdline_words(cmdline: &[u8]) -> Vec<String> {
+    cmdline
         .split(|&byte| byte == 0)
         .filter(|word| !word.is_empty())
-        .map(String::from_utf8_lossy)
-        .collect();
-    words.join("|")
+        .map(|word| String::from_utf8_lossy(word).into_owned())
+        .collect()
 }
 
 /// This process's open descriptors, sorted, without the one that lists them; with
@@ -167,11 +170,7 @@ pub fn environment_has(pid: u32, variable: &str) -> bool {
 /// whether it is PID 1 of a namespace (`NSpid`) and what signals it blocks and catches.
 pub fn describe_process(pid: u32) -> String {
     let read = |file: &str| std::fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
-    let cmdline: Vec<String> = read("cmdline")
-        .split(|&byte| byte == 0)
-        .filter(|arg| !arg.is_empty())
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-        .collect();
+    let cmdline = cmdline_words(&read("cmdline"));
     let state = Stat::of(pid).map_or('?', |stat| stat.state);
     let status = String::from_utf8_lossy(&read("status")).into_owned();
     let status_fields: Vec<String> = status
