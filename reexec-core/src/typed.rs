@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
@@ -63,9 +63,10 @@ pub trait TypedEntry: 'static {
 ///
 /// Everything a `Command` offers — namespaces, id maps, environment, stdio, descriptors,
 /// the death signal, hooks — applies to the call through [`command`](Self::command). The
-/// input goes to the child on a pipe of its own, and the answer comes back in a memory
-/// file (memfd) read once the child has exited: neither shows in `argv` or the
-/// environment, and neither has a size limit but memory.
+/// input goes to the child in a memory file (memfd) of its own, written before the child
+/// starts, and the answer comes back after it in the same file, read once the child has
+/// exited: neither shows in `argv` or the environment, and neither has a size limit but
+/// memory (the input is held twice while the call starts: serialized, and in the file).
 ///
 /// ```no_run
 /// use reexec::{Namespaces, TypedCommand};
@@ -154,40 +155,20 @@ where
         &mut self.command
     }
 
-    /// Starts the child and hands it `input`: the value is serialized now, and sent while
-    /// [`TypedChild::join`] waits for the answer.
+    /// Starts the child and hands it `input`: the value is serialized now, into the memory
+    /// file the child reads its call from and writes its answer to.
     pub fn spawn(&mut self, input: &In) -> Result<TypedChild<Out>, Error> {
         let (types, request) = request::<In, Out>(&self.entry, input)?;
-        let (child, input, answer) = start(&mut self.command, AnswerChannel::File)?;
-        let mut typed = TypedChild {
+        let (child, call) = start_call(&mut self.command, &request)?;
+        Ok(TypedChild {
             child,
             entry: self.entry.clone(),
             types,
-            request,
-            sent: 0,
-            input: Some(input),
-            answer,
+            call,
+            answer_at: request.len() as u64,
             received: Vec::new(),
             _out: PhantomData,
-        };
-        let nonblocking = typed
-            .input
-            .as_ref()
-            .map_or(Ok(()), set_nonblocking)
-            .map_err(|error| Error::os(Step::CreatePipe, error));
-        // Small inputs fit the pipe: sent before the child needs them.
-        let prepared = nonblocking.and_then(|()| {
-            typed
-                .send()
-                .map_err(|error| Error::os(Step::SendInput, error))
-        });
-        if let Err(error) = prepared {
-            // Nothing stays behind a call that could not start.
-            let _ = typed.child.kill();
-            let _ = typed.child.wait();
-            return Err(error);
-        }
-        Ok(typed)
+        })
     }
 
     /// Starts the child, sends `input` and waits for the answer: [`spawn`](Self::spawn)
@@ -253,11 +234,10 @@ pub struct TypedChild<Out> {
     entry: String,
     /// The call's types, for a mismatch's message.
     types: Signature,
-    request: Vec<u8>,
-    sent: usize,
-    input: Option<File>,
-    /// The memfd the child writes its answer into, read once it has exited.
-    answer: File,
+    /// The memfd that holds the call, then the child's answer, read once it has exited.
+    call: File,
+    /// Where the answer starts in `call`: right after the call.
+    answer_at: u64,
     received: Vec<u8>,
     _out: PhantomData<fn() -> Out>,
 }
@@ -345,7 +325,7 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
         } else {
             value
                 .and_then(|()| {
-                    read_answer(&self.answer, &mut self.received)
+                    read_answer(&self.call, self.answer_at, &mut self.received)
                         .map_err(|error| Error::os(Step::ReadAnswer, error))
                 })
                 .and_then(|()| {
@@ -371,31 +351,10 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
         }
     }
 
-    /// Writes what of the input the pipe takes now; the whole input sent closes the pipe,
-    /// which tells the child there is no other call. A child that stopped reading
-    /// (`EPIPE`) gets no more: its exit says why.
-    fn send(&mut self) -> io::Result<()> {
-        let Some(mut pipe) = self.input.as_ref() else {
-            return Ok(());
-        };
-        while self.sent < self.request.len() {
-            match pipe.write(&self.request[self.sent..]) {
-                Ok(written) => self.sent += written,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) if error.raw_os_error() == Some(libc::EPIPE) => break,
-                Err(error) => return Err(error),
-            }
-        }
-        self.input = None;
-        self.request = Vec::new();
-        Ok(())
-    }
-
-    /// Sends the rest of the input and reads piped output until the output pipes end.
-    /// `Ok(false)`: the deadline came first. The answer is not read here: the child
-    /// writes it into a file, which no write can fill, so that the parent sleeps once, until
-    /// the child has exited, and not also when the answer arrives.
+    /// Reads piped output until the output pipes end; `Ok(false)`: the deadline came
+    /// first. Neither the input nor the answer passes here: both are in a file, which no
+    /// write can fill, so that the parent sleeps once, until the child has exited, and
+    /// not also to send or when the answer arrives.
     fn exchange(
         &mut self,
         deadline: Option<Instant>,
@@ -414,17 +373,14 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
             .map(|pipe| File::from(OwnedFd::from(pipe)));
         let mut chunk = Vec::new();
         loop {
-            if self.input.is_none() && out.is_none() && err.is_none() {
+            if out.is_none() && err.is_none() {
                 return Ok(true);
             }
             let Some(wait) = poll_timeout(deadline) else {
                 return Ok(false);
             };
             let ready = {
-                let mut fds = Vec::with_capacity(3);
-                if let Some(fd) = &self.input {
-                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
-                }
+                let mut fds = Vec::with_capacity(2);
                 for file in [&out, &err].into_iter().flatten() {
                     fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
                 }
@@ -435,10 +391,6 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
                     .collect::<Vec<bool>>()
             };
             let mut ready = ready.into_iter();
-            if self.input.is_some() && ready.next().unwrap_or(false) {
-                self.send()
-                    .map_err(|error| Error::os(Step::SendInput, error))?;
-            }
             for (source, sink) in [(&mut out, &mut *stdout), (&mut err, &mut *stderr)] {
                 if source.is_none() || !ready.next().unwrap_or(false) {
                     continue;
@@ -507,25 +459,29 @@ fn poll_timeout(deadline: Option<Instant>) -> Option<PollTimeout> {
     Some(PollTimeout::try_from(millis as i32).unwrap_or(PollTimeout::MAX))
 }
 
-/// Reads the answer the child wrote into `file` (its memfd), from the start: one frame,
-/// whose head says how long it is, and no further — at most 64 MiB beyond what has been
-/// read at each step, so that a child lying about the length gets no more memory of its
-/// parent than it wrote. What the file lacks of a frame is left for the decoding to
-/// call an answer that never came.
-fn read_answer(file: &File, received: &mut Vec<u8>) -> io::Result<()> {
+/// Reads the answer the child wrote into `file` (the call's memfd) after the call, from
+/// `answer_at`: one frame, whose head says how long it is — a first read of a page takes
+/// a small one whole — and then at most 64 MiB beyond what has been read at each step, so
+/// that a child lying about the length gets no more memory of its parent than it wrote.
+/// What the file lacks of a frame is left for the decoding to call an answer that never
+/// came.
+fn read_answer(file: &File, answer_at: u64, received: &mut Vec<u8>) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
+    const FIRST_READ: usize = 4096;
     received.clear();
     loop {
         let want = match wire::missing(received) {
             Some(0) => return Ok(()),
             Some(missing) => missing.min(1 << 26) as usize,
-            None => wire::HEAD - received.len(),
+            // No head yet, or one that is not a frame's: the decoding says which.
+            None => FIRST_READ.saturating_sub(received.len()),
         };
         let at = received.len();
         received.resize(at + want, 0);
-        // The memfd's offset is shared with the child's copy, which wrote to its end:
-        // read at a position, not from the offset.
-        let read = sys::retry_interrupted(|| file.read_at(&mut received[at..], at as u64));
+        // The memfd's offset is shared with the child's copy, which read and wrote
+        // through it: read at a position, not from the offset.
+        let position = answer_at + at as u64;
+        let read = sys::retry_interrupted(|| file.read_at(&mut received[at..], position));
         match read {
             Ok(read) => received.truncate(at + read),
             Err(error) => {
@@ -628,48 +584,50 @@ fn request<In: Serialize + 'static, Out: 'static>(
     Ok((types, request))
 }
 
-/// Where a call's answer travels: the channel [`start`] gives the child.
-#[derive(Clone, Copy)]
-pub(crate) enum AnswerChannel {
-    /// A pipe, read as the answer comes: a [`Pool`](crate::Pool) worker's, which answers
-    /// call after call and does not exit between them.
-    Pipe,
-    /// A memfd, read once the child has exited: a single call's. No answer can fill it,
-    /// so the child never waits for its parent to read, and the parent need not wake
-    /// before the exit it waits for anyway.
-    File,
-}
-
-/// Starts `command` with the input pipe and the answer channel of a typed call: our ends
-/// of both come back with the child.
-pub(crate) fn start(
-    command: &mut Command,
-    channel: AnswerChannel,
-) -> Result<(Child, File, File), Error> {
+/// Starts `command` for a [`Pool`](crate::Pool) worker, which answers call after call and
+/// does not exit between them: an input pipe and an answer pipe, our ends of both back
+/// with the child.
+pub(crate) fn start_on_pipes(command: &mut Command) -> Result<(Child, File, File), Error> {
     let (input_at, answer_at) = free_pair(command.given_fd_numbers());
     let (input_read, input_write) =
         sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
-    let (answer_ours, answer_theirs) = match channel {
-        AnswerChannel::Pipe => {
-            sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?
-        }
-        AnswerChannel::File => {
-            use nix::sys::memfd::{MFdFlags, memfd_create};
-            memfd_create(c"reexec-typed-answer", MFdFlags::MFD_CLOEXEC)
-                .map_err(io::Error::from)
-                .and_then(|file| Ok((file.try_clone()?, file)))
-                .map_err(|error| Error::os(Step::CreateAnswerFile, error))?
-        }
-    };
-    let numbers = format!("{input_at},{answer_at}");
+    let (answer_read, answer_write) =
+        sys::cloexec_pipe().map_err(|error| Error::os(Step::CreatePipe, error))?;
+    command.fd(input_at, input_read).fd(answer_at, answer_write);
+    let child = spawn_with_numbers(command, format!("{input_at},{answer_at}"))?;
+    Ok((child, File::from(input_write), File::from(answer_read)))
+}
+
+/// Starts `command` for one call of `request`: a memfd that holds the call, read by the
+/// child, which then writes its answer after it. No answer can fill a file, so the child
+/// never waits for its parent to read, nor the parent for the child to read its input;
+/// the parent sleeps only until the exit it waits for anyway.
+fn start_call(command: &mut Command, request: &[u8]) -> Result<(Child, File), Error> {
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    use std::os::unix::fs::FileExt;
+    let (call_at, _) = free_pair(command.given_fd_numbers());
+    let ours = memfd_create(c"reexec-typed-call", MFdFlags::MFD_CLOEXEC)
+        .map(File::from)
+        .map_err(|errno| Error::os(Step::CreateAnswerFile, errno.into()))?;
+    // At a position, so that the offset the child reads from stays at the start.
+    ours.write_all_at(request, 0)
+        .map_err(|error| Error::os(Step::SendInput, error))?;
+    let theirs = ours
+        .try_clone()
+        .map_err(|error| Error::os(Step::CreateAnswerFile, error))?;
+    command.fd(call_at, OwnedFd::from(theirs));
+    let child = spawn_with_numbers(command, call_at.to_string())?;
+    Ok((child, ours))
+}
+
+/// Spawns `command`, whose typed-call descriptors are given already, telling the child
+/// their `numbers` in [`wire::FDS_ENV`].
+fn spawn_with_numbers(command: &mut Command, numbers: String) -> Result<Child, Error> {
     command.set_own_variable(Some((wire::FDS_ENV, numbers.into())));
-    let child = command
-        .fd(input_at, input_read)
-        .fd(answer_at, answer_theirs)
-        .spawn();
+    let child = command.spawn();
     // Spawn took the descriptors; the numbers must not reach a later plain spawn.
     command.set_own_variable(None);
-    Ok((child?, File::from(input_write), File::from(answer_ours)))
+    child
 }
 
 /// Two descriptor numbers from 3 up that the command does not give already.
@@ -678,11 +636,4 @@ fn free_pair(taken: impl Iterator<Item = RawFd> + Clone) -> (RawFd, RawFd) {
     let first = free.next().unwrap_or(3);
     let second = free.next().unwrap_or(4);
     (first, second)
-}
-
-fn set_nonblocking(fd: &File) -> io::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let flags = OFlag::from_bits_retain(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok(())
 }

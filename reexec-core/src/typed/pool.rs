@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire;
-use super::{AnswerChannel, TypedEntry, decode_answer, request, start};
+use super::{TypedEntry, decode_answer, request, start_on_pipes};
 use crate::command::{Child, Command};
 use crate::error::{Error, Step};
 
@@ -229,7 +229,7 @@ where
         let mut command = Command::new(self.entry);
         command.death_signal(None);
         (self.configure)(&mut command);
-        let (child, input, answer) = start(&mut command, AnswerChannel::Pipe)?;
+        let (child, input, answer) = start_on_pipes(&mut command)?;
         Ok(Worker {
             child,
             input,

@@ -51,9 +51,10 @@ pub fn output_type<T: Serialize + 'static>() -> Encoder<T> {
     Encoder(|value, into| wire::encode(Tag::Value, value, into))
 }
 
-/// Serves the calls that arrive on the descriptors the parent gave — one for a
-/// [`TypedCommand`](crate::TypedCommand), one after another for a [`Pool`](crate::Pool)
-/// worker — and ends with 0, or [`EXIT_PANIC`] when the last call panicked.
+/// Serves the calls that arrive on the descriptors the parent gave — one from a
+/// [`TypedCommand`](crate::TypedCommand)'s file, one after another on a
+/// [`Pool`](crate::Pool) worker's pipes — and ends with 0, or [`EXIT_PANIC`] when the
+/// last call panicked.
 #[doc(hidden)]
 pub fn serve<In: 'static, Out: 'static>(
     name: &'static str,
@@ -61,59 +62,92 @@ pub fn serve<In: 'static, Out: 'static>(
     decoder: Decoder<In>,
     encoder: Encoder<Out>,
 ) -> ExitCode {
-    let Some((input, answer)) = take_descriptors(name) else {
+    let Some(channel) = take_descriptors(name) else {
         return ExitCode::from(EXIT_NOT_A_TYPED_CALL);
     };
     install_panic_hook();
     let ours = Signature::of::<In, Out>();
-    let mut input = BufReader::with_capacity(1 << 16, File::from(input));
-    let mut answer = File::from(answer);
-    let mut status = ExitCode::SUCCESS;
-    loop {
-        let call = match read_call(&mut input) {
-            Ok(Some(call)) => call,
-            // The parent closed its end: no more calls.
-            Ok(None) => return status,
-            Err(error) => {
-                eprintln!("reexec: the typed entry {name:?} could not read its call: {error}");
-                return ExitCode::FAILURE;
+    let run = |call, mut answer: &File| {
+        let (frame, panicked) = answer_call(&ours, call, entry, &decoder, &encoder, answer);
+        if let Some(frame) = frame {
+            // Through the descriptor's offset: a call's file is read up to its end, so
+            // the answer follows the call there.
+            if let Err(error) = answer.write_all(&frame) {
+                eprintln!("reexec: the typed entry {name:?} could not send its answer: {error}");
+                return Err(ExitCode::FAILURE);
             }
-        };
-        let (frame, panicked) = answer_call(&ours, call, entry, &decoder, &encoder, &answer);
-        status = if panicked {
+        }
+        Ok(if panicked {
             ExitCode::from(EXIT_PANIC)
         } else {
             ExitCode::SUCCESS
-        };
-        if let Some(frame) = frame {
-            if let Err(error) = answer.write_all(&frame) {
-                eprintln!("reexec: the typed entry {name:?} could not send its answer: {error}");
-                return ExitCode::FAILURE;
+        })
+    };
+    let could_not_read = |error: std::io::Error| {
+        eprintln!("reexec: the typed entry {name:?} could not read its call: {error}");
+        ExitCode::FAILURE
+    };
+    match channel {
+        Channel::OneCall(file) => {
+            // Small reads, each of what the frame's head says, rather than a buffer whose
+            // pages a single call would touch for nothing.
+            match read_call(&mut &file) {
+                Ok(Some(call)) => run(call, &file).unwrap_or_else(|failed| failed),
+                Ok(None) => could_not_read(std::io::ErrorKind::UnexpectedEof.into()),
+                Err(error) => could_not_read(error),
+            }
+        }
+        Channel::Pipes { input, answer } => {
+            let mut input = BufReader::with_capacity(1 << 16, input);
+            let mut status = ExitCode::SUCCESS;
+            loop {
+                match read_call(&mut input) {
+                    Ok(Some(call)) => match run(call, &answer) {
+                        Ok(ran) => status = ran,
+                        Err(failed) => return failed,
+                    },
+                    // The parent closed its end: no more calls.
+                    Ok(None) => return status,
+                    Err(error) => return could_not_read(error),
+                }
             }
         }
     }
 }
 
-/// The two descriptors [`FDS_ENV`] names, made close-on-exec so that a program the entry
-/// runs does not hold them; `None`, said on stderr, when the variable is missing or bad.
-fn take_descriptors(name: &str) -> Option<(OwnedFd, OwnedFd)> {
+/// Where a child's calls come from and its answers go.
+enum Channel {
+    /// One call's memfd: the call, which the child reads to its end, then the answer.
+    OneCall(File),
+    /// A pool worker's two pipes, for call after call.
+    Pipes { input: File, answer: File },
+}
+
+/// The descriptors [`FDS_ENV`] names — `CALL` or `INPUT,ANSWER` — made close-on-exec so
+/// that a program the entry runs does not hold them; `None`, said on stderr, when the
+/// variable is missing or bad.
+fn take_descriptors(name: &str) -> Option<Channel> {
     // An entry's registration calls this before the entry runs, from the dispatch.
     let value = crate::dispatch::take_env_var_in_dispatch(FDS_ENV)
         .and_then(|value| value.into_string().ok());
-    let numbers = value.as_deref().and_then(|value| {
-        let (input, answer) = value.split_once(',')?;
-        let input: RawFd = input.parse().ok()?;
-        let answer: RawFd = answer.parse().ok()?;
-        (input >= 3 && answer >= 3 && input != answer).then_some((input, answer))
-    });
-    let Some((input, answer)) = numbers else {
+    let parse = |number: &str| number.parse::<RawFd>().ok().filter(|fd| *fd >= 3);
+    let numbers = value
+        .as_deref()
+        .and_then(|value| match value.split_once(',') {
+            None => Some((parse(value)?, None)),
+            Some((input, answer)) => {
+                let (input, answer) = (parse(input)?, parse(answer)?);
+                (input != answer).then_some((input, Some(answer)))
+            }
+        });
+    let Some((first, second)) = numbers else {
         eprintln!(
             "reexec: the entry {name:?} takes a typed input, which only a typed call sends: \
              start it with reexec::TypedCommand or reexec::call, not reexec::Command::new"
         );
         return None;
     };
-    for fd in [input, answer] {
+    for fd in std::iter::once(first).chain(second) {
         if let Err(errno) = nix::fcntl::fcntl(
             // SAFETY: the borrow lives for this one call, in a process with one thread
             // (see above), so nothing closes or reuses the number meanwhile; were it not
@@ -128,10 +162,18 @@ fn take_descriptors(name: &str) -> Option<(OwnedFd, OwnedFd)> {
             return None;
         }
     }
-    // SAFETY: the parent gave exactly these two open descriptors for the call alone
-    // (`TypedCommand::spawn`), checked open just above; nothing else in the process
-    // knows their numbers, now that the variable is gone.
-    unsafe { Some((OwnedFd::from_raw_fd(input), OwnedFd::from_raw_fd(answer))) }
+    // SAFETY: the parent gave exactly these open descriptors for the calls alone
+    // (`typed::start_call`, `typed::start_on_pipes`), checked open just above and
+    // distinct; nothing else in the process knows their numbers, now that the variable
+    // is gone.
+    let owned = |fd| File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    Some(match second {
+        None => Channel::OneCall(owned(first)),
+        Some(answer) => Channel::Pipes {
+            input: owned(first),
+            answer: owned(answer),
+        },
+    })
 }
 
 /// A call as read: the parent's types, and the input's bytes.

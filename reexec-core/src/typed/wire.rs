@@ -1,5 +1,5 @@
-//! The frames a typed call travels in, on the two descriptors of a typed child; read and
-//! written by both sides.
+//! The frames a typed call travels in, in a single call's file or on a pool worker's two
+//! pipes; read and written by both sides.
 //!
 //! A frame is one tag byte, the body's length as a little-endian `u64`, and the body. A
 //! call is a [`Tag::Types`] frame then a [`Tag::Input`] frame, parent to child; its answer
@@ -15,8 +15,9 @@ use std::io::{self, Read};
 
 use serde::Serialize;
 
-/// The environment variable that carries `INPUT,ANSWER`, the child's numbers of its two
-/// descriptors; the child removes it before its entry runs. Only the numbers travel there:
+/// The environment variable that carries the child's numbers of its descriptors: `CALL`,
+/// a single call's file, or `INPUT,ANSWER`, a pool worker's pipes; the child removes it
+/// before its entry runs. Only the numbers travel there:
 /// the values go through the descriptors, whatever their size, and never show in
 /// `/proc/PID/environ`.
 pub(crate) const FDS_ENV: &str = "REEXEC_TYPED_FDS";

@@ -467,6 +467,8 @@ struct Seen {
     typed_env: bool,
     namespaces: Vec<String>,
     descriptors: Vec<String>,
+    /// What the descriptors above 2 with close-on-exec are: the call's own.
+    call_descriptors: Vec<String>,
 }
 
 #[reexec::entry("typed-what-do-you-see")]
@@ -491,20 +493,35 @@ fn what_do_you_see(greeting: String) -> Seen {
             })
             .collect(),
         // Only those without close-on-exec: what a program the entry runs would get.
-        descriptors: std::fs::read_dir("/proc/self/fd")
-            .unwrap()
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(|fd| {
-                let flags =
-                    std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
-                flags.lines().any(|line| {
-                    line.strip_prefix("flags:")
-                        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
-                        .is_some_and(|flags| flags & 0o2000000 == 0)
-                })
-            })
+        descriptors: open_descriptors(|close_on_exec| !close_on_exec)
+            .into_iter()
+            .map(|fd| fd.to_string())
+            .collect(),
+        call_descriptors: open_descriptors(|close_on_exec| close_on_exec)
+            .into_iter()
+            .filter(|&fd| fd > 2)
+            .filter_map(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).ok())
+            .map(|target| target.display().to_string())
             .collect(),
     }
+}
+
+/// This process's open descriptors whose close-on-exec flag `wanted` accepts, in order;
+/// the directory listing's own is gone by the time the flags are read.
+fn open_descriptors(wanted: impl Fn(bool) -> bool) -> Vec<i32> {
+    let mut numbers: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok()?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    numbers.retain(|fd| {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+        info.lines()
+            .find_map(|line| line.strip_prefix("flags:"))
+            .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+            .is_some_and(|flags| wanted(flags & 0o2000000 != 0))
+    });
+    numbers
 }
 
 #[test]
@@ -532,6 +549,11 @@ fn a_typed_call_takes_everything_a_command_offers() {
     );
     // 0-2 and the caller's 3 reach a program the entry runs; the call's own do not.
     assert_eq!(seen.descriptors, ["0", "1", "2", "3"]);
+    // One file holds the call and then the answer: no pipe whose other end waits.
+    assert_eq!(
+        seen.call_descriptors,
+        ["/memfd:reexec-typed-call (deleted)"]
+    );
     assert_eq!(output.stdout, b"hello from the child\n");
 }
 
