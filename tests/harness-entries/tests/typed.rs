@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use reexec::{Command, Error, Namespaces, Stdio, TypedCommand};
 use reexec_harness_entries::{assert_passes_unprivileged, describe, effective_ids};
+use reexec_tests::procfs::open_fds;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -474,6 +475,7 @@ struct Seen {
 #[reexec::entry("typed-what-do-you-see")]
 fn what_do_you_see(greeting: String) -> Seen {
     let (uid, gid) = effective_ids();
+    let inheritable = open_fds(true);
     println!("{greeting} from the child");
     Seen {
         uid,
@@ -493,35 +495,14 @@ fn what_do_you_see(greeting: String) -> Seen {
             })
             .collect(),
         // Only those without close-on-exec: what a program the entry runs would get.
-        descriptors: open_descriptors(|close_on_exec| !close_on_exec)
+        descriptors: inheritable.clone(),
+        call_descriptors: open_fds(false)
             .into_iter()
-            .map(|fd| fd.to_string())
-            .collect(),
-        call_descriptors: open_descriptors(|close_on_exec| close_on_exec)
-            .into_iter()
-            .filter(|&fd| fd > 2)
+            .filter(|fd| !inheritable.contains(fd) && fd.parse::<i32>().is_ok_and(|fd| fd > 2))
             .filter_map(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).ok())
             .map(|target| target.display().to_string())
             .collect(),
     }
-}
-
-/// This process's open descriptors whose close-on-exec flag `wanted` accepts, in order;
-/// the directory listing's own is gone by the time the flags are read.
-fn open_descriptors(wanted: impl Fn(bool) -> bool) -> Vec<i32> {
-    let mut numbers: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok()?.parse().ok())
-        .collect();
-    numbers.sort_unstable();
-    numbers.retain(|fd| {
-        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
-        info.lines()
-            .find_map(|line| line.strip_prefix("flags:"))
-            .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
-            .is_some_and(|flags| wanted(flags & 0o2000000 != 0))
-    });
-    numbers
 }
 
 #[test]
