@@ -1181,11 +1181,13 @@ fn serve() -> ExitCode {
 
 /// Whether std's `args()` sees what is written into `area`: checked once, by the server
 /// on itself, so that its children need not check (and allocate) before their entry.
+/// The server's padding is zeroed on the way, once for all its children, which write
+/// their arguments over its name: what follows theirs in /proc/PID/cmdline is then
+/// zeros, which ps(1) and pgrep(1) leave out.
 fn std_reads_the_area(area: &ArgvArea) -> bool {
     let name = SERVER_ENTRY.to_bytes();
-    // SAFETY: the server, single-threaded, on its own argv, which nothing borrows; one
-    // argument fits any area `find` accepts.
-    unsafe { area.place(&[name]) };
+    // SAFETY: the server, single-threaded, on its own argv, which nothing borrows.
+    unsafe { area.show_only(name) };
     std::env::args_os().eq([OsStr::from_bytes(name)])
 }
 

@@ -4,10 +4,16 @@
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-/// This process's command line as /proc/self/cmdline shows it to other processes: its
-/// words joined by `|` (see [`cmdline_words`]).
+/// This process's command line as /proc/self/cmdline shows it to other processes, and
+/// as ps(1) and pgrep(1) read it: without its trailing NULs, each other NUL shown as `|`.
+/// Whatever else follows the arguments there — a space, an empty argument — shows.
 pub fn own_cmdline() -> String {
-    cmdline_words(&std::fs::read("/proc/self/cmdline").unwrap()).join("|")
+    let cmdline = std::fs::read("/proc/self/cmdline").unwrap();
+    let end = cmdline
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |last| last + 1);
+    String::from_utf8_lossy(&cmdline[..end]).replace('\0', "|")
 }
 
 /// The words of a command line as /proc/PID/cmdline gives it, NUL-separated, the empty

@@ -346,9 +346,10 @@ impl ArgvArea {
         assert!(ArgvArea::fits(self.slot_count, self.text_len, argv));
         // SAFETY: the text is `text_len` bytes of our stack, ours alone (see above).
         let text = unsafe { std::slice::from_raw_parts_mut(self.text, self.text_len) };
-        // Only the bytes of the new arguments are written: zeroing the rest would fault in
-        // its 8 pages, in every child (BENCHMARKS.md, item 12). What is left of the
-        // server's padding shows after them in /proc/PID/cmdline, not in `args()`.
+        // Only the bytes of the new arguments are written, and what is left of the
+        // string they end in: zeroing the rest would fault in its 8 pages, in every child
+        // (BENCHMARKS.md, item 12). A server's child finds the rest zeroed already, the
+        // server's name its one string there (`fork_server::std_reads_the_area`).
         let mut at = 0;
         for (index, arg) in argv.iter().enumerate() {
             text[at..at + arg.len()].copy_from_slice(arg);
@@ -360,6 +361,9 @@ impl ArgvArea {
         // SAFETY: `argv.len()` ≤ `slot_count`, and the slot at `slot_count` is the NULL
         // the kernel put there.
         unsafe { self.slots.add(argv.len()).write(std::ptr::null()) };
+        for byte in text[at..].iter_mut().take_while(|byte| **byte != 0) {
+            *byte = 0;
+        }
         at
     }
 
