@@ -177,7 +177,9 @@ pub(crate) struct Options {
     /// The system calls the command may make: `default` refuses what a container has no
     /// business calling (keyrings, kexec, modules, bpf, perf events, ptrace, mounts, new
     /// user namespaces, … with EPERM; see SECURITY.md), `unconfined` nothing, or PATH, a
-    /// JSON profile (a subset of Docker's format). Default: `default`, or `unconfined`
+    /// JSON profile: OCI's form, or Docker's and podman's own (podman's default is
+    /// /usr/share/containers/seccomp.json), whose rules for some capabilities, architectures
+    /// or kernels are judged against the command's. Default: `default`, or `unconfined`
     /// with --privileged.
     #[arg(long, value_name = "default|unconfined|PATH", value_parser = SeccompArg::parse)]
     pub(crate) seccomp: Option<SeccompArg>,

@@ -186,7 +186,7 @@ pub(crate) fn program(
         None if privileged => return Ok(None),
         None | Some(SeccompArg::Default) => default_profile(kept),
         Some(SeccompArg::Unconfined) => return Ok(None),
-        Some(SeccompArg::Profile(path)) => from_file(path)?,
+        Some(SeccompArg::Profile(path)) => from_file(path, kept)?,
     };
     filter
         .compile()
@@ -238,7 +238,8 @@ fn default_profile(kept: CapabilitySet) -> SeccompFilter {
     filter
 }
 
-/// A profile file: a subset of the OCI and Docker seccomp profile, in JSON:
+/// A profile file, in JSON: OCI's form of a seccomp profile, or Docker's and podman's own
+/// (`/usr/share/containers/seccomp.json`), which the engine resolves for each container:
 ///
 /// ```json
 /// {
@@ -247,30 +248,40 @@ fn default_profile(kept: CapabilitySet) -> SeccompFilter {
 ///     { "names": ["keyctl", "add_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 },
 ///     { "names": ["unshare"], "action": "SCMP_ACT_ERRNO",
 ///       "args": [{ "index": 0, "value": 268435456, "valueTwo": 268435456,
-///                  "op": "SCMP_CMP_MASKED_EQ" }] }
+///                  "op": "SCMP_CMP_MASKED_EQ" }] },
+///     { "names": ["bpf"], "action": "SCMP_ACT_ERRNO", "errno": "EPERM",
+///       "excludes": { "caps": ["CAP_SYS_ADMIN"] } }
 ///   ]
 /// }
 /// ```
 ///
-/// Actions: `SCMP_ACT_ALLOW`, `SCMP_ACT_ERRNO` (with `errnoRet`, else `defaultErrnoRet`,
-/// else `EPERM`), `SCMP_ACT_KILL` / `SCMP_ACT_KILL_THREAD`, `SCMP_ACT_KILL_PROCESS`,
-/// `SCMP_ACT_TRAP`, `SCMP_ACT_LOG`. A rule has at most one argument test, `SCMP_CMP_EQ`
-/// or `SCMP_CMP_MASKED_EQ` (`value` the mask, `valueTwo` what the masked argument equals).
-/// `architectures` and `comment` are read and ignored: the filter judges this build's
-/// architecture and kills calls of any other. Any other field — `includes`, `excludes`,
-/// `flags`, `listenerPath` — is refused rather than left out, as is a name no system call
-/// has on any architecture we know; a name of another architecture's (`_llseek`) is
-/// skipped, as runc skips it, so that Docker-style profiles load.
-fn from_file(path: &Path) -> Result<SeccompFilter, String> {
+/// Actions: `SCMP_ACT_ALLOW`, `SCMP_ACT_ERRNO` (with `errnoRet` or `errno`, else
+/// `defaultErrnoRet` or `defaultErrno`, else `EPERM`), `SCMP_ACT_KILL` /
+/// `SCMP_ACT_KILL_THREAD`, `SCMP_ACT_KILL_PROCESS`, `SCMP_ACT_TRAP`, `SCMP_ACT_LOG`. A
+/// rule's argument tests (`SCMP_CMP_EQ`, `_NE`, `_LT`, `_LE`, `_GT`, `_GE`, `_MASKED_EQ`:
+/// `value` the mask, `valueTwo` what the masked argument equals) must all hold. A rule
+/// with `includes` or `excludes` applies as Docker's engine decides: `includes` needs
+/// every capability in `caps` kept by the command, this machine among `arches` (Go's
+/// names: `amd64`, `arm64`, …) and a kernel at least `minKernel`; `excludes` drops the
+/// rule on any capability of its `caps` kept, this machine among its `arches`, or a
+/// kernel at least its `minKernel`. `architectures`, `archMap` and `comment` are read and
+/// ignored, but for a list without this machine's architecture: the filter judges this
+/// build's architecture and kills calls of any other. Any other field — `flags`,
+/// `listenerPath` — is refused rather than left out, as is a name no system call has on
+/// any architecture we know; a name of another architecture's (`_llseek`) is skipped, as
+/// runc skips it, so that Docker's and podman's profiles load.
+fn from_file(path: &Path, kept: CapabilitySet) -> Result<SeccompFilter, String> {
     let at = |what: String| format!("--seccomp {}: {what}", path.display());
     let text = std::fs::read_to_string(path).map_err(|error| {
         at(format!(
             "{error}; give default, unconfined or a readable JSON profile"
         ))
     })?;
-    let profile: Value =
+    let mut profile: Value =
         serde_json::from_str(&text).map_err(|error| at(format!("not valid JSON: {error}")))?;
-    parse_profile(&profile, Names::Known).map_err(at)
+    // podman's file has `"args": null` and `"includes": {}`: as if left out.
+    drop_nulls(&mut profile);
+    parse_profile(&profile, Form::File { kept }).map_err(at)
 }
 
 /// The program a profile in JSON describes — config.json's `linux.seccomp`, given by
@@ -313,7 +324,7 @@ pub(crate) fn program_from_json(json: &str, what: &str) -> Result<SeccompProgram
         }
     }
     drop_nulls(&mut profile);
-    parse_profile(&profile, Names::SkipUnknown)
+    parse_profile(&profile, Form::Oci)
         .map_err(&at)?
         .compile()
         .map_err(|error| at(format!("compiling the seccomp filter: {error}")))
@@ -330,8 +341,7 @@ pub(crate) const ACTIONS: [&str; 7] = [
     "SCMP_ACT_LOG",
 ];
 
-/// The argument tests config.json's profile may make (`--seccomp PATH`: EQ and
-/// MASKED_EQ).
+/// The argument tests a profile may make, config.json's and `--seccomp PATH`'s alike.
 pub(crate) const OPERATORS: [&str; 7] = [
     "SCMP_CMP_EQ",
     "SCMP_CMP_NE",
@@ -371,40 +381,58 @@ pub(crate) fn native_architecture() -> &'static str {
     }
 }
 
-/// The filter a parsed profile describes; `Err` names the field that is wrong.
-/// Which profiles are read, and how strictly.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Names {
-    /// `--seccomp PATH`: each name one this build or another architecture has (a typo is
-    /// refused), at most one argument test per rule, `SCMP_CMP_EQ` or `_MASKED_EQ`.
-    Known,
-    /// config.json's (ns-runtime, #16), the client's own — podman's default lists
-    /// `bdflush` and tests `socket`'s arguments with `SCMP_CMP_NE`: a name this build does
-    /// not know is skipped, as runc's libseccomp skips it (a call this build can't name
-    /// is one its programs can't make by that name), and a rule may test several
-    /// arguments, all of which must hold, with any of the seven comparisons.
-    SkipUnknown,
+/// Which profiles are read, and how.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `--seccomp PATH` (see [`from_file`]): OCI's form, or Docker's and podman's own, whose
+    /// engine fields are resolved here — as podman resolves them before it hands a runtime
+    /// the OCI form — against the command's capabilities, `kept`, this machine's
+    /// architecture and the running kernel. Each name one this build or another
+    /// architecture has: a typo is refused.
+    File { kept: CapabilitySet },
+    /// config.json's (ns-runtime, #16), the client's own, already resolved: the engine's
+    /// fields are refused. A name this build does not know is skipped, as runc's
+    /// libseccomp skips it — podman's default lists `bdflush`: a call this build can't
+    /// name is one its programs can't make by that name.
+    Oci,
 }
 
-fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, String> {
+/// The filter a parsed profile describes; `Err` names the field that is wrong.
+fn parse_profile(profile: &Value, form: Form) -> Result<SeccompFilter, String> {
     let top = profile
         .as_object()
         .ok_or("the profile must be a JSON object with defaultAction and syscalls")?;
-    check_fields(
-        top,
-        "the profile",
-        &[
-            "defaultAction",
-            "defaultErrnoRet",
-            "syscalls",
-            "architectures",
-            "comment",
-        ],
-    )?;
-    let default_errno = match top.get("defaultErrnoRet") {
-        None => libc::EPERM as u16,
-        Some(value) => errno(value, "defaultErrnoRet")?,
+    let (top_fields, rule_fields): (&[&str], &[&str]) = match form {
+        Form::File { .. } => (
+            &[
+                "defaultAction",
+                "defaultErrnoRet",
+                "defaultErrno",
+                "syscalls",
+                "architectures",
+                "archMap",
+                "comment",
+            ],
+            &[
+                "names", "action", "errnoRet", "errno", "args", "comment", "includes", "excludes",
+            ],
+        ),
+        Form::Oci => (
+            &[
+                "defaultAction",
+                "defaultErrnoRet",
+                "syscalls",
+                "architectures",
+                "comment",
+            ],
+            &["names", "action", "errnoRet", "args", "comment"],
+        ),
     };
+    check_fields(top, "the profile", top_fields)?;
+    if let Some(map) = top.get("archMap") {
+        check_arch_map(map)?;
+    }
+    let default_errno = errno_of(top, "defaultErrnoRet", "defaultErrno")?.unwrap_or(EPERM_NUMBER);
     let default = action(
         top.get("defaultAction")
             .ok_or("defaultAction is missing: give SCMP_ACT_ALLOW or SCMP_ACT_ERRNO")?,
@@ -417,20 +445,24 @@ fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, 
         Some(Value::Array(rules)) => rules,
         Some(_) => return Err("syscalls must be an array of rules".into()),
     };
+    let engine = match form {
+        Form::File { kept } => Some(Engine::here(kept)?),
+        Form::Oci => None,
+    };
     for (index, rule) in rules.iter().enumerate() {
         let field = |name: &str| format!("syscalls[{index}].{name}");
         let rule = rule
             .as_object()
             .ok_or_else(|| format!("syscalls[{index}] must be an object"))?;
-        check_fields(
-            rule,
-            &format!("syscalls[{index}]"),
-            &["names", "action", "errnoRet", "args", "comment"],
-        )?;
-        let errno_ret = match rule.get("errnoRet") {
-            None => default_errno,
-            Some(value) => errno(value, &field("errnoRet"))?,
-        };
+        check_fields(rule, &format!("syscalls[{index}]"), rule_fields)?;
+        if let Some(engine) = &engine {
+            if !engine.applies(rule, index)? {
+                continue;
+            }
+        }
+        let errno_ret = errno_of(rule, "errnoRet", "errno")
+            .map_err(|why| format!("syscalls[{index}].{why}"))?
+            .unwrap_or(default_errno);
         let rule_action = action(
             rule.get("action")
                 .ok_or_else(|| format!("{} is missing", field("action")))?,
@@ -439,18 +471,17 @@ fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, 
         )?;
         let conditions = match rule.get("args") {
             None => Vec::new(),
-            Some(Value::Array(args)) if args.is_empty() => Vec::new(),
-            Some(Value::Array(args)) if args.len() == 1 || names_may_be == Names::SkipUnknown => {
+            Some(Value::Array(args)) => {
                 let mut conditions = Vec::new();
                 for (position, arg) in args.iter().enumerate() {
                     let field = field(&format!("args[{position}]"));
-                    conditions.push(condition(arg, &field, names_may_be)?);
+                    conditions.push(condition(arg, &field)?);
                 }
                 conditions
             }
             Some(_) => {
                 return Err(format!(
-                    "{} must be an array of at most one argument test",
+                    "{} must be an array of argument tests",
                     field("args")
                 ));
             }
@@ -467,7 +498,7 @@ fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, 
                 .as_str()
                 .ok_or_else(|| format!("{} must be a string", at()))?;
             let Some(number) = SeccompFilter::syscall_number(name) else {
-                if OTHER_ARCHITECTURES_ONLY.contains(&name) || names_may_be == Names::SkipUnknown {
+                if OTHER_ARCHITECTURES_ONLY.contains(&name) || matches!(form, Form::Oci) {
                     continue;
                 }
                 return Err(format!(
@@ -479,6 +510,188 @@ fn parse_profile(profile: &Value, names_may_be: Names) -> Result<SeccompFilter, 
         }
     }
     Ok(filter)
+}
+
+const EPERM_NUMBER: u16 = libc::EPERM as u16;
+
+/// What Docker's engine judges a rule's `includes` and `excludes` by: the command's
+/// capabilities, this machine's architecture (as Go names it) and the running kernel.
+struct Engine {
+    kept: CapabilitySet,
+    architecture: &'static str,
+    kernel: Vec<u64>,
+}
+
+impl Engine {
+    fn here(kept: CapabilitySet) -> Result<Engine, String> {
+        let uname = nix::sys::utsname::uname()
+            .map_err(|errno| format!("uname, for the kernel's version: {}", errno.desc()))?;
+        let release = uname.release().to_string_lossy().into_owned();
+        Ok(Engine {
+            kept,
+            architecture: go_architecture(),
+            kernel: version_numbers(&release)
+                .ok_or_else(|| format!("the kernel's release {release:?} has no version"))?,
+        })
+    }
+
+    /// Whether the rule at `index` applies here (see [`from_file`]).
+    fn applies(&self, rule: &serde_json::Map<String, Value>, index: usize) -> Result<bool, String> {
+        for (key, including) in [("includes", true), ("excludes", false)] {
+            let Some(value) = rule.get(key) else {
+                continue;
+            };
+            let field = format!("syscalls[{index}].{key}");
+            let judged = value
+                .as_object()
+                .ok_or_else(|| format!("{field} must be an object"))?;
+            check_fields(judged, &field, &["caps", "arches", "minKernel"])?;
+            let mut matches = Vec::new();
+            if let Some(caps) = judged.get("caps") {
+                let caps = strings(caps, &format!("{field}.caps"))?;
+                let mut kept = Vec::with_capacity(caps.len());
+                for name in caps {
+                    let capability: Capability = name.parse().map_err(|_| {
+                        format!("{field}.caps: {name:?} is not a capability (CAP_SYS_ADMIN, say)")
+                    })?;
+                    kept.push(self.kept.contains(capability));
+                }
+                if !kept.is_empty() {
+                    // Every one for an include, any one for an exclude.
+                    matches.push(if including {
+                        kept.iter().all(|&kept| kept)
+                    } else {
+                        kept.iter().any(|&kept| kept)
+                    });
+                }
+            }
+            if let Some(arches) = judged.get("arches") {
+                let arches = strings(arches, &format!("{field}.arches"))?;
+                if !arches.is_empty() {
+                    matches.push(arches.contains(&self.architecture));
+                }
+            }
+            if let Some(min) = judged.get("minKernel") {
+                let min = min.as_str().and_then(version_numbers).ok_or_else(|| {
+                    format!("{field}.minKernel must be a version, such as \"5.8\"")
+                })?;
+                matches.push(self.kernel >= min);
+            }
+            if including && matches.contains(&false) || !including && matches.contains(&true) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The strings of a JSON array; `Err` names `field`.
+fn strings<'a>(value: &'a Value, field: &str) -> Result<Vec<&'a str>, String> {
+    value
+        .as_array()
+        .and_then(|values| values.iter().map(Value::as_str).collect())
+        .ok_or_else(|| format!("{field} must be an array of strings"))
+}
+
+/// The numbers a version starts with, as `minKernel` and a kernel's release give them:
+/// `6.18.44-fc` is 6, 18, 44.
+fn version_numbers(text: &str) -> Option<Vec<u64>> {
+    let numbers: Vec<u64> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .take_while(|part| !part.is_empty())
+        .map(|part| part.parse().ok())
+        .collect::<Option<_>>()?;
+    (!numbers.is_empty()).then_some(numbers)
+}
+
+/// This build's architecture as Docker's profiles name it in `arches` (Go's names).
+fn go_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "x86",
+        "arm" => "arm",
+        "riscv64" => "riscv64",
+        "s390x" => "s390x",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Refuses an `archMap` that does not list this machine's architecture, as
+/// `architectures` (see [`program_from_json`]).
+fn check_arch_map(map: &Value) -> Result<(), String> {
+    let entries = map
+        .as_array()
+        .ok_or("archMap must be an array of {architecture, subArchitectures}")?;
+    let mut listed = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let field = format!("archMap[{index}]");
+        let entry = entry
+            .as_object()
+            .ok_or_else(|| format!("{field} must be an object"))?;
+        check_fields(entry, &field, &["architecture", "subArchitectures"])?;
+        if let Some(architecture) = entry.get("architecture") {
+            listed.push(
+                architecture
+                    .as_str()
+                    .ok_or_else(|| format!("{field}.architecture must be a string"))?,
+            );
+        }
+        if let Some(subs) = entry.get("subArchitectures") {
+            listed.extend(strings(subs, &format!("{field}.subArchitectures"))?);
+        }
+    }
+    let native = native_architecture();
+    if listed.is_empty() || listed.contains(&native) {
+        Ok(())
+    } else {
+        Err(format!(
+            "archMap does not list {native}, this machine's: the filter would judge no call \
+             here; add it"
+        ))
+    }
+}
+
+/// The errno `object` gives as a number in `number_field` or a name in `name_field`
+/// (Docker's profiles give both, which must agree); `None` when neither is there.
+fn errno_of(
+    object: &serde_json::Map<String, Value>,
+    number_field: &str,
+    name_field: &str,
+) -> Result<Option<u16>, String> {
+    let number = object
+        .get(number_field)
+        .map(|value| errno(value, number_field))
+        .transpose()?;
+    let Some(name) = object.get(name_field) else {
+        return Ok(number);
+    };
+    let named = name.as_str().and_then(errno_named).ok_or_else(|| {
+        format!("{name_field} is {name}; give an errno's name, such as \"EPERM\"")
+    })?;
+    match number {
+        Some(number) if number != named => Err(format!(
+            "{name_field} {name} is {named}, but {number_field} is {number}: give one, or both \
+             alike"
+        )),
+        _ => Ok(Some(named)),
+    }
+}
+
+/// The number of the errno called `name` (`EPERM`: 1).
+fn errno_named(name: &str) -> Option<u16> {
+    // The other names of three errnos, which `Errno`'s own names leave out.
+    let name = match name {
+        "EWOULDBLOCK" => "EAGAIN",
+        "EDEADLOCK" => "EDEADLK",
+        "ENOTSUP" => "EOPNOTSUPP",
+        name => name,
+    };
+    (1..4096u16).find(|&number| {
+        let errno = nix::errno::Errno::from_raw(i32::from(number));
+        errno != nix::errno::Errno::UnknownErrno && format!("{errno:?}") == name
+    })
 }
 
 /// Names of calls other architectures have, which Docker's profiles list: skipped when
@@ -557,6 +770,85 @@ const OTHER_ARCHITECTURES_ONLY: &[&str] = &[
     "subpage_prot",
     "sys_debug_setcontext",
     "utimensat_time64",
+    // Of other architectures too, in podman's default profile (containers-common):
+    "bdflush",
+    "clock_adjtime64",
+    "clock_getres_time64",
+    "clock_nanosleep_time64",
+    "mq_timedreceive_time64",
+    "mq_timedsend_time64",
+    "nice",
+    "oldfstat",
+    "oldlstat",
+    "oldolduname",
+    "oldstat",
+    "olduname",
+    "pciconfig_iobase",
+    "pciconfig_read",
+    "pciconfig_write",
+    "ppoll_time64",
+    "pselect6_time64",
+    "readdir",
+    "recvmmsg_time64",
+    "rt_sigtimedwait_time64",
+    "sched_rr_get_interval_time64",
+    "semtimedop_time64",
+    "sgetmask",
+    "ssetmask",
+    "swapcontext",
+    "syscall",
+    "timer_gettime64",
+    "timer_settime64",
+    "timerfd",
+    "timerfd_gettime64",
+    "timerfd_settime64",
+    // x86_64's own, for a build on aarch64:
+    "access",
+    "chmod",
+    "chown",
+    "creat",
+    "dup2",
+    "epoll_create",
+    "epoll_ctl_old",
+    "epoll_wait",
+    "epoll_wait_old",
+    "eventfd",
+    "fork",
+    "futimesat",
+    "get_thread_area",
+    "getdents",
+    "getpgrp",
+    "getrlimit",
+    "inotify_init",
+    "io_pgetevents",
+    "lchown",
+    "link",
+    "lstat",
+    "mkdir",
+    "mknod",
+    "open",
+    "pause",
+    "pipe",
+    "poll",
+    "query_module",
+    "readlink",
+    "rename",
+    "renameat",
+    "rmdir",
+    "select",
+    "set_thread_area",
+    "setrlimit",
+    "signalfd",
+    "stat",
+    "symlink",
+    "sync_file_range",
+    "sysfs",
+    "unlink",
+    "uselib",
+    "ustat",
+    "utime",
+    "utimes",
+    "vfork",
 ];
 
 /// Refuses any field of `object` not in `known`: a field we would leave out (`includes`,
@@ -601,7 +893,7 @@ fn action(value: &Value, field: &str, errno: u16) -> Result<SeccompAction, Strin
     })
 }
 
-fn condition(value: &Value, field: &str, names_may_be: Names) -> Result<ArgCondition, String> {
+fn condition(value: &Value, field: &str) -> Result<ArgCondition, String> {
     let test = value
         .as_object()
         .ok_or_else(|| format!("{field} must be an object"))?;
@@ -616,34 +908,28 @@ fn condition(value: &Value, field: &str, names_may_be: Names) -> Result<ArgCondi
         return Err(format!("{field}.index is {index}; arguments are 0 to 5"));
     }
     let index = index as u8;
-    match test.get("op").and_then(Value::as_str) {
-        Some("SCMP_CMP_EQ") => Ok(ArgCondition::equal(index, number("value")?)),
-        Some("SCMP_CMP_MASKED_EQ") => Ok(ArgCondition::masked_equal(
-            index,
-            number("value")?,
-            number("valueTwo")?,
-        )),
-        Some(op) if names_may_be == Names::SkipUnknown => {
-            let compare: fn(u8, u64) -> ArgCondition = match op {
-                "SCMP_CMP_NE" => ArgCondition::not_equal,
-                "SCMP_CMP_LT" => ArgCondition::less,
-                "SCMP_CMP_LE" => ArgCondition::less_or_equal,
-                "SCMP_CMP_GT" => ArgCondition::greater,
-                "SCMP_CMP_GE" => ArgCondition::greater_or_equal,
-                _ => {
-                    return Err(format!(
-                        "{field}.op {op:?} is not one of {}",
-                        OPERATORS.join(", ")
-                    ));
-                }
-            };
-            Ok(compare(index, number("value")?))
+    let compare: fn(u8, u64) -> ArgCondition = match test.get("op").and_then(Value::as_str) {
+        Some("SCMP_CMP_MASKED_EQ") => {
+            return Ok(ArgCondition::masked_equal(
+                index,
+                number("value")?,
+                number("valueTwo")?,
+            ));
         }
-        _ => Err(format!(
-            "{field}.op must be SCMP_CMP_EQ or SCMP_CMP_MASKED_EQ (the only tests ns-process \
-             compiles)"
-        )),
-    }
+        Some("SCMP_CMP_EQ") => ArgCondition::equal,
+        Some("SCMP_CMP_NE") => ArgCondition::not_equal,
+        Some("SCMP_CMP_LT") => ArgCondition::less,
+        Some("SCMP_CMP_LE") => ArgCondition::less_or_equal,
+        Some("SCMP_CMP_GT") => ArgCondition::greater,
+        Some("SCMP_CMP_GE") => ArgCondition::greater_or_equal,
+        _ => {
+            return Err(format!(
+                "{field}.op must be one of {}",
+                OPERATORS.join(", ")
+            ));
+        }
+    };
+    Ok(compare(index, number("value")?))
 }
 
 /// Bytes of one instruction as handed to the init: `code`, `jt`, `jf`, `k`.
@@ -707,7 +993,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SeccompFilter, String> {
-        parse_profile(&serde_json::from_str(text).unwrap(), Names::Known)
+        let kept = crate::capabilities::for_command(false, &[], &[]);
+        parse_profile(&serde_json::from_str(text).unwrap(), Form::File { kept })
     }
 
     #[test]
@@ -748,7 +1035,7 @@ mod tests {
                 "syscalls[0].errnoRet",
             ),
             (
-                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GT"}]}]}"#,
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]}]}"#,
                 "syscalls[0].args[0].op",
             ),
             (
@@ -759,6 +1046,57 @@ mod tests {
             let error = parse(text).unwrap_err();
             assert!(error.contains(expected), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn docker_profiles_name_what_is_wrong_in_their_engine_fields() {
+        for (text, expected) in [
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "archMap": [{"architecture": "SCMP_ARCH_MIPS"}]}"#,
+                "archMap does not list",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errno": "EWHAT"}]}"#,
+                "syscalls[0].errno is \"EWHAT\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "includes": {"caps": ["CAP_FLY"]}}]}"#,
+                "syscalls[0].includes.caps: \"CAP_FLY\" is not a capability",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "excludes": {"minKernel": "new"}}]}"#,
+                "syscalls[0].excludes.minKernel must be a version",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "excludes": {"arches": "amd64"}}]}"#,
+                "syscalls[0].excludes.arches must be an array of strings",
+            ),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+        // config.json's profile is resolved by its client: what only an engine reads is
+        // refused there.
+        let error = program_from_json(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {}}]}"#,
+            "linux.seccomp",
+        )
+        .unwrap_err();
+        assert!(error.contains("\"includes\""), "{error}");
+    }
+
+    #[test]
+    fn errno_names_and_versions_read_as_docker_writes_them() {
+        assert_eq!(errno_named("EPERM"), Some(1));
+        assert_eq!(errno_named("ENOSYS"), Some(38));
+        assert_eq!(errno_named("EWOULDBLOCK"), errno_named("EAGAIN"));
+        assert_eq!(errno_named("ENOTSUP"), Some(libc::ENOTSUP as u16));
+        assert_eq!(errno_named("EPERMX"), None);
+        assert_eq!(errno_named("eperm"), None);
+        assert_eq!(version_numbers("6.18.44-fc-v595"), Some(vec![6, 18, 44]));
+        assert_eq!(version_numbers("4.8"), Some(vec![4, 8]));
+        assert_eq!(version_numbers("v4"), None);
+        assert!(version_numbers("5.10").unwrap() > version_numbers("5.9.100").unwrap());
     }
 
     #[test]

@@ -270,6 +270,91 @@ fn a_profile_file_is_applied() {
     );
 }
 
+/// Docker's and podman's profile files carry what their engine decides per container:
+/// rules for some capabilities, architectures or kernels only (`includes`, `excludes`),
+/// errno names, an `archMap`. Each rule here shows by its errno whether it applied.
+#[test]
+fn a_docker_style_profile_is_judged_against_the_commands_capabilities_machine_and_kernel() {
+    let dir = temp_dir("seccomp-docker-profile");
+    let profile = dir.path().join("profile.json");
+    // Every architecture ns-process builds for, as Docker's profiles name them.
+    let here = r#"["amd64", "arm64"]"#;
+    std::fs::write(
+        &profile,
+        format!(
+            r#"{{
+  "defaultAction": "SCMP_ACT_ALLOW", "defaultErrno": "EXDEV",
+  "archMap": [{{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}},
+              {{"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}}],
+  "syscalls": [
+    {{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errno": "EXDEV", "errnoRet": 18,
+      "includes": {{"arches": {here}, "minKernel": "3.0"}}, "excludes": {{}}}},
+    {{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "includes": {{"minKernel": "999.0"}}}},
+    {{"names": ["gettid"], "action": "SCMP_ACT_ERRNO", "excludes": {{"arches": {here}}}}},
+    {{"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "excludes": {{"caps": ["CAP_SYS_ADMIN"]}}}},
+    {{"names": ["getgid"], "action": "SCMP_ACT_ERRNO",
+      "includes": {{"caps": ["CAP_SYS_ADMIN", "CAP_CHOWN"]}}, "args": null}},
+    {{"names": ["getegid"], "action": "SCMP_ACT_ERRNO"}}
+  ]
+}}"#
+        ),
+    )
+    .unwrap();
+    let profile = profile.to_str().unwrap();
+    let exdev = libc::EXDEV.to_string();
+    // Applied: this machine, a kernel above 3.0, no SYS_ADMIN; the default errno by name.
+    assert_calls(
+        &["--seccomp", profile],
+        &["getpid", "getuid", "getegid"],
+        &exdev,
+    );
+    // Not applied: a kernel below 999.0, this machine excluded, SYS_ADMIN not kept.
+    assert_calls(
+        &["--seccomp", profile],
+        &["getppid", "gettid", "getgid"],
+        "ENOSYS",
+    );
+    // With SYS_ADMIN kept (and CHOWN, which the command keeps by default), the other way.
+    let with_admin = ["--cap-add", "SYS_ADMIN", "--seccomp", profile];
+    assert_calls(&with_admin, &["getgid", "getpid"], &exdev);
+    assert_calls(&with_admin, &["getuid", "getppid"], "ENOSYS");
+}
+
+/// What podman itself hands its runtime for a container: its default profile file,
+/// resolved for the container's capabilities. The probe, a Rust program, runs under it.
+#[test]
+fn podmans_own_profile_file_applies_as_podman_resolves_it() {
+    let profile = "/usr/share/containers/seccomp.json";
+    if !Path::new(profile).exists() {
+        println!(
+            "skipped: no {profile} (Debian's golang-github-containers-common, which \
+             podman brings; scripts/install-test-deps installs it)"
+        );
+        return;
+    }
+    // Refused unless their capability is kept, with EPERM; allowed calls reach the trace:
+    // chroot by SYS_CHROOT, which the command keeps by default, personality by its
+    // argument.
+    assert_calls(&["--seccomp", profile], &["acct", "bpf"], "EPERM");
+    assert_calls(
+        &["--seccomp", profile],
+        &["getpid", "chroot", "personality:0"],
+        "ENOSYS",
+    );
+    assert_calls(
+        &[
+            "--seccomp",
+            profile,
+            "--cap-add",
+            "SYS_PACCT",
+            "--cap-add",
+            "SYS_ADMIN",
+        ],
+        &["acct", "bpf"],
+        "ENOSYS",
+    );
+}
+
 /// ns-process reads a profile once and hands the init the program it compiled (#14): a
 /// profile that can be read only once — a pipe, as a shell's `<(…)` or `/dev/stdin` gives
 /// it — binds the command. The init used to read the file again, finding the pipe empty.
@@ -311,6 +396,16 @@ fn bad_profiles_are_refused_naming_the_file_and_what_is_wrong() {
             "unknown-field.json",
             r#"{"defaultAction": "SCMP_ACT_ALLOW", "includes": {}}"#,
             "\"includes\"",
+        ),
+        (
+            "unknown-condition.json",
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"os": ["linux"]}}]}"#,
+            "syscalls[0].includes has the field \"os\"",
+        ),
+        (
+            "errnos-disagree.json",
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "defaultErrno": "EPERM"}"#,
+            "defaultErrno \"EPERM\" is 1, but defaultErrnoRet is 38",
         ),
         (
             "typo.json",
