@@ -1,8 +1,8 @@
 //! Typed calls: a value into an entry, a value — or its panic — back. The `typed` feature.
 //!
-//! Runs in the parent: [`TypedCommand`] builds on a [`Command`], adds the two descriptors
-//! of the call and starts it; [`TypedChild`] sends the input, reads the answer and reaps
-//! the child. `wire.rs` is the frames both sides speak; `serve.rs` is the child's side.
+//! Runs in the parent: [`TypedCommand`] builds on a [`Command`], writes the call into the
+//! memory file it gives the child and starts it; [`TypedChild`] waits for the child,
+//! reaps it and reads the answer. `wire.rs` is the frames both sides speak; `serve.rs` is the child's side.
 
 use std::fmt;
 use std::fs::File;
@@ -225,7 +225,7 @@ where
     TypedCommand::new::<E>().call(input)
 }
 
-/// A typed call under way: the child, the input still to send, the answer so far.
+/// A typed call under way: the child, and the file its answer comes back in.
 ///
 /// Unlike a [`Child`], dropping it without a join kills (`SIGKILL`) and reaps the child:
 /// a call given up on leaves no process behind.
@@ -277,7 +277,7 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
         &mut self.child
     }
 
-    /// Sends the input, waits for the answer and reaps the child. Piped stdout and stderr
+    /// Waits for the child, reaps it and reads its answer. Piped stdout and stderr
     /// left on the child are read meanwhile (so that a chatty child cannot block) and
     /// dropped: use [`join_with_output`](Self::join_with_output) to keep them.
     ///
