@@ -292,9 +292,8 @@ pub(crate) fn program_from_json(json: &str, what: &str) -> Result<SeccompProgram
     let mut profile: Value =
         serde_json::from_str(json).map_err(|error| at(format!("not valid JSON: {error}")))?;
     if let Some(top) = profile.as_object_mut() {
-        // The OCI form's fields ns-process reads beyond Docker's: flags it may leave out
-        // (none changes which calls are allowed), and architectures, which must include
-        // this one: a filter for others only would judge nothing here.
+        // The OCI form's field ns-process reads beyond Docker's: flags it may leave out
+        // (none changes which calls are allowed).
         match top.remove("flags") {
             None | Some(Value::Null) => {}
             Some(Value::Array(flags)) => {
@@ -308,19 +307,6 @@ pub(crate) fn program_from_json(json: &str, what: &str) -> Result<SeccompProgram
                 }
             }
             Some(other) => return Err(at(format!("flags must be an array, not {other}"))),
-        }
-        if let Some(Value::Array(architectures)) = top.get("architectures") {
-            let native = native_architecture();
-            if !architectures.is_empty()
-                && !architectures
-                    .iter()
-                    .any(|arch| arch.as_str() == Some(native))
-            {
-                return Err(at(format!(
-                    "architectures does not list {native}, this machine's: the filter would \
-                     judge no call here; add it"
-                )));
-            }
         }
     }
     drop_nulls(&mut profile);
@@ -429,8 +415,13 @@ fn parse_profile(profile: &Value, form: Form) -> Result<SeccompFilter, String> {
         ),
     };
     check_fields(top, "the profile", top_fields)?;
+    // Architectures must include this one: a filter for others only would judge nothing
+    // here.
+    if let Some(listed) = top.get("architectures") {
+        lists_this_machine(&strings(listed, "architectures")?, "architectures")?;
+    }
     if let Some(map) = top.get("archMap") {
-        check_arch_map(map)?;
+        lists_this_machine(&arch_map(map)?, "archMap")?;
     }
     let default_errno = errno_of(top, "defaultErrnoRet", "defaultErrno")?.unwrap_or(EPERM_NUMBER);
     let default = action(
@@ -618,9 +609,8 @@ fn go_architecture() -> &'static str {
     }
 }
 
-/// Refuses an `archMap` that does not list this machine's architecture, as
-/// `architectures` (see [`program_from_json`]).
-fn check_arch_map(map: &Value) -> Result<(), String> {
+/// The architectures an `archMap` names, its entries' and their sub-architectures.
+fn arch_map(map: &Value) -> Result<Vec<&str>, String> {
     let entries = map
         .as_array()
         .ok_or("archMap must be an array of {architecture, subArchitectures}")?;
@@ -642,12 +632,17 @@ fn check_arch_map(map: &Value) -> Result<(), String> {
             listed.extend(strings(subs, &format!("{field}.subArchitectures"))?);
         }
     }
+    Ok(listed)
+}
+
+/// Refuses a non-empty list of architectures, `field`, without this machine's.
+fn lists_this_machine(listed: &[&str], field: &str) -> Result<(), String> {
     let native = native_architecture();
     if listed.is_empty() || listed.contains(&native) {
         Ok(())
     } else {
         Err(format!(
-            "archMap does not list {native}, this machine's: the filter would judge no call \
+            "{field} does not list {native}, this machine's: the filter would judge no call \
              here; add it"
         ))
     }
@@ -1054,6 +1049,10 @@ mod tests {
             (
                 r#"{"defaultAction": "SCMP_ACT_ALLOW", "archMap": [{"architecture": "SCMP_ARCH_MIPS"}]}"#,
                 "archMap does not list",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_MIPS"]}"#,
+                "architectures does not list",
             ),
             (
                 r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errno": "EWHAT"}]}"#,
