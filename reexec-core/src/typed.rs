@@ -2,7 +2,8 @@
 //!
 //! Runs in the parent: [`TypedCommand`] builds on a [`Command`], writes the call into the
 //! memory file it gives the child and starts it; [`TypedChild`] waits for the child,
-//! reaps it and reads the answer. `wire.rs` is the frames both sides speak; `serve.rs` is the child's side.
+//! reaps it and reads the answer. `wire.rs` is the frames both sides speak; `serve.rs` is
+//! the child's side.
 
 use std::fmt;
 use std::fs::File;
