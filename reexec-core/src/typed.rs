@@ -462,18 +462,27 @@ fn poll_timeout(deadline: Option<Instant>) -> Option<PollTimeout> {
 
 /// Reads the answer the child wrote into `file` (the call's memfd) after the call, from
 /// `answer_at`: one frame, whose head says how long it is — a first read of a page takes
-/// a small one whole — and then at most 64 MiB beyond what has been read at each step, so
-/// that a child lying about the length gets no more memory of its parent than it wrote.
-/// What the file lacks of a frame is left for the decoding to call an answer that never
-/// came.
+/// a small one whole — and then no more than the file holds, in steps of at most 64 MiB,
+/// so that a child lying about the length gets no more memory of its parent than it
+/// wrote. What the file lacks of a frame is left for the decoding to call an answer that
+/// never came.
 fn read_answer(file: &File, answer_at: u64, received: &mut Vec<u8>) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     const FIRST_READ: usize = 4096;
     received.clear();
+    // Asked only of an answer larger than the first read.
+    let mut file_size = None;
     loop {
         let want = match wire::missing(received) {
             Some(0) => return Ok(()),
-            Some(missing) => missing.min(1 << 26) as usize,
+            Some(missing) => {
+                let size = match file_size {
+                    Some(size) => size,
+                    None => *file_size.insert(file.metadata()?.len()),
+                };
+                let left = size.saturating_sub(answer_at + received.len() as u64);
+                missing.min(left).min(1 << 26) as usize
+            }
             // No head yet, or one that is not a frame's: the decoding says which.
             None => FIRST_READ.saturating_sub(received.len()),
         };

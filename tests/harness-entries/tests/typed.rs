@@ -769,6 +769,60 @@ fn liar(lie: Lie) -> u64 {
     std::process::exit(0)
 }
 
+/// Set for [`lying_length_probe`], run by
+/// [`a_lying_length_costs_its_parent_no_more_memory_than_was_written`].
+const LYING_LENGTH_PROBE: &str = "TYPED_LYING_LENGTH_PROBE";
+
+/// This process's peak resident memory, `VmHWM` in /proc/self/status, in KiB.
+fn peak_resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+/// Not a test of its own: does nothing unless [`LYING_LENGTH_PROBE`] is set, and then,
+/// alone in its process, makes one call whose child claims a 1 TiB answer and writes 109
+/// bytes, and prints how much the process's peak resident memory grew.
+#[test]
+fn lying_length_probe() {
+    if std::env::var_os(LYING_LENGTH_PROBE).is_none() {
+        return;
+    }
+    let before = peak_resident_kib();
+    let result = reexec::call::<liar>(&Lie::HugeLength);
+    assert!(matches!(result, Err(Error::NoAnswer { .. })), "{result:?}");
+    println!("peak_growth_kib={}", peak_resident_kib() - before);
+}
+
+#[test]
+fn a_lying_length_costs_its_parent_no_more_memory_than_was_written() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "lying_length_probe",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(LYING_LENGTH_PROBE, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let growth: u64 = stdout
+        .lines()
+        .find_map(|line| line.split_once("peak_growth_kib=").map(|(_, kib)| kib))
+        .and_then(|kib| kib.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no figure from the probe: {}", describe(&output)));
+    // The answer's file holds 109 bytes: a parent that believed the length would make
+    // room for 64 MiB of it at once.
+    assert!(
+        growth < 8 * 1024,
+        "the peak grew {growth} KiB for a 109-byte answer"
+    );
+}
+
 #[test]
 fn a_lying_child_gets_an_error_never_a_value() {
     match reexec::call::<liar>(&Lie::HugeLength) {
