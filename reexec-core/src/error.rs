@@ -460,14 +460,16 @@ pub enum Error {
         /// The call's types, `Input -> Output`.
         call_types: String,
     },
-    /// The typed call did not end within its timeout; the child was killed and reaped.
+    /// The typed call did not end within its timeout; a child running it was killed and
+    /// reaped. A `Pool` call may also have found no idle worker in time.
     #[error(
-        "the entry {entry:?} did not answer within {timeout:?}: its child was killed and reaped"
+        "the entry {entry:?} did not answer within {timeout:?}: a child running the call is \
+         killed and reaped"
     )]
     Timeout {
         /// The entry's name.
         entry: String,
-        /// The timeout given to `join_timeout`.
+        /// The timeout given to `join_timeout` or `Pool::call_timeout`.
         timeout: std::time::Duration,
     },
     /// A typed call's value could not be written or read as postcard.

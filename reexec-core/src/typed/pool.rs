@@ -7,17 +7,21 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::marker::PhantomData;
+use std::os::fd::AsFd;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, poll};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire;
-use super::{TypedEntry, decode_answer, request, start_on_pipes};
+use super::{TypedEntry, decode_answer, poll_timeout, request, start_on_pipes};
 use crate::command::{Child, Command};
-use crate::error::{Error, Step};
+use crate::error::Error;
 
 /// A fixed number of workers, each a child re-executed into one typed entry, serving calls
 /// one at a time: a call costs a round trip on two pipes, not a process start.
@@ -83,7 +87,38 @@ struct Workers {
 struct Worker {
     child: Child,
     input: File,
-    answer: BufReader<File>,
+    answer: BufReader<AnswerPipe>,
+}
+
+/// Our end of a worker's answer pipe, read until the call's deadline, if it has one.
+struct AnswerPipe {
+    file: File,
+    deadline: Option<Instant>,
+}
+
+impl Read for AnswerPipe {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if self.deadline.is_some() {
+            wait_for(&self.file, PollFlags::POLLIN, self.deadline)?;
+        }
+        self.file.read(buffer)
+    }
+}
+
+/// Waits until `file` is ready for `events`; `TimedOut` once `deadline` has passed.
+fn wait_for(file: &File, events: PollFlags, deadline: Option<Instant>) -> io::Result<()> {
+    loop {
+        let Some(wait) = poll_timeout(deadline) else {
+            return Err(io::ErrorKind::TimedOut.into());
+        };
+        let mut fds = [PollFd::new(file.as_fd(), events)];
+        match poll(&mut fds, wait) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+            // Ready, or the other end closed: the read or write that follows says which.
+            Ok(_) => return Ok(()),
+            Err(errno) => return Err(errno.into()),
+        }
+    }
 }
 
 impl<In, Out> Pool<In, Out> {
@@ -159,20 +194,72 @@ where
 
     /// Calls the entry with `input` on an idle worker, waiting for one if all are busy.
     pub fn call(&self, input: &In) -> Result<Out, Error> {
+        self.call_until(input, None)
+    }
+
+    /// As [`call`](Self::call), but gives up after `timeout`, counted from now: waiting
+    /// for an idle worker, sending the input and waiting for the answer. A worker that
+    /// has not answered by then is killed (`SIGKILL`) and replaced, and the call is
+    /// [`Error::Timeout`]; a call that never reached a worker leaves every worker as it
+    /// was.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// #[reexec::entry("pool-collatz")]
+    /// fn steps(mut value: u64) -> u32 {
+    ///     let mut steps = 0;
+    ///     while value > 1 {
+    ///         value = if value % 2 == 0 { value / 2 } else { 3 * value + 1 };
+    ///         steps += 1;
+    ///     }
+    ///     steps
+    /// }
+    ///
+    /// reexec::main! {
+    ///     fn main() -> Result<(), reexec::Error> {
+    ///         let pool = reexec::Pool::new::<steps>(2)?;
+    ///         match pool.call_timeout(&27, Duration::from_secs(1)) {
+    ///             Ok(steps) => assert_eq!(steps, 111),
+    ///             Err(reexec::Error::Timeout { .. }) => eprintln!("a worker took too long"),
+    ///             Err(other) => return Err(other),
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn call_timeout(&self, input: &In, timeout: Duration) -> Result<Out, Error> {
+        self.call_until(input, Some((Instant::now() + timeout, timeout)))
+    }
+
+    fn call_until(&self, input: &In, limit: Option<(Instant, Duration)>) -> Result<Out, Error> {
         let (types, request) = request::<In, Out>(self.entry, input)?;
-        let mut worker = self.take_idle()?;
-        let answer = exchange(&mut worker, &request);
+        // Only a call with a limit times out.
+        let timed_out = || Error::Timeout {
+            entry: self.entry.to_owned(),
+            timeout: limit.map_or(Duration::ZERO, |(_, timeout)| timeout),
+        };
+        let deadline = limit.map(|(deadline, _)| deadline);
+        let Some(mut worker) = self.take_idle(deadline)? else {
+            return Err(timed_out());
+        };
+        let answer = exchange(&mut worker, &request, deadline);
         match answer {
             Ok(frame) => {
                 let value = decode_answer(self.entry, &types, Some((frame.tag, &frame.body)), None);
                 self.give_back(worker);
                 value
             }
-            Err(_) => {
-                // The worker is gone, or going: its end says why the call has no value.
+            Err(error) => {
+                // The worker is gone, going, or too slow: its end says why the call has no
+                // value, unless the deadline does.
                 let _ = worker.child.kill();
                 let status = worker.child.wait().ok();
-                let value = decode_answer(self.entry, &types, None, status);
+                let value = if error.kind() == io::ErrorKind::TimedOut {
+                    Err(timed_out())
+                } else {
+                    decode_answer(self.entry, &types, None, status)
+                };
                 match self.start_worker() {
                     Ok(worker) => self.give_back(worker),
                     Err(_) => {
@@ -196,27 +283,46 @@ where
     }
 
     /// An idle worker that has not exited meanwhile (a dead one is replaced), or a new one
-    /// where one is missing; else waits for one to come back.
-    fn take_idle(&self) -> Result<Worker, Error> {
+    /// where one is missing; else waits for one to come back, until `deadline` if there is
+    /// one (`None` then).
+    fn take_idle(&self, deadline: Option<Instant>) -> Result<Option<Worker>, Error> {
         let mut workers = self.lock();
         loop {
             if let Some(mut worker) = workers.idle.pop() {
                 drop(workers);
                 if matches!(worker.child.try_wait(), Ok(None)) {
-                    return Ok(worker);
+                    return Ok(Some(worker));
                 }
                 let _ = worker.child.wait();
-                return self.start_worker().inspect_err(|_| self.lock().live -= 1);
+                return self
+                    .start_worker()
+                    .map(Some)
+                    .inspect_err(|_| self.lock().live -= 1);
             }
             if workers.live < self.size {
                 workers.live += 1;
                 drop(workers);
-                return self.start_worker().inspect_err(|_| self.lock().live -= 1);
+                return self
+                    .start_worker()
+                    .map(Some)
+                    .inspect_err(|_| self.lock().live -= 1);
             }
-            workers = self
-                .returned
-                .wait(workers)
-                .unwrap_or_else(PoisonError::into_inner);
+            workers = match deadline {
+                None => self
+                    .returned
+                    .wait(workers)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    self.returned
+                        .wait_timeout(workers, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
 
@@ -233,27 +339,44 @@ where
         Ok(Worker {
             child,
             input,
-            answer: BufReader::with_capacity(1 << 16, answer),
+            answer: BufReader::with_capacity(
+                1 << 16,
+                AnswerPipe {
+                    file: answer,
+                    deadline: None,
+                },
+            ),
         })
     }
 }
 
 /// Sends one call and reads its one answer, on blocking pipes: the worker reads the whole
-/// input before it writes, so neither side can block the other.
-fn exchange(worker: &mut Worker, request: &[u8]) -> Result<wire::Frame, Error> {
-    worker
-        .input
-        .write_all(request)
-        .map_err(|error| Error::os(Step::SendInput, error))?;
-    match wire::read_frame(&mut worker.answer) {
-        Ok(Some(frame)) => Ok(frame),
-        Ok(None) => Err(Error::os(
-            Step::ReadAnswer,
-            std::io::ErrorKind::UnexpectedEof.into(),
-        )),
-        Err(error) => Err(Error::os(Step::ReadAnswer, error)),
+/// input before it writes, so neither side can block the other. With a `deadline`, each
+/// step first waits for its pipe until then, and a write takes no more than a pipe's
+/// free page holds, which never blocks: `TimedOut` once the deadline has passed.
+fn exchange(
+    worker: &mut Worker,
+    request: &[u8],
+    deadline: Option<Instant>,
+) -> io::Result<wire::Frame> {
+    match deadline {
+        None => worker.input.write_all(request)?,
+        Some(_) => {
+            for piece in request.chunks(PIPE_BUF) {
+                wait_for(&worker.input, PollFlags::POLLOUT, deadline)?;
+                worker.input.write_all(piece)?;
+            }
+        }
     }
+    worker.answer.get_mut().deadline = deadline;
+    let frame = wire::read_frame(&mut worker.answer);
+    worker.answer.get_mut().deadline = None;
+    frame?.ok_or_else(|| io::ErrorKind::UnexpectedEof.into())
 }
+
+/// What a pipe said writable takes without blocking: one page, as Linux gives a pipe's
+/// free slot (POSIX's `PIPE_BUF`).
+const PIPE_BUF: usize = 4096;
 
 impl<In, Out> Drop for Pool<In, Out> {
     /// Closes every worker's input, which ends it, and reaps it.

@@ -678,6 +678,74 @@ fn a_pool_survives_a_worker_crash_and_replaces_it() {
     assert!(!pid_exists(third), "the killed worker {third} is reaped");
 }
 
+/// Sleeps the milliseconds it is given, then answers with its pid.
+#[reexec::entry("typed-pool-sleep")]
+fn pool_sleep(millis: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(millis));
+    std::process::id()
+}
+
+#[test]
+fn a_pool_call_past_its_timeout_kills_its_worker_and_the_pool_serves_on() {
+    let pool = reexec::Pool::new::<pool_sleep>(1).unwrap();
+    let [first] = pool.idle_worker_ids()[..] else {
+        panic!("one worker")
+    };
+    // In time: the value, from the same worker.
+    assert_eq!(
+        pool.call_timeout(&0, Duration::from_secs(60)).unwrap(),
+        first
+    );
+    let started = Instant::now();
+    match pool.call_timeout(&600_000, Duration::from_millis(300)) {
+        Err(Error::Timeout { entry, timeout }) => {
+            assert_eq!(entry, "typed-pool-sleep");
+            assert_eq!(timeout, Duration::from_millis(300));
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(
+        took < Duration::from_secs(300),
+        "it waited for the worker: {took:?}"
+    );
+    assert!(
+        !pid_exists(first),
+        "the worker {first} is killed and reaped"
+    );
+    let [second] = pool.idle_worker_ids()[..] else {
+        panic!("a worker again")
+    };
+    assert_ne!(second, first);
+    assert_eq!(pool.call(&0).unwrap(), second);
+}
+
+#[test]
+fn a_pool_call_that_finds_no_idle_worker_in_time_leaves_the_busy_one_alone() {
+    let pool = reexec::Pool::new::<pool_sleep>(1).unwrap();
+    let [worker] = pool.idle_worker_ids()[..] else {
+        panic!("one worker")
+    };
+    std::thread::scope(|scope| {
+        // Busy until the timed call below has given up, which starts once it is busy.
+        let long = scope.spawn(|| pool.call(&3_000));
+        while !pool.idle_worker_ids().is_empty() {
+            std::thread::yield_now();
+        }
+        assert!(matches!(
+            pool.call_timeout(&0, Duration::from_millis(100)),
+            Err(Error::Timeout { .. })
+        ));
+        assert_eq!(
+            long.join().unwrap().unwrap(),
+            worker,
+            "its call ran on, whole"
+        );
+    });
+    assert_eq!(pool.idle_worker_ids(), [worker]);
+}
+
 #[test]
 fn a_pool_of_workers_in_new_user_and_net_namespaces() {
     let pool = reexec::Pool::<String, Seen>::with_command::<what_do_you_see>(2, |command| {
