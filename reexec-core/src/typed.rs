@@ -462,7 +462,7 @@ fn poll_timeout(deadline: Option<Instant>) -> Option<PollTimeout> {
 
 /// Reads the answer the child wrote into `file` (the call's memfd) after the call, from
 /// `answer_at`: one frame, whose head says how long it is — a first read of a page takes
-/// a small one whole — and then no more than the file holds, in steps of at most 64 MiB,
+/// a small one whole — and then no more than the file's pages hold, in steps of 64 MiB,
 /// so that a child lying about the length gets no more memory of its parent than it
 /// wrote. What the file lacks of a frame is left for the decoding to call an answer that
 /// never came.
@@ -478,7 +478,13 @@ fn read_answer(file: &File, answer_at: u64, received: &mut Vec<u8>) -> io::Resul
             Some(missing) => {
                 let size = match file_size {
                     Some(size) => size,
-                    None => *file_size.insert(file.metadata()?.len()),
+                    None => {
+                        use std::os::unix::fs::MetadataExt;
+                        let file = file.metadata()?;
+                        // Holes hold nothing the child wrote: a file made large without
+                        // writing gets none of its parent's memory either.
+                        *file_size.insert(file.len().min(file.blocks().saturating_mul(512)))
+                    }
                 };
                 let left = size.saturating_sub(answer_at + received.len() as u64);
                 missing.min(left).min(1 << 26) as usize

@@ -775,6 +775,9 @@ fn a_pool_in_new_namespaces_works_unprivileged() {
 enum Lie {
     /// A value frame claiming 1 TiB, then nothing.
     HugeLength,
+    /// A value frame claiming 256 MiB, and the file made that long without a write: a
+    /// hole, which reads as zeros and costs the child nothing.
+    SparseLength,
     /// A frame of a kind that does not exist.
     UnknownTag,
     /// A value frame holding a string, where the call expects a `u64`.
@@ -816,6 +819,11 @@ fn liar(lie: Lie) -> u64 {
             frame.extend_from_slice(&(1u64 << 40).to_le_bytes());
             frame.extend_from_slice(&[0; 100]);
         }
+        Lie::SparseLength => {
+            frame.push(b'V');
+            frame.extend_from_slice(&SPARSE_CLAIM.to_le_bytes());
+            frame.extend_from_slice(&[0; 100]);
+        }
         Lie::UnknownTag => {
             frame.push(b'Z');
             frame.extend_from_slice(&1u64.to_le_bytes());
@@ -834,8 +842,16 @@ fn liar(lie: Lie) -> u64 {
     // SAFETY: the descriptor found above is open, and only this code uses it from here on.
     let mut answer = unsafe { std::fs::File::from_raw_fd(answer) };
     answer.write_all(&frame).unwrap();
+    if let Lie::SparseLength = lie {
+        use std::io::Seek;
+        let end = answer.stream_position().unwrap() + SPARSE_CLAIM;
+        answer.set_len(end).unwrap();
+    }
     std::process::exit(0)
 }
+
+/// What [`Lie::SparseLength`] claims, and makes its file's hole as long as.
+const SPARSE_CLAIM: u64 = 256 << 20;
 
 /// Set for [`lying_length_probe`], run by
 /// [`a_lying_length_costs_its_parent_no_more_memory_than_was_written`].
@@ -852,16 +868,22 @@ fn peak_resident_kib() -> u64 {
 }
 
 /// Not a test of its own: does nothing unless [`LYING_LENGTH_PROBE`] is set, and then,
-/// alone in its process, makes one call whose child claims a 1 TiB answer and writes 109
-/// bytes, and prints how much the process's peak resident memory grew.
+/// alone in its process, makes two calls whose children claim a huge answer and write
+/// 109 bytes — one of them with a 256 MiB hole after them — and prints how much the
+/// process's peak resident memory grew.
 #[test]
 fn lying_length_probe() {
     if std::env::var_os(LYING_LENGTH_PROBE).is_none() {
         return;
     }
     let before = peak_resident_kib();
-    let result = reexec::call::<liar>(&Lie::HugeLength);
-    assert!(matches!(result, Err(Error::NoAnswer { .. })), "{result:?}");
+    for lie in [Lie::HugeLength, Lie::SparseLength] {
+        let result = reexec::call::<liar>(&lie);
+        assert!(
+            matches!(result, Err(Error::NoAnswer { .. })),
+            "{lie:?}: {result:?}"
+        );
+    }
     println!("peak_growth_kib={}", peak_resident_kib() - before);
 }
 
@@ -884,7 +906,7 @@ fn a_lying_length_costs_its_parent_no_more_memory_than_was_written() {
         .and_then(|kib| kib.trim().parse().ok())
         .unwrap_or_else(|| panic!("no figure from the probe: {}", describe(&output)));
     // The answer's file holds 109 bytes: a parent that believed the length would make
-    // room for 64 MiB of it at once.
+    // room for 64 MiB of it at once; one that believed the file's length, for the hole.
     assert!(
         growth < 8 * 1024,
         "the peak grew {growth} KiB for a 109-byte answer"
