@@ -27,7 +27,8 @@ use crate::error::Error;
 /// one at a time: a call costs a round trip on two pipes, not a process start.
 ///
 /// [`call`](Self::call) takes an idle worker — waiting while all are busy, from any number
-/// of threads — sends the input, reads the answer and gives the worker back. A worker
+/// of threads — sends the input, reads the answer and gives the worker back;
+/// [`call_timeout`](Self::call_timeout) gives up on one that takes too long. A worker
 /// that dies (killed, crashed, exited) fails the call it was serving, with the same
 /// errors as [`TypedChild::join`](crate::TypedChild::join), and is replaced by a new one;
 /// a panic is answered as [`Error::Panicked`] and the worker serves on. One that died
