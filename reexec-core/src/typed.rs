@@ -417,17 +417,11 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
             return true;
         };
         if let Some(pidfd) = self.child.pidfd() {
-            loop {
-                let Some(wait) = poll_timeout(Some(deadline)) else {
-                    return false;
-                };
-                let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
-                match poll(&mut fds, wait) {
-                    Ok(0) | Err(nix::errno::Errno::EINTR) => {}
-                    Ok(_) => return true,
-                    // Not a pollable pidfd after all: ask for the status instead.
-                    Err(_) => break,
-                }
+            match wait_for(pidfd, PollFlags::POLLIN, Some(deadline)) {
+                Ok(()) => return true,
+                Err(error) if error.kind() == io::ErrorKind::TimedOut => return false,
+                // Not a pollable pidfd after all: ask for the status instead.
+                Err(_) => {}
             }
         }
         let mut pause = Duration::from_micros(100);
@@ -442,6 +436,22 @@ impl<Out: DeserializeOwned + 'static> TypedChild<Out> {
             }
             std::thread::sleep(pause.min(deadline - now));
             pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Waits until `fd` is ready for `events` (or its other end is gone: what follows says
+/// which); `TimedOut` once `deadline` has passed.
+fn wait_for(fd: impl AsFd, events: PollFlags, deadline: Option<Instant>) -> io::Result<()> {
+    loop {
+        let Some(wait) = poll_timeout(deadline) else {
+            return Err(io::ErrorKind::TimedOut.into());
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), events)];
+        match poll(&mut fds, wait) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => return Ok(()),
+            Err(errno) => return Err(errno.into()),
         }
     }
 }

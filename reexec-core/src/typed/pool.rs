@@ -9,17 +9,16 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::marker::PhantomData;
-use std::os::fd::AsFd;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, poll};
+use nix::poll::PollFlags;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire;
-use super::{TypedEntry, decode_answer, poll_timeout, request, start_on_pipes};
+use super::{TypedEntry, decode_answer, request, start_on_pipes, wait_for};
 use crate::command::{Child, Command};
 use crate::error::Error;
 
@@ -103,22 +102,6 @@ impl Read for AnswerPipe {
             wait_for(&self.file, PollFlags::POLLIN, self.deadline)?;
         }
         self.file.read(buffer)
-    }
-}
-
-/// Waits until `file` is ready for `events`; `TimedOut` once `deadline` has passed.
-fn wait_for(file: &File, events: PollFlags, deadline: Option<Instant>) -> io::Result<()> {
-    loop {
-        let Some(wait) = poll_timeout(deadline) else {
-            return Err(io::ErrorKind::TimedOut.into());
-        };
-        let mut fds = [PollFd::new(file.as_fd(), events)];
-        match poll(&mut fds, wait) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
-            // Ready, or the other end closed: the read or write that follows says which.
-            Ok(_) => return Ok(()),
-            Err(errno) => return Err(errno.into()),
-        }
     }
 }
 
