@@ -353,18 +353,28 @@ fn drop_nulls(value: &mut Value) {
     }
 }
 
+/// Each architecture Rust names (`std::env::consts::ARCH`) as seccomp profiles name it
+/// (`architectures`, `archMap`) and as Docker's name it in a rule's `arches` (Go's).
+const ARCHITECTURES: [(&str, &str, &str); 7] = [
+    ("x86_64", "SCMP_ARCH_X86_64", "amd64"),
+    ("aarch64", "SCMP_ARCH_AARCH64", "arm64"),
+    ("x86", "SCMP_ARCH_X86", "x86"),
+    ("arm", "SCMP_ARCH_ARM", "arm"),
+    ("riscv64", "SCMP_ARCH_RISCV64", "riscv64"),
+    ("s390x", "SCMP_ARCH_S390X", "s390x"),
+    ("powerpc64", "SCMP_ARCH_PPC64LE", "ppc64le"),
+];
+
+/// This build's row of [`ARCHITECTURES`].
+fn this_architecture() -> Option<(&'static str, &'static str, &'static str)> {
+    ARCHITECTURES
+        .into_iter()
+        .find(|(rust, _, _)| *rust == std::env::consts::ARCH)
+}
+
 /// This build's architecture, as seccomp profiles name it.
 pub(crate) fn native_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "SCMP_ARCH_X86_64",
-        "aarch64" => "SCMP_ARCH_AARCH64",
-        "x86" => "SCMP_ARCH_X86",
-        "arm" => "SCMP_ARCH_ARM",
-        "riscv64" => "SCMP_ARCH_RISCV64",
-        "s390x" => "SCMP_ARCH_S390X",
-        "powerpc64" => "SCMP_ARCH_PPC64LE",
-        _ => "SCMP_ARCH_NATIVE",
-    }
+    this_architecture().map_or("SCMP_ARCH_NATIVE", |(_, profiles, _)| profiles)
 }
 
 /// Which profiles are read, and how.
@@ -597,16 +607,7 @@ fn version_numbers(text: &str) -> Option<Vec<u64>> {
 
 /// This build's architecture as Docker's profiles name it in `arches` (Go's names).
 fn go_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "x86",
-        "arm" => "arm",
-        "riscv64" => "riscv64",
-        "s390x" => "s390x",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
+    this_architecture().map_or(std::env::consts::ARCH, |(_, _, go)| go)
 }
 
 /// The architectures an `archMap` names, its entries' and their sub-architectures.
